@@ -1,0 +1,27 @@
+{
+  "targets": [
+    {
+      "target_name": "containerd_shim",
+      "sources": ["native/addon.cc", "native/frame.cc", "native/errors.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-O2"],
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": [
+            "native/posix/channel.cc",
+            "native/posix/socket.cc",
+            "native/posix/watcher.cc",
+            "native/linux/process.cc",
+            "native/linux/reaper.cc"
+          ]
+        }],
+        ["OS=='win'", {
+          "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
+        }]
+      ]
+    }
+  ]
+}

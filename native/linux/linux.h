@@ -1,0 +1,10 @@
+// Entry points of the Linux-only sources: process spawning, the subreaper and the reaper.
+#pragma once
+#include <napi.h>
+
+namespace shim {
+
+Napi::Object InitProcess(Napi::Env env, Napi::Object exports);
+Napi::Object InitReaper(Napi::Env env, Napi::Object exports);
+
+}  // namespace shim

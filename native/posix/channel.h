@@ -1,0 +1,65 @@
+// Channel: TTRPC frame I/O on a connected, non-blocking socket fd, driven by libuv's poll phase.
+// Reads are drained until EAGAIN and every complete frame of one wake-up goes to JavaScript in a
+// single call; writes are coalesced in one buffer and flushed once per loop iteration (prepare and
+// check phases), so a burst of responses costs one send(2).
+#pragma once
+#include <napi.h>
+#include <uv.h>
+
+#include <vector>
+
+#include "../frame.h"
+
+namespace shim {
+
+class Channel : public Napi::ObjectWrap<Channel> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  explicit Channel(const Napi::CallbackInfo& info);
+  ~Channel() override;
+
+  // Called by the per-loop flush scheduler.
+  void FlushPending();
+
+ private:
+  enum Event { kDrain = 1, kClose = 2 };
+
+  Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value PauseReading(const Napi::CallbackInfo& info);
+  Napi::Value ResumeReading(const Napi::CallbackInfo& info);
+  Napi::Value Ref(const Napi::CallbackInfo& info);
+  Napi::Value Unref(const Napi::CallbackInfo& info);
+  Napi::Value Buffered(const Napi::CallbackInfo& info);
+  Napi::Value Fd(const Napi::CallbackInfo& info);
+
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  void HandleReadable();
+  bool WriteOut();  // false when the socket failed; error_ is set
+  void UpdatePoll();
+  void Schedule();
+  void Destroy();
+  void Emit(Event event, napi_value arg);
+
+  int fd_;
+  uv_poll_t* poll_ = nullptr;
+  bool reading_ = true;
+  bool waiting_writable_ = false;
+  bool scheduled_ = false;
+  bool want_drain_ = false;
+  bool closing_ = false;       // close requested: flush what we can, then destroy
+  bool graceful_ = false;      // close after the output buffer drained
+  bool destroyed_ = false;
+  int error_ = 0;              // errno that ended the channel; 0 for EOF or a local close
+  const char* error_syscall_ = "";
+  FrameDecoder decoder_;
+  std::vector<uint8_t> out_;
+  size_t out_offset_ = 0;
+  Napi::FunctionReference on_frames_;
+  Napi::FunctionReference on_event_;
+  Napi::AsyncContext async_context_;
+};
+
+Napi::Object InitChannel(Napi::Env env, Napi::Object exports);
+
+}  // namespace shim

@@ -1,0 +1,21 @@
+// Entry points of the POSIX sources (sockets, fd watching, the frame channel).
+#pragma once
+#include <napi.h>
+
+#include <cstdint>
+
+namespace shim {
+
+struct PeerCredentials {
+  int64_t pid = -1;
+  int64_t uid = -1;
+  int64_t gid = -1;
+  int error = 0;
+};
+
+PeerCredentials GetPeerCredentials(int fd);
+
+Napi::Object InitSocket(Napi::Env env, Napi::Object exports);
+Napi::Object InitWatcher(Napi::Env env, Napi::Object exports);
+
+}  // namespace shim
