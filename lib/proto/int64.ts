@@ -1,0 +1,73 @@
+// Exact int64 encoding for protobufjs. Its writers map every int64 value through LongBits.from,
+// which turns a bigint (or any non-numeric value) into 0 without a word. Replacing that one
+// function makes bigint encode exactly and anything unrepresentable throw, for every generated
+// message at once.
+import * as protobuf from 'protobufjs/minimal';
+
+interface LongLike {
+  low: number;
+  high: number;
+}
+
+type LongBitsClass = {
+  new (lo: number, hi: number): unknown;
+  from(value: unknown): unknown;
+  fromNumber(value: number): unknown;
+  zero: unknown;
+};
+
+const LongBits = (protobuf.util as unknown as { LongBits: LongBitsClass }).LongBits;
+const MIN = -(1n << 63n);
+const MAX = (1n << 64n) - 1n;
+
+function int64Error(value: unknown, why: string): TypeError {
+  const shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
+  const err = new TypeError(`cannot encode ${shown} as a 64-bit integer: ${why}`) as TypeError & { code: string };
+  err.code = 'ERR_PROTOBUF_INT64';
+  return err;
+}
+
+function fromBigInt(value: bigint): unknown {
+  if (value < MIN || value > MAX) throw int64Error(value, 'out of range');
+  const bits = BigInt.asUintN(64, value);
+  return new LongBits(Number(bits & 0xffffffffn), Number(bits >> 32n));
+}
+
+function from(value: unknown): unknown {
+  switch (typeof value) {
+    case 'number':
+      if (!Number.isInteger(value)) throw int64Error(value, 'not an integer');
+      return LongBits.fromNumber(value);
+    case 'bigint':
+      return fromBigInt(value);
+    case 'string':
+      if (!/^-?\d+$/.test(value.trim())) throw int64Error(value, 'not a decimal integer');
+      return fromBigInt(BigInt(value.trim()));
+    case 'object':
+      if (value !== null && typeof (value as LongLike).low === 'number' && typeof (value as LongLike).high === 'number') {
+        const long = value as LongLike;
+        return long.low || long.high ? new LongBits(long.low >>> 0, long.high >>> 0) : LongBits.zero;
+      }
+      break;
+    default:
+      break;
+  }
+  throw int64Error(value, 'expected a number, bigint, decimal string or Long');
+}
+
+LongBits.from = from;
+
+/** A decoded int64 (protobufjs gives a Long, or a number) as a number; exact below 2^53. */
+export function int64ToNumber(value: number | LongLike | null | undefined): number {
+  if (value === null || value === undefined) return 0;
+  if (typeof value === 'number') return value;
+  return (value as unknown as { toNumber(): number }).toNumber();
+}
+
+/** A decoded int64 as a bigint, exact over the whole range. */
+export function int64ToBigInt(value: number | LongLike | null | undefined, unsigned = false): bigint {
+  if (value === null || value === undefined) return 0n;
+  if (typeof value === 'number') return BigInt(value);
+  const bits = (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0);
+  return unsigned ? bits : BigInt.asIntN(64, bits);
+}

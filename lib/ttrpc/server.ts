@@ -1,0 +1,654 @@
+// The TTRPC server: accepts connections (after an optional handshake on the peer's credentials),
+// decodes requests, runs interceptors and handlers, and answers with Go ttrpc's status codes for
+// every protocol error, keeping the connection usable wherever Go does.
+import { Code, TtrpcError, closedError, toTtrpcError } from './errors';
+import type { Address } from './address';
+import { parseAddress } from './address';
+import { FrameFlag, FrameType, MAX_MESSAGE_LENGTH } from './frame';
+import type { Logger } from './log';
+import { silentLogger } from './log';
+import { Metadata } from './metadata';
+import type { KeyValue } from './metadata';
+import { platform } from './platform';
+import type { MethodDescriptor, MethodKind, ServiceDescriptor, ServiceHandlers } from './service';
+import { registerService } from './service';
+import { DEFAULT_STREAM_BUFFER, MessageQueue, ServerStream } from './stream';
+import type { IncomingConnection, PeerInfo, Transport, TransportListener } from './transport';
+import { decodeRequest, encodeResponse } from './wire';
+import type { WireStatus } from './wire';
+
+/** What a handler (and an interceptor) knows about the call it serves. */
+export interface CallContext {
+  /** Fully-qualified service name. */
+  readonly service: string;
+  readonly method: string;
+  /** `/service/method`, as Go's interceptors see it. */
+  readonly fullMethod: string;
+  readonly metadata: Metadata;
+  /** Aborted when the deadline passes, the client disconnects or the server closes. */
+  readonly signal: AbortSignal;
+  /** Deadline from the request's timeout_nano, in Date.now() milliseconds. */
+  readonly deadline: number | undefined;
+  readonly peer: PeerInfo;
+}
+
+export type UnaryServerInterceptor = (
+  context: CallContext,
+  request: unknown,
+  next: (request: unknown) => Promise<unknown>,
+) => Promise<unknown>;
+
+/** Decides whether to serve a connection, from its peer credentials. */
+export type Handshaker = (peer: PeerInfo) => boolean | Promise<boolean>;
+
+export interface ServerOptions {
+  /** Run on every new connection before anything is read from it; false or a throw drops it. */
+  handshaker?: Handshaker;
+  /** Unary interceptors, outermost first. */
+  interceptors?: UnaryServerInterceptor[];
+  /** Messages buffered per stream before a slow consumer's stream fails; default 1024. */
+  streamBuffer?: number;
+  logger?: Logger;
+  /** Called once the server has closed and its last connection ended. */
+  onClose?: () => void;
+}
+
+export interface ShutdownOptions {
+  /** In-flight calls get this long to finish before connections are closed; default 5000 ms. */
+  timeoutMs?: number;
+}
+
+type AnyHandler = (...args: never[]) => unknown;
+
+interface RegisteredMethod {
+  descriptor: MethodDescriptor;
+  handler: AnyHandler;
+}
+
+class Context implements CallContext {
+  private controller: AbortController | undefined;
+  private md: Metadata | undefined;
+  aborted: Error | undefined;
+
+  constructor(
+    readonly service: string,
+    readonly method: string,
+    private readonly wireMetadata: KeyValue[],
+    readonly deadline: number | undefined,
+    readonly peer: PeerInfo,
+  ) {}
+
+  get fullMethod(): string {
+    return `/${this.service}/${this.method}`;
+  }
+
+  get metadata(): Metadata {
+    return (this.md ??= Metadata.fromWire(this.wireMetadata));
+  }
+
+  // Created on first use: most handlers never look at it, and AbortController is not free.
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController();
+      if (this.aborted) this.controller.abort(this.aborted);
+    }
+    return this.controller.signal;
+  }
+
+  abort(reason: Error): void {
+    if (this.aborted) return;
+    this.aborted = reason;
+    this.controller?.abort(reason);
+  }
+}
+
+interface ServerCall {
+  context: Context;
+  descriptor: MethodDescriptor;
+  timer: NodeJS.Timeout | undefined;
+  queue: MessageQueue<unknown> | undefined;
+  done: boolean;
+}
+
+function oversize(length: number): TtrpcError {
+  return new TtrpcError(
+    Code.RESOURCE_EXHAUSTED,
+    `message length ${length} exceed maximum message size of ${MAX_MESSAGE_LENGTH}`,
+  );
+}
+
+function statusOf(err: TtrpcError): WireStatus {
+  return { code: err.code, message: err.message, details: err.details };
+}
+
+class ServerConnection {
+  private lastStreamId = 0;
+  private readonly calls = new Map<number, ServerCall>();
+  private drainWaiters: (() => void)[] = [];
+  private closeWhenIdle = false;
+  closed = false;
+  transport!: Transport;
+
+  constructor(
+    private readonly server: Server,
+    readonly peer: PeerInfo,
+  ) {}
+
+  get idle(): boolean {
+    return this.calls.size === 0;
+  }
+
+  onFrames(batch: (number | Uint8Array)[]): void {
+    for (let i = 0; i < batch.length && !this.closed; i += 2) {
+      const head = batch[i] as number;
+      const streamId = Math.floor(head / 65536);
+      const type = (head >>> 8) & 0xff;
+      const flags = head & 0xff;
+      const payload = batch[i + 1]!;
+      try {
+        if (typeof payload === 'number') this.onOversize(streamId, type, payload);
+        else if (type === FrameType.REQUEST) this.onRequest(streamId, flags, payload);
+        else if (type === FrameType.DATA) this.onData(streamId, flags, payload);
+        // Responses from a client and unknown types are ignored, as Go does (future types).
+      } catch (err) {
+        this.server.logger.warn({ err, streamId }, 'ttrpc: failed to handle frame');
+      }
+    }
+  }
+
+  onDrain(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  onClose(error?: Error): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (error) this.server.logger.debug({ err: error }, 'ttrpc: connection error');
+    const reason = closedError(error);
+    for (const call of this.calls.values()) {
+      call.done = true;
+      if (call.timer) clearTimeout(call.timer);
+      call.queue?.fail(reason);
+      call.context.abort(reason);
+    }
+    this.calls.clear();
+    this.onDrain();
+    this.server.connectionClosed(this);
+  }
+
+  close(graceful: boolean): void {
+    if (!this.closed) this.transport.close(graceful);
+  }
+
+  /** Closes once no call is in flight (server shutdown). */
+  closeIdle(): void {
+    this.closeWhenIdle = true;
+    if (this.idle) this.close(true);
+  }
+
+  private send(streamId: number, type: FrameType, flags: number, payload?: Uint8Array): number {
+    if (this.closed) return 0;
+    return this.transport.send(streamId, type, flags, payload);
+  }
+
+  private respond(streamId: number, payload?: Uint8Array, error?: TtrpcError): void {
+    let frame = encodeResponse(payload, error ? statusOf(error) : undefined);
+    if (frame.length > MAX_MESSAGE_LENGTH)
+      frame = encodeResponse(undefined, statusOf(oversize(frame.length)));
+    this.send(streamId, FrameType.RESPONSE, 0, frame);
+  }
+
+  private reject(streamId: number, code: Code, message: string): void {
+    this.respond(streamId, undefined, new TtrpcError(code, message));
+  }
+
+  private onOversize(streamId: number, type: number, length: number): void {
+    const err = oversize(length);
+    const call = this.calls.get(streamId);
+    if (type === FrameType.DATA && call) this.finish(streamId, call, undefined, err);
+    else if (type === FrameType.REQUEST || type === FrameType.DATA)
+      this.respond(streamId, undefined, err);
+  }
+
+  private onRequest(streamId: number, flags: number, frame: Uint8Array): void {
+    if (streamId % 2 === 0) {
+      this.reject(
+        streamId,
+        Code.INVALID_ARGUMENT,
+        'StreamID must be odd for client initiated streams',
+      );
+      return;
+    }
+    if (streamId <= this.lastStreamId) {
+      this.reject(streamId, Code.INVALID_ARGUMENT, 'StreamID cannot be re-used and must increment');
+      return;
+    }
+    this.lastStreamId = streamId;
+    let request;
+    try {
+      request = decodeRequest(frame);
+    } catch (err) {
+      this.reject(
+        streamId,
+        Code.INVALID_ARGUMENT,
+        `unmarshal request error: ${(err as Error).message}`,
+      );
+      return;
+    }
+    const registered = this.server.lookup(request.service, request.method);
+    if (!registered) {
+      const known = this.server.hasService(request.service);
+      this.reject(
+        streamId,
+        Code.UNIMPLEMENTED,
+        known ? `method ${request.method}` : `service ${request.service}`,
+      );
+      return;
+    }
+    const { descriptor } = registered;
+    const deadline = request.timeoutNano > 0 ? Date.now() + request.timeoutNano / 1e6 : undefined;
+    const context = new Context(
+      request.service,
+      request.method,
+      request.metadata,
+      deadline,
+      this.peer,
+    );
+    const call: ServerCall = {
+      context,
+      descriptor,
+      timer: undefined,
+      queue: undefined,
+      done: false,
+    };
+    this.calls.set(streamId, call);
+    if (request.timeoutNano > 0) {
+      call.timer = setTimeout(
+        () => {
+          call.timer = undefined;
+          this.finish(
+            streamId,
+            call,
+            undefined,
+            new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'),
+          );
+        },
+        Math.max(0, request.timeoutNano / 1e6),
+      );
+    }
+    if (descriptor.kind === 'unary') this.runUnary(streamId, call, registered, request.payload);
+    else this.runStream(streamId, flags, call, registered, request.payload);
+  }
+
+  private decode(descriptor: MethodDescriptor, payload: Uint8Array): unknown {
+    try {
+      return descriptor.requestType.decode(payload);
+    } catch (err) {
+      throw new TtrpcError(
+        Code.INVALID_ARGUMENT,
+        `unmarshal request error: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  private encode(descriptor: MethodDescriptor, message: unknown): Uint8Array {
+    return descriptor.responseType.encode((message ?? {}) as never).finish();
+  }
+
+  private runUnary(
+    streamId: number,
+    call: ServerCall,
+    registered: RegisteredMethod,
+    payload: Uint8Array,
+  ): void {
+    const { descriptor } = registered;
+    const ok = (response: unknown): void => {
+      if (call.done) return;
+      let bytes: Uint8Array;
+      try {
+        bytes = this.encode(descriptor, response);
+      } catch (err) {
+        this.finish(
+          streamId,
+          call,
+          undefined,
+          new TtrpcError(Code.INTERNAL, `marshal response error: ${(err as Error).message}`),
+        );
+        return;
+      }
+      this.finish(streamId, call, bytes);
+    };
+    const fail = (err: unknown): void => this.finish(streamId, call, undefined, toTtrpcError(err));
+    let result: unknown;
+    try {
+      const request = this.decode(descriptor, payload);
+      result = this.server.invokeUnary(registered, call.context, request);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    if (result instanceof Promise) result.then(ok, fail);
+    else ok(result);
+  }
+
+  private runStream(
+    streamId: number,
+    flags: number,
+    call: ServerCall,
+    registered: RegisteredMethod,
+    payload: Uint8Array,
+  ): void {
+    const { descriptor, handler } = registered;
+    const kind: MethodKind = descriptor.kind;
+    const queue = new MessageQueue<unknown>(this.server.streamBuffer);
+    call.queue = queue;
+    let first: unknown;
+    try {
+      // Go delivers the Request's payload as the first message unless the method is
+      // client-streaming and the payload is empty (ttrpc#157).
+      if (payload.length > 0 || kind !== 'clientStream') {
+        first = this.decode(descriptor, payload);
+        if (kind !== 'serverStream') queue.push(first);
+      }
+    } catch (err) {
+      this.finish(streamId, call, undefined, toTtrpcError(err));
+      return;
+    }
+    if ((flags & FrameFlag.REMOTE_OPEN) === 0) queue.end();
+    const stream = new ServerStream<unknown, unknown>(
+      queue,
+      {
+        send: (message) => this.sendStreamMessage(streamId, call, descriptor, message),
+        closeSend: () => undefined,
+      },
+      call.context.signal,
+    );
+    const fail = (err: unknown): void => this.finish(streamId, call, undefined, toTtrpcError(err));
+    let result: unknown;
+    try {
+      const fn = handler as (...args: unknown[]) => unknown;
+      result = kind === 'serverStream' ? fn(first, stream, call.context) : fn(stream, call.context);
+    } catch (err) {
+      fail(err);
+      return;
+    }
+    Promise.resolve(result).then((value) => {
+      if (call.done) return;
+      if (kind === 'clientStream') {
+        let bytes: Uint8Array;
+        try {
+          bytes = this.encode(descriptor, value);
+        } catch (err) {
+          fail(err);
+          return;
+        }
+        this.finish(streamId, call, bytes);
+      } else {
+        this.finish(streamId, call, undefined, undefined, true);
+      }
+    }, fail);
+  }
+
+  private async sendStreamMessage(
+    streamId: number,
+    call: ServerCall,
+    descriptor: MethodDescriptor,
+    message: unknown,
+  ): Promise<void> {
+    if (call.done) throw call.context.aborted ?? closedError();
+    const bytes = this.encode(descriptor, message);
+    if (bytes.length > MAX_MESSAGE_LENGTH) throw oversize(bytes.length);
+    const queued = this.send(streamId, FrameType.DATA, 0, bytes);
+    if (queued >= this.transport.highWaterMark && !this.closed) {
+      await new Promise<void>((resolve) => this.drainWaiters.push(resolve));
+    }
+  }
+
+  private onData(streamId: number, flags: number, payload: Uint8Array): void {
+    const call = this.calls.get(streamId);
+    const closing = (flags & FrameFlag.REMOTE_CLOSED) !== 0;
+    const noData = (flags & FrameFlag.NO_DATA) !== 0;
+    if (!call) {
+      // A bare close for a stream that already ended is the normal race; anything else is not.
+      if (streamId <= this.lastStreamId && closing && noData) return;
+      this.reject(streamId, Code.INVALID_ARGUMENT, 'StreamID is no longer active');
+      return;
+    }
+    const queue = call.queue;
+    if (!queue) return; // data for a unary call: nothing will read it
+    if (!noData) {
+      let message: unknown;
+      try {
+        message = this.decode(call.descriptor, payload);
+      } catch (err) {
+        this.finish(streamId, call, undefined, toTtrpcError(err));
+        return;
+      }
+      if (!queue.push(message)) {
+        this.finish(
+          streamId,
+          call,
+          undefined,
+          new TtrpcError(
+            Code.RESOURCE_EXHAUSTED,
+            'ttrpc: stream buffer full: the handler is not reading',
+          ),
+        );
+        return;
+      }
+    }
+    if (closing) queue.end();
+  }
+
+  /**
+   * Ends a call: a Response with `payload` or `error`, or for streams that ended well a
+   * DATA[REMOTE_CLOSED|NO_DATA]. Only the first ending counts.
+   */
+  private finish(
+    streamId: number,
+    call: ServerCall,
+    payload?: Uint8Array,
+    error?: TtrpcError,
+    endStream = false,
+  ): void {
+    if (call.done) return;
+    call.done = true;
+    this.calls.delete(streamId);
+    if (call.timer) clearTimeout(call.timer);
+    if (endStream && !error) {
+      this.send(streamId, FrameType.DATA, FrameFlag.REMOTE_CLOSED | FrameFlag.NO_DATA);
+    } else {
+      this.respond(streamId, payload, error);
+    }
+    if (error) {
+      call.queue?.fail(error);
+      call.context.abort(error);
+    } else {
+      call.queue?.end();
+    }
+    if (this.closeWhenIdle && this.idle) this.close(true);
+  }
+}
+
+/**
+ * A TTRPC server. Register services (generated `registerXService` helpers or `addMethod`), then
+ * `listen` on one or more addresses.
+ */
+export class Server {
+  readonly logger: Logger;
+  readonly streamBuffer: number;
+  private readonly services = new Map<string, Map<string, RegisteredMethod>>();
+  private readonly listeners = new Set<TransportListener>();
+  private readonly connections = new Set<ServerConnection>();
+  private readonly interceptors: UnaryServerInterceptor[];
+  private readonly handshaker: Handshaker | undefined;
+  private readonly onCloseCallback: (() => void) | undefined;
+  private state: 'open' | 'shutting-down' | 'closed' = 'open';
+  private closeWaiters: (() => void)[] = [];
+
+  constructor(options: ServerOptions = {}) {
+    this.logger = options.logger ?? silentLogger;
+    this.streamBuffer = options.streamBuffer ?? DEFAULT_STREAM_BUFFER;
+    this.interceptors = options.interceptors ?? [];
+    this.handshaker = options.handshaker;
+    this.onCloseCallback = options.onClose;
+  }
+
+  /** Registers one method; replaces an earlier registration of the same name. */
+  addMethod(descriptor: MethodDescriptor, handler: AnyHandler): void {
+    let methods = this.services.get(descriptor.service);
+    if (!methods) {
+      methods = new Map();
+      this.services.set(descriptor.service, methods);
+    }
+    methods.set(descriptor.name, { descriptor, handler });
+  }
+
+  /** Registers a whole service; methods missing from `handlers` answer UNIMPLEMENTED. */
+  register<S extends ServiceDescriptor>(service: S, handlers: Partial<ServiceHandlers<S>>): this {
+    registerService(this, service, handlers);
+    return this;
+  }
+
+  lookup(service: string, method: string): RegisteredMethod | undefined {
+    return this.services.get(service)?.get(method);
+  }
+
+  hasService(service: string): boolean {
+    return this.services.has(service);
+  }
+
+  invokeUnary(registered: RegisteredMethod, context: CallContext, request: unknown): unknown {
+    const handler = registered.handler as (request: unknown, context: CallContext) => unknown;
+    if (this.interceptors.length === 0) return handler(request, context);
+    const chain = (index: number, req: unknown): Promise<unknown> => {
+      if (index === this.interceptors.length)
+        return Promise.resolve().then(() => handler(req, context));
+      return this.interceptors[index]!(context, req, (next) => chain(index + 1, next));
+    };
+    return chain(0, request);
+  }
+
+  /**
+   * Starts accepting on `address`: `unix:///path`, a path, `@abstract`, or `fd://N` for a socket
+   * that is already listening (a shim's fd 3). Resolves once connections are being accepted.
+   */
+  async listen(address: string | Address): Promise<void> {
+    if (this.state !== 'open') throw new TtrpcError(Code.UNAVAILABLE, 'ttrpc: server closed');
+    const parsed = typeof address === 'string' ? parseAddress(address) : address;
+    const listener = platform.listen(
+      parsed,
+      (incoming) => this.accept(incoming),
+      (err) => this.logger.warn({ err }, 'ttrpc: accept failed'),
+    );
+    this.listeners.add(listener);
+  }
+
+  get connectionCount(): number {
+    return this.connections.size;
+  }
+
+  private accept(incoming: IncomingConnection): void {
+    if (this.state !== 'open') {
+      incoming.reject();
+      return;
+    }
+    if (!this.handshaker) {
+      this.open(incoming);
+      return;
+    }
+    let verdict: boolean | Promise<boolean>;
+    try {
+      verdict = this.handshaker(incoming.peer);
+    } catch (err) {
+      this.refuse(incoming, err);
+      return;
+    }
+    Promise.resolve(verdict).then(
+      (ok) => (ok && this.state === 'open' ? this.open(incoming) : this.refuse(incoming)),
+      (err) => this.refuse(incoming, err),
+    );
+  }
+
+  private refuse(incoming: IncomingConnection, err?: unknown): void {
+    this.logger.warn({ err, peer: incoming.peer }, 'ttrpc: refusing connection after handshake');
+    incoming.reject();
+  }
+
+  private open(incoming: IncomingConnection): void {
+    const connection = new ServerConnection(this, incoming.peer);
+    this.connections.add(connection);
+    connection.transport = incoming.open({
+      onFrames: (batch) => connection.onFrames(batch),
+      onDrain: () => connection.onDrain(),
+      onClose: (err) => connection.onClose(err),
+    });
+  }
+
+  connectionClosed(connection: ServerConnection): void {
+    this.connections.delete(connection);
+    if (this.state !== 'open' && this.connections.size === 0) this.closed();
+  }
+
+  private closed(): void {
+    const waiters = this.closeWaiters;
+    this.closeWaiters = [];
+    if (waiters.length === 0 && this.state === 'closed') return;
+    this.state = 'closed';
+    for (const w of waiters) w();
+    this.onCloseCallback?.();
+  }
+
+  private stopListening(): void {
+    for (const listener of this.listeners) listener.close();
+    this.listeners.clear();
+  }
+
+  private whenClosed(): Promise<void> {
+    if (this.connections.size === 0) {
+      this.closed();
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.closeWaiters.push(resolve));
+  }
+
+  /**
+   * Graceful stop: no new connections; each connection closes once its in-flight calls finished;
+   * after `timeoutMs` whatever remains is closed.
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'shutting-down';
+    this.stopListening();
+    for (const c of this.connections) c.closeIdle();
+    const done = this.whenClosed();
+    const timer = setTimeout(() => {
+      for (const c of this.connections) c.close(false);
+    }, options.timeoutMs ?? 5000);
+    try {
+      await done;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Immediate stop: connections close now and in-flight calls are aborted. */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    this.state = 'shutting-down';
+    this.stopListening();
+    for (const c of this.connections) c.close(false);
+    await this.whenClosed();
+  }
+
+  /** Keeps (or stops keeping) the process alive through the listeners. */
+  ref(): void {
+    for (const l of this.listeners) l.ref();
+  }
+
+  unref(): void {
+    for (const l of this.listeners) l.unref();
+  }
+}

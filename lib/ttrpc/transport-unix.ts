@@ -1,0 +1,133 @@
+// Unix-domain socket transport over the addon: listening by path, abstract name or inherited fd,
+// batched accept with peer credentials, and connect with a bounded retry on a full backlog.
+import * as fs from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { native } from '../native';
+import type { Address } from './address';
+import type {
+  ConnectOptions,
+  IncomingConnection,
+  PeerInfo,
+  Platform,
+  Transport,
+  TransportHandlers,
+  TransportListener,
+} from './transport';
+
+const DRAIN = 1;
+
+function openChannel(fd: number, handlers: TransportHandlers): Transport {
+  const channel = new native.Channel(fd, handlers.onFrames, (kind, error) => {
+    if (kind === DRAIN) handlers.onDrain();
+    else handlers.onClose(error);
+  });
+  return {
+    send: (streamId, type, flags, payload) => channel.send(streamId, type, flags, payload),
+    close: (graceful) => channel.close(graceful),
+    pauseReading: () => channel.pauseReading(),
+    resumeReading: () => channel.resumeReading(),
+    ref: () => channel.ref(),
+    unref: () => channel.unref(),
+    get buffered() {
+      return channel.buffered;
+    },
+    highWaterMark: native.writeHighWaterMark,
+  };
+}
+
+function unsupported(address: Address): Error {
+  const err = new Error(
+    `${address.kind} addresses are not supported on ${process.platform}`,
+  ) as NodeJS.ErrnoException;
+  err.code = 'ERR_INVALID_ADDRESS';
+  return err;
+}
+
+function listenFd(address: Address): { fd: number; unlinkPath?: string } {
+  switch (address.kind) {
+    case 'unix':
+      return { fd: native.unixListen(address.path, false), unlinkPath: address.path };
+    case 'abstract':
+      return { fd: native.unixListen(address.name, true) };
+    case 'fd': {
+      if (!native.isListeningSocket(address.fd)) {
+        const err = new Error(
+          `fd ${address.fd} is not a listening socket`,
+        ) as NodeJS.ErrnoException;
+        err.code = 'ERR_INVALID_FD';
+        throw err;
+      }
+      native.setNonBlocking(address.fd, true);
+      native.setCloexec(address.fd, true);
+      return { fd: address.fd };
+    }
+    default:
+      throw unsupported(address);
+  }
+}
+
+export const unixPlatform: Platform = {
+  listen(address, onConnection, onError): TransportListener {
+    const { fd, unlinkPath } = listenFd(address);
+    let closed = false;
+    const watcher = new native.FdWatcher(fd, (_events, error) => {
+      if (closed) return;
+      if (error) {
+        onError(error);
+        return;
+      }
+      let accepted: number[];
+      try {
+        accepted = native.accept(fd);
+      } catch (err) {
+        onError(err as Error);
+        return;
+      }
+      for (let i = 0; i < accepted.length; i += 4) {
+        const connFd = accepted[i]!;
+        const peer: PeerInfo = {
+          pid: accepted[i + 1]!,
+          uid: accepted[i + 2]!,
+          gid: accepted[i + 3]!,
+        };
+        const incoming: IncomingConnection = {
+          peer,
+          open: (handlers) => openChannel(connFd, handlers),
+          reject: () => native.closeFd(connFd),
+        };
+        onConnection(incoming);
+      }
+    });
+    watcher.start(1);
+    return {
+      address,
+      close() {
+        if (closed) return;
+        closed = true;
+        watcher.close();
+        native.closeFd(fd);
+        if (unlinkPath !== undefined) fs.rmSync(unlinkPath, { force: true });
+      },
+      ref: () => watcher.ref(),
+      unref: () => watcher.unref(),
+    };
+  },
+
+  async connect(address, handlers, options?: ConnectOptions) {
+    if (address.kind !== 'unix' && address.kind !== 'abstract') throw unsupported(address);
+    const path = address.kind === 'unix' ? address.path : address.name;
+    const deadline = Date.now() + (options?.timeoutMs ?? 5000);
+    for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
+      try {
+        const fd = native.unixConnect(path, address.kind === 'abstract');
+        const cred = native.peerCredentials(fd);
+        return { transport: openChannel(fd, handlers), peer: cred };
+      } catch (err) {
+        // A full backlog is transient; anything else (ENOENT, ECONNREFUSED) is the caller's call.
+        if ((err as NodeJS.ErrnoException).code !== 'EAGAIN' || Date.now() >= deadline) throw err;
+        await sleep(delay);
+      }
+    }
+  },
+};

@@ -1,0 +1,67 @@
+// What the protocol layer needs from a byte transport, independent of the platform: frame
+// batches in, frames out, backpressure and close. transport-unix.ts implements it over the addon.
+import type { Address } from './address';
+
+/** Peer process credentials of a connection; -1 where the platform cannot tell. */
+export interface PeerInfo {
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+export interface TransportHandlers {
+  /** Complete frames of one read, in the native batch format (see frame.ts unpackBatch). */
+  onFrames(batch: (number | Uint8Array)[]): void;
+  /** Queued output fell to zero after having passed the high-water mark. */
+  onDrain(): void;
+  /** The connection ended: `error` is undefined for EOF or a local close. */
+  onClose(error?: Error): void;
+}
+
+/** One connection carrying TTRPC frames. */
+export interface Transport {
+  /** Queues a frame; returns the bytes now queued (compare with `highWaterMark`). */
+  send(streamId: number, type: number, flags: number, payload?: Uint8Array): number;
+  /** Closes; `graceful` first writes what is queued. onClose follows asynchronously. */
+  close(graceful?: boolean): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  ref(): void;
+  unref(): void;
+  readonly buffered: number;
+  readonly highWaterMark: number;
+}
+
+export interface IncomingConnection {
+  readonly peer: PeerInfo;
+  /** Starts reading from the connection. */
+  open(handlers: TransportHandlers): Transport;
+  /** Drops the connection without reading from it. */
+  reject(): void;
+}
+
+export interface TransportListener {
+  readonly address: Address;
+  /** Stops accepting; a path socket this listener bound is unlinked. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface ConnectOptions {
+  /** How long to retry while the listener's backlog is full; default 5000 ms. */
+  timeoutMs?: number;
+}
+
+export interface Platform {
+  listen(
+    address: Address,
+    onConnection: (connection: IncomingConnection) => void,
+    onError: (error: Error) => void,
+  ): TransportListener;
+  connect(
+    address: Address,
+    handlers: TransportHandlers,
+    options?: ConnectOptions,
+  ): Promise<{ transport: Transport; peer: PeerInfo }>;
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env node
+// npm run build: the addon (node-gyp, incremental), the TypeScript, and the generated protobuf
+// JavaScript copied next to its compiled TypeScript importers in dist/.
+'use strict';
+
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+
+const top = path.resolve(__dirname, '..');
+const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir || '/usr' };
+const run = (cmd, args) => execFileSync(cmd, args, { cwd: top, stdio: 'inherit', env });
+const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
+
+if (!process.argv.includes('--ts-only')) {
+  if (
+    !fs.existsSync(path.join(top, 'build', 'Makefile')) &&
+    !fs.existsSync(path.join(top, 'build', 'binding.sln'))
+  ) {
+    run(process.execPath, [nodeGyp, 'configure']);
+  }
+  run(process.execPath, [nodeGyp, 'build']);
+}
+
+run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
+
+const from = path.join(top, 'lib', 'generated');
+const to = path.join(top, 'dist', 'lib', 'generated');
+fs.mkdirSync(to, { recursive: true });
+for (const name of fs.readdirSync(from)) {
+  if (name.endsWith('.js') || name.endsWith('.d.ts'))
+    fs.copyFileSync(path.join(from, name), path.join(to, name));
+}
