@@ -1,3 +1,9 @@
 // containerd-shim: write containerd runtime v2 shims in TypeScript.
 export * from './ttrpc';
 export { int64ToBigInt, int64ToNumber } from './proto/int64';
+export { TaskClient, TaskService, registerTaskService } from './generated/task-service';
+export type { TaskHandlers } from './generated/task-service';
+export { TaskV3Client, TaskV3Service, registerTaskV3Service } from './generated/task-v3-service';
+export type { TaskV3Handlers } from './generated/task-v3-service';
+export { EventsClient, EventsService, registerEventsService } from './generated/events-service';
+export type { EventsHandlers } from './generated/events-service';

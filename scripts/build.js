@@ -9,7 +9,14 @@ const path = require('node:path');
 
 const top = path.resolve(__dirname, '..');
 const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir || '/usr' };
-const run = (cmd, args) => execFileSync(cmd, args, { cwd: top, stdio: 'inherit', env });
+const run = (cmd, args) => {
+  try {
+    execFileSync(cmd, args, { cwd: top, stdio: 'inherit', env });
+  } catch (err) {
+    console.error(`build: ${path.basename(args[0] || cmd)} failed (exit ${err.status})`);
+    process.exit(1);
+  }
+};
 const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
 
 if (!process.argv.includes('--ts-only')) {

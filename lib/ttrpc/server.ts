@@ -10,7 +10,13 @@ import { silentLogger } from './log';
 import { Metadata } from './metadata';
 import type { KeyValue } from './metadata';
 import { platform } from './platform';
-import type { MethodDescriptor, MethodKind, ServiceDescriptor, ServiceHandlers } from './service';
+import type {
+  Handler,
+  MethodDescriptor,
+  MethodKind,
+  ServiceDescriptor,
+  ServiceHandlers,
+} from './service';
 import { registerService } from './service';
 import { DEFAULT_STREAM_BUFFER, MessageQueue, ServerStream } from './stream';
 import type { IncomingConnection, PeerInfo, Transport, TransportListener } from './transport';
@@ -346,9 +352,9 @@ class ServerConnection {
     call.queue = queue;
     let first: unknown;
     try {
-      // Go delivers the Request's payload as the first message unless the method is
-      // client-streaming and the payload is empty (ttrpc#157).
-      if (payload.length > 0 || kind !== 'clientStream') {
+      // Go delivers the Request's payload as the first message unless the client streams
+      // (client-streaming or bidi) and the payload is empty (ttrpc#157).
+      if (payload.length > 0 || kind === 'serverStream') {
         first = this.decode(descriptor, payload);
         if (kind !== 'serverStream') queue.push(first);
       }
@@ -497,13 +503,17 @@ export class Server {
   }
 
   /** Registers one method; replaces an earlier registration of the same name. */
-  addMethod(descriptor: MethodDescriptor, handler: AnyHandler): void {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  addMethod<M extends MethodDescriptor<any, any, any, any>>(
+    descriptor: M,
+    handler: Handler<M>,
+  ): void {
     let methods = this.services.get(descriptor.service);
     if (!methods) {
       methods = new Map();
       this.services.set(descriptor.service, methods);
     }
-    methods.set(descriptor.name, { descriptor, handler });
+    methods.set(descriptor.name, { descriptor, handler: handler as AnyHandler });
   }
 
   /** Registers a whole service; methods missing from `handlers` answer UNIMPLEMENTED. */

@@ -1,0 +1,448 @@
+// The Node.js counterpart of test/go-peer (`go-peer server` / `go-peer bench`): the same command
+// line, the same Interop/Echo semantics and the same JSON result line, so bench/ttrpc.ts can pair
+// either implementation with the other.
+//
+//   node dist/bench/node-peer.js server [-creds] <address>
+//   node dist/bench/node-peer.js bench <address> [-mode serial|parallel] [-n calls] [-d duration]
+//                                [-c concurrency] [-size bytes] [-warmup calls]
+//
+// <address> is a unix socket path or @name (abstract socket); unix:///path works too.
+import * as path from 'node:path';
+import * as protobuf from 'protobufjs';
+
+import { Client, Code, Server, TtrpcError, requireSameUser, unary } from '../lib';
+import type { CallContext, MessageType } from '../lib';
+
+const INTEROP_SERVICE = 'ttrpc.interop.v1.Interop';
+const ECHO_METHOD = 'Echo';
+
+const USAGE = `usage:
+  node-peer server [-creds] <address>
+  node-peer bench <address> [-mode serial|parallel] [-n calls] [-d duration] [-c concurrency] [-size bytes] [-warmup calls]
+<address> is a unix socket path or @name (abstract socket)`;
+
+// --- messages ------------------------------------------------------------------------------------
+
+interface EchoRequest {
+  payload: Uint8Array;
+  responseSize: number;
+  sleepMs: number;
+  failCode: number;
+  failMessage: string;
+}
+
+interface KeyValueInit {
+  key: string;
+  value: string;
+}
+
+interface EchoResponseInit {
+  payload?: Uint8Array;
+  metadata?: KeyValueInit[];
+  timeoutNano?: number;
+}
+
+interface EchoResponse {
+  payload: Uint8Array;
+  metadata: KeyValueInit[];
+  timeoutNano: number;
+}
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+const root = protobuf.loadSync(path.join(repoRoot, 'test/fixtures/interop.proto'));
+const EchoRequestType = root.lookupType('ttrpc.interop.v1.EchoRequest') as unknown as MessageType<
+  EchoRequest,
+  Partial<EchoRequest>
+>;
+const EchoResponseType = root.lookupType('ttrpc.interop.v1.EchoResponse') as unknown as MessageType<
+  EchoResponse,
+  EchoResponseInit
+>;
+const echoMethod = unary(INTEROP_SERVICE, ECHO_METHOD, EchoRequestType, EchoResponseType);
+
+const EMPTY = new Uint8Array(0);
+
+// --- command line (Go's flag package: -name value, -name=value, --name; flags and positional
+// arguments may be interleaved) --------------------------------------------------------------------
+
+class UsageError extends Error {}
+
+type FlagKind = 'int' | 'bool' | 'string' | 'duration';
+
+function parseArgs(
+  args: string[],
+  spec: Record<string, FlagKind>,
+  nPositional: number,
+): { flags: Map<string, string>; positional: string[] } {
+  const flags = new Map<string, string>();
+  const positional: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      positional.push(...args.slice(i + 1));
+      break;
+    }
+    if (arg.length < 2 || !arg.startsWith('-')) {
+      positional.push(arg);
+      continue;
+    }
+    let key = arg.slice(arg.startsWith('--') ? 2 : 1);
+    let value: string | undefined;
+    const eq = key.indexOf('=');
+    if (eq >= 0) {
+      value = key.slice(eq + 1);
+      key = key.slice(0, eq);
+    }
+    const kind = spec[key];
+    if (kind === undefined) throw new UsageError(`flag provided but not defined: -${key}`);
+    if (kind === 'bool') {
+      value ??= 'true';
+      if (!['true', 'false', '1', '0', 't', 'f', 'TRUE', 'FALSE'].includes(value))
+        throw new UsageError(`invalid boolean value ${JSON.stringify(value)} for -${key}`);
+    } else if (value === undefined) {
+      if (i + 1 >= args.length) throw new UsageError(`flag needs an argument: -${key}`);
+      value = args[++i]!;
+    }
+    flags.set(key, value);
+  }
+  if (positional.length !== nPositional) {
+    throw new UsageError(
+      `expected ${nPositional} positional argument(s), got ${JSON.stringify(positional)}`,
+    );
+  }
+  return { flags, positional };
+}
+
+function intFlag(flags: Map<string, string>, key: string, dflt: number): number {
+  const text = flags.get(key);
+  if (text === undefined) return dflt;
+  const v = Number(text.replace(/_/g, ''));
+  if (!Number.isSafeInteger(v))
+    throw new UsageError(`invalid value ${JSON.stringify(text)} for flag -${key}: parse error`);
+  return v;
+}
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1,
+  us: 1e3,
+  µs: 1e3,
+  μs: 1e3,
+  ms: 1e6,
+  s: 1e9,
+  m: 60e9,
+  h: 3600e9,
+};
+
+/** Go's time.ParseDuration ("1.5s", "300ms", "1m30s", "0"), in nanoseconds. */
+export function parseGoDuration(text: string): number {
+  let s = text;
+  let sign = 1;
+  if (s.startsWith('-') || s.startsWith('+')) {
+    if (s[0] === '-') sign = -1;
+    s = s.slice(1);
+  }
+  if (s === '0') return 0;
+  if (s === '') throw new UsageError(`time: invalid duration ${JSON.stringify(text)}`);
+  let total = 0;
+  const re = /^(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)/;
+  while (s.length > 0) {
+    const m = re.exec(s);
+    if (!m) throw new UsageError(`time: invalid duration ${JSON.stringify(text)}`);
+    total += Number(m[1]) * DURATION_UNITS[m[2]!]!;
+    s = s.slice(m[0].length);
+  }
+  return sign * Math.round(total);
+}
+
+// --- server --------------------------------------------------------------------------------------
+
+function statusError(code: Code, message: string): TtrpcError {
+  return new TtrpcError(code, message);
+}
+
+const responseCache = new Map<number, Uint8Array>();
+
+function filler(size: number): Uint8Array {
+  let b = responseCache.get(size);
+  if (!b) {
+    b = Buffer.alloc(size, 'x');
+    if (responseCache.size < 16) responseCache.set(size, b);
+  }
+  return b;
+}
+
+/** The rest of Echo once the sleep (if any) is over: fail, or answer. */
+function answer(req: EchoRequest, resp: EchoResponseInit): EchoResponseInit {
+  if (req.failCode) throw statusError(req.failCode, req.failMessage ?? '');
+  resp.payload = req.responseSize > 0 ? filler(req.responseSize) : (req.payload ?? EMPTY);
+  return resp;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      // The server answers DEADLINE_EXCEEDED itself when the deadline passes; this only stops
+      // the sleep, with the status Go's peer would pick.
+      const reason: unknown = signal.reason;
+      reject(
+        TtrpcError.is(reason, Code.DEADLINE_EXCEEDED)
+          ? statusError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded')
+          : statusError(Code.CANCELLED, 'context canceled'),
+      );
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * Interop.Echo as documented in test/fixtures/interop.proto, mirroring go-peer's `echo`: the
+ * deadline's time left, the request metadata (keys sorted, values of a key in wire order, as Go's
+ * map-based MD gives them; Node's Metadata lower-cases keys), then sleep, fail or echo. The common
+ * path (no sleep) returns synchronously and allocates only the response object.
+ */
+function echo(req: EchoRequest, ctx: CallContext): EchoResponseInit | Promise<EchoResponseInit> {
+  const resp: EchoResponseInit = {};
+  if (ctx.deadline !== undefined) resp.timeoutNano = Math.round((ctx.deadline - Date.now()) * 1e6);
+  const md = ctx.metadata;
+  if (md.size > 0) {
+    const pairs: KeyValueInit[] = [];
+    for (const [key, value] of md) pairs.push({ key, value });
+    // Stable sort: values of one key keep their wire order.
+    pairs.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    resp.metadata = pairs;
+  }
+  if (req.sleepMs > 0) return sleep(req.sleepMs, ctx.signal).then(() => answer(req, resp));
+  return answer(req, resp);
+}
+
+async function runServer(args: string[]): Promise<void> {
+  const { flags, positional } = parseArgs(args, { creds: 'bool' }, 1);
+  const creds = ['true', '1', 't', 'TRUE'].includes(flags.get('creds') ?? 'false');
+  const address = positional[0]!;
+  const server = new Server(creds ? { handshaker: requireSameUser() } : {});
+  server.addMethod(echoMethod, echo);
+  await server.listen(address);
+
+  let stopping = false;
+  const stop = (): void => {
+    if (stopping) return;
+    stopping = true;
+    // close() also unlinks a path socket this server bound.
+    server.close().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+  process.stdout.write('ready\n');
+}
+
+// --- bench ---------------------------------------------------------------------------------------
+
+interface BenchResult {
+  mode: string;
+  concurrency: number;
+  size: number;
+  calls: number;
+  errors: number;
+  seconds: number;
+  ops_per_sec: number;
+  p50_us: number;
+  p90_us: number;
+  p99_us: number;
+  max_us: number;
+}
+
+function round(v: number, digits: number): number {
+  const m = 10 ** digits;
+  return Math.round(v * m) / m;
+}
+
+/** Nearest-rank percentile of sorted nanoseconds, in microseconds (as go-peer computes it). */
+function percentileUs(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return 0;
+  const i = Math.max(0, Math.ceil(p * sorted.length) - 1);
+  return round(sorted[i]! / 1e3, 1);
+}
+
+/** A growable array of latencies in nanoseconds. */
+class Samples {
+  private data = new Float64Array(1 << 16);
+  length = 0;
+
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Float64Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+
+  sorted(): Float64Array {
+    return this.data.subarray(0, this.length).sort();
+  }
+}
+
+function errorCode(err: unknown): [number, string] {
+  if (err instanceof TtrpcError) return [err.code, err.message];
+  return [Code.UNKNOWN, err instanceof Error ? err.message : String(err)];
+}
+
+async function runBench(args: string[]): Promise<void> {
+  const { flags, positional } = parseArgs(
+    args,
+    { mode: 'string', n: 'int', d: 'duration', c: 'int', size: 'int', warmup: 'int' },
+    1,
+  );
+  const address = positional[0]!;
+  const mode = flags.get('mode') ?? 'serial';
+  const n = intFlag(flags, 'n', 10000);
+  const d = flags.has('d') ? parseGoDuration(flags.get('d')!) : 0;
+  const c = intFlag(flags, 'c', 64);
+  const size = intFlag(flags, 'size', 64);
+  const warmup = intFlag(flags, 'warmup', 200);
+
+  let workers = 1;
+  if (mode === 'parallel') {
+    if (c < 1) throw new Error('-c must be >= 1');
+    workers = c;
+  } else if (mode !== 'serial') {
+    throw new Error(`unknown -mode ${JSON.stringify(mode)} (serial|parallel)`);
+  }
+  if (size < 0 || n < 0 || warmup < 0) throw new Error('-size, -n and -warmup must be >= 0');
+
+  const client = await Client.connect(address);
+  const request: Partial<EchoRequest> = { payload: Buffer.alloc(size, 'p') };
+  let firstErr: unknown;
+  let hasErr = false;
+
+  const call = async (): Promise<void> => {
+    const resp = await client.unary(echoMethod, request);
+    const got = resp.payload?.length ?? 0;
+    if (got !== size) throw new Error(`echo returned ${got} bytes, want ${size}`);
+  };
+
+  // Runs `workers` async callers on the one connection until `count` calls were claimed (or
+  // until `until` when non-zero), recording each call's latency.
+  const run = async (
+    count: number,
+    until: bigint,
+    record: Samples | undefined,
+  ): Promise<{ done: number; errs: number }> => {
+    let claimed = 0;
+    let errs = 0;
+    const worker = async (): Promise<void> => {
+      for (;;) {
+        if (until === 0n) {
+          if (++claimed > count) return;
+        } else if (process.hrtime.bigint() >= until) {
+          return;
+        } else {
+          claimed++;
+        }
+        const t0 = process.hrtime.bigint();
+        try {
+          await call();
+        } catch (err) {
+          errs++;
+          if (!hasErr) {
+            hasErr = true;
+            firstErr = err;
+          }
+          continue;
+        }
+        if (record) record.push(Number(process.hrtime.bigint() - t0));
+      }
+    };
+    const all: Promise<void>[] = [];
+    for (let w = 0; w < workers; w++) all.push(worker());
+    await Promise.all(all);
+    const done = until === 0n && claimed > count ? count : claimed;
+    return { done, errs };
+  };
+
+  try {
+    if (warmup > 0) {
+      await run(warmup, 0n, undefined);
+      hasErr = false;
+      firstErr = undefined;
+    }
+    const samples = new Samples();
+    const start = process.hrtime.bigint();
+    const until = d > 0 ? start + BigInt(d) : 0n;
+    const { done, errs } = await run(n, until, samples);
+    const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+
+    const sorted = samples.sorted();
+    const res: BenchResult = {
+      mode,
+      concurrency: workers,
+      size,
+      calls: done,
+      errors: errs,
+      seconds: round(elapsed, 4),
+      ops_per_sec: elapsed > 0 ? round(done / elapsed, 1) : 0,
+      p50_us: percentileUs(sorted, 0.5),
+      p90_us: percentileUs(sorted, 0.9),
+      p99_us: percentileUs(sorted, 0.99),
+      max_us: percentileUs(sorted, 1),
+    };
+    if (hasErr) {
+      const [code, msg] = errorCode(firstErr);
+      process.stderr.write(`node-peer bench: ${errs} error(s), first: code ${code}: ${msg}\n`);
+    }
+    process.stdout.write(JSON.stringify(res) + '\n');
+  } finally {
+    client.close();
+  }
+}
+
+// --- main ----------------------------------------------------------------------------------------
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length < 1) {
+    process.stderr.write(USAGE + '\n');
+    return 2;
+  }
+  const [cmd, ...args] = argv as [string, ...string[]];
+  try {
+    switch (cmd) {
+      case 'server':
+        await runServer(args);
+        return 0;
+      case 'bench':
+        await runBench(args);
+        return 0;
+      case '-h':
+      case '-help':
+      case '--help':
+      case 'help':
+        process.stdout.write(USAGE + '\n');
+        return 0;
+      default:
+        process.stderr.write(`node-peer: unknown subcommand ${JSON.stringify(cmd)}\n${USAGE}\n`);
+        return 2;
+    }
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`node-peer ${cmd}: ${err.message}\n${USAGE}\n`);
+      return 2;
+    }
+    process.stderr.write(`node-peer ${cmd}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => {
+    if (code !== 0) process.exit(code);
+  });
+}
