@@ -7,3 +7,4 @@ export { TaskV3Client, TaskV3Service, registerTaskV3Service } from './generated/
 export type { TaskV3Handlers } from './generated/task-v3-service';
 export { EventsClient, EventsService, registerEventsService } from './generated/events-service';
 export type { EventsHandlers } from './generated/events-service';
+export * from './shim';

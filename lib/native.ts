@@ -70,6 +70,7 @@ export interface NativeBinding {
     setsid: boolean,
     setpgid: boolean,
   ): number;
+  dup2(from: number, to: number): void;
   startReaper(callback: (batch: number[]) => void): void;
   reapNow(): void;
 }

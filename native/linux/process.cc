@@ -191,12 +191,25 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, pid);
 }
 
+// dup2(oldfd, newfd): e.g. the shim's log FIFO onto stderr, so crashes land in containerd's log.
+Napi::Value Dup2(const Napi::CallbackInfo& info) {
+  int from = info[0].As<Napi::Number>().Int32Value();
+  int to = info[1].As<Napi::Number>().Int32Value();
+  int r;
+  do {
+    r = ::dup2(from, to);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) throw ErrnoError(info.Env(), errno, "dup2");
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 Napi::Object InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper, "setSubreaper"));
   exports.Set("isSubreaper", Napi::Function::New(env, IsSubreaper, "isSubreaper"));
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
+  exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));
   return exports;
 }
 

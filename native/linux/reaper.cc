@@ -49,8 +49,9 @@ bool ReapPass(uv_loop_t* loop, std::vector<double>& exits) {
     if (std::find(libuv_pids.begin(), libuv_pids.end(), peek.si_pid) != libuv_pids.end()) return true;
     siginfo_t done{};
     if (::waitid(P_PID, static_cast<id_t>(peek.si_pid), &done, WEXITED | WNOHANG) != 0) {
-      if (errno == EINTR) continue;
-      return false;
+      // EINTR, or ECHILD if another thread reaped it: peek again. Ending the pass here could
+      // leave other zombies whose SIGCHLD has already been consumed.
+      continue;
     }
     if (done.si_pid == 0) continue;
     bool exited = done.si_code == CLD_EXITED;
@@ -67,7 +68,8 @@ void Deliver(Reaper* r, const std::vector<double>& exits) {
   Napi::Array batch = Napi::Array::New(env, exits.size());
   for (size_t i = 0; i < exits.size(); i++) batch.Set(static_cast<uint32_t>(i), Napi::Number::New(env, exits[i]));
   try {
-    r->callback.MakeCallback(env.Undefined(), {batch}, *r->async_context);
+    // napi_make_callback converts the receiver with ToObject: undefined would fail every call.
+    r->callback.MakeCallback(env.Global(), {batch}, *r->async_context);
   } catch (const Napi::Error& e) {
     napi_fatal_exception(env, e.Value());
   }

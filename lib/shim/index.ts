@@ -1,0 +1,46 @@
+// The shim runtime: run(), the Shim and Task contracts, spawn, socket addresses, the exit monitor,
+// the event publisher and helpers.
+export { run, logger } from './run';
+export type { Config, DeleteResponse, Shim, ShimConstructor } from './run';
+export { parseFlags } from './flags';
+export type { Flags } from './flags';
+export { spawn, specGroup, GROUP_LABELS } from './spawn';
+export type { SpawnEnv, StartOpts } from './spawn';
+export type { StartResult, RuntimeInfoProperties } from './bootstrap';
+export { ExitSignal } from './exit-signal';
+export { TASK_METHODS } from './task';
+export type { Task, TaskHandlers } from './task';
+export {
+  SOCKET_ROOT,
+  canConnect,
+  newSocket,
+  removeSocket,
+  socketAddress,
+  socketPath,
+} from './socket';
+export { openShimLog } from './logger';
+export type { ShimLogger, ShimLogOptions } from './logger';
+export { RemotePublisher } from './publisher';
+export { ExitMonitor, monitor, spawnProcess } from './monitor';
+export type { ExitEvent } from './monitor';
+export {
+  ADDRESS_FILE,
+  CONFIG_FILE,
+  OPTIONS_FILE,
+  RUNTIME_FILE,
+  TOPICS,
+  fromAny,
+  readAddress,
+  readOptions,
+  readPidFile,
+  readRuntime,
+  readSpec,
+  timestamp,
+  timestampToDate,
+  toAny,
+  typeName,
+  writeAddress,
+  writeOptions,
+  writeRuntime,
+} from './util';
+export type { Any, MessageClass, Spec, Timestamp } from './util';

@@ -1,0 +1,119 @@
+// The shim's log: pino writing logrus-style text lines (what containerd copies from every shim)
+// synchronously to the bundle's `log` FIFO, so nothing is lost when the shim exits or is killed.
+import * as fs from 'node:fs';
+
+import pino from 'pino';
+import type { Logger as PinoLogger } from 'pino';
+
+import { native } from '../native';
+
+export type ShimLogger = PinoLogger;
+
+const LEVELS: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warning',
+  50: 'error',
+  60: 'fatal',
+};
+
+function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return /^[A-Za-z0-9_.:/@+-]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+/** pino's JSON line as `time="…" level=info msg="…" key=value …` (logrus text format). */
+export function toLogfmt(json: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const { time, level, msg, ...fields } = record;
+  const parts = [
+    `time=${JSON.stringify(new Date(typeof time === 'number' ? time : Date.now()).toISOString())}`,
+    `level=${LEVELS[level as number] ?? String(level)}`,
+    `msg=${JSON.stringify(typeof msg === 'string' ? msg : '')}`,
+  ];
+  for (const [k, v] of Object.entries(fields)) {
+    if (v !== undefined)
+      parts.push(
+        `${k}=${quote(k === 'err' && v && typeof v === 'object' ? (v as { message?: unknown }).message : v)}`,
+      );
+  }
+  return parts.join(' ') + '\n';
+}
+
+/** A synchronous pino destination on an fd; write errors (reader gone: EPIPE) are dropped. */
+function fdDestination(fd: number): { write(line: string): void } {
+  return {
+    write(line: string): void {
+      const data = Buffer.from(toLogfmt(line));
+      let offset = 0;
+      while (offset < data.length) {
+        try {
+          offset += fs.writeSync(fd, data, offset);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+          return;
+        }
+      }
+    },
+  };
+}
+
+export interface ShimLogOptions {
+  /** Log file or FIFO; default `log` in the current directory (the bundle). */
+  path?: string;
+  level?: string;
+  debug?: boolean;
+  /** Fields on every line (runtime, namespace, id). */
+  base?: Record<string, unknown>;
+  /** Also point stderr at the log, so crash output reaches containerd (Go shims do the same). */
+  redirectStderr?: boolean;
+}
+
+function openLogFd(file: string, redirectStderr: boolean): number {
+  let fd: number;
+  try {
+    fd = fs.openSync(
+      file,
+      fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT,
+      0o600,
+    );
+  } catch {
+    return 2;
+  }
+  if (redirectStderr && process.platform === 'linux') {
+    try {
+      native.dup2(fd, 2);
+    } catch {
+      // stderr stays where it was; the logger still writes to the log
+    }
+  }
+  return fd;
+}
+
+/**
+ * Opens the bundle's `log` FIFO write-only (containerd holds the read side, so this does not
+ * block) and returns a pino logger on it. Falls back to stderr if the log cannot be opened.
+ */
+export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
+  const level = options.debug ? 'debug' : (options.level ?? 'info');
+  const fd = openLogFd(options.path ?? 'log', options.redirectStderr === true);
+  return pino(
+    {
+      level,
+      base: { pid: process.pid, ...options.base },
+      timestamp: pino.stdTimeFunctions.epochTime,
+    },
+    fdDestination(fd),
+  );
+}
+
+/** A logger that discards everything (the `start` and `delete` actions must print nothing). */
+export function silentShimLog(): ShimLogger {
+  return pino({ level: 'silent' });
+}

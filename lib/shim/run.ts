@@ -1,0 +1,229 @@
+// run(): the shim binary's main. Parses containerd's flags and performs the action: `start`
+// (spawn or reuse the serving process, print its address), `delete` (clean up, print a
+// DeleteResponse), `-v`, `-info`, or serve (log, subreaper, reaper, TTRPC server with the Task
+// service, event publisher, graceful shutdown on SIGTERM/SIGINT or when the shim's wait() ends).
+import * as fs from 'node:fs';
+
+import '../proto/int64';
+import { containerd as taskTypes } from '../generated/task';
+import { registerTaskService } from '../generated/task-service';
+import { registerTaskV3Service } from '../generated/task-v3-service';
+import { native } from '../native';
+import { requireSameUser } from '../ttrpc/handshake';
+import { Server } from '../ttrpc/server';
+import {
+  RuntimeInfo,
+  formatStartOutput,
+  logLevelName,
+  parseStartInput,
+  readStdin,
+} from './bootstrap';
+import type { RuntimeInfoProperties, StartResult } from './bootstrap';
+import { parseFlags } from './flags';
+import type { Flags } from './flags';
+import { openShimLog, silentShimLog } from './logger';
+import type { ShimLogger } from './logger';
+import { monitor } from './monitor';
+import { RemotePublisher } from './publisher';
+import { removeSocket } from './socket';
+import type { StartOpts } from './spawn';
+import type { Task } from './task';
+import { readAddress } from './util';
+import type { Any } from './util';
+
+/** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
+export interface Config {
+  /** Don't open the bundle's log; the shim sets up logging itself. */
+  noSetupLogger: boolean;
+  /** Level when containerd did not pass `-debug`; default "info". */
+  defaultLogLevel: string;
+  /** Don't reap children on SIGCHLD (the shim waits for its own processes). */
+  noReaper: boolean;
+  /** Don't become a child subreaper. */
+  noSubReaper: boolean;
+}
+
+export type DeleteResponse = taskTypes.task.v2.DeleteResponse.$Properties;
+
+/** What a shim implements (the Rust crate's `Shim` trait). */
+export interface Shim {
+  /** `start`: spawn (or find) the serving process; return its address. */
+  startShim(opts: StartOpts): Promise<string | StartResult> | string | StartResult;
+  /** `delete`: clean up after a dead shim; the response is printed for containerd. */
+  deleteShim(): Promise<DeleteResponse> | DeleteResponse;
+  /** Serving: resolves when the shim should exit (typically after Shutdown). */
+  wait(): Promise<void>;
+  /** Serving: the Task service to register. */
+  createTaskService(publisher: RemotePublisher): Promise<Task> | Task;
+  /** `-info` (containerd 2.0+): what this runtime is; defaults to its name and version. */
+  info?(options: Any | undefined): Promise<RuntimeInfoProperties> | RuntimeInfoProperties;
+}
+
+/** A Shim class: constructed with the runtime id, the parsed flags and the (mutable) config. */
+export type ShimConstructor = new (runtimeId: string, flags: Flags, config: Config) => Shim;
+
+/** The logger of the running shim (the `log` FIFO while serving; silent during start/delete). */
+export let logger: ShimLogger = silentShimLog();
+
+const VERSION = '0.1.0';
+
+class ShimExit extends Error {
+  constructor(readonly status: number) {
+    super(`exit ${status}`);
+  }
+}
+
+function write(fd: number, data: Uint8Array | string): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  let offset = 0;
+  while (offset < buf.length) offset += fs.writeSync(fd, buf, offset);
+}
+
+function defaultConfig(config: Partial<Config> | undefined): Config {
+  return {
+    noSetupLogger: false,
+    defaultLogLevel: 'info',
+    noReaper: false,
+    noSubReaper: false,
+    ...config,
+  };
+}
+
+/**
+ * Runs a shim binary: call it from your program's entry point with your runtime id (e.g.
+ * `io.containerd.example.v1`) and Shim class. Never returns: the process exits with the action's
+ * status (errors print `runtimeId: message` on stderr and exit 1).
+ */
+export async function run(
+  runtimeId: string,
+  shim: ShimConstructor,
+  config?: Partial<Config>,
+): Promise<never> {
+  // containerd merges our stdout and stderr into the result of `start`: nothing else may appear.
+  process.removeAllListeners('warning');
+  process.noDeprecation = true;
+  try {
+    await dispatch(runtimeId, shim, defaultConfig(config));
+    process.exit(0);
+  } catch (err) {
+    if (err instanceof ShimExit) process.exit(err.status);
+    logger.error({ err }, 'shim failed');
+    write(2, `${runtimeId}: ${(err as Error)?.message ?? String(err)}\n`);
+    process.exit(1);
+  }
+}
+
+async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2));
+  if (flags.version) {
+    write(1, `${runtimeId}:\n  Version:  ${VERSION}\n  Runtime:  node ${process.version}\n`);
+    return;
+  }
+  if (flags.info) {
+    const input = readStdin();
+    const options = input.length > 0 ? parseStartInput(input, '', '').options : undefined;
+    const shim = new Ctor(runtimeId, flags, config);
+    const info = shim.info
+      ? await shim.info(options)
+      : { name: runtimeId, version: { version: VERSION } };
+    write(1, RuntimeInfo.encode(info).finish());
+    return;
+  }
+  if (flags.namespace === '') throw new Error('shim namespace cannot be empty');
+  const shim = new Ctor(runtimeId, flags, config);
+  switch (flags.action) {
+    case 'start':
+      await start(shim, flags);
+      return;
+    case 'delete': {
+      if (flags.bundle !== '' && !fs.existsSync(flags.bundle)) {
+        throw Object.assign(new Error(`bundle ${flags.bundle} does not exist`), {
+          code: 'ERR_BUNDLE_NOT_FOUND',
+        });
+      }
+      const response = await shim.deleteShim();
+      write(1, taskTypes.task.v2.DeleteResponse.encode(response).finish());
+      return;
+    }
+    case '':
+      await serve(runtimeId, shim, flags, config);
+      return;
+    default:
+      throw new Error(`unknown action "${flags.action}" (want start, delete, or none to serve)`);
+  }
+}
+
+async function start(shim: Shim, flags: Flags): Promise<void> {
+  const input = parseStartInput(readStdin(), flags.id, flags.namespace);
+  const p = input.params;
+  const opts: StartOpts = {
+    id: flags.id,
+    namespace: flags.namespace,
+    address: p?.containerdGrpcAddress || flags.address,
+    ttrpcAddress: p?.containerdTtrpcAddress || process.env.TTRPC_ADDRESS || '',
+    publishBinary: p?.containerdBinary || flags.publishBinary,
+    debug: flags.debug || (p?.logLevel !== undefined && p.logLevel !== null && p.logLevel < 0),
+    bundle: process.cwd(),
+    socketDir: p?.socketDir || undefined,
+    containerdVersion: p?.containerdVersion || undefined,
+    logLevel: logLevelName(p?.logLevel),
+    options: input.options,
+    bootstrap: input.bootstrap,
+  };
+  const result = await shim.startShim(opts);
+  write(1, formatStartOutput(input, result));
+}
+
+async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config): Promise<void> {
+  if (!config.noSetupLogger) {
+    logger = openShimLog({
+      debug: flags.debug,
+      level: config.defaultLogLevel,
+      base: { runtime: runtimeId, namespace: flags.namespace, id: flags.id },
+      redirectStderr: true,
+    });
+  }
+  const linux = process.platform === 'linux';
+  // A vanished log reader must not kill the shim (Node ignores SIGPIPE; make it explicit).
+  process.on('SIGPIPE', () => undefined);
+  if (linux && !config.noSubReaper) native.setSubreaper(true);
+  if (linux && !config.noReaper) monitor.start();
+
+  const ttrpcAddress = process.env.TTRPC_ADDRESS ?? '';
+  if (ttrpcAddress === '')
+    throw new Error('TTRPC_ADDRESS is not set (containerd sets it to its ttrpc socket)');
+  const publisher = new RemotePublisher(ttrpcAddress, { logger });
+  const task = await shim.createTaskService(publisher);
+  const server = new Server({ handshaker: linux ? requireSameUser() : undefined, logger });
+  registerTaskService(server, task);
+  registerTaskV3Service(server, task);
+  await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
+  logger.info('server listen started');
+  logger.info('server started');
+  logger.info('Shim successfully started, waiting for exit signal...');
+
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  const why = await Promise.race([shim.wait().then(() => 'exit signal'), signalled]);
+  logger.info({ reason: why }, 'Shutting down shim instance');
+  await server.shutdown({ timeoutMs: 5000 });
+  logger.info('ttrpc server stopped');
+  await publisher.close(5000);
+  cleanupSockets(flags);
+  logger.info('shim exited');
+}
+
+// The socket outlives the fd we inherited: remove it (named in the bundle's address file, or
+// -socket) so a stale file does not linger in /run/containerd/s.
+function cleanupSockets(flags: Flags): void {
+  for (const address of [readAddress(), flags.socket]) {
+    if (!address) continue;
+    try {
+      removeSocket(address);
+    } catch (err) {
+      logger.warn({ err, address }, 'failed to remove shim socket');
+    }
+  }
+}
