@@ -3,7 +3,9 @@
 // (test/fixtures/exit-storm.ts), so the mocha process never reaps or adopts anyone.
 import * as assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import * as path from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 import { ExitMonitor } from '../lib/shim/monitor';
 import type { ExitEvent } from '../lib/shim/monitor';
@@ -252,6 +254,23 @@ describe('ExitMonitor', function () {
     } finally {
       Object.defineProperty(process, 'platform', real);
     }
+  });
+});
+
+describe('ExitMonitor.start() in a worker thread', function () {
+  it("refuses with ERR_REAPER_WORKER (the reaper would take the main thread's children)", async function () {
+    if (process.platform !== 'linux') this.skip();
+    const modulePath = path.join(__dirname, '..', 'lib', 'shim', 'monitor.js');
+    const worker = new Worker(
+      `const { parentPort } = require('node:worker_threads');
+       const { ExitMonitor } = require(${JSON.stringify(modulePath)});
+       try { new ExitMonitor().start(); parentPort.postMessage('started'); }
+       catch (err) { parentPort.postMessage(err.code); }`,
+      { eval: true },
+    );
+    const [message] = (await once(worker, 'message')) as [string];
+    await worker.terminate();
+    assert.equal(message, 'ERR_REAPER_WORKER');
   });
 });
 

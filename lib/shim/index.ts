@@ -22,7 +22,15 @@ export { openShimLog } from './logger';
 export type { ShimLogger, ShimLogOptions } from './logger';
 export { RemotePublisher } from './publisher';
 export { ExitMonitor, monitor, spawnProcess } from './monitor';
-export type { ExitEvent } from './monitor';
+export type {
+  ExitEvent,
+  ExitListener,
+  ExitMonitorOptions,
+  SpawnedProcess,
+  SpawnProcessOptions,
+  Subscription,
+  WaitForOptions,
+} from './monitor';
 export {
   ADDRESS_FILE,
   CONFIG_FILE,
