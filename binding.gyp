@@ -15,7 +15,8 @@
             "native/posix/socket.cc",
             "native/posix/watcher.cc",
             "native/linux/process.cc",
-            "native/linux/reaper.cc"
+            "native/linux/reaper.cc",
+            "native/linux/mount.cc"
           ]
         }],
         ["OS=='win'", {

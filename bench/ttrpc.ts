@@ -7,7 +7,11 @@
 // The pairs are interleaved and the whole sequence repeated (--rounds, default 3); each cell is the
 // median over the rounds, and ratios are to Go↔Go. A benchmark, not a test: timing never fails.
 //
-//   node dist/bench/ttrpc.js [--rounds N] [--quick] [--seconds S] [--json]
+//   node dist/bench/ttrpc.js [--rounds N] [--quick] [--seconds S] [--pin same|split] [--json]
+//
+// On a small VM the serial numbers depend mostly on whether the scheduler puts client and server
+// on one CPU (a wake-up is a context switch) or on two (a wake-up is an IPI to an idle vCPU, tens
+// of µs); --pin fixes the placement with taskset (note: Go then sees GOMAXPROCS=1).
 import { execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -44,12 +48,16 @@ interface Options {
   size: number;
   json: boolean;
   quick: boolean;
+  /** CPU placement: undefined (the scheduler's choice), both on CPU 0, or client 0 / server 1. */
+  pin: 'same' | 'split' | undefined;
 }
 
-const USAGE = `usage: node dist/bench/ttrpc.js [--rounds N] [--quick] [--seconds S] [--json]
+const USAGE = `usage: node dist/bench/ttrpc.js [--rounds N] [--quick] [--seconds S] [--pin same|split] [--json]
   --rounds N    repeat the interleaved pairs N times (default 3; --quick: 1)
   --quick       a short run: 1 round, 0.5 s per measurement, shorter warm-up
   --seconds S   measuring time per run (default 2; --quick: 0.5)
+  --pin P       same: client and server on CPU 0; split: client on CPU 0, server on CPU 1
+                (taskset; default: unpinned)
   --json        print the results as JSON instead of Markdown`;
 
 function parseOptions(argv: string[]): Options {
@@ -57,6 +65,7 @@ function parseOptions(argv: string[]): Options {
   let seconds: number | undefined;
   let json = false;
   let quick = false;
+  let pin: Options['pin'];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const [key, inline] = arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
@@ -74,6 +83,12 @@ function parseOptions(argv: string[]): Options {
         seconds = Number(value());
         if (!(seconds > 0)) throw new Error('--seconds must be > 0');
         break;
+      case '--pin': {
+        const v = value();
+        if (v !== 'same' && v !== 'split') throw new Error('--pin must be same or split');
+        pin = v;
+        break;
+      }
       case '--json':
         json = true;
         break;
@@ -98,6 +113,7 @@ function parseOptions(argv: string[]): Options {
     size: 64,
     json,
     quick,
+    pin,
   };
 }
 
@@ -106,12 +122,15 @@ function parseOptions(argv: string[]): Options {
 const children = new Set<ChildProcess>();
 let tmpDir: string | undefined;
 
-function command(impl: Impl, args: string[]): [string, string[]] {
-  return impl === 'go' ? [goPeerPath, args] : [process.execPath, [nodePeerPath, ...args]];
+function command(impl: Impl, args: string[], cpu: number | undefined): [string, string[]] {
+  const [file, argv] =
+    impl === 'go' ? [goPeerPath, args] : [process.execPath, [nodePeerPath, ...args]];
+  // taskset execs the peer, so the pid we track (and kill) is the peer's own.
+  return cpu === undefined ? [file, argv] : ['taskset', ['-c', String(cpu), file, ...argv]];
 }
 
-function start(impl: Impl, args: string[]): ChildProcess {
-  const [file, argv] = command(impl, args);
+function start(impl: Impl, args: string[], cpu?: number): ChildProcess {
+  const [file, argv] = command(impl, args, cpu);
   const child = spawn(file, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(child);
   child.once('exit', () => children.delete(child));
@@ -139,8 +158,13 @@ function tail(text: string, max = 2000): string {
 }
 
 /** Starts a server and resolves once it printed `ready`. */
-function startServer(impl: Impl, address: string, timeoutMs = 15000): Promise<ChildProcess> {
-  const child = start(impl, ['server', address]);
+function startServer(
+  impl: Impl,
+  address: string,
+  cpu: number | undefined,
+  timeoutMs = 15000,
+): Promise<ChildProcess> {
+  const child = start(impl, ['server', address], cpu);
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -202,8 +226,13 @@ interface BenchResult {
 }
 
 /** Runs one bench client to completion and parses its JSON line. */
-function runClient(impl: Impl, args: string[], timeoutMs: number): Promise<BenchResult> {
-  const child = start(impl, args);
+function runClient(
+  impl: Impl,
+  args: string[],
+  cpu: number | undefined,
+  timeoutMs: number,
+): Promise<BenchResult> {
+  const child = start(impl, args, cpu);
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -355,26 +384,27 @@ function median(values: number[]): number | undefined {
 async function runPair(pair: Pair, round: number, opts: Options): Promise<RunRecord> {
   const record: RunRecord = { round, pair: pair.id };
   const address = path.join(tmpDir!, `r${round}-${pair.id}.sock`);
-  const seconds = `${Math.round(opts.seconds * 1000)}ms`;
+  const duration = `${Math.round(opts.seconds * 1000)}ms`;
   const timeoutMs = opts.seconds * 2000 + 60000;
+  const clientCpu = opts.pin ? 0 : undefined;
+  const serverCpu = opts.pin === 'split' ? 1 : clientCpu;
+  const common = ['-d', duration, '-size', String(opts.size)];
   let server: ChildProcess | undefined;
   try {
-    server = await startServer(pair.server, address);
+    server = await startServer(pair.server, address, serverCpu);
     record.serial = await runClient(
       pair.client,
-      ['bench', address, '-mode', 'serial', '-d', seconds].concat([
-        '-size',
-        String(opts.size),
-        '-warmup',
-        String(opts.serialWarmup),
-      ]),
+      ['bench', address, '-mode', 'serial', ...common, '-warmup', String(opts.serialWarmup)],
+      clientCpu,
       timeoutMs,
     );
     record.parallel = await runClient(
       pair.client,
-      ['bench', address, '-mode', 'parallel', '-c', String(opts.concurrency), '-d', seconds].concat(
-        ['-size', String(opts.size), '-warmup', String(opts.parallelWarmup)],
-      ),
+      ['bench', address, '-mode', 'parallel', '-c', String(opts.concurrency), ...common].concat([
+        '-warmup',
+        String(opts.parallelWarmup),
+      ]),
+      clientCpu,
       timeoutMs,
     );
   } catch (err) {
@@ -446,6 +476,12 @@ function targets(medians: Medians): Target[] {
   return list.map((t) => ({ ...t, measured: ratio(medians, t.pair, t.metric) }));
 }
 
+function placement(opts: Options): string {
+  if (opts.pin === 'same') return 'client and server pinned to CPU 0';
+  if (opts.pin === 'split') return 'client pinned to CPU 0, server to CPU 1';
+  return 'unpinned (the scheduler decides)';
+}
+
 function fmtNumber(v: number, unit: string): string {
   if (unit === '/s') return Math.round(v).toLocaleString('en-US');
   if (v >= 1000) return Math.round(v).toLocaleString('en-US');
@@ -469,7 +505,8 @@ function markdown(m: Machine, opts: Options, runs: RunRecord[], medians: Medians
       `unix path socket, one connection. Serial: one call at a time, ${opts.seconds} s after ` +
       `${opts.serialWarmup} warm-up calls. ${opts.concurrency} in flight: ${opts.concurrency} ` +
       `concurrent callers on one client, ${opts.seconds} s after ${opts.parallelWarmup} warm-up ` +
-      `calls. ${opts.rounds} round(s), the four pairs interleaved; each cell is the median over ` +
+      `calls. CPU placement: ${placement(opts)}. ${opts.rounds} round(s), the four pairs ` +
+      `interleaved; each cell is the median over ` +
       `the rounds. Ratio to Go ↔ Go in parentheses: latency pair/Go (lower is better), ` +
       `throughput pair/Go (higher is better).`,
     '',
@@ -537,6 +574,11 @@ async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
   ensureGoPeer();
   if (!fs.existsSync(nodePeerPath)) throw new Error(`${nodePeerPath} missing: run npm run build`);
+  if (opts.pin) {
+    if (opts.pin === 'split' && os.cpus().length < 2) throw new Error('--pin split needs 2 CPUs');
+    if (tryExec('taskset', ['-c', '0', 'true']) === undefined)
+      throw new Error('--pin needs taskset (util-linux)');
+  }
   tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'ttrpc-bench-'));
   const info = machine();
 

@@ -1,5 +1,8 @@
-// Loads the C++ addon: a prebuilt binary from prebuilds/<platform>-<arch>/ (node-gyp-build), or a
-// local build/ when the package was compiled from source.
+// Loads the C++ addon through node-gyp-build: a local build/Release or build/Debug (a build from
+// source) if there is one, else the prebuilt binary for this platform, arch and libc from
+// prebuilds/<platform>-<arch>/ (see prebuilds/README.md). No binary, or one that does not load,
+// is one error with code ERR_NATIVE_ADDON_MISSING that says what is missing and how to build it.
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 /** A queued-frame transport over one connected socket (see native/posix/channel.h). */
@@ -71,34 +74,86 @@ export interface NativeBinding {
     setpgid: boolean,
   ): number;
   dup2(from: number, to: number): void;
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void;
+  umount2(target: string, flags?: number): void;
+  eventfd(): number;
+  setWindowSize(fd: number, columns: number, rows: number): void;
+  isTerminal(fd: number): boolean;
+  mountFlags: Record<string, number>;
   startReaper(callback: (batch: number[]) => void): void;
   reapNow(): void;
 }
 
-function libc(): string {
-  if (process.platform !== 'linux') return '';
-  const report = process.report?.getReport() as
-    { header?: { glibcVersionRuntime?: string } } | undefined;
-  return report?.header?.glibcVersionRuntime
-    ? `glibc ${report.header.glibcVersionRuntime}`
-    : 'musl';
+/** "linux x64 glibc 2.36", "linux arm64 musl", "win32 x64". */
+function describeHost(): string {
+  const parts: string[] = [process.platform, process.arch];
+  if (process.platform === 'linux') {
+    const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })
+      ?.header;
+    parts.push(header?.glibcVersionRuntime ? `glibc ${header.glibcVersionRuntime}` : 'musl');
+  }
+  return parts.join(' ');
+}
+
+/** The binaries in prebuilds/: "linux-x64 (glibc), win32-x64". */
+function shippedPrebuilds(root: string): string {
+  const dir = path.join(root, 'prebuilds');
+  const found: string[] = [];
+  try {
+    for (const tuple of fs.readdirSync(dir).sort()) {
+      for (const file of fs.readdirSync(path.join(dir, tuple))) {
+        if (!file.endsWith('.node')) continue;
+        const tags = file.split('.').slice(1, -1);
+        found.push(tags.length > 0 ? `${tuple} (${tags.join(', ')})` : tuple);
+      }
+    }
+  } catch {
+    // no prebuilds/ (a source checkout)
+  }
+  return found.length > 0 ? found.join(', ') : 'none';
+}
+
+function addonError(message: string, cause: unknown): NodeJS.ErrnoException {
+  const error = new Error(
+    `containerd-shim: ${message}. Build the addon from source with ` +
+      '`npm explore containerd-shim -- npm run build:native` (needs python3, make and a C++17 ' +
+      'compiler), or set CONTAINERD_SHIM_PREBUILD to a directory holding a matching prebuilds/.',
+    { cause },
+  ) as NodeJS.ErrnoException;
+  error.code = 'ERR_NATIVE_ADDON_MISSING';
+  return error;
 }
 
 function load(): NativeBinding {
   const root = path.resolve(__dirname, '..', '..');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const nodeGypBuild = require('node-gyp-build') as { path(dir: string): string };
+  let file: string;
+  try {
+    file = nodeGypBuild.path(root);
+  } catch (cause) {
+    throw addonError(
+      `no native addon for ${describeHost()} (Node ${process.version}): no build/ from source ` +
+        `and no prebuilt binary for it (prebuilds/ has: ${shippedPrebuilds(root)})`,
+      cause,
+    );
+  }
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => NativeBinding;
-    return nodeGypBuild(root);
+    return require(file) as NativeBinding;
   } catch (cause) {
-    const where = [process.platform, process.arch, libc()].filter(Boolean).join(' ');
-    const error = new Error(
-      `containerd-shim: no native addon for ${where} (node ${process.version}): no matching prebuilds/ ` +
-        `binary and no build/ from source; build it with \`npm run build:native\` (needs python3, make, g++)`,
-      { cause },
-    ) as NodeJS.ErrnoException;
-    error.code = 'ERR_NATIVE_ADDON_MISSING';
-    throw error;
+    const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+    throw addonError(
+      `the native addon ${path.relative(root, file)} does not load on ${describeHost()} ` +
+        `(Node ${process.version}): ${reason}`,
+      cause,
+    );
   }
 }
 

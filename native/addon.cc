@@ -23,6 +23,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #ifdef __linux__
   InitProcess(env, exports);
   InitReaper(env, exports);
+  InitMount(env, exports);
 #endif
   exports.Set("platform", Napi::String::New(env,
 #if defined(_WIN32)

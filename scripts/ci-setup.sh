@@ -1,26 +1,40 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite drives for real (containerd, runc, the Go ttrpc peer's
-# toolchain and sources, busybox for the test image). Only missing packages are installed.
+# toolchain and sources, busybox for the test image) and the ones that cross-build and run the
+# npm package's prebuilt addons (scripts/prebuild.js, test/package.test.ts): the arm64 and mingw-w64
+# cross compilers, qemu-user for the arm64 binary and wine64 for the Windows one. Only missing
+# packages are installed.
 set -euo pipefail
 
 PACKAGES=(containerd runc golang-go golang-github-containerd-ttrpc-dev busybox-static)
+# Installed without recommends (wine64 would otherwise pull in 32-bit wine and fonts).
+CROSS_PACKAGES=(g++ binutils g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user
+  g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 wine64)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+missing_cross=()
+for p in "${CROSS_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing_cross+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && [ ${#missing_cross[@]} -eq 0 ] && exit 0
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
-    echo "ci-setup: need root to install: ${missing[*]}" >&2
+    echo "ci-setup: need root to install: ${missing[*]} ${missing_cross[*]}" >&2
     exit 1
   fi
 fi
-echo "ci-setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
-if ! $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null; then
-  $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+apt_install() {
+  echo "ci-setup: installing $*" >&2
+  if ! $SUDO apt-get install -y -qq "$@" >/dev/null; then
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq "$@" >/dev/null
+  fi
+}
+[ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
+[ ${#missing_cross[@]} -eq 0 ] || apt_install --no-install-recommends "${missing_cross[@]}"

@@ -6,5 +6,6 @@ namespace shim {
 
 Napi::Object InitProcess(Napi::Env env, Napi::Object exports);
 Napi::Object InitReaper(Napi::Env env, Napi::Object exports);
+Napi::Object InitMount(Napi::Env env, Napi::Object exports);
 
 }  // namespace shim

@@ -1,0 +1,376 @@
+// A container: its init process (runc create/start), execs, and everything runc does to it.
+// Exits come from the SDK's reaper through monitor.waitFor, which also finds an exit that
+// happened before Start returned; exit events are held until the start event went out, and the
+// init's exit is reported after those of its execs.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import {
+  Code,
+  TOPICS,
+  TtrpcError,
+  fromAny,
+  logger,
+  monitor,
+  readPidFile,
+  readSpec,
+  toAny,
+  writeOptions,
+  writeRuntime,
+} from '../../lib';
+import type { Spec } from '../../lib';
+import * as protos from '../../lib/protos';
+import { Runc } from '../../lib/runc';
+import { collectMetrics, mountAll, unmountRecursive, watchOom } from '../../lib/shim/linux';
+import { Process } from './process';
+import { ConsoleSocket, ProcessIo } from './stdio';
+
+/** Where the container's events go (the service publishes them in order). */
+export interface EventSink {
+  send(topic: string, event: protos.protobuf.Any.$Properties): void;
+}
+
+export type RuncOptions = protos.runc.Options.$Properties;
+
+const SIGKILL = 9;
+const OCI_PROCESS_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+
+/** An Any holding JSON (how containerd ships OCI specs and resources). */
+function jsonAny(value: protos.protobuf.Any.$Properties | null | undefined, what: string): object {
+  try {
+    return JSON.parse(Buffer.from(value?.value ?? new Uint8Array()).toString('utf8')) as object;
+  } catch (err) {
+    throw new TtrpcError(Code.INVALID_ARGUMENT, `malformed ${what}: ${(err as Error).message}`);
+  }
+}
+
+/** Does the container share a PID namespace (the host's)? Then its init's exit kills nothing. */
+function sharesPidNamespace(spec: Spec): boolean {
+  const namespaces = (spec.linux?.namespaces ?? []) as { type?: string; path?: string }[];
+  return !namespaces.some((n) => n.type === 'pid' && !n.path);
+}
+
+export class Container {
+  readonly execs = new Map<string, Process>();
+  private oom: { close(): void } | undefined;
+
+  private constructor(
+    readonly id: string,
+    readonly bundle: string,
+    readonly runc: Runc,
+    readonly init: Process,
+    private readonly rootfs: string | undefined,
+    private readonly events: EventSink,
+    private readonly spec: Spec,
+  ) {}
+
+  static async create(
+    request: protos.task.CreateTaskRequest,
+    namespace: string,
+    startOptions: RuncOptions,
+    events: EventSink,
+  ): Promise<Container> {
+    const { id, bundle } = request;
+    const options: RuncOptions = request.options?.value?.length
+      ? fromAny(protos.runc.Options, request.options)
+      : startOptions;
+    const spec = readSpec(bundle);
+    writeOptions(options, bundle);
+    writeRuntime(options.binaryName || 'runc', bundle);
+    const runc = new Runc({
+      command: options.binaryName || 'runc',
+      root: options.root || `/run/containerd/runc/${namespace}`,
+      log: path.join(bundle, 'log.json'),
+      systemdCgroup: options.systemdCgroup ?? false,
+    });
+    let rootfs: string | undefined;
+    if (request.rootfs.length > 0) {
+      rootfs = path.join(bundle, 'rootfs');
+      fs.mkdirSync(rootfs, { recursive: true });
+      mountAll(
+        request.rootfs.map((m) => ({
+          type: m.type,
+          source: m.source,
+          target: m.target,
+          options: m.options,
+        })),
+        rootfs,
+      );
+    }
+    const io = new ProcessIo({
+      stdin: request.stdin,
+      stdout: request.stdout,
+      stderr: request.stderr,
+      terminal: request.terminal,
+    });
+    const init = new Process(id, '', io);
+    const pidFile = path.join(bundle, 'init.pid');
+    const since = new Date();
+    const console = request.terminal ? ConsoleSocket.create() : undefined;
+    try {
+      const fds = io.open();
+      const created = runc.create(id, bundle, {
+        pidFile,
+        consoleSocket: console?.path,
+        noPivot: options.noPivotRoot ?? false,
+        noNewKeyring: options.noNewKeyring ?? false,
+        io: fds,
+      });
+      if (console) {
+        const [master] = await Promise.all([console.receive(), created]);
+        io.attachConsole(master);
+      } else {
+        await created;
+      }
+      io.handedOver();
+      init.pid = readPidFile(pidFile);
+    } catch (err) {
+      io.close();
+      await runc.delete(id, { force: true }).catch(() => undefined);
+      if (rootfs) unmountRecursive(rootfs);
+      throw err;
+    } finally {
+      console?.close();
+    }
+    const container = new Container(id, bundle, runc, init, rootfs, events, spec);
+    container.watchExit(init, since);
+    container.watchOom();
+    return container;
+  }
+
+  // While runc's init waits to be started its cgroup is known, however fast the process exits later.
+  private watchOom(): void {
+    try {
+      this.oom = watchOom(this.init.pid, () =>
+        this.events.send(TOPICS.TASK_OOM, toAny(protos.events.TaskOOM, { containerId: this.id })),
+      );
+    } catch (err) {
+      logger.warn({ err, id: this.id }, 'failed to watch for OOM');
+    }
+  }
+
+  /** The process `execId` names ('' = init). */
+  process(execId: string): Process {
+    if (execId === '') return this.init;
+    const p = this.execs.get(execId);
+    if (!p) throw new TtrpcError(Code.NOT_FOUND, `process ${execId} does not exist`);
+    return p;
+  }
+
+  get all(): Process[] {
+    return [this.init, ...this.execs.values()];
+  }
+
+  async start(execId: string): Promise<Process> {
+    const p = this.process(execId);
+    if (p.state !== 'created')
+      throw new TtrpcError(Code.FAILED_PRECONDITION, `process ${p.id} is ${p.state}, not created`);
+    if (!p.isInit && this.init.stopped) {
+      throw new TtrpcError(
+        Code.FAILED_PRECONDITION,
+        `container ${this.id} init process is not running`,
+      );
+    }
+    await p.starting(async () => {
+      if (p.isInit) {
+        await this.runc.start(this.id);
+        p.state = 'running';
+        this.events.send(
+          TOPICS.TASK_START,
+          toAny(protos.events.TaskStart, { containerId: this.id, pid: p.pid }),
+        );
+      } else {
+        await this.startExec(p);
+        p.state = 'running';
+        this.events.send(
+          TOPICS.TASK_EXEC_STARTED,
+          toAny(protos.events.TaskExecStarted, {
+            containerId: this.id,
+            execId: p.execId,
+            pid: p.pid,
+          }),
+        );
+      }
+    });
+    return p;
+  }
+
+  private async startExec(p: Process): Promise<void> {
+    const pidFile = path.join(this.bundle, `${p.execId}.pid`);
+    const since = new Date();
+    const console = p.io.paths.terminal ? ConsoleSocket.create() : undefined;
+    try {
+      const fds = p.io.open();
+      const started = this.runc.exec(this.id, p.spec ?? {}, {
+        pidFile,
+        consoleSocket: console?.path,
+        detach: true,
+        io: fds,
+      });
+      if (console) {
+        const [master] = await Promise.all([console.receive(), started]);
+        p.io.attachConsole(master);
+      } else {
+        await started;
+      }
+      p.io.handedOver();
+      p.pid = readPidFile(pidFile);
+    } catch (err) {
+      p.io.close();
+      throw err;
+    } finally {
+      console?.close();
+      fs.rmSync(pidFile, { force: true });
+    }
+    this.watchExit(p, since);
+  }
+
+  private watchExit(p: Process, since: Date): void {
+    void monitor.waitFor(p.pid, { since }).then(async (exit) => {
+      await p.afterStart();
+      if (p.isInit) {
+        if (sharesPidNamespace(this.spec))
+          await this.runc.kill(this.id, SIGKILL, { all: true }).catch(() => undefined);
+        // containerd expects the init's exit after the exits of its execs.
+        await Promise.all(
+          [...this.execs.values()].filter((e) => e.pid > 0 && !e.stopped).map((e) => e.reported),
+        );
+        this.oom?.close();
+      }
+      await p.io.drain();
+      p.setExited(exit);
+      this.events.send(
+        TOPICS.TASK_EXIT,
+        toAny(protos.events.TaskExit, {
+          containerId: this.id,
+          id: p.id,
+          pid: p.pid,
+          exitStatus: p.exitStatus,
+          exitedAt: {
+            seconds: Math.floor(exit.timestamp.getTime() / 1000),
+            nanos: (exit.timestamp.getTime() % 1000) * 1e6,
+          },
+        }),
+      );
+      p.markReported();
+    });
+  }
+
+  exec(request: protos.task.ExecProcessRequest): Process {
+    if (this.execs.has(request.execId))
+      throw new TtrpcError(Code.ALREADY_EXISTS, `exec ${request.execId} already exists`);
+    if (this.init.stopped)
+      throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${this.id} is not running`);
+    const url = request.spec?.type_url ?? '';
+    if (url !== '' && !url.endsWith('/Process') && url !== OCI_PROCESS_TYPE) {
+      throw new TtrpcError(Code.INVALID_ARGUMENT, `exec spec must be an OCI process, got ${url}`);
+    }
+    const io = new ProcessIo({
+      stdin: request.stdin,
+      stdout: request.stdout,
+      stderr: request.stderr,
+      terminal: request.terminal,
+    });
+    const p = new Process(this.id, request.execId, io, jsonAny(request.spec, 'exec process spec'));
+    this.execs.set(request.execId, p);
+    this.events.send(
+      TOPICS.TASK_EXEC_ADDED,
+      toAny(protos.events.TaskExecAdded, { containerId: this.id, execId: request.execId }),
+    );
+    return p;
+  }
+
+  async kill(execId: string, signal: number, all: boolean): Promise<void> {
+    const p = this.process(execId);
+    if (p.isInit) {
+      if (p.stopped && !all) throw new TtrpcError(Code.NOT_FOUND, 'process already finished');
+      await this.runc.kill(this.id, signal, { all });
+      return;
+    }
+    if (p.pid <= 0 || p.stopped) throw new TtrpcError(Code.NOT_FOUND, 'process already finished');
+    process.kill(p.pid, signal);
+  }
+
+  /** Deletes a process; for the init, the whole container (runc state and rootfs mounts). */
+  async delete(execId: string): Promise<Process> {
+    const p = this.process(execId);
+    if (!p.isInit) {
+      if (p.state !== 'created' && !p.stopped)
+        throw new TtrpcError(Code.FAILED_PRECONDITION, `exec ${execId} is still running`);
+      p.io.close();
+      this.execs.delete(execId);
+      return p;
+    }
+    if (p.state !== 'created' && !p.stopped) {
+      throw new TtrpcError(
+        Code.FAILED_PRECONDITION,
+        `cannot delete a running container ${this.id}`,
+      );
+    }
+    await this.runc.delete(this.id, { force: p.state === 'created' });
+    this.oom?.close();
+    p.io.close();
+    if (this.rootfs) unmountRecursive(this.rootfs);
+    return p;
+  }
+
+  async pause(): Promise<void> {
+    this.init.assertAlive();
+    this.init.state = 'pausing';
+    try {
+      await this.runc.pause(this.id);
+      this.init.state = 'paused';
+    } catch (err) {
+      this.init.state = 'running';
+      throw err;
+    }
+    this.events.send(TOPICS.TASK_PAUSED, toAny(protos.events.TaskPaused, { containerId: this.id }));
+  }
+
+  async resume(): Promise<void> {
+    if (this.init.state !== 'paused')
+      throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${this.id} is not paused`);
+    await this.runc.resume(this.id);
+    this.init.state = 'running';
+    this.events.send(
+      TOPICS.TASK_RESUMED,
+      toAny(protos.events.TaskResumed, { containerId: this.id }),
+    );
+  }
+
+  async pids(): Promise<protos.taskTypes.ProcessInfo.$Properties[]> {
+    const pids = await this.runc.ps(this.id);
+    const execOf = new Map([...this.execs.values()].map((e) => [e.pid, e.execId]));
+    return pids.map((pid: number) => {
+      const execId = execOf.get(pid);
+      return execId === undefined
+        ? { pid }
+        : { pid, info: toAny(protos.runc.ProcessDetails, { execId }) };
+    });
+  }
+
+  stats(): protos.protobuf.Any.$Properties {
+    this.init.assertAlive();
+    return collectMetrics(this.init.pid);
+  }
+
+  async update(resources: protos.protobuf.Any.$Properties | null | undefined): Promise<void> {
+    this.init.assertAlive();
+    await this.runc.update(this.id, jsonAny(resources, 'resources'));
+  }
+
+  async checkpoint(request: protos.task.CheckpointTaskRequest): Promise<void> {
+    const options: protos.runc.CheckpointOptions.$Properties = request.options?.value?.length
+      ? fromAny(protos.runc.CheckpointOptions, request.options)
+      : {};
+    await this.runc.checkpoint(this.id, {
+      imagePath: request.path,
+      workDir: options.workPath || undefined,
+      leaveRunning: !options.exit,
+      allowOpenTcp: options.openTcp ?? false,
+      allowExternalUnixSockets: options.externalUnixSockets ?? false,
+      allowTerminal: options.terminal ?? false,
+      fileLocks: options.fileLocks ?? false,
+    });
+  }
+}

@@ -1,0 +1,75 @@
+// The shim side of the runc shim: start (spawn or reuse the serving process), delete (clean up a
+// container whose shim died: runc delete --force, unmount, exit 137), and the Task service.
+import * as path from 'node:path';
+
+import {
+  ExitSignal,
+  logger,
+  readOptions,
+  readPidFile,
+  readRuntime,
+  spawn,
+  timestamp,
+} from '../../lib';
+import type {
+  Config,
+  DeleteResponse,
+  Flags,
+  RemotePublisher,
+  Shim,
+  StartOpts,
+  Task,
+} from '../../lib';
+import { Runc } from '../../lib/runc';
+import { unmountRecursive } from '../../lib/shim/linux';
+import { RuncTaskService } from './service';
+
+const SIGKILL = 9;
+
+export class RuncShim implements Shim {
+  private readonly exit = new ExitSignal();
+
+  constructor(
+    _runtimeId: string,
+    private readonly flags: Flags,
+    _config: Config,
+  ) {}
+
+  async startShim(opts: StartOpts): Promise<string> {
+    return spawn(opts, opts.id, []);
+  }
+
+  async deleteShim(): Promise<DeleteResponse> {
+    const bundle = this.flags.bundle || process.cwd();
+    const options = readOptions(bundle);
+    let runtime = 'runc';
+    try {
+      runtime = readRuntime(bundle) || runtime;
+    } catch {
+      // no runtime file: the container never got created
+    }
+    const runc = new Runc({
+      command: options.binaryName || runtime,
+      root: options.root || `/run/containerd/runc/${this.flags.namespace}`,
+      log: path.join(bundle, 'log.json'),
+    });
+    await runc
+      .delete(this.flags.id, { force: true })
+      .catch((err: unknown) => logger.warn({ err }, 'failed to remove runc container'));
+    try {
+      unmountRecursive(path.join(bundle, 'rootfs'));
+    } catch (err) {
+      logger.warn({ err }, 'failed to cleanup rootfs mount');
+    }
+    const pid = readPidFile(path.join(bundle, 'init.pid'));
+    return { pid: pid >>> 0, exitStatus: 128 + SIGKILL, exitedAt: timestamp() };
+  }
+
+  wait(): Promise<void> {
+    return this.exit.wait();
+  }
+
+  createTaskService(publisher: RemotePublisher): Task {
+    return new RuncTaskService(this.flags.namespace, publisher, this.exit, readOptions());
+  }
+}

@@ -1,0 +1,213 @@
+// The Task service: containerd.task.v2.Task for any number of containers (a grouped shim serves
+// a whole pod). Events go through one ordered queue to the SDK's publisher.
+import * as fs from 'node:fs';
+
+import { Code, ExitSignal, TOPICS, TtrpcError, logger, timestamp, toAny } from '../../lib';
+import type { RemotePublisher, Task } from '../../lib';
+import * as protos from '../../lib/protos';
+import { Container } from './container';
+import type { EventSink, RuncOptions } from './container';
+import type { Process } from './process';
+
+type Empty = protos.protobuf.Empty.$Properties;
+
+const STATUS: Record<string, number> = {
+  created: 1,
+  running: 2,
+  stopped: 3,
+  paused: 4,
+  pausing: 5,
+};
+
+function criuAvailable(): boolean {
+  return (process.env.PATH ?? '')
+    .split(':')
+    .some((dir) => dir !== '' && fs.existsSync(`${dir}/criu`));
+}
+
+function toTimestamp(date: Date | undefined): protos.protobuf.Timestamp.$Properties | undefined {
+  return date ? timestamp(date) : undefined;
+}
+
+export class RuncTaskService implements Task {
+  private readonly containers = new Map<string, Container>();
+  private readonly events: EventSink;
+
+  constructor(
+    private readonly namespace: string,
+    publisher: RemotePublisher,
+    private readonly exit: ExitSignal,
+    private readonly startOptions: RuncOptions,
+  ) {
+    this.events = {
+      send: (topic, event) => {
+        publisher
+          .publish(topic, namespace, event)
+          .catch((err: unknown) => logger.warn({ err, topic }, 'failed to publish event'));
+      },
+    };
+  }
+
+  private container(id: string): Container {
+    const c = this.containers.get(id);
+    if (!c) throw new TtrpcError(Code.NOT_FOUND, `container ${id} does not exist`);
+    return c;
+  }
+
+  private process(id: string, execId: string): Process {
+    return this.container(id).process(execId);
+  }
+
+  async create(
+    request: protos.task.CreateTaskRequest,
+  ): Promise<protos.task.CreateTaskResponse.$Properties> {
+    if (this.containers.has(request.id))
+      throw new TtrpcError(Code.ALREADY_EXISTS, `container ${request.id} already exists`);
+    const container = await Container.create(
+      request,
+      this.namespace,
+      this.startOptions,
+      this.events,
+    );
+    this.containers.set(request.id, container);
+    const pid = container.init.pid;
+    this.events.send(TOPICS.TASK_CREATE, taskCreate(request, pid));
+    return { pid };
+  }
+
+  async start(request: protos.task.StartRequest): Promise<protos.task.StartResponse.$Properties> {
+    const p = await this.container(request.id).start(request.execId);
+    return { pid: p.pid };
+  }
+
+  async delete(
+    request: protos.task.DeleteRequest,
+  ): Promise<protos.task.DeleteResponse.$Properties> {
+    const container = this.container(request.id);
+    const p = await container.delete(request.execId);
+    const response = { pid: p.pid, exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
+    if (p.isInit) {
+      this.containers.delete(request.id);
+      this.events.send(TOPICS.TASK_DELETE, taskDelete(request.id, response));
+    }
+    return response;
+  }
+
+  async exec(request: protos.task.ExecProcessRequest): Promise<Empty> {
+    this.container(request.id).exec(request);
+    return {};
+  }
+
+  async state(request: protos.task.StateRequest): Promise<protos.task.StateResponse.$Properties> {
+    const container = this.container(request.id);
+    const p = container.process(request.execId);
+    return {
+      id: p.id,
+      bundle: container.bundle,
+      pid: p.pid,
+      status: STATUS[p.state] ?? 0,
+      stdin: p.io.paths.stdin,
+      stdout: p.io.paths.stdout,
+      stderr: p.io.paths.stderr,
+      terminal: p.io.paths.terminal,
+      exitStatus: p.exitStatus,
+      exitedAt: toTimestamp(p.exitedAt),
+      execId: p.execId,
+    };
+  }
+
+  async kill(request: protos.task.KillRequest): Promise<Empty> {
+    await this.container(request.id).kill(request.execId, request.signal, request.all);
+    return {};
+  }
+
+  async pids(request: protos.task.PidsRequest): Promise<protos.task.PidsResponse.$Properties> {
+    return { processes: await this.container(request.id).pids() };
+  }
+
+  async pause(request: protos.task.PauseRequest): Promise<Empty> {
+    await this.container(request.id).pause();
+    return {};
+  }
+
+  async resume(request: protos.task.ResumeRequest): Promise<Empty> {
+    await this.container(request.id).resume();
+    return {};
+  }
+
+  async closeIO(request: protos.task.CloseIORequest): Promise<Empty> {
+    if (request.stdin) this.process(request.id, request.execId).io.closeStdin();
+    return {};
+  }
+
+  async resizePty(request: protos.task.ResizePtyRequest): Promise<Empty> {
+    this.process(request.id, request.execId).io.resize(request.width, request.height);
+    return {};
+  }
+
+  async update(request: protos.task.UpdateTaskRequest): Promise<Empty> {
+    await this.container(request.id).update(request.resources);
+    return {};
+  }
+
+  async wait(request: protos.task.WaitRequest): Promise<protos.task.WaitResponse.$Properties> {
+    const p = this.process(request.id, request.execId);
+    await p.exited;
+    return { exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
+  }
+
+  async stats(request: protos.task.StatsRequest): Promise<protos.task.StatsResponse.$Properties> {
+    return { stats: this.container(request.id).stats() };
+  }
+
+  async checkpoint(request: protos.task.CheckpointTaskRequest): Promise<Empty> {
+    if (!criuAvailable())
+      throw new TtrpcError(Code.UNIMPLEMENTED, 'checkpoint needs criu, which is not installed');
+    await this.container(request.id).checkpoint(request);
+    return {};
+  }
+
+  async connect(
+    request: protos.task.ConnectRequest,
+  ): Promise<protos.task.ConnectResponse.$Properties> {
+    const c = this.containers.get(request.id);
+    return { shimPid: process.pid, taskPid: c?.init.pid ?? 0 };
+  }
+
+  async shutdown(_request: protos.task.ShutdownRequest): Promise<Empty> {
+    // A grouped shim keeps serving while any of its containers remains.
+    if (this.containers.size === 0) this.exit.signal();
+    return {};
+  }
+}
+
+function taskCreate(
+  request: protos.task.CreateTaskRequest,
+  pid: number,
+): protos.protobuf.Any.$Properties {
+  return toAny(protos.events.TaskCreate, {
+    containerId: request.id,
+    bundle: request.bundle,
+    rootfs: request.rootfs,
+    io: {
+      stdin: request.stdin,
+      stdout: request.stdout,
+      stderr: request.stderr,
+      terminal: request.terminal,
+    },
+    checkpoint: request.checkpoint,
+    pid,
+  });
+}
+
+function taskDelete(
+  id: string,
+  r: protos.task.DeleteResponse.$Properties,
+): protos.protobuf.Any.$Properties {
+  return toAny(protos.events.TaskDelete, {
+    containerId: id,
+    pid: r.pid,
+    exitStatus: r.exitStatus,
+    exitedAt: r.exitedAt,
+  });
+}

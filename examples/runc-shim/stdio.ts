@@ -1,0 +1,192 @@
+// A process's stdio as containerd hands it over: FIFO paths (or file:// URIs) created by the
+// client. Without a terminal the container gets the FIFOs directly (no copying in the shim); with
+// a terminal runc sends the pty master over a console socket and the shim copies between it and
+// the FIFOs.
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { Code, TtrpcError } from '../../lib';
+import { native } from '../../lib/native';
+import { Pump } from './pump';
+
+export interface StdioPaths {
+  stdin: string;
+  stdout: string;
+  stderr: string;
+  terminal: boolean;
+}
+
+const { O_RDONLY, O_WRONLY, O_RDWR, O_NONBLOCK, O_APPEND, O_CREAT } = fs.constants;
+
+function target(uri: string): { kind: 'fifo' | 'file'; path: string } {
+  if (uri.startsWith('file://')) return { kind: 'file', path: uri.slice('file://'.length) };
+  if (uri.startsWith('fifo://')) return { kind: 'fifo', path: uri.slice('fifo://'.length) };
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(uri);
+  if (scheme)
+    throw new TtrpcError(Code.UNIMPLEMENTED, `stdio scheme ${scheme[1]}:// is not supported`);
+  return { kind: 'fifo', path: uri };
+}
+
+/** Opens an output FIFO for writing without blocking (its reader is containerd's client). */
+function openOutput(uri: string): number {
+  const t = target(uri);
+  if (t.kind === 'file') {
+    fs.mkdirSync(path.dirname(t.path), { recursive: true });
+    return fs.openSync(t.path, O_WRONLY | O_APPEND | O_CREAT, 0o600);
+  }
+  let fd: number;
+  try {
+    fd = fs.openSync(t.path, O_WRONLY | O_NONBLOCK);
+  } catch (err) {
+    // ENXIO: no reader yet; a read-write open never blocks and lets the writer proceed.
+    if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
+    fd = fs.openSync(t.path, O_RDWR | O_NONBLOCK);
+  }
+  native.setNonBlocking(fd, false);
+  return fd;
+}
+
+/** The fds of one process's stdio, and the copies a terminal needs. */
+export class ProcessIo {
+  private stdinRead = -1;
+  /** Our own writer on the stdin FIFO: keeps EOF away until CloseIO (the client may open late). */
+  private stdinKeep = -1;
+  private stdout = -1;
+  private stderr = -1;
+  private master = -1;
+  private pumps: Pump[] = [];
+
+  constructor(readonly paths: StdioPaths) {}
+
+  /** Opens the FIFOs; returns the fds runc should pass on (none for a terminal's output). */
+  open(): { stdin?: number; stdout?: number; stderr?: number } {
+    try {
+      if (this.paths.stdin) {
+        const p = target(this.paths.stdin).path;
+        this.stdinRead = fs.openSync(p, O_RDONLY | O_NONBLOCK);
+        this.stdinKeep = fs.openSync(p, O_WRONLY | O_NONBLOCK);
+        if (!this.paths.terminal) native.setNonBlocking(this.stdinRead, false);
+      }
+      if (this.paths.stdout) this.stdout = openOutput(this.paths.stdout);
+      if (this.paths.stderr && !this.paths.terminal) this.stderr = openOutput(this.paths.stderr);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+    if (this.paths.terminal) return {};
+    return {
+      stdin: this.stdinRead >= 0 ? this.stdinRead : undefined,
+      stdout: this.stdout >= 0 ? this.stdout : undefined,
+      stderr: this.stderr >= 0 ? this.stderr : undefined,
+    };
+  }
+
+  /** After runc started the process: the container holds its fds, the shim drops its copies. */
+  handedOver(): void {
+    if (this.paths.terminal) return;
+    for (const fd of [this.stdinRead, this.stdout, this.stderr]) if (fd >= 0) native.closeFd(fd);
+    this.stdinRead = this.stdout = this.stderr = -1;
+  }
+
+  /** With a terminal: copy stdin → pty master and pty master → stdout. */
+  attachConsole(master: number): void {
+    this.master = master;
+    if (this.stdinRead >= 0) this.pumps.push(new Pump(this.stdinRead, master));
+    if (this.stdout >= 0) this.pumps.push(new Pump(master, this.stdout));
+  }
+
+  resize(width: number, height: number): void {
+    if (this.master < 0)
+      throw new TtrpcError(Code.FAILED_PRECONDITION, 'the process has no terminal');
+    native.setWindowSize(this.master, width, height);
+  }
+
+  /** CloseIO: the client will write nothing more to stdin. */
+  closeStdin(): void {
+    if (this.stdinKeep >= 0) native.closeFd(this.stdinKeep);
+    this.stdinKeep = -1;
+  }
+
+  /** Waits for the terminal output to be copied out (bounded), then closes everything. */
+  async drain(timeoutMs = 2000): Promise<void> {
+    const output = this.pumps[this.pumps.length - 1];
+    if (this.master >= 0 && output && this.stdout >= 0) {
+      await Promise.race([output.finished, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
+    }
+    this.close();
+  }
+
+  close(): void {
+    for (const p of this.pumps) p.stop();
+    this.pumps = [];
+    for (const fd of [this.stdinRead, this.stdinKeep, this.stdout, this.stderr, this.master]) {
+      if (fd >= 0) native.closeFd(fd);
+    }
+    this.stdinRead = this.stdinKeep = this.stdout = this.stderr = this.master = -1;
+  }
+}
+
+/** A one-shot unix socket runc connects to (`--console-socket`) to send the pty master. */
+export class ConsoleSocket {
+  private constructor(
+    readonly path: string,
+    private readonly dir: string,
+    private readonly fd: number,
+  ) {}
+
+  static create(): ConsoleSocket {
+    const base = process.env.XDG_RUNTIME_DIR || os.tmpdir();
+    const dir = fs.mkdtempSync(path.join(base, 'pty'));
+    const file = path.join(dir, 'pty.sock');
+    return new ConsoleSocket(file, dir, native.unixListen(file, false, 1));
+  }
+
+  /** The pty master runc sent (bounded wait). */
+  receive(timeoutMs = 10_000): Promise<number> {
+    return new Promise((resolve, reject) => {
+      let conn = -1;
+      let connWatch: InstanceType<typeof native.FdWatcher> | undefined;
+      const listenWatch = new native.FdWatcher(this.fd, () => {
+        const accepted = native.accept(this.fd);
+        if (accepted.length === 0) return;
+        conn = accepted[0]!;
+        for (let i = 4; i < accepted.length; i += 4) native.closeFd(accepted[i]!);
+        listenWatch.close();
+        connWatch = new native.FdWatcher(conn, () => tryReceive());
+        connWatch.start(1);
+        tryReceive();
+      });
+      const timer = setTimeout(
+        () => finish(new Error('timed out waiting for the console from runc')),
+        timeoutMs,
+      );
+      const finish = (err: Error | undefined, master?: number): void => {
+        clearTimeout(timer);
+        listenWatch.close();
+        connWatch?.close();
+        if (conn >= 0) native.closeFd(conn);
+        if (err) reject(err);
+        else resolve(master!);
+      };
+      const tryReceive = (): void => {
+        try {
+          const got = native.recvFd(conn);
+          if (!got) return;
+          if (got.fd < 0) throw new Error('runc sent no file descriptor on the console socket');
+          if (!native.isTerminal(got.fd))
+            throw new Error('runc sent a descriptor that is not a terminal');
+          finish(undefined, got.fd);
+        } catch (err) {
+          finish(err as Error);
+        }
+      };
+      listenWatch.start(1);
+    });
+  }
+
+  close(): void {
+    native.closeFd(this.fd);
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,512 @@
+// Mounting a task's rootfs (containerd's `mount.All` / `Mount.Mount`, the Rust crate's
+// `mount_rootfs`) and taking it down again (`UnmountRecursive`), over the addon's mount(2) and
+// umount2(2). Linux only.
+//
+// Errors from the system calls carry code/errno/syscall/path (ENOENT, EINVAL, EPERM, ...). The
+// helpers' own errors have these codes:
+//   ERR_MOUNT_OPTIONS_TOO_LONG   the fs-specific data string does not fit in one page (mount(2)
+//                                copies at most a page), even after overlay lowerdir compaction
+//   ERR_MOUNT_OPTION_UNSUPPORTED `loop`, `uidmap=`/`gidmap=` (idmapped mounts) or an internal
+//                                `X-containerd.*` option: not handled here
+//   ERR_MOUNT_HELPER             the child process that mounts from another working directory
+//                                (long overlay options) failed to run
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { native } from '../../native';
+
+/**
+ * A mount as containerd passes it: `containerd.types.Mount` properties (a decoded
+ * CreateTaskRequest.rootfs entry can be passed as is). Absent type/source: none (a remount or
+ * propagation change); absent options: none.
+ */
+export interface MountSpec {
+  type?: string | null;
+  source?: string | null;
+  /** A path inside the mount target (containerd 2.x); empty/absent: the target itself. */
+  target?: string | null;
+  options?: readonly string[] | null;
+}
+
+/** fstab-style options split for mount(2). */
+export interface ParsedMountOptions {
+  /** MS_* flags for the mount call (no propagation flags). */
+  flags: number;
+  /** Filesystem-specific options, in order (joined with "," as mount(2)'s data). */
+  data: string[];
+  /** MS_PRIVATE/MS_SHARED/MS_SLAVE/MS_UNBINDABLE (| MS_REC), applied after the mount; 0: none. */
+  propagation: number;
+  /** The `loop` option was given (a loop device would be needed: not supported by mountRootfs). */
+  loop: boolean;
+}
+
+/** One line of /proc/self/mountinfo. */
+export interface MountInfo {
+  id: number;
+  parent: number;
+  major: number;
+  minor: number;
+  /** The path inside the filesystem that is mounted here. */
+  root: string;
+  mountpoint: string;
+  /** Per-mount options (rw, nosuid, ...). */
+  options: string;
+  /** Optional fields (shared:N, master:N, propagate_from:N, unbindable). */
+  optional: string[];
+  fstype: string;
+  source: string;
+  /** Superblock options. */
+  superOptions: string;
+}
+
+const F = native.mountFlags;
+
+// containerd's table (core/mount/mount_linux.go parseMountOptions), the Rust crate's MOUNT_FLAGS.
+const FLAG_OPTIONS: Record<string, { clear: boolean; flag: number }> = {
+  async: { clear: true, flag: F.MS_SYNCHRONOUS },
+  atime: { clear: true, flag: F.MS_NOATIME },
+  bind: { clear: false, flag: F.MS_BIND },
+  defaults: { clear: false, flag: 0 },
+  dev: { clear: true, flag: F.MS_NODEV },
+  diratime: { clear: true, flag: F.MS_NODIRATIME },
+  dirsync: { clear: false, flag: F.MS_DIRSYNC },
+  exec: { clear: true, flag: F.MS_NOEXEC },
+  mand: { clear: false, flag: F.MS_MANDLOCK },
+  noatime: { clear: false, flag: F.MS_NOATIME },
+  nodev: { clear: false, flag: F.MS_NODEV },
+  nodiratime: { clear: false, flag: F.MS_NODIRATIME },
+  noexec: { clear: false, flag: F.MS_NOEXEC },
+  nomand: { clear: true, flag: F.MS_MANDLOCK },
+  norelatime: { clear: true, flag: F.MS_RELATIME },
+  nostrictatime: { clear: true, flag: F.MS_STRICTATIME },
+  nosuid: { clear: false, flag: F.MS_NOSUID },
+  rbind: { clear: false, flag: F.MS_BIND | F.MS_REC },
+  relatime: { clear: false, flag: F.MS_RELATIME },
+  remount: { clear: false, flag: F.MS_REMOUNT },
+  ro: { clear: false, flag: F.MS_RDONLY },
+  rw: { clear: true, flag: F.MS_RDONLY },
+  strictatime: { clear: false, flag: F.MS_STRICTATIME },
+  suid: { clear: true, flag: F.MS_NOSUID },
+  sync: { clear: false, flag: F.MS_SYNCHRONOUS },
+};
+
+// runc's propagation names (libcontainer/specconv mountPropagationMapping).
+const PROPAGATION_OPTIONS: Record<string, number> = {
+  private: F.MS_PRIVATE,
+  rprivate: F.MS_PRIVATE | F.MS_REC,
+  shared: F.MS_SHARED,
+  rshared: F.MS_SHARED | F.MS_REC,
+  slave: F.MS_SLAVE,
+  rslave: F.MS_SLAVE | F.MS_REC,
+  unbindable: F.MS_UNBINDABLE,
+  runbindable: F.MS_UNBINDABLE | F.MS_REC,
+};
+
+const PROPAGATION_TYPES = F.MS_SHARED | F.MS_PRIVATE | F.MS_SLAVE | F.MS_UNBINDABLE;
+const MNT_DETACH = 2;
+
+function mountError(code: string, message: string, cause?: unknown): NodeJS.ErrnoException {
+  const err = new Error(message, cause === undefined ? undefined : { cause });
+  (err as NodeJS.ErrnoException).code = code;
+  return err as NodeJS.ErrnoException;
+}
+
+/**
+ * Splits fstab-style options into mount(2) flags, propagation and fs-specific data, like
+ * containerd's parseMountOptions (flag names set or clear MS_* bits, in order), plus the
+ * propagation names (private, rslave, ...; the last one wins). Anything else is data
+ * (overlay's lowerdir=..., tmpfs's size=..., ...).
+ */
+export function parseMountOptions(options: readonly string[]): ParsedMountOptions {
+  let flags = 0;
+  let propagation = 0;
+  let loop = false;
+  const data: string[] = [];
+  for (const option of options) {
+    const f = Object.prototype.hasOwnProperty.call(FLAG_OPTIONS, option)
+      ? FLAG_OPTIONS[option]
+      : undefined;
+    if (f !== undefined) {
+      flags = f.clear ? flags & ~f.flag : flags | f.flag;
+    } else if (Object.prototype.hasOwnProperty.call(PROPAGATION_OPTIONS, option)) {
+      propagation = PROPAGATION_OPTIONS[option];
+    } else if (option === 'loop') {
+      loop = true;
+    } else {
+      data.push(option);
+    }
+  }
+  return { flags, data, propagation, loop };
+}
+
+let cachedPageSize: number | undefined;
+
+/** The system page size (AT_PAGESZ from /proc/self/auxv; 4096 if that can't be read). */
+export function pageSize(): number {
+  if (cachedPageSize !== undefined) return cachedPageSize;
+  cachedPageSize = 4096;
+  try {
+    const auxv = fs.readFileSync('/proc/self/auxv');
+    const wide = ['x64', 'arm64', 'ppc64', 's390x', 'riscv64', 'loong64', 'mips64el'].includes(
+      process.arch,
+    );
+    const word = wide ? 8 : 4;
+    const read = (at: number): number =>
+      wide ? Number(auxv.readBigUInt64LE(at)) : auxv.readUInt32LE(at);
+    for (let at = 0; at + 2 * word <= auxv.length; at += 2 * word) {
+      const type = read(at);
+      if (type === 0) break;
+      if (type === 6 /* AT_PAGESZ */) {
+        cachedPageSize = read(at + word);
+        break;
+      }
+    }
+  } catch {
+    // keep 4096
+  }
+  return cachedPageSize;
+}
+
+// containerd's compactLowerdirOption: the lowerdirs relative to their common parent directory,
+// which becomes the working directory of the mount call.
+function compactLowerdirOption(options: readonly string[]): { chdir?: string; options: string[] } {
+  const idx = options.findIndex((o) => o.startsWith('lowerdir='));
+  if (idx === -1) return { options: [...options] };
+  const dirs = options[idx].slice('lowerdir='.length).split(':');
+  if (dirs.length === 1) return { options: [...options] };
+  let prefix = dirs[0];
+  for (const dir of dirs.slice(1)) {
+    let i = 0;
+    while (i < prefix.length && i < dir.length && prefix[i] === dir[i]) i++;
+    prefix = prefix.slice(0, i);
+  }
+  // Back to a directory boundary: the layers are usually .../snapshots/<digits>, whose names
+  // share leading digits.
+  const common = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+  if (common === '' || common === '/') return { options: [...options] };
+  const relative = dirs.map((d) => d.slice(common.length));
+  const out = options.filter((_, i) => i !== idx);
+  out.push(`lowerdir=${relative.join(':')}`);
+  return { chdir: common, options: out };
+}
+
+// Runs mount(2) in a short-lived Node child whose working directory is `cwd`, so relative paths
+// in the data (compacted overlay lowerdirs) resolve there without touching this process's cwd
+// (which concurrent work on the threadpool may depend on). spawnSync waits for the child on its
+// own loop, so the shim's reaper never sees it.
+const MOUNT_IN_CHILD = `
+const [, nativeModule, json] = process.argv;
+const a = JSON.parse(json);
+try {
+  require(nativeModule).native.mount(a.source, a.target, a.fstype, a.flags, a.data);
+} catch (e) {
+  process.stdout.write(JSON.stringify({ message: e.message, code: e.code, errno: e.errno, syscall: e.syscall }));
+  process.exit(3);
+}
+`;
+
+function mountIn(
+  cwd: string | undefined,
+  source: string,
+  target: string,
+  fstype: string,
+  flags: number,
+  data: string,
+): void {
+  if (cwd === undefined) {
+    native.mount(source || null, target, fstype || null, flags, data || null);
+    return;
+  }
+  if (!fs.statSync(cwd).isDirectory()) {
+    throw mountError('ENOTDIR', `mount: ${cwd} (lowerdir parent) is not a directory`);
+  }
+  const nativeModule = path.join(__dirname, '..', '..', 'native');
+  const args = JSON.stringify({ source, target: path.resolve(target), fstype, flags, data });
+  const result = spawnSync(process.execPath, ['-e', MOUNT_IN_CHILD, nativeModule, args], {
+    cwd,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 60_000,
+  });
+  if (result.error !== undefined) {
+    throw mountError(
+      'ERR_MOUNT_HELPER',
+      `mount helper failed: ${result.error.message}`,
+      result.error,
+    );
+  }
+  if (result.status === 0) return;
+  if (result.status === 3) {
+    const info = JSON.parse(result.stdout) as {
+      message: string;
+      code?: string;
+      errno?: number;
+      syscall?: string;
+    };
+    const err = mountError(info.code ?? 'ERR_MOUNT_HELPER', info.message);
+    if (info.errno !== undefined) err.errno = info.errno;
+    if (info.syscall !== undefined) err.syscall = info.syscall;
+    err.path = target;
+    throw err;
+  }
+  throw mountError(
+    'ERR_MOUNT_HELPER',
+    `mount helper exited with ${result.status ?? result.signal}: ${result.stderr.trim()}`,
+  );
+}
+
+/**
+ * `unsafePath` resolved inside `root` as if `root` were `/` (symlinks included), like
+ * continuity's fs.RootPath: the result never leaves `root`.
+ */
+export function rootPath(root: string, unsafePath: string): string {
+  const base = path.resolve(root);
+  let pending = unsafePath.split('/').filter((c) => c !== '' && c !== '.');
+  const resolved: string[] = [];
+  let links = 0;
+  while (pending.length > 0) {
+    const component = pending.shift() as string;
+    if (component === '..') {
+      resolved.pop();
+      continue;
+    }
+    const candidate = path.join(base, ...resolved, component);
+    let target: string | undefined;
+    try {
+      if (fs.lstatSync(candidate).isSymbolicLink()) target = fs.readlinkSync(candidate);
+    } catch {
+      // a missing component: kept as is
+    }
+    if (target === undefined) {
+      resolved.push(component);
+      continue;
+    }
+    if (++links > 255) {
+      throw mountError('ELOOP', `too many symbolic links resolving ${unsafePath} in ${root}`);
+    }
+    if (target.startsWith('/')) resolved.length = 0;
+    pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
+  }
+  return path.join(base, ...resolved);
+}
+
+function mountpointOf(mount: MountSpec, target: string): string {
+  return mount.target ? rootPath(target, mount.target) : target;
+}
+
+function bytes(options: readonly string[]): number {
+  return options.reduce((n, o) => n + Buffer.byteLength(o), 0);
+}
+
+/**
+ * Mounts one containerd mount at `target` (or at `mount.target` inside it), the way containerd's
+ * Mount.Mount does: mount(2) with the flags (unless it is a plain remount), then the propagation
+ * change, then for a read-only bind mount the MS_REMOUNT|MS_BIND|MS_RDONLY that makes it
+ * read-only. If a later step fails, the mount made by the first is detached again.
+ *
+ * Overlay options longer than a page minus 512 bytes are compacted like containerd and the Rust
+ * crate do: the lowerdirs become relative to their common parent and the mount runs in a child
+ * process with that working directory. If the data still does not fit in a page, it throws
+ * ERR_MOUNT_OPTIONS_TOO_LONG before any mount(2).
+ */
+export function mountRootfs(mount: MountSpec, target: string): void {
+  const mountpoint = mountpointOf(mount, target);
+  const type = mount.type ?? '';
+  let options: readonly string[] = mount.options ?? [];
+  let chdir: string | undefined;
+  const page = pageSize();
+  if (type === 'overlay' && bytes(options) >= page - 512) {
+    ({ chdir, options } = compactLowerdirOption(options));
+  }
+  const unsupported = options.find(
+    (o) => o.startsWith('X-containerd.') || o.startsWith('uidmap=') || o.startsWith('gidmap='),
+  );
+  if (unsupported !== undefined) {
+    throw mountError(
+      'ERR_MOUNT_OPTION_UNSUPPORTED',
+      `mount option "${unsupported}" is not supported (${type} at ${mountpoint})`,
+    );
+  }
+  const opts = parseMountOptions(options);
+  if (opts.loop) {
+    throw mountError(
+      'ERR_MOUNT_OPTION_UNSUPPORTED',
+      `mount option "loop" is not supported (${type} ${mount.source ?? ''} at ${mountpoint})`,
+    );
+  }
+  const data = opts.data.join(',');
+  if (Buffer.byteLength(data) >= page) {
+    throw mountError(
+      'ERR_MOUNT_OPTIONS_TOO_LONG',
+      `mount options of ${type} at ${mountpoint} are too long: ${Buffer.byteLength(data)} ` +
+        `bytes of data, mount(2) takes at most ${page - 1}`,
+    );
+  }
+  const oflags = opts.flags & ~PROPAGATION_TYPES;
+  let mounted = false;
+  // A remount without data changes flags only through the bind remount below (moby/moby#34077).
+  if ((opts.flags & F.MS_REMOUNT) === 0 || data !== '') {
+    mountIn(chdir, mount.source ?? '', mountpoint, type, oflags, data);
+    mounted = (opts.flags & F.MS_REMOUNT) === 0;
+  }
+  try {
+    if (opts.propagation !== 0) {
+      native.mount(null, mountpoint, null, opts.propagation, null);
+    }
+    const bindRo = F.MS_BIND | F.MS_RDONLY;
+    if ((oflags & bindRo) === bindRo) {
+      native.mount(null, mountpoint, null, oflags | F.MS_REMOUNT, null);
+    }
+  } catch (err) {
+    if (mounted) {
+      try {
+        native.umount2(mountpoint, MNT_DETACH);
+      } catch {
+        // report the original error
+      }
+    }
+    throw err;
+  }
+}
+
+/**
+ * Mounts each of `mounts` at `target` in order (containerd's mount.All). If one fails, the ones
+ * already mounted are detached again, last first, and the error is rethrown (with `mountIndex`).
+ */
+export function mountAll(mounts: readonly MountSpec[], target: string): void {
+  const done: string[] = [];
+  for (let i = 0; i < mounts.length; i++) {
+    try {
+      mountRootfs(mounts[i], target);
+      done.push(mountpointOf(mounts[i], target));
+    } catch (err) {
+      for (const mountpoint of done.reverse()) {
+        try {
+          native.umount2(mountpoint, MNT_DETACH);
+        } catch {
+          // keep going; the original error is what matters
+        }
+      }
+      if (err instanceof Error) (err as Error & { mountIndex?: number }).mountIndex = i;
+      throw err;
+    }
+  }
+}
+
+/**
+ * Unmounts `mounts` from `target` in reverse order (containerd's UnmountMounts): each
+ * mountpoint is unmounted until nothing is mounted there any more.
+ */
+export function unmountMounts(mounts: readonly MountSpec[], target: string): void {
+  let first: unknown;
+  for (let i = mounts.length - 1; i >= 0; i--) {
+    try {
+      unmountAll(mountpointOf(mounts[i], target));
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== undefined) throw first;
+}
+
+function unescapeMountinfo(field: string): string {
+  return field.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(parseInt(oct, 8)));
+}
+
+/** Parses mountinfo text (proc(5)). */
+export function parseMountInfo(text: string): MountInfo[] {
+  const out: MountInfo[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const fields = line.split(' ');
+    const sep = fields.indexOf('-', 6);
+    if (fields.length < 10 || sep === -1) continue;
+    const [major, minor] = fields[2].split(':').map(Number);
+    out.push({
+      id: Number(fields[0]),
+      parent: Number(fields[1]),
+      major,
+      minor,
+      root: unescapeMountinfo(fields[3]),
+      mountpoint: unescapeMountinfo(fields[4]),
+      options: fields[5],
+      optional: fields.slice(6, sep),
+      fstype: fields[sep + 1],
+      source: unescapeMountinfo(fields[sep + 2]),
+      superOptions: fields[sep + 3] ?? '',
+    });
+  }
+  return out;
+}
+
+/** The mounts of a process's mount namespace (default: this process). */
+export function readMountInfo(pid: number | 'self' = 'self'): MountInfo[] {
+  return parseMountInfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+}
+
+function canonical(p: string): string | undefined {
+  try {
+    return fs.realpathSync(p);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/** Whether something is mounted at `p` (symlinks resolved); false if `p` does not exist. */
+export function isMountPoint(p: string): boolean {
+  const real = canonical(p);
+  if (real === undefined) return false;
+  return readMountInfo().some((m) => m.mountpoint === real);
+}
+
+// Unmounts everything stacked on `mountpoint` (containerd's UnmountAll): EINVAL (not a mount
+// point any more) and ENOENT end it; EBUSY falls back to a lazy unmount.
+function unmountAll(mountpoint: string): void {
+  for (let i = 0; i < 1000; i++) {
+    try {
+      native.umount2(mountpoint, 0);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EINVAL' || code === 'ENOENT') return;
+      if (code !== 'EBUSY') throw err;
+      try {
+        native.umount2(mountpoint, MNT_DETACH);
+      } catch (err2) {
+        const code2 = (err2 as NodeJS.ErrnoException).code;
+        if (code2 === 'EINVAL' || code2 === 'ENOENT') return;
+        throw err2;
+      }
+    }
+  }
+}
+
+/**
+ * Unmounts everything mounted at or below `target` (containerd's UnmountRecursive): the
+ * mountpoints from /proc/self/mountinfo, deepest first, each until nothing is stacked there;
+ * EBUSY falls back to MNT_DETACH, mounts already gone (EINVAL/ENOENT) are skipped. A missing
+ * `target` is not an error. Throws the first failure after trying every mountpoint.
+ */
+export function unmountRecursive(target: string): void {
+  if (target === '') return;
+  const real = canonical(target);
+  if (real === undefined) return;
+  const prefix = real === '/' ? '/' : `${real}/`;
+  const mountpoints = [
+    ...new Set(
+      readMountInfo()
+        .map((m) => m.mountpoint)
+        .filter((m) => m === real || m.startsWith(prefix)),
+    ),
+  ].sort((a, b) => b.length - a.length);
+  let first: unknown;
+  for (const mountpoint of mountpoints) {
+    try {
+      unmountAll(mountpoint);
+    } catch (err) {
+      first ??= err;
+    }
+  }
+  if (first !== undefined) throw first;
+}

@@ -1,0 +1,92 @@
+// Mount primitives for runtime shims (rootfs from the task's mounts, overlay included) and the
+// small Linux fd kinds a runc shim needs: eventfd (cgroup v1 OOM notifications) and the pty
+// window size.
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <termios.h>
+
+#include <cerrno>
+#include <string>
+
+#include "../errors.h"
+#include "linux.h"
+
+namespace shim {
+
+namespace {
+
+std::string OptionalString(const Napi::Value& value) {
+  return value.IsString() ? value.As<Napi::String>().Utf8Value() : std::string();
+}
+
+// mount(source, target, fstype, flags, data): mount(2); flags are MS_* (see mountFlags).
+Napi::Value Mount(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 5 || !info[1].IsString() || !info[3].IsNumber())
+    throw ArgError(env, "mount(source, target, fstype, flags, data)");
+  std::string source = OptionalString(info[0]);
+  std::string target = info[1].As<Napi::String>().Utf8Value();
+  std::string fstype = OptionalString(info[2]);
+  unsigned long flags = static_cast<unsigned long>(info[3].As<Napi::Number>().Int64Value());
+  std::string data = OptionalString(info[4]);
+  if (::mount(source.empty() ? nullptr : source.c_str(), target.c_str(), fstype.empty() ? nullptr : fstype.c_str(),
+              flags, data.empty() ? nullptr : data.c_str()) != 0)
+    throw ErrnoError(env, errno, "mount", target);
+  return env.Undefined();
+}
+
+// umount2(target, flags): MNT_DETACH = 2, MNT_FORCE = 1.
+Napi::Value Umount2(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string target = info[0].As<Napi::String>().Utf8Value();
+  int flags = info.Length() > 1 ? info[1].As<Napi::Number>().Int32Value() : 0;
+  if (::umount2(target.c_str(), flags) != 0) throw ErrnoError(env, errno, "umount2", target);
+  return env.Undefined();
+}
+
+// eventfd(): a non-blocking, close-on-exec eventfd; read 8 bytes from it with fs.readSync.
+Napi::Value EventFd(const Napi::CallbackInfo& info) {
+  int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (fd < 0) throw ErrnoError(info.Env(), errno, "eventfd");
+  return Napi::Number::New(info.Env(), fd);
+}
+
+// setWindowSize(fd, columns, rows): TIOCSWINSZ on a pty master (ResizePty).
+Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  winsize ws{};
+  ws.ws_col = static_cast<unsigned short>(info[1].As<Napi::Number>().Uint32Value());
+  ws.ws_row = static_cast<unsigned short>(info[2].As<Napi::Number>().Uint32Value());
+  if (::ioctl(fd, TIOCSWINSZ, &ws) != 0) throw ErrnoError(env, errno, "ioctl");
+  return env.Undefined();
+}
+
+// isTerminal(fd): whether fd is a terminal (checks a received console fd, like runc shims do).
+Napi::Value IsTerminal(const Napi::CallbackInfo& info) {
+  termios t{};
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  return Napi::Boolean::New(info.Env(), ::tcgetattr(fd, &t) == 0);
+}
+
+}  // namespace
+
+Napi::Object InitMount(Napi::Env env, Napi::Object exports) {
+  exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
+  exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
+  exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
+  exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize, "setWindowSize"));
+  exports.Set("isTerminal", Napi::Function::New(env, IsTerminal, "isTerminal"));
+  Napi::Object flags = Napi::Object::New(env);
+#define FLAG(name) flags.Set(#name, Napi::Number::New(env, static_cast<double>(name)));
+  FLAG(MS_RDONLY) FLAG(MS_NOSUID) FLAG(MS_NODEV) FLAG(MS_NOEXEC) FLAG(MS_SYNCHRONOUS) FLAG(MS_REMOUNT)
+  FLAG(MS_MANDLOCK) FLAG(MS_DIRSYNC) FLAG(MS_NOATIME) FLAG(MS_NODIRATIME) FLAG(MS_BIND) FLAG(MS_MOVE)
+  FLAG(MS_REC) FLAG(MS_SILENT) FLAG(MS_UNBINDABLE) FLAG(MS_PRIVATE) FLAG(MS_SLAVE) FLAG(MS_SHARED)
+  FLAG(MS_RELATIME) FLAG(MS_STRICTATIME)
+#undef FLAG
+  exports.Set("mountFlags", flags);
+  return exports;
+}
+
+}  // namespace shim
