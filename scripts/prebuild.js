@@ -141,7 +141,7 @@ function firstLine(cmd, args) {
       '\n',
     )[0];
   } catch {
-    return `${cmd}: unavailable`;
+    return undefined;
   }
 }
 
@@ -149,8 +149,12 @@ function packageVersion(name) {
   return require(require.resolve(`${name}/package.json`, { paths: [top] })).version;
 }
 
-/** A hash of everything that goes into one target's binary. */
-function inputsHash(target) {
+/**
+ * What goes into one target's binary: `sources`, a hash of the files and header packages, and
+ * `toolchain`, the compiler (and Node headers) in use, undefined when that compiler is not
+ * installed here (a binary is then judged by its sources alone).
+ */
+function inputs(target) {
   const h = crypto.createHash('sha256');
   const add = (label, data) => h.update(`${label}\0${data}\0`);
   const sources = [
@@ -163,11 +167,13 @@ function inputsHash(target) {
   for (const file of sources) add(path.relative(top, file), fs.readFileSync(file));
   add('target', target);
   add('node-addon-api', packageVersion('node-addon-api'));
-  if (TARGETS[target].platform === 'win32')
+  if (TARGETS[target].platform === 'win32') {
     add('node-api-headers', packageVersion('node-api-headers'));
-  else add('node', process.versions.node);
-  add('cxx', firstLine(tools(target).cxx, ['--version']));
-  return h.digest('hex');
+  }
+  const cxx = firstLine(tools(target).cxx, ['--version']);
+  const headers =
+    TARGETS[target].platform === 'win32' ? '' : `, node ${process.versions.node} headers`;
+  return { sources: h.digest('hex'), toolchain: cxx && `${cxx}${headers}` };
 }
 
 function outputPath(target) {
@@ -179,22 +185,34 @@ function stampPath(target) {
 }
 
 /** { fresh: boolean, reason: string } for the binary now in prebuilds/. */
-function status(target, hash = inputsHash(target)) {
+function status(target, current = inputs(target)) {
   const out = outputPath(target);
-  if (!fs.existsSync(out)) return { fresh: false, reason: `${path.relative(top, out)} is missing` };
+  const rel = path.relative(top, out);
+  if (!fs.existsSync(out)) return { fresh: false, reason: `${rel} is missing` };
   let stamp;
   try {
     stamp = JSON.parse(fs.readFileSync(stampPath(target), 'utf8'));
   } catch {
-    return { fresh: false, reason: `no build record for ${path.relative(top, out)}` };
+    return { fresh: false, reason: `no build record for ${rel}` };
   }
   if (stamp.output !== sha256(fs.readFileSync(out))) {
-    return { fresh: false, reason: `${path.relative(top, out)} was not produced by this script` };
+    return { fresh: false, reason: `${rel} was not produced by this script` };
   }
-  if (stamp.inputs !== hash) {
-    return { fresh: false, reason: `native sources or toolchain changed since ${stamp.builtAt}` };
+  if (stamp.sources !== current.sources) {
+    return {
+      fresh: false,
+      reason: `native sources changed since ${rel} was built (${stamp.builtAt})`,
+    };
   }
-  return { fresh: true, reason: `built ${stamp.builtAt}` };
+  if (current.toolchain !== undefined && stamp.toolchain !== current.toolchain) {
+    return {
+      fresh: false,
+      reason: `toolchain changed since ${rel} was built: was ${stamp.toolchain}, now ${current.toolchain}`,
+    };
+  }
+  const by =
+    current.toolchain === undefined ? `${stamp.toolchain}, not installed here` : stamp.toolchain;
+  return { fresh: true, reason: `built ${stamp.builtAt} with ${by}` };
 }
 
 /** Runs a command with output to `log`; kills its process group at the timeout. */
@@ -223,15 +241,42 @@ function run(cmd, args, { cwd, env, log }) {
   });
 }
 
-/** A fresh copy of the addon sources: prebuildify's `node-gyp rebuild` wipes build/ where it runs. */
+function alive(pid) {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return err.code === 'EPERM';
+  }
+}
+
+/**
+ * A fresh copy of the addon sources in .cache/prebuild/<target>.<pid>/ (prebuildify's
+ * `node-gyp rebuild` wipes build/ where it runs; the pid keeps concurrent runs apart). A failed
+ * build's copy stays for inspection until a later run finds its process gone.
+ */
 function stage(target) {
-  const dir = path.join(STAGE, target);
+  fs.mkdirSync(STAGE, { recursive: true });
+  for (const name of fs.readdirSync(STAGE)) {
+    const m = /^(.+)\.(\d+)$/.exec(name);
+    if (m && m[1] === target && !alive(Number(m[2]))) {
+      fs.rmSync(path.join(STAGE, name), { recursive: true, force: true });
+    }
+  }
+  const dir = path.join(STAGE, `${target}.${process.pid}`);
   fs.rmSync(dir, { recursive: true, force: true });
   fs.mkdirSync(dir, { recursive: true });
   fs.copyFileSync(path.join(top, 'binding.gyp'), path.join(dir, 'binding.gyp'));
   fs.cpSync(path.join(top, 'native'), path.join(dir, 'native'), { recursive: true });
   fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: NAME, private: true }));
   return dir;
+}
+
+/** Writes through a temporary file and a rename, so readers never see half a file. */
+function writeAtomic(file, data) {
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, data);
+  fs.renameSync(tmp, file);
 }
 
 async function buildLinux(target, dir, log) {
@@ -316,7 +361,8 @@ async function buildWindows(target, dir, log) {
   // prettier-ignore
   const args = [
     '-shared', ...gyp.cflags, ...gyp.defines.map((d) => `-D${d}`),
-    '-DBUILDING_NODE_EXTENSION', '-DWIN32_LEAN_AND_MEAN', '-D_WIN32_WINNT=0x0A00',
+    // What node-gyp's MSVC builds define (node's common.gypi, addon.gypi).
+    '-DWIN32', '-D_CRT_SECURE_NO_DEPRECATE', '-D_CRT_NONSTDC_NO_DEPRECATE', '-DBUILDING_NODE_EXTENSION',
     '-I', headers.include_dir, '-I', addonApi,
     ...gyp.sources.map((s) => path.join(dir, s)),
     '-o', out, lib,
@@ -338,15 +384,15 @@ async function buildWindows(target, dir, log) {
 }
 
 async function buildTarget(target, force) {
-  const hash = inputsHash(target);
-  const before = status(target, hash);
+  const current = inputs(target);
+  const before = status(target, current);
   const rel = path.relative(top, outputPath(target));
   if (before.fresh && !force) {
     return `${rel}: up to date (${fs.statSync(outputPath(target)).size} bytes, ${before.reason})`;
   }
   const started = Date.now();
   const dir = stage(target);
-  const log = path.join(STAGE, `${target}.log`);
+  const log = path.join(dir, 'build.log');
   fs.writeFileSync(log, '');
   let built;
   try {
@@ -361,13 +407,16 @@ async function buildTarget(target, force) {
       { cause: err },
     );
   }
+  const binary = fs.readFileSync(built.file);
   fs.mkdirSync(path.dirname(outputPath(target)), { recursive: true });
-  fs.copyFileSync(built.file, outputPath(target));
-  fs.writeFileSync(
+  writeAtomic(outputPath(target), binary);
+  fs.chmodSync(outputPath(target), 0o755);
+  writeAtomic(
     stampPath(target),
     JSON.stringify({
-      inputs: hash,
-      output: sha256(fs.readFileSync(outputPath(target))),
+      sources: current.sources,
+      toolchain: current.toolchain,
+      output: sha256(binary),
       builtAt: new Date().toISOString(),
     }),
   );
@@ -405,10 +454,15 @@ function verify(targets) {
     if (s.fresh) {
       const size = fs.statSync(outputPath(target)).size;
       if (TARGETS[target].platform === 'linux') {
-        const r = checkElf(outputPath(target));
-        if (r.problems.length > 0) {
+        let problems;
+        try {
+          problems = checkElf(outputPath(target)).problems;
+        } catch (err) {
+          problems = [err.message];
+        }
+        if (problems.length > 0) {
           failed++;
-          console.error(`prebuild: ${rel}: fails the glibc floor: ${r.problems.join(', ')}`);
+          console.error(`prebuild: ${rel}: fails the glibc floor check: ${problems.join(', ')}`);
           continue;
         }
       }
@@ -458,7 +512,7 @@ async function main(argv) {
   return failed === 0 ? 0 : 1;
 }
 
-module.exports = { TARGETS, status, inputsHash };
+module.exports = { TARGETS, status, inputs };
 
 if (require.main === module) {
   main(process.argv.slice(2)).then(

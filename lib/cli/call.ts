@@ -1,6 +1,7 @@
 // `ttrpc call <address> <package.Service/Method> [json|-]`: one call, the response as JSON.
 // Unary calls go through the raw `client.call` API; streaming methods are supported too (request
 // messages as a sequence of JSON values, every response message printed as it arrives).
+import { Code, TtrpcError } from '../ttrpc';
 import type { Client, MethodDescriptor } from '../ttrpc';
 import { EXIT_CALL, EXIT_OK, UsageError } from './args';
 import { parseDuration } from './duration';
@@ -91,8 +92,18 @@ async function invoke(
   io: Output,
 ): Promise<void> {
   const callOptions = { timeoutMs: options.timeoutMs, metadata: options.metadata };
-  const show = (bytes: Uint8Array): void =>
-    io.out(pretty(decodeToJson(resolved.responseType, bytes)));
+  const show = (bytes: Uint8Array): void => {
+    let json: unknown;
+    try {
+      json = decodeToJson(resolved.responseType, bytes);
+    } catch (err) {
+      throw new TtrpcError(
+        Code.INTERNAL,
+        `cannot decode the response as ${resolved.responseType.fullName.slice(1)}: ${(err as Error).message}`,
+      );
+    }
+    io.out(pretty(json));
+  };
   const descriptor = rawDescriptor(resolved);
   switch (resolved.kind) {
     case 'unary':
