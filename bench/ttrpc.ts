@@ -473,7 +473,10 @@ function targets(medians: Medians): Target[] {
       target: 2,
     },
   ];
-  return list.map((t) => ({ ...t, measured: ratio(medians, t.pair, t.metric) }));
+  return list.map((t) => {
+    const r = ratio(medians, t.pair, t.metric);
+    return { ...t, measured: r === undefined ? undefined : Math.round(r * 1000) / 1000 };
+  });
 }
 
 function placement(opts: Options): string {

@@ -1,0 +1,968 @@
+// npm run bench:shim: the TypeScript runc shim (examples/runc-shim, runtime
+// io.containerd.runcts.v2) against Debian's containerd-shim-runc-v2, under one private
+// containerd 1.6 (test/helpers/testbed). A benchmark, not a test: no figure ever fails the run.
+//
+//   1. start latency: `ctr run --rm <busybox> <id> /bin/true`, runtimes alternating after a
+//      warm-up; median/p90 per runtime and the ratio of medians. Plus each binary's `-v` time
+//      (its start-up floor) and, when perf is usable, a per-phase breakdown of a few traced runs
+//      (bench/shim-trace.ts: shim start, daemon boot, runc commands, shim delete, ...).
+//   2. memory: 5 shims per runtime, one `sleep` container each; per shim process private
+//      (Private_Clean + Private_Dirty), PSS and RSS from /proc/<pid>/smaps_rollup, and where the
+//      private memory sits (bench/shim-smaps.ts). Medians and ratios.
+//   3. grouping: one shim per runtime serving 10 containers (annotation
+//      io.containerd.runc.v2.group); the shim's PSS / 10 per container.
+//
+//   node dist/bench/shim.js [--runs N] [--quick] [--json] [--only latency,trace,memory,group]
+//                           [--variant label=/path/to/shim]...
+//
+// The VM is small and shared: runs of different runtimes are interleaved, figures are medians,
+// compare the ratios. Needs root, containerd, ctr, runc and containerd-shim-runc-v2 (perf for
+// the breakdown). Everything it creates is removed at the end, also on Ctrl-C: tasks and
+// containers through ctr, then the testbed's destroy() (which kills leftover shims by pid).
+import { execFileSync, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { findCommand } from '../test/helpers/env';
+import { Testbed } from '../test/helpers/testbed';
+import {
+  CATEGORIES,
+  CATEGORY_NOTES,
+  countProcessesOf,
+  readBreakdown,
+  readRollup,
+} from './shim-smaps';
+import type { Breakdown, Category, Rollup } from './shim-smaps';
+import { TRACE_PHASES, traceAvailable, traceCtrRun } from './shim-trace';
+import type { TracePhase, TraceResult } from './shim-trace';
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+const OURS = path.join(repoRoot, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
+const GROUP_ANNOTATION = 'io.containerd.runc.v2.group';
+const SECTIONS = ['latency', 'trace', 'memory', 'group'] as const;
+type Section = (typeof SECTIONS)[number];
+
+interface Runtime {
+  label: string;
+  /** What `ctr run --runtime` gets. */
+  runtime: string;
+  /** The binary containerd executes. */
+  binary: string;
+}
+
+interface Options {
+  runs: number;
+  warmup: number;
+  floorRuns: number;
+  traceRuns: number;
+  memShims: number;
+  groupSize: number;
+  settleMs: number;
+  sections: Set<Section>;
+  variants: Runtime[];
+  json: boolean;
+}
+
+const USAGE = `usage: node dist/bench/shim.js [options]
+  --runs N          timed ctr run --rm per runtime (default 20; --quick 6)
+  --warmup N        untimed runs per runtime first (default 2; --quick 1)
+  --floor N         '<shim> -v' runs per runtime (default 10; --quick 5)
+  --trace N         perf-traced runs per runtime for the breakdown (default 3; --quick 1; 0: none)
+  --mem N           shims per runtime for the memory figures (default 5; --quick 3)
+  --group N         containers in the grouped shim (default 10; --quick 4)
+  --settle S        seconds to let shims idle before reading their memory (default 3)
+  --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
+  --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L
+  --quick           fewer runs everywhere
+  --json            print the results as JSON instead of Markdown`;
+
+function parseOptions(argv: string[]): Options {
+  const o: Partial<Options> = {};
+  let quick = false;
+  let json = false;
+  let sections = new Set<Section>(SECTIONS);
+  const variants: Runtime[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const [key, inline] = arg.includes('=') ? arg.split(/=(.*)/s, 2) : [arg, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined) throw new Error(`${key} needs a value\n${USAGE}`);
+      return v;
+    };
+    const int = (min: number): number => {
+      const n = Number(value());
+      if (!Number.isInteger(n) || n < min) throw new Error(`${key} must be an integer >= ${min}`);
+      return n;
+    };
+    switch (key) {
+      case '--runs':
+        o.runs = int(1);
+        break;
+      case '--warmup':
+        o.warmup = int(0);
+        break;
+      case '--floor':
+        o.floorRuns = int(0);
+        break;
+      case '--trace':
+        o.traceRuns = int(0);
+        break;
+      case '--mem':
+        o.memShims = int(1);
+        break;
+      case '--group':
+        o.groupSize = int(1);
+        break;
+      case '--settle':
+        o.settleMs = Number(value()) * 1000;
+        if (!(o.settleMs >= 0)) throw new Error('--settle must be >= 0');
+        break;
+      case '--only': {
+        const list = value().split(',');
+        for (const s of list) {
+          if (!(SECTIONS as readonly string[]).includes(s)) throw new Error(`unknown section ${s}`);
+        }
+        sections = new Set(list as Section[]);
+        break;
+      }
+      case '--variant': {
+        const v = value();
+        const eq = v.indexOf('=');
+        if (eq <= 0) throw new Error('--variant wants LABEL=/absolute/path');
+        const label = v.slice(0, eq);
+        const file = path.resolve(v.slice(eq + 1));
+        if (!/^[A-Za-z0-9._-]+$/.test(label)) throw new Error(`bad variant label ${label}`);
+        if (findCommand(file) === undefined) throw new Error(`${file} is not executable`);
+        variants.push({ label, runtime: file, binary: file });
+        break;
+      }
+      case '--quick':
+        quick = true;
+        break;
+      case '--json':
+        json = true;
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${JSON.stringify(arg)}\n${USAGE}`);
+    }
+  }
+  return {
+    runs: o.runs ?? (quick ? 6 : 20),
+    warmup: o.warmup ?? (quick ? 1 : 2),
+    floorRuns: o.floorRuns ?? (quick ? 5 : 10),
+    traceRuns: o.traceRuns ?? (quick ? 1 : 3),
+    memShims: o.memShims ?? (quick ? 3 : 5),
+    groupSize: o.groupSize ?? (quick ? 4 : 10),
+    settleMs: o.settleMs ?? 3000,
+    sections,
+    variants,
+    json,
+  };
+}
+
+// --- helpers -------------------------------------------------------------------------------------
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+function log(msg: string): void {
+  process.stderr.write(msg + '\n');
+}
+
+function quantile(values: number[], q: number): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  // nearest rank
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+}
+
+function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+interface Timed {
+  code: number | null;
+  ms: number;
+  stderr: string;
+}
+
+/** Runs a command with stdin on /dev/null; ms = spawn to exit (hrtime). */
+function timed(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  timeoutMs = 60_000,
+): Promise<Timed> {
+  return new Promise((resolve, reject) => {
+    const begin = process.hrtime.bigint();
+    const child = spawn(file, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let ms = 0;
+    const err: Buffer[] = [];
+    const timer = setTimeout(() => child.pid && process.kill(child.pid, 'SIGKILL'), timeoutMs);
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.once('exit', () => (ms = Number(process.hrtime.bigint() - begin) / 1e6));
+    child.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, ms, stderr: Buffer.concat(err).toString('utf8').trim() });
+    });
+  });
+}
+
+function firstLine(file: string, args: string[]): string {
+  try {
+    const out = execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return out.trim().split('\n')[0] ?? '';
+  } catch {
+    return 'unknown';
+  }
+}
+
+interface Machine {
+  cpu: string;
+  cores: number;
+  memTotalMiB: number;
+  kernel: string;
+  node: string;
+  containerd: string;
+  runc: string;
+  runcShim: string;
+  snapshotter: string;
+  loadavg: number[];
+  date: string;
+}
+
+function machine(snapshotter: string): Machine {
+  let cpu = os.cpus()[0]?.model ?? 'unknown';
+  try {
+    cpu = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
+  } catch {
+    // not Linux
+  }
+  const shimVersion = (() => {
+    try {
+      const out = execFileSync('containerd-shim-runc-v2', ['-v'], { encoding: 'utf8' });
+      return /Version:\s*(\S+)/.exec(out)?.[1] ?? 'unknown';
+    } catch {
+      return 'unknown';
+    }
+  })();
+  return {
+    cpu: cpu.trim(),
+    cores: os.cpus().length,
+    memTotalMiB: Math.round(os.totalmem() / 1048576),
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    containerd: firstLine('containerd', ['--version']).replace(/^containerd\s+\S+\s+/, ''),
+    runc: firstLine('runc', ['--version']).replace(/^runc version\s+/, ''),
+    runcShim: shimVersion,
+    snapshotter,
+    loadavg: os.loadavg().map((v) => Math.round(v * 100) / 100),
+    date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
+  };
+}
+
+// --- the testbed and our containers --------------------------------------------------------------
+
+let tb: Testbed | undefined;
+/** Containers this run created and may not have removed yet. */
+const live = new Set<string>();
+let idSeq = 0;
+const newId = (tag: string): string => `bs-${tag}-${process.pid}-${++idSeq}`;
+
+function ctrEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, CONTAINERD_SNAPSHOTTER: tb!.snapshotter };
+}
+
+function ctrArgs(args: string[]): string[] {
+  return ['-a', tb!.address, '-n', tb!.namespace, ...args];
+}
+
+/** `ctr run` with our fifo dir; stdin is /dev/null. */
+function runArgs(
+  rt: Runtime,
+  id: string,
+  mode: string[],
+  extra: string[],
+  cmd: string[],
+): string[] {
+  return ctrArgs([
+    'run',
+    ...mode,
+    '--fifo-dir',
+    tb!.fifoDir,
+    '--runtime',
+    rt.runtime,
+    ...extra,
+    tb!.image,
+    id,
+    ...cmd,
+  ]);
+}
+
+async function waitNoShims(timeoutMs: number): Promise<number[]> {
+  const deadline = Date.now() + timeoutMs;
+  let shims = tb!.findShims();
+  while (shims.length > 0 && Date.now() < deadline) {
+    await sleep(50);
+    shims = tb!.findShims();
+  }
+  return shims;
+}
+
+/** Removes every container we created (tasks killed first) through ctr. */
+async function removeContainers(): Promise<void> {
+  if (!tb || tb.pid === undefined) return;
+  const ids = [...live];
+  await Promise.all(
+    ids.map(async (id) => {
+      await tb!.ctr(['tasks', 'kill', '-s', 'SIGKILL', id], { timeoutMs: 10_000 });
+    }),
+  );
+  for (const id of ids) {
+    // `tasks rm -f` waits for the killed task; then the container.
+    await tb.ctr(['tasks', 'rm', '-f', id], { timeoutMs: 20_000 });
+    const rm = await tb.ctr(['containers', 'rm', id], { timeoutMs: 20_000 });
+    if (rm.code === 0 || /not found/.test(rm.stderr)) live.delete(id);
+    else log(`  ctr containers rm ${id} failed: ${rm.stderr.trim()}`);
+  }
+  const left = await waitNoShims(10_000);
+  if (left.length > 0) log(`  shims still running after removal: ${left.join(' ')}`);
+}
+
+// --- 1. floors and start latency -----------------------------------------------------------------
+
+interface LatencyStats {
+  label: string;
+  n: number;
+  errors: number;
+  medianMs: number;
+  p90Ms: number;
+  minMs: number;
+  maxMs: number;
+  ratio: number;
+  samples: number[];
+}
+
+interface FloorStats {
+  label: string;
+  command: string;
+  medianMs: number;
+  p90Ms: number;
+  samples: number[];
+}
+
+async function measureFloors(runtimes: Runtime[], n: number): Promise<FloorStats[]> {
+  const entries: { label: string; file: string; args: string[] }[] = [
+    ...runtimes.map((rt) => ({ label: rt.label, file: rt.binary, args: ['-v'] })),
+    { label: 'node -e 0', file: process.execPath, args: ['-e', '0'] },
+  ];
+  const samples = entries.map(() => [] as number[]);
+  for (let i = -1; i < n; i++) {
+    for (const [k, e] of entries.entries()) {
+      const r = await timed(e.file, e.args);
+      if (r.code !== 0) throw new Error(`${e.file} ${e.args.join(' ')} exited ${r.code}`);
+      if (i >= 0) samples[k]!.push(r.ms); // i = -1: warm the page cache
+    }
+  }
+  return entries.map((e, k) => ({
+    label: e.label,
+    command: `${path.basename(e.file)} ${e.args.join(' ')}`,
+    medianMs: median(samples[k]!),
+    p90Ms: quantile(samples[k]!, 0.9),
+    samples: samples[k]!,
+  }));
+}
+
+async function runRm(rt: Runtime, tag: string): Promise<Timed> {
+  const id = newId(tag);
+  live.add(id);
+  const r = await timed('ctr', runArgs(rt, id, ['--rm'], [], ['/bin/true']), ctrEnv());
+  if (r.code === 0) live.delete(id);
+  const left = await waitNoShims(5_000);
+  if (left.length > 0) log(`  ${rt.label}: shims still alive 5 s after ctr run --rm: ${left}`);
+  return r;
+}
+
+async function measureLatency(runtimes: Runtime[], opts: Options): Promise<LatencyStats[]> {
+  for (let i = 0; i < opts.warmup; i++) {
+    for (const rt of runtimes) {
+      const r = await runRm(rt, `w-${rt.label}`);
+      if (r.code !== 0) throw new Error(`warm-up ctr run with ${rt.label} failed: ${r.stderr}`);
+    }
+  }
+  const samples = runtimes.map(() => [] as number[]);
+  const errors = runtimes.map(() => 0);
+  for (let i = 0; i < opts.runs; i++) {
+    for (const [k, rt] of runtimes.entries()) {
+      const r = await runRm(rt, `l-${rt.label}`);
+      if (r.code === 0) samples[k]!.push(r.ms);
+      else {
+        errors[k]!++;
+        log(`  ${rt.label}: ctr run failed (${r.code}): ${r.stderr.split('\n').pop()}`);
+        if (errors[k]! > Math.max(3, opts.runs / 4))
+          throw new Error(`${rt.label}: too many failures`);
+      }
+    }
+    log(
+      `  round ${i + 1}/${opts.runs}: ` +
+        runtimes.map((rt, k) => `${rt.label} ${samples[k]!.at(-1)?.toFixed(0)} ms`).join(', '),
+    );
+  }
+  await removeContainers(); // failed --rm runs
+  const base = median(samples[0]!);
+  return runtimes.map((rt, k) => ({
+    label: rt.label,
+    n: samples[k]!.length,
+    errors: errors[k]!,
+    medianMs: median(samples[k]!),
+    p90Ms: quantile(samples[k]!, 0.9),
+    minMs: Math.min(...samples[k]!),
+    maxMs: Math.max(...samples[k]!),
+    ratio: median(samples[k]!) / base,
+    samples: samples[k]!,
+  }));
+}
+
+// --- 1b. the breakdown ---------------------------------------------------------------------------
+
+interface TraceStats {
+  label: string;
+  n: number;
+  totalMs: number;
+  phases: Record<TracePhase, number>;
+  daemonBootMs: number;
+  daemonSpawnMs: number;
+  runs: TraceResult[];
+}
+
+async function measureTrace(
+  runtimes: Runtime[],
+  n: number,
+  perf: string,
+  dir: string,
+): Promise<TraceStats[]> {
+  const ctr = findCommand('ctr')!;
+  const runs = runtimes.map(() => [] as TraceResult[]);
+  for (let i = 0; i < n; i++) {
+    for (const [k, rt] of runtimes.entries()) {
+      const id = newId(`t-${rt.label}`);
+      live.add(id);
+      try {
+        const res = await traceCtrRun(
+          perf,
+          ctr,
+          runArgs(rt, id, ['--rm'], [], ['/bin/true']),
+          rt.binary,
+          dir,
+          `${rt.label}-${i}`,
+          ctrEnv(),
+        );
+        live.delete(id);
+        runs[k]!.push(res);
+      } catch (err) {
+        log(`  ${rt.label}: traced run failed: ${(err as Error).message}`);
+      }
+      await waitNoShims(5_000);
+    }
+  }
+  await removeContainers();
+  return runtimes.map((rt, k) => {
+    const r = runs[k]!;
+    const phases = Object.fromEntries(
+      TRACE_PHASES.map((p) => [p, median(r.map((x) => x.phases[p]))]),
+    ) as Record<TracePhase, number>;
+    return {
+      label: rt.label,
+      n: r.length,
+      totalMs: median(r.map((x) => x.totalMs)),
+      phases,
+      daemonBootMs: median(r.map((x) => x.daemonBootMs)),
+      daemonSpawnMs: median(r.map((x) => x.daemonSpawnMs)),
+      runs: r,
+    };
+  });
+}
+
+// --- 2./3. memory --------------------------------------------------------------------------------
+
+interface ShimSample {
+  pid: number;
+  id: string;
+  rollup: Rollup;
+  breakdown: Breakdown;
+}
+
+interface MemoryStats {
+  label: string;
+  shims: number;
+  /** Medians, kB. */
+  private: number;
+  pss: number;
+  rss: number;
+  privateRatio: number;
+  pssRatio: number;
+  breakdown: Breakdown;
+  samples: ShimSample[];
+}
+
+interface GroupStats {
+  label: string;
+  containers: number;
+  shims: number;
+  /** kB, the (single) shim's totals. */
+  pss: number;
+  private: number;
+  rss: number;
+  pssPerContainer: number;
+  privatePerContainer: number;
+  breakdown?: Breakdown;
+}
+
+/** Our shims by the container id in their cmdline (`-id`: the first container of a group). */
+function shimsById(): Map<string, number> {
+  const map = new Map<string, number>();
+  for (const pid of tb!.findShims()) {
+    try {
+      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+      const i = argv.indexOf('-id');
+      if (i >= 0 && argv[i + 1]) map.set(argv[i + 1]!, pid);
+    } catch {
+      // exited
+    }
+  }
+  return map;
+}
+
+async function startDetached(rt: Runtime, id: string, extra: string[] = []): Promise<void> {
+  live.add(id);
+  const r = await timed('ctr', runArgs(rt, id, ['-d'], extra, ['sleep', '600']), ctrEnv());
+  if (r.code !== 0) throw new Error(`ctr run -d with ${rt.label} failed (${r.code}): ${r.stderr}`);
+}
+
+function sumBreakdowns(list: Breakdown[], pick: (values: number[]) => number): Breakdown {
+  const of = (key: 'private' | 'pss'): Record<Category, number> =>
+    Object.fromEntries(CATEGORIES.map((c) => [c, pick(list.map((b) => b[key][c]))])) as Record<
+      Category,
+      number
+    >;
+  return { private: of('private'), pss: of('pss') };
+}
+
+async function measureMemory(
+  runtimes: Runtime[],
+  opts: Options,
+  sharers: Record<string, number>,
+): Promise<MemoryStats[]> {
+  const ids = runtimes.map(() => [] as string[]);
+  for (let i = 0; i < opts.memShims; i++) {
+    for (const [k, rt] of runtimes.entries()) {
+      const id = newId(`m-${rt.label}`);
+      await startDetached(rt, id);
+      ids[k]!.push(id);
+    }
+  }
+  await sleep(opts.settleMs);
+  const byId = shimsById();
+  const stats = runtimes.map((rt, k) => {
+    const samples: ShimSample[] = [];
+    for (const id of ids[k]!) {
+      const pid = byId.get(id);
+      if (pid === undefined) {
+        log(`  ${rt.label}: no shim process found for ${id}`);
+        continue;
+      }
+      samples.push({ pid, id, rollup: readRollup(pid), breakdown: readBreakdown(pid) });
+    }
+    return {
+      label: rt.label,
+      shims: samples.length,
+      private: median(samples.map((s) => s.rollup.private)),
+      pss: median(samples.map((s) => s.rollup.pss)),
+      rss: median(samples.map((s) => s.rollup.rss)),
+      privateRatio: 0,
+      pssRatio: 0,
+      breakdown: sumBreakdowns(
+        samples.map((s) => s.breakdown),
+        median,
+      ),
+      samples,
+    };
+  });
+  for (const s of stats) {
+    s.privateRatio = s.private / stats[0]!.private;
+    s.pssRatio = s.pss / stats[0]!.pss;
+    const pid = s.samples[0]?.pid;
+    if (pid === undefined) continue;
+    try {
+      const exe = fs.realpathSync(`/proc/${pid}/exe`);
+      sharers[exe] ??= countProcessesOf(exe);
+    } catch {
+      // exited
+    }
+  }
+  await removeContainers();
+  return stats;
+}
+
+async function measureGroup(runtimes: Runtime[], opts: Options): Promise<GroupStats[]> {
+  const groups = runtimes.map((rt) => `bench-${rt.label}-${process.pid}`);
+  const ids = runtimes.map(() => [] as string[]);
+  for (let i = 0; i < opts.groupSize; i++) {
+    for (const [k, rt] of runtimes.entries()) {
+      const id = newId(`g-${rt.label}`);
+      await startDetached(rt, id, ['--annotation', `${GROUP_ANNOTATION}=${groups[k]}`]);
+      ids[k]!.push(id);
+    }
+  }
+  await sleep(opts.settleMs);
+  const byId = shimsById();
+  const stats = runtimes.map((rt, k) => {
+    const pids = ids[k]!.map((id) => byId.get(id)).filter((p): p is number => p !== undefined);
+    const rollups = pids.map(readRollup);
+    const sum = (f: (r: Rollup) => number): number => rollups.reduce((a, r) => a + f(r), 0);
+    const n = opts.groupSize;
+    return {
+      label: rt.label,
+      containers: n,
+      shims: pids.length,
+      pss: sum((r) => r.pss),
+      private: sum((r) => r.private),
+      rss: sum((r) => r.rss),
+      pssPerContainer: sum((r) => r.pss) / n,
+      privatePerContainer: sum((r) => r.private) / n,
+      breakdown: pids.length === 1 ? readBreakdown(pids[0]!) : undefined,
+    };
+  });
+  await removeContainers();
+  return stats;
+}
+
+// --- report --------------------------------------------------------------------------------------
+
+interface Report {
+  machine: Machine;
+  options: Omit<Options, 'sections' | 'variants'> & { sections: Section[]; runtimes: Runtime[] };
+  floors?: FloorStats[];
+  latency?: LatencyStats[];
+  trace?: TraceStats[] | { skipped: string };
+  memory?: MemoryStats[];
+  /** How many processes run each shim's executable (PSS divides shared pages among them). */
+  sharers?: Record<string, number>;
+  group?: GroupStats[];
+}
+
+const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : '–');
+const mib = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '–');
+const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
+
+function table(head: string[], rows: string[][]): string {
+  const sep = head.map((_, i) => (i === 0 ? '---' : '---:'));
+  return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
+}
+
+function markdown(r: Report, runtimes: Runtime[]): string {
+  const m = r.machine;
+  const out: string[] = [];
+  const ours = runtimes[1]!.label;
+  out.push(`## containerd-shim-runcts-v2 vs containerd-shim-runc-v2 (npm run bench:shim)`);
+  out.push('');
+  out.push(
+    `Machine: ${m.cpu}, ${m.cores} vCPU, ${m.memTotalMiB} MiB, ${m.kernel}; node ${m.node}; ` +
+      `containerd ${m.containerd}, runc ${m.runc}, containerd-shim-runc-v2 ${m.runcShim}; ` +
+      `snapshotter ${m.snapshotter}; load ${m.loadavg.join(' ')}; ${m.date}.`,
+  );
+  if (r.latency) {
+    const o = r.options;
+    out.push('');
+    out.push(
+      `### Start latency: \`ctr run --rm busybox <id> /bin/true\` (${o.runs} runs each, ` +
+        `runtimes alternating, after ${o.warmup} warm-up runs each)`,
+    );
+    out.push('');
+    out.push(
+      table(
+        ['runtime', 'median ms', 'p90 ms', 'min ms', 'max ms', 'vs runc-v2 (medians)'],
+        r.latency.map((s) => [
+          s.label + (s.errors ? ` (${s.errors} failed)` : ''),
+          ms(s.medianMs),
+          ms(s.p90Ms),
+          ms(s.minMs),
+          ms(s.maxMs),
+          x(s.ratio),
+        ]),
+      ),
+    );
+    const ratio = r.latency[1]!.ratio;
+    out.push('');
+    out.push(`Target ≤ 1.0× runc-v2: ${ratio <= 1 ? 'met' : 'not met'} (${x(ratio)}).`);
+  }
+  if (r.floors) {
+    out.push('');
+    out.push(`### Binary start-up floor (\`-v\`, ${r.options.floorRuns} runs each, interleaved)`);
+    out.push('');
+    out.push(
+      table(
+        ['command', 'median ms', 'p90 ms'],
+        r.floors.map((f) => [`${f.label}: \`${f.command}\``, ms(f.medianMs), ms(f.p90Ms)]),
+      ),
+    );
+  }
+  if (r.trace && 'skipped' in r.trace) {
+    out.push('');
+    out.push(`### Where the time goes: skipped (${r.trace.skipped})`);
+  } else if (r.trace) {
+    const t = r.trace;
+    out.push('');
+    out.push(
+      `### Where the time goes (perf trace of exec/fork/exit/accept4, median of ${t[0]!.n} ` +
+        `traced runs each; phases add up to ctr's lifetime)`,
+    );
+    out.push('');
+    const head = ['phase', ...t.map((s) => `${s.label} ms`), `${ours} − runc-v2`];
+    const row = (name: string, vals: number[]): string[] => [
+      name,
+      ...vals.map(ms),
+      ms(vals[1]! - vals[0]!),
+    ];
+    out.push(
+      table(head, [
+        ...TRACE_PHASES.map((p) =>
+          row(
+            p,
+            t.map((s) => s.phases[p]),
+          ),
+        ),
+        row(
+          '**sum of phases (medians)**',
+          t.map((s) => TRACE_PHASES.reduce((a, p) => a + s.phases[p], 0)),
+        ),
+        row(
+          'total (median of traced runs)',
+          t.map((s) => s.totalMs),
+        ),
+        row(
+          '(daemon exec → first accept4)',
+          t.map((s) => s.daemonBootMs),
+        ),
+        row(
+          '(shim start exec → daemon spawned)',
+          t.map((s) => s.daemonSpawnMs),
+        ),
+      ]),
+    );
+    out.push('');
+    out.push(
+      'ctr → shim start: ctr and containerd before the shim (snapshot, container, bundle). ' +
+        'wait for daemon: start has exited but the daemon has not reached accept4 yet. ' +
+        '→ shim delete: Delete/Shutdown until containerd runs `<shim> delete` for the closed ' +
+        'connection. Traced runs are slower than untimed ones (perf is recording).',
+    );
+  }
+  if (r.memory) {
+    const mem = r.memory;
+    out.push('');
+    out.push(
+      `### Memory: one container (\`sleep 600\`) per shim, ${r.options.memShims} shims per runtime ` +
+        `(medians, MiB; after ${r.options.settleMs / 1000} s idle)`,
+    );
+    out.push('');
+    out.push(
+      table(
+        ['runtime', 'shims', 'private', 'PSS', 'RSS', 'private vs runc-v2', 'PSS vs runc-v2'],
+        mem.map((s) => [
+          s.label,
+          String(s.shims),
+          mib(s.private),
+          mib(s.pss),
+          mib(s.rss),
+          x(s.privateRatio),
+          x(s.pssRatio),
+        ]),
+      ),
+    );
+    out.push('');
+    out.push(
+      `Target private ≤ 3× runc-v2: ${mem[1]!.privateRatio <= 3 ? 'met' : 'not met'} ` +
+        `(${x(mem[1]!.privateRatio)}). private = Private_Clean + Private_Dirty.` +
+        (r.sharers
+          ? ' Processes running each executable at the time (PSS splits shared pages among them): ' +
+            Object.entries(r.sharers)
+              .map(([k, v]) => `${k} ${v}`)
+              .join(', ') +
+            '.'
+          : ''),
+    );
+    out.push('');
+    out.push('Where it goes (median per shim, MiB, from /proc/<pid>/smaps):');
+    out.push('');
+    out.push(
+      table(
+        [
+          'mapping',
+          ...mem.map((s) => `${s.label} private`),
+          ...mem.map((s) => `${s.label} PSS`),
+          'what',
+        ],
+        CATEGORIES.map((c) => [
+          c,
+          ...mem.map((s) => mib(s.breakdown.private[c])),
+          ...mem.map((s) => mib(s.breakdown.pss[c])),
+          CATEGORY_NOTES[c],
+        ]),
+      ),
+    );
+  }
+  if (r.group) {
+    const g = r.group;
+    const standalone = r.memory?.[0]?.pss;
+    out.push('');
+    out.push(
+      `### One shim serving ${r.options.groupSize} containers (\`--annotation ${GROUP_ANNOTATION}=<g>\`, MiB)`,
+    );
+    out.push('');
+    out.push(
+      table(
+        [
+          'runtime',
+          'shim processes',
+          'PSS',
+          'PSS / container',
+          'private',
+          'private / container',
+          'RSS',
+        ],
+        g.map((s) => [
+          s.label,
+          String(s.shims),
+          mib(s.pss),
+          mib(s.pssPerContainer),
+          mib(s.private),
+          mib(s.privatePerContainer),
+          mib(s.rss),
+        ]),
+      ),
+    );
+    if (standalone !== undefined) {
+      const per = g[1]!.pssPerContainer;
+      out.push('');
+      out.push(
+        `Target ${ours} PSS / container ≤ runc-v2 standalone PSS (${mib(standalone)} MiB): ` +
+          `${per <= standalone ? 'met' : 'not met'} (${mib(per)} MiB, ${x(per / standalone)}).`,
+      );
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+// --- main ----------------------------------------------------------------------------------------
+
+async function cleanup(): Promise<void> {
+  const bed = tb;
+  if (!bed) return;
+  await removeContainers().catch((e: Error) => log(`cleanup: ${e.message}`));
+  tb = undefined;
+  await bed.destroy();
+}
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2));
+  if (process.getuid?.() !== 0) throw new Error('bench:shim needs root (containerd, runc)');
+  for (const cmd of ['containerd', 'ctr', 'runc', 'containerd-shim-runc-v2']) {
+    if (findCommand(cmd) === undefined) throw new Error(`${cmd} not found in PATH`);
+  }
+  if (!fs.existsSync(path.join(repoRoot, 'dist', 'examples', 'runc-shim', 'main.js'))) {
+    throw new Error('dist/examples/runc-shim is missing: npm run build first');
+  }
+  const runtimes: Runtime[] = [
+    {
+      label: 'runc-v2',
+      runtime: 'io.containerd.runc.v2',
+      binary: findCommand('containerd-shim-runc-v2')!,
+    },
+    { label: 'runcts', runtime: OURS, binary: OURS },
+    ...opts.variants,
+  ];
+  let stopping = false;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    log(`${sig}: cleaning up`);
+    void cleanup().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-shim-'));
+  log('starting the testbed (private containerd 1.6)…');
+  tb = await Testbed.start({ namespace: 'bench-shim' });
+  const report: Report = {
+    machine: machine(tb.snapshotter),
+    options: {
+      runs: opts.runs,
+      warmup: opts.warmup,
+      floorRuns: opts.floorRuns,
+      traceRuns: opts.traceRuns,
+      memShims: opts.memShims,
+      groupSize: opts.groupSize,
+      settleMs: opts.settleMs,
+      json: opts.json,
+      sections: [...opts.sections],
+      runtimes,
+    },
+  };
+  try {
+    if (opts.sections.has('latency')) {
+      if (opts.floorRuns > 0) {
+        log(`binary start-up floors (${opts.floorRuns} × -v each)…`);
+        report.floors = await measureFloors(runtimes, opts.floorRuns);
+      }
+      log(`start latency (${opts.warmup} warm-up + ${opts.runs} runs per runtime)…`);
+      report.latency = await measureLatency(runtimes, opts);
+    }
+    if (opts.sections.has('trace') && opts.traceRuns > 0) {
+      const perf = findCommand('perf');
+      const ok = await traceAvailable(perf);
+      if (ok === true) {
+        log(`breakdown (${opts.traceRuns} perf-traced runs per runtime)…`);
+        report.trace = await measureTrace(runtimes, opts.traceRuns, perf!, tmp);
+      } else {
+        report.trace = { skipped: ok };
+      }
+    }
+    if (opts.sections.has('memory')) {
+      log(`memory (${opts.memShims} shims per runtime)…`);
+      report.sharers = {};
+      report.memory = await measureMemory(runtimes, opts, report.sharers);
+    }
+    if (opts.sections.has('group')) {
+      log(`grouping (${opts.groupSize} containers in one shim per runtime)…`);
+      report.group = await measureGroup(runtimes, opts);
+    }
+  } finally {
+    log('cleaning up…');
+    await cleanup();
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  process.stdout.write(
+    opts.json ? JSON.stringify(report, null, 2) + '\n' : markdown(report, runtimes),
+  );
+}
+
+main().catch(async (err: Error) => {
+  log(`bench:shim: ${err.stack ?? err.message}`);
+  await cleanup().catch((e: Error) => log(`cleanup failed: ${e.message}`));
+  process.exit(1);
+});
