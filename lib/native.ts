@@ -26,7 +26,7 @@ export interface NativeFdWatcher {
 }
 
 export interface NativeFrameParser {
-  push(chunk: Uint8Array): (number | Uint8Array)[];
+  push(chunk: Uint8Array): [Buffer, Float64Array];
   readonly buffered: number;
 }
 
@@ -44,7 +44,7 @@ export interface NativeBinding {
   encodeHeader(length: number, streamId: number, type: number, flags: number): Buffer;
   Channel: new (
     fd: number,
-    onFrames: (batch: (number | Uint8Array)[]) => void,
+    onFrames: (data: Buffer, meta: Float64Array) => void,
     onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
   ) => NativeChannel;
   FdWatcher: new (

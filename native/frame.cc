@@ -61,24 +61,50 @@ void FrameDecoder::Feed(const uint8_t* data, size_t len, FrameSink& sink) {
   }
 }
 
-void BatchBuilder::Push(const FrameHeader& h, napi_value second) {
-  if (count_ == 0) array_ = Napi::Array::New(env_);
-  double head = double(h.stream_id) * 65536.0 + double(h.type) * 256.0 + double(h.flags);
-  array_.Set(count_++, Napi::Number::New(env_, head));
-  array_.Set(count_++, second);
-}
-
 void BatchBuilder::OnFrame(const FrameHeader& h, const uint8_t* payload) {
-  Push(h, Napi::Buffer<uint8_t>::Copy(env_, payload, h.length));
+  if (data_ == nullptr) data_ = new std::vector<uint8_t>();
+  meta_.push_back(double(h.stream_id) * 65536.0 + double(h.type) * 256.0 + double(h.flags));
+  meta_.push_back(double(data_->size()));
+  meta_.push_back(double(h.length));
+  data_->insert(data_->end(), payload, payload + h.length);
 }
 
 void BatchBuilder::OnOversize(const FrameHeader& h) {
-  Push(h, Napi::Number::New(env_, h.length));
+  meta_.push_back(double(h.stream_id) * 65536.0 + double(h.type) * 256.0 + double(h.flags));
+  meta_.push_back(-1.0);
+  meta_.push_back(double(h.length));
 }
 
-Napi::Array BatchBuilder::Take() {
-  count_ = 0;
-  return array_;
+std::pair<Napi::Value, Napi::Value> BatchBuilder::Take(Napi::Env env) {
+  Napi::Value data;
+  std::vector<uint8_t>* bytes = data_;
+  data_ = nullptr;
+  if (bytes == nullptr || bytes->empty()) {
+    delete bytes;
+    data = Napi::Buffer<uint8_t>::New(env, 0);
+  } else {
+    // The vector's storage becomes the Buffer's; where external buffers are not allowed (V8
+    // sandbox builds) fall back to one copy.
+    napi_value external = nullptr;
+    napi_status status = napi_create_external_buffer(
+        env, bytes->size(), bytes->data(),
+        [](napi_env, void*, void* hint) { delete static_cast<std::vector<uint8_t>*>(hint); }, bytes, &external);
+    if (status == napi_ok) {
+      data = Napi::Value(env, external);
+    } else {
+      if (status == napi_pending_exception) {
+        napi_value ignored;
+        napi_get_and_clear_last_exception(env, &ignored);
+      }
+      data = Napi::Buffer<uint8_t>::Copy(env, bytes->data(), bytes->size());
+      delete bytes;
+    }
+  }
+  Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(env, meta_.size() * sizeof(double));
+  if (!meta_.empty()) std::memcpy(buffer.Data(), meta_.data(), meta_.size() * sizeof(double));
+  Napi::Value meta = Napi::Float64Array::New(env, meta_.size(), buffer, 0);
+  meta_.clear();
+  return {data, meta};
 }
 
 namespace {
@@ -94,14 +120,18 @@ class FrameParser : public Napi::ObjectWrap<FrameParser> {
   explicit FrameParser(const Napi::CallbackInfo& info) : Napi::ObjectWrap<FrameParser>(info) {}
 
  private:
-  // push(chunk: Uint8Array): the flat frame array (see BatchBuilder), empty if none completed.
+  // push(chunk: Uint8Array): [data, meta] of the frames completed by this chunk (see BatchBuilder).
   Napi::Value Push(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (info.Length() < 1 || !info[0].IsTypedArray()) throw ArgError(env, "chunk must be a Uint8Array");
     Napi::Uint8Array chunk = info[0].As<Napi::Uint8Array>();
-    BatchBuilder batch(env);
+    BatchBuilder batch;
     decoder_.Feed(chunk.Data(), chunk.ByteLength(), batch);
-    return batch.empty() ? Napi::Array::New(env) : batch.Take();
+    auto taken = batch.Take(env);
+    Napi::Array out = Napi::Array::New(env, 2);
+    out.Set(0u, taken.first);
+    out.Set(1u, taken.second);
+    return out;
   }
   Napi::Value Buffered(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), double(decoder_.Buffered()));

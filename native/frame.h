@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace shim {
@@ -66,22 +67,25 @@ class FrameDecoder {
   uint32_t discard_ = 0;  // payload bytes of an oversized frame still to skip
 };
 
-// Collects frames into the flat array handed to JavaScript: for each frame two slots,
-// head = stream_id * 65536 + type * 256 + flags, then the payload Buffer, or for an oversized frame
-// the declared length as a number.
+// Collects the frames of one read into what JavaScript gets in a single call: one Buffer holding
+// every payload back to back, and a Float64Array of (head, offset, length) per frame, where
+// head = stream_id * 65536 + type * 256 + flags; an oversized frame has offset -1 and its
+// declared length (its payload was skipped).
 class BatchBuilder : public FrameSink {
  public:
-  explicit BatchBuilder(Napi::Env env) : env_(env) {}
+  BatchBuilder() = default;
+  BatchBuilder(const BatchBuilder&) = delete;
+  BatchBuilder& operator=(const BatchBuilder&) = delete;
+  ~BatchBuilder() override { delete data_; }
   void OnFrame(const FrameHeader& h, const uint8_t* payload) override;
   void OnOversize(const FrameHeader& h) override;
-  bool empty() const { return count_ == 0; }
-  Napi::Array Take();
+  bool empty() const { return meta_.empty(); }
+  // The (data, meta) pair; the builder is empty afterwards.
+  std::pair<Napi::Value, Napi::Value> Take(Napi::Env env);
 
  private:
-  void Push(const FrameHeader& h, napi_value second);
-  Napi::Env env_;
-  Napi::Array array_;
-  uint32_t count_ = 0;
+  std::vector<uint8_t>* data_ = nullptr;  // handed to the JS Buffer without a copy
+  std::vector<double> meta_;
 };
 
 Napi::Object InitFrame(Napi::Env env, Napi::Object exports);

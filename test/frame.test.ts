@@ -63,7 +63,7 @@ describe('frame codec', () => {
           const fromNative: Frame[] = [];
           const fromModel: Frame[] = [];
           for (const chunk of split(data, cuts)) {
-            fromNative.push(...unpackBatch(parser.push(chunk)));
+            fromNative.push(...unpackBatch(...parser.push(chunk)));
             fromModel.push(...model.push(chunk));
           }
           const expected = frames.map((f) => ({
@@ -92,7 +92,7 @@ describe('frame codec', () => {
           const parser = new native.FrameParser();
           const frames: Frame[] = [];
           for (const chunk of split(Buffer.concat([big, after]), cuts)) {
-            frames.push(...unpackBatch(parser.push(chunk)));
+            frames.push(...unpackBatch(...parser.push(chunk)));
             assert.ok(parser.buffered < 64, 'no payload bytes of the oversized frame are held');
           }
           assert.deepEqual(normalize(frames), [
@@ -110,10 +110,10 @@ describe('frame codec', () => {
     const data = encode([
       { streamId: 1, type: 1, flags: 0, payload: new Uint8Array(MAX_MESSAGE_LENGTH) },
     ]);
-    const frames = unpackBatch([
-      ...parser.push(data.subarray(0, 5)),
-      ...parser.push(data.subarray(5)),
-    ]);
+    const frames = [
+      ...unpackBatch(...parser.push(data.subarray(0, 5))),
+      ...unpackBatch(...parser.push(data.subarray(5))),
+    ];
     assert.equal(frames.length, 1);
     assert.equal((frames[0]!.payload as Uint8Array).length, MAX_MESSAGE_LENGTH);
   });

@@ -5,7 +5,7 @@ import { parseAddress } from './address';
 import { Code, TtrpcError, closedError } from './errors';
 import { FrameFlag, FrameType, MAX_MESSAGE_LENGTH } from './frame';
 import { Metadata } from './metadata';
-import type { MetadataInit } from './metadata';
+import type { KeyValue, MetadataInit } from './metadata';
 import { platform } from './platform';
 import type { MethodDescriptor } from './service';
 import { ClientStream, DEFAULT_STREAM_BUFFER, MessageQueue } from './stream';
@@ -58,6 +58,36 @@ interface Pending {
 }
 
 const MAX_STREAM_ID = 0xffffffff;
+
+// What interceptors see of a call; metadata is only materialized when someone asks for it.
+class CallInfo implements ClientCallInfo {
+  private md: Metadata | undefined;
+  readonly deadline: number | undefined;
+  private readonly init: MetadataInit | undefined;
+
+  constructor(
+    readonly service: string,
+    readonly method: string,
+    options: CallOptions | undefined,
+  ) {
+    this.init = options?.metadata;
+    this.deadline = deadlineOf(options);
+  }
+
+  get fullMethod(): string {
+    return `/${this.service}/${this.method}`;
+  }
+
+  get metadata(): Metadata {
+    return (this.md ??= new Metadata(this.init));
+  }
+
+  wireMetadata(): KeyValue[] | undefined {
+    if (this.md === undefined && this.init === undefined) return undefined;
+    const md = this.metadata;
+    return md.size > 0 ? md.toWire() : undefined;
+  }
+}
 
 function deadlineOf(options: CallOptions | undefined): number | undefined {
   if (!options) return undefined;
@@ -114,7 +144,7 @@ export class Client {
     const { transport, peer } = await platform.connect(
       parsed,
       {
-        onFrames: (batch) => client.onFrames(batch),
+        onFrames: (data, meta) => client.onFrames(data, meta),
         onDrain: () => client.onDrain(),
         onClose: (err) => client.onClose(err),
       },
@@ -144,46 +174,41 @@ export class Client {
   }
 
   /** A typed unary call (the generated clients use this). */
-  async unary<Req, ReqIn, Res, ResIn>(
+  unary<Req, ReqIn, Res, ResIn>(
     method: MethodDescriptor<Req, ReqIn, Res, ResIn>,
     request: ReqIn,
     options?: CallOptions,
   ): Promise<Res> {
-    const info = this.callInfo(method.service, method.name, options);
-    const invoke = async (req: unknown): Promise<unknown> => {
-      const payload = method.requestType.encode(req as ReqIn).finish();
-      return method.responseType.decode(await this.send(info, payload, options));
+    const info = new CallInfo(method.service, method.name, options);
+    const invoke = (req: unknown): Promise<Res> => {
+      try {
+        const payload = method.requestType.encode(req as ReqIn).finish();
+        return this.send(info, payload, options).then((bytes) => method.responseType.decode(bytes));
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     };
-    if (this.interceptors.length === 0) return (await invoke(request)) as Res;
-    return (await this.intercept(info, request, invoke)) as Res;
+    if (this.interceptors.length === 0) return invoke(request);
+    return this.intercept(info, request, invoke) as Promise<Res>;
   }
 
   /** A unary call with raw payload bytes (no protobuf types needed). */
-  async call(
+  call(
     service: string,
     method: string,
     payload: Uint8Array,
     options?: CallOptions,
   ): Promise<Uint8Array> {
-    const info = this.callInfo(service, method, options);
-    const invoke = (req: unknown): Promise<Uint8Array> =>
-      this.send(info, req as Uint8Array, options);
-    if (this.interceptors.length === 0) return invoke(payload);
-    return (await this.intercept(info, payload, invoke)) as Uint8Array;
-  }
-
-  private callInfo(
-    service: string,
-    method: string,
-    options: CallOptions | undefined,
-  ): ClientCallInfo {
-    return {
-      service,
-      method,
-      fullMethod: `/${service}/${method}`,
-      metadata: new Metadata(options?.metadata),
-      deadline: deadlineOf(options),
+    const info = new CallInfo(service, method, options);
+    const invoke = (req: unknown): Promise<Uint8Array> => {
+      try {
+        return this.send(info, req as Uint8Array, options);
+      } catch (err) {
+        return Promise.reject(err as Error);
+      }
     };
+    if (this.interceptors.length === 0) return invoke(payload);
+    return this.intercept(info, payload, invoke) as Promise<Uint8Array>;
   }
 
   private intercept(
@@ -215,7 +240,7 @@ export class Client {
   }
 
   private send(
-    info: ClientCallInfo,
+    info: CallInfo,
     payload: Uint8Array,
     options: CallOptions | undefined,
   ): Promise<Uint8Array> {
@@ -231,7 +256,7 @@ export class Client {
       method: info.method,
       payload,
       timeoutNano: remaining === undefined ? 0 : Math.round(remaining * 1e6),
-      metadata: info.metadata.size > 0 ? info.metadata.toWire() : undefined,
+      metadata: info.wireMetadata(),
     });
     if (frame.length > MAX_MESSAGE_LENGTH) return Promise.reject(oversize(frame.length));
     const streamId = this.allocateStreamId();
@@ -282,13 +307,15 @@ export class Client {
     p.reject(error);
   }
 
-  private onFrames(batch: (number | Uint8Array)[]): void {
-    for (let i = 0; i < batch.length; i += 2) {
-      const head = batch[i] as number;
+  private onFrames(data: Buffer, meta: Float64Array): void {
+    for (let i = 0; i < meta.length; i += 3) {
+      const head = meta[i]!;
       const streamId = Math.floor(head / 65536);
       const type = (head >>> 8) & 0xff;
       const flags = head & 0xff;
-      const payload = batch[i + 1]!;
+      const offset = meta[i + 1]!;
+      const payload: Uint8Array | number =
+        offset < 0 ? meta[i + 2]! : data.subarray(offset, offset + meta[i + 2]!);
       const p = this.pending.get(streamId);
       if (!p) continue; // late response of a call that timed out or was cancelled
       if (typeof payload === 'number') {
@@ -391,7 +418,7 @@ export class Client {
     options: CallOptions | undefined,
   ): ClientStream<ReqIn, Res> {
     this.checkOpen();
-    const info = this.callInfo(method.service, method.name, options);
+    const info = new CallInfo(method.service, method.name, options);
     const remaining = info.deadline === undefined ? undefined : info.deadline - Date.now();
     const payload =
       initial === undefined ? new Uint8Array(0) : method.requestType.encode(initial).finish();
@@ -400,7 +427,7 @@ export class Client {
       method: info.method,
       payload,
       timeoutNano: remaining === undefined ? 0 : Math.max(1, Math.round(remaining * 1e6)),
-      metadata: info.metadata.size > 0 ? info.metadata.toWire() : undefined,
+      metadata: info.wireMetadata(),
     });
     if (frame.length > MAX_MESSAGE_LENGTH) throw oversize(frame.length);
     const streamId = this.allocateStreamId();

@@ -28,16 +28,22 @@ export interface Frame {
   payload: Uint8Array | number;
 }
 
-/** Unpacks the native batch format: [head, payload, head, payload, ...]. */
-export function unpackBatch(batch: readonly (number | Uint8Array)[]): Frame[] {
+/**
+ * Unpacks a native batch: `data` holds the payloads back to back, `meta` has (head, offset,
+ * length) per frame with head = streamId * 65536 + type * 256 + flags; offset -1 marks an
+ * oversized frame whose payload was skipped (length is what its header claimed).
+ */
+export function unpackBatch(data: Uint8Array, meta: Float64Array): Frame[] {
   const frames: Frame[] = [];
-  for (let i = 0; i < batch.length; i += 2) {
-    const head = batch[i] as number;
+  for (let i = 0; i < meta.length; i += 3) {
+    const head = meta[i]!;
+    const offset = meta[i + 1]!;
+    const length = meta[i + 2]!;
     frames.push({
       streamId: Math.floor(head / 65536),
       type: (head >>> 8) & 0xff,
       flags: head & 0xff,
-      payload: batch[i + 1]!,
+      payload: offset < 0 ? length : data.subarray(offset, offset + length),
     });
   }
   return frames;

@@ -144,13 +144,15 @@ class ServerConnection {
     return this.calls.size === 0;
   }
 
-  onFrames(batch: (number | Uint8Array)[]): void {
-    for (let i = 0; i < batch.length && !this.closed; i += 2) {
-      const head = batch[i] as number;
+  onFrames(data: Buffer, meta: Float64Array): void {
+    for (let i = 0; i < meta.length && !this.closed; i += 3) {
+      const head = meta[i]!;
       const streamId = Math.floor(head / 65536);
       const type = (head >>> 8) & 0xff;
       const flags = head & 0xff;
-      const payload = batch[i + 1]!;
+      const offset = meta[i + 1]!;
+      const payload: Uint8Array | number =
+        offset < 0 ? meta[i + 2]! : data.subarray(offset, offset + meta[i + 2]!);
       try {
         if (typeof payload === 'number') this.onOversize(streamId, type, payload);
         else if (type === FrameType.REQUEST) this.onRequest(streamId, flags, payload);
@@ -591,7 +593,7 @@ export class Server {
     const connection = new ServerConnection(this, incoming.peer);
     this.connections.add(connection);
     connection.transport = incoming.open({
-      onFrames: (batch) => connection.onFrames(batch),
+      onFrames: (data, meta) => connection.onFrames(data, meta),
       onDrain: () => connection.onDrain(),
       onClose: (err) => connection.onClose(err),
     });

@@ -11,7 +11,7 @@ export interface PeerInfo {
 
 export interface TransportHandlers {
   /** Complete frames of one read, in the native batch format (see frame.ts unpackBatch). */
-  onFrames(batch: (number | Uint8Array)[]): void;
+  onFrames(data: Buffer, meta: Float64Array): void;
   /** Queued output fell to zero after having passed the high-water mark. */
   onDrain(): void;
   /** The connection ended: `error` is undefined for EOF or a local close. */

@@ -1,7 +1,8 @@
-// The ttrpc.Request / ttrpc.Response envelopes, encoded with the generated protobuf code.
+// The ttrpc.Request / ttrpc.Response envelopes. They are on every call, so the common shapes are
+// encoded and decoded by hand here (tests check them against the generated protobuf code, which
+// still handles google.rpc.Status and anything unusual).
 import '../proto/int64';
-import { ttrpc } from '../generated/ttrpc';
-import { int64ToNumber } from '../proto/int64';
+import { google, ttrpc } from '../generated/ttrpc';
 import type { StatusDetail } from './errors';
 import type { KeyValue } from './metadata';
 
@@ -26,6 +27,81 @@ export interface WireResponse {
 
 const EMPTY = new Uint8Array(0);
 
+function protocolError(message: string): Error {
+  return new Error(`invalid wire format: ${message}`);
+}
+
+/** A minimal protobuf reader over one message (fields, varints, length-delimited slices). */
+class Reader {
+  pos = 0;
+  constructor(readonly buf: Buffer) {}
+
+  get done(): boolean {
+    return this.pos >= this.buf.length;
+  }
+
+  varint(): number {
+    let result = 0;
+    let shift = 0;
+    for (;;) {
+      if (this.pos >= this.buf.length) throw protocolError('truncated varint');
+      const b = this.buf[this.pos++]!;
+      result += (b & 0x7f) * 2 ** shift;
+      if ((b & 0x80) === 0) return result;
+      shift += 7;
+      if (shift > 63) throw protocolError('varint too long');
+    }
+  }
+
+  /**
+   * An int64 varint as a number: exact below 2^53; negative values (10-byte varints) come back
+   * as -1, which callers treat like Go does a non-positive timeout: none.
+   */
+  int64(): number {
+    const start = this.pos;
+    const value = this.varint();
+    return this.pos - start === 10 ? -1 : value;
+  }
+
+  slice(): Buffer {
+    const length = this.varint();
+    const end = this.pos + length;
+    if (end > this.buf.length) throw protocolError('length out of range');
+    const out = this.buf.subarray(this.pos, end);
+    this.pos = end;
+    return out;
+  }
+
+  string(): string {
+    const s = this.slice();
+    return s.length === 0 ? '' : s.toString('utf8');
+  }
+
+  skip(wireType: number): void {
+    switch (wireType) {
+      case 0:
+        this.varint();
+        return;
+      case 1:
+        this.pos += 8;
+        break;
+      case 2:
+        this.slice();
+        return;
+      case 5:
+        this.pos += 4;
+        break;
+      default:
+        throw protocolError(`wire type ${wireType}`);
+    }
+    if (this.pos > this.buf.length) throw protocolError('truncated field');
+  }
+}
+
+function asBuffer(data: Uint8Array): Buffer {
+  return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+}
+
 export function encodeRequest(request: {
   service: string;
   method: string;
@@ -37,42 +113,106 @@ export function encodeRequest(request: {
 }
 
 export function decodeRequest(data: Uint8Array): WireRequest {
-  const r = ttrpc.Request.decode(data);
-  return {
-    service: r.service ?? '',
-    method: r.method ?? '',
-    payload: r.payload ?? EMPTY,
-    timeoutNano: int64ToNumber(r.timeoutNano),
-    metadata: r.metadata ?? [],
+  const r = new Reader(asBuffer(data));
+  const out: WireRequest = {
+    service: '',
+    method: '',
+    payload: EMPTY,
+    timeoutNano: 0,
+    metadata: [],
   };
+  while (!r.done) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (field === 1 && wireType === 2) out.service = r.string();
+    else if (field === 2 && wireType === 2) out.method = r.string();
+    else if (field === 3 && wireType === 2) out.payload = r.slice();
+    else if (field === 4 && wireType === 0) out.timeoutNano = r.int64();
+    else if (field === 5 && wireType === 2) out.metadata.push(decodeKeyValue(r.slice()));
+    else r.skip(wireType);
+  }
+  return out;
+}
+
+function decodeKeyValue(data: Buffer): KeyValue {
+  const r = new Reader(data);
+  const kv = { key: '', value: '' };
+  while (!r.done) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (field === 1 && wireType === 2) kv.key = r.string();
+    else if (field === 2 && wireType === 2) kv.value = r.string();
+    else r.skip(wireType);
+  }
+  return kv;
+}
+
+function varintLength(n: number): number {
+  let len = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 128);
+    len++;
+  }
+  return len;
+}
+
+function writeVarint(buf: Buffer, pos: number, n: number): number {
+  while (n >= 0x80) {
+    buf[pos++] = (n & 0x7f) | 0x80;
+    n = Math.floor(n / 128);
+  }
+  buf[pos++] = n;
+  return pos;
 }
 
 export function encodeResponse(payload: Uint8Array | undefined, status?: WireStatus): Uint8Array {
-  const message: ttrpc.Response.$Properties = {};
-  if (payload !== undefined && payload.length > 0) message.payload = payload;
   if (status !== undefined && status.code !== 0) {
-    message.status = {
-      code: status.code,
-      message: status.message,
-      details: status.details.map((d) => ({ type_url: d.typeUrl, value: d.value })),
+    const message: ttrpc.Response.$Properties = {
+      status: {
+        code: status.code,
+        message: status.message,
+        details: status.details.map((d) => ({ type_url: d.typeUrl, value: d.value })),
+      },
     };
+    if (payload !== undefined && payload.length > 0) message.payload = payload;
+    return ttrpc.Response.encode(message).finish();
   }
-  return ttrpc.Response.encode(message).finish();
+  // Response{payload}: field 2, length-delimited.
+  if (payload === undefined || payload.length === 0) return EMPTY;
+  const out = Buffer.allocUnsafe(1 + varintLength(payload.length) + payload.length);
+  const pos = writeVarint(out, 1, payload.length);
+  out[0] = 0x12;
+  out.set(payload, pos);
+  return out;
 }
 
 export function decodeResponse(data: Uint8Array): WireResponse {
-  const r = ttrpc.Response.decode(data);
-  const s = r.status;
-  const out: WireResponse = { payload: r.payload ?? EMPTY };
-  if (s && s.code) {
-    out.status = {
-      code: s.code,
-      message: s.message ?? '',
-      details: (s.details ?? []).map((d) => ({
-        typeUrl: d.type_url ?? '',
-        value: d.value ?? EMPTY,
-      })),
-    };
+  const r = new Reader(asBuffer(data));
+  let payload: Uint8Array = EMPTY;
+  let statusBytes: Buffer | undefined;
+  while (!r.done) {
+    const tag = r.varint();
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (field === 1 && wireType === 2) statusBytes = r.slice();
+    else if (field === 2 && wireType === 2) payload = r.slice();
+    else r.skip(wireType);
+  }
+  const out: WireResponse = { payload };
+  if (statusBytes !== undefined) {
+    const s = google.rpc.Status.decode(statusBytes);
+    if (s.code) {
+      out.status = {
+        code: s.code,
+        message: s.message ?? '',
+        details: (s.details ?? []).map((d) => ({
+          typeUrl: d.type_url ?? '',
+          value: d.value ?? EMPTY,
+        })),
+      };
+    }
   }
   return out;
 }

@@ -74,7 +74,7 @@ Napi::Function Channel::Define(Napi::Env env) {
                       InstanceAccessor<&Channel::Fd>("fd")});
 }
 
-// new Channel(fd, onFrames(batch), onEvent(kind, error?)): takes ownership of fd.
+// new Channel(fd, onFrames(data, meta), onEvent(kind, error?)): takes ownership of fd.
 Channel::Channel(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<Channel>(info), fd_(-1), async_context_(info.Env(), "ttrpc.Channel") {
   Napi::Env env = info.Env();
@@ -143,7 +143,7 @@ void Channel::HandleReadable() {
   Napi::HandleScope scope(env);
   Scheduler* sched = GetScheduler(env);
   uint8_t* buf = sched->read_buffer.get();
-  BatchBuilder batch(env);
+  BatchBuilder batch;
   bool eof = false;
   for (int i = 0; i < kMaxReadsPerWake; i++) {
     ssize_t n = ::read(fd_, buf, kReadChunk);
@@ -165,9 +165,9 @@ void Channel::HandleReadable() {
     break;
   }
   if (!batch.empty()) {
-    napi_value arg = batch.Take();
+    auto taken = batch.Take(env);
     try {
-      on_frames_.MakeCallback(Value(), {arg}, async_context_);
+      on_frames_.MakeCallback(Value(), {taken.first, taken.second}, async_context_);
     } catch (const Napi::Error& e) {
       napi_fatal_exception(env, e.Value());
     }
