@@ -61,6 +61,7 @@ interface Options {
   settleMs: number;
   sections: Set<Section>;
   variants: Runtime[];
+  keepEnv: boolean;
   json: boolean;
 }
 
@@ -74,6 +75,8 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --settle S        seconds to let shims idle before reading their memory (default 3)
   --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
   --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L
+  --keep-env        keep NODE_EXTRA_CA_CERTS in the environment containerd and the shims inherit
+                    (by default it is removed: node parses that CA bundle at every start)
   --quick           fewer runs everywhere
   --json            print the results as JSON instead of Markdown`;
 
@@ -81,6 +84,7 @@ function parseOptions(argv: string[]): Options {
   const o: Partial<Options> = {};
   let quick = false;
   let json = false;
+  let keepEnv = false;
   let sections = new Set<Section>(SECTIONS);
   const variants: Runtime[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -141,6 +145,9 @@ function parseOptions(argv: string[]): Options {
       case '--quick':
         quick = true;
         break;
+      case '--keep-env':
+        keepEnv = true;
+        break;
       case '--json':
         json = true;
         break;
@@ -163,6 +170,7 @@ function parseOptions(argv: string[]): Options {
     settleMs: o.settleMs ?? 3000,
     sections,
     variants,
+    keepEnv,
     json,
   };
 }
@@ -240,11 +248,14 @@ interface Machine {
   runc: string;
   runcShim: string;
   snapshotter: string;
+  /** Environment variables removed before containerd started (its shims inherit its env). */
+  envRemoved: string[];
+  nodeOptions?: string;
   loadavg: number[];
   date: string;
 }
 
-function machine(snapshotter: string): Machine {
+function machine(snapshotter: string, envRemoved: string[]): Machine {
   let cpu = os.cpus()[0]?.model ?? 'unknown';
   try {
     cpu = /^model name\s*:\s*(.+)$/m.exec(fs.readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpu;
@@ -265,10 +276,12 @@ function machine(snapshotter: string): Machine {
     memTotalMiB: Math.round(os.totalmem() / 1048576),
     kernel: `${os.type()} ${os.release()}`,
     node: process.version,
-    containerd: firstLine('containerd', ['--version']).replace(/^containerd\s+\S+\s+/, ''),
+    containerd: firstLine('containerd', ['--version']).split(/\s+/)[2] ?? 'unknown',
     runc: firstLine('runc', ['--version']).replace(/^runc version\s+/, ''),
     runcShim: shimVersion,
     snapshotter,
+    envRemoved,
+    nodeOptions: process.env.NODE_OPTIONS,
     loadavg: os.loadavg().map((v) => Math.round(v * 100) / 100),
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
@@ -654,7 +667,10 @@ async function measureGroup(runtimes: Runtime[], opts: Options): Promise<GroupSt
 
 interface Report {
   machine: Machine;
-  options: Omit<Options, 'sections' | 'variants'> & { sections: Section[]; runtimes: Runtime[] };
+  options: Omit<Options, 'sections' | 'variants' | 'keepEnv'> & {
+    sections: Section[];
+    runtimes: Runtime[];
+  };
   floors?: FloorStats[];
   latency?: LatencyStats[];
   trace?: TraceStats[] | { skipped: string };
@@ -668,8 +684,9 @@ const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0
 const mib = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '–');
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
 
-function table(head: string[], rows: string[][]): string {
-  const sep = head.map((_, i) => (i === 0 ? '---' : '---:'));
+/** A Markdown table; the first column and those in `left` are left-aligned. */
+function table(head: string[], rows: string[][], left: number[] = []): string {
+  const sep = head.map((_, i) => (i === 0 || left.includes(i) ? '---' : '---:'));
   return [head, sep, ...rows].map((r) => `| ${r.join(' | ')} |`).join('\n');
 }
 
@@ -682,7 +699,12 @@ function markdown(r: Report, runtimes: Runtime[]): string {
   out.push(
     `Machine: ${m.cpu}, ${m.cores} vCPU, ${m.memTotalMiB} MiB, ${m.kernel}; node ${m.node}; ` +
       `containerd ${m.containerd}, runc ${m.runc}, containerd-shim-runc-v2 ${m.runcShim}; ` +
-      `snapshotter ${m.snapshotter}; load ${m.loadavg.join(' ')}; ${m.date}.`,
+      `snapshotter ${m.snapshotter}; load ${m.loadavg.join(' ')}; ${m.date}.` +
+      (m.envRemoved.length > 0
+        ? ` Removed from containerd's (so the shims') environment: ${m.envRemoved.join(', ')} ` +
+          '(--keep-env keeps it).'
+        : '') +
+      (m.nodeOptions ? ` NODE_OPTIONS=${m.nodeOptions}.` : ''),
   );
   if (r.latency) {
     const o = r.options;
@@ -822,6 +844,7 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           ...mem.map((s) => mib(s.breakdown.pss[c])),
           CATEGORY_NOTES[c],
         ]),
+        [1 + 2 * mem.length],
       ),
     );
   }
@@ -907,9 +930,16 @@ async function main(): Promise<void> {
 
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-shim-'));
   log('starting the testbed (private containerd 1.6)…');
+  // containerd passes its environment to the shims. NODE_EXTRA_CA_CERTS (set on this kind of VM,
+  // not in containerd's systemd unit) makes every node start parse a CA bundle: ~45 ms, ~1 MiB.
+  const envRemoved: string[] = [];
+  if (!opts.keepEnv && process.env.NODE_EXTRA_CA_CERTS !== undefined) {
+    delete process.env.NODE_EXTRA_CA_CERTS;
+    envRemoved.push('NODE_EXTRA_CA_CERTS');
+  }
   tb = await Testbed.start({ namespace: 'bench-shim' });
   const report: Report = {
-    machine: machine(tb.snapshotter),
+    machine: machine(tb.snapshotter, envRemoved),
     options: {
       runs: opts.runs,
       warmup: opts.warmup,

@@ -126,6 +126,34 @@ describe('runc shim in TypeScript vs containerd-shim-runc-v2', function () {
     assert.deepEqual(ts, go);
   });
 
+  it('OOM: the /tasks/oom event before the exit, status 137', async () => {
+    const [go, ts] = await both(async (runtime, label) => {
+      const events = await EventLog.open(tb);
+      const id = name(label);
+      const r = await tb.ctr([
+        'run',
+        '--rm',
+        '--runtime',
+        runtime,
+        '--memory-limit',
+        String(16 << 20),
+        tb.image,
+        id,
+        'sh',
+        '-c',
+        'dd if=/dev/zero of=/dev/null bs=64M count=1',
+      ]);
+      await new Promise((res) => setTimeout(res, 300));
+      events.close();
+      return { code: r.code, topics: events.topics(id) };
+    });
+    assert.deepEqual(go, {
+      code: 137,
+      topics: ['/tasks/create', '/tasks/start', '/tasks/oom', '/tasks/exit', '/tasks/delete'],
+    });
+    assert.deepEqual(ts, go);
+  });
+
   it("sh -c 'exit 7': the exit status", async () => {
     const [go, ts] = await both(async (runtime, label) => {
       const r = await tb.ctr([

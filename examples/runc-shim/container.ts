@@ -22,6 +22,7 @@ import type { Spec } from '../../lib';
 import * as protos from '../../lib/protos';
 import { Runc } from '../../lib/runc';
 import { collectMetrics, mountAll, unmountRecursive, watchOom } from '../../lib/shim/linux';
+import type { OomWatcher } from '../../lib/shim/linux';
 import { Process } from './process';
 import { ConsoleSocket, ProcessIo } from './stdio';
 
@@ -52,7 +53,7 @@ function sharesPidNamespace(spec: Spec): boolean {
 
 export class Container {
   readonly execs = new Map<string, Process>();
-  private oom: { close(): void } | undefined;
+  private oom: OomWatcher | undefined;
 
   private constructor(
     readonly id: string,
@@ -235,6 +236,8 @@ export class Container {
         await Promise.all(
           [...this.execs.values()].filter((e) => e.pid > 0 && !e.stopped).map((e) => e.reported),
         );
+        // An OOM kill is reported before the exit it caused.
+        this.oom?.poll();
         this.oom?.close();
       }
       await p.io.drain();

@@ -21,6 +21,11 @@ import { cgroupMode, cgroupV1Paths, cgroupV2Path } from './cgroup';
 export interface OomWatcher {
   /** Stops watching and releases the fds. Idempotent. */
   close(): void;
+  /**
+   * Reports an OOM that happened but whose notification has not been handled yet, right now.
+   * Call it before publishing a task's exit so the OOM event comes first (containerd#12714).
+   */
+  poll(): void;
   /** True once closed (by close(), or because the cgroup went away). */
   readonly closed: boolean;
   /** Lets the process exit while watching (the watch keeps the event loop alive by default). */
@@ -124,6 +129,7 @@ export function watchOomV1(
       (watcher as NativeFdWatcher).close();
       native.closeFd(efd);
     },
+    poll: () => onReadable(),
     get closed() {
       return closed;
     },
@@ -214,6 +220,7 @@ export function watchOomV2(
     close: () => {
       if (!closed) stop();
     },
+    poll: () => check(true),
     get closed() {
       return closed;
     },
