@@ -20,6 +20,15 @@
           ]
         }],
         ["OS=='win'", {
+          "sources": [
+            "native/win/iocp.cc",
+            "native/win/pipe_channel.cc",
+            "native/win/pipe_connect.cc",
+            "native/win/pipe_listener.cc",
+            "native/win/process_win.cc",
+            "native/win/win_errors.cc"
+          ],
+          "libraries": ["-ladvapi32"],
           "msvs_settings": { "VCCLCompilerTool": { "ExceptionHandling": 1 } }
         }]
       ]

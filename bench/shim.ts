@@ -72,7 +72,7 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --trace N         perf-traced runs per runtime for the breakdown (default 3; --quick 1; 0: none)
   --mem N           shims per runtime for the memory figures (default 5; --quick 3)
   --group N         containers in the grouped shim (default 10; --quick 4)
-  --settle S        seconds to let shims idle before reading their memory (default 3)
+  --settle S        seconds shims idle before the steady-state memory reading (default 15)
   --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
   --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L
   --keep-env        keep NODE_EXTRA_CA_CERTS in the environment containerd and the shims inherit
@@ -167,7 +167,7 @@ function parseOptions(argv: string[]): Options {
     traceRuns: o.traceRuns ?? (quick ? 1 : 3),
     memShims: o.memShims ?? (quick ? 3 : 5),
     groupSize: o.groupSize ?? (quick ? 4 : 10),
-    settleMs: o.settleMs ?? 3000,
+    settleMs: o.settleMs ?? 15_000,
     sections,
     variants,
     keepEnv,
@@ -574,20 +574,8 @@ function sumBreakdowns(list: Breakdown[], pick: (values: number[]) => number): B
   return { private: of('private'), pss: of('pss') };
 }
 
-async function measureMemory(
-  runtimes: Runtime[],
-  opts: Options,
-  sharers: Record<string, number>,
-): Promise<MemoryStats[]> {
-  const ids = runtimes.map(() => [] as string[]);
-  for (let i = 0; i < opts.memShims; i++) {
-    for (const [k, rt] of runtimes.entries()) {
-      const id = newId(`m-${rt.label}`);
-      await startDetached(rt, id);
-      ids[k]!.push(id);
-    }
-  }
-  await sleep(opts.settleMs);
+/** Reads every shim of `ids` (by container id) and summarizes per runtime. */
+function readShims(runtimes: Runtime[], ids: string[][]): MemoryStats[] {
   const byId = shimsById();
   const stats = runtimes.map((rt, k) => {
     const samples: ShimSample[] = [];
@@ -597,7 +585,11 @@ async function measureMemory(
         log(`  ${rt.label}: no shim process found for ${id}`);
         continue;
       }
-      samples.push({ pid, id, rollup: readRollup(pid), breakdown: readBreakdown(pid) });
+      try {
+        samples.push({ pid, id, rollup: readRollup(pid), breakdown: readBreakdown(pid) });
+      } catch (err) {
+        log(`  ${rt.label}: cannot read /proc/${pid}: ${(err as Error).message}`);
+      }
     }
     return {
       label: rt.label,
@@ -617,6 +609,33 @@ async function measureMemory(
   for (const s of stats) {
     s.privateRatio = s.private / stats[0]!.private;
     s.pssRatio = s.pss / stats[0]!.pss;
+  }
+  return stats;
+}
+
+/**
+ * One container per shim. Read twice: right after the last start ("fresh") and after
+ * `settleMs` of idling ("steady": V8's memory reducer runs a GC ~8 s after start-up, when the
+ * allocation rate drops, and node shims shrink by several MiB).
+ */
+async function measureMemory(
+  runtimes: Runtime[],
+  opts: Options,
+  sharers: Record<string, number>,
+): Promise<{ fresh: MemoryStats[]; steady: MemoryStats[] }> {
+  const ids = runtimes.map(() => [] as string[]);
+  for (let i = 0; i < opts.memShims; i++) {
+    for (const [k, rt] of runtimes.entries()) {
+      const id = newId(`m-${rt.label}`);
+      await startDetached(rt, id);
+      ids[k]!.push(id);
+    }
+  }
+  await sleep(1000);
+  const fresh = readShims(runtimes, ids);
+  await sleep(opts.settleMs);
+  const steady = readShims(runtimes, ids);
+  for (const s of steady) {
     const pid = s.samples[0]?.pid;
     if (pid === undefined) continue;
     try {
@@ -627,7 +646,7 @@ async function measureMemory(
     }
   }
   await removeContainers();
-  return stats;
+  return { fresh, steady };
 }
 
 async function measureGroup(runtimes: Runtime[], opts: Options): Promise<GroupStats[]> {
@@ -674,7 +693,10 @@ interface Report {
   floors?: FloorStats[];
   latency?: LatencyStats[];
   trace?: TraceStats[] | { skipped: string };
+  /** Steady state (after --settle), the figures compared. */
   memory?: MemoryStats[];
+  /** The same shims 1 s after the last of them started. */
+  memoryFresh?: MemoryStats[];
   /** How many processes run each shim's executable (PSS divides shared pages among them). */
   sharers?: Record<string, number>;
   group?: GroupStats[];
@@ -795,15 +817,26 @@ function markdown(r: Report, runtimes: Runtime[]): string {
   }
   if (r.memory) {
     const mem = r.memory;
+    const fresh = new Map((r.memoryFresh ?? []).map((f) => [f.label, f]));
     out.push('');
     out.push(
       `### Memory: one container (\`sleep 600\`) per shim, ${r.options.memShims} shims per runtime ` +
-        `(medians, MiB; after ${r.options.settleMs / 1000} s idle)`,
+        `(medians, MiB; steady = after ${r.options.settleMs / 1000} s idle, fresh = 1 s after start)`,
     );
     out.push('');
     out.push(
       table(
-        ['runtime', 'shims', 'private', 'PSS', 'RSS', 'private vs runc-v2', 'PSS vs runc-v2'],
+        [
+          'runtime',
+          'shims',
+          'private',
+          'PSS',
+          'RSS',
+          'private vs runc-v2',
+          'PSS vs runc-v2',
+          'fresh private',
+          'fresh PSS',
+        ],
         mem.map((s) => [
           s.label,
           String(s.shims),
@@ -812,41 +845,35 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           mib(s.rss),
           x(s.privateRatio),
           x(s.pssRatio),
+          mib(fresh.get(s.label)?.private ?? NaN),
+          mib(fresh.get(s.label)?.pss ?? NaN),
         ]),
       ),
     );
     out.push('');
     out.push(
       `Target private ≤ 3× runc-v2: ${mem[1]!.privateRatio <= 3 ? 'met' : 'not met'} ` +
-        `(${x(mem[1]!.privateRatio)}). private = Private_Clean + Private_Dirty.` +
+        `(${x(mem[1]!.privateRatio)}, steady). private = Private_Clean + Private_Dirty. ` +
+        'PSS splits shared pages among the processes mapping them' +
         (r.sharers
-          ? ' Processes running each executable at the time (PSS splits shared pages among them): ' +
+          ? '; processes running each executable at the time: ' +
             Object.entries(r.sharers)
               .map(([k, v]) => `${k} ${v}`)
-              .join(', ') +
-            '.'
-          : ''),
+              .join(', ')
+          : '') +
+        '.',
     );
     out.push('');
-    out.push('Where it goes (median per shim, MiB, from /proc/<pid>/smaps):');
+    out.push('Where the private memory sits (steady, median per shim, MiB, /proc/<pid>/smaps):');
     out.push('');
     out.push(
       table(
-        [
-          'mapping',
-          ...mem.map((s) => `${s.label} private`),
-          ...mem.map((s) => `${s.label} PSS`),
-          'what',
-        ],
-        CATEGORIES.map((c) => [
-          c,
-          ...mem.map((s) => mib(s.breakdown.private[c])),
-          ...mem.map((s) => mib(s.breakdown.pss[c])),
-          CATEGORY_NOTES[c],
-        ]),
-        [1 + 2 * mem.length],
+        ['runtime', ...CATEGORIES],
+        mem.map((s) => [s.label, ...CATEGORIES.map((c) => mib(s.breakdown.private[c]))]),
       ),
     );
+    out.push('');
+    out.push(CATEGORIES.map((c) => `${c}: ${CATEGORY_NOTES[c]}.`).join(' '));
   }
   if (r.group) {
     const g = r.group;
@@ -975,7 +1002,9 @@ async function main(): Promise<void> {
     if (opts.sections.has('memory')) {
       log(`memory (${opts.memShims} shims per runtime)…`);
       report.sharers = {};
-      report.memory = await measureMemory(runtimes, opts, report.sharers);
+      const mem = await measureMemory(runtimes, opts, report.sharers);
+      report.memory = mem.steady;
+      report.memoryFresh = mem.fresh;
     }
     if (opts.sections.has('group')) {
       log(`grouping (${opts.groupSize} containers in one shim per runtime)…`);

@@ -1,6 +1,6 @@
 // containerd-shim: write containerd runtime v2 shims in TypeScript.
 export * from './ttrpc';
-export { int64ToBigInt, int64ToNumber } from './proto/int64';
+export { int64ToBigInt, int64ToNumber } from './proto/convert';
 export { TaskClient, TaskService, registerTaskService } from './generated/task-service';
 export type { TaskHandlers } from './generated/task-service';
 export { TaskV3Client, TaskV3Service, registerTaskV3Service } from './generated/task-v3-service';

@@ -17,6 +17,32 @@ export interface NativeChannel {
   readonly fd: number;
 }
 
+/** A queued-frame (or, raw, byte) transport over one connected named pipe (native/win/pipe.h). */
+export interface NativePipeChannel {
+  send(streamId: number, type: number, flags: number, payload?: Uint8Array): number;
+  /** Raw bytes (raw-mode channels). */
+  write(data: Uint8Array): number;
+  close(graceful?: boolean): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  ref(): void;
+  unref(): void;
+  /** The pipe's DACL as SDDL. */
+  securityDescriptor(): string;
+  readonly buffered: number;
+  readonly handle: number;
+}
+
+/** A named-pipe server: pipe instances waiting for clients (native/win/pipe.h). */
+export interface NativePipeListener {
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** The security descriptor the pipe was created with. */
+  readonly sddl: string;
+  readonly path: string;
+}
+
 export interface NativeFdWatcher {
   start(events: number): void;
   stop(): void;
@@ -88,6 +114,23 @@ export interface NativeBinding {
   mountFlags: Record<string, number>;
   startReaper(callback: (batch: number[]) => void): void;
   reapNow(): void;
+  // Windows only (native/win).
+  PipeChannel: new (
+    handle: number,
+    onFrames: (data: Buffer, meta: Float64Array) => void,
+    onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
+    raw?: boolean,
+  ) => NativePipeChannel;
+  PipeListener: new (
+    path: string,
+    /** `batch` is [handle, clientPid, ...]; null with an error when an accept failed. */
+    onConnection: (batch: number[] | null, error?: NodeJS.ErrnoException) => void,
+    options?: { sddl?: string; instances?: number },
+  ) => NativePipeListener;
+  /** Connects to a pipe; retries ERROR_PIPE_BUSY until `timeoutMs`. `pid` -1 where unknown. */
+  pipeConnect(path: string, timeoutMs?: number): Promise<{ handle: number; pid: number }>;
+  closeHandle(handle: number): void;
+  setStdHandleInheritance(inherit: boolean): void;
 }
 
 /** "linux x64 glibc 2.36", "linux arm64 musl", "win32 x64". */

@@ -10,6 +10,9 @@
 #ifdef __linux__
 #include "linux/linux.h"
 #endif
+#ifdef _WIN32
+#include "win/win.h"
+#endif
 
 namespace shim {
 
@@ -19,6 +22,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitChannel(env, exports);
   InitSocket(env, exports);
   InitWatcher(env, exports);
+#endif
+#ifdef _WIN32
+  InitPipe(env, exports);
+  InitPipeConnect(env, exports);
+  InitProcessWin(env, exports);
 #endif
 #ifdef __linux__
   InitProcess(env, exports);

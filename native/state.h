@@ -10,6 +10,7 @@ namespace shim {
 struct AddonState {
   void* scheduler = nullptr;  // posix/channel.cc
   void* reaper = nullptr;     // linux/reaper.cc
+  void* iocp = nullptr;       // win/iocp.cc
   // Run when the environment is torn down, in reverse order of registration.
   std::vector<std::function<void()>> cleanups;
 };

@@ -70,8 +70,8 @@ const TARGETS = {
 };
 
 // DLLs every Windows 10+ machine has; anything else (libstdc++-6.dll, libwinpthread-1.dll) would
-// not be there next to node.exe.
-const WIN_ALLOWED_IMPORTS = ['node.exe', 'kernel32.dll', 'msvcrt.dll'];
+// not be there next to node.exe. advapi32: the named pipes' security descriptors.
+const WIN_ALLOWED_IMPORTS = ['node.exe', 'kernel32.dll', 'msvcrt.dll', 'advapi32.dll'];
 
 function tools(target) {
   const t = TARGETS[target];
@@ -326,7 +326,7 @@ async function buildLinux(target, dir, log) {
   return { file: built, summary: describe(result) };
 }
 
-/** binding.gyp's sources, defines and C++ flags for OS=='win' (gyp files are JSON plus comments). */
+/** binding.gyp's sources, defines, C++ flags and libraries for OS=='win' (gyp files are JSON plus comments). */
 function gypForWindows() {
   const text = fs.readFileSync(path.join(top, 'binding.gyp'), 'utf8').replace(/^\s*#.*$/gm, '');
   const gyp = JSON.parse(text.replace(/,(\s*[}\]])/g, '$1'));
@@ -337,7 +337,12 @@ function gypForWindows() {
       .filter(([cond]) => /^\s*OS\s*==\s*['"]win['"]\s*$/.test(cond))
       .flatMap(([, settings]) => settings[key] ?? []),
   ];
-  return { sources: pick('sources'), defines: pick('defines'), cflags: pick('cflags_cc') };
+  return {
+    sources: pick('sources'),
+    defines: pick('defines'),
+    cflags: pick('cflags_cc'),
+    libraries: pick('libraries'),
+  };
 }
 
 async function buildWindows(target, dir, log) {
@@ -365,7 +370,7 @@ async function buildWindows(target, dir, log) {
     '-DWIN32', '-D_CRT_SECURE_NO_DEPRECATE', '-D_CRT_NONSTDC_NO_DEPRECATE', '-DBUILDING_NODE_EXTENSION',
     '-I', headers.include_dir, '-I', addonApi,
     ...gyp.sources.map((s) => path.join(dir, s)),
-    '-o', out, lib,
+    '-o', out, lib, ...gyp.libraries,
     // No libstdc++-6.dll / libgcc_s / libwinpthread-1.dll next to node.exe: link them in.
     '-static', '-static-libgcc', '-static-libstdc++',
     '-Wl,--no-undefined', '-s',

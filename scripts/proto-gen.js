@@ -154,11 +154,15 @@ function serviceModule(bundle, root, services) {
     for (const m of root.lookupService(fullName).methodsArray) kinds.add(methodKind(m));
   const lines = [
     HEADER,
-    `import * as ${alias} from './${bundle}';`,
+    `import type * as ${alias} from './${bundle}';`,
     `import { ${[...kinds].sort().join(', ')}, registerService } from '../ttrpc/service';`,
     "import type { ServiceHandlers } from '../ttrpc/service';",
     "import type { Client, CallOptions } from '../ttrpc/client';",
     "import type { Server } from '../ttrpc/server';",
+    '',
+    "// The message classes load on first use: a shim's `start` and `delete` never need them.",
+    '// eslint-disable-next-line @typescript-eslint/no-require-imports',
+    `const $load = (): typeof ${alias} => (require('../proto/int64'), require('./${bundle}')) as typeof ${alias};`,
     '',
   ];
   for (const [fullName, tsName] of Object.entries(services)) {
@@ -173,7 +177,7 @@ function serviceModule(bundle, root, services) {
       const req = typeRef(alias, m.resolvedRequestType);
       const res = typeRef(alias, m.resolvedResponseType);
       lines.push(
-        `    ${lowerFirst(m.name)}: ${methodKind(m)}<${req}, ${req}.$Properties, ${res}, ${res}.$Properties>('${fullName}', '${m.name}', ${req}, ${res}),`,
+        `    ${lowerFirst(m.name)}: ${methodKind(m)}<${req}, ${req}.$Properties, ${res}, ${res}.$Properties>('${fullName}', '${m.name}', () => $load().${req.slice(alias.length + 1)}, () => $load().${res.slice(alias.length + 1)}),`,
       );
     }
     lines.push('  },');

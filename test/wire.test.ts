@@ -4,7 +4,7 @@ import * as fc from 'fast-check';
 
 import { google, ttrpc } from '../lib/generated/ttrpc';
 import { int64ToNumber } from '../lib/proto/int64';
-import { decodeRequest, decodeResponse, encodeResponse } from '../lib/ttrpc/wire';
+import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../lib/ttrpc/wire';
 
 const kv = fc.record({ key: fc.string(), value: fc.string() });
 const request = fc.record({
@@ -73,5 +73,24 @@ describe('ttrpc envelope codec', () => {
       { numRuns: 300 },
     );
     assert.equal(int64ToNumber(google.protobuf.Any.decode(new Uint8Array()).value.length), 0);
+  });
+});
+
+describe('ttrpc Request encoder', () => {
+  it('produces what the generated decoder reads, field for field', () => {
+    fc.assert(
+      fc.property(request, (r) => {
+        const decoded = ttrpc.Request.decode(encodeRequest(r));
+        assert.equal(decoded.service ?? '', r.service);
+        assert.equal(decoded.method ?? '', r.method);
+        assert.deepEqual(Buffer.from(decoded.payload ?? []), Buffer.from(r.payload));
+        assert.equal(int64ToNumber(decoded.timeoutNano), r.timeoutNano);
+        assert.deepEqual(
+          (decoded.metadata ?? []).map((m) => ({ key: m.key ?? '', value: m.value ?? '' })),
+          r.metadata.map((m) => ({ key: m.key, value: m.value })),
+        );
+      }),
+      { numRuns: 300 },
+    );
   });
 });

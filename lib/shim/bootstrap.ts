@@ -4,13 +4,17 @@
 // generation is detected from the input, never configured.
 import * as fs from 'node:fs';
 
-import '../proto/int64';
-import { containerd as boot, google } from '../generated/bootstrap';
+import type * as generated from '../generated/bootstrap';
 import type { Any } from './util';
+
+// Loaded only when containerd sent something on stdin (2.3+, or runtime options).
+const codec = (): typeof generated =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('../proto/int64'), require('../generated/bootstrap')) as typeof generated;
 
 const STDIN_LIMIT = 10 << 20;
 
-export type BootstrapParams = boot.runtime.bootstrap.v1.BootstrapParams;
+export type BootstrapParams = generated.containerd.runtime.bootstrap.v1.BootstrapParams;
 
 /** A `start` result beyond a plain address: task API version 2 or 3, "ttrpc" or "grpc". */
 export interface StartResult {
@@ -49,7 +53,7 @@ export function readStdin(): Buffer {
 export function parseStartInput(data: Uint8Array, id: string, namespace: string): StartInput {
   if (data.length === 0) return { bootstrap: false };
   try {
-    const params = boot.runtime.bootstrap.v1.BootstrapParams.decode(data);
+    const params = codec().containerd.runtime.bootstrap.v1.BootstrapParams.decode(data);
     if (params.instanceId === id && params.namespace === namespace && id !== '') {
       const options = (params.extensions ?? [])
         .map((e) => e.value)
@@ -60,7 +64,7 @@ export function parseStartInput(data: Uint8Array, id: string, namespace: string)
     // not BootstrapParams: fall through to the legacy Any
   }
   try {
-    const any = google.protobuf.Any.decode(data);
+    const any = codec().google.protobuf.Any.decode(data);
     return { bootstrap: false, options: { type_url: any.type_url, value: any.value } };
   } catch (err) {
     const e = new Error(
@@ -77,11 +81,13 @@ export function formatStartOutput(input: StartInput, result: string | StartResul
   const version = r.version ?? 2;
   const protocol = r.protocol ?? 'ttrpc';
   if (input.bootstrap) {
-    return boot.runtime.bootstrap.v1.BootstrapResult.encode({
-      version,
-      address: r.address,
-      protocol,
-    }).finish();
+    return codec()
+      .containerd.runtime.bootstrap.v1.BootstrapResult.encode({
+        version,
+        address: r.address,
+        protocol,
+      })
+      .finish();
   }
   if (version === 2 && protocol === 'ttrpc') return Buffer.from(r.address);
   return Buffer.from(JSON.stringify({ version, address: r.address, protocol }));
@@ -98,5 +104,8 @@ export function logLevelName(level: number | null | undefined): string | undefin
   return 'fatal';
 }
 
-export const { RuntimeInfo } = boot.types;
-export type RuntimeInfoProperties = boot.types.RuntimeInfo.$Properties;
+/** Encodes what `-info` prints. */
+export function encodeRuntimeInfo(info: RuntimeInfoProperties): Uint8Array {
+  return codec().containerd.types.RuntimeInfo.encode(info).finish();
+}
+export type RuntimeInfoProperties = generated.containerd.types.RuntimeInfo.$Properties;

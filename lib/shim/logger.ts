@@ -1,13 +1,21 @@
 // The shim's log: pino writing logrus-style text lines (what containerd copies from every shim)
 // synchronously to the bundle's `log` FIFO, so nothing is lost when the shim exits or is killed.
+// On Windows the shim serves the log on a named pipe instead (logger-win.ts).
 import * as fs from 'node:fs';
 
-import pino from 'pino';
 import type { Logger as PinoLogger } from 'pino';
+import type PinoModule from 'pino';
 
 import { native } from '../native';
+import { openPipeLog } from './logger-win';
+import type { PipeLog, PipeLogOptions } from './logger-win';
+import { isPipeAddress, logPipeAddress } from './socket-win';
 
 export type ShimLogger = PinoLogger;
+
+// pino loads only when a shim serves: `start` and `delete` log nothing and must start fast.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadPino = (): typeof PinoModule => require('pino') as typeof PinoModule;
 
 const LEVELS: Record<number, string> = {
   10: 'trace',
@@ -65,8 +73,13 @@ function fdDestination(fd: number): { write(line: string): void } {
 }
 
 export interface ShimLogOptions {
-  /** Log file or FIFO; default `log` in the current directory (the bundle). */
+  /**
+   * Log file or FIFO; default `log` in the current directory (the bundle). On Windows the named
+   * pipe to serve the log on; default `\\.\pipe\containerd-shim-<base.namespace>-<base.id>-log`.
+   */
   path?: string;
+  /** Windows: the log pipe's buffer for lines written while no reader is connected. */
+  pipe?: PipeLogOptions;
   level?: string;
   debug?: boolean;
   /** Fields on every line (runtime, namespace, id). */
@@ -96,24 +109,81 @@ function openLogFd(file: string, redirectStderr: boolean): number {
   return fd;
 }
 
+const pipeLogs = new WeakMap<ShimLogger, PipeLog>();
+
+/** Windows: the log pipe server (see logger-win.ts), or undefined if it cannot be created. */
+function openLogPipe(options: ShimLogOptions): PipeLog | undefined {
+  const base = options.base ?? {};
+  const pipe =
+    options.path !== undefined && isPipeAddress(options.path)
+      ? options.path
+      : logPipeAddress(String(base.namespace ?? ''), String(base.id ?? ''));
+  try {
+    return openPipeLog(pipe, options.pipe);
+  } catch {
+    return undefined; // e.g. EADDRINUSE: another shim serves it; log to stderr instead
+  }
+}
+
 /**
  * Opens the bundle's `log` FIFO write-only (containerd holds the read side, so this does not
- * block) and returns a pino logger on it. Falls back to stderr if the log cannot be opened.
+ * block) and returns a pino logger on it; on Windows serves the log pipe instead. Falls back to
+ * stderr if the log cannot be opened.
  */
 export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
   const level = options.debug ? 'debug' : (options.level ?? 'info');
-  const fd = openLogFd(options.path ?? 'log', options.redirectStderr === true);
-  return pino(
+  const pipe = process.platform === 'win32' ? openLogPipe(options) : undefined;
+  const destination = pipe
+    ? { write: (line: string) => pipe.write(toLogfmt(line)) }
+    : fdDestination(
+        process.platform === 'win32'
+          ? 2
+          : openLogFd(options.path ?? 'log', options.redirectStderr === true),
+      );
+  const pino = loadPino();
+  const logger = pino(
     {
       level,
       base: { pid: process.pid, ...options.base },
       timestamp: pino.stdTimeFunctions.epochTime,
     },
-    fdDestination(fd),
+    destination,
   );
+  if (pipe) pipeLogs.set(logger, pipe);
+  return logger;
 }
+
+/**
+ * Before the shim exits: on Windows, waits (bounded) until connected log readers have been sent
+ * every line, then closes the log pipe. Writes on Linux are synchronous: nothing to do.
+ */
+export async function closeShimLog(logger: ShimLogger, timeoutMs = 1000): Promise<void> {
+  const pipe = pipeLogs.get(logger);
+  if (!pipe) return;
+  pipeLogs.delete(logger);
+  await pipe.flush(timeoutMs);
+  pipe.close();
+}
+
+const noop = (): void => undefined;
+
+// A logger that discards everything, without loading pino.
+const SILENT = {
+  level: 'silent',
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: noop,
+  fatal: noop,
+  silent: noop,
+  isLevelEnabled: () => false,
+  child(): ShimLogger {
+    return SILENT;
+  },
+} as unknown as ShimLogger;
 
 /** A logger that discards everything (the `start` and `delete` actions must print nothing). */
 export function silentShimLog(): ShimLogger {
-  return pino({ level: 'silent' });
+  return SILENT;
 }

@@ -4,15 +4,14 @@
 // service, event publisher, graceful shutdown on SIGTERM/SIGINT or when the shim's wait() ends).
 import * as fs from 'node:fs';
 
-import '../proto/int64';
-import { containerd as taskTypes } from '../generated/task';
+import type { containerd as taskTypes } from '../generated/task';
 import { registerTaskService } from '../generated/task-service';
 import { registerTaskV3Service } from '../generated/task-v3-service';
 import { native } from '../native';
 import { requireSameUser } from '../ttrpc/handshake';
 import { Server } from '../ttrpc/server';
 import {
-  RuntimeInfo,
+  encodeRuntimeInfo,
   formatStartOutput,
   logLevelName,
   parseStartInput,
@@ -21,7 +20,7 @@ import {
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
-import { openShimLog, silentShimLog } from './logger';
+import { closeShimLog, openShimLog, silentShimLog } from './logger';
 import type { ShimLogger } from './logger';
 import { monitor } from './monitor';
 import { RemotePublisher } from './publisher';
@@ -79,6 +78,15 @@ function write(fd: number, data: Uint8Array | string): void {
   while (offset < buf.length) offset += fs.writeSync(fd, buf, offset);
 }
 
+// The generated task module loads only for `delete`, which needs just this one message.
+function encodeDeleteResponse(response: DeleteResponse): Uint8Array {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const generated = (require('../proto/int64'), require('../generated/task')) as {
+    containerd: typeof taskTypes;
+  };
+  return generated.containerd.task.v2.DeleteResponse.encode(response).finish();
+}
+
 function defaultConfig(config: Partial<Config> | undefined): Config {
   return {
     noSetupLogger: false,
@@ -108,6 +116,7 @@ export async function run(
   } catch (err) {
     if (err instanceof ShimExit) process.exit(err.status);
     logger.error({ err }, 'shim failed');
+    await closeShimLog(logger, 500); // Windows: the log pipe is asynchronous
     write(2, `${runtimeId}: ${(err as Error)?.message ?? String(err)}\n`);
     process.exit(1);
   }
@@ -126,7 +135,7 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
     const info = shim.info
       ? await shim.info(options)
       : { name: runtimeId, version: { version: VERSION } };
-    write(1, RuntimeInfo.encode(info).finish());
+    write(1, encodeRuntimeInfo(info));
     return;
   }
   if (flags.namespace === '') throw new Error('shim namespace cannot be empty');
@@ -142,7 +151,7 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
         });
       }
       const response = await shim.deleteShim();
-      write(1, taskTypes.task.v2.DeleteResponse.encode(response).finish());
+      write(1, encodeDeleteResponse(response));
       return;
     }
     case '':
@@ -213,6 +222,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   await publisher.close(5000);
   cleanupSockets(flags);
   logger.info('shim exited');
+  await closeShimLog(logger);
 }
 
 // The socket outlives the fd we inherited: remove it (named in the bundle's address file, or

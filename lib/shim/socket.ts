@@ -6,6 +6,7 @@ import * as path from 'node:path';
 
 import { native } from '../native';
 import { Client } from '../ttrpc/client';
+import { isPipeAddress, pipeAddress } from './socket-win';
 
 /** containerd's default shim socket directory (`<state>/s`). */
 export const SOCKET_ROOT = '/run/containerd/s';
@@ -15,7 +16,8 @@ const SOCKET_PATH_LIMIT = 106;
 
 /**
  * `unix://<socketDir>/<sha256(address/namespace/grouping)>`, the address containerd's Go shims
- * compute (path.join cleans like Go's filepath.Join).
+ * compute (path.join cleans like Go's filepath.Join). On Windows a named pipe,
+ * `\\.\pipe\containerd-shim-<same hash>-pipe`, and `socketDir` is ignored.
  */
 export function socketAddress(
   address: string,
@@ -24,6 +26,7 @@ export function socketAddress(
   socketDir: string = SOCKET_ROOT,
   debug = false,
 ): string {
+  if (process.platform === 'win32') return pipeAddress(address, namespace, grouping, debug);
   let key = path.posix.join(address, namespace, grouping);
   if (debug) key = path.posix.join(key, 'debug');
   const hash = createHash('sha256').update(key).digest('hex');
@@ -78,8 +81,9 @@ export async function canConnect(address: string, timeoutMs = 100): Promise<bool
   }
 }
 
-/** Removes a shim socket file; a missing one is fine. */
+/** Removes a shim socket file; a missing one is fine. Named pipes vanish with their server. */
 export function removeSocket(address: string): void {
+  if (isPipeAddress(address)) return;
   const file = socketPath(address);
   if (file.startsWith('@')) return; // abstract: nothing on disk
   fs.rmSync(file, { force: true });

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { native } from '../native';
 import { serveArgs } from './flags';
 import { canConnect, newSocket, removeSocket, socketAddress } from './socket';
+import { spawnWindows } from './spawn-win';
 import { readSpec, writeAddress } from './util';
 import type { Any } from './util';
 
@@ -71,6 +72,7 @@ export async function spawn(
   env: SpawnEnv = [],
 ): Promise<string> {
   const group = specGroup(opts.bundle) ?? grouping;
+  if (process.platform === 'win32') return spawnWindows(opts, group, env); // see spawn-win.ts
   const address = socketAddress(opts.address, opts.namespace, group, opts.socketDir);
   let fd: number;
   try {

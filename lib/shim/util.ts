@@ -3,10 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import '../proto/int64';
-import { containerd as runcTypes } from '../generated/runc';
+import type { containerd as runcTypes } from '../generated/runc';
 import type { google } from '../generated/task';
-import { int64ToNumber } from '../proto/int64';
+import { int64ToNumber } from '../proto/convert';
 
 /** A `google.protobuf.Any` as the generated code represents it. */
 export interface Any {

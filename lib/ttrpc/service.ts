@@ -33,21 +33,40 @@ export interface ServiceDescriptor {
   readonly methods: { readonly [key: string]: MethodDescriptor<any, any, any, any> };
 }
 
+/** A message type, or a function returning it (lets a descriptor load its types on first use). */
+export type TypeRef<T, P> = MessageType<T, P> | (() => MessageType<T, P>);
+
+function resolve<T, P>(ref: TypeRef<T, P>): MessageType<T, P> {
+  return 'decode' in ref ? ref : ref();
+}
+
 function describe<Req, ReqIn, Res, ResIn, K extends MethodKind>(
   kind: K,
   service: string,
   name: string,
-  requestType: MessageType<Req, ReqIn>,
-  responseType: MessageType<Res, ResIn>,
+  request: TypeRef<Req, ReqIn>,
+  response: TypeRef<Res, ResIn>,
 ): MethodDescriptor<Req, ReqIn, Res, ResIn, K> {
-  return { service, name, kind, requestType, responseType };
+  let requestType: MessageType<Req, ReqIn> | undefined;
+  let responseType: MessageType<Res, ResIn> | undefined;
+  return {
+    service,
+    name,
+    kind,
+    get requestType() {
+      return (requestType ??= resolve(request));
+    },
+    get responseType() {
+      return (responseType ??= resolve(response));
+    },
+  };
 }
 
 export function unary<Req, ReqIn, Res, ResIn>(
   service: string,
   name: string,
-  requestType: MessageType<Req, ReqIn>,
-  responseType: MessageType<Res, ResIn>,
+  requestType: TypeRef<Req, ReqIn>,
+  responseType: TypeRef<Res, ResIn>,
 ): MethodDescriptor<Req, ReqIn, Res, ResIn, 'unary'> {
   return describe('unary', service, name, requestType, responseType);
 }
@@ -55,8 +74,8 @@ export function unary<Req, ReqIn, Res, ResIn>(
 export function serverStream<Req, ReqIn, Res, ResIn>(
   service: string,
   name: string,
-  requestType: MessageType<Req, ReqIn>,
-  responseType: MessageType<Res, ResIn>,
+  requestType: TypeRef<Req, ReqIn>,
+  responseType: TypeRef<Res, ResIn>,
 ): MethodDescriptor<Req, ReqIn, Res, ResIn, 'serverStream'> {
   return describe('serverStream', service, name, requestType, responseType);
 }
@@ -64,8 +83,8 @@ export function serverStream<Req, ReqIn, Res, ResIn>(
 export function clientStream<Req, ReqIn, Res, ResIn>(
   service: string,
   name: string,
-  requestType: MessageType<Req, ReqIn>,
-  responseType: MessageType<Res, ResIn>,
+  requestType: TypeRef<Req, ReqIn>,
+  responseType: TypeRef<Res, ResIn>,
 ): MethodDescriptor<Req, ReqIn, Res, ResIn, 'clientStream'> {
   return describe('clientStream', service, name, requestType, responseType);
 }
@@ -73,8 +92,8 @@ export function clientStream<Req, ReqIn, Res, ResIn>(
 export function bidi<Req, ReqIn, Res, ResIn>(
   service: string,
   name: string,
-  requestType: MessageType<Req, ReqIn>,
-  responseType: MessageType<Res, ResIn>,
+  requestType: TypeRef<Req, ReqIn>,
+  responseType: TypeRef<Res, ResIn>,
 ): MethodDescriptor<Req, ReqIn, Res, ResIn, 'bidi'> {
   return describe('bidi', service, name, requestType, responseType);
 }

@@ -1,5 +1,6 @@
 // What the protocol layer needs from a byte transport, independent of the platform: frame
-// batches in, frames out, backpressure and close. transport-unix.ts implements it over the addon.
+// batches in, frames out, backpressure and close. transport-unix.ts (unix sockets) and
+// transport-win.ts (named pipes) implement it over the addon.
 import type { Address } from './address';
 
 /** Peer process credentials of a connection; -1 where the platform cannot tell. */

@@ -1,8 +1,7 @@
-// The ttrpc.Request / ttrpc.Response envelopes. They are on every call, so the common shapes are
-// encoded and decoded by hand here (tests check them against the generated protobuf code, which
-// still handles google.rpc.Status and anything unusual).
-import '../proto/int64';
-import { google, ttrpc } from '../generated/ttrpc';
+// The ttrpc.Request / ttrpc.Response envelopes. They are on every call, so they are encoded and
+// decoded by hand here (tests check them against the generated protobuf code, which is loaded
+// only for an error's google.rpc.Status).
+import type * as generated from '../generated/ttrpc';
 import type { StatusDetail } from './errors';
 import type { KeyValue } from './metadata';
 
@@ -102,6 +101,19 @@ function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
+const statusCodec = (): typeof generated =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('../proto/int64'), require('../generated/ttrpc')) as typeof generated;
+
+function stringField(field: number, value: string | null | undefined): Buffer | undefined {
+  if (!value) return undefined;
+  const bytes = Buffer.from(value, 'utf8');
+  const out = Buffer.allocUnsafe(1 + varintLength(bytes.length) + bytes.length);
+  out[0] = (field << 3) | 2;
+  bytes.copy(out, writeVarint(out, 1, bytes.length));
+  return out;
+}
+
 export function encodeRequest(request: {
   service: string;
   method: string;
@@ -109,7 +121,47 @@ export function encodeRequest(request: {
   timeoutNano?: number;
   metadata?: KeyValue[];
 }): Uint8Array {
-  return ttrpc.Request.encode(request).finish();
+  const service = Buffer.from(request.service, 'utf8');
+  const method = Buffer.from(request.method, 'utf8');
+  const payload = request.payload;
+  const timeout =
+    request.timeoutNano && request.timeoutNano > 0 ? Math.floor(request.timeoutNano) : 0;
+  const metadata: Buffer[] = [];
+  for (const kv of request.metadata ?? []) {
+    const parts = [stringField(1, kv.key), stringField(2, kv.value)].filter(
+      (b): b is Buffer => b !== undefined,
+    );
+    metadata.push(Buffer.concat(parts));
+  }
+  let size = 0;
+  if (service.length) size += 1 + varintLength(service.length) + service.length;
+  if (method.length) size += 1 + varintLength(method.length) + method.length;
+  if (payload.length) size += 1 + varintLength(payload.length) + payload.length;
+  if (timeout) size += 1 + varintLength(timeout);
+  for (const m of metadata) size += 1 + varintLength(m.length) + m.length;
+  const out = Buffer.allocUnsafe(size);
+  let pos = 0;
+  const bytesField = (tag: number, bytes: Uint8Array): void => {
+    if (bytes.length === 0) return;
+    out[pos++] = tag;
+    pos = writeVarint(out, pos, bytes.length);
+    out.set(bytes, pos);
+    pos += bytes.length;
+  };
+  bytesField(0x0a, service);
+  bytesField(0x12, method);
+  bytesField(0x1a, payload);
+  if (timeout) {
+    out[pos++] = 0x20;
+    pos = writeVarint(out, pos, timeout);
+  }
+  for (const m of metadata) {
+    out[pos++] = 0x2a;
+    pos = writeVarint(out, pos, m.length);
+    m.copy(out, pos);
+    pos += m.length;
+  }
+  return out;
 }
 
 export function decodeRequest(data: Uint8Array): WireRequest {
@@ -169,7 +221,7 @@ function writeVarint(buf: Buffer, pos: number, n: number): number {
 
 export function encodeResponse(payload: Uint8Array | undefined, status?: WireStatus): Uint8Array {
   if (status !== undefined && status.code !== 0) {
-    const message: ttrpc.Response.$Properties = {
+    const message: generated.ttrpc.Response.$Properties = {
       status: {
         code: status.code,
         message: status.message,
@@ -177,7 +229,7 @@ export function encodeResponse(payload: Uint8Array | undefined, status?: WireSta
       },
     };
     if (payload !== undefined && payload.length > 0) message.payload = payload;
-    return ttrpc.Response.encode(message).finish();
+    return statusCodec().ttrpc.Response.encode(message).finish();
   }
   // Response{payload}: field 2, length-delimited.
   if (payload === undefined || payload.length === 0) return EMPTY;
@@ -202,12 +254,12 @@ export function decodeResponse(data: Uint8Array): WireResponse {
   }
   const out: WireResponse = { payload };
   if (statusBytes !== undefined) {
-    const s = google.rpc.Status.decode(statusBytes);
+    const s = statusCodec().google.rpc.Status.decode(statusBytes);
     if (s.code) {
       out.status = {
         code: s.code,
         message: s.message ?? '',
-        details: (s.details ?? []).map((d) => ({
+        details: (s.details ?? []).map((d: generated.google.protobuf.Any.$Properties) => ({
           typeUrl: d.type_url ?? '',
           value: d.value ?? EMPTY,
         })),
