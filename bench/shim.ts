@@ -49,7 +49,17 @@ interface Runtime {
   runtime: string;
   /** The binary containerd executes. */
   binary: string;
+  /** Set when the runtime failed: it is left out of the remaining measurements. */
+  failed?: string;
 }
+
+function fail(rt: Runtime, why: string): void {
+  if (rt.label === 'runc-v2') throw new Error(`runc-v2 (the baseline) failed: ${why}`);
+  rt.failed ??= why.trim().split('\n').pop() ?? why;
+  log(`  ${rt.label}: FAILED, left out from now on: ${rt.failed}`);
+}
+
+const active = (runtimes: Runtime[]): Runtime[] => runtimes.filter((rt) => !rt.failed);
 
 interface Options {
   runs: number;
@@ -411,22 +421,23 @@ async function runRm(rt: Runtime, tag: string): Promise<Timed> {
 
 async function measureLatency(runtimes: Runtime[], opts: Options): Promise<LatencyStats[]> {
   for (let i = 0; i < opts.warmup; i++) {
-    for (const rt of runtimes) {
+    for (const rt of active(runtimes)) {
       const r = await runRm(rt, `w-${rt.label}`);
-      if (r.code !== 0) throw new Error(`warm-up ctr run with ${rt.label} failed: ${r.stderr}`);
+      if (r.code !== 0) fail(rt, `warm-up ctr run failed: ${r.stderr}`);
     }
   }
+  runtimes = active(runtimes);
   const samples = runtimes.map(() => [] as number[]);
   const errors = runtimes.map(() => 0);
   for (let i = 0; i < opts.runs; i++) {
     for (const [k, rt] of runtimes.entries()) {
+      if (rt.failed) continue;
       const r = await runRm(rt, `l-${rt.label}`);
       if (r.code === 0) samples[k]!.push(r.ms);
       else {
         errors[k]!++;
         log(`  ${rt.label}: ctr run failed (${r.code}): ${r.stderr.split('\n').pop()}`);
-        if (errors[k]! > Math.max(3, opts.runs / 4))
-          throw new Error(`${rt.label}: too many failures`);
+        if (errors[k]! > Math.max(3, opts.runs / 4)) fail(rt, `too many failed runs: ${r.stderr}`);
       }
     }
     log(

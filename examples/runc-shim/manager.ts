@@ -1,5 +1,7 @@
 // The shim side of the runc shim: start (spawn or reuse the serving process), delete (clean up a
 // container whose shim died: runc delete --force, unmount, exit 137), and the Task service.
+// containerd waits on `start` and `delete`, so what only the serving process needs (the Task
+// service, protobuf messages, cgroups) is imported when it is first used.
 import * as path from 'node:path';
 
 import {
@@ -20,9 +22,6 @@ import type {
   StartOpts,
   Task,
 } from '../../lib';
-import { Runc } from '../../lib/runc';
-import { unmountRecursive } from '../../lib/shim/linux';
-import { RuncTaskService } from './service';
 
 const SIGKILL = 9;
 
@@ -40,6 +39,8 @@ export class RuncShim implements Shim {
   }
 
   async deleteShim(): Promise<DeleteResponse> {
+    const { Runc } = await import('../../lib/runc/index.js');
+    const { unmountRecursive } = await import('../../lib/shim/linux/mount.js');
     const bundle = this.flags.bundle || process.cwd();
     const options = readOptions(bundle);
     let runtime = 'runc';
@@ -69,7 +70,8 @@ export class RuncShim implements Shim {
     return this.exit.wait();
   }
 
-  createTaskService(publisher: RemotePublisher): Task {
+  async createTaskService(publisher: RemotePublisher): Promise<Task> {
+    const { RuncTaskService } = await import('./service.js');
     return new RuncTaskService(this.flags.namespace, publisher, this.exit, readOptions());
   }
 }

@@ -214,6 +214,8 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   const signalled = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
+    // Windows: Ctrl-Break too (Go's os.Interrupt covers both console events).
+    if (process.platform === 'win32') process.once('SIGBREAK', () => resolve('SIGBREAK'));
   });
   const why = await Promise.race([shim.wait().then(() => 'exit signal'), signalled]);
   logger.info({ reason: why }, 'Shutting down shim instance');

@@ -12,16 +12,18 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import '../../proto/int64';
-import { io } from '../../generated/cgroups';
+import type * as generated from '../../generated/cgroups';
 import { toAny } from '../util';
 import { readMountInfo } from './mount';
 
-import cgroupsV1 = io.containerd.cgroups.v1;
-import cgroupsV2 = io.containerd.cgroups.v2;
+// The metrics messages (a large module) load on the first Stats call.
+const codec = (): typeof generated.io.containerd.cgroups =>
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  (require('../../proto/int64'), require('../../generated/cgroups') as typeof generated).io
+    .containerd.cgroups;
 
-export type MetricsV1 = cgroupsV1.Metrics.$Properties;
-export type MetricsV2 = cgroupsV2.Metrics.$Properties;
+export type MetricsV1 = generated.io.containerd.cgroups.v1.Metrics.$Properties;
+export type MetricsV2 = generated.io.containerd.cgroups.v2.Metrics.$Properties;
 export type CgroupMode = 'v1' | 'v2';
 
 /** A uint64 read from a cgroup file: a number when exact, a bigint above 2^53. */
@@ -288,11 +290,14 @@ const MEMORY_STAT_V1 = {
   totalUnevictable: 'total_unevictable',
 } as const;
 
-function memoryEntryV1(dir: string, module: string): cgroupsV1.MemoryEntry.$Properties | undefined {
+function memoryEntryV1(
+  dir: string,
+  module: string,
+): generated.io.containerd.cgroups.v1.MemoryEntry.$Properties | undefined {
   const prefix = path.join(dir, module === '' ? 'memory.' : `memory.${module}.`);
   const usage = readUint(`${prefix}usage_in_bytes`);
   if (usage === undefined) return undefined;
-  const entry: cgroupsV1.MemoryEntry.$Properties = { usage };
+  const entry: generated.io.containerd.cgroups.v1.MemoryEntry.$Properties = { usage };
   const max = readUint(`${prefix}max_usage_in_bytes`);
   if (max !== undefined) entry.max = max;
   const failcnt = readUint(`${prefix}failcnt`);
@@ -317,10 +322,10 @@ function blkioDevices(): Map<string, string> {
 function blkioEntries(
   file: string,
   devices: Map<string, string>,
-): cgroupsV1.BlkIOEntry.$Properties[] | undefined {
+): generated.io.containerd.cgroups.v1.BlkIOEntry.$Properties[] | undefined {
   const text = readText(file);
   if (text === undefined) return undefined;
-  const entries: cgroupsV1.BlkIOEntry.$Properties[] = [];
+  const entries: generated.io.containerd.cgroups.v1.BlkIOEntry.$Properties[] = [];
   for (const line of text.split('\n')) {
     const f = line.split(/[ :]/).filter((s) => s !== '');
     if (f.length < 3) continue; // "Total N" and blank lines
@@ -350,10 +355,12 @@ const BLKIO_RECURSIVE = {
   ioTimeRecursive: 'time_recursive',
 } as const;
 
-function blkioStatV1(dir: string): cgroupsV1.BlkIOStat.$Properties | undefined {
+function blkioStatV1(
+  dir: string,
+): generated.io.containerd.cgroups.v1.BlkIOStat.$Properties | undefined {
   if (!fs.existsSync(dir)) return undefined;
   const devices = blkioDevices();
-  const stat: cgroupsV1.BlkIOStat.$Properties = {};
+  const stat: generated.io.containerd.cgroups.v1.BlkIOStat.$Properties = {};
   let count = 0;
   // The CFQ-era files (gone since Linux 5.0 unless BFQ provides them under blkio.bfq.*):
   // containerd reads them when blkio.io_serviced_recursive exists ...
@@ -383,9 +390,9 @@ function blkioStatV1(dir: string): cgroupsV1.BlkIOStat.$Properties | undefined {
 export function readMetricsV1(paths: Readonly<Record<string, string | undefined>>): MetricsV1 {
   const metrics: MetricsV1 = {};
 
-  const cpu: cgroupsV1.CPUStat.$Properties = {};
+  const cpu: generated.io.containerd.cgroups.v1.CPUStat.$Properties = {};
   if (paths.cpuacct !== undefined) {
-    const usage: cgroupsV1.CPUUsage.$Properties = {};
+    const usage: generated.io.containerd.cgroups.v1.CPUUsage.$Properties = {};
     const total = readUint(path.join(paths.cpuacct, 'cpuacct.usage'));
     if (total !== undefined) usage.total = total;
     const stat = readKV(path.join(paths.cpuacct, 'cpuacct.stat'));
@@ -418,7 +425,7 @@ export function readMetricsV1(paths: Readonly<Record<string, string | undefined>
 
   if (paths.memory !== undefined) {
     const dir = paths.memory;
-    const memory: cgroupsV1.MemoryStat.$Properties = {};
+    const memory: generated.io.containerd.cgroups.v1.MemoryStat.$Properties = {};
     const stat = readKV(path.join(dir, 'memory.stat'));
     if (stat !== undefined) Object.assign(memory, pick(stat, MEMORY_STAT_V1));
     const usage = memoryEntryV1(dir, '');
@@ -454,12 +461,15 @@ export function readMetricsV1(paths: Readonly<Record<string, string | undefined>
   }
 
   if (paths.hugetlb !== undefined) {
-    const hugetlb: cgroupsV1.HugetlbStat.$Properties[] = [];
+    const hugetlb: generated.io.containerd.cgroups.v1.HugetlbStat.$Properties[] = [];
     for (const size of hugePageSizes()) {
       const prefix = path.join(paths.hugetlb, `hugetlb.${size}.`);
       const usage = readUint(`${prefix}usage_in_bytes`);
       if (usage === undefined) continue;
-      const entry: cgroupsV1.HugetlbStat.$Properties = { pagesize: size, usage };
+      const entry: generated.io.containerd.cgroups.v1.HugetlbStat.$Properties = {
+        pagesize: size,
+        usage,
+      };
       const max = readUint(`${prefix}max_usage_in_bytes`);
       if (max !== undefined) entry.max = max;
       const failcnt = readUint(`${prefix}failcnt`);
@@ -511,14 +521,16 @@ const MEMORY_STAT_V2 = {
   workingsetActivateFile: 'workingset_activate_file',
 } as const;
 
-function readPsi(file: string): cgroupsV2.PSIStats.$Properties | undefined {
+function readPsi(
+  file: string,
+): generated.io.containerd.cgroups.v2.PSIStats.$Properties | undefined {
   const text = readText(file);
   if (text === undefined) return undefined;
-  const psi: cgroupsV2.PSIStats.$Properties = {};
+  const psi: generated.io.containerd.cgroups.v2.PSIStats.$Properties = {};
   for (const line of text.split('\n')) {
     const [kind, ...fields] = line.trim().split(/\s+/);
     if (kind !== 'some' && kind !== 'full') continue;
-    const data: cgroupsV2.PSIData.$Properties = {};
+    const data: generated.io.containerd.cgroups.v2.PSIData.$Properties = {};
     for (const field of fields) {
       const [key, value] = field.split('=');
       if (key === 'total') {
@@ -534,15 +546,17 @@ function readPsi(file: string): cgroupsV2.PSIStats.$Properties | undefined {
   return isEmpty(psi) ? undefined : psi;
 }
 
-function readIoStat(file: string): cgroupsV2.IOEntry.$Properties[] | undefined {
+function readIoStat(
+  file: string,
+): generated.io.containerd.cgroups.v2.IOEntry.$Properties[] | undefined {
   const text = readText(file);
   if (text === undefined) return undefined;
-  const entries: cgroupsV2.IOEntry.$Properties[] = [];
+  const entries: generated.io.containerd.cgroups.v2.IOEntry.$Properties[] = [];
   for (const line of text.split('\n')) {
     const [device, ...fields] = line.trim().split(/\s+/);
     const majmin = /^(\d+):(\d+)$/.exec(device ?? '');
     if (majmin === null) continue;
-    const entry: cgroupsV2.IOEntry.$Properties = {
+    const entry: generated.io.containerd.cgroups.v2.IOEntry.$Properties = {
       major: Number(majmin[1]),
       minor: Number(majmin[2]),
     };
@@ -557,14 +571,16 @@ function readIoStat(file: string): cgroupsV2.IOEntry.$Properties[] | undefined {
   return entries;
 }
 
-function readRdma(file: string): cgroupsV2.RdmaEntry.$Properties[] | undefined {
+function readRdma(
+  file: string,
+): generated.io.containerd.cgroups.v2.RdmaEntry.$Properties[] | undefined {
   const text = readText(file);
   if (text === undefined) return undefined;
-  const entries: cgroupsV2.RdmaEntry.$Properties[] = [];
+  const entries: generated.io.containerd.cgroups.v2.RdmaEntry.$Properties[] = [];
   for (const line of text.split('\n')) {
     const [device, ...fields] = line.trim().split(/\s+/);
     if (!device) continue;
-    const entry: cgroupsV2.RdmaEntry.$Properties = { device };
+    const entry: generated.io.containerd.cgroups.v2.RdmaEntry.$Properties = { device };
     for (const field of fields) {
       const [key, value] = field.split('=');
       // "max" is the kernel's INT32_MAX here (containerd: math.MaxUint32 truncated to uint32).
@@ -596,7 +612,7 @@ export function readMetricsV2(dir: string): MetricsV2 {
 
   const cpuStat = readKV(file('cpu.stat'));
   if (cpuStat !== undefined) {
-    const cpu: cgroupsV2.CPUStat.$Properties = pick(cpuStat, {
+    const cpu: generated.io.containerd.cgroups.v2.CPUStat.$Properties = pick(cpuStat, {
       usageUsec: 'usage_usec',
       userUsec: 'user_usec',
       systemUsec: 'system_usec',
@@ -613,8 +629,11 @@ export function readMetricsV2(dir: string): MetricsV2 {
 
   const memoryStat = readKV(file('memory.stat'));
   if (memoryStat !== undefined) {
-    const memory: cgroupsV2.MemoryStat.$Properties = pick(memoryStat, MEMORY_STAT_V2);
-    const single: [keyof cgroupsV2.MemoryStat.$Properties, string][] = [
+    const memory: generated.io.containerd.cgroups.v2.MemoryStat.$Properties = pick(
+      memoryStat,
+      MEMORY_STAT_V2,
+    );
+    const single: [keyof generated.io.containerd.cgroups.v2.MemoryStat.$Properties, string][] = [
       ['usage', 'memory.current'],
       ['usageLimit', 'memory.max'],
       ['maxUsage', 'memory.peak'],
@@ -656,11 +675,14 @@ export function readMetricsV2(dir: string): MetricsV2 {
     metrics.rdma = { current: rdmaCurrent, limit: readRdma(file('rdma.max')) ?? [] };
   }
 
-  const hugetlb: cgroupsV2.HugeTlbStat.$Properties[] = [];
+  const hugetlb: generated.io.containerd.cgroups.v2.HugeTlbStat.$Properties[] = [];
   for (const size of hugePageSizes()) {
     const current = readUint(file(`hugetlb.${size}.current`));
     if (current === undefined) continue;
-    const entry: cgroupsV2.HugeTlbStat.$Properties = { pagesize: size, current };
+    const entry: generated.io.containerd.cgroups.v2.HugeTlbStat.$Properties = {
+      pagesize: size,
+      current,
+    };
     const max = readUintOrMax(file(`hugetlb.${size}.max`), MAX_UINT64);
     if (max !== undefined) entry.max = max;
     const failcnt = readKV(file(`hugetlb.${size}.events`))?.get('max');
@@ -673,12 +695,12 @@ export function readMetricsV2(dir: string): MetricsV2 {
 
 /** Encodes v1 metrics as the Stats RPC's Any (`io.containerd.cgroups.v1.Metrics`). */
 export function metricsV1Any(metrics: MetricsV1): MetricsAny {
-  return toAny(cgroupsV1.Metrics, metrics) as MetricsAny;
+  return toAny(codec().v1.Metrics, metrics) as MetricsAny;
 }
 
 /** Encodes v2 metrics as the Stats RPC's Any (`io.containerd.cgroups.v2.Metrics`). */
 export function metricsV2Any(metrics: MetricsV2): MetricsAny {
-  return toAny(cgroupsV2.Metrics, metrics) as MetricsAny;
+  return toAny(codec().v2.Metrics, metrics) as MetricsAny;
 }
 
 /**
