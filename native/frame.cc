@@ -107,6 +107,29 @@ std::pair<Napi::Value, Napi::Value> BatchBuilder::Take(Napi::Env env) {
   return {data, meta};
 }
 
+void AppendFrame(const Napi::CallbackInfo& info, std::vector<uint8_t>& out) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsNumber())
+    throw ArgError(env, "send(streamId, type, flags, payload?)");
+  FrameHeader h{0, info[0].As<Napi::Number>().Uint32Value(),
+                static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value()),
+                static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value())};
+  const uint8_t* data = nullptr;
+  if (info.Length() > 3 && info[3].IsTypedArray()) {
+    Napi::Uint8Array payload = info[3].As<Napi::Uint8Array>();
+    if (payload.ByteLength() > kMaxMessageLength)
+      throw CodeError(env, "ERR_TTRPC_MESSAGE_TOO_LARGE",
+                      "ttrpc: message length " + std::to_string(payload.ByteLength()) +
+                          " exceeds maximum message size of " + std::to_string(kMaxMessageLength));
+    data = payload.Data();
+    h.length = static_cast<uint32_t>(payload.ByteLength());
+  }
+  size_t at = out.size();
+  out.resize(at + kHeaderLength + h.length);
+  EncodeHeader(out.data() + at, h);
+  if (h.length > 0) std::memcpy(out.data() + at + kHeaderLength, data, h.length);
+}
+
 namespace {
 
 // FrameParser: the native decoder on its own, for tests and the codec benchmark.

@@ -88,6 +88,10 @@ class BatchBuilder : public FrameSink {
   std::vector<double> meta_;
 };
 
+// Appends the frame that JavaScript's send(streamId, type, flags, payload?) describes to `out`
+// (header and payload), rejecting payloads over the limit; both platform channels queue this way.
+void AppendFrame(const Napi::CallbackInfo& info, std::vector<uint8_t>& out);
+
 Napi::Object InitFrame(Napi::Env env, Napi::Object exports);
 
 }  // namespace shim

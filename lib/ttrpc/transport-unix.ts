@@ -14,26 +14,11 @@ import type {
   TransportHandlers,
   TransportListener,
 } from './transport';
-
-const DRAIN = 1;
+import { channelEvents, channelTransport } from './transport';
 
 function openChannel(fd: number, handlers: TransportHandlers): Transport {
-  const channel = new native.Channel(fd, handlers.onFrames, (kind, error) => {
-    if (kind === DRAIN) handlers.onDrain();
-    else handlers.onClose(error);
-  });
-  return {
-    send: (streamId, type, flags, payload) => channel.send(streamId, type, flags, payload),
-    close: (graceful) => channel.close(graceful),
-    pauseReading: () => channel.pauseReading(),
-    resumeReading: () => channel.resumeReading(),
-    ref: () => channel.ref(),
-    unref: () => channel.unref(),
-    get buffered() {
-      return channel.buffered;
-    },
-    highWaterMark: native.writeHighWaterMark,
-  };
+  const channel = new native.Channel(fd, handlers.onFrames, channelEvents(handlers));
+  return channelTransport(channel, native.writeHighWaterMark);
 }
 
 function unsupported(address: Address): Error {

@@ -14,8 +14,7 @@ import type {
   TransportHandlers,
   TransportListener,
 } from './transport';
-
-const DRAIN = 1;
+import { channelEvents, channelTransport } from './transport';
 
 /** `//./pipe/name` → `\\.\pipe\name` (the Win32 API wants backslashes). */
 export function pipePath(address: Address): string {
@@ -35,22 +34,8 @@ function peerOf(pid: number): PeerInfo {
 }
 
 function openChannel(handle: number, handlers: TransportHandlers): Transport {
-  const channel = new native.PipeChannel(handle, handlers.onFrames, (kind, error) => {
-    if (kind === DRAIN) handlers.onDrain();
-    else handlers.onClose(error);
-  });
-  return {
-    send: (streamId, type, flags, payload) => channel.send(streamId, type, flags, payload),
-    close: (graceful) => channel.close(graceful),
-    pauseReading: () => channel.pauseReading(),
-    resumeReading: () => channel.resumeReading(),
-    ref: () => channel.ref(),
-    unref: () => channel.unref(),
-    get buffered() {
-      return channel.buffered;
-    },
-    highWaterMark: native.writeHighWaterMark,
-  };
+  const channel = new native.PipeChannel(handle, handlers.onFrames, channelEvents(handlers));
+  return channelTransport(channel, native.writeHighWaterMark);
 }
 
 export const winPlatform: Platform = {

@@ -66,3 +66,37 @@ export interface Platform {
     options?: ConnectOptions,
   ): Promise<{ transport: Transport; peer: PeerInfo }>;
 }
+
+/** What both native frame channels (Linux `Channel`, Windows `PipeChannel`) offer. */
+export interface NativeFrameChannel {
+  send(streamId: number, type: number, flags: number, payload?: Uint8Array): number;
+  close(graceful?: boolean): void;
+  pauseReading(): void;
+  resumeReading(): void;
+  ref(): void;
+  unref(): void;
+  readonly buffered: number;
+}
+
+const DRAIN = 1;
+
+/** The event callback a native channel takes: kind 1 is drain, anything else close. */
+export function channelEvents(handlers: TransportHandlers): (kind: number, error?: Error) => void {
+  return (kind, error) => (kind === DRAIN ? handlers.onDrain() : handlers.onClose(error));
+}
+
+/** A Transport over a native frame channel. */
+export function channelTransport(channel: NativeFrameChannel, highWaterMark: number): Transport {
+  return {
+    send: (streamId, type, flags, payload) => channel.send(streamId, type, flags, payload),
+    close: (graceful) => channel.close(graceful),
+    pauseReading: () => channel.pauseReading(),
+    resumeReading: () => channel.resumeReading(),
+    ref: () => channel.ref(),
+    unref: () => channel.unref(),
+    get buffered() {
+      return channel.buffered;
+    },
+    highWaterMark,
+  };
+}

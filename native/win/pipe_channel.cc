@@ -348,23 +348,7 @@ void PipeChannel::Emit(Event event, napi_value arg) {
 Napi::Value PipeChannel::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (destroyed_ || closing_) throw CodeError(env, "ERR_TTRPC_CLOSED", "ttrpc: channel is closed");
-  FrameHeader h{0, info[0].As<Napi::Number>().Uint32Value(),
-                static_cast<uint8_t>(info[1].As<Napi::Number>().Uint32Value()),
-                static_cast<uint8_t>(info[2].As<Napi::Number>().Uint32Value())};
-  const uint8_t* data = nullptr;
-  if (info.Length() > 3 && info[3].IsTypedArray()) {
-    Napi::Uint8Array payload = info[3].As<Napi::Uint8Array>();
-    data = payload.Data();
-    h.length = static_cast<uint32_t>(payload.ByteLength());
-    if (payload.ByteLength() > kMaxMessageLength)
-      throw CodeError(env, "ERR_TTRPC_MESSAGE_TOO_LARGE",
-                      "ttrpc: message length " + std::to_string(payload.ByteLength()) +
-                          " exceeds maximum message size of " + std::to_string(kMaxMessageLength));
-  }
-  size_t at = out_.size();
-  out_.resize(at + kHeaderLength + h.length);
-  EncodeHeader(out_.data() + at, h);
-  if (h.length > 0) std::memcpy(out_.data() + at + kHeaderLength, data, h.length);
+  AppendFrame(info, out_);
   size_t queued = Queued();
   if (queued >= kFlushNow && error_ == 0) {
     if (!StartWrite()) closing_ = true;
