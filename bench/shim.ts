@@ -20,12 +20,13 @@
 // the breakdown). Everything it creates is removed at the end, also on Ctrl-C: tasks and
 // containers through ctr, then the testbed's destroy() (which kills leftover shims by pid).
 import { execFileSync, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { findCommand } from '../test/helpers/env';
-import { Testbed } from '../test/helpers/testbed';
+import { SHIM_SOCKET_DIR, Testbed } from '../test/helpers/testbed';
 import {
   CATEGORIES,
   CATEGORY_NOTES,
@@ -320,6 +321,34 @@ const live = new Set<string>();
 let idSeq = 0;
 const newId = (tag: string): string => `bs-${tag}-${process.pid}-${++idSeq}`;
 
+/**
+ * Shim socket keys we caused (task ids, group names) -> runtime label. A shim must remove its
+ * socket in /run/containerd/s when it exits; once no shim of ours runs, any socket left at
+ * sha256(<address>/<ns>/<key>) is counted against its runtime and removed.
+ */
+const socketKeys = new Map<string, string>();
+const leftoverSockets: Record<string, number> = {};
+let socketBase: { address: string; namespace: string } | undefined;
+
+function sweepSockets(): void {
+  if (!socketBase) return;
+  for (const [key, label] of socketKeys) {
+    const hex = createHash('sha256')
+      .update(path.join(socketBase.address, socketBase.namespace, key))
+      .digest('hex');
+    const file = path.join(SHIM_SOCKET_DIR, hex);
+    try {
+      if (!fs.lstatSync(file).isSocket()) continue;
+      fs.rmSync(file);
+      leftoverSockets[label] = (leftoverSockets[label] ?? 0) + 1;
+      log(`  ${label}: its shim left ${file} behind (key ${key}); removed`);
+    } catch {
+      // not there: fine
+    }
+    socketKeys.delete(key);
+  }
+}
+
 function ctrEnv(): NodeJS.ProcessEnv {
   return { ...process.env, CONTAINERD_SNAPSHOTTER: tb!.snapshotter };
 }
@@ -336,6 +365,8 @@ function runArgs(
   extra: string[],
   cmd: string[],
 ): string[] {
+  const group = extra.find((a) => a.startsWith(`${GROUP_ANNOTATION}=`));
+  socketKeys.set(group ? group.slice(GROUP_ANNOTATION.length + 1) : id, rt.label);
   return ctrArgs([
     'run',
     ...mode,
@@ -378,6 +409,7 @@ async function removeContainers(): Promise<void> {
   }
   const left = await waitNoShims(10_000);
   if (left.length > 0) log(`  shims still running after removal: ${left.join(' ')}`);
+  else sweepSockets();
 }
 
 // --- 1. floors and start latency -----------------------------------------------------------------
@@ -781,6 +813,8 @@ interface Report {
   memoryFresh?: MemoryStats[];
   /** How many processes run each shim's executable (PSS divides shared pages among them). */
   sharers?: Record<string, number>;
+  /** Shim sockets left in /run/containerd/s after their shims exited (removed by the bench). */
+  leftoverSockets?: Record<string, number>;
   group?: GroupStats[];
   /** `ctr run --rm` into the already running group shim. */
   groupLatency?: LatencyStats[];
@@ -1039,6 +1073,15 @@ function markdown(r: Report, runtimes: Runtime[]): string {
       ),
     );
   }
+  const leftovers = Object.entries(r.leftoverSockets ?? {});
+  if (leftovers.length > 0) {
+    out.push('');
+    out.push(
+      'Shim sockets left in /run/containerd/s after their shim exited (removed by the bench): ' +
+        leftovers.map(([label, n]) => `${label} ${n}`).join(', ') +
+        '.',
+    );
+  }
   return out.join('\n') + '\n';
 }
 
@@ -1049,7 +1092,8 @@ async function cleanup(): Promise<void> {
   if (!bed) return;
   await removeContainers().catch((e: Error) => log(`cleanup: ${e.message}`));
   tb = undefined;
-  await bed.destroy();
+  await bed.destroy(); // kills any shim of ours still running
+  sweepSockets();
 }
 
 async function main(): Promise<void> {
@@ -1090,6 +1134,7 @@ async function main(): Promise<void> {
     envRemoved.push('NODE_EXTRA_CA_CERTS');
   }
   tb = await Testbed.start({ namespace: 'bench-shim' });
+  socketBase = { address: tb.address, namespace: tb.namespace };
   const report: Report = {
     machine: machine(tb.snapshotter, envRemoved),
     options: {
@@ -1143,6 +1188,7 @@ async function main(): Promise<void> {
     await cleanup();
     fs.rmSync(tmp, { recursive: true, force: true });
   }
+  report.leftoverSockets = leftoverSockets;
   process.stdout.write(
     opts.json ? JSON.stringify(report, null, 2) + '\n' : markdown(report, runtimes),
   );

@@ -85,6 +85,7 @@ export interface NativeBinding {
   sendFd(socket: number, fd: number, data?: string): void;
   socketPair(): [number, number];
   isListeningSocket(fd: number): boolean;
+  localAddress(fd: number): string;
   setNonBlocking(fd: number, on: boolean): void;
   setCloexec(fd: number, on: boolean): void;
   closeFd(fd: number): void;

@@ -288,6 +288,39 @@ describe('runc shim in TypeScript vs containerd-shim-runc-v2', function () {
     assert.deepEqual(ts, go);
   });
 
+  it('two containers grouped into one shim; nothing is left once both are deleted', async () => {
+    const [go, ts] = await both(async (runtime, label) => {
+      const group = name(`group-${label}`);
+      const ids = [name(label), name(label)];
+      for (const id of ids) {
+        const run = await tb.ctr([
+          'run',
+          '-d',
+          '--runtime',
+          runtime,
+          '--annotation',
+          `io.containerd.runc.v2.group=${group}`,
+          tb.image,
+          id,
+          'sleep',
+          '300',
+        ]);
+        assert.equal(run.code, 0, run.stderr);
+        await waitStatus(tb, id, 'RUNNING');
+      }
+      const shims = tb.findShims().length;
+      for (const id of ids) {
+        await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        await waitStatus(tb, id, 'STOPPED');
+        await tb.ctr(['task', 'delete', id]);
+        await tb.ctr(['container', 'delete', id]);
+      }
+      return { shims };
+    });
+    assert.deepEqual(go, { shims: 1 });
+    assert.deepEqual(ts, go);
+  });
+
   it('pause/resume, ps, metrics', async () => {
     const [go, ts] = await both(async (runtime, label) => {
       const id = name(label);

@@ -27,7 +27,6 @@ import { RemotePublisher } from './publisher';
 import { removeSocket } from './socket';
 import type { StartOpts } from './spawn';
 import type { Task } from './task';
-import { readAddress } from './util';
 import type { Any } from './util';
 
 /** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
@@ -207,6 +206,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   registerTaskService(server, task);
   registerTaskV3Service(server, task);
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
+  const ownSocket = flags.socket !== '' ? flags.socket : listenerPath(3);
   logger.info('server listen started');
   logger.info('server started');
   logger.info('Shim successfully started, waiting for exit signal...');
@@ -222,20 +222,30 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   await server.shutdown({ timeoutMs: 5000 });
   logger.info('ttrpc server stopped');
   await publisher.close(5000);
-  cleanupSockets(flags);
+  cleanupSockets(ownSocket);
   logger.info('shim exited');
   await closeShimLog(logger);
 }
 
-// The socket outlives the fd we inherited: remove it (named in the bundle's address file, or
-// -socket) so a stale file does not linger in /run/containerd/s.
-function cleanupSockets(flags: Flags): void {
-  for (const address of [readAddress(), flags.socket]) {
-    if (!address) continue;
-    try {
-      removeSocket(address);
-    } catch (err) {
-      logger.warn({ err, address }, 'failed to remove shim socket');
-    }
+/** The path of the socket inherited on `fd` (undefined for an abstract one or on failure). */
+function listenerPath(fd: number): string | undefined {
+  try {
+    const address = native.localAddress(fd);
+    return address === '' || address.startsWith('@') ? undefined : address;
+  } catch (err) {
+    logger.warn({ err }, 'cannot tell which socket the shim serves');
+    return undefined;
+  }
+}
+
+// The socket outlives the fd we inherited: remove it so no stale file lingers in
+// /run/containerd/s. Which one it is was noted at start-up: by now the bundle that named it may be
+// gone (a grouped shim exits after containerd deleted its first container's bundle).
+function cleanupSockets(address: string | undefined): void {
+  if (!address) return;
+  try {
+    removeSocket(address);
+  } catch (err) {
+    logger.warn({ err, address }, 'failed to remove shim socket');
   }
 }

@@ -208,6 +208,21 @@ Napi::Value IsListeningSocket(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), ok);
 }
 
+// localAddress(fd): the path a unix socket is bound to ('@name' for an abstract one, '' if
+// unbound) — how a shim's daemon learns which socket its inherited fd 3 is.
+Napi::Value LocalAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  sockaddr_un addr{};
+  socklen_t len = sizeof(addr);
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) throw ErrnoError(env, errno, "getsockname");
+  if (addr.sun_family != AF_UNIX) throw ErrnoError(env, EAFNOSUPPORT, "getsockname");
+  size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+  if (n == 0) return Napi::String::New(env, "");
+  if (addr.sun_path[0] == '\0') return Napi::String::New(env, "@" + std::string(addr.sun_path + 1, n - 1));
+  return Napi::String::New(env, std::string(addr.sun_path, strnlen(addr.sun_path, n)));
+}
+
 // setBlocking(fd, blocking) and setCloexec(fd, cloexec): fcntl flag toggles.
 Napi::Value SetFlag(const Napi::CallbackInfo& info, int get, int set, int flag, const char* name) {
   Napi::Env env = info.Env();
@@ -270,6 +285,7 @@ Napi::Object InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
+  exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
   exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking, "setNonBlocking"));
   exports.Set("setCloexec", Napi::Function::New(env, SetCloexec, "setCloexec"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
