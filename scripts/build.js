@@ -29,6 +29,8 @@ if (!process.argv.includes('--ts-only')) {
   run(process.execPath, [nodeGyp, 'build']);
 }
 
+// A fresh dist/: files of sources that were moved or deleted must not linger (and ship).
+fs.rmSync(path.join(top, 'dist'), { recursive: true, force: true });
 run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.json']);
 
 const from = path.join(top, 'lib', 'generated');

@@ -87,3 +87,21 @@ describe('typed Task service stubs', () => {
     assert.deepEqual([connected.version, connected.shimPid], ['stub', 7]);
   });
 });
+
+describe('the hand-written DeleteResponse encoder', () => {
+  it('matches the generated encoder', async () => {
+    const { encodeDeleteResponse } = await import('../lib/shim/delete-response.js');
+    const cases = [
+      {},
+      { pid: 0xffffffff, exitStatus: 137, exitedAt: { seconds: 1700000000, nanos: 5 } },
+      { pid: 42, exitedAt: { seconds: -62135596800n, nanos: 999999999 } },
+      { exitStatus: 1, exitedAt: {} },
+    ];
+    for (const c of cases) {
+      assert.deepEqual(
+        Buffer.from(encodeDeleteResponse(c)),
+        Buffer.from(protos.task.DeleteResponse.encode(c).finish()),
+      );
+    }
+  });
+});

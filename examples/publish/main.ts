@@ -4,7 +4,7 @@
 // and watch it arrive with `ctr events`.
 import { RemotePublisher, TOPICS, toAny } from '../../lib';
 import type { Logger } from '../../lib';
-import { events } from '../../lib/protos';
+import { events } from '../../lib/protos/events';
 
 const DELIVERY_TIMEOUT_MS = 10_000;
 

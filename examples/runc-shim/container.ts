@@ -19,7 +19,9 @@ import {
   writeRuntime,
 } from '../../lib';
 import type { Spec } from '../../lib';
-import * as protos from '../../lib/protos';
+import { protobuf, task, taskTypes } from '../../lib/protos/task';
+import { events } from '../../lib/protos/events';
+import { runc as runcTypes } from '../../lib/protos/runc';
 import { Runc } from '../../lib/runc';
 import { collectMetrics, mountAll, unmountRecursive, watchOom } from '../../lib/shim/linux';
 import type { OomWatcher } from '../../lib/shim/linux';
@@ -28,16 +30,16 @@ import { ConsoleSocket, ProcessIo } from './stdio';
 
 /** Where the container's events go (the service publishes them in order). */
 export interface EventSink {
-  send(topic: string, event: protos.protobuf.Any.$Properties): void;
+  send(topic: string, event: protobuf.Any.$Properties): void;
 }
 
-export type RuncOptions = protos.runc.Options.$Properties;
+export type RuncOptions = runcTypes.Options.$Properties;
 
 const SIGKILL = 9;
 const OCI_PROCESS_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
 
 /** An Any holding JSON (how containerd ships OCI specs and resources). */
-function jsonAny(value: protos.protobuf.Any.$Properties | null | undefined, what: string): object {
+function jsonAny(value: protobuf.Any.$Properties | null | undefined, what: string): object {
   try {
     return JSON.parse(Buffer.from(value?.value ?? new Uint8Array()).toString('utf8')) as object;
   } catch (err) {
@@ -66,14 +68,14 @@ export class Container {
   ) {}
 
   static async create(
-    request: protos.task.CreateTaskRequest,
+    request: task.CreateTaskRequest,
     namespace: string,
     startOptions: RuncOptions,
     events: EventSink,
   ): Promise<Container> {
     const { id, bundle } = request;
     const options: RuncOptions = request.options?.value?.length
-      ? fromAny(protos.runc.Options, request.options)
+      ? fromAny(runcTypes.Options, request.options)
       : startOptions;
     const spec = readSpec(bundle);
     writeOptions(options, bundle);
@@ -143,7 +145,7 @@ export class Container {
   private watchOom(): void {
     try {
       this.oom = watchOom(this.init.pid, () =>
-        this.events.send(TOPICS.TASK_OOM, toAny(protos.events.TaskOOM, { containerId: this.id })),
+        this.events.send(TOPICS.TASK_OOM, toAny(events.TaskOOM, { containerId: this.id })),
       );
     } catch (err) {
       logger.warn({ err, id: this.id }, 'failed to watch for OOM');
@@ -178,14 +180,14 @@ export class Container {
         p.state = 'running';
         this.events.send(
           TOPICS.TASK_START,
-          toAny(protos.events.TaskStart, { containerId: this.id, pid: p.pid }),
+          toAny(events.TaskStart, { containerId: this.id, pid: p.pid }),
         );
       } else {
         await this.startExec(p);
         p.state = 'running';
         this.events.send(
           TOPICS.TASK_EXEC_STARTED,
-          toAny(protos.events.TaskExecStarted, {
+          toAny(events.TaskExecStarted, {
             containerId: this.id,
             execId: p.execId,
             pid: p.pid,
@@ -244,7 +246,7 @@ export class Container {
       p.setExited(exit);
       this.events.send(
         TOPICS.TASK_EXIT,
-        toAny(protos.events.TaskExit, {
+        toAny(events.TaskExit, {
           containerId: this.id,
           id: p.id,
           pid: p.pid,
@@ -259,7 +261,7 @@ export class Container {
     });
   }
 
-  exec(request: protos.task.ExecProcessRequest): Process {
+  exec(request: task.ExecProcessRequest): Process {
     if (this.execs.has(request.execId))
       throw new TtrpcError(Code.ALREADY_EXISTS, `exec ${request.execId} already exists`);
     if (this.init.stopped)
@@ -278,7 +280,7 @@ export class Container {
     this.execs.set(request.execId, p);
     this.events.send(
       TOPICS.TASK_EXEC_ADDED,
-      toAny(protos.events.TaskExecAdded, { containerId: this.id, execId: request.execId }),
+      toAny(events.TaskExecAdded, { containerId: this.id, execId: request.execId }),
     );
     return p;
   }
@@ -327,7 +329,7 @@ export class Container {
       this.init.state = 'running';
       throw err;
     }
-    this.events.send(TOPICS.TASK_PAUSED, toAny(protos.events.TaskPaused, { containerId: this.id }));
+    this.events.send(TOPICS.TASK_PAUSED, toAny(events.TaskPaused, { containerId: this.id }));
   }
 
   async resume(): Promise<void> {
@@ -335,36 +337,33 @@ export class Container {
       throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${this.id} is not paused`);
     await this.runc.resume(this.id);
     this.init.state = 'running';
-    this.events.send(
-      TOPICS.TASK_RESUMED,
-      toAny(protos.events.TaskResumed, { containerId: this.id }),
-    );
+    this.events.send(TOPICS.TASK_RESUMED, toAny(events.TaskResumed, { containerId: this.id }));
   }
 
-  async pids(): Promise<protos.taskTypes.ProcessInfo.$Properties[]> {
+  async pids(): Promise<taskTypes.ProcessInfo.$Properties[]> {
     const pids = await this.runc.ps(this.id);
     const execOf = new Map([...this.execs.values()].map((e) => [e.pid, e.execId]));
     return pids.map((pid: number) => {
       const execId = execOf.get(pid);
       return execId === undefined
         ? { pid }
-        : { pid, info: toAny(protos.runc.ProcessDetails, { execId }) };
+        : { pid, info: toAny(runcTypes.ProcessDetails, { execId }) };
     });
   }
 
-  stats(): protos.protobuf.Any.$Properties {
+  stats(): protobuf.Any.$Properties {
     this.init.assertAlive();
     return collectMetrics(this.init.pid);
   }
 
-  async update(resources: protos.protobuf.Any.$Properties | null | undefined): Promise<void> {
+  async update(resources: protobuf.Any.$Properties | null | undefined): Promise<void> {
     this.init.assertAlive();
     await this.runc.update(this.id, jsonAny(resources, 'resources'));
   }
 
-  async checkpoint(request: protos.task.CheckpointTaskRequest): Promise<void> {
-    const options: protos.runc.CheckpointOptions.$Properties = request.options?.value?.length
-      ? fromAny(protos.runc.CheckpointOptions, request.options)
+  async checkpoint(request: task.CheckpointTaskRequest): Promise<void> {
+    const options: runcTypes.CheckpointOptions.$Properties = request.options?.value?.length
+      ? fromAny(runcTypes.CheckpointOptions, request.options)
       : {};
     await this.runc.checkpoint(this.id, {
       imagePath: request.path,

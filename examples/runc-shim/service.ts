@@ -4,12 +4,13 @@ import * as fs from 'node:fs';
 
 import { Code, ExitSignal, TOPICS, TtrpcError, logger, timestamp, toAny } from '../../lib';
 import type { RemotePublisher, Task } from '../../lib';
-import * as protos from '../../lib/protos';
+import { protobuf, task } from '../../lib/protos/task';
+import { events } from '../../lib/protos/events';
 import { Container } from './container';
 import type { EventSink, RuncOptions } from './container';
 import type { Process } from './process';
 
-type Empty = protos.protobuf.Empty.$Properties;
+type Empty = protobuf.Empty.$Properties;
 
 const STATUS: Record<string, number> = {
   created: 1,
@@ -25,7 +26,7 @@ function criuAvailable(): boolean {
     .some((dir) => dir !== '' && fs.existsSync(`${dir}/criu`));
 }
 
-function toTimestamp(date: Date | undefined): protos.protobuf.Timestamp.$Properties | undefined {
+function toTimestamp(date: Date | undefined): protobuf.Timestamp.$Properties | undefined {
   return date ? timestamp(date) : undefined;
 }
 
@@ -58,9 +59,7 @@ export class RuncTaskService implements Task {
     return this.container(id).process(execId);
   }
 
-  async create(
-    request: protos.task.CreateTaskRequest,
-  ): Promise<protos.task.CreateTaskResponse.$Properties> {
+  async create(request: task.CreateTaskRequest): Promise<task.CreateTaskResponse.$Properties> {
     if (this.containers.has(request.id))
       throw new TtrpcError(Code.ALREADY_EXISTS, `container ${request.id} already exists`);
     const container = await Container.create(
@@ -75,14 +74,12 @@ export class RuncTaskService implements Task {
     return { pid };
   }
 
-  async start(request: protos.task.StartRequest): Promise<protos.task.StartResponse.$Properties> {
+  async start(request: task.StartRequest): Promise<task.StartResponse.$Properties> {
     const p = await this.container(request.id).start(request.execId);
     return { pid: p.pid };
   }
 
-  async delete(
-    request: protos.task.DeleteRequest,
-  ): Promise<protos.task.DeleteResponse.$Properties> {
+  async delete(request: task.DeleteRequest): Promise<task.DeleteResponse.$Properties> {
     const container = this.container(request.id);
     const p = await container.delete(request.execId);
     const response = { pid: p.pid, exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
@@ -93,12 +90,12 @@ export class RuncTaskService implements Task {
     return response;
   }
 
-  async exec(request: protos.task.ExecProcessRequest): Promise<Empty> {
+  async exec(request: task.ExecProcessRequest): Promise<Empty> {
     this.container(request.id).exec(request);
     return {};
   }
 
-  async state(request: protos.task.StateRequest): Promise<protos.task.StateResponse.$Properties> {
+  async state(request: task.StateRequest): Promise<task.StateResponse.$Properties> {
     const container = this.container(request.id);
     const p = container.process(request.execId);
     return {
@@ -116,76 +113,71 @@ export class RuncTaskService implements Task {
     };
   }
 
-  async kill(request: protos.task.KillRequest): Promise<Empty> {
+  async kill(request: task.KillRequest): Promise<Empty> {
     await this.container(request.id).kill(request.execId, request.signal, request.all);
     return {};
   }
 
-  async pids(request: protos.task.PidsRequest): Promise<protos.task.PidsResponse.$Properties> {
+  async pids(request: task.PidsRequest): Promise<task.PidsResponse.$Properties> {
     return { processes: await this.container(request.id).pids() };
   }
 
-  async pause(request: protos.task.PauseRequest): Promise<Empty> {
+  async pause(request: task.PauseRequest): Promise<Empty> {
     await this.container(request.id).pause();
     return {};
   }
 
-  async resume(request: protos.task.ResumeRequest): Promise<Empty> {
+  async resume(request: task.ResumeRequest): Promise<Empty> {
     await this.container(request.id).resume();
     return {};
   }
 
-  async closeIO(request: protos.task.CloseIORequest): Promise<Empty> {
+  async closeIO(request: task.CloseIORequest): Promise<Empty> {
     if (request.stdin) this.process(request.id, request.execId).io.closeStdin();
     return {};
   }
 
-  async resizePty(request: protos.task.ResizePtyRequest): Promise<Empty> {
+  async resizePty(request: task.ResizePtyRequest): Promise<Empty> {
     this.process(request.id, request.execId).io.resize(request.width, request.height);
     return {};
   }
 
-  async update(request: protos.task.UpdateTaskRequest): Promise<Empty> {
+  async update(request: task.UpdateTaskRequest): Promise<Empty> {
     await this.container(request.id).update(request.resources);
     return {};
   }
 
-  async wait(request: protos.task.WaitRequest): Promise<protos.task.WaitResponse.$Properties> {
+  async wait(request: task.WaitRequest): Promise<task.WaitResponse.$Properties> {
     const p = this.process(request.id, request.execId);
     await p.exited;
     return { exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
   }
 
-  async stats(request: protos.task.StatsRequest): Promise<protos.task.StatsResponse.$Properties> {
+  async stats(request: task.StatsRequest): Promise<task.StatsResponse.$Properties> {
     return { stats: this.container(request.id).stats() };
   }
 
-  async checkpoint(request: protos.task.CheckpointTaskRequest): Promise<Empty> {
+  async checkpoint(request: task.CheckpointTaskRequest): Promise<Empty> {
     if (!criuAvailable())
       throw new TtrpcError(Code.UNIMPLEMENTED, 'checkpoint needs criu, which is not installed');
     await this.container(request.id).checkpoint(request);
     return {};
   }
 
-  async connect(
-    request: protos.task.ConnectRequest,
-  ): Promise<protos.task.ConnectResponse.$Properties> {
+  async connect(request: task.ConnectRequest): Promise<task.ConnectResponse.$Properties> {
     const c = this.containers.get(request.id);
     return { shimPid: process.pid, taskPid: c?.init.pid ?? 0 };
   }
 
-  async shutdown(_request: protos.task.ShutdownRequest): Promise<Empty> {
+  async shutdown(_request: task.ShutdownRequest): Promise<Empty> {
     // A grouped shim keeps serving while any of its containers remains.
     if (this.containers.size === 0) this.exit.signal();
     return {};
   }
 }
 
-function taskCreate(
-  request: protos.task.CreateTaskRequest,
-  pid: number,
-): protos.protobuf.Any.$Properties {
-  return toAny(protos.events.TaskCreate, {
+function taskCreate(request: task.CreateTaskRequest, pid: number): protobuf.Any.$Properties {
+  return toAny(events.TaskCreate, {
     containerId: request.id,
     bundle: request.bundle,
     rootfs: request.rootfs,
@@ -200,11 +192,8 @@ function taskCreate(
   });
 }
 
-function taskDelete(
-  id: string,
-  r: protos.task.DeleteResponse.$Properties,
-): protos.protobuf.Any.$Properties {
-  return toAny(protos.events.TaskDelete, {
+function taskDelete(id: string, r: task.DeleteResponse.$Properties): protobuf.Any.$Properties {
+  return toAny(events.TaskDelete, {
     containerId: id,
     pid: r.pid,
     exitStatus: r.exitStatus,

@@ -1,6 +1,5 @@
 // The runc client: one method per runc subcommand, the counterpart of go-runc and rust-extensions'
 // `runc` crate.
-import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -25,6 +24,9 @@ import type {
   RuncStats,
   RuncVersion,
 } from './types';
+
+// Unique names for exec's process-spec files (crypto is not worth loading for this).
+let execSeq = 0;
 
 /** The global flags for `options`, in go-runc's order. */
 export function globalArgs(options: RuncOptions): string[] {
@@ -216,7 +218,10 @@ export class Runc {
    * container. The spec goes to a temporary file (0600, removed afterwards).
    */
   async exec(id: string, process: object, options: ExecOptions = {}): Promise<void> {
-    const file = path.join(os.tmpdir(), `runc-process-${randomUUID()}.json`);
+    const file = path.join(
+      os.tmpdir(),
+      `runc-process-${globalThis.process.pid}-${Date.now()}-${++execSeq}.json`,
+    );
     await fs.promises.writeFile(file, JSON.stringify(process), { mode: 0o600, flag: 'wx' });
     try {
       const detach = options.detach !== false;

@@ -18,6 +18,7 @@ import {
   readStdin,
 } from './bootstrap';
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
+import { encodeDeleteResponse } from './delete-response';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
 import { closeShimLog, openShimLog, silentShimLog } from './logger';
@@ -75,15 +76,6 @@ function write(fd: number, data: Uint8Array | string): void {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   let offset = 0;
   while (offset < buf.length) offset += fs.writeSync(fd, buf, offset);
-}
-
-// The generated task module loads only for `delete`, which needs just this one message.
-function encodeDeleteResponse(response: DeleteResponse): Uint8Array {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const generated = (require('../proto/int64'), require('../generated/task')) as {
-    containerd: typeof taskTypes;
-  };
-  return generated.containerd.task.v2.DeleteResponse.encode(response).finish();
 }
 
 function defaultConfig(config: Partial<Config> | undefined): Config {
