@@ -18,6 +18,7 @@ import type { EchoRequest } from './fixtures/interop';
 import { serveInterop } from './fixtures/interop-server';
 import { requireGoPeer, startGoServer } from './helpers/go-peer';
 import type { GoServer } from './helpers/go-peer';
+import { requireCondition } from './helpers/env';
 
 const top = path.resolve(__dirname, '..', '..');
 const bin = path.join(top, 'bin', 'ttrpc');
@@ -280,7 +281,12 @@ describe('ttrpc command: usage and describe', function () {
   });
 
   it('refuses a named pipe address on Linux with a clear error', async function () {
-    if (process.platform === 'win32') this.skip();
+    requireCondition(
+      this,
+      process.platform !== 'win32',
+      'a non-Windows host',
+      'this checks the Linux refusal',
+    );
     const r = await ttrpc([
       'call',
       '\\\\.\\pipe\\containerd-shim',

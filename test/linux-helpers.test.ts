@@ -36,7 +36,7 @@ import {
   watchOomV1,
   watchOomV2,
 } from '../lib/shim/linux';
-import { requireEnvironment } from './helpers/env';
+import { requireCondition, requireEnvironment } from './helpers/env';
 
 const F = native.mountFlags;
 const ROOT_HINT = 'run the suite as root on Linux with cgroup v1 controllers mounted';
@@ -65,7 +65,12 @@ function sleep(ms: number): Promise<void> {
 
 describe('linux helpers', function () {
   before(function () {
-    if (process.platform !== 'linux') this.skip();
+    requireCondition(
+      this,
+      process.platform === 'linux',
+      `a Linux host (this is ${process.platform})`,
+      'run on Linux',
+    );
   });
 
   describe('parseMountOptions', function () {
@@ -566,7 +571,12 @@ describe('linux helpers', function () {
         },
         ROOT_HINT,
       );
-      if (cgroupMode() !== 'v1') this.skip();
+      requireCondition(
+        this,
+        cgroupMode() === 'v1',
+        'a cgroup v1 host',
+        'these tests drive real v1 cgroups',
+      );
     });
 
     after(async function () {
@@ -622,7 +632,8 @@ describe('linux helpers', function () {
       try {
         root = cgroup2Mountpoint();
       } catch {
-        this.skip();
+        requireCondition(this, false, 'a cgroup2 mount', 'mount cgroup2 (unified)');
+        return;
       }
       assert.ok(child?.pid);
       const dir = path.join(root, name);
@@ -659,7 +670,12 @@ describe('linux helpers', function () {
         { root: true, commands: ['perl'], files: ['/sys/fs/cgroup/memory/cgroup.event_control'] },
         `${ROOT_HINT}; apt-get install perl-base`,
       );
-      if (cgroupMode() !== 'v1') this.skip();
+      requireCondition(
+        this,
+        cgroupMode() === 'v1',
+        'a cgroup v1 host',
+        'these tests drive real v1 cgroups',
+      );
       const name = `shim-oom-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
       const { memory } = makeV1Cgroups(name, ['memory'], made);
       fs.writeFileSync(path.join(memory, 'memory.limit_in_bytes'), String(8 << 20));
@@ -724,7 +740,12 @@ describe('linux helpers', function () {
         { root: true, files: ['/sys/fs/cgroup/memory/cgroup.event_control'] },
         ROOT_HINT,
       );
-      if (cgroupMode() !== 'v1') this.skip();
+      requireCondition(
+        this,
+        cgroupMode() === 'v1',
+        'a cgroup v1 host',
+        'these tests drive real v1 cgroups',
+      );
       const name = `shim-oom-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
       const { memory } = makeV1Cgroups(name, ['memory'], made);
       let calls = 0;

@@ -9,6 +9,7 @@ import { Worker } from 'node:worker_threads';
 
 import { ExitMonitor } from '../lib/shim/monitor';
 import type { ExitEvent } from '../lib/shim/monitor';
+import { requireCondition } from './helpers/env';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'exit-storm.js');
 
@@ -259,7 +260,12 @@ describe('ExitMonitor', function () {
 
 describe('ExitMonitor.start() in a worker thread', function () {
   it("refuses with ERR_REAPER_WORKER (the reaper would take the main thread's children)", async function () {
-    if (process.platform !== 'linux') this.skip();
+    requireCondition(
+      this,
+      process.platform === 'linux',
+      `a Linux host (this is ${process.platform})`,
+      'the reaper is Linux-only',
+    );
     const modulePath = path.join(__dirname, '..', 'lib', 'shim', 'monitor.js');
     const worker = new Worker(
       `const { parentPort } = require('node:worker_threads');
@@ -301,7 +307,12 @@ function runFixture(args: string[]): Promise<FixtureResult> {
 
 describe('reaper (in a child Node process)', function () {
   before(function () {
-    if (process.platform !== 'linux') this.skip();
+    requireCondition(
+      this,
+      process.platform === 'linux',
+      `a Linux host (this is ${process.platform})`,
+      'the reaper is Linux-only',
+    );
   });
 
   it('spawnProcess statuses, waitFor after the fact, child_process alongside the reaper', async function () {

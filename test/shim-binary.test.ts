@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import { Client, TaskClient } from '../lib';
 import { native } from '../lib/native';
 import * as protos from '../lib/protos';
+import { requireEnvironment } from './helpers/env';
 
 const top = path.resolve(__dirname, '..', '..');
 const golden = path.join(top, 'dist', 'test', 'fixtures', 'golden-shim.js');
@@ -105,7 +106,7 @@ describe('shim binary contract', function () {
 
   describe('start, containerd 1.6 – 2.2', () => {
     it('prints only the plain address of a socket bound before start returned (1.6: empty stdin)', async function () {
-      if (process.getuid?.() !== 0) this.skip(); // /run/containerd/s is root's
+      requireEnvironment(this, { root: true }, "run as root: /run/containerd/s is root's");
       const r = shim(startArgs(), { cwd: bundle });
       const expected = `unix:///run/containerd/s/${sha256(`${grpc()}/testns/${id}`)}`;
       assert.equal(r.stderr, '');
@@ -130,7 +131,7 @@ describe('shim binary contract', function () {
     });
 
     it('reads the runtime options Any on stdin (1.7 – 2.2) and still prints a plain address', async function () {
-      if (process.getuid?.() !== 0) this.skip();
+      requireEnvironment(this, { root: true }, 'run as root');
       const options = protos.protobuf.Any.encode({
         type_url: 'containerd.runc.v1.Options',
         value: protos.runc.Options.encode({ binaryName: 'runc' }).finish(),
@@ -142,7 +143,7 @@ describe('shim binary contract', function () {
     });
 
     it('prints JSON {version, address, protocol} when the shim reports version 3', async function () {
-      if (process.getuid?.() !== 0) this.skip();
+      requireEnvironment(this, { root: true }, 'run as root');
       const r = shim(startArgs(), { cwd: bundle, env: { GOLDEN_RESULT: 'json' } });
       const out = JSON.parse(r.stdout.toString()) as {
         version: number;
@@ -156,7 +157,7 @@ describe('shim binary contract', function () {
     });
 
     it('reuses the running shim of the same group and replaces a stale socket', async function () {
-      if (process.getuid?.() !== 0) this.skip();
+      requireEnvironment(this, { root: true }, 'run as root');
       fs.writeFileSync(
         path.join(bundle, 'config.json'),
         JSON.stringify({ annotations: { 'io.containerd.runc.v2.group': `group-${id}` } }),
@@ -180,7 +181,7 @@ describe('shim binary contract', function () {
     });
 
     it('keeps Node warnings out of the output', async function () {
-      if (process.getuid?.() !== 0) this.skip();
+      requireEnvironment(this, { root: true }, 'run as root');
       const r = shim(startArgs(), {
         cwd: bundle,
         env: { GOLDEN_WARN: '1', NODE_OPTIONS: '--trace-warnings' },
@@ -216,7 +217,7 @@ describe('shim binary contract', function () {
     });
 
     it('refuses a client running as another uid (peer credentials), serves the same uid', async function () {
-      if (process.getuid?.() !== 0) this.skip();
+      requireEnvironment(this, { root: true }, 'run as root');
       const socketDir = path.join(dir, 's');
       const params = protos.bootstrap.BootstrapParams.encode({
         instanceId: id,

@@ -21,6 +21,7 @@ import { decodeResponse, encodeRequest } from '../lib/ttrpc/wire';
 import { Echo, SERVICE, decodeEchoResponse, echoRequest } from './fixtures/interop';
 import { serveInterop } from './fixtures/interop-server';
 import { RawPeer } from './helpers/raw-peer';
+import { requireEnvironment } from './helpers/env';
 
 function request(payload: Uint8Array, extra: { timeoutNano?: number } = {}): Uint8Array {
   return encodeRequest({ service: SERVICE, method: 'Echo', payload, ...extra });
@@ -260,7 +261,11 @@ describe('ttrpc server', () => {
 
   describe('handshake and transports', () => {
     it('serves peers of the same uid and refuses a client running as another uid', async function () {
-      if (process.getuid?.() !== 0) this.skip();
+      requireEnvironment(
+        this,
+        { root: true },
+        'run as root (the test switches a client to uid 65534)',
+      );
       const s = new Server({ handshaker: requireSameUser() });
       serveInterop(s);
       const a = path.join(dir, 'creds.sock');

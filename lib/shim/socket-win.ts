@@ -1,7 +1,7 @@
 // Shim addresses on Windows: named pipes. There is no socket directory (containerd 2.3's
 // `socket_dir` does not apply) and nothing on disk to create or remove.
-import { createHash } from 'node:crypto';
 import * as path from 'node:path';
+import { sha256Hex } from './util';
 
 /** The prefix of every named-pipe path. */
 export const PIPE_PREFIX = '\\\\.\\pipe\\';
@@ -24,7 +24,7 @@ export function pipeAddress(
 ): string {
   let key = path.posix.join(address, namespace, grouping);
   if (debug) key = path.posix.join(key, 'debug');
-  const hash = createHash('sha256').update(key).digest('hex');
+  const hash = sha256Hex(key);
   return `${PIPE_PREFIX}containerd-shim-${hash}-pipe`;
 }
 

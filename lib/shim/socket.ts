@@ -1,12 +1,12 @@
 // Shim socket addresses: where containerd and `start` expect a shim to listen, how it is
 // created (dir 0700, socket 0600, bound before `start` prints), probed and removed.
-import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { native } from '../native';
 import { Client } from '../ttrpc/client';
 import { isPipeAddress, pipeAddress } from './socket-win';
+import { sha256Hex } from './util';
 
 /** containerd's default shim socket directory (`<state>/s`). */
 export const SOCKET_ROOT = '/run/containerd/s';
@@ -29,7 +29,7 @@ export function socketAddress(
   if (process.platform === 'win32') return pipeAddress(address, namespace, grouping, debug);
   let key = path.posix.join(address, namespace, grouping);
   if (debug) key = path.posix.join(key, 'debug');
-  const hash = createHash('sha256').update(key).digest('hex');
+  const hash = sha256Hex(key);
   return `unix://${path.posix.join(socketDir, hash)}`;
 }
 

@@ -1,6 +1,9 @@
-// The transport implementation of the running platform.
+// The transport implementation of the running platform (only that one is loaded).
 import type { Platform } from './transport';
-import { unixPlatform } from './transport-unix';
-import { winPlatform } from './transport-win';
 
-export const platform: Platform = process.platform === 'win32' ? winPlatform : unixPlatform;
+export const platform: Platform =
+  process.platform === 'win32'
+    ? // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./transport-win') as typeof import('./transport-win')).winPlatform
+    : // eslint-disable-next-line @typescript-eslint/no-require-imports
+      (require('./transport-unix') as typeof import('./transport-unix')).unixPlatform;

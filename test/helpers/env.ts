@@ -55,3 +55,19 @@ export function requireEnvironment(
   process.stderr.write(`skipped: missing ${what} (${hint})\n`);
   ctx.skip();
 }
+
+/**
+ * Like requireEnvironment, for any other precondition (platform, cgroup mode): skips outside CI
+ * with one line naming `what`, fails under CI=true.
+ */
+export function requireCondition(
+  ctx: Mocha.Context,
+  ok: boolean,
+  what: string,
+  hint: string,
+): void {
+  if (ok) return;
+  if (process.env.CI === 'true') throw new Error(`${what} (${hint}); suites may not skip in CI`);
+  process.stderr.write(`skipped: ${what} (${hint})\n`);
+  ctx.skip();
+}
