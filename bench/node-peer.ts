@@ -2,7 +2,7 @@
 // line, the same Interop/Echo semantics and the same JSON result line, so bench/ttrpc.ts can pair
 // either implementation with the other.
 //
-//   node dist/bench/node-peer.js server [-creds] <address>
+//   node dist/bench/node-peer.js server [-creds] [-busy-poll µs] <address>
 //   node dist/bench/node-peer.js bench <address> [-mode serial|parallel] [-n calls] [-d duration]
 //                                [-c concurrency] [-size bytes] [-warmup calls]
 //
@@ -222,10 +222,13 @@ function echo(req: EchoRequest, ctx: CallContext): EchoResponseInit | Promise<Ec
 }
 
 async function runServer(args: string[]): Promise<void> {
-  const { flags, positional } = parseArgs(args, { creds: 'bool' }, 1);
+  const { flags, positional } = parseArgs(args, { creds: 'bool', 'busy-poll': 'int' }, 1);
   const creds = ['true', '1', 't', 'TRUE'].includes(flags.get('creds') ?? 'false');
   const address = positional[0]!;
-  const server = new Server(creds ? { handshaker: requireSameUser() } : {});
+  const server = new Server({
+    ...(creds ? { handshaker: requireSameUser() } : {}),
+    busyPollMicros: intFlag(flags, 'busy-poll', 0),
+  });
   server.addMethod(echoMethod, echo);
   await server.listen(address);
 
@@ -299,7 +302,15 @@ function errorCode(err: unknown): [number, string] {
 async function runBench(args: string[]): Promise<void> {
   const { flags, positional } = parseArgs(
     args,
-    { mode: 'string', n: 'int', d: 'duration', c: 'int', size: 'int', warmup: 'int' },
+    {
+      mode: 'string',
+      n: 'int',
+      d: 'duration',
+      c: 'int',
+      size: 'int',
+      warmup: 'int',
+      'busy-poll': 'int',
+    },
     1,
   );
   const address = positional[0]!;
@@ -319,7 +330,7 @@ async function runBench(args: string[]): Promise<void> {
   }
   if (size < 0 || n < 0 || warmup < 0) throw new Error('-size, -n and -warmup must be >= 0');
 
-  const client = await Client.connect(address);
+  const client = await Client.connect(address, { busyPollMicros: intFlag(flags, 'busy-poll', 0) });
   const request: Partial<EchoRequest> = { payload: Buffer.alloc(size, 'p') };
   let firstErr: unknown;
   let hasErr = false;

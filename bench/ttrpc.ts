@@ -29,6 +29,8 @@ interface Pair {
   label: string;
   client: Impl;
   server: Impl;
+  /** busyPollMicros for the Node side(s) (opt-in latency mode). */
+  busyPoll?: number;
 }
 
 // Table order: the baseline first.
@@ -37,6 +39,21 @@ const PAIRS: Pair[] = [
   { id: 'node-node', label: 'Node ↔ Node', client: 'node', server: 'node' },
   { id: 'go-node', label: 'Go client → Node server', client: 'go', server: 'node' },
   { id: 'node-go', label: 'Node client → Go server', client: 'node', server: 'go' },
+  // The opt-in latency mode (busyPollMicros): CPU spent spinning instead of sleeping.
+  {
+    id: 'node-node-spin',
+    label: 'Node ↔ Node, busyPollMicros 50',
+    client: 'node',
+    server: 'node',
+    busyPoll: 50,
+  },
+  {
+    id: 'go-node-spin',
+    label: 'Go client → Node server, busyPollMicros 50',
+    client: 'go',
+    server: 'node',
+    busyPoll: 50,
+  },
 ];
 
 interface Options {
@@ -162,9 +179,11 @@ function startServer(
   impl: Impl,
   address: string,
   cpu: number | undefined,
+  busyPoll = 0,
   timeoutMs = 15000,
 ): Promise<ChildProcess> {
-  const child = start(impl, ['server', address], cpu);
+  const spin = impl === 'node' && busyPoll > 0 ? ['-busy-poll', String(busyPoll)] : [];
+  const child = start(impl, ['server', ...spin, address], cpu);
   return new Promise((resolve, reject) => {
     let out = '';
     let err = '';
@@ -388,10 +407,11 @@ async function runPair(pair: Pair, round: number, opts: Options): Promise<RunRec
   const timeoutMs = opts.seconds * 2000 + 60000;
   const clientCpu = opts.pin ? 0 : undefined;
   const serverCpu = opts.pin === 'split' ? 1 : clientCpu;
-  const common = ['-d', duration, '-size', String(opts.size)];
+  const spin = pair.client === 'node' && pair.busyPoll ? ['-busy-poll', String(pair.busyPoll)] : [];
+  const common = ['-d', duration, '-size', String(opts.size), ...spin];
   let server: ChildProcess | undefined;
   try {
-    server = await startServer(pair.server, address, serverCpu);
+    server = await startServer(pair.server, address, serverCpu, pair.busyPoll);
     record.serial = await runClient(
       pair.client,
       ['bench', address, '-mode', 'serial', ...common, '-warmup', String(opts.serialWarmup)],
@@ -472,6 +492,20 @@ function targets(medians: Medians): Target[] {
       bound: '>=',
       target: 2,
     },
+    {
+      description: 'Node ↔ Node serial p50 with busyPollMicros 50 (opt-in)',
+      pair: 'node-node-spin',
+      metric: 'serial_p50_us',
+      bound: '<=',
+      target: 0.4,
+    },
+    {
+      description: 'Go client → Node server serial p50 with busyPollMicros 50 (opt-in)',
+      pair: 'go-node-spin',
+      metric: 'serial_p50_us',
+      bound: '<=',
+      target: 0.8,
+    },
   ];
   return list.map((t) => {
     const r = ratio(medians, t.pair, t.metric);
@@ -508,7 +542,7 @@ function markdown(m: Machine, opts: Options, runs: RunRecord[], medians: Medians
       `unix path socket, one connection. Serial: one call at a time, ${opts.seconds} s after ` +
       `${opts.serialWarmup} warm-up calls. ${opts.concurrency} in flight: ${opts.concurrency} ` +
       `concurrent callers on one client, ${opts.seconds} s after ${opts.parallelWarmup} warm-up ` +
-      `calls. CPU placement: ${placement(opts)}. ${opts.rounds} round(s), the four pairs ` +
+      `calls. CPU placement: ${placement(opts)}. ${opts.rounds} round(s), the pairs ` +
       `interleaved; each cell is the median over ` +
       `the rounds. Ratio to Go ↔ Go in parentheses: latency pair/Go (lower is better), ` +
       `throughput pair/Go (higher is better).`,

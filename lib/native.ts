@@ -15,6 +15,7 @@ export interface NativeChannel {
   unref(): void;
   readonly buffered: number;
   readonly fd: number;
+  setBusyPoll(microseconds: number): void;
 }
 
 /** A queued-frame (or, raw, byte) transport over one connected named pipe (native/win/pipe.h). */

@@ -216,6 +216,29 @@ describe('ttrpc streaming and client behaviour', () => {
     await assert.rejects(c.unary(Echo, 'x'), { code: Code.UNAVAILABLE });
   });
 
+  it('busyPollMicros (opt-in): calls, streams and close behave the same with spinning on', async () => {
+    const s = new Server({ busyPollMicros: 50 });
+    s.addMethod(Echo, (v: string) => `${v}!`);
+    s.addMethod(Count, async (request: string, stream: ServerStream<never, string>) => {
+      for (let i = 1; i <= Number(request); i++) await stream.send(String(i));
+    });
+    const a = path.join(dir, 'spin.sock');
+    await s.listen(a);
+    const c = await Client.connect(a, { busyPollMicros: 50 });
+    for (let i = 0; i < 200; i++) assert.equal(await c.unary(Echo, `m${i}`), `m${i}!`);
+    const got = await Promise.all(Array.from({ length: 32 }, (_, i) => c.unary(Echo, `p${i}`)));
+    assert.deepEqual(
+      got,
+      Array.from({ length: 32 }, (_, i) => `p${i}!`),
+    );
+    const counted: string[] = [];
+    for await (const m of c.serverStream(Count, '50')) counted.push(m);
+    assert.equal(counted.length, 50);
+    c.close();
+    await c.closedPromise;
+    await s.close();
+  });
+
   it('connect fails with the errno of the missing socket', async () => {
     await assert.rejects(Client.connect(path.join(dir, 'missing.sock')), {
       code: 'ENOENT',

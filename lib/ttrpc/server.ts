@@ -55,6 +55,8 @@ export interface ServerOptions {
   /** Messages buffered per stream before a slow consumer's stream fails; default 1024. */
   streamBuffer?: number;
   logger?: Logger;
+  /** Spin up to this many µs for each connection's next request instead of sleeping (see Client). */
+  busyPollMicros?: number;
   /** Called once the server has closed and its last connection ended. */
   onClose?: () => void;
 }
@@ -493,6 +495,7 @@ export class Server {
   private readonly interceptors: UnaryServerInterceptor[];
   private readonly handshaker: Handshaker | undefined;
   private readonly onCloseCallback: (() => void) | undefined;
+  private readonly busyPollMicros: number;
   private state: 'open' | 'shutting-down' | 'closed' = 'open';
   private closeWaiters: (() => void)[] = [];
 
@@ -502,6 +505,7 @@ export class Server {
     this.interceptors = options.interceptors ?? [];
     this.handshaker = options.handshaker;
     this.onCloseCallback = options.onClose;
+    this.busyPollMicros = options.busyPollMicros ?? 0;
   }
 
   /** Registers one method; replaces an earlier registration of the same name. */
@@ -597,6 +601,7 @@ export class Server {
       onDrain: () => connection.onDrain(),
       onClose: (err) => connection.onClose(err),
     });
+    if (this.busyPollMicros > 0) connection.transport.setBusyPoll(this.busyPollMicros);
   }
 
   connectionClosed(connection: ServerConnection): void {

@@ -31,6 +31,8 @@ export interface Transport {
   unref(): void;
   readonly buffered: number;
   readonly highWaterMark: number;
+  /** Busy-poll for the peer's answer up to this long before sleeping (0: off; where supported). */
+  setBusyPoll(microseconds: number): void;
 }
 
 export interface IncomingConnection {
@@ -76,6 +78,7 @@ export interface NativeFrameChannel {
   ref(): void;
   unref(): void;
   readonly buffered: number;
+  setBusyPoll?(microseconds: number): void;
 }
 
 const DRAIN = 1;
@@ -98,5 +101,6 @@ export function channelTransport(channel: NativeFrameChannel, highWaterMark: num
       return channel.buffered;
     },
     highWaterMark,
+    setBusyPoll: (microseconds) => channel.setBusyPoll?.(microseconds),
   };
 }

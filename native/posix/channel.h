@@ -20,6 +20,10 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
   // Called by the per-loop flush scheduler.
   void FlushPending();
+  // Busy polling (see Scheduler::Spin).
+  uint64_t BusyPollNanos() const;
+  bool InputPending() const;
+  void ReadNow();
 
  private:
   enum Event { kDrain = 1, kClose = 2 };
@@ -32,6 +36,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value Unref(const Napi::CallbackInfo& info);
   Napi::Value Buffered(const Napi::CallbackInfo& info);
   Napi::Value Fd(const Napi::CallbackInfo& info);
+  Napi::Value SetBusyPoll(const Napi::CallbackInfo& info);
+  void StopSpinning();
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   void HandleReadable();
@@ -50,6 +56,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   bool closing_ = false;       // close requested: flush what we can, then destroy
   bool graceful_ = false;      // close after the output buffer drained
   bool destroyed_ = false;
+  bool spinning_ = false;      // in the scheduler's spinners list
+  uint64_t busy_poll_ns_ = 0;
   int error_ = 0;              // errno that ended the channel; 0 for EOF or a local close
   const char* error_syscall_ = "";
   FrameDecoder decoder_;
