@@ -66,12 +66,6 @@ export let logger: ShimLogger = silentShimLog();
 
 const VERSION = '0.1.0';
 
-class ShimExit extends Error {
-  constructor(readonly status: number) {
-    super(`exit ${status}`);
-  }
-}
-
 function write(fd: number, data: Uint8Array | string): void {
   const buf = typeof data === 'string' ? Buffer.from(data) : data;
   let offset = 0;
@@ -105,7 +99,6 @@ export async function run(
     await dispatch(runtimeId, shim, defaultConfig(config));
     process.exit(0);
   } catch (err) {
-    if (err instanceof ShimExit) process.exit(err.status);
     logger.error({ err }, 'shim failed');
     await closeShimLog(logger, 500); // Windows: the log pipe is asynchronous
     write(2, `${runtimeId}: ${(err as Error)?.message ?? String(err)}\n`);
