@@ -20,6 +20,8 @@ constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kFlushNow = 1 << 20;  // flush inline once this much output is queued
 constexpr int kMaxReadsPerWake = 32;
 constexpr size_t kDrainMark = 256 << 10;  // above this, JS waits for the drain event
+// Busy polling never holds the loop longer than this in one go (timers and other I/O wait).
+constexpr uint64_t kMaxSpinNanos = 2'000'000;
 
 // One per JavaScript environment: channels with queued output or pending teardown, flushed in
 // the prepare phase (before the loop may block) and the check phase (right after I/O callbacks).
@@ -43,23 +45,33 @@ struct Scheduler {
   // check the waiting channels' sockets for a while instead of sleeping, yielding the CPU between
   // checks. On a VM a sleeping vCPU takes tens of microseconds to wake; this trades CPU for that.
   static void Spin(Scheduler* s) {
-    if (s->spinners.empty() || uv_backend_timeout(s->loop) == 0) return;
-    uint64_t budget_ns = 0;
-    for (Channel* c : s->spinners) budget_ns = std::max<uint64_t>(budget_ns, c->BusyPollNanos());
-    uint64_t deadline = uv_hrtime() + budget_ns;
+    uint64_t started = uv_hrtime();
+    uint64_t deadline = 0;
     for (;;) {
+      // Stop when the loop has other work (due timers, immediates) or nobody waits any more.
+      if (s->spinners.empty() || uv_backend_timeout(s->loop) == 0) return;
+      uint64_t now = uv_hrtime();
+      if (deadline == 0) deadline = now + Budget(s);
+      if (now >= deadline || now - started >= kMaxSpinNanos) return;
       std::vector<Channel*> ready;
       for (Channel* c : s->spinners) {
         if (c->InputPending()) ready.push_back(c);
       }
-      if (!ready.empty()) {
-        for (Channel* c : ready) c->ReadNow();
-        Run(s);
-        return;
+      if (ready.empty()) {
+        sched_yield();
+        continue;
       }
-      if (uv_hrtime() >= deadline) return;
-      sched_yield();
+      // An answer: handle it here, flush what JS queued in reply, and wait for the next one.
+      for (Channel* c : ready) c->ReadNow();
+      Run(s);
+      deadline = 0;
     }
+  }
+
+  static uint64_t Budget(Scheduler* s) {
+    uint64_t budget = 0;
+    for (Channel* c : s->spinners) budget = std::max<uint64_t>(budget, c->BusyPollNanos());
+    return budget;
   }
 };
 
