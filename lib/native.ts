@@ -5,32 +5,20 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { NativeFrameChannel } from './ttrpc/transport';
+
 /** A queued-frame transport over one connected socket (see native/posix/channel.h). */
-export interface NativeChannel {
-  send(streamId: number, type: number, flags: number, payload?: Uint8Array): number;
-  close(graceful?: boolean): void;
-  pauseReading(): void;
-  resumeReading(): void;
-  ref(): void;
-  unref(): void;
-  readonly buffered: number;
+export interface NativeChannel extends NativeFrameChannel {
   readonly fd: number;
   setBusyPoll(microseconds: number): void;
 }
 
 /** A queued-frame (or, raw, byte) transport over one connected named pipe (native/win/pipe.h). */
-export interface NativePipeChannel {
-  send(streamId: number, type: number, flags: number, payload?: Uint8Array): number;
+export interface NativePipeChannel extends NativeFrameChannel {
   /** Raw bytes (raw-mode channels). */
   write(data: Uint8Array): number;
-  close(graceful?: boolean): void;
-  pauseReading(): void;
-  resumeReading(): void;
-  ref(): void;
-  unref(): void;
   /** The pipe's DACL as SDDL. */
   securityDescriptor(): string;
-  readonly buffered: number;
   readonly handle: number;
 }
 

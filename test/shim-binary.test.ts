@@ -2,7 +2,7 @@
 // every containerd generation, and how the serving process behaves (session, fd 3, socket
 // permissions, group reuse, peer-credential check, SIGTERM).
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import type { SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -13,6 +13,7 @@ import { Client, TaskClient } from '../lib';
 import { native } from '../lib/native';
 import * as protos from '../lib/protos';
 import { requireEnvironment } from './helpers/env';
+import { connectAsNobody } from './helpers/raw-peer';
 
 const top = path.resolve(__dirname, '..', '..');
 const golden = path.join(top, 'dist', 'test', 'fixtures', 'golden-shim.js');
@@ -233,21 +234,10 @@ describe('shim binary contract', function () {
       fs.chmodSync(dir, 0o755);
       fs.chmodSync(socketDir, 0o755);
       fs.chmodSync(file, 0o777);
-      const script = `
-        const net = require('net');
-        const s = net.connect(${JSON.stringify(file)}, () => s.write(Buffer.from('000000000000000101000000', 'hex').subarray(0, 10)));
-        s.on('data', () => { console.log('answered'); process.exit(0); });
-        s.on('close', () => { console.log('closed'); process.exit(0); });
-        s.on('error', (e) => { console.log('error ' + e.code); process.exit(0); });`;
-      const child = spawn(process.execPath, ['-e', script], {
-        uid: 65534,
-        gid: 65534,
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
-      let out = '';
-      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      await new Promise((resolve) => child.on('exit', resolve));
-      assert.match(out.trim(), /^(closed|error ECONNRESET|error EPIPE)$/);
+      assert.match(
+        await connectAsNobody(file, '00000000000000010100'),
+        /^(closed|error ECONNRESET|error EPIPE)$/,
+      );
       const client = await Client.connect(result.address);
       assert.equal((await new TaskClient(client).connect({ id })).version, 'golden');
       client.close();

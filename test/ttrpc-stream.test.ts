@@ -15,15 +15,12 @@ import {
   serverStream,
   unary,
 } from '../lib/ttrpc';
-import type { MessageType, ServerStream } from '../lib/ttrpc';
+import type { ServerStream } from '../lib/ttrpc';
 import { FrameFlag, FrameType } from '../lib/ttrpc/frame';
 import { decodeResponse, encodeRequest } from '../lib/ttrpc/wire';
 import { RawPeer } from './helpers/raw-peer';
+import { text } from './fixtures/text-codec';
 
-const text: MessageType<string, string> = {
-  encode: (s) => ({ finish: () => Buffer.from(s) }),
-  decode: (b) => Buffer.from(b).toString(),
-};
 const S = 'test.v1.Streams';
 const Count = serverStream(S, 'Count', text, text);
 const Sum = clientStream(S, 'Sum', text, text);

@@ -1,5 +1,6 @@
 // A raw TTRPC peer on Node's net module (independent of the addon), for sending frames a
 // well-behaved client never would.
+import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 
 import { JsFrameDecoder, encodeHeader } from '../../lib/ttrpc/frame';
@@ -79,4 +80,26 @@ export class RawPeer {
   close(): void {
     this.socket.destroy();
   }
+}
+
+/**
+ * Connects to `path` from a child process running as uid/gid 65534, writes `frameHex`, and tells
+ * what happened: "answered", "closed", or "error <code>" (a handshake refusal closes or resets).
+ */
+export async function connectAsNobody(path: string, frameHex: string): Promise<string> {
+  const script = `
+    const net = require('net');
+    const s = net.connect(${JSON.stringify(path)}, () => s.write(Buffer.from(${JSON.stringify(frameHex)}, 'hex')));
+    s.on('data', () => { console.log('answered'); process.exit(0); });
+    s.on('close', () => { console.log('closed'); process.exit(0); });
+    s.on('error', (e) => { console.log('error ' + e.code); process.exit(0); });`;
+  const child = spawn(process.execPath, ['-e', script], {
+    uid: 65534,
+    gid: 65534,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  await new Promise((resolve) => child.on('exit', resolve));
+  return out.trim();
 }

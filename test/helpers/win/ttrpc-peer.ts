@@ -16,13 +16,10 @@ import {
   serverStream,
   unary,
 } from '../../../lib';
-import type { CallContext, MessageType, ServerStream } from '../../../lib';
+import type { CallContext, ServerStream } from '../../../lib';
 import { native } from '../../../lib/native';
+import { text } from '../../fixtures/text-codec';
 
-const text: MessageType<string, string> = {
-  encode: (s) => ({ finish: () => Buffer.from(s) }),
-  decode: (b) => Buffer.from(b).toString(),
-};
 const S = 'test.windows.v1.Peer';
 const Echo = unary(S, 'Echo', text, text);
 const Fail = unary(S, 'Fail', text, text);
