@@ -3,7 +3,7 @@
 # toolchain and sources, busybox for the test image) and the ones that cross-build and run the
 # npm package's prebuilt addons (scripts/prebuild.js, test/package.test.ts): the arm64 and mingw-w64
 # cross compilers, qemu-user for the arm64 binary and wine64 for the Windows one. Only missing
-# packages are installed.
+# packages are installed. Newer containerd releases come from scripts/debian-peers.sh.
 set -euo pipefail
 
 PACKAGES=(containerd runc golang-go golang-github-containerd-ttrpc-dev busybox-static)
@@ -19,7 +19,15 @@ missing_cross=()
 for p in "${CROSS_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing_cross+=("$p")
 done
-[ ${#missing[@]} -eq 0 ] && [ ${#missing_cross[@]} -eq 0 ] && exit 0
+# containerd 1.7 (trixie) and 2.1 (sid), unpacked beside bookworm's 1.6 (never installed).
+peers() {
+  bash "$(dirname "$0")/debian-peers.sh" trixie containerd >/dev/null
+  bash "$(dirname "$0")/debian-peers.sh" sid containerd >/dev/null
+}
+if [ ${#missing[@]} -eq 0 ] && [ ${#missing_cross[@]} -eq 0 ]; then
+  peers
+  exit 0
+fi
 
 SUDO=""
 if [ "$(id -u)" != 0 ]; then
@@ -38,3 +46,4 @@ apt_install() {
 }
 [ ${#missing[@]} -eq 0 ] || apt_install "${missing[@]}"
 [ ${#missing_cross[@]} -eq 0 ] || apt_install --no-install-recommends "${missing_cross[@]}"
+peers
