@@ -16,7 +16,8 @@
             "native/posix/watcher.cc",
             "native/linux/process.cc",
             "native/linux/reaper.cc",
-            "native/linux/mount.cc"
+            "native/linux/mount.cc",
+            "native/linux/memory.cc"
           ]
         }],
         ["OS=='win'", {

@@ -90,6 +90,8 @@ export interface NativeBinding {
     setpgid: boolean,
   ): number;
   dup2(from: number, to: number): void;
+  /** malloc_trim(0): free malloc pages back to the kernel; false if none (or not glibc). */
+  mallocTrim(): boolean;
   mount(
     source: string | null,
     target: string,

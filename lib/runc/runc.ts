@@ -3,7 +3,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as readline from 'node:readline';
 
 import { RuncCommand, fileSizeSync } from './command';
 import type { CommandResult, CommandSpec, StdioTarget } from './command';
@@ -329,6 +328,9 @@ export class Runc {
     async function* iterate(): AsyncGenerator<RuncEvent> {
       try {
         if (child.stdout === null) return;
+        // Loaded here: only `runc events` reads lines, and a shim daemon keeps what it loads.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const readline = require('node:readline') as typeof import('node:readline');
         const lines = readline.createInterface({ input: child.stdout, crlfDelay: Infinity });
         for await (const line of lines) {
           if (line.trim() === '') continue;

@@ -1,74 +1,29 @@
-// The shim's log: pino writing logrus-style text lines (what containerd copies from every shim)
-// synchronously to the bundle's `log` FIFO, so nothing is lost when the shim exits or is killed.
-// On Windows the shim serves the log on a named pipe instead (logger-win.ts).
+// The shim's log: logrus-style text lines (logfmt.ts, what containerd copies from every shim)
+// written synchronously to the bundle's `log` FIFO, so nothing is lost when the shim exits or is
+// killed. On Windows the shim serves the log on a named pipe instead (logger-win.ts, loaded only
+// there).
 import * as fs from 'node:fs';
 
-import type { Logger as PinoLogger } from 'pino';
-import type PinoModule from 'pino';
-
 import { native } from '../native';
-import { openPipeLog } from './logger-win';
+import { LogfmtLogger } from './logfmt';
 import type { PipeLog, PipeLogOptions } from './logger-win';
-import { isPipeAddress, logPipeAddress } from './socket-win';
 
-export type ShimLogger = PinoLogger;
+/** The shim's logger (pino's calling convention; see logfmt.ts). */
+export type ShimLogger = LogfmtLogger;
 
-// pino loads only when a shim serves: `start` and `delete` log nothing and must start fast.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
-const loadPino = (): typeof PinoModule => require('pino') as typeof PinoModule;
-
-const LEVELS: Record<number, string> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warning',
-  50: 'error',
-  60: 'fatal',
-};
-
-function quote(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return /^[A-Za-z0-9_.:/@+-]+$/.test(text) ? text : JSON.stringify(text);
-}
-
-/** pino's JSON line as `time="…" level=info msg="…" key=value …` (logrus text format). */
-export function toLogfmt(json: string): string {
-  let record: Record<string, unknown>;
-  try {
-    record = JSON.parse(json) as Record<string, unknown>;
-  } catch {
-    return json;
-  }
-  const { time, level, msg, ...fields } = record;
-  const parts = [
-    `time=${JSON.stringify(new Date(typeof time === 'number' ? time : Date.now()).toISOString())}`,
-    `level=${LEVELS[level as number] ?? String(level)}`,
-    `msg=${JSON.stringify(typeof msg === 'string' ? msg : '')}`,
-  ];
-  for (const [k, v] of Object.entries(fields)) {
-    if (v !== undefined)
-      parts.push(
-        `${k}=${quote(k === 'err' && v && typeof v === 'object' ? (v as { message?: unknown }).message : v)}`,
-      );
-  }
-  return parts.join(' ') + '\n';
-}
-
-/** A synchronous pino destination on an fd; write errors (reader gone: EPIPE) are dropped. */
-function fdDestination(fd: number): { write(line: string): void } {
-  return {
-    write(line: string): void {
-      const data = Buffer.from(toLogfmt(line));
-      let offset = 0;
-      while (offset < data.length) {
-        try {
-          offset += fs.writeSync(fd, data, offset);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-          return;
-        }
+/** Synchronous writes of whole lines to an fd; write errors (reader gone: EPIPE) are dropped. */
+function fdSink(fd: number): (line: string) => void {
+  return (line) => {
+    const data = Buffer.from(line);
+    let offset = 0;
+    while (offset < data.length) {
+      try {
+        offset += fs.writeSync(fd, data, offset);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
+        return;
       }
-    },
+    }
   };
 }
 
@@ -113,6 +68,11 @@ const pipeLogs = new WeakMap<ShimLogger, PipeLog>();
 
 /** Windows: the log pipe server (see logger-win.ts), or undefined if it cannot be created. */
 function openLogPipe(options: ShimLogOptions): PipeLog | undefined {
+  /* eslint-disable @typescript-eslint/no-require-imports */
+  const { openPipeLog } = require('./logger-win') as typeof import('./logger-win');
+  const { isPipeAddress, logPipeAddress } =
+    require('./socket-win') as typeof import('./socket-win');
+  /* eslint-enable @typescript-eslint/no-require-imports */
   const base = options.base ?? {};
   const pipe =
     options.path !== undefined && isPipeAddress(options.path)
@@ -127,28 +87,20 @@ function openLogPipe(options: ShimLogOptions): PipeLog | undefined {
 
 /**
  * Opens the bundle's `log` FIFO write-only (containerd holds the read side, so this does not
- * block) and returns a pino logger on it; on Windows serves the log pipe instead. Falls back to
+ * block) and returns a logger writing to it; on Windows serves the log pipe instead. Falls back to
  * stderr if the log cannot be opened.
  */
 export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
   const level = options.debug ? 'debug' : (options.level ?? 'info');
   const pipe = process.platform === 'win32' ? openLogPipe(options) : undefined;
-  const destination = pipe
-    ? { write: (line: string) => pipe.write(toLogfmt(line)) }
-    : fdDestination(
+  const sink = pipe
+    ? (line: string) => pipe.write(line)
+    : fdSink(
         process.platform === 'win32'
           ? 2
           : openLogFd(options.path ?? 'log', options.redirectStderr === true),
       );
-  const pino = loadPino();
-  const logger = pino(
-    {
-      level,
-      base: { pid: process.pid, ...options.base },
-      timestamp: pino.stdTimeFunctions.epochTime,
-    },
-    destination,
-  );
+  const logger = new LogfmtLogger(sink, level, { pid: process.pid, ...options.base });
   if (pipe) pipeLogs.set(logger, pipe);
   return logger;
 }
@@ -165,23 +117,7 @@ export async function closeShimLog(logger: ShimLogger, timeoutMs = 1000): Promis
   pipe.close();
 }
 
-const noop = (): void => undefined;
-
-// A logger that discards everything, without loading pino.
-const SILENT = {
-  level: 'silent',
-  trace: noop,
-  debug: noop,
-  info: noop,
-  warn: noop,
-  error: noop,
-  fatal: noop,
-  silent: noop,
-  isLevelEnabled: () => false,
-  child(): ShimLogger {
-    return SILENT;
-  },
-} as unknown as ShimLogger;
+const SILENT: ShimLogger = new LogfmtLogger(() => undefined, 'silent');
 
 /** A logger that discards everything (the `start` and `delete` actions must print nothing). */
 export function silentShimLog(): ShimLogger {

@@ -10,7 +10,6 @@
 // child_process keeps working alongside: its children are libuv's and are never reaped here.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { isMainThread } from 'node:worker_threads';
 
 import { native } from '../native';
 
@@ -225,6 +224,9 @@ export class ExitMonitor {
         `the exit monitor's reaper is Linux-only (platform ${process.platform})`,
       );
     }
+    // Loaded here, not at import: a shim daemon keeps what it loads, and this is all it needs.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { isMainThread } = require('node:worker_threads') as typeof import('node:worker_threads');
     if (!isMainThread) {
       throw codeError(
         'ERR_REAPER_WORKER',

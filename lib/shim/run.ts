@@ -19,6 +19,7 @@ import {
 } from './bootstrap';
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
 import { encodeDeleteResponse } from './delete-response';
+import { MemoryReleaser } from './daemon-runtime';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
 import { closeShimLog, openShimLog, silentShimLog } from './logger';
@@ -187,7 +188,17 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     throw new Error('TTRPC_ADDRESS is not set (containerd sets it to its ttrpc socket)');
   const publisher = new RemotePublisher(ttrpcAddress, { logger });
   const task = await shim.createTaskService(publisher);
-  const server = new Server({ handshaker: linux ? requireSameUser() : undefined, logger });
+  const releaser = new MemoryReleaser();
+  const server = new Server({
+    handshaker: linux ? requireSameUser() : undefined,
+    logger,
+    interceptors: [
+      (_context, request, next) => {
+        releaser.activity();
+        return next(request);
+      },
+    ],
+  });
   registerTaskService(server, task);
   registerTaskV3Service(server, task);
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
@@ -204,6 +215,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   });
   const why = await Promise.race([shim.wait().then(() => 'exit signal'), signalled]);
   logger.info({ reason: why }, 'Shutting down shim instance');
+  releaser.stop();
   await server.shutdown({ timeoutMs: 5000 });
   logger.info('ttrpc server stopped');
   await publisher.close(5000);

@@ -8,6 +8,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { native } from '../native';
+import { daemonArgv, daemonEnv } from './daemon-runtime';
 import { serveArgs } from './flags';
 import { canConnect, socketAddress } from './socket';
 import type { SpawnEnv, StartOpts } from './spawn';
@@ -49,7 +50,7 @@ export async function awaitPipeReady(
 }
 
 function environment(extra: SpawnEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...daemonEnv() };
   for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
   return env;
 }
@@ -64,14 +65,12 @@ export async function spawnWindows(opts: StartOpts, group: string, env: SpawnEnv
   // containerd reads our stdout and stderr to EOF (CombinedOutput): the daemon must not inherit
   // them, and libuv starts processes with bInheritHandles.
   native.setStdHandleInheritance(false);
-  const script = process.argv[1];
-  const args = [
-    ...process.execArgv,
-    ...(script ? [script] : []),
+  // daemonArgv()[0] is node itself: spawn takes the arguments after it.
+  const args = daemonArgv(process.argv[1] || undefined, [
     ...serveArgs(opts),
     '-socket',
     address,
-  ];
+  ]).slice(1);
   const child = childProcess.spawn(process.execPath, args, {
     cwd: opts.bundle,
     env: environment(env),

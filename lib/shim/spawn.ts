@@ -4,9 +4,9 @@
 import * as path from 'node:path';
 
 import { native } from '../native';
+import { daemonArgv, daemonEnv } from './daemon-runtime';
 import { serveArgs } from './flags';
 import { canConnect, newSocket, removeSocket, socketAddress } from './socket';
-import { spawnWindows } from './spawn-win';
 import { readSpec, writeAddress } from './util';
 import type { Any } from './util';
 
@@ -51,8 +51,9 @@ export function specGroup(bundle: string): string | undefined {
 
 export type SpawnEnv = Record<string, string> | readonly (readonly [string, string])[];
 
+/** The daemon's environment: ours, the daemon's settings (daemon-runtime.ts), then `extra`. */
 function environment(extra: SpawnEnv): string[] {
-  const env: Record<string, string | undefined> = { ...process.env };
+  const env: Record<string, string | undefined> = { ...process.env, ...daemonEnv() };
   for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
   return Object.entries(env)
     .filter((e): e is [string, string] => e[1] !== undefined)
@@ -63,8 +64,9 @@ function environment(extra: SpawnEnv): string[] {
  * Starts the shim's serving process (or finds the running one of this group) and returns the
  * address to print. `grouping` is the default group key (usually the task id); a group named in
  * the bundle's spec annotations takes precedence, so all containers of a pod share one shim. The
- * daemon re-executes this program with the serve flags, in a new session, cwd = bundle, stdio on
- * /dev/null, the listening socket on fd 3 and `env` added to the environment.
+ * daemon re-executes this program with the serve flags and the daemon's Node options
+ * (daemon-runtime.ts), in a new session, cwd = bundle, stdio on /dev/null, the listening socket on
+ * fd 3 and the daemon's environment plus `env` added to the environment.
  */
 export async function spawn(
   opts: StartOpts,
@@ -72,7 +74,12 @@ export async function spawn(
   env: SpawnEnv = [],
 ): Promise<string> {
   const group = specGroup(opts.bundle) ?? grouping;
-  if (process.platform === 'win32') return spawnWindows(opts, group, env); // see spawn-win.ts
+  if (process.platform === 'win32') {
+    // spawn-win.ts loads child_process: only Windows needs it (and a daemon keeps what it loads).
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { spawnWindows } = require('./spawn-win') as typeof import('./spawn-win');
+    return spawnWindows(opts, group, env);
+  }
   const address = socketAddress(opts.address, opts.namespace, group, opts.socketDir);
   let fd: number;
   try {
@@ -87,16 +94,10 @@ export async function spawn(
     fd = newSocket(address);
   }
   try {
-    const script = process.argv[1];
-    const args = [
-      process.execPath,
-      ...process.execArgv,
-      ...(script ? [script] : []),
-      ...serveArgs(opts),
-    ];
+    const script = process.argv[1] || undefined;
     native.spawn(
       process.execPath,
-      args,
+      daemonArgv(script, serveArgs(opts)),
       environment(env),
       opts.bundle,
       [-1, -1, -1, fd],

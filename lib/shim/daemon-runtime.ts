@@ -1,0 +1,116 @@
+// How a shim's serving process (the daemon) runs Node. A daemon lives as long as its containers,
+// next to thousands of others, and spends nearly all of that time idle: what counts is the memory
+// it keeps, not peak speed. Two halves:
+//
+//  - what it boots with: the Node/V8 flags and environment below, applied wherever a serving
+//    process is started (spawn.ts today; a launcher's warm process when it boots);
+//  - what it does while serving: give freed malloc memory back to the kernel once start-up is
+//    over and after bursts of work (Go shims call debug.FreeOSMemory every 30 s for the same
+//    reason; V8's own heap is shrunk by its memory reducer when the daemon goes idle).
+//
+// Every choice here was measured with `npm run bench:shim` (README, "Memory"); the ones that did
+// not pay off are listed there too.
+import { native } from '../native';
+
+/** Node/V8 flags the daemon boots with (before any of the shim binary's own execArgv). */
+export function daemonNodeOptions(): string[] {
+  return [];
+}
+
+/**
+ * Environment the daemon boots with, added to what containerd passed. A variable the
+ * environment already sets is left as it is (an operator's choice wins).
+ */
+export function daemonEnv(environment: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(DAEMON_ENV))
+    if (environment[key] === undefined) out[key] = value;
+  return out;
+}
+
+const DAEMON_ENV: Readonly<Record<string, string>> = {};
+
+/** The daemon's argv: node, the daemon's Node options, the shim's own execArgv, the script. */
+export function daemonArgv(script: string | undefined, args: string[]): string[] {
+  return [
+    process.execPath,
+    ...daemonNodeOptions(),
+    ...process.execArgv,
+    ...(script !== undefined ? [script] : []),
+    ...args,
+  ];
+}
+
+/**
+ * Returns free malloc memory to the kernel now (glibc's malloc_trim: every arena, not only the
+ * top of the heap). True if anything was released; false off glibc or when nothing was free.
+ */
+export function releaseMemory(): boolean {
+  if (process.platform !== 'linux') return false;
+  return native.mallocTrim();
+}
+
+export interface MemoryReleaseOptions {
+  /** First release this long after start (after V8's memory reducer has run); default 10 s. */
+  afterStartMs?: number;
+  /** Then once this long after the last reported activity; default 5 s. */
+  afterActivityMs?: number;
+  /** And at least this often while active; default 30 s. */
+  maxIntervalMs?: number;
+}
+
+/**
+ * Schedules releaseMemory() for a serving daemon: once start-up has settled, then after each
+ * burst of work (call activity() on every request) — never while nothing happens, so an idle
+ * daemon is never woken for it. The timer never keeps the process alive; stop() cancels it.
+ */
+export class MemoryReleaser {
+  private readonly afterActivityMs: number;
+  private readonly maxIntervalMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private pendingSince = 0;
+  private stopped = false;
+  /** How many releases ran (for tests and diagnostics). */
+  releases = 0;
+
+  constructor(
+    options: MemoryReleaseOptions = {},
+    private readonly release: () => unknown = releaseMemory,
+  ) {
+    this.afterActivityMs = options.afterActivityMs ?? 5000;
+    this.maxIntervalMs = options.maxIntervalMs ?? 30_000;
+    this.arm(options.afterStartMs ?? 10_000);
+  }
+
+  /** Work happened (a request was served): release memory once things calm down again. */
+  activity(): void {
+    if (this.stopped) return;
+    const now = Date.now();
+    if (this.timer === undefined) {
+      this.pendingSince = now;
+      this.arm(this.afterActivityMs);
+    } else if (now - this.pendingSince < this.maxIntervalMs) {
+      this.timer.refresh(); // push the release back: the burst is still going on
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private arm(ms: number): void {
+    this.pendingSince ||= Date.now();
+    this.timer = setTimeout(() => this.fire(), ms);
+    this.timer.unref();
+  }
+
+  private fire(): void {
+    this.timer = undefined;
+    this.pendingSince = 0;
+    if (this.stopped) return;
+    this.releases++;
+    this.release();
+  }
+}
