@@ -126,6 +126,58 @@ function generate(root, options) {
   });
 }
 
+// Each message, enum and service class is built on first access instead of at load: pbjs's static
+// module runs one function per type when it loads, and every class it builds (a constructor, a
+// prototype with a field per default, encode/decode/fromObject/toObject/... closures and their
+// scope data) stays in the heap of a shim daemon for weeks although a daemon uses a fraction of
+// them. `ns.X = (function() { ... })();` becomes `$lazy(ns, "X", function() { ... });`, a
+// getter that runs the function once and replaces itself with the value (still enumerable and
+// assignable). Namespaces stay plain objects.
+const LAZY_HELPER = `
+var $lazy = function(ns, name, make) {
+    var define = function(value) {
+        $Object.defineProperty(ns, name, { value: value, writable: true, enumerable: true, configurable: true });
+        return value;
+    };
+    $Object.defineProperty(ns, name, {
+        get: function() { return define(make()); },
+        set: define,
+        enumerable: true,
+        configurable: true
+    });
+};
+`;
+
+function lazyTypes(js) {
+  const lines = js.split('\n');
+  const out = [];
+  let i = 0;
+  while (i < lines.length) {
+    const open = /^(\s*)([\w$.]+)\.([\w$]+) = \(function\(\) \{$/.exec(lines[i]);
+    if (open) {
+      const [, indent, ns, name] = open;
+      const end = lines.indexOf(`${indent}})();`, i + 1);
+      const first = lines.slice(i + 1, end).find((l) => l.trim() !== '');
+      if (end > i && first !== undefined && !/^\s*var [\w$]+ = \{\};$/.test(first)) {
+        out.push(`${indent}$lazy(${ns}, ${JSON.stringify(name)}, function() {`);
+        out.push(...lazyTypes(lines.slice(i + 1, end).join('\n')).split('\n'));
+        out.push(`${indent}});`);
+        i = end + 1;
+        continue;
+      }
+    }
+    out.push(lines[i]);
+    i++;
+  }
+  return out.join('\n');
+}
+
+function withLazyTypes(js) {
+  const anchor = /^var \$root = .*$/m;
+  if (!anchor.test(js)) throw new Error('proto-gen: unexpected pbjs output (no $root)');
+  return lazyTypes(js).replace(anchor, (line) => LAZY_HELPER.trimStart() + '\n' + line);
+}
+
 // int64 inputs also take bigint (lib/proto/int64.ts teaches protobufjs to encode it exactly).
 function widenInt64Inputs(dts) {
   return dts.replace(/\?: \(number\|Long\|null\)/g, '?: (number|bigint|Long|null)');
@@ -236,7 +288,7 @@ async function build() {
     prune(root, mainFiles);
     const withDocs = await generate(root, { root: bundle, comments: true, dts: true });
     const lean = await generate(root, { root: bundle, comments: false, beautify: true });
-    files.set(`${bundle}.js`, HEADER + lean.js);
+    files.set(`${bundle}.js`, HEADER + withLazyTypes(lean.js));
     files.set(`${bundle}.d.ts`, HEADER + widenInt64Inputs(withDocs.dts));
     if (spec.services) {
       const source = serviceModule(bundle, root, spec.services);

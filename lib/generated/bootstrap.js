@@ -7,6 +7,19 @@ var $protobuf = require("protobufjs/minimal");
 var $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Array = $util.global.Array, $Number = $util.global.Number;
 
+var $lazy = function(ns, name, make) {
+    var define = function(value) {
+        $Object.defineProperty(ns, name, { value: value, writable: true, enumerable: true, configurable: true });
+        return value;
+    };
+    $Object.defineProperty(ns, name, {
+        get: function() { return define(make()); },
+        set: define,
+        enumerable: true,
+        configurable: true
+    });
+};
+
 var $root = $protobuf.roots["bootstrap"] || ($protobuf.roots["bootstrap"] = {});
 
 $root.containerd = (function() {
@@ -25,7 +38,7 @@ $root.containerd = (function() {
 
                 var v1 = {};
 
-                v1.BootstrapParams = (function() {
+                $lazy(v1, "BootstrapParams", function() {
 
                     var BootstrapParams = function (properties) {
                         this.extensions = [];
@@ -342,9 +355,9 @@ $root.containerd = (function() {
                     };
 
                     return BootstrapParams;
-                })();
+                });
 
-                v1.Extension = (function() {
+                $lazy(v1, "Extension", function() {
 
                     var Extension = function (properties) {
                         if (properties)
@@ -468,9 +481,9 @@ $root.containerd = (function() {
                     };
 
                     return Extension;
-                })();
+                });
 
-                v1.BootstrapResult = (function() {
+                $lazy(v1, "BootstrapResult", function() {
 
                     var BootstrapResult = function (properties) {
                         this.capabilities = [];
@@ -734,9 +747,9 @@ $root.containerd = (function() {
                     };
 
                     return BootstrapResult;
-                })();
+                });
 
-                v1.LogLevel = (function() {
+                $lazy(v1, "LogLevel", function() {
                     var valuesById = $Object.create(null), values = $Object.create(valuesById);
                     values[valuesById[0] = "LOG_LEVEL_INFO"] = 0;
                     values[valuesById[-8] = "LOG_LEVEL_TRACE"] = -8;
@@ -746,13 +759,13 @@ $root.containerd = (function() {
                     values[valuesById[10] = "LOG_LEVEL_FATAL"] = 10;
                     values[valuesById[12] = "LOG_LEVEL_PANIC"] = 12;
                     return values;
-                })();
+                });
 
-                v1.Capability = (function() {
+                $lazy(v1, "Capability", function() {
                     var valuesById = $Object.create(null), values = $Object.create(valuesById);
                     values[valuesById[0] = "CAPABILITY_UNSPECIFIED"] = 0;
                     return values;
-                })();
+                });
 
                 return v1;
             })();
@@ -767,7 +780,7 @@ $root.containerd = (function() {
 
         var types = {};
 
-        types.RuntimeRequest = (function() {
+        $lazy(types, "RuntimeRequest", function() {
 
             var RuntimeRequest = function (properties) {
                 if (properties)
@@ -910,9 +923,9 @@ $root.containerd = (function() {
             };
 
             return RuntimeRequest;
-        })();
+        });
 
-        types.RuntimeVersion = (function() {
+        $lazy(types, "RuntimeVersion", function() {
 
             var RuntimeVersion = function (properties) {
                 if (properties)
@@ -1056,9 +1069,9 @@ $root.containerd = (function() {
             };
 
             return RuntimeVersion;
-        })();
+        });
 
-        types.RuntimeInfo = (function() {
+        $lazy(types, "RuntimeInfo", function() {
 
             var RuntimeInfo = function (properties) {
                 this.annotations = {};
@@ -1297,7 +1310,7 @@ $root.containerd = (function() {
             };
 
             return RuntimeInfo;
-        })();
+        });
 
         return types;
     })();
@@ -1313,7 +1326,7 @@ $root.google = (function() {
 
         var protobuf = {};
 
-        protobuf.Any = (function() {
+        $lazy(protobuf, "Any", function() {
 
             var Any = function (properties) {
                 if (properties)
@@ -1466,7 +1479,7 @@ $root.google = (function() {
             };
 
             return Any;
-        })();
+        });
 
         return protobuf;
     })();

@@ -7,6 +7,19 @@ var $protobuf = require("protobufjs/minimal");
 var $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Array = $util.global.Array, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $String = $util.global.String, $BigInt = $util.global.BigInt, $isFinite = $util.global.isFinite;
 
+var $lazy = function(ns, name, make) {
+    var define = function(value) {
+        $Object.defineProperty(ns, name, { value: value, writable: true, enumerable: true, configurable: true });
+        return value;
+    };
+    $Object.defineProperty(ns, name, {
+        get: function() { return define(make()); },
+        set: define,
+        enumerable: true,
+        configurable: true
+    });
+};
+
 var $root = $protobuf.roots["cgroups"] || ($protobuf.roots["cgroups"] = {});
 
 $root.io = (function() {
@@ -25,7 +38,7 @@ $root.io = (function() {
 
                 var v1 = {};
 
-                v1.Metrics = (function() {
+                $lazy(v1, "Metrics", function() {
 
                     var Metrics = function (properties) {
                         this.hugetlb = [];
@@ -312,9 +325,9 @@ $root.io = (function() {
                     };
 
                     return Metrics;
-                })();
+                });
 
-                v1.HugetlbStat = (function() {
+                $lazy(v1, "HugetlbStat", function() {
 
                     var HugetlbStat = function (properties) {
                         if (properties)
@@ -542,9 +555,9 @@ $root.io = (function() {
                     };
 
                     return HugetlbStat;
-                })();
+                });
 
-                v1.PidsStat = (function() {
+                $lazy(v1, "PidsStat", function() {
 
                     var PidsStat = function (properties) {
                         if (properties)
@@ -720,9 +733,9 @@ $root.io = (function() {
                     };
 
                     return PidsStat;
-                })();
+                });
 
-                v1.CPUStat = (function() {
+                $lazy(v1, "CPUStat", function() {
 
                     var CPUStat = function (properties) {
                         if (properties)
@@ -864,9 +877,9 @@ $root.io = (function() {
                     };
 
                     return CPUStat;
-                })();
+                });
 
-                v1.CPUUsage = (function() {
+                $lazy(v1, "CPUUsage", function() {
 
                     var CPUUsage = function (properties) {
                         this.perCpu = [];
@@ -1120,9 +1133,9 @@ $root.io = (function() {
                     };
 
                     return CPUUsage;
-                })();
+                });
 
-                v1.Throttle = (function() {
+                $lazy(v1, "Throttle", function() {
 
                     var Throttle = function (properties) {
                         if (properties)
@@ -1332,9 +1345,9 @@ $root.io = (function() {
                     };
 
                     return Throttle;
-                })();
+                });
 
-                v1.MemoryStat = (function() {
+                $lazy(v1, "MemoryStat", function() {
 
                     var MemoryStat = function (properties) {
                         if (properties)
@@ -2598,9 +2611,9 @@ $root.io = (function() {
                     };
 
                     return MemoryStat;
-                })();
+                });
 
-                v1.MemoryEntry = (function() {
+                $lazy(v1, "MemoryEntry", function() {
 
                     var MemoryEntry = function (properties) {
                         if (properties)
@@ -2844,9 +2857,9 @@ $root.io = (function() {
                     };
 
                     return MemoryEntry;
-                })();
+                });
 
-                v1.MemoryOomControl = (function() {
+                $lazy(v1, "MemoryOomControl", function() {
 
                     var MemoryOomControl = function (properties) {
                         if (properties)
@@ -3056,9 +3069,9 @@ $root.io = (function() {
                     };
 
                     return MemoryOomControl;
-                })();
+                });
 
-                v1.BlkIOStat = (function() {
+                $lazy(v1, "BlkIOStat", function() {
 
                     var BlkIOStat = function (properties) {
                         this.ioServiceBytesRecursive = [];
@@ -3398,9 +3411,9 @@ $root.io = (function() {
                     };
 
                     return BlkIOStat;
-                })();
+                });
 
-                v1.BlkIOEntry = (function() {
+                $lazy(v1, "BlkIOEntry", function() {
 
                     var BlkIOEntry = function (properties) {
                         if (properties)
@@ -3646,9 +3659,9 @@ $root.io = (function() {
                     };
 
                     return BlkIOEntry;
-                })();
+                });
 
-                v1.RdmaStat = (function() {
+                $lazy(v1, "RdmaStat", function() {
 
                     var RdmaStat = function (properties) {
                         this.current = [];
@@ -3814,9 +3827,9 @@ $root.io = (function() {
                     };
 
                     return RdmaStat;
-                })();
+                });
 
-                v1.RdmaEntry = (function() {
+                $lazy(v1, "RdmaEntry", function() {
 
                     var RdmaEntry = function (properties) {
                         if (properties)
@@ -3978,9 +3991,9 @@ $root.io = (function() {
                     };
 
                     return RdmaEntry;
-                })();
+                });
 
-                v1.NetworkStat = (function() {
+                $lazy(v1, "NetworkStat", function() {
 
                     var NetworkStat = function (properties) {
                         if (properties)
@@ -4378,9 +4391,9 @@ $root.io = (function() {
                     };
 
                     return NetworkStat;
-                })();
+                });
 
-                v1.CgroupStats = (function() {
+                $lazy(v1, "CgroupStats", function() {
 
                     var CgroupStats = function (properties) {
                         if (properties)
@@ -4658,7 +4671,7 @@ $root.io = (function() {
                     };
 
                     return CgroupStats;
-                })();
+                });
 
                 return v1;
             })();
@@ -4667,7 +4680,7 @@ $root.io = (function() {
 
                 var v2 = {};
 
-                v2.Metrics = (function() {
+                $lazy(v2, "Metrics", function() {
 
                     var Metrics = function (properties) {
                         this.hugetlb = [];
@@ -4937,9 +4950,9 @@ $root.io = (function() {
                     };
 
                     return Metrics;
-                })();
+                });
 
-                v2.PSIData = (function() {
+                $lazy(v2, "PSIData", function() {
 
                     var PSIData = function (properties) {
                         if (properties)
@@ -5135,9 +5148,9 @@ $root.io = (function() {
                     };
 
                     return PSIData;
-                })();
+                });
 
-                v2.PSIStats = (function() {
+                $lazy(v2, "PSIStats", function() {
 
                     var PSIStats = function (properties) {
                         if (properties)
@@ -5279,9 +5292,9 @@ $root.io = (function() {
                     };
 
                     return PSIStats;
-                })();
+                });
 
-                v2.PidsStat = (function() {
+                $lazy(v2, "PidsStat", function() {
 
                     var PidsStat = function (properties) {
                         if (properties)
@@ -5457,9 +5470,9 @@ $root.io = (function() {
                     };
 
                     return PidsStat;
-                })();
+                });
 
-                v2.CPUStat = (function() {
+                $lazy(v2, "CPUStat", function() {
 
                     var CPUStat = function (properties) {
                         if (properties)
@@ -5856,9 +5869,9 @@ $root.io = (function() {
                     };
 
                     return CPUStat;
-                })();
+                });
 
-                v2.MemoryStat = (function() {
+                $lazy(v2, "MemoryStat", function() {
 
                     var MemoryStat = function (properties) {
                         if (properties)
@@ -7377,9 +7390,9 @@ $root.io = (function() {
                     };
 
                     return MemoryStat;
-                })();
+                });
 
-                v2.MemoryEvents = (function() {
+                $lazy(v2, "MemoryEvents", function() {
 
                     var MemoryEvents = function (properties) {
                         if (properties)
@@ -7691,9 +7704,9 @@ $root.io = (function() {
                     };
 
                     return MemoryEvents;
-                })();
+                });
 
-                v2.RdmaStat = (function() {
+                $lazy(v2, "RdmaStat", function() {
 
                     var RdmaStat = function (properties) {
                         this.current = [];
@@ -7859,9 +7872,9 @@ $root.io = (function() {
                     };
 
                     return RdmaStat;
-                })();
+                });
 
-                v2.RdmaEntry = (function() {
+                $lazy(v2, "RdmaEntry", function() {
 
                     var RdmaEntry = function (properties) {
                         if (properties)
@@ -8023,9 +8036,9 @@ $root.io = (function() {
                     };
 
                     return RdmaEntry;
-                })();
+                });
 
-                v2.IOStat = (function() {
+                $lazy(v2, "IOStat", function() {
 
                     var IOStat = function (properties) {
                         this.usage = [];
@@ -8179,9 +8192,9 @@ $root.io = (function() {
                     };
 
                     return IOStat;
-                })();
+                });
 
-                v2.IOEntry = (function() {
+                $lazy(v2, "IOEntry", function() {
 
                     var IOEntry = function (properties) {
                         if (properties)
@@ -8493,9 +8506,9 @@ $root.io = (function() {
                     };
 
                     return IOEntry;
-                })();
+                });
 
-                v2.HugeTlbStat = (function() {
+                $lazy(v2, "HugeTlbStat", function() {
 
                     var HugeTlbStat = function (properties) {
                         if (properties)
@@ -8723,9 +8736,9 @@ $root.io = (function() {
                     };
 
                     return HugeTlbStat;
-                })();
+                });
 
-                v2.NetworkStat = (function() {
+                $lazy(v2, "NetworkStat", function() {
 
                     var NetworkStat = function (properties) {
                         if (properties)
@@ -9123,7 +9136,7 @@ $root.io = (function() {
                     };
 
                     return NetworkStat;
-                })();
+                });
 
                 return v2;
             })();
@@ -9145,7 +9158,7 @@ $root.containerd = (function() {
 
         var types = {};
 
-        types.Metric = (function() {
+        $lazy(types, "Metric", function() {
 
             var Metric = function (properties) {
                 if (properties)
@@ -9305,7 +9318,7 @@ $root.containerd = (function() {
             };
 
             return Metric;
-        })();
+        });
 
         return types;
     })();
@@ -9321,7 +9334,7 @@ $root.google = (function() {
 
         var protobuf = {};
 
-        protobuf.Any = (function() {
+        $lazy(protobuf, "Any", function() {
 
             var Any = function (properties) {
                 if (properties)
@@ -9474,9 +9487,9 @@ $root.google = (function() {
             };
 
             return Any;
-        })();
+        });
 
-        protobuf.Timestamp = (function() {
+        $lazy(protobuf, "Timestamp", function() {
 
             var Timestamp = function (properties) {
                 if (properties)
@@ -9636,7 +9649,7 @@ $root.google = (function() {
             };
 
             return Timestamp;
-        })();
+        });
 
         return protobuf;
     })();

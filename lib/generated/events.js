@@ -7,6 +7,19 @@ var $protobuf = require("protobufjs/minimal");
 var $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Array = $util.global.Array, $Number = $util.global.Number, $Boolean = $util.global.Boolean, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt;
 
+var $lazy = function(ns, name, make) {
+    var define = function(value) {
+        $Object.defineProperty(ns, name, { value: value, writable: true, enumerable: true, configurable: true });
+        return value;
+    };
+    $Object.defineProperty(ns, name, {
+        get: function() { return define(make()); },
+        set: define,
+        enumerable: true,
+        configurable: true
+    });
+};
+
 var $root = $protobuf.roots["events"] || ($protobuf.roots["events"] = {});
 
 $root.containerd = (function() {
@@ -17,7 +30,7 @@ $root.containerd = (function() {
 
         var events = {};
 
-        events.TaskCreate = (function() {
+        $lazy(events, "TaskCreate", function() {
 
             var TaskCreate = function (properties) {
                 this.rootfs = [];
@@ -244,9 +257,9 @@ $root.containerd = (function() {
             };
 
             return TaskCreate;
-        })();
+        });
 
-        events.TaskStart = (function() {
+        $lazy(events, "TaskStart", function() {
 
             var TaskStart = function (properties) {
                 if (properties)
@@ -390,9 +403,9 @@ $root.containerd = (function() {
             };
 
             return TaskStart;
-        })();
+        });
 
-        events.TaskDelete = (function() {
+        $lazy(events, "TaskDelete", function() {
 
             var TaskDelete = function (properties) {
                 if (properties)
@@ -589,9 +602,9 @@ $root.containerd = (function() {
             };
 
             return TaskDelete;
-        })();
+        });
 
-        events.TaskIO = (function() {
+        $lazy(events, "TaskIO", function() {
 
             var TaskIO = function (properties) {
                 if (properties)
@@ -771,9 +784,9 @@ $root.containerd = (function() {
             };
 
             return TaskIO;
-        })();
+        });
 
-        events.TaskExit = (function() {
+        $lazy(events, "TaskExit", function() {
 
             var TaskExit = function (properties) {
                 if (properties)
@@ -970,9 +983,9 @@ $root.containerd = (function() {
             };
 
             return TaskExit;
-        })();
+        });
 
-        events.TaskOOM = (function() {
+        $lazy(events, "TaskOOM", function() {
 
             var TaskOOM = function (properties) {
                 if (properties)
@@ -1097,9 +1110,9 @@ $root.containerd = (function() {
             };
 
             return TaskOOM;
-        })();
+        });
 
-        events.TaskExecAdded = (function() {
+        $lazy(events, "TaskExecAdded", function() {
 
             var TaskExecAdded = function (properties) {
                 if (properties)
@@ -1243,9 +1256,9 @@ $root.containerd = (function() {
             };
 
             return TaskExecAdded;
-        })();
+        });
 
-        events.TaskExecStarted = (function() {
+        $lazy(events, "TaskExecStarted", function() {
 
             var TaskExecStarted = function (properties) {
                 if (properties)
@@ -1407,9 +1420,9 @@ $root.containerd = (function() {
             };
 
             return TaskExecStarted;
-        })();
+        });
 
-        events.TaskPaused = (function() {
+        $lazy(events, "TaskPaused", function() {
 
             var TaskPaused = function (properties) {
                 if (properties)
@@ -1534,9 +1547,9 @@ $root.containerd = (function() {
             };
 
             return TaskPaused;
-        })();
+        });
 
-        events.TaskResumed = (function() {
+        $lazy(events, "TaskResumed", function() {
 
             var TaskResumed = function (properties) {
                 if (properties)
@@ -1661,9 +1674,9 @@ $root.containerd = (function() {
             };
 
             return TaskResumed;
-        })();
+        });
 
-        events.TaskCheckpointed = (function() {
+        $lazy(events, "TaskCheckpointed", function() {
 
             var TaskCheckpointed = function (properties) {
                 if (properties)
@@ -1807,7 +1820,7 @@ $root.containerd = (function() {
             };
 
             return TaskCheckpointed;
-        })();
+        });
 
         return events;
     })();
@@ -1816,7 +1829,7 @@ $root.containerd = (function() {
 
         var types = {};
 
-        types.Mount = (function() {
+        $lazy(types, "Mount", function() {
 
             var Mount = function (properties) {
                 this.options = [];
@@ -2005,9 +2018,9 @@ $root.containerd = (function() {
             };
 
             return Mount;
-        })();
+        });
 
-        types.Envelope = (function() {
+        $lazy(types, "Envelope", function() {
 
             var Envelope = function (properties) {
                 if (properties)
@@ -2185,7 +2198,7 @@ $root.containerd = (function() {
             };
 
             return Envelope;
-        })();
+        });
 
         return types;
     })();
@@ -2206,7 +2219,7 @@ $root.containerd = (function() {
 
                     var v1 = {};
 
-                    v1.Events = (function() {
+                    $lazy(v1, "Events", function() {
 
                         var Events = function(rpcImpl, requestDelimited, responseDelimited) {
                             $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
@@ -2232,9 +2245,9 @@ $root.containerd = (function() {
                         });
 
                         return Events;
-                    })();
+                    });
 
-                    v1.ForwardRequest = (function() {
+                    $lazy(v1, "ForwardRequest", function() {
 
                         var ForwardRequest = function (properties) {
                             if (properties)
@@ -2358,7 +2371,7 @@ $root.containerd = (function() {
                         };
 
                         return ForwardRequest;
-                    })();
+                    });
 
                     return v1;
                 })();
@@ -2383,7 +2396,7 @@ $root.google = (function() {
 
         var protobuf = {};
 
-        protobuf.Timestamp = (function() {
+        $lazy(protobuf, "Timestamp", function() {
 
             var Timestamp = function (properties) {
                 if (properties)
@@ -2543,9 +2556,9 @@ $root.google = (function() {
             };
 
             return Timestamp;
-        })();
+        });
 
-        protobuf.Empty = (function() {
+        $lazy(protobuf, "Empty", function() {
 
             var Empty = function (properties) {
                 if (properties)
@@ -2639,9 +2652,9 @@ $root.google = (function() {
             };
 
             return Empty;
-        })();
+        });
 
-        protobuf.Any = (function() {
+        $lazy(protobuf, "Any", function() {
 
             var Any = function (properties) {
                 if (properties)
@@ -2794,7 +2807,7 @@ $root.google = (function() {
             };
 
             return Any;
-        })();
+        });
 
         return protobuf;
     })();

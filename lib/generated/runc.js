@@ -7,6 +7,19 @@ var $protobuf = require("protobufjs/minimal");
 var $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $Boolean = $util.global.Boolean, $String = $util.global.String, $Number = $util.global.Number, $Array = $util.global.Array;
 
+var $lazy = function(ns, name, make) {
+    var define = function(value) {
+        $Object.defineProperty(ns, name, { value: value, writable: true, enumerable: true, configurable: true });
+        return value;
+    };
+    $Object.defineProperty(ns, name, {
+        get: function() { return define(make()); },
+        set: define,
+        enumerable: true,
+        configurable: true
+    });
+};
+
 var $root = $protobuf.roots["runc"] || ($protobuf.roots["runc"] = {});
 
 $root.containerd = (function() {
@@ -21,7 +34,7 @@ $root.containerd = (function() {
 
             var v1 = {};
 
-            v1.Options = (function() {
+            $lazy(v1, "Options", function() {
 
                 var Options = function (properties) {
                     if (properties)
@@ -345,9 +358,9 @@ $root.containerd = (function() {
                 };
 
                 return Options;
-            })();
+            });
 
-            v1.CheckpointOptions = (function() {
+            $lazy(v1, "CheckpointOptions", function() {
 
                 var CheckpointOptions = function (properties) {
                     this.emptyNamespaces = [];
@@ -644,9 +657,9 @@ $root.containerd = (function() {
                 };
 
                 return CheckpointOptions;
-            })();
+            });
 
-            v1.ProcessDetails = (function() {
+            $lazy(v1, "ProcessDetails", function() {
 
                 var ProcessDetails = function (properties) {
                     if (properties)
@@ -771,7 +784,7 @@ $root.containerd = (function() {
                 };
 
                 return ProcessDetails;
-            })();
+            });
 
             return v1;
         })();

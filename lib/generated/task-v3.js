@@ -7,6 +7,19 @@ var $protobuf = require("protobufjs/minimal");
 var $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Array = $util.global.Array, $Boolean = $util.global.Boolean, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt;
 
+var $lazy = function(ns, name, make) {
+    var define = function(value) {
+        $Object.defineProperty(ns, name, { value: value, writable: true, enumerable: true, configurable: true });
+        return value;
+    };
+    $Object.defineProperty(ns, name, {
+        get: function() { return define(make()); },
+        set: define,
+        enumerable: true,
+        configurable: true
+    });
+};
+
 var $root = $protobuf.roots["task-v3"] || ($protobuf.roots["task-v3"] = {});
 
 $root.containerd = (function() {
@@ -21,7 +34,7 @@ $root.containerd = (function() {
 
             var v3 = {};
 
-            v3.Task = (function() {
+            $lazy(v3, "Task", function() {
 
                 var Task = function(rpcImpl, requestDelimited, responseDelimited) {
                     $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
@@ -255,9 +268,9 @@ $root.containerd = (function() {
                 });
 
                 return Task;
-            })();
+            });
 
-            v3.CreateTaskRequest = (function() {
+            $lazy(v3, "CreateTaskRequest", function() {
 
                 var CreateTaskRequest = function (properties) {
                     this.rootfs = [];
@@ -556,9 +569,9 @@ $root.containerd = (function() {
                 };
 
                 return CreateTaskRequest;
-            })();
+            });
 
-            v3.CreateTaskResponse = (function() {
+            $lazy(v3, "CreateTaskResponse", function() {
 
                 var CreateTaskResponse = function (properties) {
                     if (properties)
@@ -683,9 +696,9 @@ $root.containerd = (function() {
                 };
 
                 return CreateTaskResponse;
-            })();
+            });
 
-            v3.DeleteRequest = (function() {
+            $lazy(v3, "DeleteRequest", function() {
 
                 var DeleteRequest = function (properties) {
                     if (properties)
@@ -829,9 +842,9 @@ $root.containerd = (function() {
                 };
 
                 return DeleteRequest;
-            })();
+            });
 
-            v3.DeleteResponse = (function() {
+            $lazy(v3, "DeleteResponse", function() {
 
                 var DeleteResponse = function (properties) {
                     if (properties)
@@ -992,9 +1005,9 @@ $root.containerd = (function() {
                 };
 
                 return DeleteResponse;
-            })();
+            });
 
-            v3.ExecProcessRequest = (function() {
+            $lazy(v3, "ExecProcessRequest", function() {
 
                 var ExecProcessRequest = function (properties) {
                     if (properties)
@@ -1227,9 +1240,9 @@ $root.containerd = (function() {
                 };
 
                 return ExecProcessRequest;
-            })();
+            });
 
-            v3.ExecProcessResponse = (function() {
+            $lazy(v3, "ExecProcessResponse", function() {
 
                 var ExecProcessResponse = function (properties) {
                     if (properties)
@@ -1323,9 +1336,9 @@ $root.containerd = (function() {
                 };
 
                 return ExecProcessResponse;
-            })();
+            });
 
-            v3.ResizePtyRequest = (function() {
+            $lazy(v3, "ResizePtyRequest", function() {
 
                 var ResizePtyRequest = function (properties) {
                     if (properties)
@@ -1505,9 +1518,9 @@ $root.containerd = (function() {
                 };
 
                 return ResizePtyRequest;
-            })();
+            });
 
-            v3.StateRequest = (function() {
+            $lazy(v3, "StateRequest", function() {
 
                 var StateRequest = function (properties) {
                     if (properties)
@@ -1651,9 +1664,9 @@ $root.containerd = (function() {
                 };
 
                 return StateRequest;
-            })();
+            });
 
-            v3.StateResponse = (function() {
+            $lazy(v3, "StateResponse", function() {
 
                 var StateResponse = function (properties) {
                     if (properties)
@@ -1985,9 +1998,9 @@ $root.containerd = (function() {
                 };
 
                 return StateResponse;
-            })();
+            });
 
-            v3.KillRequest = (function() {
+            $lazy(v3, "KillRequest", function() {
 
                 var KillRequest = function (properties) {
                     if (properties)
@@ -2167,9 +2180,9 @@ $root.containerd = (function() {
                 };
 
                 return KillRequest;
-            })();
+            });
 
-            v3.CloseIORequest = (function() {
+            $lazy(v3, "CloseIORequest", function() {
 
                 var CloseIORequest = function (properties) {
                     if (properties)
@@ -2331,9 +2344,9 @@ $root.containerd = (function() {
                 };
 
                 return CloseIORequest;
-            })();
+            });
 
-            v3.PidsRequest = (function() {
+            $lazy(v3, "PidsRequest", function() {
 
                 var PidsRequest = function (properties) {
                     if (properties)
@@ -2458,9 +2471,9 @@ $root.containerd = (function() {
                 };
 
                 return PidsRequest;
-            })();
+            });
 
-            v3.PidsResponse = (function() {
+            $lazy(v3, "PidsResponse", function() {
 
                 var PidsResponse = function (properties) {
                     this.processes = [];
@@ -2596,9 +2609,9 @@ $root.containerd = (function() {
                 };
 
                 return PidsResponse;
-            })();
+            });
 
-            v3.CheckpointTaskRequest = (function() {
+            $lazy(v3, "CheckpointTaskRequest", function() {
 
                 var CheckpointTaskRequest = function (properties) {
                     if (properties)
@@ -2759,9 +2772,9 @@ $root.containerd = (function() {
                 };
 
                 return CheckpointTaskRequest;
-            })();
+            });
 
-            v3.UpdateTaskRequest = (function() {
+            $lazy(v3, "UpdateTaskRequest", function() {
 
                 var UpdateTaskRequest = function (properties) {
                     this.annotations = {};
@@ -2966,9 +2979,9 @@ $root.containerd = (function() {
                 };
 
                 return UpdateTaskRequest;
-            })();
+            });
 
-            v3.StartRequest = (function() {
+            $lazy(v3, "StartRequest", function() {
 
                 var StartRequest = function (properties) {
                     if (properties)
@@ -3112,9 +3125,9 @@ $root.containerd = (function() {
                 };
 
                 return StartRequest;
-            })();
+            });
 
-            v3.StartResponse = (function() {
+            $lazy(v3, "StartResponse", function() {
 
                 var StartResponse = function (properties) {
                     if (properties)
@@ -3239,9 +3252,9 @@ $root.containerd = (function() {
                 };
 
                 return StartResponse;
-            })();
+            });
 
-            v3.WaitRequest = (function() {
+            $lazy(v3, "WaitRequest", function() {
 
                 var WaitRequest = function (properties) {
                     if (properties)
@@ -3385,9 +3398,9 @@ $root.containerd = (function() {
                 };
 
                 return WaitRequest;
-            })();
+            });
 
-            v3.WaitResponse = (function() {
+            $lazy(v3, "WaitResponse", function() {
 
                 var WaitResponse = function (properties) {
                     if (properties)
@@ -3530,9 +3543,9 @@ $root.containerd = (function() {
                 };
 
                 return WaitResponse;
-            })();
+            });
 
-            v3.StatsRequest = (function() {
+            $lazy(v3, "StatsRequest", function() {
 
                 var StatsRequest = function (properties) {
                     if (properties)
@@ -3657,9 +3670,9 @@ $root.containerd = (function() {
                 };
 
                 return StatsRequest;
-            })();
+            });
 
-            v3.StatsResponse = (function() {
+            $lazy(v3, "StatsResponse", function() {
 
                 var StatsResponse = function (properties) {
                     if (properties)
@@ -3783,9 +3796,9 @@ $root.containerd = (function() {
                 };
 
                 return StatsResponse;
-            })();
+            });
 
-            v3.ConnectRequest = (function() {
+            $lazy(v3, "ConnectRequest", function() {
 
                 var ConnectRequest = function (properties) {
                     if (properties)
@@ -3910,9 +3923,9 @@ $root.containerd = (function() {
                 };
 
                 return ConnectRequest;
-            })();
+            });
 
-            v3.ConnectResponse = (function() {
+            $lazy(v3, "ConnectResponse", function() {
 
                 var ConnectResponse = function (properties) {
                     if (properties)
@@ -4074,9 +4087,9 @@ $root.containerd = (function() {
                 };
 
                 return ConnectResponse;
-            })();
+            });
 
-            v3.ShutdownRequest = (function() {
+            $lazy(v3, "ShutdownRequest", function() {
 
                 var ShutdownRequest = function (properties) {
                     if (properties)
@@ -4220,9 +4233,9 @@ $root.containerd = (function() {
                 };
 
                 return ShutdownRequest;
-            })();
+            });
 
-            v3.PauseRequest = (function() {
+            $lazy(v3, "PauseRequest", function() {
 
                 var PauseRequest = function (properties) {
                     if (properties)
@@ -4347,9 +4360,9 @@ $root.containerd = (function() {
                 };
 
                 return PauseRequest;
-            })();
+            });
 
-            v3.ResumeRequest = (function() {
+            $lazy(v3, "ResumeRequest", function() {
 
                 var ResumeRequest = function (properties) {
                     if (properties)
@@ -4474,7 +4487,7 @@ $root.containerd = (function() {
                 };
 
                 return ResumeRequest;
-            })();
+            });
 
             return v3;
         })();
@@ -4486,7 +4499,7 @@ $root.containerd = (function() {
 
         var types = {};
 
-        types.Mount = (function() {
+        $lazy(types, "Mount", function() {
 
             var Mount = function (properties) {
                 this.options = [];
@@ -4675,7 +4688,7 @@ $root.containerd = (function() {
             };
 
             return Mount;
-        })();
+        });
 
         return types;
     })();
@@ -4688,7 +4701,7 @@ $root.containerd = (function() {
 
             var types = {};
 
-            types.Status = (function() {
+            $lazy(types, "Status", function() {
                 var valuesById = $Object.create(null), values = $Object.create(valuesById);
                 values[valuesById[0] = "UNKNOWN"] = 0;
                 values[valuesById[1] = "CREATED"] = 1;
@@ -4697,9 +4710,9 @@ $root.containerd = (function() {
                 values[valuesById[4] = "PAUSED"] = 4;
                 values[valuesById[5] = "PAUSING"] = 5;
                 return values;
-            })();
+            });
 
-            types.ProcessInfo = (function() {
+            $lazy(types, "ProcessInfo", function() {
 
                 var ProcessInfo = function (properties) {
                     if (properties)
@@ -4842,7 +4855,7 @@ $root.containerd = (function() {
                 };
 
                 return ProcessInfo;
-            })();
+            });
 
             return types;
         })();
@@ -4861,7 +4874,7 @@ $root.google = (function() {
 
         var protobuf = {};
 
-        protobuf.Any = (function() {
+        $lazy(protobuf, "Any", function() {
 
             var Any = function (properties) {
                 if (properties)
@@ -5014,9 +5027,9 @@ $root.google = (function() {
             };
 
             return Any;
-        })();
+        });
 
-        protobuf.Empty = (function() {
+        $lazy(protobuf, "Empty", function() {
 
             var Empty = function (properties) {
                 if (properties)
@@ -5110,9 +5123,9 @@ $root.google = (function() {
             };
 
             return Empty;
-        })();
+        });
 
-        protobuf.Timestamp = (function() {
+        $lazy(protobuf, "Timestamp", function() {
 
             var Timestamp = function (properties) {
                 if (properties)
@@ -5272,7 +5285,7 @@ $root.google = (function() {
             };
 
             return Timestamp;
-        })();
+        });
 
         return protobuf;
     })();

@@ -7,13 +7,26 @@ var $protobuf = require("protobufjs/minimal");
 var $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
 var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $Array = $util.global.Array, $BigInt = $util.global.BigInt;
 
+var $lazy = function(ns, name, make) {
+    var define = function(value) {
+        $Object.defineProperty(ns, name, { value: value, writable: true, enumerable: true, configurable: true });
+        return value;
+    };
+    $Object.defineProperty(ns, name, {
+        get: function() { return define(make()); },
+        set: define,
+        enumerable: true,
+        configurable: true
+    });
+};
+
 var $root = $protobuf.roots["ttrpc"] || ($protobuf.roots["ttrpc"] = {});
 
 $root.ttrpc = (function() {
 
     var ttrpc = {};
 
-    ttrpc.Request = (function() {
+    $lazy(ttrpc, "Request", function() {
 
         var Request = function (properties) {
             this.metadata = [];
@@ -248,9 +261,9 @@ $root.ttrpc = (function() {
         };
 
         return Request;
-    })();
+    });
 
-    ttrpc.Response = (function() {
+    $lazy(ttrpc, "Response", function() {
 
         var Response = function (properties) {
             if (properties)
@@ -402,9 +415,9 @@ $root.ttrpc = (function() {
         };
 
         return Response;
-    })();
+    });
 
-    ttrpc.StringList = (function() {
+    $lazy(ttrpc, "StringList", function() {
 
         var StringList = function (properties) {
             this.list = [];
@@ -537,9 +550,9 @@ $root.ttrpc = (function() {
         };
 
         return StringList;
-    })();
+    });
 
-    ttrpc.KeyValue = (function() {
+    $lazy(ttrpc, "KeyValue", function() {
 
         var KeyValue = function (properties) {
             if (properties)
@@ -683,7 +696,7 @@ $root.ttrpc = (function() {
         };
 
         return KeyValue;
-    })();
+    });
 
     return ttrpc;
 })();
@@ -696,7 +709,7 @@ $root.google = (function() {
 
         var protobuf = {};
 
-        protobuf.Any = (function() {
+        $lazy(protobuf, "Any", function() {
 
             var Any = function (properties) {
                 if (properties)
@@ -849,7 +862,7 @@ $root.google = (function() {
             };
 
             return Any;
-        })();
+        });
 
         return protobuf;
     })();
@@ -858,7 +871,7 @@ $root.google = (function() {
 
         var rpc = {};
 
-        rpc.Status = (function() {
+        $lazy(rpc, "Status", function() {
 
             var Status = function (properties) {
                 this.details = [];
@@ -1032,7 +1045,7 @@ $root.google = (function() {
             };
 
             return Status;
-        })();
+        });
 
         return rpc;
     })();
