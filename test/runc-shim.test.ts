@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { daemonEnv, daemonNodeOptions } from '../lib/shim/daemon-runtime';
 import { requireEnvironment } from './helpers/env';
 import { Testbed } from './helpers/testbed';
 
@@ -16,6 +17,15 @@ const RUNTIMES: [string, string][] = [
   ['runc-v2', 'io.containerd.runc.v2'],
   ['runcts', OURS],
 ];
+
+/** A process's argv, [] once it is gone. */
+function readArgv(pid: number): string[] {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+  } catch {
+    return [];
+  }
+}
 
 let seq = 0;
 const name = (label: string): string => `${label}-${process.pid}-${++seq}`;
@@ -319,6 +329,34 @@ describe('runc shim in TypeScript vs containerd-shim-runc-v2', function () {
     });
     assert.deepEqual(go, { shims: 1 });
     assert.deepEqual(ts, go);
+  });
+
+  it('the daemon runs with the daemon runtime settings (node options, environment)', async () => {
+    const id = name('settings');
+    const run = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, id, 'sleep', '300']);
+    assert.equal(run.code, 0, run.stderr);
+    try {
+      await waitStatus(tb, id, 'RUNNING');
+      const pid = tb.findShims().find((p) => readArgv(p).includes(id));
+      assert.ok(pid !== undefined, 'the shim daemon of the container');
+      const argv = readArgv(pid);
+      const options = daemonNodeOptions();
+      assert.equal(argv[0], process.execPath);
+      assert.deepEqual(argv.slice(1, 1 + options.length), options);
+      assert.equal(argv[1 + options.length], OURS); // the shim binary, run again to serve
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      // containerd's own variables are still there, next to the daemon's settings
+      assert.ok(environ.includes(`TTRPC_ADDRESS=${tb.ttrpcAddress}`), 'TTRPC_ADDRESS');
+      for (const [key, value] of Object.entries(daemonEnv({}))) {
+        const expected = process.env[key] ?? value; // an operator's setting wins
+        assert.ok(environ.includes(`${key}=${expected}`), `${key}=${expected} in the environ`);
+      }
+    } finally {
+      await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+      await waitStatus(tb, id, 'STOPPED');
+      await tb.ctr(['task', 'delete', id]);
+      await tb.ctr(['container', 'delete', id]);
+    }
   });
 
   it('pause/resume, ps, metrics', async () => {

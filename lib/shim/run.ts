@@ -95,7 +95,8 @@ export async function run(
 ): Promise<never> {
   // containerd merges our stdout and stderr into the result of `start`: nothing else may appear.
   process.removeAllListeners('warning');
-  process.noDeprecation = true;
+  // (`node --no-deprecation` makes the property read-only: assigning it again would throw.)
+  if (!process.noDeprecation) process.noDeprecation = true;
   try {
     await dispatch(runtimeId, shim, defaultConfig(config));
     process.exit(0);
