@@ -8,7 +8,7 @@ export default tseslint.config(
       'build/',
       'dist/',
       'prebuilds/',
-      'lib/generated/*.js',
+      'lib/generated/**/*.js',
       'lib/generated/*.d.ts',
     ],
   },

@@ -35,8 +35,9 @@ run(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', 'tsconfig.js
 
 const from = path.join(top, 'lib', 'generated');
 const to = path.join(top, 'dist', 'lib', 'generated');
-fs.mkdirSync(to, { recursive: true });
-for (const name of fs.readdirSync(from)) {
-  if (name.endsWith('.js') || name.endsWith('.d.ts'))
-    fs.copyFileSync(path.join(from, name), path.join(to, name));
+// Message classes live one per file in <bundle>-types/ subdirectories (see scripts/proto-gen.js).
+for (const name of fs.readdirSync(from, { recursive: true })) {
+  if (!name.endsWith('.js') && !name.endsWith('.d.ts')) continue;
+  fs.mkdirSync(path.dirname(path.join(to, name)), { recursive: true });
+  fs.copyFileSync(path.join(from, name), path.join(to, name));
 }

@@ -126,13 +126,20 @@ function generate(root, options) {
   });
 }
 
-// Each message, enum and service class is built on first access instead of at load: pbjs's static
-// module runs one function per type when it loads, and every class it builds (a constructor, a
-// prototype with a field per default, encode/decode/fromObject/toObject/... closures and their
-// scope data) stays in the heap of a shim daemon for weeks although a daemon uses a fraction of
-// them. `ns.X = (function() { ... })();` becomes `$lazy(ns, "X", function() { ... });`, a
-// getter that runs the function once and replaces itself with the value (still enumerable and
-// assignable). Namespaces stay plain objects.
+// Each message, enum and service class is built on first access, from its own file, instead of
+// at load: pbjs's static module builds every class when it loads (a constructor, a prototype with
+// a field per default, encode/decode/fromObject/toObject/... closures and their scope data), and
+// V8 keeps a module's whole source text for as long as any function of it lives, so a shim daemon
+// kept all of them, and all their source, for weeks although it uses a fraction of them. So
+// `ns.X = (function() { ... })();` becomes `$lazy(ns, "X", function() { return require(...)(...); })`
+// with the function's body in `<bundle>-types/<full.name>.js`; `$lazy` defines a getter that
+// loads and builds the class once and replaces itself with it (still enumerable and assignable).
+// Nested types stay in their parent's file, built on first access the same way. Namespaces stay
+// plain objects.
+// Likewise the default of an int64 field (a Long on the prototype) is made on first read: building
+// it at class creation loads long.js in every process that publishes an event (Timestamp.seconds),
+// and a shim never reads it (see lib/proto/lazy-long.ts). Assigning the field still makes an own
+// property, as with the plain prototype default.
 const LAZY_HELPER = `
 var $lazy = function(ns, name, make) {
     var define = function(value) {
@@ -146,36 +153,109 @@ var $lazy = function(ns, name, make) {
         configurable: true
     });
 };
+
+var $longDefault = function(proto, name, unsigned) {
+    var value;
+    $Object.defineProperty(proto, name, {
+        get: function() {
+            if (value === $undefined)
+                value = $util.Long ? $util.Long.fromBits(0, 0, unsigned) : 0;
+            return value;
+        },
+        set: function(v) {
+            $Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+        enumerable: true,
+        configurable: true
+    });
+};
 `;
 
-function lazyTypes(js) {
-  const lines = js.split('\n');
-  const out = [];
-  let i = 0;
-  while (i < lines.length) {
-    const open = /^(\s*)([\w$.]+)\.([\w$]+) = \(function\(\) \{$/.exec(lines[i]);
-    if (open) {
-      const [, indent, ns, name] = open;
-      const end = lines.indexOf(`${indent}})();`, i + 1);
-      const first = lines.slice(i + 1, end).find((l) => l.trim() !== '');
-      if (end > i && first !== undefined && !/^\s*var [\w$]+ = \{\};$/.test(first)) {
-        out.push(`${indent}$lazy(${ns}, ${JSON.stringify(name)}, function() {`);
-        out.push(...lazyTypes(lines.slice(i + 1, end).join('\n')).split('\n'));
-        out.push(`${indent}});`);
-        i = end + 1;
-        continue;
-      }
-    }
-    out.push(lines[i]);
-    i++;
-  }
-  return out.join('\n');
+const LONG_DEFAULT =
+  /^(\s*)([\w$]+)\.prototype\.([\w$]+) = \$util\.Long \? \$util\.Long\.fromBits\(0,0,(true|false)\) : 0;$/gm;
+const TYPE_OPEN = /^(\s*)([\w$.]+)\.([\w$]+) = \(function\(\) \{$/;
+const NAMESPACE_FIRST_LINE = /^\s*var ([\w$]+) = \{\};$/;
+
+/** The lines of the IIFE opened at `i` (exclusive), and where it closes. */
+function iife(lines, i, indent) {
+  const end = lines.indexOf(`${indent}})();`, i + 1);
+  if (end < 0) throw new Error(`proto-gen: unexpected pbjs output (no end for line ${i + 1})`);
+  const body = lines.slice(i + 1, end);
+  return { end, body, first: body.find((l) => l.trim() !== '') ?? '' };
 }
 
-function withLazyTypes(js) {
+/** Nested types inside a type's body: built on first access, in the same file. */
+function lazyNested(lines) {
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = TYPE_OPEN.exec(lines[i]);
+    if (!open) {
+      out.push(lines[i]);
+      continue;
+    }
+    const [, indent, ns, name] = open;
+    const { end, body } = iife(lines, i, indent);
+    out.push(`${indent}$lazy(${ns}, ${JSON.stringify(name)}, function() {`);
+    out.push(...lazyNested(body));
+    out.push(`${indent}});`);
+    i = end;
+  }
+  return out;
+}
+
+/**
+ * Splits pbjs's static module: the bundle keeps the namespaces and a `$lazy` per top-level type;
+ * each type's body goes to its own file. Returns the bundle's text and the type files (by path
+ * relative to lib/generated/).
+ */
+function splitTypes(bundle, js) {
   const anchor = /^var \$root = .*$/m;
-  if (!anchor.test(js)) throw new Error('proto-gen: unexpected pbjs output (no $root)');
-  return lazyTypes(js).replace(anchor, (line) => LAZY_HELPER.trimStart() + '\n' + line);
+  const at = js.search(anchor);
+  if (at < 0) throw new Error('proto-gen: unexpected pbjs output (no $root)');
+  const prelude = js.slice(0, at); // eslint-disable, "use strict", requires, $-aliases
+  const dir = `${bundle}-types`;
+  const types = new Map();
+  const lines = js
+    .replace(LONG_DEFAULT, (_, indent, type, field, unsigned) => {
+      return `${indent}$longDefault(${type}.prototype, ${JSON.stringify(field)}, ${unsigned});`;
+    })
+    .split('\n');
+  const fullNames = new Map([['$root', '']]); // namespace variable -> its full name
+  const out = [];
+  for (let i = 0; i < lines.length; i++) {
+    const open = TYPE_OPEN.exec(lines[i]);
+    if (!open || !fullNames.has(open[2])) {
+      out.push(lines[i]);
+      continue;
+    }
+    const [, indent, ns, name] = open;
+    const fullName = fullNames.get(ns) === '' ? name : `${fullNames.get(ns)}.${name}`;
+    const { end, body, first } = iife(lines, i, indent);
+    const namespace = NAMESPACE_FIRST_LINE.exec(first);
+    if (namespace) {
+      fullNames.set(namespace[1], fullName);
+      out.push(lines[i]);
+      continue;
+    }
+    const file = `${dir}/${fullName}.js`;
+    const depth = indent + '    ';
+    const source = lazyNested(body).map((l) =>
+      l.startsWith(depth) ? '    ' + l.slice(depth.length) : l,
+    );
+    types.set(
+      file,
+      HEADER +
+        prelude +
+        `var $root = $protobuf.roots[${JSON.stringify(bundle)}];\n\n` +
+        `module.exports = function($lazy, $longDefault) {\n${source.join('\n')}\n};\n`,
+    );
+    out.push(
+      `${indent}$lazy(${ns}, ${JSON.stringify(name)}, function() { return require(${JSON.stringify(`./${file}`)})($lazy, $longDefault); });`,
+    );
+    i = end;
+  }
+  const main = out.join('\n').replace(anchor, (line) => LAZY_HELPER.trimStart() + '\n' + line);
+  return { main, types };
 }
 
 // int64 inputs also take bigint (lib/proto/int64.ts teaches protobufjs to encode it exactly).
@@ -288,7 +368,9 @@ async function build() {
     prune(root, mainFiles);
     const withDocs = await generate(root, { root: bundle, comments: true, dts: true });
     const lean = await generate(root, { root: bundle, comments: false, beautify: true });
-    files.set(`${bundle}.js`, HEADER + withLazyTypes(lean.js));
+    const split = splitTypes(bundle, lean.js);
+    files.set(`${bundle}.js`, HEADER + split.main);
+    for (const [file, text] of split.types) files.set(file, text);
     files.set(`${bundle}.d.ts`, HEADER + widenInt64Inputs(withDocs.dts));
     if (spec.services) {
       const source = serviceModule(bundle, root, spec.services);
@@ -305,7 +387,13 @@ async function build() {
 async function main() {
   const check = process.argv.includes('--check');
   const files = await build();
-  const existing = fs.existsSync(outDir) ? fs.readdirSync(outDir) : [];
+  // Every file under lib/generated/, as a relative path with '/' (type files are in subdirectories).
+  const existing = fs.existsSync(outDir)
+    ? fs
+        .readdirSync(outDir, { recursive: true })
+        .map((name) => name.split(path.sep).join('/'))
+        .filter((name) => fs.statSync(path.join(outDir, name)).isFile())
+    : [];
   if (check) {
     const drift = [];
     for (const [name, content] of files) {
@@ -325,7 +413,13 @@ async function main() {
   }
   fs.mkdirSync(outDir, { recursive: true });
   for (const name of existing) if (!files.has(name)) fs.rmSync(path.join(outDir, name));
-  for (const [name, content] of files) fs.writeFileSync(path.join(outDir, name), content);
+  for (const dir of fs.readdirSync(outDir, { withFileTypes: true }))
+    if (dir.isDirectory() && fs.readdirSync(path.join(outDir, dir.name)).length === 0)
+      fs.rmdirSync(path.join(outDir, dir.name));
+  for (const [name, content] of files) {
+    fs.mkdirSync(path.dirname(path.join(outDir, name)), { recursive: true });
+    fs.writeFileSync(path.join(outDir, name), content);
+  }
   console.log(`wrote ${files.size} files to lib/generated/`);
 }
 

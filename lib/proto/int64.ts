@@ -2,6 +2,7 @@
 // which turns a bigint (or any non-numeric value) into 0 without a word. Replacing that one
 // function makes bigint encode exactly and anything unrepresentable throw, for every generated
 // message at once.
+import './lazy-long'; // first: before protobufjs loads
 import * as protobuf from 'protobufjs/minimal';
 
 interface LongLike {
