@@ -8,9 +8,11 @@
 //
 // If protobufjs or long.js cannot be resolved, or protobufjs is already loaded (someone imported
 // it first), nothing is done and protobufjs loads long.js itself as usual.
+import type { Module as ModuleClass } from 'node:module';
 import * as path from 'node:path';
 
-import { Module } from 'node:module';
+// The CommonJS Module class, without `require('node:module')` (that loads the ESM loader too).
+const Module = module.constructor as typeof ModuleClass;
 
 type Target = (...args: unknown[]) => unknown;
 

@@ -8,6 +8,7 @@ import type { ChildProcess, StdioOptions } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { RuncError, lastLoggedError, stderrError } from './errors';
+import { readTail, stat } from './files';
 
 /**
  * Where a stdio stream of runc goes: an fd, /dev/null, a pipe collected into the result
@@ -62,30 +63,15 @@ export function fileSizeSync(file: string): number {
 
 async function fileSize(file: string): Promise<number> {
   try {
-    return (await fs.promises.stat(file)).size;
+    return (await stat(file)).size;
   } catch {
     return 0;
   }
 }
 
 /** What was appended to `file` since it had `offset` bytes (the last 1 MiB of it at most). */
-export async function readLogSince(file: string, offset: number): Promise<string> {
-  let handle: fs.promises.FileHandle;
-  try {
-    handle = await fs.promises.open(file, 'r');
-  } catch {
-    return '';
-  }
-  try {
-    const { size } = await handle.stat();
-    let start = offset <= size ? offset : 0; // truncated meanwhile: take it all
-    if (size - start > LOG_READ_LIMIT) start = size - LOG_READ_LIMIT;
-    const buf = Buffer.alloc(size - start);
-    const { bytesRead } = await handle.read(buf, 0, buf.length, start);
-    return buf.subarray(0, bytesRead).toString('utf8');
-  } finally {
-    await handle.close();
-  }
+export function readLogSince(file: string, offset: number): Promise<string> {
+  return readTail(file, offset, LOG_READ_LIMIT);
 }
 
 /** Collects a stream's tail of at most `limit` bytes. */

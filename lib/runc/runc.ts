@@ -1,12 +1,12 @@
 // The runc client: one method per runc subcommand, the counterpart of go-runc and rust-extensions'
 // `runc` crate.
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { RuncCommand, fileSizeSync } from './command';
 import type { CommandResult, CommandSpec, StdioTarget } from './command';
 import { RuncError } from './errors';
+import { readFile, rm, writeFile } from './files';
 import type {
   CheckpointOptions,
   Container,
@@ -43,7 +43,7 @@ export function globalArgs(options: RuncOptions): string[] {
 
 /** Reads a pid file written by runc (`--pid-file`). */
 export async function readPidFile(file: string): Promise<number> {
-  const text = (await fs.promises.readFile(file, 'utf8')).trim();
+  const text = (await readFile(file, 'utf8')).trim();
   const pid = Number(text);
   if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 0) {
     throw new Error(`${file}: not a pid: ${JSON.stringify(text)}`);
@@ -221,7 +221,7 @@ export class Runc {
       os.tmpdir(),
       `runc-process-${globalThis.process.pid}-${Date.now()}-${++execSeq}.json`,
     );
-    await fs.promises.writeFile(file, JSON.stringify(process), { mode: 0o600, flag: 'wx' });
+    await writeFile(file, JSON.stringify(process), { mode: 0o600, flag: 'wx' });
     try {
       const detach = options.detach !== false;
       const args = ['exec', '--process', file];
@@ -237,7 +237,7 @@ export class Runc {
         ...(options.extraFiles === undefined ? {} : { extraFiles: options.extraFiles }),
       });
     } finally {
-      await fs.promises.rm(file, { force: true });
+      await rm(file, { force: true });
     }
   }
 
