@@ -263,7 +263,12 @@ describe('ttrpc command: usage and describe', function () {
     assert.equal(
       mine.stdout,
       'ttrpc.interop.v1.Interop  (test/fixtures/interop.proto)\n' +
-        '  Echo  unary  ttrpc.interop.v1.EchoRequest -> ttrpc.interop.v1.EchoResponse\n',
+        '  Echo  unary  ttrpc.interop.v1.EchoRequest -> ttrpc.interop.v1.EchoResponse\n' +
+        '\n' +
+        'ttrpc.interop.v1.Streaming  (test/fixtures/interop.proto)\n' +
+        '  Source  serverStream  ttrpc.interop.v1.SourceRequest -> ttrpc.interop.v1.Chunk\n' +
+        '  Sink    clientStream  ttrpc.interop.v1.Chunk -> ttrpc.interop.v1.StreamSummary\n' +
+        '  Bidi    bidi          ttrpc.interop.v1.Chunk -> ttrpc.interop.v1.Chunk\n',
     );
     const message = await ttrpc([
       'describe',

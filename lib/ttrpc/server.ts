@@ -18,7 +18,8 @@ import type {
   ServiceHandlers,
 } from './service';
 import { registerService } from './service';
-import { DEFAULT_STREAM_BUFFER, MessageQueue, ServerStream } from './stream';
+import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes } from './flow';
+import { MessageQueue, ServerStream } from './stream';
 import type { IncomingConnection, PeerInfo, Transport, TransportListener } from './transport';
 import { decodeRequest, encodeResponse } from './wire';
 import type { WireStatus } from './wire';
@@ -52,8 +53,13 @@ export interface ServerOptions {
   handshaker?: Handshaker;
   /** Unary interceptors, outermost first. */
   interceptors?: UnaryServerInterceptor[];
-  /** Messages buffered per stream before a slow consumer's stream fails; default 1024. */
+  /**
+   * Messages queued for one stream whose handler reads slower than the client sends, before the
+   * connection stops reading (until the handler has taken half of them); default 1024.
+   */
   streamBuffer?: number;
+  /** The same bound in bytes, across all the streams of one connection; default 16 MiB. */
+  streamBufferBytes?: number;
   logger?: Logger;
   /** Spin up to this many µs for each connection's next request instead of sleeping (see Client). */
   busyPollMicros?: number;
@@ -134,13 +140,27 @@ class ServerConnection {
   private readonly calls = new Map<number, ServerCall>();
   private drainWaiters: (() => void)[] = [];
   private closeWhenIdle = false;
+  /** Reading is held while answers wait for a peer that does not read them. */
+  private outputHeld = false;
+  readonly gate: ReadGate;
   closed = false;
-  transport!: Transport;
+  private channel!: Transport;
 
   constructor(
     private readonly server: Server,
     readonly peer: PeerInfo,
-  ) {}
+  ) {
+    this.gate = new ReadGate(server.streamBufferBytes);
+  }
+
+  get transport(): Transport {
+    return this.channel;
+  }
+
+  set transport(transport: Transport) {
+    this.channel = transport;
+    this.gate.transport = transport;
+  }
 
   get idle(): boolean {
     return this.calls.size === 0;
@@ -158,7 +178,7 @@ class ServerConnection {
       try {
         if (typeof payload === 'number') this.onOversize(streamId, type, payload);
         else if (type === FrameType.REQUEST) this.onRequest(streamId, flags, payload);
-        else if (type === FrameType.DATA) this.onData(streamId, flags, payload);
+        else if (type === FrameType.DATA) this.onData(streamId, flags, payload, data.length);
         // Responses from a client and unknown types are ignored, as Go does (future types).
       } catch (err) {
         this.server.logger.warn({ err, streamId }, 'ttrpc: failed to handle frame');
@@ -167,6 +187,10 @@ class ServerConnection {
   }
 
   onDrain(): void {
+    if (this.outputHeld) {
+      this.outputHeld = false;
+      this.gate.release();
+    }
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w();
@@ -198,9 +222,17 @@ class ServerConnection {
     if (this.idle) this.close(true);
   }
 
+  // Past the high-water mark of queued output, no more requests are read from this connection
+  // until the peer has read its answers (onDrain): a client that sends without reading gets
+  // blocked in its own socket instead of growing our memory.
   private send(streamId: number, type: FrameType, flags: number, payload?: Uint8Array): number {
     if (this.closed) return 0;
-    return this.transport.send(streamId, type, flags, payload);
+    const queued = this.channel.send(streamId, type, flags, payload);
+    if (queued >= this.channel.highWaterMark && !this.outputHeld) {
+      this.outputHeld = true;
+      this.gate.hold();
+    }
+    return queued;
   }
 
   private respond(streamId: number, payload?: Uint8Array, error?: TtrpcError): void {
@@ -352,7 +384,7 @@ class ServerConnection {
   ): void {
     const { descriptor, handler } = registered;
     const kind: MethodKind = descriptor.kind;
-    const queue = new MessageQueue<unknown>(this.server.streamBuffer);
+    const queue = new MessageQueue<unknown>(this.server.streamBuffer, this.gate);
     call.queue = queue;
     let first: unknown;
     try {
@@ -416,7 +448,7 @@ class ServerConnection {
     }
   }
 
-  private onData(streamId: number, flags: number, payload: Uint8Array): void {
+  private onData(streamId: number, flags: number, payload: Uint8Array, batchLength: number): void {
     const call = this.calls.get(streamId);
     const closing = (flags & FrameFlag.REMOTE_CLOSED) !== 0;
     const noData = (flags & FrameFlag.NO_DATA) !== 0;
@@ -431,23 +463,13 @@ class ServerConnection {
     if (!noData) {
       let message: unknown;
       try {
-        message = this.decode(call.descriptor, payload);
+        const bytes = queue.waiting ? payload : ownBytes(payload, batchLength);
+        message = this.decode(call.descriptor, bytes);
       } catch (err) {
         this.finish(streamId, call, undefined, toTtrpcError(err));
         return;
       }
-      if (!queue.push(message)) {
-        this.finish(
-          streamId,
-          call,
-          undefined,
-          new TtrpcError(
-            Code.RESOURCE_EXHAUSTED,
-            'ttrpc: stream buffer full: the handler is not reading',
-          ),
-        );
-        return;
-      }
+      queue.push(message, payload.length);
     }
     if (closing) queue.end();
   }
@@ -489,6 +511,7 @@ class ServerConnection {
 export class Server {
   readonly logger: Logger;
   readonly streamBuffer: number;
+  readonly streamBufferBytes: number;
   private readonly services = new Map<string, Map<string, RegisteredMethod>>();
   private readonly listeners = new Set<TransportListener>();
   private readonly connections = new Set<ServerConnection>();
@@ -502,6 +525,7 @@ export class Server {
   constructor(options: ServerOptions = {}) {
     this.logger = options.logger ?? silentLogger;
     this.streamBuffer = options.streamBuffer ?? DEFAULT_STREAM_BUFFER;
+    this.streamBufferBytes = options.streamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES;
     this.interceptors = options.interceptors ?? [];
     this.handshaker = options.handshaker;
     this.onCloseCallback = options.onClose;
