@@ -5,6 +5,7 @@ import { parseAddress } from './address';
 import { Code, TtrpcError, closedError } from './errors';
 import { FrameFlag, FrameType, MAX_MESSAGE_LENGTH } from './frame';
 import { Metadata } from './metadata';
+import { clearLongTimeout, setLongTimeout } from './timer';
 import type { KeyValue, MetadataInit } from './metadata';
 import { platform } from './platform';
 import type { MethodDescriptor } from './service';
@@ -297,10 +298,10 @@ export class Client {
     signal: AbortSignal | undefined,
   ): void {
     if (remaining === undefined && !signal) return;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ReturnType<typeof setLongTimeout> | undefined;
     const onAbort = (): void => this.fail(streamId, abortError(signal!));
     if (remaining !== undefined) {
-      timer = setTimeout(
+      timer = setLongTimeout(
         () =>
           this.fail(streamId, new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded')),
         remaining,
@@ -308,7 +309,7 @@ export class Client {
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     p.cleanup = () => {
-      if (timer) clearTimeout(timer);
+      clearLongTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
   }

@@ -8,6 +8,7 @@ import { FrameFlag, FrameType, MAX_MESSAGE_LENGTH } from './frame';
 import type { Logger } from './log';
 import { silentLogger } from './log';
 import { Metadata } from './metadata';
+import { clearLongTimeout, setLongTimeout } from './timer';
 import type { KeyValue } from './metadata';
 import { platform } from './platform';
 import type {
@@ -119,7 +120,7 @@ class Context implements CallContext {
 interface ServerCall {
   context: Context;
   descriptor: MethodDescriptor;
-  timer: NodeJS.Timeout | undefined;
+  timer: ReturnType<typeof setLongTimeout> | undefined;
   queue: MessageQueue<unknown> | undefined;
   done: boolean;
 }
@@ -176,7 +177,15 @@ class ServerConnection {
       const payload: Uint8Array | number =
         offset < 0 ? meta[i + 2]! : data.subarray(offset, offset + meta[i + 2]!);
       try {
+        // Go's order of checks (server.go): an oversized frame of any type is answered first,
+        // then any frame on an even id; requests and data are served, the rest ignored.
         if (typeof payload === 'number') this.onOversize(streamId, type, payload);
+        else if (streamId % 2 === 0)
+          this.reject(
+            streamId,
+            Code.INVALID_ARGUMENT,
+            'StreamID must be odd for client initiated streams',
+          );
         else if (type === FrameType.REQUEST) this.onRequest(streamId, flags, payload);
         else if (type === FrameType.DATA) this.onData(streamId, flags, payload, data.length);
         // Responses from a client and unknown types are ignored, as Go does (future types).
@@ -203,7 +212,7 @@ class ServerConnection {
     const reason = closedError(error);
     for (const call of this.calls.values()) {
       call.done = true;
-      if (call.timer) clearTimeout(call.timer);
+      clearLongTimeout(call.timer);
       call.queue?.fail(reason);
       call.context.abort(reason);
     }
@@ -246,23 +255,15 @@ class ServerConnection {
     this.respond(streamId, undefined, new TtrpcError(code, message));
   }
 
+  // Whatever its type, as Go does; data for a running stream ends that stream.
   private onOversize(streamId: number, type: number, length: number): void {
     const err = oversize(length);
-    const call = this.calls.get(streamId);
-    if (type === FrameType.DATA && call) this.finish(streamId, call, undefined, err);
-    else if (type === FrameType.REQUEST || type === FrameType.DATA)
-      this.respond(streamId, undefined, err);
+    const call = type === FrameType.DATA ? this.calls.get(streamId) : undefined;
+    if (call) this.finish(streamId, call, undefined, err);
+    else this.respond(streamId, undefined, err);
   }
 
   private onRequest(streamId: number, flags: number, frame: Uint8Array): void {
-    if (streamId % 2 === 0) {
-      this.reject(
-        streamId,
-        Code.INVALID_ARGUMENT,
-        'StreamID must be odd for client initiated streams',
-      );
-      return;
-    }
     if (streamId <= this.lastStreamId) {
       this.reject(streamId, Code.INVALID_ARGUMENT, 'StreamID cannot be re-used and must increment');
       return;
@@ -307,7 +308,7 @@ class ServerConnection {
     };
     this.calls.set(streamId, call);
     if (request.timeoutNano > 0) {
-      call.timer = setTimeout(
+      call.timer = setLongTimeout(
         () => {
           call.timer = undefined;
           this.finish(
@@ -488,7 +489,7 @@ class ServerConnection {
     if (call.done) return;
     call.done = true;
     this.calls.delete(streamId);
-    if (call.timer) clearTimeout(call.timer);
+    clearLongTimeout(call.timer);
     if (endStream && !error) {
       this.send(streamId, FrameType.DATA, FrameFlag.REMOTE_CLOSED | FrameFlag.NO_DATA);
     } else {
