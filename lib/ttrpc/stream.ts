@@ -1,5 +1,6 @@
 // Streaming building blocks shared by client and server: a bounded message queue consumed as an
 // async iterator, and the two stream handles applications use.
+import { codedError } from '../error-codes';
 import { Code, TtrpcError } from './errors';
 
 /** Default bound on messages buffered for one stream whose consumer is not reading. */
@@ -83,7 +84,10 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     }
     if (this.error) return Promise.reject(this.error);
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    if (this.waiter) return Promise.reject(new Error('ttrpc: concurrent reads of one stream'));
+    if (this.waiter)
+      return Promise.reject(
+        codedError('ERR_STREAM_CONCURRENT_READ', 'ttrpc: concurrent reads of one stream'),
+      );
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });
