@@ -22,8 +22,7 @@ import type { RuntimeInfoProperties, StartResult } from './bootstrap';
 import { encodeDeleteResponse } from './delete-response';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
-import { closeShimLog, openShimLog, silentShimLog } from './logger';
-import type { ShimLogger } from './logger';
+import { closeShimLog, logger, openShimLog, setShimLogger } from './logger';
 import { monitor } from './monitor';
 import { RemotePublisher } from './publisher';
 import { removeSocket } from './socket';
@@ -61,9 +60,6 @@ export interface Shim {
 
 /** A Shim class: constructed with the runtime id, the parsed flags and the (mutable) config. */
 export type ShimConstructor = new (runtimeId: string, flags: Flags, config: Config) => Shim;
-
-/** The logger of the running shim (the `log` FIFO while serving; silent during start/delete). */
-export let logger: ShimLogger = silentShimLog();
 
 const VERSION = '0.1.0';
 
@@ -172,12 +168,14 @@ async function start(shim: Shim, flags: Flags): Promise<void> {
 
 async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config): Promise<void> {
   if (!config.noSetupLogger) {
-    logger = openShimLog({
-      debug: flags.debug,
-      level: config.defaultLogLevel,
-      base: { runtime: runtimeId, namespace: flags.namespace, id: flags.id },
-      redirectStderr: true,
-    });
+    setShimLogger(
+      openShimLog({
+        debug: flags.debug,
+        level: config.defaultLogLevel,
+        base: { runtime: runtimeId, namespace: flags.namespace, id: flags.id },
+        redirectStderr: true,
+      }),
+    );
   }
   const linux = process.platform === 'linux';
   // A vanished log reader must not kill the shim (Node ignores SIGPIPE; make it explicit).
