@@ -115,7 +115,7 @@ function deadlineOf(options: CallOptions | undefined): number | undefined {
 
 function abortError(signal: AbortSignal): TtrpcError {
   const reason: unknown = signal.reason;
-  if (reason instanceof TtrpcError) return reason;
+  if (TtrpcError.is(reason)) return reason;
   return new TtrpcError(Code.CANCELLED, 'context canceled', { cause: reason });
 }
 

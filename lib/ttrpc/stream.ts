@@ -1,6 +1,7 @@
 // Streaming building blocks shared by client and server: a message queue consumed as an async
 // iterator, whose bound pauses the connection's reading (flow.ts), and the two stream handles
 // applications use.
+import { codedError } from '../error-codes';
 import { DEFAULT_STREAM_BUFFER, MESSAGE_OVERHEAD } from './flow';
 import type { ReadGate } from './flow';
 
@@ -131,7 +132,10 @@ export class MessageQueue<T> implements AsyncIterable<T> {
     }
     if (this.error) return Promise.reject(this.error);
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    if (this.waiter) return Promise.reject(new Error('ttrpc: concurrent reads of one stream'));
+    if (this.waiter)
+      return Promise.reject(
+        codedError('ERR_STREAM_CONCURRENT_READ', 'ttrpc: concurrent reads of one stream'),
+      );
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });

@@ -66,7 +66,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
-    if (poll_ == nullptr) throw CodeError(info.Env(), "ERR_CLOSED", "watcher is closed");
+    if (poll_ == nullptr) throw CodeError(info.Env(), "ERR_FD_WATCHER_CLOSED", "FdWatcher: closed");
     int mask = info[0].As<Napi::Number>().Int32Value();
     int events = ((mask & 1) ? UV_READABLE : 0) | ((mask & 2) ? UV_WRITABLE : 0);
     int r = uv_poll_start(poll_, events, &FdWatcher::OnPoll);
