@@ -6,7 +6,7 @@
 # packages are installed. Newer containerd releases come from scripts/debian-peers.sh.
 set -euo pipefail
 
-PACKAGES=(containerd runc golang-go golang-github-containerd-ttrpc-dev busybox-static)
+PACKAGES=(containerd runc criu golang-go golang-github-containerd-ttrpc-dev busybox-static)
 # Installed without recommends (wine64 would otherwise pull in 32-bit wine and fonts).
 CROSS_PACKAGES=(g++ binutils g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user
   g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 wine64)
