@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { Client, TaskClient, TtrpcError } from '../lib';
+import { Client, TaskClient, TaskV3Client, TtrpcError } from '../lib';
 import { task as taskProtos } from '../lib/protos/task';
 import { requireEnvironment } from './helpers/env';
 import { underLoad } from './helpers/load';
@@ -92,21 +92,29 @@ class EventLog {
   }
 }
 
-/** A TTRPC client for the shim serving `id` (from the bundle's address or bootstrap.json). */
-async function shimTask(tb: Testbed, id: string): Promise<{ task: TaskClient; close(): void }> {
+/** A TTRPC client for the shim serving `id`, task API v2 or v3 as the shim told containerd. */
+async function shimTask(
+  tb: Testbed,
+  id: string,
+): Promise<{ task: TaskClient | TaskV3Client; close(): void }> {
   const bundle = path.join(tb.bundleRoot, id);
   let address: string;
+  let version = 2;
   try {
-    address = fs.readFileSync(path.join(bundle, 'address'), 'utf8').trim();
+    const bootstrap = JSON.parse(fs.readFileSync(path.join(bundle, 'bootstrap.json'), 'utf8')) as {
+      address: string;
+      version?: number;
+    };
+    address = bootstrap.address;
+    version = bootstrap.version ?? 2;
   } catch {
-    address = (
-      JSON.parse(fs.readFileSync(path.join(bundle, 'bootstrap.json'), 'utf8')) as {
-        address: string;
-      }
-    ).address;
+    address = fs.readFileSync(path.join(bundle, 'address'), 'utf8').trim();
   }
   const client = await Client.connect(address);
-  return { task: new TaskClient(client), close: () => void client.close() };
+  return {
+    task: version >= 3 ? new TaskV3Client(client) : new TaskClient(client),
+    close: () => void client.close(),
+  };
 }
 
 /** A call's outcome as comparable data: ok, or the error's code name and message. */
@@ -225,16 +233,17 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
         const exitAt = topics.indexOf('/tasks/exit');
         return {
           code: r.code,
+          oom: topics.includes('/tasks/oom'),
           oomBeforeExit: exitAt > 0 && topics.slice(0, exitAt).includes('/tasks/oom'),
           others: topics.filter((t) => t !== '/tasks/oom'),
         };
       });
-      assert.deepEqual(go, {
-        code: 137,
-        oomBeforeExit: true,
-        others: ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'],
-      });
-      assert.deepEqual(ts, go);
+      const others = ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'];
+      // Ours always reports the OOM before the exit it caused, then the delete; runc-v2's OOM
+      // goroutine can lose that race (its event then follows the exit), and under containerd 2.1
+      // its /tasks/delete was sometimes missing from the stream: only status and OOM are common.
+      assert.deepEqual([go.code, go.oom], [137, true], `runc-v2: ${JSON.stringify(go)}`);
+      assert.deepEqual(ts, { code: 137, oom: true, oomBeforeExit: true, others }, 'runcts');
     });
 
     it("sh -c 'exit 7': the exit status", async () => {
@@ -505,7 +514,7 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
     const ctrCmd = (args: string): string =>
       `${tb.ctrPath} -a ${tb.address} -n ${tb.namespace} ${args}`;
 
-    it('ResizePty: the initial window size reaches the first command; after the init exited it still succeeds', async () => {
+    it('ResizePty: the window size reaches the shell; after the init exited ResizePty still succeeds', async () => {
       const [go, ts] = await both(async (runtime, label) => {
         // Interactive: the first command typed at the prompt sees ctr's window size.
         const id = name(label);
@@ -514,7 +523,12 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
         );
         const until = Date.now() + 20_000;
         while (!/# /.test(sh.output()) && Date.now() < until) await sleep(50);
-        sh.child.stdin.write('stty size; exit 5\n');
+        // ctr resizes only after Start returns: ask until the size arrived (bounded).
+        for (let n = 0; !/^33 91\r?$/m.test(sh.output()) && Date.now() < until; n++) {
+          sh.child.stdin.write('stty size\n');
+          await sleep(100 * Math.min(n + 1, 5));
+        }
+        sh.child.stdin.write('exit 5\n');
         const code = await sh.exited;
         // A command that is gone before ctr's initial ResizePty arrives: ctr must log no error.
         const quick = inPty(
