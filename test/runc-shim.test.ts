@@ -438,6 +438,30 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
       if (generation !== '2.1') assert.equal(go.socketLeft, false);
     });
 
+    it('RUNCTS_SHIM_GROUP=namespace: one shim serves the namespace; nothing is left after', async () => {
+      // containerd passes its environment to `start`: a wrapper stands in for a containerd
+      // started with the variable set.
+      const grouped = path.join(tb.dir, 'containerd-shim-runcts-grouped');
+      fs.writeFileSync(grouped, `#!/bin/sh\nRUNCTS_SHIM_GROUP=namespace exec ${OURS} "$@"\n`, {
+        mode: 0o755,
+      });
+      const ids = [name('ns-group'), name('ns-group'), name('ns-group')];
+      for (const id of ids) {
+        const run = await tb.ctr(['run', '-d', '--runtime', grouped, tb.image, id, 'sleep', '300']);
+        assert.equal(run.code, 0, run.stderr);
+        await waitStatus(tb, id, 'RUNNING');
+      }
+      const shims = tb.findShims();
+      for (const id of ids) {
+        await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        await waitStatus(tb, id, 'STOPPED');
+        await tb.ctr(['task', 'delete', id]);
+        await tb.ctr(['container', 'delete', id]);
+      }
+      assert.equal(shims.length, 1, `one shim for the namespace: ${shims.join(' ')}`);
+      // afterEach's settle(): no shim, mount, socket or bundle is left
+    });
+
     it('the daemon runs with the daemon runtime settings (node options, environment)', async () => {
       const id = name('settings');
       const run = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, id, 'sleep', '300']);

@@ -25,6 +25,25 @@ import type {
 
 const SIGKILL = 9;
 
+/**
+ * `RUNCTS_SHIM_GROUP=namespace` in containerd's environment (e.g. a systemd drop-in for
+ * containerd.service): one shim serves every container of a namespace instead of one shim per
+ * container, as the `io.containerd.runc.v2.group` annotation does for the containers that carry
+ * it (an annotation still wins). Saves a Node process per container (README, "Memory"); the
+ * containers then share the shim's fate: if it is killed, containerd loses all of them at once.
+ */
+export const GROUP_ENV = 'RUNCTS_SHIM_GROUP';
+
+/** The shim group of a container: its own id, or its namespace's under RUNCTS_SHIM_GROUP. */
+export function shimGroup(opts: Pick<StartOpts, 'id' | 'namespace'>): string {
+  const policy = process.env[GROUP_ENV];
+  if (policy === undefined || policy === '' || policy === 'container') return opts.id;
+  if (policy === 'namespace') return `namespace:${opts.namespace}`; // ':' is never in an id
+  throw Object.assign(new Error(`${GROUP_ENV}=${policy}: expected "namespace" or "container"`), {
+    code: 'ERR_INVALID_ARG_VALUE',
+  });
+}
+
 // require(), not import(): a dynamic import() would start Node's ESM loader (~10 ms here).
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = <T>(id: string): T => require(id) as T;
@@ -39,7 +58,7 @@ export class RuncShim implements Shim {
   ) {}
 
   async startShim(opts: StartOpts): Promise<string> {
-    return spawn(opts, opts.id, []);
+    return spawn(opts, shimGroup(opts), []);
   }
 
   async deleteShim(): Promise<DeleteResponse> {
