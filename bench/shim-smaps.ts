@@ -146,3 +146,23 @@ export function countProcessesOf(exe: string): number {
   }
   return n;
 }
+
+/**
+ * Warm start's standby processes (booted ahead of demand; the launcher marks each with
+ * `__CONTAINERD_SHIM_STANDBY=<pool>` in its initial environment): their memory is the pool's own,
+ * reported apart from the shims serving containers.
+ */
+export function findStandbys(): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const environ = fs.readFileSync(`/proc/${name}/environ`, 'utf8');
+      if (environ.split('\0').some((e) => e.startsWith('__CONTAINERD_SHIM_STANDBY=')))
+        pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}

@@ -10,9 +10,12 @@
 //      (Private_Clean + Private_Dirty), PSS and RSS from /proc/<pid>/smaps_rollup, and where the
 //      private memory sits (bench/shim-smaps.ts). Medians and ratios.
 //   3. grouping: one shim per runtime serving 10 containers (annotation
-//      io.containerd.runc.v2.group); the shim's PSS / 10 per container.
+//      io.containerd.runc.v2.group; for ours also RUNCTS_SHIM_GROUP=namespace, the per-runtime
+//      option); the shim's PSS / 10 per container.
+//   4. rpc: a running shim's Task State latency through the same client, its CPU time per call
+//      at a few calls per second, and its CPU time while idle (bench/shim-rpc.ts).
 //
-//   node dist/bench/shim.js [--runs N] [--quick] [--json] [--only latency,trace,memory,group]
+//   node dist/bench/shim.js [--runs N] [--quick] [--json] [--only latency,trace,memory,group,rpc]
 //                           [--variant label=/path/to/shim]...
 //
 // The VM is small and shared: runs of different runtimes are interleaved, figures are medians,
@@ -31,17 +34,20 @@ import {
   CATEGORIES,
   CATEGORY_NOTES,
   countProcessesOf,
+  findStandbys,
   readBreakdown,
   readRollup,
 } from './shim-smaps';
 import type { Breakdown, Category, Rollup } from './shim-smaps';
+import { measureRpc } from './shim-rpc';
+import type { RpcStats } from './shim-rpc';
 import { TRACE_PHASES, traceAvailable, traceCtrRun } from './shim-trace';
 import type { TracePhase, TraceResult } from './shim-trace';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const OURS = path.join(repoRoot, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
 const GROUP_ANNOTATION = 'io.containerd.runc.v2.group';
-const SECTIONS = ['latency', 'trace', 'memory', 'group'] as const;
+const SECTIONS = ['latency', 'trace', 'memory', 'group', 'rpc'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Runtime {
@@ -52,6 +58,8 @@ interface Runtime {
   binary: string;
   /** Set when the runtime failed: it is left out of the remaining measurements. */
   failed?: string;
+  /** The shim groups containers itself (RUNCTS_SHIM_GROUP): its socket key; no annotation. */
+  groupKey?: string;
 }
 
 function fail(rt: Runtime, why: string): void {
@@ -71,6 +79,8 @@ interface Options {
   groupSize: number;
   groupRuns: number;
   settleMs: number;
+  rpcCalls: number;
+  rpcSeconds: number;
   sections: Set<Section>;
   variants: Runtime[];
   keepEnv: boolean;
@@ -88,6 +98,8 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --group N         containers in the grouped shim (default 10; --quick 4)
   --group-runs N    ctr run --rm into the running group shim, per runtime (default 10; --quick 4)
   --settle S        seconds shims idle before the steady-state memory reading (default 15)
+  --rpc N           serial State calls per runtime (default 1000; --quick 200)
+  --rpc-seconds S   then S s of 10 calls/s and S s idle, for the shim's CPU time (default 30; --quick 10)
   --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
   --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L
   --ours PATH       the binary measured as runcts (default examples/runc-shim/containerd-shim-runcts-v2)
@@ -143,6 +155,12 @@ function parseOptions(argv: string[]): Options {
         o.settleMs = Number(value()) * 1000;
         if (!(o.settleMs >= 0)) throw new Error('--settle must be >= 0');
         break;
+      case '--rpc':
+        o.rpcCalls = int(1);
+        break;
+      case '--rpc-seconds':
+        o.rpcSeconds = int(1);
+        break;
       case '--only': {
         const list = value().split(',');
         for (const s of list) {
@@ -193,6 +211,8 @@ function parseOptions(argv: string[]): Options {
     groupSize: o.groupSize ?? (quick ? 4 : 10),
     groupRuns: o.groupRuns ?? (quick ? 4 : 10),
     settleMs: o.settleMs ?? 15_000,
+    rpcCalls: o.rpcCalls ?? (quick ? 200 : 1000),
+    rpcSeconds: o.rpcSeconds ?? (quick ? 10 : 30),
     sections,
     variants,
     keepEnv,
@@ -366,7 +386,7 @@ function runArgs(
   cmd: string[],
 ): string[] {
   const group = extra.find((a) => a.startsWith(`${GROUP_ANNOTATION}=`));
-  socketKeys.set(group ? group.slice(GROUP_ANNOTATION.length + 1) : id, rt.label);
+  socketKeys.set(group ? group.slice(GROUP_ANNOTATION.length + 1) : (rt.groupKey ?? id), rt.label);
   return ctrArgs([
     'run',
     ...mode,
@@ -607,6 +627,9 @@ interface GroupStats {
   breakdown?: Breakdown;
 }
 
+/** Warm start's standbys running at the steady memory reading (their rollups). */
+let standbys: Rollup[] = [];
+
 /** Our shims by the container id in their cmdline (`-id`: the first container of a group). */
 function shimsById(): Map<string, number> {
   const map = new Map<string, number>();
@@ -706,6 +729,13 @@ async function measureMemory(
   const fresh = readShims(runtimes, okIds);
   await sleep(opts.settleMs);
   const steady = readShims(runtimes, okIds);
+  standbys = findStandbys().flatMap((pid) => {
+    try {
+      return [readRollup(pid)];
+    } catch {
+      return [];
+    }
+  });
   for (const s of steady) {
     const pid = s.samples[0]?.pid;
     if (pid === undefined) continue;
@@ -725,7 +755,8 @@ async function measureGroup(
   opts: Options,
 ): Promise<{ memory: GroupStats[]; latency: LatencyStats[] }> {
   const groups = runtimes.map((rt) => `bench-${rt.label}-${process.pid}`);
-  const annotation = (k: number): string[] => ['--annotation', `${GROUP_ANNOTATION}=${groups[k]}`];
+  const annotation = (k: number): string[] =>
+    runtimes[k]!.groupKey !== undefined ? [] : ['--annotation', `${GROUP_ANNOTATION}=${groups[k]}`];
   const ids = runtimes.map(() => [] as string[]);
   for (let i = 0; i < opts.groupSize; i++) {
     for (const [k, rt] of runtimes.entries()) {
@@ -796,6 +827,34 @@ async function measureGroup(
   return { memory, latency };
 }
 
+// --- 4. Task RPC cost -----------------------------------------------------------------------------
+
+async function measureRpcs(runtimes: Runtime[], opts: Options): Promise<RpcStats[]> {
+  const out: RpcStats[] = [];
+  for (const rt of runtimes) {
+    if (rt.failed) continue;
+    const id = newId(`r-${rt.label}`);
+    try {
+      await startDetached(rt, id);
+      const pid = shimsById().get(id);
+      if (pid === undefined) throw new Error(`no shim process found for ${id}`);
+      await sleep(opts.settleMs); // start-up done, memory released: the steady shim
+      out.push(
+        await measureRpc(rt.label, id, path.join(tb!.bundleRoot, id), pid, {
+          serialCalls: opts.rpcCalls,
+          pacedRate: 10,
+          pacedMs: opts.rpcSeconds * 1000,
+          idleMs: opts.rpcSeconds * 1000,
+        }),
+      );
+    } catch (err) {
+      fail(rt, (err as Error).message);
+    }
+    await removeContainers();
+  }
+  return out;
+}
+
 // --- report --------------------------------------------------------------------------------------
 
 interface Report {
@@ -818,6 +877,9 @@ interface Report {
   group?: GroupStats[];
   /** `ctr run --rm` into the already running group shim. */
   groupLatency?: LatencyStats[];
+  /** Warm start's standby pool at the steady memory reading: how many, and their memory. */
+  standbys?: { count: number; private: number; pss: number; rss: number };
+  rpc?: RpcStats[];
 }
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : '–');
@@ -1012,13 +1074,25 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     );
     out.push('');
     out.push(CATEGORIES.map((c) => `${c}: ${CATEGORY_NOTES[c]}.`).join(' '));
+    const sb = r.standbys;
+    if (sb) {
+      out.push('');
+      out.push(
+        sb.count === 0
+          ? 'Standby pool (warm start): no standby was running at the steady reading.'
+          : `Standby pool (warm start), apart from the shims above: ${sb.count} standby ` +
+              `process${sb.count === 1 ? '' : 'es'}, median private ${mib(sb.private)} MiB, ` +
+              `PSS ${mib(sb.pss)}, RSS ${mib(sb.rss)} each.`,
+      );
+    }
   }
   if (r.group) {
     const g = r.group;
     const standalone = r.memory?.[0]?.pss;
     out.push('');
     out.push(
-      `### One shim serving ${r.options.groupSize} containers (\`--annotation ${GROUP_ANNOTATION}=<g>\`, MiB)`,
+      `### One shim serving ${r.options.groupSize} containers (\`--annotation ${GROUP_ANNOTATION}=<g>\`; ` +
+        'runcts-ns: ours with `RUNCTS_SHIM_GROUP=namespace` in its environment and no annotation; MiB)',
     );
     out.push('');
     out.push(
@@ -1052,6 +1126,17 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           'Only one process runs each shim binary here, so its PSS carries all of its file pages.',
       );
     }
+    const standalonePrivate = r.memory?.[0]?.private;
+    const ns = g.find((s) => s.label === 'runcts-ns');
+    if (standalonePrivate !== undefined && ns !== undefined) {
+      out.push('');
+      out.push(
+        `Per-runtime option \`RUNCTS_SHIM_GROUP=namespace\`: private / container ` +
+          `${mib(ns.privatePerContainer)} MiB, ${x(ns.privatePerContainer / standalonePrivate)} ` +
+          `runc-v2's standalone private (${mib(standalonePrivate)} MiB; the 3× target ` +
+          `${ns.privatePerContainer <= 3 * standalonePrivate ? 'met' : 'not met'} this way).`,
+      );
+    }
   }
   if (r.groupLatency && r.groupLatency.length > 0) {
     out.push('');
@@ -1071,6 +1156,41 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           x(s.ratio),
         ]),
       ),
+    );
+  }
+  if (r.rpc && r.rpc.length > 0) {
+    const base = r.rpc.find((s) => s.label === 'runc-v2');
+    out.push('');
+    out.push(
+      `### Task RPC cost of a running shim (one \`sleep\` container; this package's TaskClient on ` +
+        `the shim's socket for every runtime; ${r.options.rpcCalls} serial State calls, then ` +
+        `${r.options.rpcSeconds} s at 10 calls/s, then ${r.options.rpcSeconds} s idle)`,
+    );
+    out.push('');
+    out.push(
+      table(
+        [
+          'runtime',
+          'State p50 µs',
+          'p99 µs',
+          'p50 vs runc-v2',
+          'shim CPU ms / call (10/s)',
+          'idle shim CPU ms / min',
+        ],
+        r.rpc.map((s) => [
+          s.label,
+          ms(s.p50Us),
+          ms(s.p99Us),
+          x(s.p50Us / (base?.p50Us ?? NaN)),
+          s.cpuMsPerCall.toFixed(3),
+          s.idleCpuMsPerMin.toFixed(2),
+        ]),
+      ),
+    );
+    out.push('');
+    out.push(
+      "CPU: the run time of all the shim's threads (/proc/<pid>/task/*/schedstat), per call while " +
+        'paced and per minute while nothing calls it.',
     );
   }
   const leftovers = Object.entries(r.leftoverSockets ?? {});
@@ -1146,6 +1266,8 @@ async function main(): Promise<void> {
       groupSize: opts.groupSize,
       groupRuns: opts.groupRuns,
       settleMs: opts.settleMs,
+      rpcCalls: opts.rpcCalls,
+      rpcSeconds: opts.rpcSeconds,
       json: opts.json,
       sections: [...opts.sections],
       runtimes,
@@ -1176,12 +1298,43 @@ async function main(): Promise<void> {
       const mem = await measureMemory(active(runtimes), opts, report.sharers);
       report.memory = mem.steady;
       report.memoryFresh = mem.fresh;
+      report.standbys = {
+        count: standbys.length,
+        private: median(standbys.map((s) => s.private)),
+        pss: median(standbys.map((s) => s.pss)),
+        rss: median(standbys.map((s) => s.rss)),
+      };
     }
     if (opts.sections.has('group')) {
       log(`grouping (${opts.groupSize} containers in one shim per runtime)…`);
-      const group = await measureGroup(active(runtimes), opts);
+      // Ours once more, grouped by its per-runtime option instead of the annotation: containerd
+      // passes its environment to `start`, a wrapper stands in for a containerd started with it.
+      const nsGrouped = path.join(tmp, 'containerd-shim-runcts-ns');
+      fs.writeFileSync(
+        nsGrouped,
+        `#!/bin/sh\nRUNCTS_SHIM_GROUP=namespace exec ${opts.ours} "$@"\n`,
+        {
+          mode: 0o755,
+        },
+      );
+      const grouped: Runtime[] = [
+        ...active(runtimes),
+        {
+          label: 'runcts-ns', // RUNCTS_SHIM_GROUP=namespace
+          runtime: nsGrouped,
+          binary: opts.ours,
+          groupKey: `namespace:${tb.namespace}`,
+        },
+      ];
+      const group = await measureGroup(grouped, opts);
       report.group = group.memory;
       report.groupLatency = group.latency;
+    }
+    if (opts.sections.has('rpc')) {
+      log(
+        `Task RPC cost (${opts.rpcCalls} State calls, ${opts.rpcSeconds} s at 10/s, ${opts.rpcSeconds} s idle per runtime)…`,
+      );
+      report.rpc = await measureRpcs(active(runtimes), opts);
     }
   } finally {
     log('cleaning up…');

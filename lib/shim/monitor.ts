@@ -221,16 +221,8 @@ export class ExitMonitor {
         `the exit monitor's reaper is Linux-only (platform ${process.platform})`,
       );
     }
-    // Loaded here, not at import: a shim daemon keeps what it loads, and this is all it needs.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { isMainThread } = require('node:worker_threads') as typeof import('node:worker_threads');
-    if (!isMainThread) {
-      throw codedError(
-        'ERR_REAPER_WORKER',
-        'the reaper can only run on the main thread (it would take the exits of the main ' +
-          "thread's child_process children)",
-      );
-    }
+    // From a worker thread, startReaper fails with ERR_REAPER_WORKER (it compares the thread's
+    // loop with the main one: no need to load node:worker_threads into every daemon).
     if (reaperTaken) {
       throw codedError('ERR_REAPER_RUNNING', 'the reaper already feeds another ExitMonitor');
     }

@@ -95,14 +95,20 @@ Reaper* Get(Napi::Env env) { return static_cast<Reaper*>(GetState(env).reaper); 
 Napi::Value StartReaper(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsFunction()) throw ArgError(env, "startReaper(callback)");
+  uv_loop_t* loop = nullptr;
+  napi_get_uv_event_loop(env, &loop);
+  // Node's main thread runs the default loop; a worker thread has its own.
+  if (loop != uv_default_loop()) {
+    throw CodeError(env, "ERR_REAPER_WORKER",
+                    "the reaper can only run on the main thread (it would take the exits of the main "
+                    "thread's child_process children)");
+  }
   AddonState& state = GetState(env);
   if (state.reaper != nullptr) throw CodeError(env, "ERR_REAPER_RUNNING", "the reaper is already running");
   Reaper* r = new Reaper();
   r->env = env;
   r->callback = Napi::Persistent(info[0].As<Napi::Function>());
   r->async_context = new Napi::AsyncContext(env, "Reaper");
-  uv_loop_t* loop = nullptr;
-  napi_get_uv_event_loop(env, &loop);
   uv_signal_init(loop, &r->signal);
   uv_check_init(loop, &r->retry);
   r->signal.data = r;
