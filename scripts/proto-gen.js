@@ -238,10 +238,13 @@ function splitTypes(bundle, js) {
       continue;
     }
     const file = `${dir}/${fullName}.js`;
-    const depth = indent + '    ';
-    const source = lazyNested(body).map((l) =>
-      l.startsWith(depth) ? '    ' + l.slice(depth.length) : l,
-    );
+    // One space per level instead of pbjs's four: V8 keeps the source text of every type a
+    // process uses, and indentation was a fifth of it.
+    const depth = indent.length + 4;
+    const source = lazyNested(body).map((l) => {
+      const lead = l.length - l.trimStart().length;
+      return lead >= depth ? ' '.repeat(1 + (lead - depth) / 4) + l.trimStart() : l;
+    });
     types.set(
       file,
       HEADER +

@@ -11,319 +11,319 @@ var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var BootstrapParams = function (properties) {
-        this.extensions = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var BootstrapParams = function (properties) {
+  this.extensions = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    BootstrapParams.prototype.instanceId = "";
-    BootstrapParams.prototype.namespace = "";
-    BootstrapParams.prototype.logLevel = 0;
-    BootstrapParams.prototype.containerdVersion = "";
-    BootstrapParams.prototype.containerdTtrpcAddress = "";
-    BootstrapParams.prototype.containerdGrpcAddress = "";
-    BootstrapParams.prototype.containerdBinary = "";
-    BootstrapParams.prototype.extensions = $util.emptyArray;
-    BootstrapParams.prototype.socketDir = null;
+ BootstrapParams.prototype.instanceId = "";
+ BootstrapParams.prototype.namespace = "";
+ BootstrapParams.prototype.logLevel = 0;
+ BootstrapParams.prototype.containerdVersion = "";
+ BootstrapParams.prototype.containerdTtrpcAddress = "";
+ BootstrapParams.prototype.containerdGrpcAddress = "";
+ BootstrapParams.prototype.containerdBinary = "";
+ BootstrapParams.prototype.extensions = $util.emptyArray;
+ BootstrapParams.prototype.socketDir = null;
 
-    var $oneOfFields;
+ var $oneOfFields;
 
-    // Virtual OneOf for proto3 optional field
-    $Object.defineProperty(BootstrapParams.prototype, "_socketDir", {
-        get: $util.oneOfGetter($oneOfFields = ["socketDir"]),
-        set: $util.oneOfSetter($oneOfFields)
-    });
+ // Virtual OneOf for proto3 optional field
+ $Object.defineProperty(BootstrapParams.prototype, "_socketDir", {
+  get: $util.oneOfGetter($oneOfFields = ["socketDir"]),
+  set: $util.oneOfSetter($oneOfFields)
+ });
 
-    BootstrapParams.create = function(properties) {
-        return new BootstrapParams(properties);
-    };
+ BootstrapParams.create = function(properties) {
+  return new BootstrapParams(properties);
+ };
 
-    BootstrapParams.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId") && message.instanceId !== "")
-            writer.uint32(10).string(message.instanceId);
-        if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace") && message.namespace !== "")
-            writer.uint32(18).string(message.namespace);
-        if (message.logLevel != null && $Object.hasOwnProperty.call(message, "logLevel") && message.logLevel !== 0)
-            writer.uint32(24).int32(message.logLevel);
-        if (message.containerdVersion != null && $Object.hasOwnProperty.call(message, "containerdVersion") && message.containerdVersion !== "")
-            writer.uint32(34).string(message.containerdVersion);
-        if (message.containerdTtrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdTtrpcAddress") && message.containerdTtrpcAddress !== "")
-            writer.uint32(42).string(message.containerdTtrpcAddress);
-        if (message.containerdGrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdGrpcAddress") && message.containerdGrpcAddress !== "")
-            writer.uint32(50).string(message.containerdGrpcAddress);
-        if (message.containerdBinary != null && $Object.hasOwnProperty.call(message, "containerdBinary") && message.containerdBinary !== "")
-            writer.uint32(58).string(message.containerdBinary);
-        if (message.extensions != null && message.extensions.length)
-            for (var i = 0; i < message.extensions.length; ++i)
-                $root.containerd.runtime.bootstrap.v1.Extension.encode(message.extensions[i], writer.uint32(66).fork(), _depth + 1).ldelim();
-        if (message.socketDir != null && $Object.hasOwnProperty.call(message, "socketDir"))
-            writer.uint32(74).string(message.socketDir);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ BootstrapParams.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId") && message.instanceId !== "")
+   writer.uint32(10).string(message.instanceId);
+  if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace") && message.namespace !== "")
+   writer.uint32(18).string(message.namespace);
+  if (message.logLevel != null && $Object.hasOwnProperty.call(message, "logLevel") && message.logLevel !== 0)
+   writer.uint32(24).int32(message.logLevel);
+  if (message.containerdVersion != null && $Object.hasOwnProperty.call(message, "containerdVersion") && message.containerdVersion !== "")
+   writer.uint32(34).string(message.containerdVersion);
+  if (message.containerdTtrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdTtrpcAddress") && message.containerdTtrpcAddress !== "")
+   writer.uint32(42).string(message.containerdTtrpcAddress);
+  if (message.containerdGrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdGrpcAddress") && message.containerdGrpcAddress !== "")
+   writer.uint32(50).string(message.containerdGrpcAddress);
+  if (message.containerdBinary != null && $Object.hasOwnProperty.call(message, "containerdBinary") && message.containerdBinary !== "")
+   writer.uint32(58).string(message.containerdBinary);
+  if (message.extensions != null && message.extensions.length)
+   for (var i = 0; i < message.extensions.length; ++i)
+    $root.containerd.runtime.bootstrap.v1.Extension.encode(message.extensions[i], writer.uint32(66).fork(), _depth + 1).ldelim();
+  if (message.socketDir != null && $Object.hasOwnProperty.call(message, "socketDir"))
+   writer.uint32(74).string(message.socketDir);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    BootstrapParams.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.runtime.bootstrap.v1.BootstrapParams();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.instanceId = value;
-                    else
-                        delete message.instanceId;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.namespace = value;
-                    else
-                        delete message.namespace;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.int32())
-                        message.logLevel = value;
-                    else
-                        delete message.logLevel;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerdVersion = value;
-                    else
-                        delete message.containerdVersion;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerdTtrpcAddress = value;
-                    else
-                        delete message.containerdTtrpcAddress;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerdGrpcAddress = value;
-                    else
-                        delete message.containerdGrpcAddress;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerdBinary = value;
-                    else
-                        delete message.containerdBinary;
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.extensions && message.extensions.length))
-                        message.extensions = [];
-                    message.extensions.push($root.containerd.runtime.bootstrap.v1.Extension.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 2)
-                        break;
-                    message.socketDir = reader.stringVerify();
-                    message._socketDir = "socketDir";
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ BootstrapParams.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.runtime.bootstrap.v1.BootstrapParams();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.instanceId = value;
+     else
+      delete message.instanceId;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.namespace = value;
+     else
+      delete message.namespace;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.int32())
+      message.logLevel = value;
+     else
+      delete message.logLevel;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerdVersion = value;
+     else
+      delete message.containerdVersion;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerdTtrpcAddress = value;
+     else
+      delete message.containerdTtrpcAddress;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerdGrpcAddress = value;
+     else
+      delete message.containerdGrpcAddress;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerdBinary = value;
+     else
+      delete message.containerdBinary;
+     continue;
+    }
+   case 8: {
+     if (wireType !== 2)
+      break;
+     if (!(message.extensions && message.extensions.length))
+      message.extensions = [];
+     message.extensions.push($root.containerd.runtime.bootstrap.v1.Extension.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 9: {
+     if (wireType !== 2)
+      break;
+     message.socketDir = reader.stringVerify();
+     message._socketDir = "socketDir";
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    BootstrapParams.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.runtime.bootstrap.v1.BootstrapParams)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapParams: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.runtime.bootstrap.v1.BootstrapParams();
-        if (object.instanceId != null)
-            if (typeof object.instanceId !== "string" || object.instanceId.length)
-                message.instanceId = $String(object.instanceId);
-        if (object.namespace != null)
-            if (typeof object.namespace !== "string" || object.namespace.length)
-                message.namespace = $String(object.namespace);
-        if (object.logLevel !== 0 && (typeof object.logLevel !== "string" || $root.containerd.runtime.bootstrap.v1.LogLevel[object.logLevel] !== 0))
-            switch (object.logLevel) {
-            case "LOG_LEVEL_INFO":
-            case 0:
-                message.logLevel = 0;
-                break;
-            case "LOG_LEVEL_TRACE":
-            case -8:
-                message.logLevel = -8;
-                break;
-            case "LOG_LEVEL_DEBUG":
-            case -4:
-                message.logLevel = -4;
-                break;
-            case "LOG_LEVEL_WARN":
-            case 4:
-                message.logLevel = 4;
-                break;
-            case "LOG_LEVEL_ERROR":
-            case 8:
-                message.logLevel = 8;
-                break;
-            case "LOG_LEVEL_FATAL":
-            case 10:
-                message.logLevel = 10;
-                break;
-            case "LOG_LEVEL_PANIC":
-            case 12:
-                message.logLevel = 12;
-                break;
-            default:
-                if (typeof object.logLevel === "number" && (object.logLevel | 0) === object.logLevel)
-                    message.logLevel = object.logLevel;
-            }
-        if (object.containerdVersion != null)
-            if (typeof object.containerdVersion !== "string" || object.containerdVersion.length)
-                message.containerdVersion = $String(object.containerdVersion);
-        if (object.containerdTtrpcAddress != null)
-            if (typeof object.containerdTtrpcAddress !== "string" || object.containerdTtrpcAddress.length)
-                message.containerdTtrpcAddress = $String(object.containerdTtrpcAddress);
-        if (object.containerdGrpcAddress != null)
-            if (typeof object.containerdGrpcAddress !== "string" || object.containerdGrpcAddress.length)
-                message.containerdGrpcAddress = $String(object.containerdGrpcAddress);
-        if (object.containerdBinary != null)
-            if (typeof object.containerdBinary !== "string" || object.containerdBinary.length)
-                message.containerdBinary = $String(object.containerdBinary);
-        if (object.extensions) {
-            if (!$Array.isArray(object.extensions))
-                throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapParams.extensions: array expected");
-            message.extensions = $Array(object.extensions.length);
-            for (var i = 0; i < object.extensions.length; ++i) {
-                if (!$util.isObject(object.extensions[i]))
-                    throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapParams.extensions: object expected");
-                message.extensions[i] = $root.containerd.runtime.bootstrap.v1.Extension.fromObject(object.extensions[i], _depth + 1);
-            }
-        }
-        if (object.socketDir != null)
-            message.socketDir = $String(object.socketDir);
-        return message;
-    };
+ BootstrapParams.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.runtime.bootstrap.v1.BootstrapParams)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapParams: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.runtime.bootstrap.v1.BootstrapParams();
+  if (object.instanceId != null)
+   if (typeof object.instanceId !== "string" || object.instanceId.length)
+    message.instanceId = $String(object.instanceId);
+  if (object.namespace != null)
+   if (typeof object.namespace !== "string" || object.namespace.length)
+    message.namespace = $String(object.namespace);
+  if (object.logLevel !== 0 && (typeof object.logLevel !== "string" || $root.containerd.runtime.bootstrap.v1.LogLevel[object.logLevel] !== 0))
+   switch (object.logLevel) {
+   case "LOG_LEVEL_INFO":
+   case 0:
+    message.logLevel = 0;
+    break;
+   case "LOG_LEVEL_TRACE":
+   case -8:
+    message.logLevel = -8;
+    break;
+   case "LOG_LEVEL_DEBUG":
+   case -4:
+    message.logLevel = -4;
+    break;
+   case "LOG_LEVEL_WARN":
+   case 4:
+    message.logLevel = 4;
+    break;
+   case "LOG_LEVEL_ERROR":
+   case 8:
+    message.logLevel = 8;
+    break;
+   case "LOG_LEVEL_FATAL":
+   case 10:
+    message.logLevel = 10;
+    break;
+   case "LOG_LEVEL_PANIC":
+   case 12:
+    message.logLevel = 12;
+    break;
+   default:
+    if (typeof object.logLevel === "number" && (object.logLevel | 0) === object.logLevel)
+     message.logLevel = object.logLevel;
+   }
+  if (object.containerdVersion != null)
+   if (typeof object.containerdVersion !== "string" || object.containerdVersion.length)
+    message.containerdVersion = $String(object.containerdVersion);
+  if (object.containerdTtrpcAddress != null)
+   if (typeof object.containerdTtrpcAddress !== "string" || object.containerdTtrpcAddress.length)
+    message.containerdTtrpcAddress = $String(object.containerdTtrpcAddress);
+  if (object.containerdGrpcAddress != null)
+   if (typeof object.containerdGrpcAddress !== "string" || object.containerdGrpcAddress.length)
+    message.containerdGrpcAddress = $String(object.containerdGrpcAddress);
+  if (object.containerdBinary != null)
+   if (typeof object.containerdBinary !== "string" || object.containerdBinary.length)
+    message.containerdBinary = $String(object.containerdBinary);
+  if (object.extensions) {
+   if (!$Array.isArray(object.extensions))
+    throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapParams.extensions: array expected");
+   message.extensions = $Array(object.extensions.length);
+   for (var i = 0; i < object.extensions.length; ++i) {
+    if (!$util.isObject(object.extensions[i]))
+     throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapParams.extensions: object expected");
+    message.extensions[i] = $root.containerd.runtime.bootstrap.v1.Extension.fromObject(object.extensions[i], _depth + 1);
+   }
+  }
+  if (object.socketDir != null)
+   message.socketDir = $String(object.socketDir);
+  return message;
+ };
 
-    BootstrapParams.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.extensions = [];
-        if (options.defaults) {
-            object.instanceId = "";
-            object.namespace = "";
-            object.logLevel = options.enums === $String ? "LOG_LEVEL_INFO" : 0;
-            object.containerdVersion = "";
-            object.containerdTtrpcAddress = "";
-            object.containerdGrpcAddress = "";
-            object.containerdBinary = "";
-        }
-        if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId"))
-            object.instanceId = message.instanceId;
-        if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace"))
-            object.namespace = message.namespace;
-        if (message.logLevel != null && $Object.hasOwnProperty.call(message, "logLevel"))
-            object.logLevel = options.enums === $String ? $root.containerd.runtime.bootstrap.v1.LogLevel[message.logLevel] === $undefined ? message.logLevel : $root.containerd.runtime.bootstrap.v1.LogLevel[message.logLevel] : message.logLevel;
-        if (message.containerdVersion != null && $Object.hasOwnProperty.call(message, "containerdVersion"))
-            object.containerdVersion = message.containerdVersion;
-        if (message.containerdTtrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdTtrpcAddress"))
-            object.containerdTtrpcAddress = message.containerdTtrpcAddress;
-        if (message.containerdGrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdGrpcAddress"))
-            object.containerdGrpcAddress = message.containerdGrpcAddress;
-        if (message.containerdBinary != null && $Object.hasOwnProperty.call(message, "containerdBinary"))
-            object.containerdBinary = message.containerdBinary;
-        if (message.extensions && message.extensions.length) {
-            object.extensions = $Array(message.extensions.length);
-            for (var j = 0; j < message.extensions.length; ++j)
-                object.extensions[j] = $root.containerd.runtime.bootstrap.v1.Extension.toObject(message.extensions[j], options, _depth + 1);
-        }
-        if (message.socketDir != null && $Object.hasOwnProperty.call(message, "socketDir"))
-            object.socketDir = message.socketDir;
-        return object;
-    };
+ BootstrapParams.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.extensions = [];
+  if (options.defaults) {
+   object.instanceId = "";
+   object.namespace = "";
+   object.logLevel = options.enums === $String ? "LOG_LEVEL_INFO" : 0;
+   object.containerdVersion = "";
+   object.containerdTtrpcAddress = "";
+   object.containerdGrpcAddress = "";
+   object.containerdBinary = "";
+  }
+  if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId"))
+   object.instanceId = message.instanceId;
+  if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace"))
+   object.namespace = message.namespace;
+  if (message.logLevel != null && $Object.hasOwnProperty.call(message, "logLevel"))
+   object.logLevel = options.enums === $String ? $root.containerd.runtime.bootstrap.v1.LogLevel[message.logLevel] === $undefined ? message.logLevel : $root.containerd.runtime.bootstrap.v1.LogLevel[message.logLevel] : message.logLevel;
+  if (message.containerdVersion != null && $Object.hasOwnProperty.call(message, "containerdVersion"))
+   object.containerdVersion = message.containerdVersion;
+  if (message.containerdTtrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdTtrpcAddress"))
+   object.containerdTtrpcAddress = message.containerdTtrpcAddress;
+  if (message.containerdGrpcAddress != null && $Object.hasOwnProperty.call(message, "containerdGrpcAddress"))
+   object.containerdGrpcAddress = message.containerdGrpcAddress;
+  if (message.containerdBinary != null && $Object.hasOwnProperty.call(message, "containerdBinary"))
+   object.containerdBinary = message.containerdBinary;
+  if (message.extensions && message.extensions.length) {
+   object.extensions = $Array(message.extensions.length);
+   for (var j = 0; j < message.extensions.length; ++j)
+    object.extensions[j] = $root.containerd.runtime.bootstrap.v1.Extension.toObject(message.extensions[j], options, _depth + 1);
+  }
+  if (message.socketDir != null && $Object.hasOwnProperty.call(message, "socketDir"))
+   object.socketDir = message.socketDir;
+  return object;
+ };
 
-    BootstrapParams.prototype.toJSON = function() {
-        return BootstrapParams.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ BootstrapParams.prototype.toJSON = function() {
+  return BootstrapParams.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    BootstrapParams.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.runtime.bootstrap.v1.BootstrapParams";
-    };
+ BootstrapParams.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.runtime.bootstrap.v1.BootstrapParams";
+ };
 
-    return BootstrapParams;
+ return BootstrapParams;
 };

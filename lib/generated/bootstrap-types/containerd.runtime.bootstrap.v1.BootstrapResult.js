@@ -11,266 +11,266 @@ var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var BootstrapResult = function (properties) {
-        this.capabilities = [];
-        this.metadata = {};
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var BootstrapResult = function (properties) {
+  this.capabilities = [];
+  this.metadata = {};
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    BootstrapResult.prototype.version = 0;
-    BootstrapResult.prototype.address = "";
-    BootstrapResult.prototype.protocol = "";
-    BootstrapResult.prototype.capabilities = $util.emptyArray;
-    BootstrapResult.prototype.metadata = $util.emptyObject;
+ BootstrapResult.prototype.version = 0;
+ BootstrapResult.prototype.address = "";
+ BootstrapResult.prototype.protocol = "";
+ BootstrapResult.prototype.capabilities = $util.emptyArray;
+ BootstrapResult.prototype.metadata = $util.emptyObject;
 
-    BootstrapResult.create = function(properties) {
-        return new BootstrapResult(properties);
-    };
+ BootstrapResult.create = function(properties) {
+  return new BootstrapResult(properties);
+ };
 
-    BootstrapResult.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== 0)
-            writer.uint32(8).int32(message.version);
-        if (message.address != null && $Object.hasOwnProperty.call(message, "address") && message.address !== "")
-            writer.uint32(18).string(message.address);
-        if (message.protocol != null && $Object.hasOwnProperty.call(message, "protocol") && message.protocol !== "")
-            writer.uint32(26).string(message.protocol);
-        if (message.capabilities != null && message.capabilities.length)
-            writer.uint32(34).int32s(message.capabilities);
-        if (message.metadata != null && $Object.hasOwnProperty.call(message, "metadata"))
-            for (var keys = $Object.keys(message.metadata), i = 0; i < keys.length; ++i)
-                writer.uint32(42).fork().uint32(10).string(keys[i]).uint32(18).string(message.metadata[keys[i]]).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ BootstrapResult.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== 0)
+   writer.uint32(8).int32(message.version);
+  if (message.address != null && $Object.hasOwnProperty.call(message, "address") && message.address !== "")
+   writer.uint32(18).string(message.address);
+  if (message.protocol != null && $Object.hasOwnProperty.call(message, "protocol") && message.protocol !== "")
+   writer.uint32(26).string(message.protocol);
+  if (message.capabilities != null && message.capabilities.length)
+   writer.uint32(34).int32s(message.capabilities);
+  if (message.metadata != null && $Object.hasOwnProperty.call(message, "metadata"))
+   for (var keys = $Object.keys(message.metadata), i = 0; i < keys.length; ++i)
+    writer.uint32(42).fork().uint32(10).string(keys[i]).uint32(18).string(message.metadata[keys[i]]).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    BootstrapResult.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, key, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.runtime.bootstrap.v1.BootstrapResult();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.int32())
-                        message.version = value;
-                    else
-                        delete message.version;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.address = value;
-                    else
-                        delete message.address;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.protocol = value;
-                    else
-                        delete message.protocol;
-                    continue;
-                }
-            case 4: {
-                    if (wireType === 2) {
-                        if (!(message.capabilities && message.capabilities.length))
-                            message.capabilities = [];
-                        reader.int32s(message.capabilities);
-                        continue;
-                    }
-                    if (wireType !== 0)
-                        break;
-                    if (!(message.capabilities && message.capabilities.length))
-                        message.capabilities = [];
-                    message.capabilities.push(reader.int32());
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if (message.metadata === $util.emptyObject)
-                        message.metadata = {};
-                    var end2 = reader.size() + reader.pos;
-                    if (end2 > reader.len)
-                        throw $RangeError("index out of range");
-                    reader.len = end2;
-                    key = "";
-                    value = "";
-                    while (reader.pos < end2) {
-                        var tag2 = reader.tag();
-                        wireType = tag2 & 7;
-                        switch (tag2 >>>= 3) {
-                        case 1:
-                            if (wireType !== 2)
-                                break;
-                            key = reader.stringVerify();
-                            continue;
-                        case 2:
-                            if (wireType !== 2)
-                                break;
-                            value = reader.stringVerify();
-                            continue;
-                        }
-                        reader.skipType(wireType, _depth, tag2);
-                    }
-                    if (reader.pos !== end2)
-                        throw $RangeError("index out of range");
-                    reader.len = end;
-                    if (key === "__proto__")
-                        $util.makeProp(message.metadata, key);
-                    message.metadata[key] = value;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ BootstrapResult.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, key, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.runtime.bootstrap.v1.BootstrapResult();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.int32())
+      message.version = value;
+     else
+      delete message.version;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.address = value;
+     else
+      delete message.address;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.protocol = value;
+     else
+      delete message.protocol;
+     continue;
+    }
+   case 4: {
+     if (wireType === 2) {
+      if (!(message.capabilities && message.capabilities.length))
+       message.capabilities = [];
+      reader.int32s(message.capabilities);
+      continue;
+     }
+     if (wireType !== 0)
+      break;
+     if (!(message.capabilities && message.capabilities.length))
+      message.capabilities = [];
+     message.capabilities.push(reader.int32());
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if (message.metadata === $util.emptyObject)
+      message.metadata = {};
+     var end2 = reader.size() + reader.pos;
+     if (end2 > reader.len)
+      throw $RangeError("index out of range");
+     reader.len = end2;
+     key = "";
+     value = "";
+     while (reader.pos < end2) {
+      var tag2 = reader.tag();
+      wireType = tag2 & 7;
+      switch (tag2 >>>= 3) {
+      case 1:
+       if (wireType !== 2)
+        break;
+       key = reader.stringVerify();
+       continue;
+      case 2:
+       if (wireType !== 2)
+        break;
+       value = reader.stringVerify();
+       continue;
+      }
+      reader.skipType(wireType, _depth, tag2);
+     }
+     if (reader.pos !== end2)
+      throw $RangeError("index out of range");
+     reader.len = end;
+     if (key === "__proto__")
+      $util.makeProp(message.metadata, key);
+     message.metadata[key] = value;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    BootstrapResult.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.runtime.bootstrap.v1.BootstrapResult)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapResult: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.runtime.bootstrap.v1.BootstrapResult();
-        if (object.version != null)
-            if ($Number(object.version) !== 0)
-                message.version = object.version | 0;
-        if (object.address != null)
-            if (typeof object.address !== "string" || object.address.length)
-                message.address = $String(object.address);
-        if (object.protocol != null)
-            if (typeof object.protocol !== "string" || object.protocol.length)
-                message.protocol = $String(object.protocol);
-        if (object.capabilities) {
-            if (!$Array.isArray(object.capabilities))
-                throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapResult.capabilities: array expected");
-            message.capabilities = [];
-            for (var i = 0; i < object.capabilities.length; ++i)
-                switch (object.capabilities[i]) {
-                case "CAPABILITY_UNSPECIFIED":
-                case 0:
-                    message.capabilities[message.capabilities.length] = 0;
-                    break;
-                default:
-                    if (typeof object.capabilities[i] === "number" && (object.capabilities[i] | 0) === object.capabilities[i])
-                        message.capabilities[message.capabilities.length] = object.capabilities[i];
-                }
-        }
-        if (object.metadata) {
-            if (!$util.isObject(object.metadata))
-                throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapResult.metadata: object expected");
-            message.metadata = {};
-            for (var keys = $Object.keys(object.metadata), i = 0; i < keys.length; ++i) {
-                if (keys[i] === "__proto__")
-                    $util.makeProp(message.metadata, keys[i]);
-                message.metadata[keys[i]] = $String(object.metadata[keys[i]]);
-            }
-        }
-        return message;
-    };
+ BootstrapResult.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.runtime.bootstrap.v1.BootstrapResult)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapResult: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.runtime.bootstrap.v1.BootstrapResult();
+  if (object.version != null)
+   if ($Number(object.version) !== 0)
+    message.version = object.version | 0;
+  if (object.address != null)
+   if (typeof object.address !== "string" || object.address.length)
+    message.address = $String(object.address);
+  if (object.protocol != null)
+   if (typeof object.protocol !== "string" || object.protocol.length)
+    message.protocol = $String(object.protocol);
+  if (object.capabilities) {
+   if (!$Array.isArray(object.capabilities))
+    throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapResult.capabilities: array expected");
+   message.capabilities = [];
+   for (var i = 0; i < object.capabilities.length; ++i)
+    switch (object.capabilities[i]) {
+    case "CAPABILITY_UNSPECIFIED":
+    case 0:
+     message.capabilities[message.capabilities.length] = 0;
+     break;
+    default:
+     if (typeof object.capabilities[i] === "number" && (object.capabilities[i] | 0) === object.capabilities[i])
+      message.capabilities[message.capabilities.length] = object.capabilities[i];
+    }
+  }
+  if (object.metadata) {
+   if (!$util.isObject(object.metadata))
+    throw $TypeError(".containerd.runtime.bootstrap.v1.BootstrapResult.metadata: object expected");
+   message.metadata = {};
+   for (var keys = $Object.keys(object.metadata), i = 0; i < keys.length; ++i) {
+    if (keys[i] === "__proto__")
+     $util.makeProp(message.metadata, keys[i]);
+    message.metadata[keys[i]] = $String(object.metadata[keys[i]]);
+   }
+  }
+  return message;
+ };
 
-    BootstrapResult.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.capabilities = [];
-        if (options.objects || options.defaults)
-            object.metadata = {};
-        if (options.defaults) {
-            object.version = 0;
-            object.address = "";
-            object.protocol = "";
-        }
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
-            object.version = message.version;
-        if (message.address != null && $Object.hasOwnProperty.call(message, "address"))
-            object.address = message.address;
-        if (message.protocol != null && $Object.hasOwnProperty.call(message, "protocol"))
-            object.protocol = message.protocol;
-        if (message.capabilities && message.capabilities.length) {
-            object.capabilities = $Array(message.capabilities.length);
-            for (var j = 0; j < message.capabilities.length; ++j)
-                object.capabilities[j] = options.enums === $String ? $root.containerd.runtime.bootstrap.v1.Capability[message.capabilities[j]] === $undefined ? message.capabilities[j] : $root.containerd.runtime.bootstrap.v1.Capability[message.capabilities[j]] : message.capabilities[j];
-        }
-        var keys2;
-        if (message.metadata && (keys2 = $Object.keys(message.metadata)).length) {
-            object.metadata = {};
-            for (var j = 0; j < keys2.length; ++j) {
-                if (keys2[j] === "__proto__")
-                    $util.makeProp(object.metadata, keys2[j]);
-                object.metadata[keys2[j]] = message.metadata[keys2[j]];
-            }
-        }
-        return object;
-    };
+ BootstrapResult.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.capabilities = [];
+  if (options.objects || options.defaults)
+   object.metadata = {};
+  if (options.defaults) {
+   object.version = 0;
+   object.address = "";
+   object.protocol = "";
+  }
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+   object.version = message.version;
+  if (message.address != null && $Object.hasOwnProperty.call(message, "address"))
+   object.address = message.address;
+  if (message.protocol != null && $Object.hasOwnProperty.call(message, "protocol"))
+   object.protocol = message.protocol;
+  if (message.capabilities && message.capabilities.length) {
+   object.capabilities = $Array(message.capabilities.length);
+   for (var j = 0; j < message.capabilities.length; ++j)
+    object.capabilities[j] = options.enums === $String ? $root.containerd.runtime.bootstrap.v1.Capability[message.capabilities[j]] === $undefined ? message.capabilities[j] : $root.containerd.runtime.bootstrap.v1.Capability[message.capabilities[j]] : message.capabilities[j];
+  }
+  var keys2;
+  if (message.metadata && (keys2 = $Object.keys(message.metadata)).length) {
+   object.metadata = {};
+   for (var j = 0; j < keys2.length; ++j) {
+    if (keys2[j] === "__proto__")
+     $util.makeProp(object.metadata, keys2[j]);
+    object.metadata[keys2[j]] = message.metadata[keys2[j]];
+   }
+  }
+  return object;
+ };
 
-    BootstrapResult.prototype.toJSON = function() {
-        return BootstrapResult.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ BootstrapResult.prototype.toJSON = function() {
+  return BootstrapResult.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    BootstrapResult.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.runtime.bootstrap.v1.BootstrapResult";
-    };
+ BootstrapResult.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.runtime.bootstrap.v1.BootstrapResult";
+ };
 
-    return BootstrapResult;
+ return BootstrapResult;
 };

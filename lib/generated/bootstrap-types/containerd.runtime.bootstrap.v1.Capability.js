@@ -10,7 +10,7 @@ var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error =
 var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
-    var valuesById = $Object.create(null), values = $Object.create(valuesById);
-    values[valuesById[0] = "CAPABILITY_UNSPECIFIED"] = 0;
-    return values;
+ var valuesById = $Object.create(null), values = $Object.create(valuesById);
+ values[valuesById[0] = "CAPABILITY_UNSPECIFIED"] = 0;
+ return values;
 };

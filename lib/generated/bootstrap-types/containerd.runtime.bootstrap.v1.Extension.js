@@ -11,126 +11,126 @@ var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Extension = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Extension = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Extension.prototype.value = null;
+ Extension.prototype.value = null;
 
-    Extension.create = function(properties) {
-        return new Extension(properties);
-    };
+ Extension.create = function(properties) {
+  return new Extension(properties);
+ };
 
-    Extension.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-            $root.google.protobuf.Any.encode(message.value, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Extension.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+   $root.google.protobuf.Any.encode(message.value, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Extension.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.runtime.bootstrap.v1.Extension();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.value = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.value);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Extension.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.runtime.bootstrap.v1.Extension();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.value = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.value);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Extension.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.runtime.bootstrap.v1.Extension)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.runtime.bootstrap.v1.Extension: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.runtime.bootstrap.v1.Extension();
-        if (object.value != null) {
-            if (!$util.isObject(object.value))
-                throw $TypeError(".containerd.runtime.bootstrap.v1.Extension.value: object expected");
-            message.value = $root.google.protobuf.Any.fromObject(object.value, _depth + 1);
-        }
-        return message;
-    };
+ Extension.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.runtime.bootstrap.v1.Extension)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.runtime.bootstrap.v1.Extension: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.runtime.bootstrap.v1.Extension();
+  if (object.value != null) {
+   if (!$util.isObject(object.value))
+    throw $TypeError(".containerd.runtime.bootstrap.v1.Extension.value: object expected");
+   message.value = $root.google.protobuf.Any.fromObject(object.value, _depth + 1);
+  }
+  return message;
+ };
 
-    Extension.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults)
-            object.value = null;
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-            object.value = $root.google.protobuf.Any.toObject(message.value, options, _depth + 1);
-        return object;
-    };
+ Extension.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults)
+   object.value = null;
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+   object.value = $root.google.protobuf.Any.toObject(message.value, options, _depth + 1);
+  return object;
+ };
 
-    Extension.prototype.toJSON = function() {
-        return Extension.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Extension.prototype.toJSON = function() {
+  return Extension.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Extension.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.runtime.bootstrap.v1.Extension";
-    };
+ Extension.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.runtime.bootstrap.v1.Extension";
+ };
 
-    return Extension;
+ return Extension;
 };

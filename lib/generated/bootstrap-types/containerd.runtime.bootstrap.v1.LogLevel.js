@@ -10,13 +10,13 @@ var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error =
 var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
-    var valuesById = $Object.create(null), values = $Object.create(valuesById);
-    values[valuesById[0] = "LOG_LEVEL_INFO"] = 0;
-    values[valuesById[-8] = "LOG_LEVEL_TRACE"] = -8;
-    values[valuesById[-4] = "LOG_LEVEL_DEBUG"] = -4;
-    values[valuesById[4] = "LOG_LEVEL_WARN"] = 4;
-    values[valuesById[8] = "LOG_LEVEL_ERROR"] = 8;
-    values[valuesById[10] = "LOG_LEVEL_FATAL"] = 10;
-    values[valuesById[12] = "LOG_LEVEL_PANIC"] = 12;
-    return values;
+ var valuesById = $Object.create(null), values = $Object.create(valuesById);
+ values[valuesById[0] = "LOG_LEVEL_INFO"] = 0;
+ values[valuesById[-8] = "LOG_LEVEL_TRACE"] = -8;
+ values[valuesById[-4] = "LOG_LEVEL_DEBUG"] = -4;
+ values[valuesById[4] = "LOG_LEVEL_WARN"] = 4;
+ values[valuesById[8] = "LOG_LEVEL_ERROR"] = 8;
+ values[valuesById[10] = "LOG_LEVEL_FATAL"] = 10;
+ values[valuesById[12] = "LOG_LEVEL_PANIC"] = 12;
+ return values;
 };

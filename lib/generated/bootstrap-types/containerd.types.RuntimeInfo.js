@@ -11,241 +11,241 @@ var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var RuntimeInfo = function (properties) {
-        this.annotations = {};
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var RuntimeInfo = function (properties) {
+  this.annotations = {};
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    RuntimeInfo.prototype.name = "";
-    RuntimeInfo.prototype.version = null;
-    RuntimeInfo.prototype.options = null;
-    RuntimeInfo.prototype.features = null;
-    RuntimeInfo.prototype.annotations = $util.emptyObject;
+ RuntimeInfo.prototype.name = "";
+ RuntimeInfo.prototype.version = null;
+ RuntimeInfo.prototype.options = null;
+ RuntimeInfo.prototype.features = null;
+ RuntimeInfo.prototype.annotations = $util.emptyObject;
 
-    RuntimeInfo.create = function(properties) {
-        return new RuntimeInfo(properties);
-    };
+ RuntimeInfo.create = function(properties) {
+  return new RuntimeInfo(properties);
+ };
 
-    RuntimeInfo.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
-            writer.uint32(10).string(message.name);
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
-            $root.containerd.types.RuntimeVersion.encode(message.version, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            $root.google.protobuf.Any.encode(message.options, writer.uint32(26).fork(), _depth + 1).ldelim();
-        if (message.features != null && $Object.hasOwnProperty.call(message, "features"))
-            $root.google.protobuf.Any.encode(message.features, writer.uint32(34).fork(), _depth + 1).ldelim();
-        if (message.annotations != null && $Object.hasOwnProperty.call(message, "annotations"))
-            for (var keys = $Object.keys(message.annotations), i = 0; i < keys.length; ++i)
-                writer.uint32(42).fork().uint32(10).string(keys[i]).uint32(18).string(message.annotations[keys[i]]).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ RuntimeInfo.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+   writer.uint32(10).string(message.name);
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+   $root.containerd.types.RuntimeVersion.encode(message.version, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   $root.google.protobuf.Any.encode(message.options, writer.uint32(26).fork(), _depth + 1).ldelim();
+  if (message.features != null && $Object.hasOwnProperty.call(message, "features"))
+   $root.google.protobuf.Any.encode(message.features, writer.uint32(34).fork(), _depth + 1).ldelim();
+  if (message.annotations != null && $Object.hasOwnProperty.call(message, "annotations"))
+   for (var keys = $Object.keys(message.annotations), i = 0; i < keys.length; ++i)
+    writer.uint32(42).fork().uint32(10).string(keys[i]).uint32(18).string(message.annotations[keys[i]]).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    RuntimeInfo.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, key, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.types.RuntimeInfo();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.name = value;
-                    else
-                        delete message.name;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.version = $root.containerd.types.RuntimeVersion.decode(reader, reader.size(), $undefined, _depth + 1, message.version);
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    message.features = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.features);
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if (message.annotations === $util.emptyObject)
-                        message.annotations = {};
-                    var end2 = reader.size() + reader.pos;
-                    if (end2 > reader.len)
-                        throw $RangeError("index out of range");
-                    reader.len = end2;
-                    key = "";
-                    value = "";
-                    while (reader.pos < end2) {
-                        var tag2 = reader.tag();
-                        wireType = tag2 & 7;
-                        switch (tag2 >>>= 3) {
-                        case 1:
-                            if (wireType !== 2)
-                                break;
-                            key = reader.stringVerify();
-                            continue;
-                        case 2:
-                            if (wireType !== 2)
-                                break;
-                            value = reader.stringVerify();
-                            continue;
-                        }
-                        reader.skipType(wireType, _depth, tag2);
-                    }
-                    if (reader.pos !== end2)
-                        throw $RangeError("index out of range");
-                    reader.len = end;
-                    if (key === "__proto__")
-                        $util.makeProp(message.annotations, key);
-                    message.annotations[key] = value;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ RuntimeInfo.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, key, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.types.RuntimeInfo();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.name = value;
+     else
+      delete message.name;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.version = $root.containerd.types.RuntimeVersion.decode(reader, reader.size(), $undefined, _depth + 1, message.version);
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     message.features = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.features);
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if (message.annotations === $util.emptyObject)
+      message.annotations = {};
+     var end2 = reader.size() + reader.pos;
+     if (end2 > reader.len)
+      throw $RangeError("index out of range");
+     reader.len = end2;
+     key = "";
+     value = "";
+     while (reader.pos < end2) {
+      var tag2 = reader.tag();
+      wireType = tag2 & 7;
+      switch (tag2 >>>= 3) {
+      case 1:
+       if (wireType !== 2)
+        break;
+       key = reader.stringVerify();
+       continue;
+      case 2:
+       if (wireType !== 2)
+        break;
+       value = reader.stringVerify();
+       continue;
+      }
+      reader.skipType(wireType, _depth, tag2);
+     }
+     if (reader.pos !== end2)
+      throw $RangeError("index out of range");
+     reader.len = end;
+     if (key === "__proto__")
+      $util.makeProp(message.annotations, key);
+     message.annotations[key] = value;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    RuntimeInfo.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.types.RuntimeInfo)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.types.RuntimeInfo: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.types.RuntimeInfo();
-        if (object.name != null)
-            if (typeof object.name !== "string" || object.name.length)
-                message.name = $String(object.name);
-        if (object.version != null) {
-            if (!$util.isObject(object.version))
-                throw $TypeError(".containerd.types.RuntimeInfo.version: object expected");
-            message.version = $root.containerd.types.RuntimeVersion.fromObject(object.version, _depth + 1);
-        }
-        if (object.options != null) {
-            if (!$util.isObject(object.options))
-                throw $TypeError(".containerd.types.RuntimeInfo.options: object expected");
-            message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
-        }
-        if (object.features != null) {
-            if (!$util.isObject(object.features))
-                throw $TypeError(".containerd.types.RuntimeInfo.features: object expected");
-            message.features = $root.google.protobuf.Any.fromObject(object.features, _depth + 1);
-        }
-        if (object.annotations) {
-            if (!$util.isObject(object.annotations))
-                throw $TypeError(".containerd.types.RuntimeInfo.annotations: object expected");
-            message.annotations = {};
-            for (var keys = $Object.keys(object.annotations), i = 0; i < keys.length; ++i) {
-                if (keys[i] === "__proto__")
-                    $util.makeProp(message.annotations, keys[i]);
-                message.annotations[keys[i]] = $String(object.annotations[keys[i]]);
-            }
-        }
-        return message;
-    };
+ RuntimeInfo.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.types.RuntimeInfo)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.types.RuntimeInfo: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.types.RuntimeInfo();
+  if (object.name != null)
+   if (typeof object.name !== "string" || object.name.length)
+    message.name = $String(object.name);
+  if (object.version != null) {
+   if (!$util.isObject(object.version))
+    throw $TypeError(".containerd.types.RuntimeInfo.version: object expected");
+   message.version = $root.containerd.types.RuntimeVersion.fromObject(object.version, _depth + 1);
+  }
+  if (object.options != null) {
+   if (!$util.isObject(object.options))
+    throw $TypeError(".containerd.types.RuntimeInfo.options: object expected");
+   message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
+  }
+  if (object.features != null) {
+   if (!$util.isObject(object.features))
+    throw $TypeError(".containerd.types.RuntimeInfo.features: object expected");
+   message.features = $root.google.protobuf.Any.fromObject(object.features, _depth + 1);
+  }
+  if (object.annotations) {
+   if (!$util.isObject(object.annotations))
+    throw $TypeError(".containerd.types.RuntimeInfo.annotations: object expected");
+   message.annotations = {};
+   for (var keys = $Object.keys(object.annotations), i = 0; i < keys.length; ++i) {
+    if (keys[i] === "__proto__")
+     $util.makeProp(message.annotations, keys[i]);
+    message.annotations[keys[i]] = $String(object.annotations[keys[i]]);
+   }
+  }
+  return message;
+ };
 
-    RuntimeInfo.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.objects || options.defaults)
-            object.annotations = {};
-        if (options.defaults) {
-            object.name = "";
-            object.version = null;
-            object.options = null;
-            object.features = null;
-        }
-        if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-            object.name = message.name;
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
-            object.version = $root.containerd.types.RuntimeVersion.toObject(message.version, options, _depth + 1);
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
-        if (message.features != null && $Object.hasOwnProperty.call(message, "features"))
-            object.features = $root.google.protobuf.Any.toObject(message.features, options, _depth + 1);
-        var keys2;
-        if (message.annotations && (keys2 = $Object.keys(message.annotations)).length) {
-            object.annotations = {};
-            for (var j = 0; j < keys2.length; ++j) {
-                if (keys2[j] === "__proto__")
-                    $util.makeProp(object.annotations, keys2[j]);
-                object.annotations[keys2[j]] = message.annotations[keys2[j]];
-            }
-        }
-        return object;
-    };
+ RuntimeInfo.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.objects || options.defaults)
+   object.annotations = {};
+  if (options.defaults) {
+   object.name = "";
+   object.version = null;
+   object.options = null;
+   object.features = null;
+  }
+  if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+   object.name = message.name;
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+   object.version = $root.containerd.types.RuntimeVersion.toObject(message.version, options, _depth + 1);
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
+  if (message.features != null && $Object.hasOwnProperty.call(message, "features"))
+   object.features = $root.google.protobuf.Any.toObject(message.features, options, _depth + 1);
+  var keys2;
+  if (message.annotations && (keys2 = $Object.keys(message.annotations)).length) {
+   object.annotations = {};
+   for (var j = 0; j < keys2.length; ++j) {
+    if (keys2[j] === "__proto__")
+     $util.makeProp(object.annotations, keys2[j]);
+    object.annotations[keys2[j]] = message.annotations[keys2[j]];
+   }
+  }
+  return object;
+ };
 
-    RuntimeInfo.prototype.toJSON = function() {
-        return RuntimeInfo.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ RuntimeInfo.prototype.toJSON = function() {
+  return RuntimeInfo.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    RuntimeInfo.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.types.RuntimeInfo";
-    };
+ RuntimeInfo.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.types.RuntimeInfo";
+ };
 
-    return RuntimeInfo;
+ return RuntimeInfo;
 };

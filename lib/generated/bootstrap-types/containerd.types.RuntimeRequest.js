@@ -11,145 +11,145 @@ var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var RuntimeRequest = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var RuntimeRequest = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    RuntimeRequest.prototype.runtimePath = "";
-    RuntimeRequest.prototype.options = null;
+ RuntimeRequest.prototype.runtimePath = "";
+ RuntimeRequest.prototype.options = null;
 
-    RuntimeRequest.create = function(properties) {
-        return new RuntimeRequest(properties);
-    };
+ RuntimeRequest.create = function(properties) {
+  return new RuntimeRequest(properties);
+ };
 
-    RuntimeRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.runtimePath != null && $Object.hasOwnProperty.call(message, "runtimePath") && message.runtimePath !== "")
-            writer.uint32(10).string(message.runtimePath);
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            $root.google.protobuf.Any.encode(message.options, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ RuntimeRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.runtimePath != null && $Object.hasOwnProperty.call(message, "runtimePath") && message.runtimePath !== "")
+   writer.uint32(10).string(message.runtimePath);
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   $root.google.protobuf.Any.encode(message.options, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    RuntimeRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.types.RuntimeRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.runtimePath = value;
-                    else
-                        delete message.runtimePath;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ RuntimeRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.types.RuntimeRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.runtimePath = value;
+     else
+      delete message.runtimePath;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    RuntimeRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.types.RuntimeRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.types.RuntimeRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.types.RuntimeRequest();
-        if (object.runtimePath != null)
-            if (typeof object.runtimePath !== "string" || object.runtimePath.length)
-                message.runtimePath = $String(object.runtimePath);
-        if (object.options != null) {
-            if (!$util.isObject(object.options))
-                throw $TypeError(".containerd.types.RuntimeRequest.options: object expected");
-            message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
-        }
-        return message;
-    };
+ RuntimeRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.types.RuntimeRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.types.RuntimeRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.types.RuntimeRequest();
+  if (object.runtimePath != null)
+   if (typeof object.runtimePath !== "string" || object.runtimePath.length)
+    message.runtimePath = $String(object.runtimePath);
+  if (object.options != null) {
+   if (!$util.isObject(object.options))
+    throw $TypeError(".containerd.types.RuntimeRequest.options: object expected");
+   message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
+  }
+  return message;
+ };
 
-    RuntimeRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.runtimePath = "";
-            object.options = null;
-        }
-        if (message.runtimePath != null && $Object.hasOwnProperty.call(message, "runtimePath"))
-            object.runtimePath = message.runtimePath;
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
-        return object;
-    };
+ RuntimeRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.runtimePath = "";
+   object.options = null;
+  }
+  if (message.runtimePath != null && $Object.hasOwnProperty.call(message, "runtimePath"))
+   object.runtimePath = message.runtimePath;
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
+  return object;
+ };
 
-    RuntimeRequest.prototype.toJSON = function() {
-        return RuntimeRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ RuntimeRequest.prototype.toJSON = function() {
+  return RuntimeRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    RuntimeRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.types.RuntimeRequest";
-    };
+ RuntimeRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.types.RuntimeRequest";
+ };
 
-    return RuntimeRequest;
+ return RuntimeRequest;
 };

@@ -11,146 +11,146 @@ var $root = $protobuf.roots["bootstrap"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var RuntimeVersion = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var RuntimeVersion = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    RuntimeVersion.prototype.version = "";
-    RuntimeVersion.prototype.revision = "";
+ RuntimeVersion.prototype.version = "";
+ RuntimeVersion.prototype.revision = "";
 
-    RuntimeVersion.create = function(properties) {
-        return new RuntimeVersion(properties);
-    };
+ RuntimeVersion.create = function(properties) {
+  return new RuntimeVersion(properties);
+ };
 
-    RuntimeVersion.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== "")
-            writer.uint32(10).string(message.version);
-        if (message.revision != null && $Object.hasOwnProperty.call(message, "revision") && message.revision !== "")
-            writer.uint32(18).string(message.revision);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ RuntimeVersion.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== "")
+   writer.uint32(10).string(message.version);
+  if (message.revision != null && $Object.hasOwnProperty.call(message, "revision") && message.revision !== "")
+   writer.uint32(18).string(message.revision);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    RuntimeVersion.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.types.RuntimeVersion();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.version = value;
-                    else
-                        delete message.version;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.revision = value;
-                    else
-                        delete message.revision;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ RuntimeVersion.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.types.RuntimeVersion();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.version = value;
+     else
+      delete message.version;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.revision = value;
+     else
+      delete message.revision;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    RuntimeVersion.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.types.RuntimeVersion)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.types.RuntimeVersion: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.types.RuntimeVersion();
-        if (object.version != null)
-            if (typeof object.version !== "string" || object.version.length)
-                message.version = $String(object.version);
-        if (object.revision != null)
-            if (typeof object.revision !== "string" || object.revision.length)
-                message.revision = $String(object.revision);
-        return message;
-    };
+ RuntimeVersion.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.types.RuntimeVersion)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.types.RuntimeVersion: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.types.RuntimeVersion();
+  if (object.version != null)
+   if (typeof object.version !== "string" || object.version.length)
+    message.version = $String(object.version);
+  if (object.revision != null)
+   if (typeof object.revision !== "string" || object.revision.length)
+    message.revision = $String(object.revision);
+  return message;
+ };
 
-    RuntimeVersion.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.version = "";
-            object.revision = "";
-        }
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
-            object.version = message.version;
-        if (message.revision != null && $Object.hasOwnProperty.call(message, "revision"))
-            object.revision = message.revision;
-        return object;
-    };
+ RuntimeVersion.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.version = "";
+   object.revision = "";
+  }
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+   object.version = message.version;
+  if (message.revision != null && $Object.hasOwnProperty.call(message, "revision"))
+   object.revision = message.revision;
+  return object;
+ };
 
-    RuntimeVersion.prototype.toJSON = function() {
-        return RuntimeVersion.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ RuntimeVersion.prototype.toJSON = function() {
+  return RuntimeVersion.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    RuntimeVersion.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.types.RuntimeVersion";
-    };
+ RuntimeVersion.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.types.RuntimeVersion";
+ };
 
-    return RuntimeVersion;
+ return RuntimeVersion;
 };

@@ -11,162 +11,162 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Metric = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Metric = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Metric.prototype.timestamp = null;
-    Metric.prototype.id = "";
-    Metric.prototype.data = null;
+ Metric.prototype.timestamp = null;
+ Metric.prototype.id = "";
+ Metric.prototype.data = null;
 
-    Metric.create = function(properties) {
-        return new Metric(properties);
-    };
+ Metric.create = function(properties) {
+  return new Metric(properties);
+ };
 
-    Metric.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
-            $root.google.protobuf.Timestamp.encode(message.timestamp, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(18).string(message.id);
-        if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
-            $root.google.protobuf.Any.encode(message.data, writer.uint32(26).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Metric.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
+   $root.google.protobuf.Timestamp.encode(message.timestamp, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(18).string(message.id);
+  if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+   $root.google.protobuf.Any.encode(message.data, writer.uint32(26).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Metric.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.types.Metric();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.timestamp = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.timestamp);
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    message.data = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.data);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Metric.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.types.Metric();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.timestamp = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.timestamp);
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     message.data = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.data);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Metric.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.types.Metric)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.types.Metric: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.types.Metric();
-        if (object.timestamp != null) {
-            if (!$util.isObject(object.timestamp))
-                throw $TypeError(".containerd.types.Metric.timestamp: object expected");
-            message.timestamp = $root.google.protobuf.Timestamp.fromObject(object.timestamp, _depth + 1);
-        }
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.data != null) {
-            if (!$util.isObject(object.data))
-                throw $TypeError(".containerd.types.Metric.data: object expected");
-            message.data = $root.google.protobuf.Any.fromObject(object.data, _depth + 1);
-        }
-        return message;
-    };
+ Metric.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.types.Metric)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.types.Metric: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.types.Metric();
+  if (object.timestamp != null) {
+   if (!$util.isObject(object.timestamp))
+    throw $TypeError(".containerd.types.Metric.timestamp: object expected");
+   message.timestamp = $root.google.protobuf.Timestamp.fromObject(object.timestamp, _depth + 1);
+  }
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.data != null) {
+   if (!$util.isObject(object.data))
+    throw $TypeError(".containerd.types.Metric.data: object expected");
+   message.data = $root.google.protobuf.Any.fromObject(object.data, _depth + 1);
+  }
+  return message;
+ };
 
-    Metric.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.timestamp = null;
-            object.id = "";
-            object.data = null;
-        }
-        if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
-            object.timestamp = $root.google.protobuf.Timestamp.toObject(message.timestamp, options, _depth + 1);
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
-            object.data = $root.google.protobuf.Any.toObject(message.data, options, _depth + 1);
-        return object;
-    };
+ Metric.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.timestamp = null;
+   object.id = "";
+   object.data = null;
+  }
+  if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
+   object.timestamp = $root.google.protobuf.Timestamp.toObject(message.timestamp, options, _depth + 1);
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.data != null && $Object.hasOwnProperty.call(message, "data"))
+   object.data = $root.google.protobuf.Any.toObject(message.data, options, _depth + 1);
+  return object;
+ };
 
-    Metric.prototype.toJSON = function() {
-        return Metric.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Metric.prototype.toJSON = function() {
+  return Metric.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Metric.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.types.Metric";
-    };
+ Metric.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.types.Metric";
+ };
 
-    return Metric;
+ return Metric;
 };

@@ -11,248 +11,248 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var BlkIOEntry = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var BlkIOEntry = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    BlkIOEntry.prototype.op = "";
-    BlkIOEntry.prototype.device = "";
-    $longDefault(BlkIOEntry.prototype, "major", true);
-    $longDefault(BlkIOEntry.prototype, "minor", true);
-    $longDefault(BlkIOEntry.prototype, "value", true);
+ BlkIOEntry.prototype.op = "";
+ BlkIOEntry.prototype.device = "";
+ $longDefault(BlkIOEntry.prototype, "major", true);
+ $longDefault(BlkIOEntry.prototype, "minor", true);
+ $longDefault(BlkIOEntry.prototype, "value", true);
 
-    BlkIOEntry.create = function(properties) {
-        return new BlkIOEntry(properties);
-    };
+ BlkIOEntry.create = function(properties) {
+  return new BlkIOEntry(properties);
+ };
 
-    BlkIOEntry.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.op != null && $Object.hasOwnProperty.call(message, "op") && message.op !== "")
-            writer.uint32(10).string(message.op);
-        if (message.device != null && $Object.hasOwnProperty.call(message, "device") && message.device !== "")
-            writer.uint32(18).string(message.device);
-        if (message.major != null && $Object.hasOwnProperty.call(message, "major") && (typeof message.major === "object" ? message.major.low || message.major.high : message.major !== 0))
-            writer.uint32(24).uint64(message.major);
-        if (message.minor != null && $Object.hasOwnProperty.call(message, "minor") && (typeof message.minor === "object" ? message.minor.low || message.minor.high : message.minor !== 0))
-            writer.uint32(32).uint64(message.minor);
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value") && (typeof message.value === "object" ? message.value.low || message.value.high : message.value !== 0))
-            writer.uint32(40).uint64(message.value);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ BlkIOEntry.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.op != null && $Object.hasOwnProperty.call(message, "op") && message.op !== "")
+   writer.uint32(10).string(message.op);
+  if (message.device != null && $Object.hasOwnProperty.call(message, "device") && message.device !== "")
+   writer.uint32(18).string(message.device);
+  if (message.major != null && $Object.hasOwnProperty.call(message, "major") && (typeof message.major === "object" ? message.major.low || message.major.high : message.major !== 0))
+   writer.uint32(24).uint64(message.major);
+  if (message.minor != null && $Object.hasOwnProperty.call(message, "minor") && (typeof message.minor === "object" ? message.minor.low || message.minor.high : message.minor !== 0))
+   writer.uint32(32).uint64(message.minor);
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value") && (typeof message.value === "object" ? message.value.low || message.value.high : message.value !== 0))
+   writer.uint32(40).uint64(message.value);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    BlkIOEntry.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.BlkIOEntry();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.op = value;
-                    else
-                        delete message.op;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.device = value;
-                    else
-                        delete message.device;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.major = value;
-                    else
-                        delete message.major;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.minor = value;
-                    else
-                        delete message.minor;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.value = value;
-                    else
-                        delete message.value;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ BlkIOEntry.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.BlkIOEntry();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.op = value;
+     else
+      delete message.op;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.device = value;
+     else
+      delete message.device;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.major = value;
+     else
+      delete message.major;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.minor = value;
+     else
+      delete message.minor;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.value = value;
+     else
+      delete message.value;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    BlkIOEntry.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.BlkIOEntry)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.BlkIOEntry: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.BlkIOEntry();
-        if (object.op != null)
-            if (typeof object.op !== "string" || object.op.length)
-                message.op = $String(object.op);
-        if (object.device != null)
-            if (typeof object.device !== "string" || object.device.length)
-                message.device = $String(object.device);
-        if (object.major != null)
-            if (typeof object.major === "object" ? object.major.low || object.major.high : $Number(object.major) !== 0)
-                if ($util.Long)
-                    message.major = $util.Long.fromValue(object.major, true);
-                else if (typeof object.major === "string")
-                    message.major = $parseInt(object.major, 10);
-                else if (typeof object.major === "number")
-                    message.major = object.major;
-                else if (typeof object.major === "object")
-                    message.major = new $util.LongBits(object.major.low >>> 0, object.major.high >>> 0).toNumber(true);
-        if (object.minor != null)
-            if (typeof object.minor === "object" ? object.minor.low || object.minor.high : $Number(object.minor) !== 0)
-                if ($util.Long)
-                    message.minor = $util.Long.fromValue(object.minor, true);
-                else if (typeof object.minor === "string")
-                    message.minor = $parseInt(object.minor, 10);
-                else if (typeof object.minor === "number")
-                    message.minor = object.minor;
-                else if (typeof object.minor === "object")
-                    message.minor = new $util.LongBits(object.minor.low >>> 0, object.minor.high >>> 0).toNumber(true);
-        if (object.value != null)
-            if (typeof object.value === "object" ? object.value.low || object.value.high : $Number(object.value) !== 0)
-                if ($util.Long)
-                    message.value = $util.Long.fromValue(object.value, true);
-                else if (typeof object.value === "string")
-                    message.value = $parseInt(object.value, 10);
-                else if (typeof object.value === "number")
-                    message.value = object.value;
-                else if (typeof object.value === "object")
-                    message.value = new $util.LongBits(object.value.low >>> 0, object.value.high >>> 0).toNumber(true);
-        return message;
-    };
+ BlkIOEntry.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.BlkIOEntry)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.BlkIOEntry: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.BlkIOEntry();
+  if (object.op != null)
+   if (typeof object.op !== "string" || object.op.length)
+    message.op = $String(object.op);
+  if (object.device != null)
+   if (typeof object.device !== "string" || object.device.length)
+    message.device = $String(object.device);
+  if (object.major != null)
+   if (typeof object.major === "object" ? object.major.low || object.major.high : $Number(object.major) !== 0)
+    if ($util.Long)
+     message.major = $util.Long.fromValue(object.major, true);
+    else if (typeof object.major === "string")
+     message.major = $parseInt(object.major, 10);
+    else if (typeof object.major === "number")
+     message.major = object.major;
+    else if (typeof object.major === "object")
+     message.major = new $util.LongBits(object.major.low >>> 0, object.major.high >>> 0).toNumber(true);
+  if (object.minor != null)
+   if (typeof object.minor === "object" ? object.minor.low || object.minor.high : $Number(object.minor) !== 0)
+    if ($util.Long)
+     message.minor = $util.Long.fromValue(object.minor, true);
+    else if (typeof object.minor === "string")
+     message.minor = $parseInt(object.minor, 10);
+    else if (typeof object.minor === "number")
+     message.minor = object.minor;
+    else if (typeof object.minor === "object")
+     message.minor = new $util.LongBits(object.minor.low >>> 0, object.minor.high >>> 0).toNumber(true);
+  if (object.value != null)
+   if (typeof object.value === "object" ? object.value.low || object.value.high : $Number(object.value) !== 0)
+    if ($util.Long)
+     message.value = $util.Long.fromValue(object.value, true);
+    else if (typeof object.value === "string")
+     message.value = $parseInt(object.value, 10);
+    else if (typeof object.value === "number")
+     message.value = object.value;
+    else if (typeof object.value === "object")
+     message.value = new $util.LongBits(object.value.low >>> 0, object.value.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    BlkIOEntry.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.op = "";
-            object.device = "";
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.major = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.major = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.minor = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.minor = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.value = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.value = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.op != null && $Object.hasOwnProperty.call(message, "op"))
-            object.op = message.op;
-        if (message.device != null && $Object.hasOwnProperty.call(message, "device"))
-            object.device = message.device;
-        if (message.major != null && $Object.hasOwnProperty.call(message, "major"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.major = typeof message.major === "number" ? $BigInt(message.major) : $util.Long.fromBits(message.major.low >>> 0, message.major.high >>> 0, true).toBigInt();
-            else if (typeof message.major === "number")
-                object.major = options.longs === $String ? $String(message.major) : message.major;
-            else
-                object.major = options.longs === $String ? $util.Long.prototype.toString.call(message.major) : options.longs === $Number ? new $util.LongBits(message.major.low >>> 0, message.major.high >>> 0).toNumber(true) : message.major;
-        if (message.minor != null && $Object.hasOwnProperty.call(message, "minor"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.minor = typeof message.minor === "number" ? $BigInt(message.minor) : $util.Long.fromBits(message.minor.low >>> 0, message.minor.high >>> 0, true).toBigInt();
-            else if (typeof message.minor === "number")
-                object.minor = options.longs === $String ? $String(message.minor) : message.minor;
-            else
-                object.minor = options.longs === $String ? $util.Long.prototype.toString.call(message.minor) : options.longs === $Number ? new $util.LongBits(message.minor.low >>> 0, message.minor.high >>> 0).toNumber(true) : message.minor;
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.value = typeof message.value === "number" ? $BigInt(message.value) : $util.Long.fromBits(message.value.low >>> 0, message.value.high >>> 0, true).toBigInt();
-            else if (typeof message.value === "number")
-                object.value = options.longs === $String ? $String(message.value) : message.value;
-            else
-                object.value = options.longs === $String ? $util.Long.prototype.toString.call(message.value) : options.longs === $Number ? new $util.LongBits(message.value.low >>> 0, message.value.high >>> 0).toNumber(true) : message.value;
-        return object;
-    };
+ BlkIOEntry.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.op = "";
+   object.device = "";
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.major = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.major = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.minor = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.minor = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.value = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.value = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.op != null && $Object.hasOwnProperty.call(message, "op"))
+   object.op = message.op;
+  if (message.device != null && $Object.hasOwnProperty.call(message, "device"))
+   object.device = message.device;
+  if (message.major != null && $Object.hasOwnProperty.call(message, "major"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.major = typeof message.major === "number" ? $BigInt(message.major) : $util.Long.fromBits(message.major.low >>> 0, message.major.high >>> 0, true).toBigInt();
+   else if (typeof message.major === "number")
+    object.major = options.longs === $String ? $String(message.major) : message.major;
+   else
+    object.major = options.longs === $String ? $util.Long.prototype.toString.call(message.major) : options.longs === $Number ? new $util.LongBits(message.major.low >>> 0, message.major.high >>> 0).toNumber(true) : message.major;
+  if (message.minor != null && $Object.hasOwnProperty.call(message, "minor"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.minor = typeof message.minor === "number" ? $BigInt(message.minor) : $util.Long.fromBits(message.minor.low >>> 0, message.minor.high >>> 0, true).toBigInt();
+   else if (typeof message.minor === "number")
+    object.minor = options.longs === $String ? $String(message.minor) : message.minor;
+   else
+    object.minor = options.longs === $String ? $util.Long.prototype.toString.call(message.minor) : options.longs === $Number ? new $util.LongBits(message.minor.low >>> 0, message.minor.high >>> 0).toNumber(true) : message.minor;
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.value = typeof message.value === "number" ? $BigInt(message.value) : $util.Long.fromBits(message.value.low >>> 0, message.value.high >>> 0, true).toBigInt();
+   else if (typeof message.value === "number")
+    object.value = options.longs === $String ? $String(message.value) : message.value;
+   else
+    object.value = options.longs === $String ? $util.Long.prototype.toString.call(message.value) : options.longs === $Number ? new $util.LongBits(message.value.low >>> 0, message.value.high >>> 0).toNumber(true) : message.value;
+  return object;
+ };
 
-    BlkIOEntry.prototype.toJSON = function() {
-        return BlkIOEntry.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ BlkIOEntry.prototype.toJSON = function() {
+  return BlkIOEntry.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    BlkIOEntry.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.BlkIOEntry";
-    };
+ BlkIOEntry.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.BlkIOEntry";
+ };
 
-    return BlkIOEntry;
+ return BlkIOEntry;
 };

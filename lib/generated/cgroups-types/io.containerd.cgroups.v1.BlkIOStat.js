@@ -11,342 +11,342 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var BlkIOStat = function (properties) {
-        this.ioServiceBytesRecursive = [];
-        this.ioServicedRecursive = [];
-        this.ioQueuedRecursive = [];
-        this.ioServiceTimeRecursive = [];
-        this.ioWaitTimeRecursive = [];
-        this.ioMergedRecursive = [];
-        this.ioTimeRecursive = [];
-        this.sectorsRecursive = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var BlkIOStat = function (properties) {
+  this.ioServiceBytesRecursive = [];
+  this.ioServicedRecursive = [];
+  this.ioQueuedRecursive = [];
+  this.ioServiceTimeRecursive = [];
+  this.ioWaitTimeRecursive = [];
+  this.ioMergedRecursive = [];
+  this.ioTimeRecursive = [];
+  this.sectorsRecursive = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    BlkIOStat.prototype.ioServiceBytesRecursive = $util.emptyArray;
-    BlkIOStat.prototype.ioServicedRecursive = $util.emptyArray;
-    BlkIOStat.prototype.ioQueuedRecursive = $util.emptyArray;
-    BlkIOStat.prototype.ioServiceTimeRecursive = $util.emptyArray;
-    BlkIOStat.prototype.ioWaitTimeRecursive = $util.emptyArray;
-    BlkIOStat.prototype.ioMergedRecursive = $util.emptyArray;
-    BlkIOStat.prototype.ioTimeRecursive = $util.emptyArray;
-    BlkIOStat.prototype.sectorsRecursive = $util.emptyArray;
+ BlkIOStat.prototype.ioServiceBytesRecursive = $util.emptyArray;
+ BlkIOStat.prototype.ioServicedRecursive = $util.emptyArray;
+ BlkIOStat.prototype.ioQueuedRecursive = $util.emptyArray;
+ BlkIOStat.prototype.ioServiceTimeRecursive = $util.emptyArray;
+ BlkIOStat.prototype.ioWaitTimeRecursive = $util.emptyArray;
+ BlkIOStat.prototype.ioMergedRecursive = $util.emptyArray;
+ BlkIOStat.prototype.ioTimeRecursive = $util.emptyArray;
+ BlkIOStat.prototype.sectorsRecursive = $util.emptyArray;
 
-    BlkIOStat.create = function(properties) {
-        return new BlkIOStat(properties);
-    };
+ BlkIOStat.create = function(properties) {
+  return new BlkIOStat(properties);
+ };
 
-    BlkIOStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.ioServiceBytesRecursive != null && message.ioServiceBytesRecursive.length)
-            for (var i = 0; i < message.ioServiceBytesRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioServiceBytesRecursive[i], writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.ioServicedRecursive != null && message.ioServicedRecursive.length)
-            for (var i = 0; i < message.ioServicedRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioServicedRecursive[i], writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.ioQueuedRecursive != null && message.ioQueuedRecursive.length)
-            for (var i = 0; i < message.ioQueuedRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioQueuedRecursive[i], writer.uint32(26).fork(), _depth + 1).ldelim();
-        if (message.ioServiceTimeRecursive != null && message.ioServiceTimeRecursive.length)
-            for (var i = 0; i < message.ioServiceTimeRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioServiceTimeRecursive[i], writer.uint32(34).fork(), _depth + 1).ldelim();
-        if (message.ioWaitTimeRecursive != null && message.ioWaitTimeRecursive.length)
-            for (var i = 0; i < message.ioWaitTimeRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioWaitTimeRecursive[i], writer.uint32(42).fork(), _depth + 1).ldelim();
-        if (message.ioMergedRecursive != null && message.ioMergedRecursive.length)
-            for (var i = 0; i < message.ioMergedRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioMergedRecursive[i], writer.uint32(50).fork(), _depth + 1).ldelim();
-        if (message.ioTimeRecursive != null && message.ioTimeRecursive.length)
-            for (var i = 0; i < message.ioTimeRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioTimeRecursive[i], writer.uint32(58).fork(), _depth + 1).ldelim();
-        if (message.sectorsRecursive != null && message.sectorsRecursive.length)
-            for (var i = 0; i < message.sectorsRecursive.length; ++i)
-                $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.sectorsRecursive[i], writer.uint32(66).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ BlkIOStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.ioServiceBytesRecursive != null && message.ioServiceBytesRecursive.length)
+   for (var i = 0; i < message.ioServiceBytesRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioServiceBytesRecursive[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.ioServicedRecursive != null && message.ioServicedRecursive.length)
+   for (var i = 0; i < message.ioServicedRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioServicedRecursive[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.ioQueuedRecursive != null && message.ioQueuedRecursive.length)
+   for (var i = 0; i < message.ioQueuedRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioQueuedRecursive[i], writer.uint32(26).fork(), _depth + 1).ldelim();
+  if (message.ioServiceTimeRecursive != null && message.ioServiceTimeRecursive.length)
+   for (var i = 0; i < message.ioServiceTimeRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioServiceTimeRecursive[i], writer.uint32(34).fork(), _depth + 1).ldelim();
+  if (message.ioWaitTimeRecursive != null && message.ioWaitTimeRecursive.length)
+   for (var i = 0; i < message.ioWaitTimeRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioWaitTimeRecursive[i], writer.uint32(42).fork(), _depth + 1).ldelim();
+  if (message.ioMergedRecursive != null && message.ioMergedRecursive.length)
+   for (var i = 0; i < message.ioMergedRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioMergedRecursive[i], writer.uint32(50).fork(), _depth + 1).ldelim();
+  if (message.ioTimeRecursive != null && message.ioTimeRecursive.length)
+   for (var i = 0; i < message.ioTimeRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.ioTimeRecursive[i], writer.uint32(58).fork(), _depth + 1).ldelim();
+  if (message.sectorsRecursive != null && message.sectorsRecursive.length)
+   for (var i = 0; i < message.sectorsRecursive.length; ++i)
+    $root.io.containerd.cgroups.v1.BlkIOEntry.encode(message.sectorsRecursive[i], writer.uint32(66).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    BlkIOStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.BlkIOStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.ioServiceBytesRecursive && message.ioServiceBytesRecursive.length))
-                        message.ioServiceBytesRecursive = [];
-                    message.ioServiceBytesRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.ioServicedRecursive && message.ioServicedRecursive.length))
-                        message.ioServicedRecursive = [];
-                    message.ioServicedRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.ioQueuedRecursive && message.ioQueuedRecursive.length))
-                        message.ioQueuedRecursive = [];
-                    message.ioQueuedRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.ioServiceTimeRecursive && message.ioServiceTimeRecursive.length))
-                        message.ioServiceTimeRecursive = [];
-                    message.ioServiceTimeRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.ioWaitTimeRecursive && message.ioWaitTimeRecursive.length))
-                        message.ioWaitTimeRecursive = [];
-                    message.ioWaitTimeRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.ioMergedRecursive && message.ioMergedRecursive.length))
-                        message.ioMergedRecursive = [];
-                    message.ioMergedRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.ioTimeRecursive && message.ioTimeRecursive.length))
-                        message.ioTimeRecursive = [];
-                    message.ioTimeRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.sectorsRecursive && message.sectorsRecursive.length))
-                        message.sectorsRecursive = [];
-                    message.sectorsRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ BlkIOStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.BlkIOStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if (!(message.ioServiceBytesRecursive && message.ioServiceBytesRecursive.length))
+      message.ioServiceBytesRecursive = [];
+     message.ioServiceBytesRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if (!(message.ioServicedRecursive && message.ioServicedRecursive.length))
+      message.ioServicedRecursive = [];
+     message.ioServicedRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if (!(message.ioQueuedRecursive && message.ioQueuedRecursive.length))
+      message.ioQueuedRecursive = [];
+     message.ioQueuedRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     if (!(message.ioServiceTimeRecursive && message.ioServiceTimeRecursive.length))
+      message.ioServiceTimeRecursive = [];
+     message.ioServiceTimeRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if (!(message.ioWaitTimeRecursive && message.ioWaitTimeRecursive.length))
+      message.ioWaitTimeRecursive = [];
+     message.ioWaitTimeRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     if (!(message.ioMergedRecursive && message.ioMergedRecursive.length))
+      message.ioMergedRecursive = [];
+     message.ioMergedRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     if (!(message.ioTimeRecursive && message.ioTimeRecursive.length))
+      message.ioTimeRecursive = [];
+     message.ioTimeRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 8: {
+     if (wireType !== 2)
+      break;
+     if (!(message.sectorsRecursive && message.sectorsRecursive.length))
+      message.sectorsRecursive = [];
+     message.sectorsRecursive.push($root.io.containerd.cgroups.v1.BlkIOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    BlkIOStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.BlkIOStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.BlkIOStat();
-        if (object.ioServiceBytesRecursive) {
-            if (!$Array.isArray(object.ioServiceBytesRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceBytesRecursive: array expected");
-            message.ioServiceBytesRecursive = $Array(object.ioServiceBytesRecursive.length);
-            for (var i = 0; i < object.ioServiceBytesRecursive.length; ++i) {
-                if (!$util.isObject(object.ioServiceBytesRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceBytesRecursive: object expected");
-                message.ioServiceBytesRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioServiceBytesRecursive[i], _depth + 1);
-            }
-        }
-        if (object.ioServicedRecursive) {
-            if (!$Array.isArray(object.ioServicedRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServicedRecursive: array expected");
-            message.ioServicedRecursive = $Array(object.ioServicedRecursive.length);
-            for (var i = 0; i < object.ioServicedRecursive.length; ++i) {
-                if (!$util.isObject(object.ioServicedRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServicedRecursive: object expected");
-                message.ioServicedRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioServicedRecursive[i], _depth + 1);
-            }
-        }
-        if (object.ioQueuedRecursive) {
-            if (!$Array.isArray(object.ioQueuedRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioQueuedRecursive: array expected");
-            message.ioQueuedRecursive = $Array(object.ioQueuedRecursive.length);
-            for (var i = 0; i < object.ioQueuedRecursive.length; ++i) {
-                if (!$util.isObject(object.ioQueuedRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioQueuedRecursive: object expected");
-                message.ioQueuedRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioQueuedRecursive[i], _depth + 1);
-            }
-        }
-        if (object.ioServiceTimeRecursive) {
-            if (!$Array.isArray(object.ioServiceTimeRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceTimeRecursive: array expected");
-            message.ioServiceTimeRecursive = $Array(object.ioServiceTimeRecursive.length);
-            for (var i = 0; i < object.ioServiceTimeRecursive.length; ++i) {
-                if (!$util.isObject(object.ioServiceTimeRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceTimeRecursive: object expected");
-                message.ioServiceTimeRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioServiceTimeRecursive[i], _depth + 1);
-            }
-        }
-        if (object.ioWaitTimeRecursive) {
-            if (!$Array.isArray(object.ioWaitTimeRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioWaitTimeRecursive: array expected");
-            message.ioWaitTimeRecursive = $Array(object.ioWaitTimeRecursive.length);
-            for (var i = 0; i < object.ioWaitTimeRecursive.length; ++i) {
-                if (!$util.isObject(object.ioWaitTimeRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioWaitTimeRecursive: object expected");
-                message.ioWaitTimeRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioWaitTimeRecursive[i], _depth + 1);
-            }
-        }
-        if (object.ioMergedRecursive) {
-            if (!$Array.isArray(object.ioMergedRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioMergedRecursive: array expected");
-            message.ioMergedRecursive = $Array(object.ioMergedRecursive.length);
-            for (var i = 0; i < object.ioMergedRecursive.length; ++i) {
-                if (!$util.isObject(object.ioMergedRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioMergedRecursive: object expected");
-                message.ioMergedRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioMergedRecursive[i], _depth + 1);
-            }
-        }
-        if (object.ioTimeRecursive) {
-            if (!$Array.isArray(object.ioTimeRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioTimeRecursive: array expected");
-            message.ioTimeRecursive = $Array(object.ioTimeRecursive.length);
-            for (var i = 0; i < object.ioTimeRecursive.length; ++i) {
-                if (!$util.isObject(object.ioTimeRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioTimeRecursive: object expected");
-                message.ioTimeRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioTimeRecursive[i], _depth + 1);
-            }
-        }
-        if (object.sectorsRecursive) {
-            if (!$Array.isArray(object.sectorsRecursive))
-                throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.sectorsRecursive: array expected");
-            message.sectorsRecursive = $Array(object.sectorsRecursive.length);
-            for (var i = 0; i < object.sectorsRecursive.length; ++i) {
-                if (!$util.isObject(object.sectorsRecursive[i]))
-                    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.sectorsRecursive: object expected");
-                message.sectorsRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.sectorsRecursive[i], _depth + 1);
-            }
-        }
-        return message;
-    };
+ BlkIOStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.BlkIOStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.BlkIOStat();
+  if (object.ioServiceBytesRecursive) {
+   if (!$Array.isArray(object.ioServiceBytesRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceBytesRecursive: array expected");
+   message.ioServiceBytesRecursive = $Array(object.ioServiceBytesRecursive.length);
+   for (var i = 0; i < object.ioServiceBytesRecursive.length; ++i) {
+    if (!$util.isObject(object.ioServiceBytesRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceBytesRecursive: object expected");
+    message.ioServiceBytesRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioServiceBytesRecursive[i], _depth + 1);
+   }
+  }
+  if (object.ioServicedRecursive) {
+   if (!$Array.isArray(object.ioServicedRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServicedRecursive: array expected");
+   message.ioServicedRecursive = $Array(object.ioServicedRecursive.length);
+   for (var i = 0; i < object.ioServicedRecursive.length; ++i) {
+    if (!$util.isObject(object.ioServicedRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServicedRecursive: object expected");
+    message.ioServicedRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioServicedRecursive[i], _depth + 1);
+   }
+  }
+  if (object.ioQueuedRecursive) {
+   if (!$Array.isArray(object.ioQueuedRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioQueuedRecursive: array expected");
+   message.ioQueuedRecursive = $Array(object.ioQueuedRecursive.length);
+   for (var i = 0; i < object.ioQueuedRecursive.length; ++i) {
+    if (!$util.isObject(object.ioQueuedRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioQueuedRecursive: object expected");
+    message.ioQueuedRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioQueuedRecursive[i], _depth + 1);
+   }
+  }
+  if (object.ioServiceTimeRecursive) {
+   if (!$Array.isArray(object.ioServiceTimeRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceTimeRecursive: array expected");
+   message.ioServiceTimeRecursive = $Array(object.ioServiceTimeRecursive.length);
+   for (var i = 0; i < object.ioServiceTimeRecursive.length; ++i) {
+    if (!$util.isObject(object.ioServiceTimeRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioServiceTimeRecursive: object expected");
+    message.ioServiceTimeRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioServiceTimeRecursive[i], _depth + 1);
+   }
+  }
+  if (object.ioWaitTimeRecursive) {
+   if (!$Array.isArray(object.ioWaitTimeRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioWaitTimeRecursive: array expected");
+   message.ioWaitTimeRecursive = $Array(object.ioWaitTimeRecursive.length);
+   for (var i = 0; i < object.ioWaitTimeRecursive.length; ++i) {
+    if (!$util.isObject(object.ioWaitTimeRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioWaitTimeRecursive: object expected");
+    message.ioWaitTimeRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioWaitTimeRecursive[i], _depth + 1);
+   }
+  }
+  if (object.ioMergedRecursive) {
+   if (!$Array.isArray(object.ioMergedRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioMergedRecursive: array expected");
+   message.ioMergedRecursive = $Array(object.ioMergedRecursive.length);
+   for (var i = 0; i < object.ioMergedRecursive.length; ++i) {
+    if (!$util.isObject(object.ioMergedRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioMergedRecursive: object expected");
+    message.ioMergedRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioMergedRecursive[i], _depth + 1);
+   }
+  }
+  if (object.ioTimeRecursive) {
+   if (!$Array.isArray(object.ioTimeRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioTimeRecursive: array expected");
+   message.ioTimeRecursive = $Array(object.ioTimeRecursive.length);
+   for (var i = 0; i < object.ioTimeRecursive.length; ++i) {
+    if (!$util.isObject(object.ioTimeRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.ioTimeRecursive: object expected");
+    message.ioTimeRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.ioTimeRecursive[i], _depth + 1);
+   }
+  }
+  if (object.sectorsRecursive) {
+   if (!$Array.isArray(object.sectorsRecursive))
+    throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.sectorsRecursive: array expected");
+   message.sectorsRecursive = $Array(object.sectorsRecursive.length);
+   for (var i = 0; i < object.sectorsRecursive.length; ++i) {
+    if (!$util.isObject(object.sectorsRecursive[i]))
+     throw $TypeError(".io.containerd.cgroups.v1.BlkIOStat.sectorsRecursive: object expected");
+    message.sectorsRecursive[i] = $root.io.containerd.cgroups.v1.BlkIOEntry.fromObject(object.sectorsRecursive[i], _depth + 1);
+   }
+  }
+  return message;
+ };
 
-    BlkIOStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults) {
-            object.ioServiceBytesRecursive = [];
-            object.ioServicedRecursive = [];
-            object.ioQueuedRecursive = [];
-            object.ioServiceTimeRecursive = [];
-            object.ioWaitTimeRecursive = [];
-            object.ioMergedRecursive = [];
-            object.ioTimeRecursive = [];
-            object.sectorsRecursive = [];
-        }
-        if (message.ioServiceBytesRecursive && message.ioServiceBytesRecursive.length) {
-            object.ioServiceBytesRecursive = $Array(message.ioServiceBytesRecursive.length);
-            for (var j = 0; j < message.ioServiceBytesRecursive.length; ++j)
-                object.ioServiceBytesRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioServiceBytesRecursive[j], options, _depth + 1);
-        }
-        if (message.ioServicedRecursive && message.ioServicedRecursive.length) {
-            object.ioServicedRecursive = $Array(message.ioServicedRecursive.length);
-            for (var j = 0; j < message.ioServicedRecursive.length; ++j)
-                object.ioServicedRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioServicedRecursive[j], options, _depth + 1);
-        }
-        if (message.ioQueuedRecursive && message.ioQueuedRecursive.length) {
-            object.ioQueuedRecursive = $Array(message.ioQueuedRecursive.length);
-            for (var j = 0; j < message.ioQueuedRecursive.length; ++j)
-                object.ioQueuedRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioQueuedRecursive[j], options, _depth + 1);
-        }
-        if (message.ioServiceTimeRecursive && message.ioServiceTimeRecursive.length) {
-            object.ioServiceTimeRecursive = $Array(message.ioServiceTimeRecursive.length);
-            for (var j = 0; j < message.ioServiceTimeRecursive.length; ++j)
-                object.ioServiceTimeRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioServiceTimeRecursive[j], options, _depth + 1);
-        }
-        if (message.ioWaitTimeRecursive && message.ioWaitTimeRecursive.length) {
-            object.ioWaitTimeRecursive = $Array(message.ioWaitTimeRecursive.length);
-            for (var j = 0; j < message.ioWaitTimeRecursive.length; ++j)
-                object.ioWaitTimeRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioWaitTimeRecursive[j], options, _depth + 1);
-        }
-        if (message.ioMergedRecursive && message.ioMergedRecursive.length) {
-            object.ioMergedRecursive = $Array(message.ioMergedRecursive.length);
-            for (var j = 0; j < message.ioMergedRecursive.length; ++j)
-                object.ioMergedRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioMergedRecursive[j], options, _depth + 1);
-        }
-        if (message.ioTimeRecursive && message.ioTimeRecursive.length) {
-            object.ioTimeRecursive = $Array(message.ioTimeRecursive.length);
-            for (var j = 0; j < message.ioTimeRecursive.length; ++j)
-                object.ioTimeRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioTimeRecursive[j], options, _depth + 1);
-        }
-        if (message.sectorsRecursive && message.sectorsRecursive.length) {
-            object.sectorsRecursive = $Array(message.sectorsRecursive.length);
-            for (var j = 0; j < message.sectorsRecursive.length; ++j)
-                object.sectorsRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.sectorsRecursive[j], options, _depth + 1);
-        }
-        return object;
-    };
+ BlkIOStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults) {
+   object.ioServiceBytesRecursive = [];
+   object.ioServicedRecursive = [];
+   object.ioQueuedRecursive = [];
+   object.ioServiceTimeRecursive = [];
+   object.ioWaitTimeRecursive = [];
+   object.ioMergedRecursive = [];
+   object.ioTimeRecursive = [];
+   object.sectorsRecursive = [];
+  }
+  if (message.ioServiceBytesRecursive && message.ioServiceBytesRecursive.length) {
+   object.ioServiceBytesRecursive = $Array(message.ioServiceBytesRecursive.length);
+   for (var j = 0; j < message.ioServiceBytesRecursive.length; ++j)
+    object.ioServiceBytesRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioServiceBytesRecursive[j], options, _depth + 1);
+  }
+  if (message.ioServicedRecursive && message.ioServicedRecursive.length) {
+   object.ioServicedRecursive = $Array(message.ioServicedRecursive.length);
+   for (var j = 0; j < message.ioServicedRecursive.length; ++j)
+    object.ioServicedRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioServicedRecursive[j], options, _depth + 1);
+  }
+  if (message.ioQueuedRecursive && message.ioQueuedRecursive.length) {
+   object.ioQueuedRecursive = $Array(message.ioQueuedRecursive.length);
+   for (var j = 0; j < message.ioQueuedRecursive.length; ++j)
+    object.ioQueuedRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioQueuedRecursive[j], options, _depth + 1);
+  }
+  if (message.ioServiceTimeRecursive && message.ioServiceTimeRecursive.length) {
+   object.ioServiceTimeRecursive = $Array(message.ioServiceTimeRecursive.length);
+   for (var j = 0; j < message.ioServiceTimeRecursive.length; ++j)
+    object.ioServiceTimeRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioServiceTimeRecursive[j], options, _depth + 1);
+  }
+  if (message.ioWaitTimeRecursive && message.ioWaitTimeRecursive.length) {
+   object.ioWaitTimeRecursive = $Array(message.ioWaitTimeRecursive.length);
+   for (var j = 0; j < message.ioWaitTimeRecursive.length; ++j)
+    object.ioWaitTimeRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioWaitTimeRecursive[j], options, _depth + 1);
+  }
+  if (message.ioMergedRecursive && message.ioMergedRecursive.length) {
+   object.ioMergedRecursive = $Array(message.ioMergedRecursive.length);
+   for (var j = 0; j < message.ioMergedRecursive.length; ++j)
+    object.ioMergedRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioMergedRecursive[j], options, _depth + 1);
+  }
+  if (message.ioTimeRecursive && message.ioTimeRecursive.length) {
+   object.ioTimeRecursive = $Array(message.ioTimeRecursive.length);
+   for (var j = 0; j < message.ioTimeRecursive.length; ++j)
+    object.ioTimeRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.ioTimeRecursive[j], options, _depth + 1);
+  }
+  if (message.sectorsRecursive && message.sectorsRecursive.length) {
+   object.sectorsRecursive = $Array(message.sectorsRecursive.length);
+   for (var j = 0; j < message.sectorsRecursive.length; ++j)
+    object.sectorsRecursive[j] = $root.io.containerd.cgroups.v1.BlkIOEntry.toObject(message.sectorsRecursive[j], options, _depth + 1);
+  }
+  return object;
+ };
 
-    BlkIOStat.prototype.toJSON = function() {
-        return BlkIOStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ BlkIOStat.prototype.toJSON = function() {
+  return BlkIOStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    BlkIOStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.BlkIOStat";
-    };
+ BlkIOStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.BlkIOStat";
+ };
 
-    return BlkIOStat;
+ return BlkIOStat;
 };

@@ -11,144 +11,144 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CPUStat = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CPUStat = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    CPUStat.prototype.usage = null;
-    CPUStat.prototype.throttling = null;
+ CPUStat.prototype.usage = null;
+ CPUStat.prototype.throttling = null;
 
-    CPUStat.create = function(properties) {
-        return new CPUStat(properties);
-    };
+ CPUStat.create = function(properties) {
+  return new CPUStat(properties);
+ };
 
-    CPUStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
-            $root.io.containerd.cgroups.v1.CPUUsage.encode(message.usage, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.throttling != null && $Object.hasOwnProperty.call(message, "throttling"))
-            $root.io.containerd.cgroups.v1.Throttle.encode(message.throttling, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CPUStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+   $root.io.containerd.cgroups.v1.CPUUsage.encode(message.usage, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.throttling != null && $Object.hasOwnProperty.call(message, "throttling"))
+   $root.io.containerd.cgroups.v1.Throttle.encode(message.throttling, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CPUStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.CPUStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.usage = $root.io.containerd.cgroups.v1.CPUUsage.decode(reader, reader.size(), $undefined, _depth + 1, message.usage);
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.throttling = $root.io.containerd.cgroups.v1.Throttle.decode(reader, reader.size(), $undefined, _depth + 1, message.throttling);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CPUStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.CPUStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.usage = $root.io.containerd.cgroups.v1.CPUUsage.decode(reader, reader.size(), $undefined, _depth + 1, message.usage);
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.throttling = $root.io.containerd.cgroups.v1.Throttle.decode(reader, reader.size(), $undefined, _depth + 1, message.throttling);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CPUStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.CPUStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.CPUStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.CPUStat();
-        if (object.usage != null) {
-            if (!$util.isObject(object.usage))
-                throw $TypeError(".io.containerd.cgroups.v1.CPUStat.usage: object expected");
-            message.usage = $root.io.containerd.cgroups.v1.CPUUsage.fromObject(object.usage, _depth + 1);
-        }
-        if (object.throttling != null) {
-            if (!$util.isObject(object.throttling))
-                throw $TypeError(".io.containerd.cgroups.v1.CPUStat.throttling: object expected");
-            message.throttling = $root.io.containerd.cgroups.v1.Throttle.fromObject(object.throttling, _depth + 1);
-        }
-        return message;
-    };
+ CPUStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.CPUStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.CPUStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.CPUStat();
+  if (object.usage != null) {
+   if (!$util.isObject(object.usage))
+    throw $TypeError(".io.containerd.cgroups.v1.CPUStat.usage: object expected");
+   message.usage = $root.io.containerd.cgroups.v1.CPUUsage.fromObject(object.usage, _depth + 1);
+  }
+  if (object.throttling != null) {
+   if (!$util.isObject(object.throttling))
+    throw $TypeError(".io.containerd.cgroups.v1.CPUStat.throttling: object expected");
+   message.throttling = $root.io.containerd.cgroups.v1.Throttle.fromObject(object.throttling, _depth + 1);
+  }
+  return message;
+ };
 
-    CPUStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.usage = null;
-            object.throttling = null;
-        }
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
-            object.usage = $root.io.containerd.cgroups.v1.CPUUsage.toObject(message.usage, options, _depth + 1);
-        if (message.throttling != null && $Object.hasOwnProperty.call(message, "throttling"))
-            object.throttling = $root.io.containerd.cgroups.v1.Throttle.toObject(message.throttling, options, _depth + 1);
-        return object;
-    };
+ CPUStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.usage = null;
+   object.throttling = null;
+  }
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+   object.usage = $root.io.containerd.cgroups.v1.CPUUsage.toObject(message.usage, options, _depth + 1);
+  if (message.throttling != null && $Object.hasOwnProperty.call(message, "throttling"))
+   object.throttling = $root.io.containerd.cgroups.v1.Throttle.toObject(message.throttling, options, _depth + 1);
+  return object;
+ };
 
-    CPUStat.prototype.toJSON = function() {
-        return CPUStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CPUStat.prototype.toJSON = function() {
+  return CPUStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CPUStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.CPUStat";
-    };
+ CPUStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.CPUStat";
+ };
 
-    return CPUStat;
+ return CPUStat;
 };

@@ -11,256 +11,256 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CPUUsage = function (properties) {
-        this.perCpu = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CPUUsage = function (properties) {
+  this.perCpu = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(CPUUsage.prototype, "total", true);
-    $longDefault(CPUUsage.prototype, "kernel", true);
-    $longDefault(CPUUsage.prototype, "user", true);
-    CPUUsage.prototype.perCpu = $util.emptyArray;
+ $longDefault(CPUUsage.prototype, "total", true);
+ $longDefault(CPUUsage.prototype, "kernel", true);
+ $longDefault(CPUUsage.prototype, "user", true);
+ CPUUsage.prototype.perCpu = $util.emptyArray;
 
-    CPUUsage.create = function(properties) {
-        return new CPUUsage(properties);
-    };
+ CPUUsage.create = function(properties) {
+  return new CPUUsage(properties);
+ };
 
-    CPUUsage.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.total != null && $Object.hasOwnProperty.call(message, "total") && (typeof message.total === "object" ? message.total.low || message.total.high : message.total !== 0))
-            writer.uint32(8).uint64(message.total);
-        if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel") && (typeof message.kernel === "object" ? message.kernel.low || message.kernel.high : message.kernel !== 0))
-            writer.uint32(16).uint64(message.kernel);
-        if (message.user != null && $Object.hasOwnProperty.call(message, "user") && (typeof message.user === "object" ? message.user.low || message.user.high : message.user !== 0))
-            writer.uint32(24).uint64(message.user);
-        if (message.perCpu != null && message.perCpu.length)
-            writer.uint32(34).uint64s(message.perCpu);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CPUUsage.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.total != null && $Object.hasOwnProperty.call(message, "total") && (typeof message.total === "object" ? message.total.low || message.total.high : message.total !== 0))
+   writer.uint32(8).uint64(message.total);
+  if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel") && (typeof message.kernel === "object" ? message.kernel.low || message.kernel.high : message.kernel !== 0))
+   writer.uint32(16).uint64(message.kernel);
+  if (message.user != null && $Object.hasOwnProperty.call(message, "user") && (typeof message.user === "object" ? message.user.low || message.user.high : message.user !== 0))
+   writer.uint32(24).uint64(message.user);
+  if (message.perCpu != null && message.perCpu.length)
+   writer.uint32(34).uint64s(message.perCpu);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CPUUsage.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.CPUUsage();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.total = value;
-                    else
-                        delete message.total;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.kernel = value;
-                    else
-                        delete message.kernel;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.user = value;
-                    else
-                        delete message.user;
-                    continue;
-                }
-            case 4: {
-                    if (wireType === 2) {
-                        if (!(message.perCpu && message.perCpu.length))
-                            message.perCpu = [];
-                        reader.uint64s(message.perCpu);
-                        continue;
-                    }
-                    if (wireType !== 0)
-                        break;
-                    if (!(message.perCpu && message.perCpu.length))
-                        message.perCpu = [];
-                    message.perCpu.push(reader.uint64());
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CPUUsage.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.CPUUsage();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.total = value;
+     else
+      delete message.total;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.kernel = value;
+     else
+      delete message.kernel;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.user = value;
+     else
+      delete message.user;
+     continue;
+    }
+   case 4: {
+     if (wireType === 2) {
+      if (!(message.perCpu && message.perCpu.length))
+       message.perCpu = [];
+      reader.uint64s(message.perCpu);
+      continue;
+     }
+     if (wireType !== 0)
+      break;
+     if (!(message.perCpu && message.perCpu.length))
+      message.perCpu = [];
+     message.perCpu.push(reader.uint64());
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CPUUsage.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.CPUUsage)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.CPUUsage: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.CPUUsage();
-        if (object.total != null)
-            if (typeof object.total === "object" ? object.total.low || object.total.high : $Number(object.total) !== 0)
-                if ($util.Long)
-                    message.total = $util.Long.fromValue(object.total, true);
-                else if (typeof object.total === "string")
-                    message.total = $parseInt(object.total, 10);
-                else if (typeof object.total === "number")
-                    message.total = object.total;
-                else if (typeof object.total === "object")
-                    message.total = new $util.LongBits(object.total.low >>> 0, object.total.high >>> 0).toNumber(true);
-        if (object.kernel != null)
-            if (typeof object.kernel === "object" ? object.kernel.low || object.kernel.high : $Number(object.kernel) !== 0)
-                if ($util.Long)
-                    message.kernel = $util.Long.fromValue(object.kernel, true);
-                else if (typeof object.kernel === "string")
-                    message.kernel = $parseInt(object.kernel, 10);
-                else if (typeof object.kernel === "number")
-                    message.kernel = object.kernel;
-                else if (typeof object.kernel === "object")
-                    message.kernel = new $util.LongBits(object.kernel.low >>> 0, object.kernel.high >>> 0).toNumber(true);
-        if (object.user != null)
-            if (typeof object.user === "object" ? object.user.low || object.user.high : $Number(object.user) !== 0)
-                if ($util.Long)
-                    message.user = $util.Long.fromValue(object.user, true);
-                else if (typeof object.user === "string")
-                    message.user = $parseInt(object.user, 10);
-                else if (typeof object.user === "number")
-                    message.user = object.user;
-                else if (typeof object.user === "object")
-                    message.user = new $util.LongBits(object.user.low >>> 0, object.user.high >>> 0).toNumber(true);
-        if (object.perCpu) {
-            if (!$Array.isArray(object.perCpu))
-                throw $TypeError(".io.containerd.cgroups.v1.CPUUsage.perCpu: array expected");
-            message.perCpu = $Array(object.perCpu.length);
-            for (var i = 0; i < object.perCpu.length; ++i)
-                if ($util.Long)
-                    message.perCpu[i] = $util.Long.fromValue(object.perCpu[i], true);
-                else if (typeof object.perCpu[i] === "string")
-                    message.perCpu[i] = $parseInt(object.perCpu[i], 10);
-                else if (typeof object.perCpu[i] === "number")
-                    message.perCpu[i] = object.perCpu[i];
-                else if (typeof object.perCpu[i] === "object")
-                    message.perCpu[i] = new $util.LongBits(object.perCpu[i].low >>> 0, object.perCpu[i].high >>> 0).toNumber(true);
-        }
-        return message;
-    };
+ CPUUsage.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.CPUUsage)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.CPUUsage: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.CPUUsage();
+  if (object.total != null)
+   if (typeof object.total === "object" ? object.total.low || object.total.high : $Number(object.total) !== 0)
+    if ($util.Long)
+     message.total = $util.Long.fromValue(object.total, true);
+    else if (typeof object.total === "string")
+     message.total = $parseInt(object.total, 10);
+    else if (typeof object.total === "number")
+     message.total = object.total;
+    else if (typeof object.total === "object")
+     message.total = new $util.LongBits(object.total.low >>> 0, object.total.high >>> 0).toNumber(true);
+  if (object.kernel != null)
+   if (typeof object.kernel === "object" ? object.kernel.low || object.kernel.high : $Number(object.kernel) !== 0)
+    if ($util.Long)
+     message.kernel = $util.Long.fromValue(object.kernel, true);
+    else if (typeof object.kernel === "string")
+     message.kernel = $parseInt(object.kernel, 10);
+    else if (typeof object.kernel === "number")
+     message.kernel = object.kernel;
+    else if (typeof object.kernel === "object")
+     message.kernel = new $util.LongBits(object.kernel.low >>> 0, object.kernel.high >>> 0).toNumber(true);
+  if (object.user != null)
+   if (typeof object.user === "object" ? object.user.low || object.user.high : $Number(object.user) !== 0)
+    if ($util.Long)
+     message.user = $util.Long.fromValue(object.user, true);
+    else if (typeof object.user === "string")
+     message.user = $parseInt(object.user, 10);
+    else if (typeof object.user === "number")
+     message.user = object.user;
+    else if (typeof object.user === "object")
+     message.user = new $util.LongBits(object.user.low >>> 0, object.user.high >>> 0).toNumber(true);
+  if (object.perCpu) {
+   if (!$Array.isArray(object.perCpu))
+    throw $TypeError(".io.containerd.cgroups.v1.CPUUsage.perCpu: array expected");
+   message.perCpu = $Array(object.perCpu.length);
+   for (var i = 0; i < object.perCpu.length; ++i)
+    if ($util.Long)
+     message.perCpu[i] = $util.Long.fromValue(object.perCpu[i], true);
+    else if (typeof object.perCpu[i] === "string")
+     message.perCpu[i] = $parseInt(object.perCpu[i], 10);
+    else if (typeof object.perCpu[i] === "number")
+     message.perCpu[i] = object.perCpu[i];
+    else if (typeof object.perCpu[i] === "object")
+     message.perCpu[i] = new $util.LongBits(object.perCpu[i].low >>> 0, object.perCpu[i].high >>> 0).toNumber(true);
+  }
+  return message;
+ };
 
-    CPUUsage.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.perCpu = [];
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.total = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.total = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.kernel = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.kernel = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.user = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.user = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.total != null && $Object.hasOwnProperty.call(message, "total"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.total = typeof message.total === "number" ? $BigInt(message.total) : $util.Long.fromBits(message.total.low >>> 0, message.total.high >>> 0, true).toBigInt();
-            else if (typeof message.total === "number")
-                object.total = options.longs === $String ? $String(message.total) : message.total;
-            else
-                object.total = options.longs === $String ? $util.Long.prototype.toString.call(message.total) : options.longs === $Number ? new $util.LongBits(message.total.low >>> 0, message.total.high >>> 0).toNumber(true) : message.total;
-        if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.kernel = typeof message.kernel === "number" ? $BigInt(message.kernel) : $util.Long.fromBits(message.kernel.low >>> 0, message.kernel.high >>> 0, true).toBigInt();
-            else if (typeof message.kernel === "number")
-                object.kernel = options.longs === $String ? $String(message.kernel) : message.kernel;
-            else
-                object.kernel = options.longs === $String ? $util.Long.prototype.toString.call(message.kernel) : options.longs === $Number ? new $util.LongBits(message.kernel.low >>> 0, message.kernel.high >>> 0).toNumber(true) : message.kernel;
-        if (message.user != null && $Object.hasOwnProperty.call(message, "user"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.user = typeof message.user === "number" ? $BigInt(message.user) : $util.Long.fromBits(message.user.low >>> 0, message.user.high >>> 0, true).toBigInt();
-            else if (typeof message.user === "number")
-                object.user = options.longs === $String ? $String(message.user) : message.user;
-            else
-                object.user = options.longs === $String ? $util.Long.prototype.toString.call(message.user) : options.longs === $Number ? new $util.LongBits(message.user.low >>> 0, message.user.high >>> 0).toNumber(true) : message.user;
-        if (message.perCpu && message.perCpu.length) {
-            object.perCpu = $Array(message.perCpu.length);
-            for (var j = 0; j < message.perCpu.length; ++j)
-                if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                    object.perCpu[j] = typeof message.perCpu[j] === "number" ? $BigInt(message.perCpu[j]) : $util.Long.fromBits(message.perCpu[j].low >>> 0, message.perCpu[j].high >>> 0, true).toBigInt();
-                else if (typeof message.perCpu[j] === "number")
-                    object.perCpu[j] = options.longs === $String ? $String(message.perCpu[j]) : message.perCpu[j];
-                else
-                    object.perCpu[j] = options.longs === $String ? $util.Long.prototype.toString.call(message.perCpu[j]) : options.longs === $Number ? new $util.LongBits(message.perCpu[j].low >>> 0, message.perCpu[j].high >>> 0).toNumber(true) : message.perCpu[j];
-        }
-        return object;
-    };
+ CPUUsage.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.perCpu = [];
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.total = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.total = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.kernel = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.kernel = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.user = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.user = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.total != null && $Object.hasOwnProperty.call(message, "total"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.total = typeof message.total === "number" ? $BigInt(message.total) : $util.Long.fromBits(message.total.low >>> 0, message.total.high >>> 0, true).toBigInt();
+   else if (typeof message.total === "number")
+    object.total = options.longs === $String ? $String(message.total) : message.total;
+   else
+    object.total = options.longs === $String ? $util.Long.prototype.toString.call(message.total) : options.longs === $Number ? new $util.LongBits(message.total.low >>> 0, message.total.high >>> 0).toNumber(true) : message.total;
+  if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.kernel = typeof message.kernel === "number" ? $BigInt(message.kernel) : $util.Long.fromBits(message.kernel.low >>> 0, message.kernel.high >>> 0, true).toBigInt();
+   else if (typeof message.kernel === "number")
+    object.kernel = options.longs === $String ? $String(message.kernel) : message.kernel;
+   else
+    object.kernel = options.longs === $String ? $util.Long.prototype.toString.call(message.kernel) : options.longs === $Number ? new $util.LongBits(message.kernel.low >>> 0, message.kernel.high >>> 0).toNumber(true) : message.kernel;
+  if (message.user != null && $Object.hasOwnProperty.call(message, "user"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.user = typeof message.user === "number" ? $BigInt(message.user) : $util.Long.fromBits(message.user.low >>> 0, message.user.high >>> 0, true).toBigInt();
+   else if (typeof message.user === "number")
+    object.user = options.longs === $String ? $String(message.user) : message.user;
+   else
+    object.user = options.longs === $String ? $util.Long.prototype.toString.call(message.user) : options.longs === $Number ? new $util.LongBits(message.user.low >>> 0, message.user.high >>> 0).toNumber(true) : message.user;
+  if (message.perCpu && message.perCpu.length) {
+   object.perCpu = $Array(message.perCpu.length);
+   for (var j = 0; j < message.perCpu.length; ++j)
+    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+     object.perCpu[j] = typeof message.perCpu[j] === "number" ? $BigInt(message.perCpu[j]) : $util.Long.fromBits(message.perCpu[j].low >>> 0, message.perCpu[j].high >>> 0, true).toBigInt();
+    else if (typeof message.perCpu[j] === "number")
+     object.perCpu[j] = options.longs === $String ? $String(message.perCpu[j]) : message.perCpu[j];
+    else
+     object.perCpu[j] = options.longs === $String ? $util.Long.prototype.toString.call(message.perCpu[j]) : options.longs === $Number ? new $util.LongBits(message.perCpu[j].low >>> 0, message.perCpu[j].high >>> 0).toNumber(true) : message.perCpu[j];
+  }
+  return object;
+ };
 
-    CPUUsage.prototype.toJSON = function() {
-        return CPUUsage.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CPUUsage.prototype.toJSON = function() {
+  return CPUUsage.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CPUUsage.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.CPUUsage";
-    };
+ CPUUsage.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.CPUUsage";
+ };
 
-    return CPUUsage;
+ return CPUUsage;
 };

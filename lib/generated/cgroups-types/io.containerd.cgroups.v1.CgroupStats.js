@@ -11,280 +11,280 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CgroupStats = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CgroupStats = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(CgroupStats.prototype, "nrSleeping", true);
-    $longDefault(CgroupStats.prototype, "nrRunning", true);
-    $longDefault(CgroupStats.prototype, "nrStopped", true);
-    $longDefault(CgroupStats.prototype, "nrUninterruptible", true);
-    $longDefault(CgroupStats.prototype, "nrIoWait", true);
+ $longDefault(CgroupStats.prototype, "nrSleeping", true);
+ $longDefault(CgroupStats.prototype, "nrRunning", true);
+ $longDefault(CgroupStats.prototype, "nrStopped", true);
+ $longDefault(CgroupStats.prototype, "nrUninterruptible", true);
+ $longDefault(CgroupStats.prototype, "nrIoWait", true);
 
-    CgroupStats.create = function(properties) {
-        return new CgroupStats(properties);
-    };
+ CgroupStats.create = function(properties) {
+  return new CgroupStats(properties);
+ };
 
-    CgroupStats.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.nrSleeping != null && $Object.hasOwnProperty.call(message, "nrSleeping") && (typeof message.nrSleeping === "object" ? message.nrSleeping.low || message.nrSleeping.high : message.nrSleeping !== 0))
-            writer.uint32(8).uint64(message.nrSleeping);
-        if (message.nrRunning != null && $Object.hasOwnProperty.call(message, "nrRunning") && (typeof message.nrRunning === "object" ? message.nrRunning.low || message.nrRunning.high : message.nrRunning !== 0))
-            writer.uint32(16).uint64(message.nrRunning);
-        if (message.nrStopped != null && $Object.hasOwnProperty.call(message, "nrStopped") && (typeof message.nrStopped === "object" ? message.nrStopped.low || message.nrStopped.high : message.nrStopped !== 0))
-            writer.uint32(24).uint64(message.nrStopped);
-        if (message.nrUninterruptible != null && $Object.hasOwnProperty.call(message, "nrUninterruptible") && (typeof message.nrUninterruptible === "object" ? message.nrUninterruptible.low || message.nrUninterruptible.high : message.nrUninterruptible !== 0))
-            writer.uint32(32).uint64(message.nrUninterruptible);
-        if (message.nrIoWait != null && $Object.hasOwnProperty.call(message, "nrIoWait") && (typeof message.nrIoWait === "object" ? message.nrIoWait.low || message.nrIoWait.high : message.nrIoWait !== 0))
-            writer.uint32(40).uint64(message.nrIoWait);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CgroupStats.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.nrSleeping != null && $Object.hasOwnProperty.call(message, "nrSleeping") && (typeof message.nrSleeping === "object" ? message.nrSleeping.low || message.nrSleeping.high : message.nrSleeping !== 0))
+   writer.uint32(8).uint64(message.nrSleeping);
+  if (message.nrRunning != null && $Object.hasOwnProperty.call(message, "nrRunning") && (typeof message.nrRunning === "object" ? message.nrRunning.low || message.nrRunning.high : message.nrRunning !== 0))
+   writer.uint32(16).uint64(message.nrRunning);
+  if (message.nrStopped != null && $Object.hasOwnProperty.call(message, "nrStopped") && (typeof message.nrStopped === "object" ? message.nrStopped.low || message.nrStopped.high : message.nrStopped !== 0))
+   writer.uint32(24).uint64(message.nrStopped);
+  if (message.nrUninterruptible != null && $Object.hasOwnProperty.call(message, "nrUninterruptible") && (typeof message.nrUninterruptible === "object" ? message.nrUninterruptible.low || message.nrUninterruptible.high : message.nrUninterruptible !== 0))
+   writer.uint32(32).uint64(message.nrUninterruptible);
+  if (message.nrIoWait != null && $Object.hasOwnProperty.call(message, "nrIoWait") && (typeof message.nrIoWait === "object" ? message.nrIoWait.low || message.nrIoWait.high : message.nrIoWait !== 0))
+   writer.uint32(40).uint64(message.nrIoWait);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CgroupStats.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.CgroupStats();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrSleeping = value;
-                    else
-                        delete message.nrSleeping;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrRunning = value;
-                    else
-                        delete message.nrRunning;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrStopped = value;
-                    else
-                        delete message.nrStopped;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrUninterruptible = value;
-                    else
-                        delete message.nrUninterruptible;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrIoWait = value;
-                    else
-                        delete message.nrIoWait;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CgroupStats.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.CgroupStats();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrSleeping = value;
+     else
+      delete message.nrSleeping;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrRunning = value;
+     else
+      delete message.nrRunning;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrStopped = value;
+     else
+      delete message.nrStopped;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrUninterruptible = value;
+     else
+      delete message.nrUninterruptible;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrIoWait = value;
+     else
+      delete message.nrIoWait;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CgroupStats.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.CgroupStats)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.CgroupStats: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.CgroupStats();
-        if (object.nrSleeping != null)
-            if (typeof object.nrSleeping === "object" ? object.nrSleeping.low || object.nrSleeping.high : $Number(object.nrSleeping) !== 0)
-                if ($util.Long)
-                    message.nrSleeping = $util.Long.fromValue(object.nrSleeping, true);
-                else if (typeof object.nrSleeping === "string")
-                    message.nrSleeping = $parseInt(object.nrSleeping, 10);
-                else if (typeof object.nrSleeping === "number")
-                    message.nrSleeping = object.nrSleeping;
-                else if (typeof object.nrSleeping === "object")
-                    message.nrSleeping = new $util.LongBits(object.nrSleeping.low >>> 0, object.nrSleeping.high >>> 0).toNumber(true);
-        if (object.nrRunning != null)
-            if (typeof object.nrRunning === "object" ? object.nrRunning.low || object.nrRunning.high : $Number(object.nrRunning) !== 0)
-                if ($util.Long)
-                    message.nrRunning = $util.Long.fromValue(object.nrRunning, true);
-                else if (typeof object.nrRunning === "string")
-                    message.nrRunning = $parseInt(object.nrRunning, 10);
-                else if (typeof object.nrRunning === "number")
-                    message.nrRunning = object.nrRunning;
-                else if (typeof object.nrRunning === "object")
-                    message.nrRunning = new $util.LongBits(object.nrRunning.low >>> 0, object.nrRunning.high >>> 0).toNumber(true);
-        if (object.nrStopped != null)
-            if (typeof object.nrStopped === "object" ? object.nrStopped.low || object.nrStopped.high : $Number(object.nrStopped) !== 0)
-                if ($util.Long)
-                    message.nrStopped = $util.Long.fromValue(object.nrStopped, true);
-                else if (typeof object.nrStopped === "string")
-                    message.nrStopped = $parseInt(object.nrStopped, 10);
-                else if (typeof object.nrStopped === "number")
-                    message.nrStopped = object.nrStopped;
-                else if (typeof object.nrStopped === "object")
-                    message.nrStopped = new $util.LongBits(object.nrStopped.low >>> 0, object.nrStopped.high >>> 0).toNumber(true);
-        if (object.nrUninterruptible != null)
-            if (typeof object.nrUninterruptible === "object" ? object.nrUninterruptible.low || object.nrUninterruptible.high : $Number(object.nrUninterruptible) !== 0)
-                if ($util.Long)
-                    message.nrUninterruptible = $util.Long.fromValue(object.nrUninterruptible, true);
-                else if (typeof object.nrUninterruptible === "string")
-                    message.nrUninterruptible = $parseInt(object.nrUninterruptible, 10);
-                else if (typeof object.nrUninterruptible === "number")
-                    message.nrUninterruptible = object.nrUninterruptible;
-                else if (typeof object.nrUninterruptible === "object")
-                    message.nrUninterruptible = new $util.LongBits(object.nrUninterruptible.low >>> 0, object.nrUninterruptible.high >>> 0).toNumber(true);
-        if (object.nrIoWait != null)
-            if (typeof object.nrIoWait === "object" ? object.nrIoWait.low || object.nrIoWait.high : $Number(object.nrIoWait) !== 0)
-                if ($util.Long)
-                    message.nrIoWait = $util.Long.fromValue(object.nrIoWait, true);
-                else if (typeof object.nrIoWait === "string")
-                    message.nrIoWait = $parseInt(object.nrIoWait, 10);
-                else if (typeof object.nrIoWait === "number")
-                    message.nrIoWait = object.nrIoWait;
-                else if (typeof object.nrIoWait === "object")
-                    message.nrIoWait = new $util.LongBits(object.nrIoWait.low >>> 0, object.nrIoWait.high >>> 0).toNumber(true);
-        return message;
-    };
+ CgroupStats.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.CgroupStats)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.CgroupStats: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.CgroupStats();
+  if (object.nrSleeping != null)
+   if (typeof object.nrSleeping === "object" ? object.nrSleeping.low || object.nrSleeping.high : $Number(object.nrSleeping) !== 0)
+    if ($util.Long)
+     message.nrSleeping = $util.Long.fromValue(object.nrSleeping, true);
+    else if (typeof object.nrSleeping === "string")
+     message.nrSleeping = $parseInt(object.nrSleeping, 10);
+    else if (typeof object.nrSleeping === "number")
+     message.nrSleeping = object.nrSleeping;
+    else if (typeof object.nrSleeping === "object")
+     message.nrSleeping = new $util.LongBits(object.nrSleeping.low >>> 0, object.nrSleeping.high >>> 0).toNumber(true);
+  if (object.nrRunning != null)
+   if (typeof object.nrRunning === "object" ? object.nrRunning.low || object.nrRunning.high : $Number(object.nrRunning) !== 0)
+    if ($util.Long)
+     message.nrRunning = $util.Long.fromValue(object.nrRunning, true);
+    else if (typeof object.nrRunning === "string")
+     message.nrRunning = $parseInt(object.nrRunning, 10);
+    else if (typeof object.nrRunning === "number")
+     message.nrRunning = object.nrRunning;
+    else if (typeof object.nrRunning === "object")
+     message.nrRunning = new $util.LongBits(object.nrRunning.low >>> 0, object.nrRunning.high >>> 0).toNumber(true);
+  if (object.nrStopped != null)
+   if (typeof object.nrStopped === "object" ? object.nrStopped.low || object.nrStopped.high : $Number(object.nrStopped) !== 0)
+    if ($util.Long)
+     message.nrStopped = $util.Long.fromValue(object.nrStopped, true);
+    else if (typeof object.nrStopped === "string")
+     message.nrStopped = $parseInt(object.nrStopped, 10);
+    else if (typeof object.nrStopped === "number")
+     message.nrStopped = object.nrStopped;
+    else if (typeof object.nrStopped === "object")
+     message.nrStopped = new $util.LongBits(object.nrStopped.low >>> 0, object.nrStopped.high >>> 0).toNumber(true);
+  if (object.nrUninterruptible != null)
+   if (typeof object.nrUninterruptible === "object" ? object.nrUninterruptible.low || object.nrUninterruptible.high : $Number(object.nrUninterruptible) !== 0)
+    if ($util.Long)
+     message.nrUninterruptible = $util.Long.fromValue(object.nrUninterruptible, true);
+    else if (typeof object.nrUninterruptible === "string")
+     message.nrUninterruptible = $parseInt(object.nrUninterruptible, 10);
+    else if (typeof object.nrUninterruptible === "number")
+     message.nrUninterruptible = object.nrUninterruptible;
+    else if (typeof object.nrUninterruptible === "object")
+     message.nrUninterruptible = new $util.LongBits(object.nrUninterruptible.low >>> 0, object.nrUninterruptible.high >>> 0).toNumber(true);
+  if (object.nrIoWait != null)
+   if (typeof object.nrIoWait === "object" ? object.nrIoWait.low || object.nrIoWait.high : $Number(object.nrIoWait) !== 0)
+    if ($util.Long)
+     message.nrIoWait = $util.Long.fromValue(object.nrIoWait, true);
+    else if (typeof object.nrIoWait === "string")
+     message.nrIoWait = $parseInt(object.nrIoWait, 10);
+    else if (typeof object.nrIoWait === "number")
+     message.nrIoWait = object.nrIoWait;
+    else if (typeof object.nrIoWait === "object")
+     message.nrIoWait = new $util.LongBits(object.nrIoWait.low >>> 0, object.nrIoWait.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    CgroupStats.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrSleeping = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrSleeping = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrRunning = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrRunning = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrStopped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrStopped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrUninterruptible = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrUninterruptible = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrIoWait = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrIoWait = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.nrSleeping != null && $Object.hasOwnProperty.call(message, "nrSleeping"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrSleeping = typeof message.nrSleeping === "number" ? $BigInt(message.nrSleeping) : $util.Long.fromBits(message.nrSleeping.low >>> 0, message.nrSleeping.high >>> 0, true).toBigInt();
-            else if (typeof message.nrSleeping === "number")
-                object.nrSleeping = options.longs === $String ? $String(message.nrSleeping) : message.nrSleeping;
-            else
-                object.nrSleeping = options.longs === $String ? $util.Long.prototype.toString.call(message.nrSleeping) : options.longs === $Number ? new $util.LongBits(message.nrSleeping.low >>> 0, message.nrSleeping.high >>> 0).toNumber(true) : message.nrSleeping;
-        if (message.nrRunning != null && $Object.hasOwnProperty.call(message, "nrRunning"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrRunning = typeof message.nrRunning === "number" ? $BigInt(message.nrRunning) : $util.Long.fromBits(message.nrRunning.low >>> 0, message.nrRunning.high >>> 0, true).toBigInt();
-            else if (typeof message.nrRunning === "number")
-                object.nrRunning = options.longs === $String ? $String(message.nrRunning) : message.nrRunning;
-            else
-                object.nrRunning = options.longs === $String ? $util.Long.prototype.toString.call(message.nrRunning) : options.longs === $Number ? new $util.LongBits(message.nrRunning.low >>> 0, message.nrRunning.high >>> 0).toNumber(true) : message.nrRunning;
-        if (message.nrStopped != null && $Object.hasOwnProperty.call(message, "nrStopped"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrStopped = typeof message.nrStopped === "number" ? $BigInt(message.nrStopped) : $util.Long.fromBits(message.nrStopped.low >>> 0, message.nrStopped.high >>> 0, true).toBigInt();
-            else if (typeof message.nrStopped === "number")
-                object.nrStopped = options.longs === $String ? $String(message.nrStopped) : message.nrStopped;
-            else
-                object.nrStopped = options.longs === $String ? $util.Long.prototype.toString.call(message.nrStopped) : options.longs === $Number ? new $util.LongBits(message.nrStopped.low >>> 0, message.nrStopped.high >>> 0).toNumber(true) : message.nrStopped;
-        if (message.nrUninterruptible != null && $Object.hasOwnProperty.call(message, "nrUninterruptible"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrUninterruptible = typeof message.nrUninterruptible === "number" ? $BigInt(message.nrUninterruptible) : $util.Long.fromBits(message.nrUninterruptible.low >>> 0, message.nrUninterruptible.high >>> 0, true).toBigInt();
-            else if (typeof message.nrUninterruptible === "number")
-                object.nrUninterruptible = options.longs === $String ? $String(message.nrUninterruptible) : message.nrUninterruptible;
-            else
-                object.nrUninterruptible = options.longs === $String ? $util.Long.prototype.toString.call(message.nrUninterruptible) : options.longs === $Number ? new $util.LongBits(message.nrUninterruptible.low >>> 0, message.nrUninterruptible.high >>> 0).toNumber(true) : message.nrUninterruptible;
-        if (message.nrIoWait != null && $Object.hasOwnProperty.call(message, "nrIoWait"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrIoWait = typeof message.nrIoWait === "number" ? $BigInt(message.nrIoWait) : $util.Long.fromBits(message.nrIoWait.low >>> 0, message.nrIoWait.high >>> 0, true).toBigInt();
-            else if (typeof message.nrIoWait === "number")
-                object.nrIoWait = options.longs === $String ? $String(message.nrIoWait) : message.nrIoWait;
-            else
-                object.nrIoWait = options.longs === $String ? $util.Long.prototype.toString.call(message.nrIoWait) : options.longs === $Number ? new $util.LongBits(message.nrIoWait.low >>> 0, message.nrIoWait.high >>> 0).toNumber(true) : message.nrIoWait;
-        return object;
-    };
+ CgroupStats.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrSleeping = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrSleeping = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrRunning = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrRunning = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrStopped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrStopped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrUninterruptible = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrUninterruptible = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrIoWait = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrIoWait = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.nrSleeping != null && $Object.hasOwnProperty.call(message, "nrSleeping"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrSleeping = typeof message.nrSleeping === "number" ? $BigInt(message.nrSleeping) : $util.Long.fromBits(message.nrSleeping.low >>> 0, message.nrSleeping.high >>> 0, true).toBigInt();
+   else if (typeof message.nrSleeping === "number")
+    object.nrSleeping = options.longs === $String ? $String(message.nrSleeping) : message.nrSleeping;
+   else
+    object.nrSleeping = options.longs === $String ? $util.Long.prototype.toString.call(message.nrSleeping) : options.longs === $Number ? new $util.LongBits(message.nrSleeping.low >>> 0, message.nrSleeping.high >>> 0).toNumber(true) : message.nrSleeping;
+  if (message.nrRunning != null && $Object.hasOwnProperty.call(message, "nrRunning"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrRunning = typeof message.nrRunning === "number" ? $BigInt(message.nrRunning) : $util.Long.fromBits(message.nrRunning.low >>> 0, message.nrRunning.high >>> 0, true).toBigInt();
+   else if (typeof message.nrRunning === "number")
+    object.nrRunning = options.longs === $String ? $String(message.nrRunning) : message.nrRunning;
+   else
+    object.nrRunning = options.longs === $String ? $util.Long.prototype.toString.call(message.nrRunning) : options.longs === $Number ? new $util.LongBits(message.nrRunning.low >>> 0, message.nrRunning.high >>> 0).toNumber(true) : message.nrRunning;
+  if (message.nrStopped != null && $Object.hasOwnProperty.call(message, "nrStopped"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrStopped = typeof message.nrStopped === "number" ? $BigInt(message.nrStopped) : $util.Long.fromBits(message.nrStopped.low >>> 0, message.nrStopped.high >>> 0, true).toBigInt();
+   else if (typeof message.nrStopped === "number")
+    object.nrStopped = options.longs === $String ? $String(message.nrStopped) : message.nrStopped;
+   else
+    object.nrStopped = options.longs === $String ? $util.Long.prototype.toString.call(message.nrStopped) : options.longs === $Number ? new $util.LongBits(message.nrStopped.low >>> 0, message.nrStopped.high >>> 0).toNumber(true) : message.nrStopped;
+  if (message.nrUninterruptible != null && $Object.hasOwnProperty.call(message, "nrUninterruptible"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrUninterruptible = typeof message.nrUninterruptible === "number" ? $BigInt(message.nrUninterruptible) : $util.Long.fromBits(message.nrUninterruptible.low >>> 0, message.nrUninterruptible.high >>> 0, true).toBigInt();
+   else if (typeof message.nrUninterruptible === "number")
+    object.nrUninterruptible = options.longs === $String ? $String(message.nrUninterruptible) : message.nrUninterruptible;
+   else
+    object.nrUninterruptible = options.longs === $String ? $util.Long.prototype.toString.call(message.nrUninterruptible) : options.longs === $Number ? new $util.LongBits(message.nrUninterruptible.low >>> 0, message.nrUninterruptible.high >>> 0).toNumber(true) : message.nrUninterruptible;
+  if (message.nrIoWait != null && $Object.hasOwnProperty.call(message, "nrIoWait"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrIoWait = typeof message.nrIoWait === "number" ? $BigInt(message.nrIoWait) : $util.Long.fromBits(message.nrIoWait.low >>> 0, message.nrIoWait.high >>> 0, true).toBigInt();
+   else if (typeof message.nrIoWait === "number")
+    object.nrIoWait = options.longs === $String ? $String(message.nrIoWait) : message.nrIoWait;
+   else
+    object.nrIoWait = options.longs === $String ? $util.Long.prototype.toString.call(message.nrIoWait) : options.longs === $Number ? new $util.LongBits(message.nrIoWait.low >>> 0, message.nrIoWait.high >>> 0).toNumber(true) : message.nrIoWait;
+  return object;
+ };
 
-    CgroupStats.prototype.toJSON = function() {
-        return CgroupStats.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CgroupStats.prototype.toJSON = function() {
+  return CgroupStats.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CgroupStats.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.CgroupStats";
-    };
+ CgroupStats.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.CgroupStats";
+ };
 
-    return CgroupStats;
+ return CgroupStats;
 };

@@ -11,246 +11,246 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var MemoryEntry = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var MemoryEntry = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(MemoryEntry.prototype, "limit", true);
-    $longDefault(MemoryEntry.prototype, "usage", true);
-    $longDefault(MemoryEntry.prototype, "max", true);
-    $longDefault(MemoryEntry.prototype, "failcnt", true);
+ $longDefault(MemoryEntry.prototype, "limit", true);
+ $longDefault(MemoryEntry.prototype, "usage", true);
+ $longDefault(MemoryEntry.prototype, "max", true);
+ $longDefault(MemoryEntry.prototype, "failcnt", true);
 
-    MemoryEntry.create = function(properties) {
-        return new MemoryEntry(properties);
-    };
+ MemoryEntry.create = function(properties) {
+  return new MemoryEntry(properties);
+ };
 
-    MemoryEntry.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && (typeof message.limit === "object" ? message.limit.low || message.limit.high : message.limit !== 0))
-            writer.uint32(8).uint64(message.limit);
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage") && (typeof message.usage === "object" ? message.usage.low || message.usage.high : message.usage !== 0))
-            writer.uint32(16).uint64(message.usage);
-        if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
-            writer.uint32(24).uint64(message.max);
-        if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt") && (typeof message.failcnt === "object" ? message.failcnt.low || message.failcnt.high : message.failcnt !== 0))
-            writer.uint32(32).uint64(message.failcnt);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ MemoryEntry.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && (typeof message.limit === "object" ? message.limit.low || message.limit.high : message.limit !== 0))
+   writer.uint32(8).uint64(message.limit);
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage") && (typeof message.usage === "object" ? message.usage.low || message.usage.high : message.usage !== 0))
+   writer.uint32(16).uint64(message.usage);
+  if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
+   writer.uint32(24).uint64(message.max);
+  if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt") && (typeof message.failcnt === "object" ? message.failcnt.low || message.failcnt.high : message.failcnt !== 0))
+   writer.uint32(32).uint64(message.failcnt);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    MemoryEntry.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.MemoryEntry();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.limit = value;
-                    else
-                        delete message.limit;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.usage = value;
-                    else
-                        delete message.usage;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.max = value;
-                    else
-                        delete message.max;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.failcnt = value;
-                    else
-                        delete message.failcnt;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ MemoryEntry.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.MemoryEntry();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.limit = value;
+     else
+      delete message.limit;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.usage = value;
+     else
+      delete message.usage;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.max = value;
+     else
+      delete message.max;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.failcnt = value;
+     else
+      delete message.failcnt;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    MemoryEntry.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.MemoryEntry)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.MemoryEntry: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.MemoryEntry();
-        if (object.limit != null)
-            if (typeof object.limit === "object" ? object.limit.low || object.limit.high : $Number(object.limit) !== 0)
-                if ($util.Long)
-                    message.limit = $util.Long.fromValue(object.limit, true);
-                else if (typeof object.limit === "string")
-                    message.limit = $parseInt(object.limit, 10);
-                else if (typeof object.limit === "number")
-                    message.limit = object.limit;
-                else if (typeof object.limit === "object")
-                    message.limit = new $util.LongBits(object.limit.low >>> 0, object.limit.high >>> 0).toNumber(true);
-        if (object.usage != null)
-            if (typeof object.usage === "object" ? object.usage.low || object.usage.high : $Number(object.usage) !== 0)
-                if ($util.Long)
-                    message.usage = $util.Long.fromValue(object.usage, true);
-                else if (typeof object.usage === "string")
-                    message.usage = $parseInt(object.usage, 10);
-                else if (typeof object.usage === "number")
-                    message.usage = object.usage;
-                else if (typeof object.usage === "object")
-                    message.usage = new $util.LongBits(object.usage.low >>> 0, object.usage.high >>> 0).toNumber(true);
-        if (object.max != null)
-            if (typeof object.max === "object" ? object.max.low || object.max.high : $Number(object.max) !== 0)
-                if ($util.Long)
-                    message.max = $util.Long.fromValue(object.max, true);
-                else if (typeof object.max === "string")
-                    message.max = $parseInt(object.max, 10);
-                else if (typeof object.max === "number")
-                    message.max = object.max;
-                else if (typeof object.max === "object")
-                    message.max = new $util.LongBits(object.max.low >>> 0, object.max.high >>> 0).toNumber(true);
-        if (object.failcnt != null)
-            if (typeof object.failcnt === "object" ? object.failcnt.low || object.failcnt.high : $Number(object.failcnt) !== 0)
-                if ($util.Long)
-                    message.failcnt = $util.Long.fromValue(object.failcnt, true);
-                else if (typeof object.failcnt === "string")
-                    message.failcnt = $parseInt(object.failcnt, 10);
-                else if (typeof object.failcnt === "number")
-                    message.failcnt = object.failcnt;
-                else if (typeof object.failcnt === "object")
-                    message.failcnt = new $util.LongBits(object.failcnt.low >>> 0, object.failcnt.high >>> 0).toNumber(true);
-        return message;
-    };
+ MemoryEntry.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.MemoryEntry)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.MemoryEntry: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.MemoryEntry();
+  if (object.limit != null)
+   if (typeof object.limit === "object" ? object.limit.low || object.limit.high : $Number(object.limit) !== 0)
+    if ($util.Long)
+     message.limit = $util.Long.fromValue(object.limit, true);
+    else if (typeof object.limit === "string")
+     message.limit = $parseInt(object.limit, 10);
+    else if (typeof object.limit === "number")
+     message.limit = object.limit;
+    else if (typeof object.limit === "object")
+     message.limit = new $util.LongBits(object.limit.low >>> 0, object.limit.high >>> 0).toNumber(true);
+  if (object.usage != null)
+   if (typeof object.usage === "object" ? object.usage.low || object.usage.high : $Number(object.usage) !== 0)
+    if ($util.Long)
+     message.usage = $util.Long.fromValue(object.usage, true);
+    else if (typeof object.usage === "string")
+     message.usage = $parseInt(object.usage, 10);
+    else if (typeof object.usage === "number")
+     message.usage = object.usage;
+    else if (typeof object.usage === "object")
+     message.usage = new $util.LongBits(object.usage.low >>> 0, object.usage.high >>> 0).toNumber(true);
+  if (object.max != null)
+   if (typeof object.max === "object" ? object.max.low || object.max.high : $Number(object.max) !== 0)
+    if ($util.Long)
+     message.max = $util.Long.fromValue(object.max, true);
+    else if (typeof object.max === "string")
+     message.max = $parseInt(object.max, 10);
+    else if (typeof object.max === "number")
+     message.max = object.max;
+    else if (typeof object.max === "object")
+     message.max = new $util.LongBits(object.max.low >>> 0, object.max.high >>> 0).toNumber(true);
+  if (object.failcnt != null)
+   if (typeof object.failcnt === "object" ? object.failcnt.low || object.failcnt.high : $Number(object.failcnt) !== 0)
+    if ($util.Long)
+     message.failcnt = $util.Long.fromValue(object.failcnt, true);
+    else if (typeof object.failcnt === "string")
+     message.failcnt = $parseInt(object.failcnt, 10);
+    else if (typeof object.failcnt === "number")
+     message.failcnt = object.failcnt;
+    else if (typeof object.failcnt === "object")
+     message.failcnt = new $util.LongBits(object.failcnt.low >>> 0, object.failcnt.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    MemoryEntry.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.limit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.limit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.usage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.usage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.max = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.max = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.failcnt = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.failcnt = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.limit = typeof message.limit === "number" ? $BigInt(message.limit) : $util.Long.fromBits(message.limit.low >>> 0, message.limit.high >>> 0, true).toBigInt();
-            else if (typeof message.limit === "number")
-                object.limit = options.longs === $String ? $String(message.limit) : message.limit;
-            else
-                object.limit = options.longs === $String ? $util.Long.prototype.toString.call(message.limit) : options.longs === $Number ? new $util.LongBits(message.limit.low >>> 0, message.limit.high >>> 0).toNumber(true) : message.limit;
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.usage = typeof message.usage === "number" ? $BigInt(message.usage) : $util.Long.fromBits(message.usage.low >>> 0, message.usage.high >>> 0, true).toBigInt();
-            else if (typeof message.usage === "number")
-                object.usage = options.longs === $String ? $String(message.usage) : message.usage;
-            else
-                object.usage = options.longs === $String ? $util.Long.prototype.toString.call(message.usage) : options.longs === $Number ? new $util.LongBits(message.usage.low >>> 0, message.usage.high >>> 0).toNumber(true) : message.usage;
-        if (message.max != null && $Object.hasOwnProperty.call(message, "max"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.max = typeof message.max === "number" ? $BigInt(message.max) : $util.Long.fromBits(message.max.low >>> 0, message.max.high >>> 0, true).toBigInt();
-            else if (typeof message.max === "number")
-                object.max = options.longs === $String ? $String(message.max) : message.max;
-            else
-                object.max = options.longs === $String ? $util.Long.prototype.toString.call(message.max) : options.longs === $Number ? new $util.LongBits(message.max.low >>> 0, message.max.high >>> 0).toNumber(true) : message.max;
-        if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.failcnt = typeof message.failcnt === "number" ? $BigInt(message.failcnt) : $util.Long.fromBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0, true).toBigInt();
-            else if (typeof message.failcnt === "number")
-                object.failcnt = options.longs === $String ? $String(message.failcnt) : message.failcnt;
-            else
-                object.failcnt = options.longs === $String ? $util.Long.prototype.toString.call(message.failcnt) : options.longs === $Number ? new $util.LongBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0).toNumber(true) : message.failcnt;
-        return object;
-    };
+ MemoryEntry.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.limit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.limit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.usage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.usage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.max = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.max = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.failcnt = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.failcnt = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.limit = typeof message.limit === "number" ? $BigInt(message.limit) : $util.Long.fromBits(message.limit.low >>> 0, message.limit.high >>> 0, true).toBigInt();
+   else if (typeof message.limit === "number")
+    object.limit = options.longs === $String ? $String(message.limit) : message.limit;
+   else
+    object.limit = options.longs === $String ? $util.Long.prototype.toString.call(message.limit) : options.longs === $Number ? new $util.LongBits(message.limit.low >>> 0, message.limit.high >>> 0).toNumber(true) : message.limit;
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.usage = typeof message.usage === "number" ? $BigInt(message.usage) : $util.Long.fromBits(message.usage.low >>> 0, message.usage.high >>> 0, true).toBigInt();
+   else if (typeof message.usage === "number")
+    object.usage = options.longs === $String ? $String(message.usage) : message.usage;
+   else
+    object.usage = options.longs === $String ? $util.Long.prototype.toString.call(message.usage) : options.longs === $Number ? new $util.LongBits(message.usage.low >>> 0, message.usage.high >>> 0).toNumber(true) : message.usage;
+  if (message.max != null && $Object.hasOwnProperty.call(message, "max"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.max = typeof message.max === "number" ? $BigInt(message.max) : $util.Long.fromBits(message.max.low >>> 0, message.max.high >>> 0, true).toBigInt();
+   else if (typeof message.max === "number")
+    object.max = options.longs === $String ? $String(message.max) : message.max;
+   else
+    object.max = options.longs === $String ? $util.Long.prototype.toString.call(message.max) : options.longs === $Number ? new $util.LongBits(message.max.low >>> 0, message.max.high >>> 0).toNumber(true) : message.max;
+  if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.failcnt = typeof message.failcnt === "number" ? $BigInt(message.failcnt) : $util.Long.fromBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0, true).toBigInt();
+   else if (typeof message.failcnt === "number")
+    object.failcnt = options.longs === $String ? $String(message.failcnt) : message.failcnt;
+   else
+    object.failcnt = options.longs === $String ? $util.Long.prototype.toString.call(message.failcnt) : options.longs === $Number ? new $util.LongBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0).toNumber(true) : message.failcnt;
+  return object;
+ };
 
-    MemoryEntry.prototype.toJSON = function() {
-        return MemoryEntry.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ MemoryEntry.prototype.toJSON = function() {
+  return MemoryEntry.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    MemoryEntry.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.MemoryEntry";
-    };
+ MemoryEntry.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.MemoryEntry";
+ };
 
-    return MemoryEntry;
+ return MemoryEntry;
 };

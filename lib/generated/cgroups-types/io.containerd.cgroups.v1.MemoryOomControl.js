@@ -11,212 +11,212 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var MemoryOomControl = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var MemoryOomControl = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(MemoryOomControl.prototype, "oomKillDisable", true);
-    $longDefault(MemoryOomControl.prototype, "underOom", true);
-    $longDefault(MemoryOomControl.prototype, "oomKill", true);
+ $longDefault(MemoryOomControl.prototype, "oomKillDisable", true);
+ $longDefault(MemoryOomControl.prototype, "underOom", true);
+ $longDefault(MemoryOomControl.prototype, "oomKill", true);
 
-    MemoryOomControl.create = function(properties) {
-        return new MemoryOomControl(properties);
-    };
+ MemoryOomControl.create = function(properties) {
+  return new MemoryOomControl(properties);
+ };
 
-    MemoryOomControl.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.oomKillDisable != null && $Object.hasOwnProperty.call(message, "oomKillDisable") && (typeof message.oomKillDisable === "object" ? message.oomKillDisable.low || message.oomKillDisable.high : message.oomKillDisable !== 0))
-            writer.uint32(8).uint64(message.oomKillDisable);
-        if (message.underOom != null && $Object.hasOwnProperty.call(message, "underOom") && (typeof message.underOom === "object" ? message.underOom.low || message.underOom.high : message.underOom !== 0))
-            writer.uint32(16).uint64(message.underOom);
-        if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill") && (typeof message.oomKill === "object" ? message.oomKill.low || message.oomKill.high : message.oomKill !== 0))
-            writer.uint32(24).uint64(message.oomKill);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ MemoryOomControl.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.oomKillDisable != null && $Object.hasOwnProperty.call(message, "oomKillDisable") && (typeof message.oomKillDisable === "object" ? message.oomKillDisable.low || message.oomKillDisable.high : message.oomKillDisable !== 0))
+   writer.uint32(8).uint64(message.oomKillDisable);
+  if (message.underOom != null && $Object.hasOwnProperty.call(message, "underOom") && (typeof message.underOom === "object" ? message.underOom.low || message.underOom.high : message.underOom !== 0))
+   writer.uint32(16).uint64(message.underOom);
+  if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill") && (typeof message.oomKill === "object" ? message.oomKill.low || message.oomKill.high : message.oomKill !== 0))
+   writer.uint32(24).uint64(message.oomKill);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    MemoryOomControl.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.MemoryOomControl();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.oomKillDisable = value;
-                    else
-                        delete message.oomKillDisable;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.underOom = value;
-                    else
-                        delete message.underOom;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.oomKill = value;
-                    else
-                        delete message.oomKill;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ MemoryOomControl.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.MemoryOomControl();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.oomKillDisable = value;
+     else
+      delete message.oomKillDisable;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.underOom = value;
+     else
+      delete message.underOom;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.oomKill = value;
+     else
+      delete message.oomKill;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    MemoryOomControl.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.MemoryOomControl)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.MemoryOomControl: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.MemoryOomControl();
-        if (object.oomKillDisable != null)
-            if (typeof object.oomKillDisable === "object" ? object.oomKillDisable.low || object.oomKillDisable.high : $Number(object.oomKillDisable) !== 0)
-                if ($util.Long)
-                    message.oomKillDisable = $util.Long.fromValue(object.oomKillDisable, true);
-                else if (typeof object.oomKillDisable === "string")
-                    message.oomKillDisable = $parseInt(object.oomKillDisable, 10);
-                else if (typeof object.oomKillDisable === "number")
-                    message.oomKillDisable = object.oomKillDisable;
-                else if (typeof object.oomKillDisable === "object")
-                    message.oomKillDisable = new $util.LongBits(object.oomKillDisable.low >>> 0, object.oomKillDisable.high >>> 0).toNumber(true);
-        if (object.underOom != null)
-            if (typeof object.underOom === "object" ? object.underOom.low || object.underOom.high : $Number(object.underOom) !== 0)
-                if ($util.Long)
-                    message.underOom = $util.Long.fromValue(object.underOom, true);
-                else if (typeof object.underOom === "string")
-                    message.underOom = $parseInt(object.underOom, 10);
-                else if (typeof object.underOom === "number")
-                    message.underOom = object.underOom;
-                else if (typeof object.underOom === "object")
-                    message.underOom = new $util.LongBits(object.underOom.low >>> 0, object.underOom.high >>> 0).toNumber(true);
-        if (object.oomKill != null)
-            if (typeof object.oomKill === "object" ? object.oomKill.low || object.oomKill.high : $Number(object.oomKill) !== 0)
-                if ($util.Long)
-                    message.oomKill = $util.Long.fromValue(object.oomKill, true);
-                else if (typeof object.oomKill === "string")
-                    message.oomKill = $parseInt(object.oomKill, 10);
-                else if (typeof object.oomKill === "number")
-                    message.oomKill = object.oomKill;
-                else if (typeof object.oomKill === "object")
-                    message.oomKill = new $util.LongBits(object.oomKill.low >>> 0, object.oomKill.high >>> 0).toNumber(true);
-        return message;
-    };
+ MemoryOomControl.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.MemoryOomControl)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.MemoryOomControl: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.MemoryOomControl();
+  if (object.oomKillDisable != null)
+   if (typeof object.oomKillDisable === "object" ? object.oomKillDisable.low || object.oomKillDisable.high : $Number(object.oomKillDisable) !== 0)
+    if ($util.Long)
+     message.oomKillDisable = $util.Long.fromValue(object.oomKillDisable, true);
+    else if (typeof object.oomKillDisable === "string")
+     message.oomKillDisable = $parseInt(object.oomKillDisable, 10);
+    else if (typeof object.oomKillDisable === "number")
+     message.oomKillDisable = object.oomKillDisable;
+    else if (typeof object.oomKillDisable === "object")
+     message.oomKillDisable = new $util.LongBits(object.oomKillDisable.low >>> 0, object.oomKillDisable.high >>> 0).toNumber(true);
+  if (object.underOom != null)
+   if (typeof object.underOom === "object" ? object.underOom.low || object.underOom.high : $Number(object.underOom) !== 0)
+    if ($util.Long)
+     message.underOom = $util.Long.fromValue(object.underOom, true);
+    else if (typeof object.underOom === "string")
+     message.underOom = $parseInt(object.underOom, 10);
+    else if (typeof object.underOom === "number")
+     message.underOom = object.underOom;
+    else if (typeof object.underOom === "object")
+     message.underOom = new $util.LongBits(object.underOom.low >>> 0, object.underOom.high >>> 0).toNumber(true);
+  if (object.oomKill != null)
+   if (typeof object.oomKill === "object" ? object.oomKill.low || object.oomKill.high : $Number(object.oomKill) !== 0)
+    if ($util.Long)
+     message.oomKill = $util.Long.fromValue(object.oomKill, true);
+    else if (typeof object.oomKill === "string")
+     message.oomKill = $parseInt(object.oomKill, 10);
+    else if (typeof object.oomKill === "number")
+     message.oomKill = object.oomKill;
+    else if (typeof object.oomKill === "object")
+     message.oomKill = new $util.LongBits(object.oomKill.low >>> 0, object.oomKill.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    MemoryOomControl.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.oomKillDisable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.oomKillDisable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.underOom = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.underOom = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.oomKill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.oomKill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.oomKillDisable != null && $Object.hasOwnProperty.call(message, "oomKillDisable"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.oomKillDisable = typeof message.oomKillDisable === "number" ? $BigInt(message.oomKillDisable) : $util.Long.fromBits(message.oomKillDisable.low >>> 0, message.oomKillDisable.high >>> 0, true).toBigInt();
-            else if (typeof message.oomKillDisable === "number")
-                object.oomKillDisable = options.longs === $String ? $String(message.oomKillDisable) : message.oomKillDisable;
-            else
-                object.oomKillDisable = options.longs === $String ? $util.Long.prototype.toString.call(message.oomKillDisable) : options.longs === $Number ? new $util.LongBits(message.oomKillDisable.low >>> 0, message.oomKillDisable.high >>> 0).toNumber(true) : message.oomKillDisable;
-        if (message.underOom != null && $Object.hasOwnProperty.call(message, "underOom"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.underOom = typeof message.underOom === "number" ? $BigInt(message.underOom) : $util.Long.fromBits(message.underOom.low >>> 0, message.underOom.high >>> 0, true).toBigInt();
-            else if (typeof message.underOom === "number")
-                object.underOom = options.longs === $String ? $String(message.underOom) : message.underOom;
-            else
-                object.underOom = options.longs === $String ? $util.Long.prototype.toString.call(message.underOom) : options.longs === $Number ? new $util.LongBits(message.underOom.low >>> 0, message.underOom.high >>> 0).toNumber(true) : message.underOom;
-        if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.oomKill = typeof message.oomKill === "number" ? $BigInt(message.oomKill) : $util.Long.fromBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0, true).toBigInt();
-            else if (typeof message.oomKill === "number")
-                object.oomKill = options.longs === $String ? $String(message.oomKill) : message.oomKill;
-            else
-                object.oomKill = options.longs === $String ? $util.Long.prototype.toString.call(message.oomKill) : options.longs === $Number ? new $util.LongBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0).toNumber(true) : message.oomKill;
-        return object;
-    };
+ MemoryOomControl.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.oomKillDisable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.oomKillDisable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.underOom = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.underOom = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.oomKill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.oomKill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.oomKillDisable != null && $Object.hasOwnProperty.call(message, "oomKillDisable"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.oomKillDisable = typeof message.oomKillDisable === "number" ? $BigInt(message.oomKillDisable) : $util.Long.fromBits(message.oomKillDisable.low >>> 0, message.oomKillDisable.high >>> 0, true).toBigInt();
+   else if (typeof message.oomKillDisable === "number")
+    object.oomKillDisable = options.longs === $String ? $String(message.oomKillDisable) : message.oomKillDisable;
+   else
+    object.oomKillDisable = options.longs === $String ? $util.Long.prototype.toString.call(message.oomKillDisable) : options.longs === $Number ? new $util.LongBits(message.oomKillDisable.low >>> 0, message.oomKillDisable.high >>> 0).toNumber(true) : message.oomKillDisable;
+  if (message.underOom != null && $Object.hasOwnProperty.call(message, "underOom"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.underOom = typeof message.underOom === "number" ? $BigInt(message.underOom) : $util.Long.fromBits(message.underOom.low >>> 0, message.underOom.high >>> 0, true).toBigInt();
+   else if (typeof message.underOom === "number")
+    object.underOom = options.longs === $String ? $String(message.underOom) : message.underOom;
+   else
+    object.underOom = options.longs === $String ? $util.Long.prototype.toString.call(message.underOom) : options.longs === $Number ? new $util.LongBits(message.underOom.low >>> 0, message.underOom.high >>> 0).toNumber(true) : message.underOom;
+  if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.oomKill = typeof message.oomKill === "number" ? $BigInt(message.oomKill) : $util.Long.fromBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0, true).toBigInt();
+   else if (typeof message.oomKill === "number")
+    object.oomKill = options.longs === $String ? $String(message.oomKill) : message.oomKill;
+   else
+    object.oomKill = options.longs === $String ? $util.Long.prototype.toString.call(message.oomKill) : options.longs === $Number ? new $util.LongBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0).toNumber(true) : message.oomKill;
+  return object;
+ };
 
-    MemoryOomControl.prototype.toJSON = function() {
-        return MemoryOomControl.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ MemoryOomControl.prototype.toJSON = function() {
+  return MemoryOomControl.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    MemoryOomControl.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.MemoryOomControl";
-    };
+ MemoryOomControl.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.MemoryOomControl";
+ };
 
-    return MemoryOomControl;
+ return MemoryOomControl;
 };

@@ -11,1266 +11,1266 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var MemoryStat = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var MemoryStat = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(MemoryStat.prototype, "cache", true);
-    $longDefault(MemoryStat.prototype, "rss", true);
-    $longDefault(MemoryStat.prototype, "rssHuge", true);
-    $longDefault(MemoryStat.prototype, "mappedFile", true);
-    $longDefault(MemoryStat.prototype, "dirty", true);
-    $longDefault(MemoryStat.prototype, "writeback", true);
-    $longDefault(MemoryStat.prototype, "pgPgIn", true);
-    $longDefault(MemoryStat.prototype, "pgPgOut", true);
-    $longDefault(MemoryStat.prototype, "pgFault", true);
-    $longDefault(MemoryStat.prototype, "pgMajFault", true);
-    $longDefault(MemoryStat.prototype, "inactiveAnon", true);
-    $longDefault(MemoryStat.prototype, "activeAnon", true);
-    $longDefault(MemoryStat.prototype, "inactiveFile", true);
-    $longDefault(MemoryStat.prototype, "activeFile", true);
-    $longDefault(MemoryStat.prototype, "unevictable", true);
-    $longDefault(MemoryStat.prototype, "hierarchicalMemoryLimit", true);
-    $longDefault(MemoryStat.prototype, "hierarchicalSwapLimit", true);
-    $longDefault(MemoryStat.prototype, "totalCache", true);
-    $longDefault(MemoryStat.prototype, "totalRss", true);
-    $longDefault(MemoryStat.prototype, "totalRssHuge", true);
-    $longDefault(MemoryStat.prototype, "totalMappedFile", true);
-    $longDefault(MemoryStat.prototype, "totalDirty", true);
-    $longDefault(MemoryStat.prototype, "totalWriteback", true);
-    $longDefault(MemoryStat.prototype, "totalPgPgIn", true);
-    $longDefault(MemoryStat.prototype, "totalPgPgOut", true);
-    $longDefault(MemoryStat.prototype, "totalPgFault", true);
-    $longDefault(MemoryStat.prototype, "totalPgMajFault", true);
-    $longDefault(MemoryStat.prototype, "totalInactiveAnon", true);
-    $longDefault(MemoryStat.prototype, "totalActiveAnon", true);
-    $longDefault(MemoryStat.prototype, "totalInactiveFile", true);
-    $longDefault(MemoryStat.prototype, "totalActiveFile", true);
-    $longDefault(MemoryStat.prototype, "totalUnevictable", true);
-    MemoryStat.prototype.usage = null;
-    MemoryStat.prototype.swap = null;
-    MemoryStat.prototype.kernel = null;
-    MemoryStat.prototype.kernelTcp = null;
+ $longDefault(MemoryStat.prototype, "cache", true);
+ $longDefault(MemoryStat.prototype, "rss", true);
+ $longDefault(MemoryStat.prototype, "rssHuge", true);
+ $longDefault(MemoryStat.prototype, "mappedFile", true);
+ $longDefault(MemoryStat.prototype, "dirty", true);
+ $longDefault(MemoryStat.prototype, "writeback", true);
+ $longDefault(MemoryStat.prototype, "pgPgIn", true);
+ $longDefault(MemoryStat.prototype, "pgPgOut", true);
+ $longDefault(MemoryStat.prototype, "pgFault", true);
+ $longDefault(MemoryStat.prototype, "pgMajFault", true);
+ $longDefault(MemoryStat.prototype, "inactiveAnon", true);
+ $longDefault(MemoryStat.prototype, "activeAnon", true);
+ $longDefault(MemoryStat.prototype, "inactiveFile", true);
+ $longDefault(MemoryStat.prototype, "activeFile", true);
+ $longDefault(MemoryStat.prototype, "unevictable", true);
+ $longDefault(MemoryStat.prototype, "hierarchicalMemoryLimit", true);
+ $longDefault(MemoryStat.prototype, "hierarchicalSwapLimit", true);
+ $longDefault(MemoryStat.prototype, "totalCache", true);
+ $longDefault(MemoryStat.prototype, "totalRss", true);
+ $longDefault(MemoryStat.prototype, "totalRssHuge", true);
+ $longDefault(MemoryStat.prototype, "totalMappedFile", true);
+ $longDefault(MemoryStat.prototype, "totalDirty", true);
+ $longDefault(MemoryStat.prototype, "totalWriteback", true);
+ $longDefault(MemoryStat.prototype, "totalPgPgIn", true);
+ $longDefault(MemoryStat.prototype, "totalPgPgOut", true);
+ $longDefault(MemoryStat.prototype, "totalPgFault", true);
+ $longDefault(MemoryStat.prototype, "totalPgMajFault", true);
+ $longDefault(MemoryStat.prototype, "totalInactiveAnon", true);
+ $longDefault(MemoryStat.prototype, "totalActiveAnon", true);
+ $longDefault(MemoryStat.prototype, "totalInactiveFile", true);
+ $longDefault(MemoryStat.prototype, "totalActiveFile", true);
+ $longDefault(MemoryStat.prototype, "totalUnevictable", true);
+ MemoryStat.prototype.usage = null;
+ MemoryStat.prototype.swap = null;
+ MemoryStat.prototype.kernel = null;
+ MemoryStat.prototype.kernelTcp = null;
 
-    MemoryStat.create = function(properties) {
-        return new MemoryStat(properties);
-    };
+ MemoryStat.create = function(properties) {
+  return new MemoryStat(properties);
+ };
 
-    MemoryStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.cache != null && $Object.hasOwnProperty.call(message, "cache") && (typeof message.cache === "object" ? message.cache.low || message.cache.high : message.cache !== 0))
-            writer.uint32(8).uint64(message.cache);
-        if (message.rss != null && $Object.hasOwnProperty.call(message, "rss") && (typeof message.rss === "object" ? message.rss.low || message.rss.high : message.rss !== 0))
-            writer.uint32(16).uint64(message.rss);
-        if (message.rssHuge != null && $Object.hasOwnProperty.call(message, "rssHuge") && (typeof message.rssHuge === "object" ? message.rssHuge.low || message.rssHuge.high : message.rssHuge !== 0))
-            writer.uint32(24).uint64(message.rssHuge);
-        if (message.mappedFile != null && $Object.hasOwnProperty.call(message, "mappedFile") && (typeof message.mappedFile === "object" ? message.mappedFile.low || message.mappedFile.high : message.mappedFile !== 0))
-            writer.uint32(32).uint64(message.mappedFile);
-        if (message.dirty != null && $Object.hasOwnProperty.call(message, "dirty") && (typeof message.dirty === "object" ? message.dirty.low || message.dirty.high : message.dirty !== 0))
-            writer.uint32(40).uint64(message.dirty);
-        if (message.writeback != null && $Object.hasOwnProperty.call(message, "writeback") && (typeof message.writeback === "object" ? message.writeback.low || message.writeback.high : message.writeback !== 0))
-            writer.uint32(48).uint64(message.writeback);
-        if (message.pgPgIn != null && $Object.hasOwnProperty.call(message, "pgPgIn") && (typeof message.pgPgIn === "object" ? message.pgPgIn.low || message.pgPgIn.high : message.pgPgIn !== 0))
-            writer.uint32(56).uint64(message.pgPgIn);
-        if (message.pgPgOut != null && $Object.hasOwnProperty.call(message, "pgPgOut") && (typeof message.pgPgOut === "object" ? message.pgPgOut.low || message.pgPgOut.high : message.pgPgOut !== 0))
-            writer.uint32(64).uint64(message.pgPgOut);
-        if (message.pgFault != null && $Object.hasOwnProperty.call(message, "pgFault") && (typeof message.pgFault === "object" ? message.pgFault.low || message.pgFault.high : message.pgFault !== 0))
-            writer.uint32(72).uint64(message.pgFault);
-        if (message.pgMajFault != null && $Object.hasOwnProperty.call(message, "pgMajFault") && (typeof message.pgMajFault === "object" ? message.pgMajFault.low || message.pgMajFault.high : message.pgMajFault !== 0))
-            writer.uint32(80).uint64(message.pgMajFault);
-        if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon") && (typeof message.inactiveAnon === "object" ? message.inactiveAnon.low || message.inactiveAnon.high : message.inactiveAnon !== 0))
-            writer.uint32(88).uint64(message.inactiveAnon);
-        if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon") && (typeof message.activeAnon === "object" ? message.activeAnon.low || message.activeAnon.high : message.activeAnon !== 0))
-            writer.uint32(96).uint64(message.activeAnon);
-        if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile") && (typeof message.inactiveFile === "object" ? message.inactiveFile.low || message.inactiveFile.high : message.inactiveFile !== 0))
-            writer.uint32(104).uint64(message.inactiveFile);
-        if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile") && (typeof message.activeFile === "object" ? message.activeFile.low || message.activeFile.high : message.activeFile !== 0))
-            writer.uint32(112).uint64(message.activeFile);
-        if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable") && (typeof message.unevictable === "object" ? message.unevictable.low || message.unevictable.high : message.unevictable !== 0))
-            writer.uint32(120).uint64(message.unevictable);
-        if (message.hierarchicalMemoryLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalMemoryLimit") && (typeof message.hierarchicalMemoryLimit === "object" ? message.hierarchicalMemoryLimit.low || message.hierarchicalMemoryLimit.high : message.hierarchicalMemoryLimit !== 0))
-            writer.uint32(128).uint64(message.hierarchicalMemoryLimit);
-        if (message.hierarchicalSwapLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalSwapLimit") && (typeof message.hierarchicalSwapLimit === "object" ? message.hierarchicalSwapLimit.low || message.hierarchicalSwapLimit.high : message.hierarchicalSwapLimit !== 0))
-            writer.uint32(136).uint64(message.hierarchicalSwapLimit);
-        if (message.totalCache != null && $Object.hasOwnProperty.call(message, "totalCache") && (typeof message.totalCache === "object" ? message.totalCache.low || message.totalCache.high : message.totalCache !== 0))
-            writer.uint32(144).uint64(message.totalCache);
-        if (message.totalRss != null && $Object.hasOwnProperty.call(message, "totalRss") && (typeof message.totalRss === "object" ? message.totalRss.low || message.totalRss.high : message.totalRss !== 0))
-            writer.uint32(152).uint64(message.totalRss);
-        if (message.totalRssHuge != null && $Object.hasOwnProperty.call(message, "totalRssHuge") && (typeof message.totalRssHuge === "object" ? message.totalRssHuge.low || message.totalRssHuge.high : message.totalRssHuge !== 0))
-            writer.uint32(160).uint64(message.totalRssHuge);
-        if (message.totalMappedFile != null && $Object.hasOwnProperty.call(message, "totalMappedFile") && (typeof message.totalMappedFile === "object" ? message.totalMappedFile.low || message.totalMappedFile.high : message.totalMappedFile !== 0))
-            writer.uint32(168).uint64(message.totalMappedFile);
-        if (message.totalDirty != null && $Object.hasOwnProperty.call(message, "totalDirty") && (typeof message.totalDirty === "object" ? message.totalDirty.low || message.totalDirty.high : message.totalDirty !== 0))
-            writer.uint32(176).uint64(message.totalDirty);
-        if (message.totalWriteback != null && $Object.hasOwnProperty.call(message, "totalWriteback") && (typeof message.totalWriteback === "object" ? message.totalWriteback.low || message.totalWriteback.high : message.totalWriteback !== 0))
-            writer.uint32(184).uint64(message.totalWriteback);
-        if (message.totalPgPgIn != null && $Object.hasOwnProperty.call(message, "totalPgPgIn") && (typeof message.totalPgPgIn === "object" ? message.totalPgPgIn.low || message.totalPgPgIn.high : message.totalPgPgIn !== 0))
-            writer.uint32(192).uint64(message.totalPgPgIn);
-        if (message.totalPgPgOut != null && $Object.hasOwnProperty.call(message, "totalPgPgOut") && (typeof message.totalPgPgOut === "object" ? message.totalPgPgOut.low || message.totalPgPgOut.high : message.totalPgPgOut !== 0))
-            writer.uint32(200).uint64(message.totalPgPgOut);
-        if (message.totalPgFault != null && $Object.hasOwnProperty.call(message, "totalPgFault") && (typeof message.totalPgFault === "object" ? message.totalPgFault.low || message.totalPgFault.high : message.totalPgFault !== 0))
-            writer.uint32(208).uint64(message.totalPgFault);
-        if (message.totalPgMajFault != null && $Object.hasOwnProperty.call(message, "totalPgMajFault") && (typeof message.totalPgMajFault === "object" ? message.totalPgMajFault.low || message.totalPgMajFault.high : message.totalPgMajFault !== 0))
-            writer.uint32(216).uint64(message.totalPgMajFault);
-        if (message.totalInactiveAnon != null && $Object.hasOwnProperty.call(message, "totalInactiveAnon") && (typeof message.totalInactiveAnon === "object" ? message.totalInactiveAnon.low || message.totalInactiveAnon.high : message.totalInactiveAnon !== 0))
-            writer.uint32(224).uint64(message.totalInactiveAnon);
-        if (message.totalActiveAnon != null && $Object.hasOwnProperty.call(message, "totalActiveAnon") && (typeof message.totalActiveAnon === "object" ? message.totalActiveAnon.low || message.totalActiveAnon.high : message.totalActiveAnon !== 0))
-            writer.uint32(232).uint64(message.totalActiveAnon);
-        if (message.totalInactiveFile != null && $Object.hasOwnProperty.call(message, "totalInactiveFile") && (typeof message.totalInactiveFile === "object" ? message.totalInactiveFile.low || message.totalInactiveFile.high : message.totalInactiveFile !== 0))
-            writer.uint32(240).uint64(message.totalInactiveFile);
-        if (message.totalActiveFile != null && $Object.hasOwnProperty.call(message, "totalActiveFile") && (typeof message.totalActiveFile === "object" ? message.totalActiveFile.low || message.totalActiveFile.high : message.totalActiveFile !== 0))
-            writer.uint32(248).uint64(message.totalActiveFile);
-        if (message.totalUnevictable != null && $Object.hasOwnProperty.call(message, "totalUnevictable") && (typeof message.totalUnevictable === "object" ? message.totalUnevictable.low || message.totalUnevictable.high : message.totalUnevictable !== 0))
-            writer.uint32(256).uint64(message.totalUnevictable);
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
-            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.usage, writer.uint32(266).fork(), _depth + 1).ldelim();
-        if (message.swap != null && $Object.hasOwnProperty.call(message, "swap"))
-            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.swap, writer.uint32(274).fork(), _depth + 1).ldelim();
-        if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel"))
-            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.kernel, writer.uint32(282).fork(), _depth + 1).ldelim();
-        if (message.kernelTcp != null && $Object.hasOwnProperty.call(message, "kernelTcp"))
-            $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.kernelTcp, writer.uint32(290).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ MemoryStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.cache != null && $Object.hasOwnProperty.call(message, "cache") && (typeof message.cache === "object" ? message.cache.low || message.cache.high : message.cache !== 0))
+   writer.uint32(8).uint64(message.cache);
+  if (message.rss != null && $Object.hasOwnProperty.call(message, "rss") && (typeof message.rss === "object" ? message.rss.low || message.rss.high : message.rss !== 0))
+   writer.uint32(16).uint64(message.rss);
+  if (message.rssHuge != null && $Object.hasOwnProperty.call(message, "rssHuge") && (typeof message.rssHuge === "object" ? message.rssHuge.low || message.rssHuge.high : message.rssHuge !== 0))
+   writer.uint32(24).uint64(message.rssHuge);
+  if (message.mappedFile != null && $Object.hasOwnProperty.call(message, "mappedFile") && (typeof message.mappedFile === "object" ? message.mappedFile.low || message.mappedFile.high : message.mappedFile !== 0))
+   writer.uint32(32).uint64(message.mappedFile);
+  if (message.dirty != null && $Object.hasOwnProperty.call(message, "dirty") && (typeof message.dirty === "object" ? message.dirty.low || message.dirty.high : message.dirty !== 0))
+   writer.uint32(40).uint64(message.dirty);
+  if (message.writeback != null && $Object.hasOwnProperty.call(message, "writeback") && (typeof message.writeback === "object" ? message.writeback.low || message.writeback.high : message.writeback !== 0))
+   writer.uint32(48).uint64(message.writeback);
+  if (message.pgPgIn != null && $Object.hasOwnProperty.call(message, "pgPgIn") && (typeof message.pgPgIn === "object" ? message.pgPgIn.low || message.pgPgIn.high : message.pgPgIn !== 0))
+   writer.uint32(56).uint64(message.pgPgIn);
+  if (message.pgPgOut != null && $Object.hasOwnProperty.call(message, "pgPgOut") && (typeof message.pgPgOut === "object" ? message.pgPgOut.low || message.pgPgOut.high : message.pgPgOut !== 0))
+   writer.uint32(64).uint64(message.pgPgOut);
+  if (message.pgFault != null && $Object.hasOwnProperty.call(message, "pgFault") && (typeof message.pgFault === "object" ? message.pgFault.low || message.pgFault.high : message.pgFault !== 0))
+   writer.uint32(72).uint64(message.pgFault);
+  if (message.pgMajFault != null && $Object.hasOwnProperty.call(message, "pgMajFault") && (typeof message.pgMajFault === "object" ? message.pgMajFault.low || message.pgMajFault.high : message.pgMajFault !== 0))
+   writer.uint32(80).uint64(message.pgMajFault);
+  if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon") && (typeof message.inactiveAnon === "object" ? message.inactiveAnon.low || message.inactiveAnon.high : message.inactiveAnon !== 0))
+   writer.uint32(88).uint64(message.inactiveAnon);
+  if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon") && (typeof message.activeAnon === "object" ? message.activeAnon.low || message.activeAnon.high : message.activeAnon !== 0))
+   writer.uint32(96).uint64(message.activeAnon);
+  if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile") && (typeof message.inactiveFile === "object" ? message.inactiveFile.low || message.inactiveFile.high : message.inactiveFile !== 0))
+   writer.uint32(104).uint64(message.inactiveFile);
+  if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile") && (typeof message.activeFile === "object" ? message.activeFile.low || message.activeFile.high : message.activeFile !== 0))
+   writer.uint32(112).uint64(message.activeFile);
+  if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable") && (typeof message.unevictable === "object" ? message.unevictable.low || message.unevictable.high : message.unevictable !== 0))
+   writer.uint32(120).uint64(message.unevictable);
+  if (message.hierarchicalMemoryLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalMemoryLimit") && (typeof message.hierarchicalMemoryLimit === "object" ? message.hierarchicalMemoryLimit.low || message.hierarchicalMemoryLimit.high : message.hierarchicalMemoryLimit !== 0))
+   writer.uint32(128).uint64(message.hierarchicalMemoryLimit);
+  if (message.hierarchicalSwapLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalSwapLimit") && (typeof message.hierarchicalSwapLimit === "object" ? message.hierarchicalSwapLimit.low || message.hierarchicalSwapLimit.high : message.hierarchicalSwapLimit !== 0))
+   writer.uint32(136).uint64(message.hierarchicalSwapLimit);
+  if (message.totalCache != null && $Object.hasOwnProperty.call(message, "totalCache") && (typeof message.totalCache === "object" ? message.totalCache.low || message.totalCache.high : message.totalCache !== 0))
+   writer.uint32(144).uint64(message.totalCache);
+  if (message.totalRss != null && $Object.hasOwnProperty.call(message, "totalRss") && (typeof message.totalRss === "object" ? message.totalRss.low || message.totalRss.high : message.totalRss !== 0))
+   writer.uint32(152).uint64(message.totalRss);
+  if (message.totalRssHuge != null && $Object.hasOwnProperty.call(message, "totalRssHuge") && (typeof message.totalRssHuge === "object" ? message.totalRssHuge.low || message.totalRssHuge.high : message.totalRssHuge !== 0))
+   writer.uint32(160).uint64(message.totalRssHuge);
+  if (message.totalMappedFile != null && $Object.hasOwnProperty.call(message, "totalMappedFile") && (typeof message.totalMappedFile === "object" ? message.totalMappedFile.low || message.totalMappedFile.high : message.totalMappedFile !== 0))
+   writer.uint32(168).uint64(message.totalMappedFile);
+  if (message.totalDirty != null && $Object.hasOwnProperty.call(message, "totalDirty") && (typeof message.totalDirty === "object" ? message.totalDirty.low || message.totalDirty.high : message.totalDirty !== 0))
+   writer.uint32(176).uint64(message.totalDirty);
+  if (message.totalWriteback != null && $Object.hasOwnProperty.call(message, "totalWriteback") && (typeof message.totalWriteback === "object" ? message.totalWriteback.low || message.totalWriteback.high : message.totalWriteback !== 0))
+   writer.uint32(184).uint64(message.totalWriteback);
+  if (message.totalPgPgIn != null && $Object.hasOwnProperty.call(message, "totalPgPgIn") && (typeof message.totalPgPgIn === "object" ? message.totalPgPgIn.low || message.totalPgPgIn.high : message.totalPgPgIn !== 0))
+   writer.uint32(192).uint64(message.totalPgPgIn);
+  if (message.totalPgPgOut != null && $Object.hasOwnProperty.call(message, "totalPgPgOut") && (typeof message.totalPgPgOut === "object" ? message.totalPgPgOut.low || message.totalPgPgOut.high : message.totalPgPgOut !== 0))
+   writer.uint32(200).uint64(message.totalPgPgOut);
+  if (message.totalPgFault != null && $Object.hasOwnProperty.call(message, "totalPgFault") && (typeof message.totalPgFault === "object" ? message.totalPgFault.low || message.totalPgFault.high : message.totalPgFault !== 0))
+   writer.uint32(208).uint64(message.totalPgFault);
+  if (message.totalPgMajFault != null && $Object.hasOwnProperty.call(message, "totalPgMajFault") && (typeof message.totalPgMajFault === "object" ? message.totalPgMajFault.low || message.totalPgMajFault.high : message.totalPgMajFault !== 0))
+   writer.uint32(216).uint64(message.totalPgMajFault);
+  if (message.totalInactiveAnon != null && $Object.hasOwnProperty.call(message, "totalInactiveAnon") && (typeof message.totalInactiveAnon === "object" ? message.totalInactiveAnon.low || message.totalInactiveAnon.high : message.totalInactiveAnon !== 0))
+   writer.uint32(224).uint64(message.totalInactiveAnon);
+  if (message.totalActiveAnon != null && $Object.hasOwnProperty.call(message, "totalActiveAnon") && (typeof message.totalActiveAnon === "object" ? message.totalActiveAnon.low || message.totalActiveAnon.high : message.totalActiveAnon !== 0))
+   writer.uint32(232).uint64(message.totalActiveAnon);
+  if (message.totalInactiveFile != null && $Object.hasOwnProperty.call(message, "totalInactiveFile") && (typeof message.totalInactiveFile === "object" ? message.totalInactiveFile.low || message.totalInactiveFile.high : message.totalInactiveFile !== 0))
+   writer.uint32(240).uint64(message.totalInactiveFile);
+  if (message.totalActiveFile != null && $Object.hasOwnProperty.call(message, "totalActiveFile") && (typeof message.totalActiveFile === "object" ? message.totalActiveFile.low || message.totalActiveFile.high : message.totalActiveFile !== 0))
+   writer.uint32(248).uint64(message.totalActiveFile);
+  if (message.totalUnevictable != null && $Object.hasOwnProperty.call(message, "totalUnevictable") && (typeof message.totalUnevictable === "object" ? message.totalUnevictable.low || message.totalUnevictable.high : message.totalUnevictable !== 0))
+   writer.uint32(256).uint64(message.totalUnevictable);
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+   $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.usage, writer.uint32(266).fork(), _depth + 1).ldelim();
+  if (message.swap != null && $Object.hasOwnProperty.call(message, "swap"))
+   $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.swap, writer.uint32(274).fork(), _depth + 1).ldelim();
+  if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel"))
+   $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.kernel, writer.uint32(282).fork(), _depth + 1).ldelim();
+  if (message.kernelTcp != null && $Object.hasOwnProperty.call(message, "kernelTcp"))
+   $root.io.containerd.cgroups.v1.MemoryEntry.encode(message.kernelTcp, writer.uint32(290).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    MemoryStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.MemoryStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.cache = value;
-                    else
-                        delete message.cache;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rss = value;
-                    else
-                        delete message.rss;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rssHuge = value;
-                    else
-                        delete message.rssHuge;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.mappedFile = value;
-                    else
-                        delete message.mappedFile;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.dirty = value;
-                    else
-                        delete message.dirty;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.writeback = value;
-                    else
-                        delete message.writeback;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgPgIn = value;
-                    else
-                        delete message.pgPgIn;
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgPgOut = value;
-                    else
-                        delete message.pgPgOut;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgFault = value;
-                    else
-                        delete message.pgFault;
-                    continue;
-                }
-            case 10: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgMajFault = value;
-                    else
-                        delete message.pgMajFault;
-                    continue;
-                }
-            case 11: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.inactiveAnon = value;
-                    else
-                        delete message.inactiveAnon;
-                    continue;
-                }
-            case 12: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.activeAnon = value;
-                    else
-                        delete message.activeAnon;
-                    continue;
-                }
-            case 13: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.inactiveFile = value;
-                    else
-                        delete message.inactiveFile;
-                    continue;
-                }
-            case 14: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.activeFile = value;
-                    else
-                        delete message.activeFile;
-                    continue;
-                }
-            case 15: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.unevictable = value;
-                    else
-                        delete message.unevictable;
-                    continue;
-                }
-            case 16: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.hierarchicalMemoryLimit = value;
-                    else
-                        delete message.hierarchicalMemoryLimit;
-                    continue;
-                }
-            case 17: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.hierarchicalSwapLimit = value;
-                    else
-                        delete message.hierarchicalSwapLimit;
-                    continue;
-                }
-            case 18: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalCache = value;
-                    else
-                        delete message.totalCache;
-                    continue;
-                }
-            case 19: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalRss = value;
-                    else
-                        delete message.totalRss;
-                    continue;
-                }
-            case 20: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalRssHuge = value;
-                    else
-                        delete message.totalRssHuge;
-                    continue;
-                }
-            case 21: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalMappedFile = value;
-                    else
-                        delete message.totalMappedFile;
-                    continue;
-                }
-            case 22: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalDirty = value;
-                    else
-                        delete message.totalDirty;
-                    continue;
-                }
-            case 23: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalWriteback = value;
-                    else
-                        delete message.totalWriteback;
-                    continue;
-                }
-            case 24: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalPgPgIn = value;
-                    else
-                        delete message.totalPgPgIn;
-                    continue;
-                }
-            case 25: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalPgPgOut = value;
-                    else
-                        delete message.totalPgPgOut;
-                    continue;
-                }
-            case 26: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalPgFault = value;
-                    else
-                        delete message.totalPgFault;
-                    continue;
-                }
-            case 27: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalPgMajFault = value;
-                    else
-                        delete message.totalPgMajFault;
-                    continue;
-                }
-            case 28: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalInactiveAnon = value;
-                    else
-                        delete message.totalInactiveAnon;
-                    continue;
-                }
-            case 29: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalActiveAnon = value;
-                    else
-                        delete message.totalActiveAnon;
-                    continue;
-                }
-            case 30: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalInactiveFile = value;
-                    else
-                        delete message.totalInactiveFile;
-                    continue;
-                }
-            case 31: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalActiveFile = value;
-                    else
-                        delete message.totalActiveFile;
-                    continue;
-                }
-            case 32: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.totalUnevictable = value;
-                    else
-                        delete message.totalUnevictable;
-                    continue;
-                }
-            case 33: {
-                    if (wireType !== 2)
-                        break;
-                    message.usage = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.usage);
-                    continue;
-                }
-            case 34: {
-                    if (wireType !== 2)
-                        break;
-                    message.swap = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.swap);
-                    continue;
-                }
-            case 35: {
-                    if (wireType !== 2)
-                        break;
-                    message.kernel = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.kernel);
-                    continue;
-                }
-            case 36: {
-                    if (wireType !== 2)
-                        break;
-                    message.kernelTcp = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.kernelTcp);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ MemoryStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.MemoryStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.cache = value;
+     else
+      delete message.cache;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rss = value;
+     else
+      delete message.rss;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rssHuge = value;
+     else
+      delete message.rssHuge;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.mappedFile = value;
+     else
+      delete message.mappedFile;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.dirty = value;
+     else
+      delete message.dirty;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.writeback = value;
+     else
+      delete message.writeback;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgPgIn = value;
+     else
+      delete message.pgPgIn;
+     continue;
+    }
+   case 8: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgPgOut = value;
+     else
+      delete message.pgPgOut;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgFault = value;
+     else
+      delete message.pgFault;
+     continue;
+    }
+   case 10: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgMajFault = value;
+     else
+      delete message.pgMajFault;
+     continue;
+    }
+   case 11: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.inactiveAnon = value;
+     else
+      delete message.inactiveAnon;
+     continue;
+    }
+   case 12: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.activeAnon = value;
+     else
+      delete message.activeAnon;
+     continue;
+    }
+   case 13: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.inactiveFile = value;
+     else
+      delete message.inactiveFile;
+     continue;
+    }
+   case 14: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.activeFile = value;
+     else
+      delete message.activeFile;
+     continue;
+    }
+   case 15: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.unevictable = value;
+     else
+      delete message.unevictable;
+     continue;
+    }
+   case 16: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.hierarchicalMemoryLimit = value;
+     else
+      delete message.hierarchicalMemoryLimit;
+     continue;
+    }
+   case 17: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.hierarchicalSwapLimit = value;
+     else
+      delete message.hierarchicalSwapLimit;
+     continue;
+    }
+   case 18: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalCache = value;
+     else
+      delete message.totalCache;
+     continue;
+    }
+   case 19: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalRss = value;
+     else
+      delete message.totalRss;
+     continue;
+    }
+   case 20: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalRssHuge = value;
+     else
+      delete message.totalRssHuge;
+     continue;
+    }
+   case 21: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalMappedFile = value;
+     else
+      delete message.totalMappedFile;
+     continue;
+    }
+   case 22: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalDirty = value;
+     else
+      delete message.totalDirty;
+     continue;
+    }
+   case 23: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalWriteback = value;
+     else
+      delete message.totalWriteback;
+     continue;
+    }
+   case 24: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalPgPgIn = value;
+     else
+      delete message.totalPgPgIn;
+     continue;
+    }
+   case 25: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalPgPgOut = value;
+     else
+      delete message.totalPgPgOut;
+     continue;
+    }
+   case 26: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalPgFault = value;
+     else
+      delete message.totalPgFault;
+     continue;
+    }
+   case 27: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalPgMajFault = value;
+     else
+      delete message.totalPgMajFault;
+     continue;
+    }
+   case 28: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalInactiveAnon = value;
+     else
+      delete message.totalInactiveAnon;
+     continue;
+    }
+   case 29: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalActiveAnon = value;
+     else
+      delete message.totalActiveAnon;
+     continue;
+    }
+   case 30: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalInactiveFile = value;
+     else
+      delete message.totalInactiveFile;
+     continue;
+    }
+   case 31: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalActiveFile = value;
+     else
+      delete message.totalActiveFile;
+     continue;
+    }
+   case 32: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.totalUnevictable = value;
+     else
+      delete message.totalUnevictable;
+     continue;
+    }
+   case 33: {
+     if (wireType !== 2)
+      break;
+     message.usage = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.usage);
+     continue;
+    }
+   case 34: {
+     if (wireType !== 2)
+      break;
+     message.swap = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.swap);
+     continue;
+    }
+   case 35: {
+     if (wireType !== 2)
+      break;
+     message.kernel = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.kernel);
+     continue;
+    }
+   case 36: {
+     if (wireType !== 2)
+      break;
+     message.kernelTcp = $root.io.containerd.cgroups.v1.MemoryEntry.decode(reader, reader.size(), $undefined, _depth + 1, message.kernelTcp);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    MemoryStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.MemoryStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.MemoryStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.MemoryStat();
-        if (object.cache != null)
-            if (typeof object.cache === "object" ? object.cache.low || object.cache.high : $Number(object.cache) !== 0)
-                if ($util.Long)
-                    message.cache = $util.Long.fromValue(object.cache, true);
-                else if (typeof object.cache === "string")
-                    message.cache = $parseInt(object.cache, 10);
-                else if (typeof object.cache === "number")
-                    message.cache = object.cache;
-                else if (typeof object.cache === "object")
-                    message.cache = new $util.LongBits(object.cache.low >>> 0, object.cache.high >>> 0).toNumber(true);
-        if (object.rss != null)
-            if (typeof object.rss === "object" ? object.rss.low || object.rss.high : $Number(object.rss) !== 0)
-                if ($util.Long)
-                    message.rss = $util.Long.fromValue(object.rss, true);
-                else if (typeof object.rss === "string")
-                    message.rss = $parseInt(object.rss, 10);
-                else if (typeof object.rss === "number")
-                    message.rss = object.rss;
-                else if (typeof object.rss === "object")
-                    message.rss = new $util.LongBits(object.rss.low >>> 0, object.rss.high >>> 0).toNumber(true);
-        if (object.rssHuge != null)
-            if (typeof object.rssHuge === "object" ? object.rssHuge.low || object.rssHuge.high : $Number(object.rssHuge) !== 0)
-                if ($util.Long)
-                    message.rssHuge = $util.Long.fromValue(object.rssHuge, true);
-                else if (typeof object.rssHuge === "string")
-                    message.rssHuge = $parseInt(object.rssHuge, 10);
-                else if (typeof object.rssHuge === "number")
-                    message.rssHuge = object.rssHuge;
-                else if (typeof object.rssHuge === "object")
-                    message.rssHuge = new $util.LongBits(object.rssHuge.low >>> 0, object.rssHuge.high >>> 0).toNumber(true);
-        if (object.mappedFile != null)
-            if (typeof object.mappedFile === "object" ? object.mappedFile.low || object.mappedFile.high : $Number(object.mappedFile) !== 0)
-                if ($util.Long)
-                    message.mappedFile = $util.Long.fromValue(object.mappedFile, true);
-                else if (typeof object.mappedFile === "string")
-                    message.mappedFile = $parseInt(object.mappedFile, 10);
-                else if (typeof object.mappedFile === "number")
-                    message.mappedFile = object.mappedFile;
-                else if (typeof object.mappedFile === "object")
-                    message.mappedFile = new $util.LongBits(object.mappedFile.low >>> 0, object.mappedFile.high >>> 0).toNumber(true);
-        if (object.dirty != null)
-            if (typeof object.dirty === "object" ? object.dirty.low || object.dirty.high : $Number(object.dirty) !== 0)
-                if ($util.Long)
-                    message.dirty = $util.Long.fromValue(object.dirty, true);
-                else if (typeof object.dirty === "string")
-                    message.dirty = $parseInt(object.dirty, 10);
-                else if (typeof object.dirty === "number")
-                    message.dirty = object.dirty;
-                else if (typeof object.dirty === "object")
-                    message.dirty = new $util.LongBits(object.dirty.low >>> 0, object.dirty.high >>> 0).toNumber(true);
-        if (object.writeback != null)
-            if (typeof object.writeback === "object" ? object.writeback.low || object.writeback.high : $Number(object.writeback) !== 0)
-                if ($util.Long)
-                    message.writeback = $util.Long.fromValue(object.writeback, true);
-                else if (typeof object.writeback === "string")
-                    message.writeback = $parseInt(object.writeback, 10);
-                else if (typeof object.writeback === "number")
-                    message.writeback = object.writeback;
-                else if (typeof object.writeback === "object")
-                    message.writeback = new $util.LongBits(object.writeback.low >>> 0, object.writeback.high >>> 0).toNumber(true);
-        if (object.pgPgIn != null)
-            if (typeof object.pgPgIn === "object" ? object.pgPgIn.low || object.pgPgIn.high : $Number(object.pgPgIn) !== 0)
-                if ($util.Long)
-                    message.pgPgIn = $util.Long.fromValue(object.pgPgIn, true);
-                else if (typeof object.pgPgIn === "string")
-                    message.pgPgIn = $parseInt(object.pgPgIn, 10);
-                else if (typeof object.pgPgIn === "number")
-                    message.pgPgIn = object.pgPgIn;
-                else if (typeof object.pgPgIn === "object")
-                    message.pgPgIn = new $util.LongBits(object.pgPgIn.low >>> 0, object.pgPgIn.high >>> 0).toNumber(true);
-        if (object.pgPgOut != null)
-            if (typeof object.pgPgOut === "object" ? object.pgPgOut.low || object.pgPgOut.high : $Number(object.pgPgOut) !== 0)
-                if ($util.Long)
-                    message.pgPgOut = $util.Long.fromValue(object.pgPgOut, true);
-                else if (typeof object.pgPgOut === "string")
-                    message.pgPgOut = $parseInt(object.pgPgOut, 10);
-                else if (typeof object.pgPgOut === "number")
-                    message.pgPgOut = object.pgPgOut;
-                else if (typeof object.pgPgOut === "object")
-                    message.pgPgOut = new $util.LongBits(object.pgPgOut.low >>> 0, object.pgPgOut.high >>> 0).toNumber(true);
-        if (object.pgFault != null)
-            if (typeof object.pgFault === "object" ? object.pgFault.low || object.pgFault.high : $Number(object.pgFault) !== 0)
-                if ($util.Long)
-                    message.pgFault = $util.Long.fromValue(object.pgFault, true);
-                else if (typeof object.pgFault === "string")
-                    message.pgFault = $parseInt(object.pgFault, 10);
-                else if (typeof object.pgFault === "number")
-                    message.pgFault = object.pgFault;
-                else if (typeof object.pgFault === "object")
-                    message.pgFault = new $util.LongBits(object.pgFault.low >>> 0, object.pgFault.high >>> 0).toNumber(true);
-        if (object.pgMajFault != null)
-            if (typeof object.pgMajFault === "object" ? object.pgMajFault.low || object.pgMajFault.high : $Number(object.pgMajFault) !== 0)
-                if ($util.Long)
-                    message.pgMajFault = $util.Long.fromValue(object.pgMajFault, true);
-                else if (typeof object.pgMajFault === "string")
-                    message.pgMajFault = $parseInt(object.pgMajFault, 10);
-                else if (typeof object.pgMajFault === "number")
-                    message.pgMajFault = object.pgMajFault;
-                else if (typeof object.pgMajFault === "object")
-                    message.pgMajFault = new $util.LongBits(object.pgMajFault.low >>> 0, object.pgMajFault.high >>> 0).toNumber(true);
-        if (object.inactiveAnon != null)
-            if (typeof object.inactiveAnon === "object" ? object.inactiveAnon.low || object.inactiveAnon.high : $Number(object.inactiveAnon) !== 0)
-                if ($util.Long)
-                    message.inactiveAnon = $util.Long.fromValue(object.inactiveAnon, true);
-                else if (typeof object.inactiveAnon === "string")
-                    message.inactiveAnon = $parseInt(object.inactiveAnon, 10);
-                else if (typeof object.inactiveAnon === "number")
-                    message.inactiveAnon = object.inactiveAnon;
-                else if (typeof object.inactiveAnon === "object")
-                    message.inactiveAnon = new $util.LongBits(object.inactiveAnon.low >>> 0, object.inactiveAnon.high >>> 0).toNumber(true);
-        if (object.activeAnon != null)
-            if (typeof object.activeAnon === "object" ? object.activeAnon.low || object.activeAnon.high : $Number(object.activeAnon) !== 0)
-                if ($util.Long)
-                    message.activeAnon = $util.Long.fromValue(object.activeAnon, true);
-                else if (typeof object.activeAnon === "string")
-                    message.activeAnon = $parseInt(object.activeAnon, 10);
-                else if (typeof object.activeAnon === "number")
-                    message.activeAnon = object.activeAnon;
-                else if (typeof object.activeAnon === "object")
-                    message.activeAnon = new $util.LongBits(object.activeAnon.low >>> 0, object.activeAnon.high >>> 0).toNumber(true);
-        if (object.inactiveFile != null)
-            if (typeof object.inactiveFile === "object" ? object.inactiveFile.low || object.inactiveFile.high : $Number(object.inactiveFile) !== 0)
-                if ($util.Long)
-                    message.inactiveFile = $util.Long.fromValue(object.inactiveFile, true);
-                else if (typeof object.inactiveFile === "string")
-                    message.inactiveFile = $parseInt(object.inactiveFile, 10);
-                else if (typeof object.inactiveFile === "number")
-                    message.inactiveFile = object.inactiveFile;
-                else if (typeof object.inactiveFile === "object")
-                    message.inactiveFile = new $util.LongBits(object.inactiveFile.low >>> 0, object.inactiveFile.high >>> 0).toNumber(true);
-        if (object.activeFile != null)
-            if (typeof object.activeFile === "object" ? object.activeFile.low || object.activeFile.high : $Number(object.activeFile) !== 0)
-                if ($util.Long)
-                    message.activeFile = $util.Long.fromValue(object.activeFile, true);
-                else if (typeof object.activeFile === "string")
-                    message.activeFile = $parseInt(object.activeFile, 10);
-                else if (typeof object.activeFile === "number")
-                    message.activeFile = object.activeFile;
-                else if (typeof object.activeFile === "object")
-                    message.activeFile = new $util.LongBits(object.activeFile.low >>> 0, object.activeFile.high >>> 0).toNumber(true);
-        if (object.unevictable != null)
-            if (typeof object.unevictable === "object" ? object.unevictable.low || object.unevictable.high : $Number(object.unevictable) !== 0)
-                if ($util.Long)
-                    message.unevictable = $util.Long.fromValue(object.unevictable, true);
-                else if (typeof object.unevictable === "string")
-                    message.unevictable = $parseInt(object.unevictable, 10);
-                else if (typeof object.unevictable === "number")
-                    message.unevictable = object.unevictable;
-                else if (typeof object.unevictable === "object")
-                    message.unevictable = new $util.LongBits(object.unevictable.low >>> 0, object.unevictable.high >>> 0).toNumber(true);
-        if (object.hierarchicalMemoryLimit != null)
-            if (typeof object.hierarchicalMemoryLimit === "object" ? object.hierarchicalMemoryLimit.low || object.hierarchicalMemoryLimit.high : $Number(object.hierarchicalMemoryLimit) !== 0)
-                if ($util.Long)
-                    message.hierarchicalMemoryLimit = $util.Long.fromValue(object.hierarchicalMemoryLimit, true);
-                else if (typeof object.hierarchicalMemoryLimit === "string")
-                    message.hierarchicalMemoryLimit = $parseInt(object.hierarchicalMemoryLimit, 10);
-                else if (typeof object.hierarchicalMemoryLimit === "number")
-                    message.hierarchicalMemoryLimit = object.hierarchicalMemoryLimit;
-                else if (typeof object.hierarchicalMemoryLimit === "object")
-                    message.hierarchicalMemoryLimit = new $util.LongBits(object.hierarchicalMemoryLimit.low >>> 0, object.hierarchicalMemoryLimit.high >>> 0).toNumber(true);
-        if (object.hierarchicalSwapLimit != null)
-            if (typeof object.hierarchicalSwapLimit === "object" ? object.hierarchicalSwapLimit.low || object.hierarchicalSwapLimit.high : $Number(object.hierarchicalSwapLimit) !== 0)
-                if ($util.Long)
-                    message.hierarchicalSwapLimit = $util.Long.fromValue(object.hierarchicalSwapLimit, true);
-                else if (typeof object.hierarchicalSwapLimit === "string")
-                    message.hierarchicalSwapLimit = $parseInt(object.hierarchicalSwapLimit, 10);
-                else if (typeof object.hierarchicalSwapLimit === "number")
-                    message.hierarchicalSwapLimit = object.hierarchicalSwapLimit;
-                else if (typeof object.hierarchicalSwapLimit === "object")
-                    message.hierarchicalSwapLimit = new $util.LongBits(object.hierarchicalSwapLimit.low >>> 0, object.hierarchicalSwapLimit.high >>> 0).toNumber(true);
-        if (object.totalCache != null)
-            if (typeof object.totalCache === "object" ? object.totalCache.low || object.totalCache.high : $Number(object.totalCache) !== 0)
-                if ($util.Long)
-                    message.totalCache = $util.Long.fromValue(object.totalCache, true);
-                else if (typeof object.totalCache === "string")
-                    message.totalCache = $parseInt(object.totalCache, 10);
-                else if (typeof object.totalCache === "number")
-                    message.totalCache = object.totalCache;
-                else if (typeof object.totalCache === "object")
-                    message.totalCache = new $util.LongBits(object.totalCache.low >>> 0, object.totalCache.high >>> 0).toNumber(true);
-        if (object.totalRss != null)
-            if (typeof object.totalRss === "object" ? object.totalRss.low || object.totalRss.high : $Number(object.totalRss) !== 0)
-                if ($util.Long)
-                    message.totalRss = $util.Long.fromValue(object.totalRss, true);
-                else if (typeof object.totalRss === "string")
-                    message.totalRss = $parseInt(object.totalRss, 10);
-                else if (typeof object.totalRss === "number")
-                    message.totalRss = object.totalRss;
-                else if (typeof object.totalRss === "object")
-                    message.totalRss = new $util.LongBits(object.totalRss.low >>> 0, object.totalRss.high >>> 0).toNumber(true);
-        if (object.totalRssHuge != null)
-            if (typeof object.totalRssHuge === "object" ? object.totalRssHuge.low || object.totalRssHuge.high : $Number(object.totalRssHuge) !== 0)
-                if ($util.Long)
-                    message.totalRssHuge = $util.Long.fromValue(object.totalRssHuge, true);
-                else if (typeof object.totalRssHuge === "string")
-                    message.totalRssHuge = $parseInt(object.totalRssHuge, 10);
-                else if (typeof object.totalRssHuge === "number")
-                    message.totalRssHuge = object.totalRssHuge;
-                else if (typeof object.totalRssHuge === "object")
-                    message.totalRssHuge = new $util.LongBits(object.totalRssHuge.low >>> 0, object.totalRssHuge.high >>> 0).toNumber(true);
-        if (object.totalMappedFile != null)
-            if (typeof object.totalMappedFile === "object" ? object.totalMappedFile.low || object.totalMappedFile.high : $Number(object.totalMappedFile) !== 0)
-                if ($util.Long)
-                    message.totalMappedFile = $util.Long.fromValue(object.totalMappedFile, true);
-                else if (typeof object.totalMappedFile === "string")
-                    message.totalMappedFile = $parseInt(object.totalMappedFile, 10);
-                else if (typeof object.totalMappedFile === "number")
-                    message.totalMappedFile = object.totalMappedFile;
-                else if (typeof object.totalMappedFile === "object")
-                    message.totalMappedFile = new $util.LongBits(object.totalMappedFile.low >>> 0, object.totalMappedFile.high >>> 0).toNumber(true);
-        if (object.totalDirty != null)
-            if (typeof object.totalDirty === "object" ? object.totalDirty.low || object.totalDirty.high : $Number(object.totalDirty) !== 0)
-                if ($util.Long)
-                    message.totalDirty = $util.Long.fromValue(object.totalDirty, true);
-                else if (typeof object.totalDirty === "string")
-                    message.totalDirty = $parseInt(object.totalDirty, 10);
-                else if (typeof object.totalDirty === "number")
-                    message.totalDirty = object.totalDirty;
-                else if (typeof object.totalDirty === "object")
-                    message.totalDirty = new $util.LongBits(object.totalDirty.low >>> 0, object.totalDirty.high >>> 0).toNumber(true);
-        if (object.totalWriteback != null)
-            if (typeof object.totalWriteback === "object" ? object.totalWriteback.low || object.totalWriteback.high : $Number(object.totalWriteback) !== 0)
-                if ($util.Long)
-                    message.totalWriteback = $util.Long.fromValue(object.totalWriteback, true);
-                else if (typeof object.totalWriteback === "string")
-                    message.totalWriteback = $parseInt(object.totalWriteback, 10);
-                else if (typeof object.totalWriteback === "number")
-                    message.totalWriteback = object.totalWriteback;
-                else if (typeof object.totalWriteback === "object")
-                    message.totalWriteback = new $util.LongBits(object.totalWriteback.low >>> 0, object.totalWriteback.high >>> 0).toNumber(true);
-        if (object.totalPgPgIn != null)
-            if (typeof object.totalPgPgIn === "object" ? object.totalPgPgIn.low || object.totalPgPgIn.high : $Number(object.totalPgPgIn) !== 0)
-                if ($util.Long)
-                    message.totalPgPgIn = $util.Long.fromValue(object.totalPgPgIn, true);
-                else if (typeof object.totalPgPgIn === "string")
-                    message.totalPgPgIn = $parseInt(object.totalPgPgIn, 10);
-                else if (typeof object.totalPgPgIn === "number")
-                    message.totalPgPgIn = object.totalPgPgIn;
-                else if (typeof object.totalPgPgIn === "object")
-                    message.totalPgPgIn = new $util.LongBits(object.totalPgPgIn.low >>> 0, object.totalPgPgIn.high >>> 0).toNumber(true);
-        if (object.totalPgPgOut != null)
-            if (typeof object.totalPgPgOut === "object" ? object.totalPgPgOut.low || object.totalPgPgOut.high : $Number(object.totalPgPgOut) !== 0)
-                if ($util.Long)
-                    message.totalPgPgOut = $util.Long.fromValue(object.totalPgPgOut, true);
-                else if (typeof object.totalPgPgOut === "string")
-                    message.totalPgPgOut = $parseInt(object.totalPgPgOut, 10);
-                else if (typeof object.totalPgPgOut === "number")
-                    message.totalPgPgOut = object.totalPgPgOut;
-                else if (typeof object.totalPgPgOut === "object")
-                    message.totalPgPgOut = new $util.LongBits(object.totalPgPgOut.low >>> 0, object.totalPgPgOut.high >>> 0).toNumber(true);
-        if (object.totalPgFault != null)
-            if (typeof object.totalPgFault === "object" ? object.totalPgFault.low || object.totalPgFault.high : $Number(object.totalPgFault) !== 0)
-                if ($util.Long)
-                    message.totalPgFault = $util.Long.fromValue(object.totalPgFault, true);
-                else if (typeof object.totalPgFault === "string")
-                    message.totalPgFault = $parseInt(object.totalPgFault, 10);
-                else if (typeof object.totalPgFault === "number")
-                    message.totalPgFault = object.totalPgFault;
-                else if (typeof object.totalPgFault === "object")
-                    message.totalPgFault = new $util.LongBits(object.totalPgFault.low >>> 0, object.totalPgFault.high >>> 0).toNumber(true);
-        if (object.totalPgMajFault != null)
-            if (typeof object.totalPgMajFault === "object" ? object.totalPgMajFault.low || object.totalPgMajFault.high : $Number(object.totalPgMajFault) !== 0)
-                if ($util.Long)
-                    message.totalPgMajFault = $util.Long.fromValue(object.totalPgMajFault, true);
-                else if (typeof object.totalPgMajFault === "string")
-                    message.totalPgMajFault = $parseInt(object.totalPgMajFault, 10);
-                else if (typeof object.totalPgMajFault === "number")
-                    message.totalPgMajFault = object.totalPgMajFault;
-                else if (typeof object.totalPgMajFault === "object")
-                    message.totalPgMajFault = new $util.LongBits(object.totalPgMajFault.low >>> 0, object.totalPgMajFault.high >>> 0).toNumber(true);
-        if (object.totalInactiveAnon != null)
-            if (typeof object.totalInactiveAnon === "object" ? object.totalInactiveAnon.low || object.totalInactiveAnon.high : $Number(object.totalInactiveAnon) !== 0)
-                if ($util.Long)
-                    message.totalInactiveAnon = $util.Long.fromValue(object.totalInactiveAnon, true);
-                else if (typeof object.totalInactiveAnon === "string")
-                    message.totalInactiveAnon = $parseInt(object.totalInactiveAnon, 10);
-                else if (typeof object.totalInactiveAnon === "number")
-                    message.totalInactiveAnon = object.totalInactiveAnon;
-                else if (typeof object.totalInactiveAnon === "object")
-                    message.totalInactiveAnon = new $util.LongBits(object.totalInactiveAnon.low >>> 0, object.totalInactiveAnon.high >>> 0).toNumber(true);
-        if (object.totalActiveAnon != null)
-            if (typeof object.totalActiveAnon === "object" ? object.totalActiveAnon.low || object.totalActiveAnon.high : $Number(object.totalActiveAnon) !== 0)
-                if ($util.Long)
-                    message.totalActiveAnon = $util.Long.fromValue(object.totalActiveAnon, true);
-                else if (typeof object.totalActiveAnon === "string")
-                    message.totalActiveAnon = $parseInt(object.totalActiveAnon, 10);
-                else if (typeof object.totalActiveAnon === "number")
-                    message.totalActiveAnon = object.totalActiveAnon;
-                else if (typeof object.totalActiveAnon === "object")
-                    message.totalActiveAnon = new $util.LongBits(object.totalActiveAnon.low >>> 0, object.totalActiveAnon.high >>> 0).toNumber(true);
-        if (object.totalInactiveFile != null)
-            if (typeof object.totalInactiveFile === "object" ? object.totalInactiveFile.low || object.totalInactiveFile.high : $Number(object.totalInactiveFile) !== 0)
-                if ($util.Long)
-                    message.totalInactiveFile = $util.Long.fromValue(object.totalInactiveFile, true);
-                else if (typeof object.totalInactiveFile === "string")
-                    message.totalInactiveFile = $parseInt(object.totalInactiveFile, 10);
-                else if (typeof object.totalInactiveFile === "number")
-                    message.totalInactiveFile = object.totalInactiveFile;
-                else if (typeof object.totalInactiveFile === "object")
-                    message.totalInactiveFile = new $util.LongBits(object.totalInactiveFile.low >>> 0, object.totalInactiveFile.high >>> 0).toNumber(true);
-        if (object.totalActiveFile != null)
-            if (typeof object.totalActiveFile === "object" ? object.totalActiveFile.low || object.totalActiveFile.high : $Number(object.totalActiveFile) !== 0)
-                if ($util.Long)
-                    message.totalActiveFile = $util.Long.fromValue(object.totalActiveFile, true);
-                else if (typeof object.totalActiveFile === "string")
-                    message.totalActiveFile = $parseInt(object.totalActiveFile, 10);
-                else if (typeof object.totalActiveFile === "number")
-                    message.totalActiveFile = object.totalActiveFile;
-                else if (typeof object.totalActiveFile === "object")
-                    message.totalActiveFile = new $util.LongBits(object.totalActiveFile.low >>> 0, object.totalActiveFile.high >>> 0).toNumber(true);
-        if (object.totalUnevictable != null)
-            if (typeof object.totalUnevictable === "object" ? object.totalUnevictable.low || object.totalUnevictable.high : $Number(object.totalUnevictable) !== 0)
-                if ($util.Long)
-                    message.totalUnevictable = $util.Long.fromValue(object.totalUnevictable, true);
-                else if (typeof object.totalUnevictable === "string")
-                    message.totalUnevictable = $parseInt(object.totalUnevictable, 10);
-                else if (typeof object.totalUnevictable === "number")
-                    message.totalUnevictable = object.totalUnevictable;
-                else if (typeof object.totalUnevictable === "object")
-                    message.totalUnevictable = new $util.LongBits(object.totalUnevictable.low >>> 0, object.totalUnevictable.high >>> 0).toNumber(true);
-        if (object.usage != null) {
-            if (!$util.isObject(object.usage))
-                throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.usage: object expected");
-            message.usage = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.usage, _depth + 1);
-        }
-        if (object.swap != null) {
-            if (!$util.isObject(object.swap))
-                throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.swap: object expected");
-            message.swap = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.swap, _depth + 1);
-        }
-        if (object.kernel != null) {
-            if (!$util.isObject(object.kernel))
-                throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.kernel: object expected");
-            message.kernel = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.kernel, _depth + 1);
-        }
-        if (object.kernelTcp != null) {
-            if (!$util.isObject(object.kernelTcp))
-                throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.kernelTcp: object expected");
-            message.kernelTcp = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.kernelTcp, _depth + 1);
-        }
-        return message;
-    };
+ MemoryStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.MemoryStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.MemoryStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.MemoryStat();
+  if (object.cache != null)
+   if (typeof object.cache === "object" ? object.cache.low || object.cache.high : $Number(object.cache) !== 0)
+    if ($util.Long)
+     message.cache = $util.Long.fromValue(object.cache, true);
+    else if (typeof object.cache === "string")
+     message.cache = $parseInt(object.cache, 10);
+    else if (typeof object.cache === "number")
+     message.cache = object.cache;
+    else if (typeof object.cache === "object")
+     message.cache = new $util.LongBits(object.cache.low >>> 0, object.cache.high >>> 0).toNumber(true);
+  if (object.rss != null)
+   if (typeof object.rss === "object" ? object.rss.low || object.rss.high : $Number(object.rss) !== 0)
+    if ($util.Long)
+     message.rss = $util.Long.fromValue(object.rss, true);
+    else if (typeof object.rss === "string")
+     message.rss = $parseInt(object.rss, 10);
+    else if (typeof object.rss === "number")
+     message.rss = object.rss;
+    else if (typeof object.rss === "object")
+     message.rss = new $util.LongBits(object.rss.low >>> 0, object.rss.high >>> 0).toNumber(true);
+  if (object.rssHuge != null)
+   if (typeof object.rssHuge === "object" ? object.rssHuge.low || object.rssHuge.high : $Number(object.rssHuge) !== 0)
+    if ($util.Long)
+     message.rssHuge = $util.Long.fromValue(object.rssHuge, true);
+    else if (typeof object.rssHuge === "string")
+     message.rssHuge = $parseInt(object.rssHuge, 10);
+    else if (typeof object.rssHuge === "number")
+     message.rssHuge = object.rssHuge;
+    else if (typeof object.rssHuge === "object")
+     message.rssHuge = new $util.LongBits(object.rssHuge.low >>> 0, object.rssHuge.high >>> 0).toNumber(true);
+  if (object.mappedFile != null)
+   if (typeof object.mappedFile === "object" ? object.mappedFile.low || object.mappedFile.high : $Number(object.mappedFile) !== 0)
+    if ($util.Long)
+     message.mappedFile = $util.Long.fromValue(object.mappedFile, true);
+    else if (typeof object.mappedFile === "string")
+     message.mappedFile = $parseInt(object.mappedFile, 10);
+    else if (typeof object.mappedFile === "number")
+     message.mappedFile = object.mappedFile;
+    else if (typeof object.mappedFile === "object")
+     message.mappedFile = new $util.LongBits(object.mappedFile.low >>> 0, object.mappedFile.high >>> 0).toNumber(true);
+  if (object.dirty != null)
+   if (typeof object.dirty === "object" ? object.dirty.low || object.dirty.high : $Number(object.dirty) !== 0)
+    if ($util.Long)
+     message.dirty = $util.Long.fromValue(object.dirty, true);
+    else if (typeof object.dirty === "string")
+     message.dirty = $parseInt(object.dirty, 10);
+    else if (typeof object.dirty === "number")
+     message.dirty = object.dirty;
+    else if (typeof object.dirty === "object")
+     message.dirty = new $util.LongBits(object.dirty.low >>> 0, object.dirty.high >>> 0).toNumber(true);
+  if (object.writeback != null)
+   if (typeof object.writeback === "object" ? object.writeback.low || object.writeback.high : $Number(object.writeback) !== 0)
+    if ($util.Long)
+     message.writeback = $util.Long.fromValue(object.writeback, true);
+    else if (typeof object.writeback === "string")
+     message.writeback = $parseInt(object.writeback, 10);
+    else if (typeof object.writeback === "number")
+     message.writeback = object.writeback;
+    else if (typeof object.writeback === "object")
+     message.writeback = new $util.LongBits(object.writeback.low >>> 0, object.writeback.high >>> 0).toNumber(true);
+  if (object.pgPgIn != null)
+   if (typeof object.pgPgIn === "object" ? object.pgPgIn.low || object.pgPgIn.high : $Number(object.pgPgIn) !== 0)
+    if ($util.Long)
+     message.pgPgIn = $util.Long.fromValue(object.pgPgIn, true);
+    else if (typeof object.pgPgIn === "string")
+     message.pgPgIn = $parseInt(object.pgPgIn, 10);
+    else if (typeof object.pgPgIn === "number")
+     message.pgPgIn = object.pgPgIn;
+    else if (typeof object.pgPgIn === "object")
+     message.pgPgIn = new $util.LongBits(object.pgPgIn.low >>> 0, object.pgPgIn.high >>> 0).toNumber(true);
+  if (object.pgPgOut != null)
+   if (typeof object.pgPgOut === "object" ? object.pgPgOut.low || object.pgPgOut.high : $Number(object.pgPgOut) !== 0)
+    if ($util.Long)
+     message.pgPgOut = $util.Long.fromValue(object.pgPgOut, true);
+    else if (typeof object.pgPgOut === "string")
+     message.pgPgOut = $parseInt(object.pgPgOut, 10);
+    else if (typeof object.pgPgOut === "number")
+     message.pgPgOut = object.pgPgOut;
+    else if (typeof object.pgPgOut === "object")
+     message.pgPgOut = new $util.LongBits(object.pgPgOut.low >>> 0, object.pgPgOut.high >>> 0).toNumber(true);
+  if (object.pgFault != null)
+   if (typeof object.pgFault === "object" ? object.pgFault.low || object.pgFault.high : $Number(object.pgFault) !== 0)
+    if ($util.Long)
+     message.pgFault = $util.Long.fromValue(object.pgFault, true);
+    else if (typeof object.pgFault === "string")
+     message.pgFault = $parseInt(object.pgFault, 10);
+    else if (typeof object.pgFault === "number")
+     message.pgFault = object.pgFault;
+    else if (typeof object.pgFault === "object")
+     message.pgFault = new $util.LongBits(object.pgFault.low >>> 0, object.pgFault.high >>> 0).toNumber(true);
+  if (object.pgMajFault != null)
+   if (typeof object.pgMajFault === "object" ? object.pgMajFault.low || object.pgMajFault.high : $Number(object.pgMajFault) !== 0)
+    if ($util.Long)
+     message.pgMajFault = $util.Long.fromValue(object.pgMajFault, true);
+    else if (typeof object.pgMajFault === "string")
+     message.pgMajFault = $parseInt(object.pgMajFault, 10);
+    else if (typeof object.pgMajFault === "number")
+     message.pgMajFault = object.pgMajFault;
+    else if (typeof object.pgMajFault === "object")
+     message.pgMajFault = new $util.LongBits(object.pgMajFault.low >>> 0, object.pgMajFault.high >>> 0).toNumber(true);
+  if (object.inactiveAnon != null)
+   if (typeof object.inactiveAnon === "object" ? object.inactiveAnon.low || object.inactiveAnon.high : $Number(object.inactiveAnon) !== 0)
+    if ($util.Long)
+     message.inactiveAnon = $util.Long.fromValue(object.inactiveAnon, true);
+    else if (typeof object.inactiveAnon === "string")
+     message.inactiveAnon = $parseInt(object.inactiveAnon, 10);
+    else if (typeof object.inactiveAnon === "number")
+     message.inactiveAnon = object.inactiveAnon;
+    else if (typeof object.inactiveAnon === "object")
+     message.inactiveAnon = new $util.LongBits(object.inactiveAnon.low >>> 0, object.inactiveAnon.high >>> 0).toNumber(true);
+  if (object.activeAnon != null)
+   if (typeof object.activeAnon === "object" ? object.activeAnon.low || object.activeAnon.high : $Number(object.activeAnon) !== 0)
+    if ($util.Long)
+     message.activeAnon = $util.Long.fromValue(object.activeAnon, true);
+    else if (typeof object.activeAnon === "string")
+     message.activeAnon = $parseInt(object.activeAnon, 10);
+    else if (typeof object.activeAnon === "number")
+     message.activeAnon = object.activeAnon;
+    else if (typeof object.activeAnon === "object")
+     message.activeAnon = new $util.LongBits(object.activeAnon.low >>> 0, object.activeAnon.high >>> 0).toNumber(true);
+  if (object.inactiveFile != null)
+   if (typeof object.inactiveFile === "object" ? object.inactiveFile.low || object.inactiveFile.high : $Number(object.inactiveFile) !== 0)
+    if ($util.Long)
+     message.inactiveFile = $util.Long.fromValue(object.inactiveFile, true);
+    else if (typeof object.inactiveFile === "string")
+     message.inactiveFile = $parseInt(object.inactiveFile, 10);
+    else if (typeof object.inactiveFile === "number")
+     message.inactiveFile = object.inactiveFile;
+    else if (typeof object.inactiveFile === "object")
+     message.inactiveFile = new $util.LongBits(object.inactiveFile.low >>> 0, object.inactiveFile.high >>> 0).toNumber(true);
+  if (object.activeFile != null)
+   if (typeof object.activeFile === "object" ? object.activeFile.low || object.activeFile.high : $Number(object.activeFile) !== 0)
+    if ($util.Long)
+     message.activeFile = $util.Long.fromValue(object.activeFile, true);
+    else if (typeof object.activeFile === "string")
+     message.activeFile = $parseInt(object.activeFile, 10);
+    else if (typeof object.activeFile === "number")
+     message.activeFile = object.activeFile;
+    else if (typeof object.activeFile === "object")
+     message.activeFile = new $util.LongBits(object.activeFile.low >>> 0, object.activeFile.high >>> 0).toNumber(true);
+  if (object.unevictable != null)
+   if (typeof object.unevictable === "object" ? object.unevictable.low || object.unevictable.high : $Number(object.unevictable) !== 0)
+    if ($util.Long)
+     message.unevictable = $util.Long.fromValue(object.unevictable, true);
+    else if (typeof object.unevictable === "string")
+     message.unevictable = $parseInt(object.unevictable, 10);
+    else if (typeof object.unevictable === "number")
+     message.unevictable = object.unevictable;
+    else if (typeof object.unevictable === "object")
+     message.unevictable = new $util.LongBits(object.unevictable.low >>> 0, object.unevictable.high >>> 0).toNumber(true);
+  if (object.hierarchicalMemoryLimit != null)
+   if (typeof object.hierarchicalMemoryLimit === "object" ? object.hierarchicalMemoryLimit.low || object.hierarchicalMemoryLimit.high : $Number(object.hierarchicalMemoryLimit) !== 0)
+    if ($util.Long)
+     message.hierarchicalMemoryLimit = $util.Long.fromValue(object.hierarchicalMemoryLimit, true);
+    else if (typeof object.hierarchicalMemoryLimit === "string")
+     message.hierarchicalMemoryLimit = $parseInt(object.hierarchicalMemoryLimit, 10);
+    else if (typeof object.hierarchicalMemoryLimit === "number")
+     message.hierarchicalMemoryLimit = object.hierarchicalMemoryLimit;
+    else if (typeof object.hierarchicalMemoryLimit === "object")
+     message.hierarchicalMemoryLimit = new $util.LongBits(object.hierarchicalMemoryLimit.low >>> 0, object.hierarchicalMemoryLimit.high >>> 0).toNumber(true);
+  if (object.hierarchicalSwapLimit != null)
+   if (typeof object.hierarchicalSwapLimit === "object" ? object.hierarchicalSwapLimit.low || object.hierarchicalSwapLimit.high : $Number(object.hierarchicalSwapLimit) !== 0)
+    if ($util.Long)
+     message.hierarchicalSwapLimit = $util.Long.fromValue(object.hierarchicalSwapLimit, true);
+    else if (typeof object.hierarchicalSwapLimit === "string")
+     message.hierarchicalSwapLimit = $parseInt(object.hierarchicalSwapLimit, 10);
+    else if (typeof object.hierarchicalSwapLimit === "number")
+     message.hierarchicalSwapLimit = object.hierarchicalSwapLimit;
+    else if (typeof object.hierarchicalSwapLimit === "object")
+     message.hierarchicalSwapLimit = new $util.LongBits(object.hierarchicalSwapLimit.low >>> 0, object.hierarchicalSwapLimit.high >>> 0).toNumber(true);
+  if (object.totalCache != null)
+   if (typeof object.totalCache === "object" ? object.totalCache.low || object.totalCache.high : $Number(object.totalCache) !== 0)
+    if ($util.Long)
+     message.totalCache = $util.Long.fromValue(object.totalCache, true);
+    else if (typeof object.totalCache === "string")
+     message.totalCache = $parseInt(object.totalCache, 10);
+    else if (typeof object.totalCache === "number")
+     message.totalCache = object.totalCache;
+    else if (typeof object.totalCache === "object")
+     message.totalCache = new $util.LongBits(object.totalCache.low >>> 0, object.totalCache.high >>> 0).toNumber(true);
+  if (object.totalRss != null)
+   if (typeof object.totalRss === "object" ? object.totalRss.low || object.totalRss.high : $Number(object.totalRss) !== 0)
+    if ($util.Long)
+     message.totalRss = $util.Long.fromValue(object.totalRss, true);
+    else if (typeof object.totalRss === "string")
+     message.totalRss = $parseInt(object.totalRss, 10);
+    else if (typeof object.totalRss === "number")
+     message.totalRss = object.totalRss;
+    else if (typeof object.totalRss === "object")
+     message.totalRss = new $util.LongBits(object.totalRss.low >>> 0, object.totalRss.high >>> 0).toNumber(true);
+  if (object.totalRssHuge != null)
+   if (typeof object.totalRssHuge === "object" ? object.totalRssHuge.low || object.totalRssHuge.high : $Number(object.totalRssHuge) !== 0)
+    if ($util.Long)
+     message.totalRssHuge = $util.Long.fromValue(object.totalRssHuge, true);
+    else if (typeof object.totalRssHuge === "string")
+     message.totalRssHuge = $parseInt(object.totalRssHuge, 10);
+    else if (typeof object.totalRssHuge === "number")
+     message.totalRssHuge = object.totalRssHuge;
+    else if (typeof object.totalRssHuge === "object")
+     message.totalRssHuge = new $util.LongBits(object.totalRssHuge.low >>> 0, object.totalRssHuge.high >>> 0).toNumber(true);
+  if (object.totalMappedFile != null)
+   if (typeof object.totalMappedFile === "object" ? object.totalMappedFile.low || object.totalMappedFile.high : $Number(object.totalMappedFile) !== 0)
+    if ($util.Long)
+     message.totalMappedFile = $util.Long.fromValue(object.totalMappedFile, true);
+    else if (typeof object.totalMappedFile === "string")
+     message.totalMappedFile = $parseInt(object.totalMappedFile, 10);
+    else if (typeof object.totalMappedFile === "number")
+     message.totalMappedFile = object.totalMappedFile;
+    else if (typeof object.totalMappedFile === "object")
+     message.totalMappedFile = new $util.LongBits(object.totalMappedFile.low >>> 0, object.totalMappedFile.high >>> 0).toNumber(true);
+  if (object.totalDirty != null)
+   if (typeof object.totalDirty === "object" ? object.totalDirty.low || object.totalDirty.high : $Number(object.totalDirty) !== 0)
+    if ($util.Long)
+     message.totalDirty = $util.Long.fromValue(object.totalDirty, true);
+    else if (typeof object.totalDirty === "string")
+     message.totalDirty = $parseInt(object.totalDirty, 10);
+    else if (typeof object.totalDirty === "number")
+     message.totalDirty = object.totalDirty;
+    else if (typeof object.totalDirty === "object")
+     message.totalDirty = new $util.LongBits(object.totalDirty.low >>> 0, object.totalDirty.high >>> 0).toNumber(true);
+  if (object.totalWriteback != null)
+   if (typeof object.totalWriteback === "object" ? object.totalWriteback.low || object.totalWriteback.high : $Number(object.totalWriteback) !== 0)
+    if ($util.Long)
+     message.totalWriteback = $util.Long.fromValue(object.totalWriteback, true);
+    else if (typeof object.totalWriteback === "string")
+     message.totalWriteback = $parseInt(object.totalWriteback, 10);
+    else if (typeof object.totalWriteback === "number")
+     message.totalWriteback = object.totalWriteback;
+    else if (typeof object.totalWriteback === "object")
+     message.totalWriteback = new $util.LongBits(object.totalWriteback.low >>> 0, object.totalWriteback.high >>> 0).toNumber(true);
+  if (object.totalPgPgIn != null)
+   if (typeof object.totalPgPgIn === "object" ? object.totalPgPgIn.low || object.totalPgPgIn.high : $Number(object.totalPgPgIn) !== 0)
+    if ($util.Long)
+     message.totalPgPgIn = $util.Long.fromValue(object.totalPgPgIn, true);
+    else if (typeof object.totalPgPgIn === "string")
+     message.totalPgPgIn = $parseInt(object.totalPgPgIn, 10);
+    else if (typeof object.totalPgPgIn === "number")
+     message.totalPgPgIn = object.totalPgPgIn;
+    else if (typeof object.totalPgPgIn === "object")
+     message.totalPgPgIn = new $util.LongBits(object.totalPgPgIn.low >>> 0, object.totalPgPgIn.high >>> 0).toNumber(true);
+  if (object.totalPgPgOut != null)
+   if (typeof object.totalPgPgOut === "object" ? object.totalPgPgOut.low || object.totalPgPgOut.high : $Number(object.totalPgPgOut) !== 0)
+    if ($util.Long)
+     message.totalPgPgOut = $util.Long.fromValue(object.totalPgPgOut, true);
+    else if (typeof object.totalPgPgOut === "string")
+     message.totalPgPgOut = $parseInt(object.totalPgPgOut, 10);
+    else if (typeof object.totalPgPgOut === "number")
+     message.totalPgPgOut = object.totalPgPgOut;
+    else if (typeof object.totalPgPgOut === "object")
+     message.totalPgPgOut = new $util.LongBits(object.totalPgPgOut.low >>> 0, object.totalPgPgOut.high >>> 0).toNumber(true);
+  if (object.totalPgFault != null)
+   if (typeof object.totalPgFault === "object" ? object.totalPgFault.low || object.totalPgFault.high : $Number(object.totalPgFault) !== 0)
+    if ($util.Long)
+     message.totalPgFault = $util.Long.fromValue(object.totalPgFault, true);
+    else if (typeof object.totalPgFault === "string")
+     message.totalPgFault = $parseInt(object.totalPgFault, 10);
+    else if (typeof object.totalPgFault === "number")
+     message.totalPgFault = object.totalPgFault;
+    else if (typeof object.totalPgFault === "object")
+     message.totalPgFault = new $util.LongBits(object.totalPgFault.low >>> 0, object.totalPgFault.high >>> 0).toNumber(true);
+  if (object.totalPgMajFault != null)
+   if (typeof object.totalPgMajFault === "object" ? object.totalPgMajFault.low || object.totalPgMajFault.high : $Number(object.totalPgMajFault) !== 0)
+    if ($util.Long)
+     message.totalPgMajFault = $util.Long.fromValue(object.totalPgMajFault, true);
+    else if (typeof object.totalPgMajFault === "string")
+     message.totalPgMajFault = $parseInt(object.totalPgMajFault, 10);
+    else if (typeof object.totalPgMajFault === "number")
+     message.totalPgMajFault = object.totalPgMajFault;
+    else if (typeof object.totalPgMajFault === "object")
+     message.totalPgMajFault = new $util.LongBits(object.totalPgMajFault.low >>> 0, object.totalPgMajFault.high >>> 0).toNumber(true);
+  if (object.totalInactiveAnon != null)
+   if (typeof object.totalInactiveAnon === "object" ? object.totalInactiveAnon.low || object.totalInactiveAnon.high : $Number(object.totalInactiveAnon) !== 0)
+    if ($util.Long)
+     message.totalInactiveAnon = $util.Long.fromValue(object.totalInactiveAnon, true);
+    else if (typeof object.totalInactiveAnon === "string")
+     message.totalInactiveAnon = $parseInt(object.totalInactiveAnon, 10);
+    else if (typeof object.totalInactiveAnon === "number")
+     message.totalInactiveAnon = object.totalInactiveAnon;
+    else if (typeof object.totalInactiveAnon === "object")
+     message.totalInactiveAnon = new $util.LongBits(object.totalInactiveAnon.low >>> 0, object.totalInactiveAnon.high >>> 0).toNumber(true);
+  if (object.totalActiveAnon != null)
+   if (typeof object.totalActiveAnon === "object" ? object.totalActiveAnon.low || object.totalActiveAnon.high : $Number(object.totalActiveAnon) !== 0)
+    if ($util.Long)
+     message.totalActiveAnon = $util.Long.fromValue(object.totalActiveAnon, true);
+    else if (typeof object.totalActiveAnon === "string")
+     message.totalActiveAnon = $parseInt(object.totalActiveAnon, 10);
+    else if (typeof object.totalActiveAnon === "number")
+     message.totalActiveAnon = object.totalActiveAnon;
+    else if (typeof object.totalActiveAnon === "object")
+     message.totalActiveAnon = new $util.LongBits(object.totalActiveAnon.low >>> 0, object.totalActiveAnon.high >>> 0).toNumber(true);
+  if (object.totalInactiveFile != null)
+   if (typeof object.totalInactiveFile === "object" ? object.totalInactiveFile.low || object.totalInactiveFile.high : $Number(object.totalInactiveFile) !== 0)
+    if ($util.Long)
+     message.totalInactiveFile = $util.Long.fromValue(object.totalInactiveFile, true);
+    else if (typeof object.totalInactiveFile === "string")
+     message.totalInactiveFile = $parseInt(object.totalInactiveFile, 10);
+    else if (typeof object.totalInactiveFile === "number")
+     message.totalInactiveFile = object.totalInactiveFile;
+    else if (typeof object.totalInactiveFile === "object")
+     message.totalInactiveFile = new $util.LongBits(object.totalInactiveFile.low >>> 0, object.totalInactiveFile.high >>> 0).toNumber(true);
+  if (object.totalActiveFile != null)
+   if (typeof object.totalActiveFile === "object" ? object.totalActiveFile.low || object.totalActiveFile.high : $Number(object.totalActiveFile) !== 0)
+    if ($util.Long)
+     message.totalActiveFile = $util.Long.fromValue(object.totalActiveFile, true);
+    else if (typeof object.totalActiveFile === "string")
+     message.totalActiveFile = $parseInt(object.totalActiveFile, 10);
+    else if (typeof object.totalActiveFile === "number")
+     message.totalActiveFile = object.totalActiveFile;
+    else if (typeof object.totalActiveFile === "object")
+     message.totalActiveFile = new $util.LongBits(object.totalActiveFile.low >>> 0, object.totalActiveFile.high >>> 0).toNumber(true);
+  if (object.totalUnevictable != null)
+   if (typeof object.totalUnevictable === "object" ? object.totalUnevictable.low || object.totalUnevictable.high : $Number(object.totalUnevictable) !== 0)
+    if ($util.Long)
+     message.totalUnevictable = $util.Long.fromValue(object.totalUnevictable, true);
+    else if (typeof object.totalUnevictable === "string")
+     message.totalUnevictable = $parseInt(object.totalUnevictable, 10);
+    else if (typeof object.totalUnevictable === "number")
+     message.totalUnevictable = object.totalUnevictable;
+    else if (typeof object.totalUnevictable === "object")
+     message.totalUnevictable = new $util.LongBits(object.totalUnevictable.low >>> 0, object.totalUnevictable.high >>> 0).toNumber(true);
+  if (object.usage != null) {
+   if (!$util.isObject(object.usage))
+    throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.usage: object expected");
+   message.usage = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.usage, _depth + 1);
+  }
+  if (object.swap != null) {
+   if (!$util.isObject(object.swap))
+    throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.swap: object expected");
+   message.swap = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.swap, _depth + 1);
+  }
+  if (object.kernel != null) {
+   if (!$util.isObject(object.kernel))
+    throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.kernel: object expected");
+   message.kernel = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.kernel, _depth + 1);
+  }
+  if (object.kernelTcp != null) {
+   if (!$util.isObject(object.kernelTcp))
+    throw $TypeError(".io.containerd.cgroups.v1.MemoryStat.kernelTcp: object expected");
+   message.kernelTcp = $root.io.containerd.cgroups.v1.MemoryEntry.fromObject(object.kernelTcp, _depth + 1);
+  }
+  return message;
+ };
 
-    MemoryStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.cache = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.cache = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rss = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rss = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rssHuge = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rssHuge = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.mappedFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.mappedFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.dirty = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.dirty = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.writeback = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.writeback = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgPgIn = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgPgIn = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgPgOut = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgPgOut = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgMajFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgMajFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.inactiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.inactiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.activeAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.activeAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.inactiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.inactiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.activeFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.activeFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.unevictable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.unevictable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.hierarchicalMemoryLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.hierarchicalMemoryLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.hierarchicalSwapLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.hierarchicalSwapLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalCache = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalCache = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalRss = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalRss = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalRssHuge = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalRssHuge = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalMappedFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalMappedFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalDirty = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalDirty = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalWriteback = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalWriteback = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalPgPgIn = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalPgPgIn = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalPgPgOut = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalPgPgOut = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalPgFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalPgFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalPgMajFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalPgMajFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalInactiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalInactiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalActiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalActiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalInactiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalInactiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalActiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalActiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.totalUnevictable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.totalUnevictable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            object.usage = null;
-            object.swap = null;
-            object.kernel = null;
-            object.kernelTcp = null;
-        }
-        if (message.cache != null && $Object.hasOwnProperty.call(message, "cache"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.cache = typeof message.cache === "number" ? $BigInt(message.cache) : $util.Long.fromBits(message.cache.low >>> 0, message.cache.high >>> 0, true).toBigInt();
-            else if (typeof message.cache === "number")
-                object.cache = options.longs === $String ? $String(message.cache) : message.cache;
-            else
-                object.cache = options.longs === $String ? $util.Long.prototype.toString.call(message.cache) : options.longs === $Number ? new $util.LongBits(message.cache.low >>> 0, message.cache.high >>> 0).toNumber(true) : message.cache;
-        if (message.rss != null && $Object.hasOwnProperty.call(message, "rss"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rss = typeof message.rss === "number" ? $BigInt(message.rss) : $util.Long.fromBits(message.rss.low >>> 0, message.rss.high >>> 0, true).toBigInt();
-            else if (typeof message.rss === "number")
-                object.rss = options.longs === $String ? $String(message.rss) : message.rss;
-            else
-                object.rss = options.longs === $String ? $util.Long.prototype.toString.call(message.rss) : options.longs === $Number ? new $util.LongBits(message.rss.low >>> 0, message.rss.high >>> 0).toNumber(true) : message.rss;
-        if (message.rssHuge != null && $Object.hasOwnProperty.call(message, "rssHuge"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rssHuge = typeof message.rssHuge === "number" ? $BigInt(message.rssHuge) : $util.Long.fromBits(message.rssHuge.low >>> 0, message.rssHuge.high >>> 0, true).toBigInt();
-            else if (typeof message.rssHuge === "number")
-                object.rssHuge = options.longs === $String ? $String(message.rssHuge) : message.rssHuge;
-            else
-                object.rssHuge = options.longs === $String ? $util.Long.prototype.toString.call(message.rssHuge) : options.longs === $Number ? new $util.LongBits(message.rssHuge.low >>> 0, message.rssHuge.high >>> 0).toNumber(true) : message.rssHuge;
-        if (message.mappedFile != null && $Object.hasOwnProperty.call(message, "mappedFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.mappedFile = typeof message.mappedFile === "number" ? $BigInt(message.mappedFile) : $util.Long.fromBits(message.mappedFile.low >>> 0, message.mappedFile.high >>> 0, true).toBigInt();
-            else if (typeof message.mappedFile === "number")
-                object.mappedFile = options.longs === $String ? $String(message.mappedFile) : message.mappedFile;
-            else
-                object.mappedFile = options.longs === $String ? $util.Long.prototype.toString.call(message.mappedFile) : options.longs === $Number ? new $util.LongBits(message.mappedFile.low >>> 0, message.mappedFile.high >>> 0).toNumber(true) : message.mappedFile;
-        if (message.dirty != null && $Object.hasOwnProperty.call(message, "dirty"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.dirty = typeof message.dirty === "number" ? $BigInt(message.dirty) : $util.Long.fromBits(message.dirty.low >>> 0, message.dirty.high >>> 0, true).toBigInt();
-            else if (typeof message.dirty === "number")
-                object.dirty = options.longs === $String ? $String(message.dirty) : message.dirty;
-            else
-                object.dirty = options.longs === $String ? $util.Long.prototype.toString.call(message.dirty) : options.longs === $Number ? new $util.LongBits(message.dirty.low >>> 0, message.dirty.high >>> 0).toNumber(true) : message.dirty;
-        if (message.writeback != null && $Object.hasOwnProperty.call(message, "writeback"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.writeback = typeof message.writeback === "number" ? $BigInt(message.writeback) : $util.Long.fromBits(message.writeback.low >>> 0, message.writeback.high >>> 0, true).toBigInt();
-            else if (typeof message.writeback === "number")
-                object.writeback = options.longs === $String ? $String(message.writeback) : message.writeback;
-            else
-                object.writeback = options.longs === $String ? $util.Long.prototype.toString.call(message.writeback) : options.longs === $Number ? new $util.LongBits(message.writeback.low >>> 0, message.writeback.high >>> 0).toNumber(true) : message.writeback;
-        if (message.pgPgIn != null && $Object.hasOwnProperty.call(message, "pgPgIn"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgPgIn = typeof message.pgPgIn === "number" ? $BigInt(message.pgPgIn) : $util.Long.fromBits(message.pgPgIn.low >>> 0, message.pgPgIn.high >>> 0, true).toBigInt();
-            else if (typeof message.pgPgIn === "number")
-                object.pgPgIn = options.longs === $String ? $String(message.pgPgIn) : message.pgPgIn;
-            else
-                object.pgPgIn = options.longs === $String ? $util.Long.prototype.toString.call(message.pgPgIn) : options.longs === $Number ? new $util.LongBits(message.pgPgIn.low >>> 0, message.pgPgIn.high >>> 0).toNumber(true) : message.pgPgIn;
-        if (message.pgPgOut != null && $Object.hasOwnProperty.call(message, "pgPgOut"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgPgOut = typeof message.pgPgOut === "number" ? $BigInt(message.pgPgOut) : $util.Long.fromBits(message.pgPgOut.low >>> 0, message.pgPgOut.high >>> 0, true).toBigInt();
-            else if (typeof message.pgPgOut === "number")
-                object.pgPgOut = options.longs === $String ? $String(message.pgPgOut) : message.pgPgOut;
-            else
-                object.pgPgOut = options.longs === $String ? $util.Long.prototype.toString.call(message.pgPgOut) : options.longs === $Number ? new $util.LongBits(message.pgPgOut.low >>> 0, message.pgPgOut.high >>> 0).toNumber(true) : message.pgPgOut;
-        if (message.pgFault != null && $Object.hasOwnProperty.call(message, "pgFault"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgFault = typeof message.pgFault === "number" ? $BigInt(message.pgFault) : $util.Long.fromBits(message.pgFault.low >>> 0, message.pgFault.high >>> 0, true).toBigInt();
-            else if (typeof message.pgFault === "number")
-                object.pgFault = options.longs === $String ? $String(message.pgFault) : message.pgFault;
-            else
-                object.pgFault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgFault) : options.longs === $Number ? new $util.LongBits(message.pgFault.low >>> 0, message.pgFault.high >>> 0).toNumber(true) : message.pgFault;
-        if (message.pgMajFault != null && $Object.hasOwnProperty.call(message, "pgMajFault"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgMajFault = typeof message.pgMajFault === "number" ? $BigInt(message.pgMajFault) : $util.Long.fromBits(message.pgMajFault.low >>> 0, message.pgMajFault.high >>> 0, true).toBigInt();
-            else if (typeof message.pgMajFault === "number")
-                object.pgMajFault = options.longs === $String ? $String(message.pgMajFault) : message.pgMajFault;
-            else
-                object.pgMajFault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgMajFault) : options.longs === $Number ? new $util.LongBits(message.pgMajFault.low >>> 0, message.pgMajFault.high >>> 0).toNumber(true) : message.pgMajFault;
-        if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.inactiveAnon = typeof message.inactiveAnon === "number" ? $BigInt(message.inactiveAnon) : $util.Long.fromBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.inactiveAnon === "number")
-                object.inactiveAnon = options.longs === $String ? $String(message.inactiveAnon) : message.inactiveAnon;
-            else
-                object.inactiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveAnon) : options.longs === $Number ? new $util.LongBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0).toNumber(true) : message.inactiveAnon;
-        if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.activeAnon = typeof message.activeAnon === "number" ? $BigInt(message.activeAnon) : $util.Long.fromBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.activeAnon === "number")
-                object.activeAnon = options.longs === $String ? $String(message.activeAnon) : message.activeAnon;
-            else
-                object.activeAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.activeAnon) : options.longs === $Number ? new $util.LongBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0).toNumber(true) : message.activeAnon;
-        if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.inactiveFile = typeof message.inactiveFile === "number" ? $BigInt(message.inactiveFile) : $util.Long.fromBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0, true).toBigInt();
-            else if (typeof message.inactiveFile === "number")
-                object.inactiveFile = options.longs === $String ? $String(message.inactiveFile) : message.inactiveFile;
-            else
-                object.inactiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveFile) : options.longs === $Number ? new $util.LongBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0).toNumber(true) : message.inactiveFile;
-        if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.activeFile = typeof message.activeFile === "number" ? $BigInt(message.activeFile) : $util.Long.fromBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0, true).toBigInt();
-            else if (typeof message.activeFile === "number")
-                object.activeFile = options.longs === $String ? $String(message.activeFile) : message.activeFile;
-            else
-                object.activeFile = options.longs === $String ? $util.Long.prototype.toString.call(message.activeFile) : options.longs === $Number ? new $util.LongBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0).toNumber(true) : message.activeFile;
-        if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.unevictable = typeof message.unevictable === "number" ? $BigInt(message.unevictable) : $util.Long.fromBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0, true).toBigInt();
-            else if (typeof message.unevictable === "number")
-                object.unevictable = options.longs === $String ? $String(message.unevictable) : message.unevictable;
-            else
-                object.unevictable = options.longs === $String ? $util.Long.prototype.toString.call(message.unevictable) : options.longs === $Number ? new $util.LongBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0).toNumber(true) : message.unevictable;
-        if (message.hierarchicalMemoryLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalMemoryLimit"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.hierarchicalMemoryLimit = typeof message.hierarchicalMemoryLimit === "number" ? $BigInt(message.hierarchicalMemoryLimit) : $util.Long.fromBits(message.hierarchicalMemoryLimit.low >>> 0, message.hierarchicalMemoryLimit.high >>> 0, true).toBigInt();
-            else if (typeof message.hierarchicalMemoryLimit === "number")
-                object.hierarchicalMemoryLimit = options.longs === $String ? $String(message.hierarchicalMemoryLimit) : message.hierarchicalMemoryLimit;
-            else
-                object.hierarchicalMemoryLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.hierarchicalMemoryLimit) : options.longs === $Number ? new $util.LongBits(message.hierarchicalMemoryLimit.low >>> 0, message.hierarchicalMemoryLimit.high >>> 0).toNumber(true) : message.hierarchicalMemoryLimit;
-        if (message.hierarchicalSwapLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalSwapLimit"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.hierarchicalSwapLimit = typeof message.hierarchicalSwapLimit === "number" ? $BigInt(message.hierarchicalSwapLimit) : $util.Long.fromBits(message.hierarchicalSwapLimit.low >>> 0, message.hierarchicalSwapLimit.high >>> 0, true).toBigInt();
-            else if (typeof message.hierarchicalSwapLimit === "number")
-                object.hierarchicalSwapLimit = options.longs === $String ? $String(message.hierarchicalSwapLimit) : message.hierarchicalSwapLimit;
-            else
-                object.hierarchicalSwapLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.hierarchicalSwapLimit) : options.longs === $Number ? new $util.LongBits(message.hierarchicalSwapLimit.low >>> 0, message.hierarchicalSwapLimit.high >>> 0).toNumber(true) : message.hierarchicalSwapLimit;
-        if (message.totalCache != null && $Object.hasOwnProperty.call(message, "totalCache"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalCache = typeof message.totalCache === "number" ? $BigInt(message.totalCache) : $util.Long.fromBits(message.totalCache.low >>> 0, message.totalCache.high >>> 0, true).toBigInt();
-            else if (typeof message.totalCache === "number")
-                object.totalCache = options.longs === $String ? $String(message.totalCache) : message.totalCache;
-            else
-                object.totalCache = options.longs === $String ? $util.Long.prototype.toString.call(message.totalCache) : options.longs === $Number ? new $util.LongBits(message.totalCache.low >>> 0, message.totalCache.high >>> 0).toNumber(true) : message.totalCache;
-        if (message.totalRss != null && $Object.hasOwnProperty.call(message, "totalRss"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalRss = typeof message.totalRss === "number" ? $BigInt(message.totalRss) : $util.Long.fromBits(message.totalRss.low >>> 0, message.totalRss.high >>> 0, true).toBigInt();
-            else if (typeof message.totalRss === "number")
-                object.totalRss = options.longs === $String ? $String(message.totalRss) : message.totalRss;
-            else
-                object.totalRss = options.longs === $String ? $util.Long.prototype.toString.call(message.totalRss) : options.longs === $Number ? new $util.LongBits(message.totalRss.low >>> 0, message.totalRss.high >>> 0).toNumber(true) : message.totalRss;
-        if (message.totalRssHuge != null && $Object.hasOwnProperty.call(message, "totalRssHuge"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalRssHuge = typeof message.totalRssHuge === "number" ? $BigInt(message.totalRssHuge) : $util.Long.fromBits(message.totalRssHuge.low >>> 0, message.totalRssHuge.high >>> 0, true).toBigInt();
-            else if (typeof message.totalRssHuge === "number")
-                object.totalRssHuge = options.longs === $String ? $String(message.totalRssHuge) : message.totalRssHuge;
-            else
-                object.totalRssHuge = options.longs === $String ? $util.Long.prototype.toString.call(message.totalRssHuge) : options.longs === $Number ? new $util.LongBits(message.totalRssHuge.low >>> 0, message.totalRssHuge.high >>> 0).toNumber(true) : message.totalRssHuge;
-        if (message.totalMappedFile != null && $Object.hasOwnProperty.call(message, "totalMappedFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalMappedFile = typeof message.totalMappedFile === "number" ? $BigInt(message.totalMappedFile) : $util.Long.fromBits(message.totalMappedFile.low >>> 0, message.totalMappedFile.high >>> 0, true).toBigInt();
-            else if (typeof message.totalMappedFile === "number")
-                object.totalMappedFile = options.longs === $String ? $String(message.totalMappedFile) : message.totalMappedFile;
-            else
-                object.totalMappedFile = options.longs === $String ? $util.Long.prototype.toString.call(message.totalMappedFile) : options.longs === $Number ? new $util.LongBits(message.totalMappedFile.low >>> 0, message.totalMappedFile.high >>> 0).toNumber(true) : message.totalMappedFile;
-        if (message.totalDirty != null && $Object.hasOwnProperty.call(message, "totalDirty"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalDirty = typeof message.totalDirty === "number" ? $BigInt(message.totalDirty) : $util.Long.fromBits(message.totalDirty.low >>> 0, message.totalDirty.high >>> 0, true).toBigInt();
-            else if (typeof message.totalDirty === "number")
-                object.totalDirty = options.longs === $String ? $String(message.totalDirty) : message.totalDirty;
-            else
-                object.totalDirty = options.longs === $String ? $util.Long.prototype.toString.call(message.totalDirty) : options.longs === $Number ? new $util.LongBits(message.totalDirty.low >>> 0, message.totalDirty.high >>> 0).toNumber(true) : message.totalDirty;
-        if (message.totalWriteback != null && $Object.hasOwnProperty.call(message, "totalWriteback"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalWriteback = typeof message.totalWriteback === "number" ? $BigInt(message.totalWriteback) : $util.Long.fromBits(message.totalWriteback.low >>> 0, message.totalWriteback.high >>> 0, true).toBigInt();
-            else if (typeof message.totalWriteback === "number")
-                object.totalWriteback = options.longs === $String ? $String(message.totalWriteback) : message.totalWriteback;
-            else
-                object.totalWriteback = options.longs === $String ? $util.Long.prototype.toString.call(message.totalWriteback) : options.longs === $Number ? new $util.LongBits(message.totalWriteback.low >>> 0, message.totalWriteback.high >>> 0).toNumber(true) : message.totalWriteback;
-        if (message.totalPgPgIn != null && $Object.hasOwnProperty.call(message, "totalPgPgIn"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalPgPgIn = typeof message.totalPgPgIn === "number" ? $BigInt(message.totalPgPgIn) : $util.Long.fromBits(message.totalPgPgIn.low >>> 0, message.totalPgPgIn.high >>> 0, true).toBigInt();
-            else if (typeof message.totalPgPgIn === "number")
-                object.totalPgPgIn = options.longs === $String ? $String(message.totalPgPgIn) : message.totalPgPgIn;
-            else
-                object.totalPgPgIn = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgPgIn) : options.longs === $Number ? new $util.LongBits(message.totalPgPgIn.low >>> 0, message.totalPgPgIn.high >>> 0).toNumber(true) : message.totalPgPgIn;
-        if (message.totalPgPgOut != null && $Object.hasOwnProperty.call(message, "totalPgPgOut"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalPgPgOut = typeof message.totalPgPgOut === "number" ? $BigInt(message.totalPgPgOut) : $util.Long.fromBits(message.totalPgPgOut.low >>> 0, message.totalPgPgOut.high >>> 0, true).toBigInt();
-            else if (typeof message.totalPgPgOut === "number")
-                object.totalPgPgOut = options.longs === $String ? $String(message.totalPgPgOut) : message.totalPgPgOut;
-            else
-                object.totalPgPgOut = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgPgOut) : options.longs === $Number ? new $util.LongBits(message.totalPgPgOut.low >>> 0, message.totalPgPgOut.high >>> 0).toNumber(true) : message.totalPgPgOut;
-        if (message.totalPgFault != null && $Object.hasOwnProperty.call(message, "totalPgFault"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalPgFault = typeof message.totalPgFault === "number" ? $BigInt(message.totalPgFault) : $util.Long.fromBits(message.totalPgFault.low >>> 0, message.totalPgFault.high >>> 0, true).toBigInt();
-            else if (typeof message.totalPgFault === "number")
-                object.totalPgFault = options.longs === $String ? $String(message.totalPgFault) : message.totalPgFault;
-            else
-                object.totalPgFault = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgFault) : options.longs === $Number ? new $util.LongBits(message.totalPgFault.low >>> 0, message.totalPgFault.high >>> 0).toNumber(true) : message.totalPgFault;
-        if (message.totalPgMajFault != null && $Object.hasOwnProperty.call(message, "totalPgMajFault"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalPgMajFault = typeof message.totalPgMajFault === "number" ? $BigInt(message.totalPgMajFault) : $util.Long.fromBits(message.totalPgMajFault.low >>> 0, message.totalPgMajFault.high >>> 0, true).toBigInt();
-            else if (typeof message.totalPgMajFault === "number")
-                object.totalPgMajFault = options.longs === $String ? $String(message.totalPgMajFault) : message.totalPgMajFault;
-            else
-                object.totalPgMajFault = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgMajFault) : options.longs === $Number ? new $util.LongBits(message.totalPgMajFault.low >>> 0, message.totalPgMajFault.high >>> 0).toNumber(true) : message.totalPgMajFault;
-        if (message.totalInactiveAnon != null && $Object.hasOwnProperty.call(message, "totalInactiveAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalInactiveAnon = typeof message.totalInactiveAnon === "number" ? $BigInt(message.totalInactiveAnon) : $util.Long.fromBits(message.totalInactiveAnon.low >>> 0, message.totalInactiveAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.totalInactiveAnon === "number")
-                object.totalInactiveAnon = options.longs === $String ? $String(message.totalInactiveAnon) : message.totalInactiveAnon;
-            else
-                object.totalInactiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.totalInactiveAnon) : options.longs === $Number ? new $util.LongBits(message.totalInactiveAnon.low >>> 0, message.totalInactiveAnon.high >>> 0).toNumber(true) : message.totalInactiveAnon;
-        if (message.totalActiveAnon != null && $Object.hasOwnProperty.call(message, "totalActiveAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalActiveAnon = typeof message.totalActiveAnon === "number" ? $BigInt(message.totalActiveAnon) : $util.Long.fromBits(message.totalActiveAnon.low >>> 0, message.totalActiveAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.totalActiveAnon === "number")
-                object.totalActiveAnon = options.longs === $String ? $String(message.totalActiveAnon) : message.totalActiveAnon;
-            else
-                object.totalActiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.totalActiveAnon) : options.longs === $Number ? new $util.LongBits(message.totalActiveAnon.low >>> 0, message.totalActiveAnon.high >>> 0).toNumber(true) : message.totalActiveAnon;
-        if (message.totalInactiveFile != null && $Object.hasOwnProperty.call(message, "totalInactiveFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalInactiveFile = typeof message.totalInactiveFile === "number" ? $BigInt(message.totalInactiveFile) : $util.Long.fromBits(message.totalInactiveFile.low >>> 0, message.totalInactiveFile.high >>> 0, true).toBigInt();
-            else if (typeof message.totalInactiveFile === "number")
-                object.totalInactiveFile = options.longs === $String ? $String(message.totalInactiveFile) : message.totalInactiveFile;
-            else
-                object.totalInactiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.totalInactiveFile) : options.longs === $Number ? new $util.LongBits(message.totalInactiveFile.low >>> 0, message.totalInactiveFile.high >>> 0).toNumber(true) : message.totalInactiveFile;
-        if (message.totalActiveFile != null && $Object.hasOwnProperty.call(message, "totalActiveFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalActiveFile = typeof message.totalActiveFile === "number" ? $BigInt(message.totalActiveFile) : $util.Long.fromBits(message.totalActiveFile.low >>> 0, message.totalActiveFile.high >>> 0, true).toBigInt();
-            else if (typeof message.totalActiveFile === "number")
-                object.totalActiveFile = options.longs === $String ? $String(message.totalActiveFile) : message.totalActiveFile;
-            else
-                object.totalActiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.totalActiveFile) : options.longs === $Number ? new $util.LongBits(message.totalActiveFile.low >>> 0, message.totalActiveFile.high >>> 0).toNumber(true) : message.totalActiveFile;
-        if (message.totalUnevictable != null && $Object.hasOwnProperty.call(message, "totalUnevictable"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.totalUnevictable = typeof message.totalUnevictable === "number" ? $BigInt(message.totalUnevictable) : $util.Long.fromBits(message.totalUnevictable.low >>> 0, message.totalUnevictable.high >>> 0, true).toBigInt();
-            else if (typeof message.totalUnevictable === "number")
-                object.totalUnevictable = options.longs === $String ? $String(message.totalUnevictable) : message.totalUnevictable;
-            else
-                object.totalUnevictable = options.longs === $String ? $util.Long.prototype.toString.call(message.totalUnevictable) : options.longs === $Number ? new $util.LongBits(message.totalUnevictable.low >>> 0, message.totalUnevictable.high >>> 0).toNumber(true) : message.totalUnevictable;
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
-            object.usage = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.usage, options, _depth + 1);
-        if (message.swap != null && $Object.hasOwnProperty.call(message, "swap"))
-            object.swap = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.swap, options, _depth + 1);
-        if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel"))
-            object.kernel = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.kernel, options, _depth + 1);
-        if (message.kernelTcp != null && $Object.hasOwnProperty.call(message, "kernelTcp"))
-            object.kernelTcp = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.kernelTcp, options, _depth + 1);
-        return object;
-    };
+ MemoryStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.cache = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.cache = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rss = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rss = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rssHuge = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rssHuge = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.mappedFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.mappedFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.dirty = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.dirty = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.writeback = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.writeback = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgPgIn = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgPgIn = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgPgOut = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgPgOut = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgMajFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgMajFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.inactiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.inactiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.activeAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.activeAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.inactiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.inactiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.activeFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.activeFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.unevictable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.unevictable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.hierarchicalMemoryLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.hierarchicalMemoryLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.hierarchicalSwapLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.hierarchicalSwapLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalCache = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalCache = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalRss = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalRss = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalRssHuge = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalRssHuge = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalMappedFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalMappedFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalDirty = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalDirty = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalWriteback = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalWriteback = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalPgPgIn = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalPgPgIn = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalPgPgOut = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalPgPgOut = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalPgFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalPgFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalPgMajFault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalPgMajFault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalInactiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalInactiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalActiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalActiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalInactiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalInactiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalActiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalActiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.totalUnevictable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.totalUnevictable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   object.usage = null;
+   object.swap = null;
+   object.kernel = null;
+   object.kernelTcp = null;
+  }
+  if (message.cache != null && $Object.hasOwnProperty.call(message, "cache"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.cache = typeof message.cache === "number" ? $BigInt(message.cache) : $util.Long.fromBits(message.cache.low >>> 0, message.cache.high >>> 0, true).toBigInt();
+   else if (typeof message.cache === "number")
+    object.cache = options.longs === $String ? $String(message.cache) : message.cache;
+   else
+    object.cache = options.longs === $String ? $util.Long.prototype.toString.call(message.cache) : options.longs === $Number ? new $util.LongBits(message.cache.low >>> 0, message.cache.high >>> 0).toNumber(true) : message.cache;
+  if (message.rss != null && $Object.hasOwnProperty.call(message, "rss"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rss = typeof message.rss === "number" ? $BigInt(message.rss) : $util.Long.fromBits(message.rss.low >>> 0, message.rss.high >>> 0, true).toBigInt();
+   else if (typeof message.rss === "number")
+    object.rss = options.longs === $String ? $String(message.rss) : message.rss;
+   else
+    object.rss = options.longs === $String ? $util.Long.prototype.toString.call(message.rss) : options.longs === $Number ? new $util.LongBits(message.rss.low >>> 0, message.rss.high >>> 0).toNumber(true) : message.rss;
+  if (message.rssHuge != null && $Object.hasOwnProperty.call(message, "rssHuge"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rssHuge = typeof message.rssHuge === "number" ? $BigInt(message.rssHuge) : $util.Long.fromBits(message.rssHuge.low >>> 0, message.rssHuge.high >>> 0, true).toBigInt();
+   else if (typeof message.rssHuge === "number")
+    object.rssHuge = options.longs === $String ? $String(message.rssHuge) : message.rssHuge;
+   else
+    object.rssHuge = options.longs === $String ? $util.Long.prototype.toString.call(message.rssHuge) : options.longs === $Number ? new $util.LongBits(message.rssHuge.low >>> 0, message.rssHuge.high >>> 0).toNumber(true) : message.rssHuge;
+  if (message.mappedFile != null && $Object.hasOwnProperty.call(message, "mappedFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.mappedFile = typeof message.mappedFile === "number" ? $BigInt(message.mappedFile) : $util.Long.fromBits(message.mappedFile.low >>> 0, message.mappedFile.high >>> 0, true).toBigInt();
+   else if (typeof message.mappedFile === "number")
+    object.mappedFile = options.longs === $String ? $String(message.mappedFile) : message.mappedFile;
+   else
+    object.mappedFile = options.longs === $String ? $util.Long.prototype.toString.call(message.mappedFile) : options.longs === $Number ? new $util.LongBits(message.mappedFile.low >>> 0, message.mappedFile.high >>> 0).toNumber(true) : message.mappedFile;
+  if (message.dirty != null && $Object.hasOwnProperty.call(message, "dirty"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.dirty = typeof message.dirty === "number" ? $BigInt(message.dirty) : $util.Long.fromBits(message.dirty.low >>> 0, message.dirty.high >>> 0, true).toBigInt();
+   else if (typeof message.dirty === "number")
+    object.dirty = options.longs === $String ? $String(message.dirty) : message.dirty;
+   else
+    object.dirty = options.longs === $String ? $util.Long.prototype.toString.call(message.dirty) : options.longs === $Number ? new $util.LongBits(message.dirty.low >>> 0, message.dirty.high >>> 0).toNumber(true) : message.dirty;
+  if (message.writeback != null && $Object.hasOwnProperty.call(message, "writeback"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.writeback = typeof message.writeback === "number" ? $BigInt(message.writeback) : $util.Long.fromBits(message.writeback.low >>> 0, message.writeback.high >>> 0, true).toBigInt();
+   else if (typeof message.writeback === "number")
+    object.writeback = options.longs === $String ? $String(message.writeback) : message.writeback;
+   else
+    object.writeback = options.longs === $String ? $util.Long.prototype.toString.call(message.writeback) : options.longs === $Number ? new $util.LongBits(message.writeback.low >>> 0, message.writeback.high >>> 0).toNumber(true) : message.writeback;
+  if (message.pgPgIn != null && $Object.hasOwnProperty.call(message, "pgPgIn"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgPgIn = typeof message.pgPgIn === "number" ? $BigInt(message.pgPgIn) : $util.Long.fromBits(message.pgPgIn.low >>> 0, message.pgPgIn.high >>> 0, true).toBigInt();
+   else if (typeof message.pgPgIn === "number")
+    object.pgPgIn = options.longs === $String ? $String(message.pgPgIn) : message.pgPgIn;
+   else
+    object.pgPgIn = options.longs === $String ? $util.Long.prototype.toString.call(message.pgPgIn) : options.longs === $Number ? new $util.LongBits(message.pgPgIn.low >>> 0, message.pgPgIn.high >>> 0).toNumber(true) : message.pgPgIn;
+  if (message.pgPgOut != null && $Object.hasOwnProperty.call(message, "pgPgOut"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgPgOut = typeof message.pgPgOut === "number" ? $BigInt(message.pgPgOut) : $util.Long.fromBits(message.pgPgOut.low >>> 0, message.pgPgOut.high >>> 0, true).toBigInt();
+   else if (typeof message.pgPgOut === "number")
+    object.pgPgOut = options.longs === $String ? $String(message.pgPgOut) : message.pgPgOut;
+   else
+    object.pgPgOut = options.longs === $String ? $util.Long.prototype.toString.call(message.pgPgOut) : options.longs === $Number ? new $util.LongBits(message.pgPgOut.low >>> 0, message.pgPgOut.high >>> 0).toNumber(true) : message.pgPgOut;
+  if (message.pgFault != null && $Object.hasOwnProperty.call(message, "pgFault"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgFault = typeof message.pgFault === "number" ? $BigInt(message.pgFault) : $util.Long.fromBits(message.pgFault.low >>> 0, message.pgFault.high >>> 0, true).toBigInt();
+   else if (typeof message.pgFault === "number")
+    object.pgFault = options.longs === $String ? $String(message.pgFault) : message.pgFault;
+   else
+    object.pgFault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgFault) : options.longs === $Number ? new $util.LongBits(message.pgFault.low >>> 0, message.pgFault.high >>> 0).toNumber(true) : message.pgFault;
+  if (message.pgMajFault != null && $Object.hasOwnProperty.call(message, "pgMajFault"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgMajFault = typeof message.pgMajFault === "number" ? $BigInt(message.pgMajFault) : $util.Long.fromBits(message.pgMajFault.low >>> 0, message.pgMajFault.high >>> 0, true).toBigInt();
+   else if (typeof message.pgMajFault === "number")
+    object.pgMajFault = options.longs === $String ? $String(message.pgMajFault) : message.pgMajFault;
+   else
+    object.pgMajFault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgMajFault) : options.longs === $Number ? new $util.LongBits(message.pgMajFault.low >>> 0, message.pgMajFault.high >>> 0).toNumber(true) : message.pgMajFault;
+  if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.inactiveAnon = typeof message.inactiveAnon === "number" ? $BigInt(message.inactiveAnon) : $util.Long.fromBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.inactiveAnon === "number")
+    object.inactiveAnon = options.longs === $String ? $String(message.inactiveAnon) : message.inactiveAnon;
+   else
+    object.inactiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveAnon) : options.longs === $Number ? new $util.LongBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0).toNumber(true) : message.inactiveAnon;
+  if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.activeAnon = typeof message.activeAnon === "number" ? $BigInt(message.activeAnon) : $util.Long.fromBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.activeAnon === "number")
+    object.activeAnon = options.longs === $String ? $String(message.activeAnon) : message.activeAnon;
+   else
+    object.activeAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.activeAnon) : options.longs === $Number ? new $util.LongBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0).toNumber(true) : message.activeAnon;
+  if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.inactiveFile = typeof message.inactiveFile === "number" ? $BigInt(message.inactiveFile) : $util.Long.fromBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0, true).toBigInt();
+   else if (typeof message.inactiveFile === "number")
+    object.inactiveFile = options.longs === $String ? $String(message.inactiveFile) : message.inactiveFile;
+   else
+    object.inactiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveFile) : options.longs === $Number ? new $util.LongBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0).toNumber(true) : message.inactiveFile;
+  if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.activeFile = typeof message.activeFile === "number" ? $BigInt(message.activeFile) : $util.Long.fromBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0, true).toBigInt();
+   else if (typeof message.activeFile === "number")
+    object.activeFile = options.longs === $String ? $String(message.activeFile) : message.activeFile;
+   else
+    object.activeFile = options.longs === $String ? $util.Long.prototype.toString.call(message.activeFile) : options.longs === $Number ? new $util.LongBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0).toNumber(true) : message.activeFile;
+  if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.unevictable = typeof message.unevictable === "number" ? $BigInt(message.unevictable) : $util.Long.fromBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0, true).toBigInt();
+   else if (typeof message.unevictable === "number")
+    object.unevictable = options.longs === $String ? $String(message.unevictable) : message.unevictable;
+   else
+    object.unevictable = options.longs === $String ? $util.Long.prototype.toString.call(message.unevictable) : options.longs === $Number ? new $util.LongBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0).toNumber(true) : message.unevictable;
+  if (message.hierarchicalMemoryLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalMemoryLimit"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.hierarchicalMemoryLimit = typeof message.hierarchicalMemoryLimit === "number" ? $BigInt(message.hierarchicalMemoryLimit) : $util.Long.fromBits(message.hierarchicalMemoryLimit.low >>> 0, message.hierarchicalMemoryLimit.high >>> 0, true).toBigInt();
+   else if (typeof message.hierarchicalMemoryLimit === "number")
+    object.hierarchicalMemoryLimit = options.longs === $String ? $String(message.hierarchicalMemoryLimit) : message.hierarchicalMemoryLimit;
+   else
+    object.hierarchicalMemoryLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.hierarchicalMemoryLimit) : options.longs === $Number ? new $util.LongBits(message.hierarchicalMemoryLimit.low >>> 0, message.hierarchicalMemoryLimit.high >>> 0).toNumber(true) : message.hierarchicalMemoryLimit;
+  if (message.hierarchicalSwapLimit != null && $Object.hasOwnProperty.call(message, "hierarchicalSwapLimit"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.hierarchicalSwapLimit = typeof message.hierarchicalSwapLimit === "number" ? $BigInt(message.hierarchicalSwapLimit) : $util.Long.fromBits(message.hierarchicalSwapLimit.low >>> 0, message.hierarchicalSwapLimit.high >>> 0, true).toBigInt();
+   else if (typeof message.hierarchicalSwapLimit === "number")
+    object.hierarchicalSwapLimit = options.longs === $String ? $String(message.hierarchicalSwapLimit) : message.hierarchicalSwapLimit;
+   else
+    object.hierarchicalSwapLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.hierarchicalSwapLimit) : options.longs === $Number ? new $util.LongBits(message.hierarchicalSwapLimit.low >>> 0, message.hierarchicalSwapLimit.high >>> 0).toNumber(true) : message.hierarchicalSwapLimit;
+  if (message.totalCache != null && $Object.hasOwnProperty.call(message, "totalCache"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalCache = typeof message.totalCache === "number" ? $BigInt(message.totalCache) : $util.Long.fromBits(message.totalCache.low >>> 0, message.totalCache.high >>> 0, true).toBigInt();
+   else if (typeof message.totalCache === "number")
+    object.totalCache = options.longs === $String ? $String(message.totalCache) : message.totalCache;
+   else
+    object.totalCache = options.longs === $String ? $util.Long.prototype.toString.call(message.totalCache) : options.longs === $Number ? new $util.LongBits(message.totalCache.low >>> 0, message.totalCache.high >>> 0).toNumber(true) : message.totalCache;
+  if (message.totalRss != null && $Object.hasOwnProperty.call(message, "totalRss"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalRss = typeof message.totalRss === "number" ? $BigInt(message.totalRss) : $util.Long.fromBits(message.totalRss.low >>> 0, message.totalRss.high >>> 0, true).toBigInt();
+   else if (typeof message.totalRss === "number")
+    object.totalRss = options.longs === $String ? $String(message.totalRss) : message.totalRss;
+   else
+    object.totalRss = options.longs === $String ? $util.Long.prototype.toString.call(message.totalRss) : options.longs === $Number ? new $util.LongBits(message.totalRss.low >>> 0, message.totalRss.high >>> 0).toNumber(true) : message.totalRss;
+  if (message.totalRssHuge != null && $Object.hasOwnProperty.call(message, "totalRssHuge"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalRssHuge = typeof message.totalRssHuge === "number" ? $BigInt(message.totalRssHuge) : $util.Long.fromBits(message.totalRssHuge.low >>> 0, message.totalRssHuge.high >>> 0, true).toBigInt();
+   else if (typeof message.totalRssHuge === "number")
+    object.totalRssHuge = options.longs === $String ? $String(message.totalRssHuge) : message.totalRssHuge;
+   else
+    object.totalRssHuge = options.longs === $String ? $util.Long.prototype.toString.call(message.totalRssHuge) : options.longs === $Number ? new $util.LongBits(message.totalRssHuge.low >>> 0, message.totalRssHuge.high >>> 0).toNumber(true) : message.totalRssHuge;
+  if (message.totalMappedFile != null && $Object.hasOwnProperty.call(message, "totalMappedFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalMappedFile = typeof message.totalMappedFile === "number" ? $BigInt(message.totalMappedFile) : $util.Long.fromBits(message.totalMappedFile.low >>> 0, message.totalMappedFile.high >>> 0, true).toBigInt();
+   else if (typeof message.totalMappedFile === "number")
+    object.totalMappedFile = options.longs === $String ? $String(message.totalMappedFile) : message.totalMappedFile;
+   else
+    object.totalMappedFile = options.longs === $String ? $util.Long.prototype.toString.call(message.totalMappedFile) : options.longs === $Number ? new $util.LongBits(message.totalMappedFile.low >>> 0, message.totalMappedFile.high >>> 0).toNumber(true) : message.totalMappedFile;
+  if (message.totalDirty != null && $Object.hasOwnProperty.call(message, "totalDirty"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalDirty = typeof message.totalDirty === "number" ? $BigInt(message.totalDirty) : $util.Long.fromBits(message.totalDirty.low >>> 0, message.totalDirty.high >>> 0, true).toBigInt();
+   else if (typeof message.totalDirty === "number")
+    object.totalDirty = options.longs === $String ? $String(message.totalDirty) : message.totalDirty;
+   else
+    object.totalDirty = options.longs === $String ? $util.Long.prototype.toString.call(message.totalDirty) : options.longs === $Number ? new $util.LongBits(message.totalDirty.low >>> 0, message.totalDirty.high >>> 0).toNumber(true) : message.totalDirty;
+  if (message.totalWriteback != null && $Object.hasOwnProperty.call(message, "totalWriteback"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalWriteback = typeof message.totalWriteback === "number" ? $BigInt(message.totalWriteback) : $util.Long.fromBits(message.totalWriteback.low >>> 0, message.totalWriteback.high >>> 0, true).toBigInt();
+   else if (typeof message.totalWriteback === "number")
+    object.totalWriteback = options.longs === $String ? $String(message.totalWriteback) : message.totalWriteback;
+   else
+    object.totalWriteback = options.longs === $String ? $util.Long.prototype.toString.call(message.totalWriteback) : options.longs === $Number ? new $util.LongBits(message.totalWriteback.low >>> 0, message.totalWriteback.high >>> 0).toNumber(true) : message.totalWriteback;
+  if (message.totalPgPgIn != null && $Object.hasOwnProperty.call(message, "totalPgPgIn"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalPgPgIn = typeof message.totalPgPgIn === "number" ? $BigInt(message.totalPgPgIn) : $util.Long.fromBits(message.totalPgPgIn.low >>> 0, message.totalPgPgIn.high >>> 0, true).toBigInt();
+   else if (typeof message.totalPgPgIn === "number")
+    object.totalPgPgIn = options.longs === $String ? $String(message.totalPgPgIn) : message.totalPgPgIn;
+   else
+    object.totalPgPgIn = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgPgIn) : options.longs === $Number ? new $util.LongBits(message.totalPgPgIn.low >>> 0, message.totalPgPgIn.high >>> 0).toNumber(true) : message.totalPgPgIn;
+  if (message.totalPgPgOut != null && $Object.hasOwnProperty.call(message, "totalPgPgOut"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalPgPgOut = typeof message.totalPgPgOut === "number" ? $BigInt(message.totalPgPgOut) : $util.Long.fromBits(message.totalPgPgOut.low >>> 0, message.totalPgPgOut.high >>> 0, true).toBigInt();
+   else if (typeof message.totalPgPgOut === "number")
+    object.totalPgPgOut = options.longs === $String ? $String(message.totalPgPgOut) : message.totalPgPgOut;
+   else
+    object.totalPgPgOut = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgPgOut) : options.longs === $Number ? new $util.LongBits(message.totalPgPgOut.low >>> 0, message.totalPgPgOut.high >>> 0).toNumber(true) : message.totalPgPgOut;
+  if (message.totalPgFault != null && $Object.hasOwnProperty.call(message, "totalPgFault"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalPgFault = typeof message.totalPgFault === "number" ? $BigInt(message.totalPgFault) : $util.Long.fromBits(message.totalPgFault.low >>> 0, message.totalPgFault.high >>> 0, true).toBigInt();
+   else if (typeof message.totalPgFault === "number")
+    object.totalPgFault = options.longs === $String ? $String(message.totalPgFault) : message.totalPgFault;
+   else
+    object.totalPgFault = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgFault) : options.longs === $Number ? new $util.LongBits(message.totalPgFault.low >>> 0, message.totalPgFault.high >>> 0).toNumber(true) : message.totalPgFault;
+  if (message.totalPgMajFault != null && $Object.hasOwnProperty.call(message, "totalPgMajFault"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalPgMajFault = typeof message.totalPgMajFault === "number" ? $BigInt(message.totalPgMajFault) : $util.Long.fromBits(message.totalPgMajFault.low >>> 0, message.totalPgMajFault.high >>> 0, true).toBigInt();
+   else if (typeof message.totalPgMajFault === "number")
+    object.totalPgMajFault = options.longs === $String ? $String(message.totalPgMajFault) : message.totalPgMajFault;
+   else
+    object.totalPgMajFault = options.longs === $String ? $util.Long.prototype.toString.call(message.totalPgMajFault) : options.longs === $Number ? new $util.LongBits(message.totalPgMajFault.low >>> 0, message.totalPgMajFault.high >>> 0).toNumber(true) : message.totalPgMajFault;
+  if (message.totalInactiveAnon != null && $Object.hasOwnProperty.call(message, "totalInactiveAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalInactiveAnon = typeof message.totalInactiveAnon === "number" ? $BigInt(message.totalInactiveAnon) : $util.Long.fromBits(message.totalInactiveAnon.low >>> 0, message.totalInactiveAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.totalInactiveAnon === "number")
+    object.totalInactiveAnon = options.longs === $String ? $String(message.totalInactiveAnon) : message.totalInactiveAnon;
+   else
+    object.totalInactiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.totalInactiveAnon) : options.longs === $Number ? new $util.LongBits(message.totalInactiveAnon.low >>> 0, message.totalInactiveAnon.high >>> 0).toNumber(true) : message.totalInactiveAnon;
+  if (message.totalActiveAnon != null && $Object.hasOwnProperty.call(message, "totalActiveAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalActiveAnon = typeof message.totalActiveAnon === "number" ? $BigInt(message.totalActiveAnon) : $util.Long.fromBits(message.totalActiveAnon.low >>> 0, message.totalActiveAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.totalActiveAnon === "number")
+    object.totalActiveAnon = options.longs === $String ? $String(message.totalActiveAnon) : message.totalActiveAnon;
+   else
+    object.totalActiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.totalActiveAnon) : options.longs === $Number ? new $util.LongBits(message.totalActiveAnon.low >>> 0, message.totalActiveAnon.high >>> 0).toNumber(true) : message.totalActiveAnon;
+  if (message.totalInactiveFile != null && $Object.hasOwnProperty.call(message, "totalInactiveFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalInactiveFile = typeof message.totalInactiveFile === "number" ? $BigInt(message.totalInactiveFile) : $util.Long.fromBits(message.totalInactiveFile.low >>> 0, message.totalInactiveFile.high >>> 0, true).toBigInt();
+   else if (typeof message.totalInactiveFile === "number")
+    object.totalInactiveFile = options.longs === $String ? $String(message.totalInactiveFile) : message.totalInactiveFile;
+   else
+    object.totalInactiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.totalInactiveFile) : options.longs === $Number ? new $util.LongBits(message.totalInactiveFile.low >>> 0, message.totalInactiveFile.high >>> 0).toNumber(true) : message.totalInactiveFile;
+  if (message.totalActiveFile != null && $Object.hasOwnProperty.call(message, "totalActiveFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalActiveFile = typeof message.totalActiveFile === "number" ? $BigInt(message.totalActiveFile) : $util.Long.fromBits(message.totalActiveFile.low >>> 0, message.totalActiveFile.high >>> 0, true).toBigInt();
+   else if (typeof message.totalActiveFile === "number")
+    object.totalActiveFile = options.longs === $String ? $String(message.totalActiveFile) : message.totalActiveFile;
+   else
+    object.totalActiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.totalActiveFile) : options.longs === $Number ? new $util.LongBits(message.totalActiveFile.low >>> 0, message.totalActiveFile.high >>> 0).toNumber(true) : message.totalActiveFile;
+  if (message.totalUnevictable != null && $Object.hasOwnProperty.call(message, "totalUnevictable"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.totalUnevictable = typeof message.totalUnevictable === "number" ? $BigInt(message.totalUnevictable) : $util.Long.fromBits(message.totalUnevictable.low >>> 0, message.totalUnevictable.high >>> 0, true).toBigInt();
+   else if (typeof message.totalUnevictable === "number")
+    object.totalUnevictable = options.longs === $String ? $String(message.totalUnevictable) : message.totalUnevictable;
+   else
+    object.totalUnevictable = options.longs === $String ? $util.Long.prototype.toString.call(message.totalUnevictable) : options.longs === $Number ? new $util.LongBits(message.totalUnevictable.low >>> 0, message.totalUnevictable.high >>> 0).toNumber(true) : message.totalUnevictable;
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+   object.usage = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.usage, options, _depth + 1);
+  if (message.swap != null && $Object.hasOwnProperty.call(message, "swap"))
+   object.swap = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.swap, options, _depth + 1);
+  if (message.kernel != null && $Object.hasOwnProperty.call(message, "kernel"))
+   object.kernel = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.kernel, options, _depth + 1);
+  if (message.kernelTcp != null && $Object.hasOwnProperty.call(message, "kernelTcp"))
+   object.kernelTcp = $root.io.containerd.cgroups.v1.MemoryEntry.toObject(message.kernelTcp, options, _depth + 1);
+  return object;
+ };
 
-    MemoryStat.prototype.toJSON = function() {
-        return MemoryStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ MemoryStat.prototype.toJSON = function() {
+  return MemoryStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    MemoryStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.MemoryStat";
-    };
+ MemoryStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.MemoryStat";
+ };
 
-    return MemoryStat;
+ return MemoryStat;
 };

@@ -11,212 +11,212 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Throttle = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Throttle = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(Throttle.prototype, "periods", true);
-    $longDefault(Throttle.prototype, "throttledPeriods", true);
-    $longDefault(Throttle.prototype, "throttledTime", true);
+ $longDefault(Throttle.prototype, "periods", true);
+ $longDefault(Throttle.prototype, "throttledPeriods", true);
+ $longDefault(Throttle.prototype, "throttledTime", true);
 
-    Throttle.create = function(properties) {
-        return new Throttle(properties);
-    };
+ Throttle.create = function(properties) {
+  return new Throttle(properties);
+ };
 
-    Throttle.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.periods != null && $Object.hasOwnProperty.call(message, "periods") && (typeof message.periods === "object" ? message.periods.low || message.periods.high : message.periods !== 0))
-            writer.uint32(8).uint64(message.periods);
-        if (message.throttledPeriods != null && $Object.hasOwnProperty.call(message, "throttledPeriods") && (typeof message.throttledPeriods === "object" ? message.throttledPeriods.low || message.throttledPeriods.high : message.throttledPeriods !== 0))
-            writer.uint32(16).uint64(message.throttledPeriods);
-        if (message.throttledTime != null && $Object.hasOwnProperty.call(message, "throttledTime") && (typeof message.throttledTime === "object" ? message.throttledTime.low || message.throttledTime.high : message.throttledTime !== 0))
-            writer.uint32(24).uint64(message.throttledTime);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Throttle.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.periods != null && $Object.hasOwnProperty.call(message, "periods") && (typeof message.periods === "object" ? message.periods.low || message.periods.high : message.periods !== 0))
+   writer.uint32(8).uint64(message.periods);
+  if (message.throttledPeriods != null && $Object.hasOwnProperty.call(message, "throttledPeriods") && (typeof message.throttledPeriods === "object" ? message.throttledPeriods.low || message.throttledPeriods.high : message.throttledPeriods !== 0))
+   writer.uint32(16).uint64(message.throttledPeriods);
+  if (message.throttledTime != null && $Object.hasOwnProperty.call(message, "throttledTime") && (typeof message.throttledTime === "object" ? message.throttledTime.low || message.throttledTime.high : message.throttledTime !== 0))
+   writer.uint32(24).uint64(message.throttledTime);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Throttle.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v1.Throttle();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.periods = value;
-                    else
-                        delete message.periods;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.throttledPeriods = value;
-                    else
-                        delete message.throttledPeriods;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.throttledTime = value;
-                    else
-                        delete message.throttledTime;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Throttle.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v1.Throttle();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.periods = value;
+     else
+      delete message.periods;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.throttledPeriods = value;
+     else
+      delete message.throttledPeriods;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.throttledTime = value;
+     else
+      delete message.throttledTime;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Throttle.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v1.Throttle)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v1.Throttle: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v1.Throttle();
-        if (object.periods != null)
-            if (typeof object.periods === "object" ? object.periods.low || object.periods.high : $Number(object.periods) !== 0)
-                if ($util.Long)
-                    message.periods = $util.Long.fromValue(object.periods, true);
-                else if (typeof object.periods === "string")
-                    message.periods = $parseInt(object.periods, 10);
-                else if (typeof object.periods === "number")
-                    message.periods = object.periods;
-                else if (typeof object.periods === "object")
-                    message.periods = new $util.LongBits(object.periods.low >>> 0, object.periods.high >>> 0).toNumber(true);
-        if (object.throttledPeriods != null)
-            if (typeof object.throttledPeriods === "object" ? object.throttledPeriods.low || object.throttledPeriods.high : $Number(object.throttledPeriods) !== 0)
-                if ($util.Long)
-                    message.throttledPeriods = $util.Long.fromValue(object.throttledPeriods, true);
-                else if (typeof object.throttledPeriods === "string")
-                    message.throttledPeriods = $parseInt(object.throttledPeriods, 10);
-                else if (typeof object.throttledPeriods === "number")
-                    message.throttledPeriods = object.throttledPeriods;
-                else if (typeof object.throttledPeriods === "object")
-                    message.throttledPeriods = new $util.LongBits(object.throttledPeriods.low >>> 0, object.throttledPeriods.high >>> 0).toNumber(true);
-        if (object.throttledTime != null)
-            if (typeof object.throttledTime === "object" ? object.throttledTime.low || object.throttledTime.high : $Number(object.throttledTime) !== 0)
-                if ($util.Long)
-                    message.throttledTime = $util.Long.fromValue(object.throttledTime, true);
-                else if (typeof object.throttledTime === "string")
-                    message.throttledTime = $parseInt(object.throttledTime, 10);
-                else if (typeof object.throttledTime === "number")
-                    message.throttledTime = object.throttledTime;
-                else if (typeof object.throttledTime === "object")
-                    message.throttledTime = new $util.LongBits(object.throttledTime.low >>> 0, object.throttledTime.high >>> 0).toNumber(true);
-        return message;
-    };
+ Throttle.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v1.Throttle)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v1.Throttle: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v1.Throttle();
+  if (object.periods != null)
+   if (typeof object.periods === "object" ? object.periods.low || object.periods.high : $Number(object.periods) !== 0)
+    if ($util.Long)
+     message.periods = $util.Long.fromValue(object.periods, true);
+    else if (typeof object.periods === "string")
+     message.periods = $parseInt(object.periods, 10);
+    else if (typeof object.periods === "number")
+     message.periods = object.periods;
+    else if (typeof object.periods === "object")
+     message.periods = new $util.LongBits(object.periods.low >>> 0, object.periods.high >>> 0).toNumber(true);
+  if (object.throttledPeriods != null)
+   if (typeof object.throttledPeriods === "object" ? object.throttledPeriods.low || object.throttledPeriods.high : $Number(object.throttledPeriods) !== 0)
+    if ($util.Long)
+     message.throttledPeriods = $util.Long.fromValue(object.throttledPeriods, true);
+    else if (typeof object.throttledPeriods === "string")
+     message.throttledPeriods = $parseInt(object.throttledPeriods, 10);
+    else if (typeof object.throttledPeriods === "number")
+     message.throttledPeriods = object.throttledPeriods;
+    else if (typeof object.throttledPeriods === "object")
+     message.throttledPeriods = new $util.LongBits(object.throttledPeriods.low >>> 0, object.throttledPeriods.high >>> 0).toNumber(true);
+  if (object.throttledTime != null)
+   if (typeof object.throttledTime === "object" ? object.throttledTime.low || object.throttledTime.high : $Number(object.throttledTime) !== 0)
+    if ($util.Long)
+     message.throttledTime = $util.Long.fromValue(object.throttledTime, true);
+    else if (typeof object.throttledTime === "string")
+     message.throttledTime = $parseInt(object.throttledTime, 10);
+    else if (typeof object.throttledTime === "number")
+     message.throttledTime = object.throttledTime;
+    else if (typeof object.throttledTime === "object")
+     message.throttledTime = new $util.LongBits(object.throttledTime.low >>> 0, object.throttledTime.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    Throttle.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.periods = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.periods = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.throttledPeriods = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.throttledPeriods = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.throttledTime = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.throttledTime = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.periods != null && $Object.hasOwnProperty.call(message, "periods"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.periods = typeof message.periods === "number" ? $BigInt(message.periods) : $util.Long.fromBits(message.periods.low >>> 0, message.periods.high >>> 0, true).toBigInt();
-            else if (typeof message.periods === "number")
-                object.periods = options.longs === $String ? $String(message.periods) : message.periods;
-            else
-                object.periods = options.longs === $String ? $util.Long.prototype.toString.call(message.periods) : options.longs === $Number ? new $util.LongBits(message.periods.low >>> 0, message.periods.high >>> 0).toNumber(true) : message.periods;
-        if (message.throttledPeriods != null && $Object.hasOwnProperty.call(message, "throttledPeriods"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.throttledPeriods = typeof message.throttledPeriods === "number" ? $BigInt(message.throttledPeriods) : $util.Long.fromBits(message.throttledPeriods.low >>> 0, message.throttledPeriods.high >>> 0, true).toBigInt();
-            else if (typeof message.throttledPeriods === "number")
-                object.throttledPeriods = options.longs === $String ? $String(message.throttledPeriods) : message.throttledPeriods;
-            else
-                object.throttledPeriods = options.longs === $String ? $util.Long.prototype.toString.call(message.throttledPeriods) : options.longs === $Number ? new $util.LongBits(message.throttledPeriods.low >>> 0, message.throttledPeriods.high >>> 0).toNumber(true) : message.throttledPeriods;
-        if (message.throttledTime != null && $Object.hasOwnProperty.call(message, "throttledTime"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.throttledTime = typeof message.throttledTime === "number" ? $BigInt(message.throttledTime) : $util.Long.fromBits(message.throttledTime.low >>> 0, message.throttledTime.high >>> 0, true).toBigInt();
-            else if (typeof message.throttledTime === "number")
-                object.throttledTime = options.longs === $String ? $String(message.throttledTime) : message.throttledTime;
-            else
-                object.throttledTime = options.longs === $String ? $util.Long.prototype.toString.call(message.throttledTime) : options.longs === $Number ? new $util.LongBits(message.throttledTime.low >>> 0, message.throttledTime.high >>> 0).toNumber(true) : message.throttledTime;
-        return object;
-    };
+ Throttle.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.periods = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.periods = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.throttledPeriods = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.throttledPeriods = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.throttledTime = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.throttledTime = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.periods != null && $Object.hasOwnProperty.call(message, "periods"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.periods = typeof message.periods === "number" ? $BigInt(message.periods) : $util.Long.fromBits(message.periods.low >>> 0, message.periods.high >>> 0, true).toBigInt();
+   else if (typeof message.periods === "number")
+    object.periods = options.longs === $String ? $String(message.periods) : message.periods;
+   else
+    object.periods = options.longs === $String ? $util.Long.prototype.toString.call(message.periods) : options.longs === $Number ? new $util.LongBits(message.periods.low >>> 0, message.periods.high >>> 0).toNumber(true) : message.periods;
+  if (message.throttledPeriods != null && $Object.hasOwnProperty.call(message, "throttledPeriods"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.throttledPeriods = typeof message.throttledPeriods === "number" ? $BigInt(message.throttledPeriods) : $util.Long.fromBits(message.throttledPeriods.low >>> 0, message.throttledPeriods.high >>> 0, true).toBigInt();
+   else if (typeof message.throttledPeriods === "number")
+    object.throttledPeriods = options.longs === $String ? $String(message.throttledPeriods) : message.throttledPeriods;
+   else
+    object.throttledPeriods = options.longs === $String ? $util.Long.prototype.toString.call(message.throttledPeriods) : options.longs === $Number ? new $util.LongBits(message.throttledPeriods.low >>> 0, message.throttledPeriods.high >>> 0).toNumber(true) : message.throttledPeriods;
+  if (message.throttledTime != null && $Object.hasOwnProperty.call(message, "throttledTime"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.throttledTime = typeof message.throttledTime === "number" ? $BigInt(message.throttledTime) : $util.Long.fromBits(message.throttledTime.low >>> 0, message.throttledTime.high >>> 0, true).toBigInt();
+   else if (typeof message.throttledTime === "number")
+    object.throttledTime = options.longs === $String ? $String(message.throttledTime) : message.throttledTime;
+   else
+    object.throttledTime = options.longs === $String ? $util.Long.prototype.toString.call(message.throttledTime) : options.longs === $Number ? new $util.LongBits(message.throttledTime.low >>> 0, message.throttledTime.high >>> 0).toNumber(true) : message.throttledTime;
+  return object;
+ };
 
-    Throttle.prototype.toJSON = function() {
-        return Throttle.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Throttle.prototype.toJSON = function() {
+  return Throttle.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Throttle.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v1.Throttle";
-    };
+ Throttle.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v1.Throttle";
+ };
 
-    return Throttle;
+ return Throttle;
 };

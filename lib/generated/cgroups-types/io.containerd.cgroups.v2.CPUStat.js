@@ -11,399 +11,399 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CPUStat = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CPUStat = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(CPUStat.prototype, "usageUsec", true);
-    $longDefault(CPUStat.prototype, "userUsec", true);
-    $longDefault(CPUStat.prototype, "systemUsec", true);
-    $longDefault(CPUStat.prototype, "nrPeriods", true);
-    $longDefault(CPUStat.prototype, "nrThrottled", true);
-    $longDefault(CPUStat.prototype, "throttledUsec", true);
-    CPUStat.prototype.psi = null;
-    $longDefault(CPUStat.prototype, "nrBursts", true);
-    $longDefault(CPUStat.prototype, "burstUsec", true);
+ $longDefault(CPUStat.prototype, "usageUsec", true);
+ $longDefault(CPUStat.prototype, "userUsec", true);
+ $longDefault(CPUStat.prototype, "systemUsec", true);
+ $longDefault(CPUStat.prototype, "nrPeriods", true);
+ $longDefault(CPUStat.prototype, "nrThrottled", true);
+ $longDefault(CPUStat.prototype, "throttledUsec", true);
+ CPUStat.prototype.psi = null;
+ $longDefault(CPUStat.prototype, "nrBursts", true);
+ $longDefault(CPUStat.prototype, "burstUsec", true);
 
-    CPUStat.create = function(properties) {
-        return new CPUStat(properties);
-    };
+ CPUStat.create = function(properties) {
+  return new CPUStat(properties);
+ };
 
-    CPUStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.usageUsec != null && $Object.hasOwnProperty.call(message, "usageUsec") && (typeof message.usageUsec === "object" ? message.usageUsec.low || message.usageUsec.high : message.usageUsec !== 0))
-            writer.uint32(8).uint64(message.usageUsec);
-        if (message.userUsec != null && $Object.hasOwnProperty.call(message, "userUsec") && (typeof message.userUsec === "object" ? message.userUsec.low || message.userUsec.high : message.userUsec !== 0))
-            writer.uint32(16).uint64(message.userUsec);
-        if (message.systemUsec != null && $Object.hasOwnProperty.call(message, "systemUsec") && (typeof message.systemUsec === "object" ? message.systemUsec.low || message.systemUsec.high : message.systemUsec !== 0))
-            writer.uint32(24).uint64(message.systemUsec);
-        if (message.nrPeriods != null && $Object.hasOwnProperty.call(message, "nrPeriods") && (typeof message.nrPeriods === "object" ? message.nrPeriods.low || message.nrPeriods.high : message.nrPeriods !== 0))
-            writer.uint32(32).uint64(message.nrPeriods);
-        if (message.nrThrottled != null && $Object.hasOwnProperty.call(message, "nrThrottled") && (typeof message.nrThrottled === "object" ? message.nrThrottled.low || message.nrThrottled.high : message.nrThrottled !== 0))
-            writer.uint32(40).uint64(message.nrThrottled);
-        if (message.throttledUsec != null && $Object.hasOwnProperty.call(message, "throttledUsec") && (typeof message.throttledUsec === "object" ? message.throttledUsec.low || message.throttledUsec.high : message.throttledUsec !== 0))
-            writer.uint32(48).uint64(message.throttledUsec);
-        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
-            $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(58).fork(), _depth + 1).ldelim();
-        if (message.nrBursts != null && $Object.hasOwnProperty.call(message, "nrBursts") && (typeof message.nrBursts === "object" ? message.nrBursts.low || message.nrBursts.high : message.nrBursts !== 0))
-            writer.uint32(64).uint64(message.nrBursts);
-        if (message.burstUsec != null && $Object.hasOwnProperty.call(message, "burstUsec") && (typeof message.burstUsec === "object" ? message.burstUsec.low || message.burstUsec.high : message.burstUsec !== 0))
-            writer.uint32(72).uint64(message.burstUsec);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CPUStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.usageUsec != null && $Object.hasOwnProperty.call(message, "usageUsec") && (typeof message.usageUsec === "object" ? message.usageUsec.low || message.usageUsec.high : message.usageUsec !== 0))
+   writer.uint32(8).uint64(message.usageUsec);
+  if (message.userUsec != null && $Object.hasOwnProperty.call(message, "userUsec") && (typeof message.userUsec === "object" ? message.userUsec.low || message.userUsec.high : message.userUsec !== 0))
+   writer.uint32(16).uint64(message.userUsec);
+  if (message.systemUsec != null && $Object.hasOwnProperty.call(message, "systemUsec") && (typeof message.systemUsec === "object" ? message.systemUsec.low || message.systemUsec.high : message.systemUsec !== 0))
+   writer.uint32(24).uint64(message.systemUsec);
+  if (message.nrPeriods != null && $Object.hasOwnProperty.call(message, "nrPeriods") && (typeof message.nrPeriods === "object" ? message.nrPeriods.low || message.nrPeriods.high : message.nrPeriods !== 0))
+   writer.uint32(32).uint64(message.nrPeriods);
+  if (message.nrThrottled != null && $Object.hasOwnProperty.call(message, "nrThrottled") && (typeof message.nrThrottled === "object" ? message.nrThrottled.low || message.nrThrottled.high : message.nrThrottled !== 0))
+   writer.uint32(40).uint64(message.nrThrottled);
+  if (message.throttledUsec != null && $Object.hasOwnProperty.call(message, "throttledUsec") && (typeof message.throttledUsec === "object" ? message.throttledUsec.low || message.throttledUsec.high : message.throttledUsec !== 0))
+   writer.uint32(48).uint64(message.throttledUsec);
+  if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+   $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(58).fork(), _depth + 1).ldelim();
+  if (message.nrBursts != null && $Object.hasOwnProperty.call(message, "nrBursts") && (typeof message.nrBursts === "object" ? message.nrBursts.low || message.nrBursts.high : message.nrBursts !== 0))
+   writer.uint32(64).uint64(message.nrBursts);
+  if (message.burstUsec != null && $Object.hasOwnProperty.call(message, "burstUsec") && (typeof message.burstUsec === "object" ? message.burstUsec.low || message.burstUsec.high : message.burstUsec !== 0))
+   writer.uint32(72).uint64(message.burstUsec);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CPUStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.CPUStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.usageUsec = value;
-                    else
-                        delete message.usageUsec;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.userUsec = value;
-                    else
-                        delete message.userUsec;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.systemUsec = value;
-                    else
-                        delete message.systemUsec;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrPeriods = value;
-                    else
-                        delete message.nrPeriods;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrThrottled = value;
-                    else
-                        delete message.nrThrottled;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.throttledUsec = value;
-                    else
-                        delete message.throttledUsec;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.nrBursts = value;
-                    else
-                        delete message.nrBursts;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.burstUsec = value;
-                    else
-                        delete message.burstUsec;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CPUStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.CPUStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.usageUsec = value;
+     else
+      delete message.usageUsec;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.userUsec = value;
+     else
+      delete message.userUsec;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.systemUsec = value;
+     else
+      delete message.systemUsec;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrPeriods = value;
+     else
+      delete message.nrPeriods;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrThrottled = value;
+     else
+      delete message.nrThrottled;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.throttledUsec = value;
+     else
+      delete message.throttledUsec;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
+     continue;
+    }
+   case 8: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.nrBursts = value;
+     else
+      delete message.nrBursts;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.burstUsec = value;
+     else
+      delete message.burstUsec;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CPUStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.CPUStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.CPUStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.CPUStat();
-        if (object.usageUsec != null)
-            if (typeof object.usageUsec === "object" ? object.usageUsec.low || object.usageUsec.high : $Number(object.usageUsec) !== 0)
-                if ($util.Long)
-                    message.usageUsec = $util.Long.fromValue(object.usageUsec, true);
-                else if (typeof object.usageUsec === "string")
-                    message.usageUsec = $parseInt(object.usageUsec, 10);
-                else if (typeof object.usageUsec === "number")
-                    message.usageUsec = object.usageUsec;
-                else if (typeof object.usageUsec === "object")
-                    message.usageUsec = new $util.LongBits(object.usageUsec.low >>> 0, object.usageUsec.high >>> 0).toNumber(true);
-        if (object.userUsec != null)
-            if (typeof object.userUsec === "object" ? object.userUsec.low || object.userUsec.high : $Number(object.userUsec) !== 0)
-                if ($util.Long)
-                    message.userUsec = $util.Long.fromValue(object.userUsec, true);
-                else if (typeof object.userUsec === "string")
-                    message.userUsec = $parseInt(object.userUsec, 10);
-                else if (typeof object.userUsec === "number")
-                    message.userUsec = object.userUsec;
-                else if (typeof object.userUsec === "object")
-                    message.userUsec = new $util.LongBits(object.userUsec.low >>> 0, object.userUsec.high >>> 0).toNumber(true);
-        if (object.systemUsec != null)
-            if (typeof object.systemUsec === "object" ? object.systemUsec.low || object.systemUsec.high : $Number(object.systemUsec) !== 0)
-                if ($util.Long)
-                    message.systemUsec = $util.Long.fromValue(object.systemUsec, true);
-                else if (typeof object.systemUsec === "string")
-                    message.systemUsec = $parseInt(object.systemUsec, 10);
-                else if (typeof object.systemUsec === "number")
-                    message.systemUsec = object.systemUsec;
-                else if (typeof object.systemUsec === "object")
-                    message.systemUsec = new $util.LongBits(object.systemUsec.low >>> 0, object.systemUsec.high >>> 0).toNumber(true);
-        if (object.nrPeriods != null)
-            if (typeof object.nrPeriods === "object" ? object.nrPeriods.low || object.nrPeriods.high : $Number(object.nrPeriods) !== 0)
-                if ($util.Long)
-                    message.nrPeriods = $util.Long.fromValue(object.nrPeriods, true);
-                else if (typeof object.nrPeriods === "string")
-                    message.nrPeriods = $parseInt(object.nrPeriods, 10);
-                else if (typeof object.nrPeriods === "number")
-                    message.nrPeriods = object.nrPeriods;
-                else if (typeof object.nrPeriods === "object")
-                    message.nrPeriods = new $util.LongBits(object.nrPeriods.low >>> 0, object.nrPeriods.high >>> 0).toNumber(true);
-        if (object.nrThrottled != null)
-            if (typeof object.nrThrottled === "object" ? object.nrThrottled.low || object.nrThrottled.high : $Number(object.nrThrottled) !== 0)
-                if ($util.Long)
-                    message.nrThrottled = $util.Long.fromValue(object.nrThrottled, true);
-                else if (typeof object.nrThrottled === "string")
-                    message.nrThrottled = $parseInt(object.nrThrottled, 10);
-                else if (typeof object.nrThrottled === "number")
-                    message.nrThrottled = object.nrThrottled;
-                else if (typeof object.nrThrottled === "object")
-                    message.nrThrottled = new $util.LongBits(object.nrThrottled.low >>> 0, object.nrThrottled.high >>> 0).toNumber(true);
-        if (object.throttledUsec != null)
-            if (typeof object.throttledUsec === "object" ? object.throttledUsec.low || object.throttledUsec.high : $Number(object.throttledUsec) !== 0)
-                if ($util.Long)
-                    message.throttledUsec = $util.Long.fromValue(object.throttledUsec, true);
-                else if (typeof object.throttledUsec === "string")
-                    message.throttledUsec = $parseInt(object.throttledUsec, 10);
-                else if (typeof object.throttledUsec === "number")
-                    message.throttledUsec = object.throttledUsec;
-                else if (typeof object.throttledUsec === "object")
-                    message.throttledUsec = new $util.LongBits(object.throttledUsec.low >>> 0, object.throttledUsec.high >>> 0).toNumber(true);
-        if (object.psi != null) {
-            if (!$util.isObject(object.psi))
-                throw $TypeError(".io.containerd.cgroups.v2.CPUStat.psi: object expected");
-            message.psi = $root.io.containerd.cgroups.v2.PSIStats.fromObject(object.psi, _depth + 1);
-        }
-        if (object.nrBursts != null)
-            if (typeof object.nrBursts === "object" ? object.nrBursts.low || object.nrBursts.high : $Number(object.nrBursts) !== 0)
-                if ($util.Long)
-                    message.nrBursts = $util.Long.fromValue(object.nrBursts, true);
-                else if (typeof object.nrBursts === "string")
-                    message.nrBursts = $parseInt(object.nrBursts, 10);
-                else if (typeof object.nrBursts === "number")
-                    message.nrBursts = object.nrBursts;
-                else if (typeof object.nrBursts === "object")
-                    message.nrBursts = new $util.LongBits(object.nrBursts.low >>> 0, object.nrBursts.high >>> 0).toNumber(true);
-        if (object.burstUsec != null)
-            if (typeof object.burstUsec === "object" ? object.burstUsec.low || object.burstUsec.high : $Number(object.burstUsec) !== 0)
-                if ($util.Long)
-                    message.burstUsec = $util.Long.fromValue(object.burstUsec, true);
-                else if (typeof object.burstUsec === "string")
-                    message.burstUsec = $parseInt(object.burstUsec, 10);
-                else if (typeof object.burstUsec === "number")
-                    message.burstUsec = object.burstUsec;
-                else if (typeof object.burstUsec === "object")
-                    message.burstUsec = new $util.LongBits(object.burstUsec.low >>> 0, object.burstUsec.high >>> 0).toNumber(true);
-        return message;
-    };
+ CPUStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.CPUStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.CPUStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.CPUStat();
+  if (object.usageUsec != null)
+   if (typeof object.usageUsec === "object" ? object.usageUsec.low || object.usageUsec.high : $Number(object.usageUsec) !== 0)
+    if ($util.Long)
+     message.usageUsec = $util.Long.fromValue(object.usageUsec, true);
+    else if (typeof object.usageUsec === "string")
+     message.usageUsec = $parseInt(object.usageUsec, 10);
+    else if (typeof object.usageUsec === "number")
+     message.usageUsec = object.usageUsec;
+    else if (typeof object.usageUsec === "object")
+     message.usageUsec = new $util.LongBits(object.usageUsec.low >>> 0, object.usageUsec.high >>> 0).toNumber(true);
+  if (object.userUsec != null)
+   if (typeof object.userUsec === "object" ? object.userUsec.low || object.userUsec.high : $Number(object.userUsec) !== 0)
+    if ($util.Long)
+     message.userUsec = $util.Long.fromValue(object.userUsec, true);
+    else if (typeof object.userUsec === "string")
+     message.userUsec = $parseInt(object.userUsec, 10);
+    else if (typeof object.userUsec === "number")
+     message.userUsec = object.userUsec;
+    else if (typeof object.userUsec === "object")
+     message.userUsec = new $util.LongBits(object.userUsec.low >>> 0, object.userUsec.high >>> 0).toNumber(true);
+  if (object.systemUsec != null)
+   if (typeof object.systemUsec === "object" ? object.systemUsec.low || object.systemUsec.high : $Number(object.systemUsec) !== 0)
+    if ($util.Long)
+     message.systemUsec = $util.Long.fromValue(object.systemUsec, true);
+    else if (typeof object.systemUsec === "string")
+     message.systemUsec = $parseInt(object.systemUsec, 10);
+    else if (typeof object.systemUsec === "number")
+     message.systemUsec = object.systemUsec;
+    else if (typeof object.systemUsec === "object")
+     message.systemUsec = new $util.LongBits(object.systemUsec.low >>> 0, object.systemUsec.high >>> 0).toNumber(true);
+  if (object.nrPeriods != null)
+   if (typeof object.nrPeriods === "object" ? object.nrPeriods.low || object.nrPeriods.high : $Number(object.nrPeriods) !== 0)
+    if ($util.Long)
+     message.nrPeriods = $util.Long.fromValue(object.nrPeriods, true);
+    else if (typeof object.nrPeriods === "string")
+     message.nrPeriods = $parseInt(object.nrPeriods, 10);
+    else if (typeof object.nrPeriods === "number")
+     message.nrPeriods = object.nrPeriods;
+    else if (typeof object.nrPeriods === "object")
+     message.nrPeriods = new $util.LongBits(object.nrPeriods.low >>> 0, object.nrPeriods.high >>> 0).toNumber(true);
+  if (object.nrThrottled != null)
+   if (typeof object.nrThrottled === "object" ? object.nrThrottled.low || object.nrThrottled.high : $Number(object.nrThrottled) !== 0)
+    if ($util.Long)
+     message.nrThrottled = $util.Long.fromValue(object.nrThrottled, true);
+    else if (typeof object.nrThrottled === "string")
+     message.nrThrottled = $parseInt(object.nrThrottled, 10);
+    else if (typeof object.nrThrottled === "number")
+     message.nrThrottled = object.nrThrottled;
+    else if (typeof object.nrThrottled === "object")
+     message.nrThrottled = new $util.LongBits(object.nrThrottled.low >>> 0, object.nrThrottled.high >>> 0).toNumber(true);
+  if (object.throttledUsec != null)
+   if (typeof object.throttledUsec === "object" ? object.throttledUsec.low || object.throttledUsec.high : $Number(object.throttledUsec) !== 0)
+    if ($util.Long)
+     message.throttledUsec = $util.Long.fromValue(object.throttledUsec, true);
+    else if (typeof object.throttledUsec === "string")
+     message.throttledUsec = $parseInt(object.throttledUsec, 10);
+    else if (typeof object.throttledUsec === "number")
+     message.throttledUsec = object.throttledUsec;
+    else if (typeof object.throttledUsec === "object")
+     message.throttledUsec = new $util.LongBits(object.throttledUsec.low >>> 0, object.throttledUsec.high >>> 0).toNumber(true);
+  if (object.psi != null) {
+   if (!$util.isObject(object.psi))
+    throw $TypeError(".io.containerd.cgroups.v2.CPUStat.psi: object expected");
+   message.psi = $root.io.containerd.cgroups.v2.PSIStats.fromObject(object.psi, _depth + 1);
+  }
+  if (object.nrBursts != null)
+   if (typeof object.nrBursts === "object" ? object.nrBursts.low || object.nrBursts.high : $Number(object.nrBursts) !== 0)
+    if ($util.Long)
+     message.nrBursts = $util.Long.fromValue(object.nrBursts, true);
+    else if (typeof object.nrBursts === "string")
+     message.nrBursts = $parseInt(object.nrBursts, 10);
+    else if (typeof object.nrBursts === "number")
+     message.nrBursts = object.nrBursts;
+    else if (typeof object.nrBursts === "object")
+     message.nrBursts = new $util.LongBits(object.nrBursts.low >>> 0, object.nrBursts.high >>> 0).toNumber(true);
+  if (object.burstUsec != null)
+   if (typeof object.burstUsec === "object" ? object.burstUsec.low || object.burstUsec.high : $Number(object.burstUsec) !== 0)
+    if ($util.Long)
+     message.burstUsec = $util.Long.fromValue(object.burstUsec, true);
+    else if (typeof object.burstUsec === "string")
+     message.burstUsec = $parseInt(object.burstUsec, 10);
+    else if (typeof object.burstUsec === "number")
+     message.burstUsec = object.burstUsec;
+    else if (typeof object.burstUsec === "object")
+     message.burstUsec = new $util.LongBits(object.burstUsec.low >>> 0, object.burstUsec.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    CPUStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.usageUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.usageUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.userUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.userUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.systemUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.systemUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrPeriods = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrPeriods = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrThrottled = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrThrottled = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.throttledUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.throttledUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            object.psi = null;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.nrBursts = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.nrBursts = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.burstUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.burstUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.usageUsec != null && $Object.hasOwnProperty.call(message, "usageUsec"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.usageUsec = typeof message.usageUsec === "number" ? $BigInt(message.usageUsec) : $util.Long.fromBits(message.usageUsec.low >>> 0, message.usageUsec.high >>> 0, true).toBigInt();
-            else if (typeof message.usageUsec === "number")
-                object.usageUsec = options.longs === $String ? $String(message.usageUsec) : message.usageUsec;
-            else
-                object.usageUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.usageUsec) : options.longs === $Number ? new $util.LongBits(message.usageUsec.low >>> 0, message.usageUsec.high >>> 0).toNumber(true) : message.usageUsec;
-        if (message.userUsec != null && $Object.hasOwnProperty.call(message, "userUsec"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.userUsec = typeof message.userUsec === "number" ? $BigInt(message.userUsec) : $util.Long.fromBits(message.userUsec.low >>> 0, message.userUsec.high >>> 0, true).toBigInt();
-            else if (typeof message.userUsec === "number")
-                object.userUsec = options.longs === $String ? $String(message.userUsec) : message.userUsec;
-            else
-                object.userUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.userUsec) : options.longs === $Number ? new $util.LongBits(message.userUsec.low >>> 0, message.userUsec.high >>> 0).toNumber(true) : message.userUsec;
-        if (message.systemUsec != null && $Object.hasOwnProperty.call(message, "systemUsec"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.systemUsec = typeof message.systemUsec === "number" ? $BigInt(message.systemUsec) : $util.Long.fromBits(message.systemUsec.low >>> 0, message.systemUsec.high >>> 0, true).toBigInt();
-            else if (typeof message.systemUsec === "number")
-                object.systemUsec = options.longs === $String ? $String(message.systemUsec) : message.systemUsec;
-            else
-                object.systemUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.systemUsec) : options.longs === $Number ? new $util.LongBits(message.systemUsec.low >>> 0, message.systemUsec.high >>> 0).toNumber(true) : message.systemUsec;
-        if (message.nrPeriods != null && $Object.hasOwnProperty.call(message, "nrPeriods"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrPeriods = typeof message.nrPeriods === "number" ? $BigInt(message.nrPeriods) : $util.Long.fromBits(message.nrPeriods.low >>> 0, message.nrPeriods.high >>> 0, true).toBigInt();
-            else if (typeof message.nrPeriods === "number")
-                object.nrPeriods = options.longs === $String ? $String(message.nrPeriods) : message.nrPeriods;
-            else
-                object.nrPeriods = options.longs === $String ? $util.Long.prototype.toString.call(message.nrPeriods) : options.longs === $Number ? new $util.LongBits(message.nrPeriods.low >>> 0, message.nrPeriods.high >>> 0).toNumber(true) : message.nrPeriods;
-        if (message.nrThrottled != null && $Object.hasOwnProperty.call(message, "nrThrottled"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrThrottled = typeof message.nrThrottled === "number" ? $BigInt(message.nrThrottled) : $util.Long.fromBits(message.nrThrottled.low >>> 0, message.nrThrottled.high >>> 0, true).toBigInt();
-            else if (typeof message.nrThrottled === "number")
-                object.nrThrottled = options.longs === $String ? $String(message.nrThrottled) : message.nrThrottled;
-            else
-                object.nrThrottled = options.longs === $String ? $util.Long.prototype.toString.call(message.nrThrottled) : options.longs === $Number ? new $util.LongBits(message.nrThrottled.low >>> 0, message.nrThrottled.high >>> 0).toNumber(true) : message.nrThrottled;
-        if (message.throttledUsec != null && $Object.hasOwnProperty.call(message, "throttledUsec"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.throttledUsec = typeof message.throttledUsec === "number" ? $BigInt(message.throttledUsec) : $util.Long.fromBits(message.throttledUsec.low >>> 0, message.throttledUsec.high >>> 0, true).toBigInt();
-            else if (typeof message.throttledUsec === "number")
-                object.throttledUsec = options.longs === $String ? $String(message.throttledUsec) : message.throttledUsec;
-            else
-                object.throttledUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.throttledUsec) : options.longs === $Number ? new $util.LongBits(message.throttledUsec.low >>> 0, message.throttledUsec.high >>> 0).toNumber(true) : message.throttledUsec;
-        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
-            object.psi = $root.io.containerd.cgroups.v2.PSIStats.toObject(message.psi, options, _depth + 1);
-        if (message.nrBursts != null && $Object.hasOwnProperty.call(message, "nrBursts"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.nrBursts = typeof message.nrBursts === "number" ? $BigInt(message.nrBursts) : $util.Long.fromBits(message.nrBursts.low >>> 0, message.nrBursts.high >>> 0, true).toBigInt();
-            else if (typeof message.nrBursts === "number")
-                object.nrBursts = options.longs === $String ? $String(message.nrBursts) : message.nrBursts;
-            else
-                object.nrBursts = options.longs === $String ? $util.Long.prototype.toString.call(message.nrBursts) : options.longs === $Number ? new $util.LongBits(message.nrBursts.low >>> 0, message.nrBursts.high >>> 0).toNumber(true) : message.nrBursts;
-        if (message.burstUsec != null && $Object.hasOwnProperty.call(message, "burstUsec"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.burstUsec = typeof message.burstUsec === "number" ? $BigInt(message.burstUsec) : $util.Long.fromBits(message.burstUsec.low >>> 0, message.burstUsec.high >>> 0, true).toBigInt();
-            else if (typeof message.burstUsec === "number")
-                object.burstUsec = options.longs === $String ? $String(message.burstUsec) : message.burstUsec;
-            else
-                object.burstUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.burstUsec) : options.longs === $Number ? new $util.LongBits(message.burstUsec.low >>> 0, message.burstUsec.high >>> 0).toNumber(true) : message.burstUsec;
-        return object;
-    };
+ CPUStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.usageUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.usageUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.userUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.userUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.systemUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.systemUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrPeriods = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrPeriods = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrThrottled = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrThrottled = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.throttledUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.throttledUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   object.psi = null;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.nrBursts = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.nrBursts = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.burstUsec = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.burstUsec = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.usageUsec != null && $Object.hasOwnProperty.call(message, "usageUsec"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.usageUsec = typeof message.usageUsec === "number" ? $BigInt(message.usageUsec) : $util.Long.fromBits(message.usageUsec.low >>> 0, message.usageUsec.high >>> 0, true).toBigInt();
+   else if (typeof message.usageUsec === "number")
+    object.usageUsec = options.longs === $String ? $String(message.usageUsec) : message.usageUsec;
+   else
+    object.usageUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.usageUsec) : options.longs === $Number ? new $util.LongBits(message.usageUsec.low >>> 0, message.usageUsec.high >>> 0).toNumber(true) : message.usageUsec;
+  if (message.userUsec != null && $Object.hasOwnProperty.call(message, "userUsec"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.userUsec = typeof message.userUsec === "number" ? $BigInt(message.userUsec) : $util.Long.fromBits(message.userUsec.low >>> 0, message.userUsec.high >>> 0, true).toBigInt();
+   else if (typeof message.userUsec === "number")
+    object.userUsec = options.longs === $String ? $String(message.userUsec) : message.userUsec;
+   else
+    object.userUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.userUsec) : options.longs === $Number ? new $util.LongBits(message.userUsec.low >>> 0, message.userUsec.high >>> 0).toNumber(true) : message.userUsec;
+  if (message.systemUsec != null && $Object.hasOwnProperty.call(message, "systemUsec"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.systemUsec = typeof message.systemUsec === "number" ? $BigInt(message.systemUsec) : $util.Long.fromBits(message.systemUsec.low >>> 0, message.systemUsec.high >>> 0, true).toBigInt();
+   else if (typeof message.systemUsec === "number")
+    object.systemUsec = options.longs === $String ? $String(message.systemUsec) : message.systemUsec;
+   else
+    object.systemUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.systemUsec) : options.longs === $Number ? new $util.LongBits(message.systemUsec.low >>> 0, message.systemUsec.high >>> 0).toNumber(true) : message.systemUsec;
+  if (message.nrPeriods != null && $Object.hasOwnProperty.call(message, "nrPeriods"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrPeriods = typeof message.nrPeriods === "number" ? $BigInt(message.nrPeriods) : $util.Long.fromBits(message.nrPeriods.low >>> 0, message.nrPeriods.high >>> 0, true).toBigInt();
+   else if (typeof message.nrPeriods === "number")
+    object.nrPeriods = options.longs === $String ? $String(message.nrPeriods) : message.nrPeriods;
+   else
+    object.nrPeriods = options.longs === $String ? $util.Long.prototype.toString.call(message.nrPeriods) : options.longs === $Number ? new $util.LongBits(message.nrPeriods.low >>> 0, message.nrPeriods.high >>> 0).toNumber(true) : message.nrPeriods;
+  if (message.nrThrottled != null && $Object.hasOwnProperty.call(message, "nrThrottled"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrThrottled = typeof message.nrThrottled === "number" ? $BigInt(message.nrThrottled) : $util.Long.fromBits(message.nrThrottled.low >>> 0, message.nrThrottled.high >>> 0, true).toBigInt();
+   else if (typeof message.nrThrottled === "number")
+    object.nrThrottled = options.longs === $String ? $String(message.nrThrottled) : message.nrThrottled;
+   else
+    object.nrThrottled = options.longs === $String ? $util.Long.prototype.toString.call(message.nrThrottled) : options.longs === $Number ? new $util.LongBits(message.nrThrottled.low >>> 0, message.nrThrottled.high >>> 0).toNumber(true) : message.nrThrottled;
+  if (message.throttledUsec != null && $Object.hasOwnProperty.call(message, "throttledUsec"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.throttledUsec = typeof message.throttledUsec === "number" ? $BigInt(message.throttledUsec) : $util.Long.fromBits(message.throttledUsec.low >>> 0, message.throttledUsec.high >>> 0, true).toBigInt();
+   else if (typeof message.throttledUsec === "number")
+    object.throttledUsec = options.longs === $String ? $String(message.throttledUsec) : message.throttledUsec;
+   else
+    object.throttledUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.throttledUsec) : options.longs === $Number ? new $util.LongBits(message.throttledUsec.low >>> 0, message.throttledUsec.high >>> 0).toNumber(true) : message.throttledUsec;
+  if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+   object.psi = $root.io.containerd.cgroups.v2.PSIStats.toObject(message.psi, options, _depth + 1);
+  if (message.nrBursts != null && $Object.hasOwnProperty.call(message, "nrBursts"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.nrBursts = typeof message.nrBursts === "number" ? $BigInt(message.nrBursts) : $util.Long.fromBits(message.nrBursts.low >>> 0, message.nrBursts.high >>> 0, true).toBigInt();
+   else if (typeof message.nrBursts === "number")
+    object.nrBursts = options.longs === $String ? $String(message.nrBursts) : message.nrBursts;
+   else
+    object.nrBursts = options.longs === $String ? $util.Long.prototype.toString.call(message.nrBursts) : options.longs === $Number ? new $util.LongBits(message.nrBursts.low >>> 0, message.nrBursts.high >>> 0).toNumber(true) : message.nrBursts;
+  if (message.burstUsec != null && $Object.hasOwnProperty.call(message, "burstUsec"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.burstUsec = typeof message.burstUsec === "number" ? $BigInt(message.burstUsec) : $util.Long.fromBits(message.burstUsec.low >>> 0, message.burstUsec.high >>> 0, true).toBigInt();
+   else if (typeof message.burstUsec === "number")
+    object.burstUsec = options.longs === $String ? $String(message.burstUsec) : message.burstUsec;
+   else
+    object.burstUsec = options.longs === $String ? $util.Long.prototype.toString.call(message.burstUsec) : options.longs === $Number ? new $util.LongBits(message.burstUsec.low >>> 0, message.burstUsec.high >>> 0).toNumber(true) : message.burstUsec;
+  return object;
+ };
 
-    CPUStat.prototype.toJSON = function() {
-        return CPUStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CPUStat.prototype.toJSON = function() {
+  return CPUStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CPUStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.CPUStat";
-    };
+ CPUStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.CPUStat";
+ };
 
-    return CPUStat;
+ return CPUStat;
 };

@@ -11,230 +11,230 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var HugeTlbStat = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var HugeTlbStat = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(HugeTlbStat.prototype, "current", true);
-    $longDefault(HugeTlbStat.prototype, "max", true);
-    HugeTlbStat.prototype.pagesize = "";
-    $longDefault(HugeTlbStat.prototype, "failcnt", true);
+ $longDefault(HugeTlbStat.prototype, "current", true);
+ $longDefault(HugeTlbStat.prototype, "max", true);
+ HugeTlbStat.prototype.pagesize = "";
+ $longDefault(HugeTlbStat.prototype, "failcnt", true);
 
-    HugeTlbStat.create = function(properties) {
-        return new HugeTlbStat(properties);
-    };
+ HugeTlbStat.create = function(properties) {
+  return new HugeTlbStat(properties);
+ };
 
-    HugeTlbStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.current != null && $Object.hasOwnProperty.call(message, "current") && (typeof message.current === "object" ? message.current.low || message.current.high : message.current !== 0))
-            writer.uint32(8).uint64(message.current);
-        if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
-            writer.uint32(16).uint64(message.max);
-        if (message.pagesize != null && $Object.hasOwnProperty.call(message, "pagesize") && message.pagesize !== "")
-            writer.uint32(26).string(message.pagesize);
-        if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt") && (typeof message.failcnt === "object" ? message.failcnt.low || message.failcnt.high : message.failcnt !== 0))
-            writer.uint32(32).uint64(message.failcnt);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ HugeTlbStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.current != null && $Object.hasOwnProperty.call(message, "current") && (typeof message.current === "object" ? message.current.low || message.current.high : message.current !== 0))
+   writer.uint32(8).uint64(message.current);
+  if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
+   writer.uint32(16).uint64(message.max);
+  if (message.pagesize != null && $Object.hasOwnProperty.call(message, "pagesize") && message.pagesize !== "")
+   writer.uint32(26).string(message.pagesize);
+  if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt") && (typeof message.failcnt === "object" ? message.failcnt.low || message.failcnt.high : message.failcnt !== 0))
+   writer.uint32(32).uint64(message.failcnt);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    HugeTlbStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.HugeTlbStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.current = value;
-                    else
-                        delete message.current;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.max = value;
-                    else
-                        delete message.max;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.pagesize = value;
-                    else
-                        delete message.pagesize;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.failcnt = value;
-                    else
-                        delete message.failcnt;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ HugeTlbStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.HugeTlbStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.current = value;
+     else
+      delete message.current;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.max = value;
+     else
+      delete message.max;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.pagesize = value;
+     else
+      delete message.pagesize;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.failcnt = value;
+     else
+      delete message.failcnt;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    HugeTlbStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.HugeTlbStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.HugeTlbStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.HugeTlbStat();
-        if (object.current != null)
-            if (typeof object.current === "object" ? object.current.low || object.current.high : $Number(object.current) !== 0)
-                if ($util.Long)
-                    message.current = $util.Long.fromValue(object.current, true);
-                else if (typeof object.current === "string")
-                    message.current = $parseInt(object.current, 10);
-                else if (typeof object.current === "number")
-                    message.current = object.current;
-                else if (typeof object.current === "object")
-                    message.current = new $util.LongBits(object.current.low >>> 0, object.current.high >>> 0).toNumber(true);
-        if (object.max != null)
-            if (typeof object.max === "object" ? object.max.low || object.max.high : $Number(object.max) !== 0)
-                if ($util.Long)
-                    message.max = $util.Long.fromValue(object.max, true);
-                else if (typeof object.max === "string")
-                    message.max = $parseInt(object.max, 10);
-                else if (typeof object.max === "number")
-                    message.max = object.max;
-                else if (typeof object.max === "object")
-                    message.max = new $util.LongBits(object.max.low >>> 0, object.max.high >>> 0).toNumber(true);
-        if (object.pagesize != null)
-            if (typeof object.pagesize !== "string" || object.pagesize.length)
-                message.pagesize = $String(object.pagesize);
-        if (object.failcnt != null)
-            if (typeof object.failcnt === "object" ? object.failcnt.low || object.failcnt.high : $Number(object.failcnt) !== 0)
-                if ($util.Long)
-                    message.failcnt = $util.Long.fromValue(object.failcnt, true);
-                else if (typeof object.failcnt === "string")
-                    message.failcnt = $parseInt(object.failcnt, 10);
-                else if (typeof object.failcnt === "number")
-                    message.failcnt = object.failcnt;
-                else if (typeof object.failcnt === "object")
-                    message.failcnt = new $util.LongBits(object.failcnt.low >>> 0, object.failcnt.high >>> 0).toNumber(true);
-        return message;
-    };
+ HugeTlbStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.HugeTlbStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.HugeTlbStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.HugeTlbStat();
+  if (object.current != null)
+   if (typeof object.current === "object" ? object.current.low || object.current.high : $Number(object.current) !== 0)
+    if ($util.Long)
+     message.current = $util.Long.fromValue(object.current, true);
+    else if (typeof object.current === "string")
+     message.current = $parseInt(object.current, 10);
+    else if (typeof object.current === "number")
+     message.current = object.current;
+    else if (typeof object.current === "object")
+     message.current = new $util.LongBits(object.current.low >>> 0, object.current.high >>> 0).toNumber(true);
+  if (object.max != null)
+   if (typeof object.max === "object" ? object.max.low || object.max.high : $Number(object.max) !== 0)
+    if ($util.Long)
+     message.max = $util.Long.fromValue(object.max, true);
+    else if (typeof object.max === "string")
+     message.max = $parseInt(object.max, 10);
+    else if (typeof object.max === "number")
+     message.max = object.max;
+    else if (typeof object.max === "object")
+     message.max = new $util.LongBits(object.max.low >>> 0, object.max.high >>> 0).toNumber(true);
+  if (object.pagesize != null)
+   if (typeof object.pagesize !== "string" || object.pagesize.length)
+    message.pagesize = $String(object.pagesize);
+  if (object.failcnt != null)
+   if (typeof object.failcnt === "object" ? object.failcnt.low || object.failcnt.high : $Number(object.failcnt) !== 0)
+    if ($util.Long)
+     message.failcnt = $util.Long.fromValue(object.failcnt, true);
+    else if (typeof object.failcnt === "string")
+     message.failcnt = $parseInt(object.failcnt, 10);
+    else if (typeof object.failcnt === "number")
+     message.failcnt = object.failcnt;
+    else if (typeof object.failcnt === "object")
+     message.failcnt = new $util.LongBits(object.failcnt.low >>> 0, object.failcnt.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    HugeTlbStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.current = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.current = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.max = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.max = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            object.pagesize = "";
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.failcnt = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.failcnt = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.current != null && $Object.hasOwnProperty.call(message, "current"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.current = typeof message.current === "number" ? $BigInt(message.current) : $util.Long.fromBits(message.current.low >>> 0, message.current.high >>> 0, true).toBigInt();
-            else if (typeof message.current === "number")
-                object.current = options.longs === $String ? $String(message.current) : message.current;
-            else
-                object.current = options.longs === $String ? $util.Long.prototype.toString.call(message.current) : options.longs === $Number ? new $util.LongBits(message.current.low >>> 0, message.current.high >>> 0).toNumber(true) : message.current;
-        if (message.max != null && $Object.hasOwnProperty.call(message, "max"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.max = typeof message.max === "number" ? $BigInt(message.max) : $util.Long.fromBits(message.max.low >>> 0, message.max.high >>> 0, true).toBigInt();
-            else if (typeof message.max === "number")
-                object.max = options.longs === $String ? $String(message.max) : message.max;
-            else
-                object.max = options.longs === $String ? $util.Long.prototype.toString.call(message.max) : options.longs === $Number ? new $util.LongBits(message.max.low >>> 0, message.max.high >>> 0).toNumber(true) : message.max;
-        if (message.pagesize != null && $Object.hasOwnProperty.call(message, "pagesize"))
-            object.pagesize = message.pagesize;
-        if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.failcnt = typeof message.failcnt === "number" ? $BigInt(message.failcnt) : $util.Long.fromBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0, true).toBigInt();
-            else if (typeof message.failcnt === "number")
-                object.failcnt = options.longs === $String ? $String(message.failcnt) : message.failcnt;
-            else
-                object.failcnt = options.longs === $String ? $util.Long.prototype.toString.call(message.failcnt) : options.longs === $Number ? new $util.LongBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0).toNumber(true) : message.failcnt;
-        return object;
-    };
+ HugeTlbStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.current = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.current = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.max = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.max = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   object.pagesize = "";
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.failcnt = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.failcnt = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.current != null && $Object.hasOwnProperty.call(message, "current"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.current = typeof message.current === "number" ? $BigInt(message.current) : $util.Long.fromBits(message.current.low >>> 0, message.current.high >>> 0, true).toBigInt();
+   else if (typeof message.current === "number")
+    object.current = options.longs === $String ? $String(message.current) : message.current;
+   else
+    object.current = options.longs === $String ? $util.Long.prototype.toString.call(message.current) : options.longs === $Number ? new $util.LongBits(message.current.low >>> 0, message.current.high >>> 0).toNumber(true) : message.current;
+  if (message.max != null && $Object.hasOwnProperty.call(message, "max"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.max = typeof message.max === "number" ? $BigInt(message.max) : $util.Long.fromBits(message.max.low >>> 0, message.max.high >>> 0, true).toBigInt();
+   else if (typeof message.max === "number")
+    object.max = options.longs === $String ? $String(message.max) : message.max;
+   else
+    object.max = options.longs === $String ? $util.Long.prototype.toString.call(message.max) : options.longs === $Number ? new $util.LongBits(message.max.low >>> 0, message.max.high >>> 0).toNumber(true) : message.max;
+  if (message.pagesize != null && $Object.hasOwnProperty.call(message, "pagesize"))
+   object.pagesize = message.pagesize;
+  if (message.failcnt != null && $Object.hasOwnProperty.call(message, "failcnt"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.failcnt = typeof message.failcnt === "number" ? $BigInt(message.failcnt) : $util.Long.fromBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0, true).toBigInt();
+   else if (typeof message.failcnt === "number")
+    object.failcnt = options.longs === $String ? $String(message.failcnt) : message.failcnt;
+   else
+    object.failcnt = options.longs === $String ? $util.Long.prototype.toString.call(message.failcnt) : options.longs === $Number ? new $util.LongBits(message.failcnt.low >>> 0, message.failcnt.high >>> 0).toNumber(true) : message.failcnt;
+  return object;
+ };
 
-    HugeTlbStat.prototype.toJSON = function() {
-        return HugeTlbStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ HugeTlbStat.prototype.toJSON = function() {
+  return HugeTlbStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    HugeTlbStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.HugeTlbStat";
-    };
+ HugeTlbStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.HugeTlbStat";
+ };
 
-    return HugeTlbStat;
+ return HugeTlbStat;
 };

@@ -11,314 +11,314 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var IOEntry = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var IOEntry = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(IOEntry.prototype, "major", true);
-    $longDefault(IOEntry.prototype, "minor", true);
-    $longDefault(IOEntry.prototype, "rbytes", true);
-    $longDefault(IOEntry.prototype, "wbytes", true);
-    $longDefault(IOEntry.prototype, "rios", true);
-    $longDefault(IOEntry.prototype, "wios", true);
+ $longDefault(IOEntry.prototype, "major", true);
+ $longDefault(IOEntry.prototype, "minor", true);
+ $longDefault(IOEntry.prototype, "rbytes", true);
+ $longDefault(IOEntry.prototype, "wbytes", true);
+ $longDefault(IOEntry.prototype, "rios", true);
+ $longDefault(IOEntry.prototype, "wios", true);
 
-    IOEntry.create = function(properties) {
-        return new IOEntry(properties);
-    };
+ IOEntry.create = function(properties) {
+  return new IOEntry(properties);
+ };
 
-    IOEntry.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.major != null && $Object.hasOwnProperty.call(message, "major") && (typeof message.major === "object" ? message.major.low || message.major.high : message.major !== 0))
-            writer.uint32(8).uint64(message.major);
-        if (message.minor != null && $Object.hasOwnProperty.call(message, "minor") && (typeof message.minor === "object" ? message.minor.low || message.minor.high : message.minor !== 0))
-            writer.uint32(16).uint64(message.minor);
-        if (message.rbytes != null && $Object.hasOwnProperty.call(message, "rbytes") && (typeof message.rbytes === "object" ? message.rbytes.low || message.rbytes.high : message.rbytes !== 0))
-            writer.uint32(24).uint64(message.rbytes);
-        if (message.wbytes != null && $Object.hasOwnProperty.call(message, "wbytes") && (typeof message.wbytes === "object" ? message.wbytes.low || message.wbytes.high : message.wbytes !== 0))
-            writer.uint32(32).uint64(message.wbytes);
-        if (message.rios != null && $Object.hasOwnProperty.call(message, "rios") && (typeof message.rios === "object" ? message.rios.low || message.rios.high : message.rios !== 0))
-            writer.uint32(40).uint64(message.rios);
-        if (message.wios != null && $Object.hasOwnProperty.call(message, "wios") && (typeof message.wios === "object" ? message.wios.low || message.wios.high : message.wios !== 0))
-            writer.uint32(48).uint64(message.wios);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ IOEntry.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.major != null && $Object.hasOwnProperty.call(message, "major") && (typeof message.major === "object" ? message.major.low || message.major.high : message.major !== 0))
+   writer.uint32(8).uint64(message.major);
+  if (message.minor != null && $Object.hasOwnProperty.call(message, "minor") && (typeof message.minor === "object" ? message.minor.low || message.minor.high : message.minor !== 0))
+   writer.uint32(16).uint64(message.minor);
+  if (message.rbytes != null && $Object.hasOwnProperty.call(message, "rbytes") && (typeof message.rbytes === "object" ? message.rbytes.low || message.rbytes.high : message.rbytes !== 0))
+   writer.uint32(24).uint64(message.rbytes);
+  if (message.wbytes != null && $Object.hasOwnProperty.call(message, "wbytes") && (typeof message.wbytes === "object" ? message.wbytes.low || message.wbytes.high : message.wbytes !== 0))
+   writer.uint32(32).uint64(message.wbytes);
+  if (message.rios != null && $Object.hasOwnProperty.call(message, "rios") && (typeof message.rios === "object" ? message.rios.low || message.rios.high : message.rios !== 0))
+   writer.uint32(40).uint64(message.rios);
+  if (message.wios != null && $Object.hasOwnProperty.call(message, "wios") && (typeof message.wios === "object" ? message.wios.low || message.wios.high : message.wios !== 0))
+   writer.uint32(48).uint64(message.wios);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    IOEntry.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.IOEntry();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.major = value;
-                    else
-                        delete message.major;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.minor = value;
-                    else
-                        delete message.minor;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rbytes = value;
-                    else
-                        delete message.rbytes;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.wbytes = value;
-                    else
-                        delete message.wbytes;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rios = value;
-                    else
-                        delete message.rios;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.wios = value;
-                    else
-                        delete message.wios;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ IOEntry.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.IOEntry();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.major = value;
+     else
+      delete message.major;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.minor = value;
+     else
+      delete message.minor;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rbytes = value;
+     else
+      delete message.rbytes;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.wbytes = value;
+     else
+      delete message.wbytes;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rios = value;
+     else
+      delete message.rios;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.wios = value;
+     else
+      delete message.wios;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    IOEntry.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.IOEntry)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.IOEntry: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.IOEntry();
-        if (object.major != null)
-            if (typeof object.major === "object" ? object.major.low || object.major.high : $Number(object.major) !== 0)
-                if ($util.Long)
-                    message.major = $util.Long.fromValue(object.major, true);
-                else if (typeof object.major === "string")
-                    message.major = $parseInt(object.major, 10);
-                else if (typeof object.major === "number")
-                    message.major = object.major;
-                else if (typeof object.major === "object")
-                    message.major = new $util.LongBits(object.major.low >>> 0, object.major.high >>> 0).toNumber(true);
-        if (object.minor != null)
-            if (typeof object.minor === "object" ? object.minor.low || object.minor.high : $Number(object.minor) !== 0)
-                if ($util.Long)
-                    message.minor = $util.Long.fromValue(object.minor, true);
-                else if (typeof object.minor === "string")
-                    message.minor = $parseInt(object.minor, 10);
-                else if (typeof object.minor === "number")
-                    message.minor = object.minor;
-                else if (typeof object.minor === "object")
-                    message.minor = new $util.LongBits(object.minor.low >>> 0, object.minor.high >>> 0).toNumber(true);
-        if (object.rbytes != null)
-            if (typeof object.rbytes === "object" ? object.rbytes.low || object.rbytes.high : $Number(object.rbytes) !== 0)
-                if ($util.Long)
-                    message.rbytes = $util.Long.fromValue(object.rbytes, true);
-                else if (typeof object.rbytes === "string")
-                    message.rbytes = $parseInt(object.rbytes, 10);
-                else if (typeof object.rbytes === "number")
-                    message.rbytes = object.rbytes;
-                else if (typeof object.rbytes === "object")
-                    message.rbytes = new $util.LongBits(object.rbytes.low >>> 0, object.rbytes.high >>> 0).toNumber(true);
-        if (object.wbytes != null)
-            if (typeof object.wbytes === "object" ? object.wbytes.low || object.wbytes.high : $Number(object.wbytes) !== 0)
-                if ($util.Long)
-                    message.wbytes = $util.Long.fromValue(object.wbytes, true);
-                else if (typeof object.wbytes === "string")
-                    message.wbytes = $parseInt(object.wbytes, 10);
-                else if (typeof object.wbytes === "number")
-                    message.wbytes = object.wbytes;
-                else if (typeof object.wbytes === "object")
-                    message.wbytes = new $util.LongBits(object.wbytes.low >>> 0, object.wbytes.high >>> 0).toNumber(true);
-        if (object.rios != null)
-            if (typeof object.rios === "object" ? object.rios.low || object.rios.high : $Number(object.rios) !== 0)
-                if ($util.Long)
-                    message.rios = $util.Long.fromValue(object.rios, true);
-                else if (typeof object.rios === "string")
-                    message.rios = $parseInt(object.rios, 10);
-                else if (typeof object.rios === "number")
-                    message.rios = object.rios;
-                else if (typeof object.rios === "object")
-                    message.rios = new $util.LongBits(object.rios.low >>> 0, object.rios.high >>> 0).toNumber(true);
-        if (object.wios != null)
-            if (typeof object.wios === "object" ? object.wios.low || object.wios.high : $Number(object.wios) !== 0)
-                if ($util.Long)
-                    message.wios = $util.Long.fromValue(object.wios, true);
-                else if (typeof object.wios === "string")
-                    message.wios = $parseInt(object.wios, 10);
-                else if (typeof object.wios === "number")
-                    message.wios = object.wios;
-                else if (typeof object.wios === "object")
-                    message.wios = new $util.LongBits(object.wios.low >>> 0, object.wios.high >>> 0).toNumber(true);
-        return message;
-    };
+ IOEntry.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.IOEntry)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.IOEntry: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.IOEntry();
+  if (object.major != null)
+   if (typeof object.major === "object" ? object.major.low || object.major.high : $Number(object.major) !== 0)
+    if ($util.Long)
+     message.major = $util.Long.fromValue(object.major, true);
+    else if (typeof object.major === "string")
+     message.major = $parseInt(object.major, 10);
+    else if (typeof object.major === "number")
+     message.major = object.major;
+    else if (typeof object.major === "object")
+     message.major = new $util.LongBits(object.major.low >>> 0, object.major.high >>> 0).toNumber(true);
+  if (object.minor != null)
+   if (typeof object.minor === "object" ? object.minor.low || object.minor.high : $Number(object.minor) !== 0)
+    if ($util.Long)
+     message.minor = $util.Long.fromValue(object.minor, true);
+    else if (typeof object.minor === "string")
+     message.minor = $parseInt(object.minor, 10);
+    else if (typeof object.minor === "number")
+     message.minor = object.minor;
+    else if (typeof object.minor === "object")
+     message.minor = new $util.LongBits(object.minor.low >>> 0, object.minor.high >>> 0).toNumber(true);
+  if (object.rbytes != null)
+   if (typeof object.rbytes === "object" ? object.rbytes.low || object.rbytes.high : $Number(object.rbytes) !== 0)
+    if ($util.Long)
+     message.rbytes = $util.Long.fromValue(object.rbytes, true);
+    else if (typeof object.rbytes === "string")
+     message.rbytes = $parseInt(object.rbytes, 10);
+    else if (typeof object.rbytes === "number")
+     message.rbytes = object.rbytes;
+    else if (typeof object.rbytes === "object")
+     message.rbytes = new $util.LongBits(object.rbytes.low >>> 0, object.rbytes.high >>> 0).toNumber(true);
+  if (object.wbytes != null)
+   if (typeof object.wbytes === "object" ? object.wbytes.low || object.wbytes.high : $Number(object.wbytes) !== 0)
+    if ($util.Long)
+     message.wbytes = $util.Long.fromValue(object.wbytes, true);
+    else if (typeof object.wbytes === "string")
+     message.wbytes = $parseInt(object.wbytes, 10);
+    else if (typeof object.wbytes === "number")
+     message.wbytes = object.wbytes;
+    else if (typeof object.wbytes === "object")
+     message.wbytes = new $util.LongBits(object.wbytes.low >>> 0, object.wbytes.high >>> 0).toNumber(true);
+  if (object.rios != null)
+   if (typeof object.rios === "object" ? object.rios.low || object.rios.high : $Number(object.rios) !== 0)
+    if ($util.Long)
+     message.rios = $util.Long.fromValue(object.rios, true);
+    else if (typeof object.rios === "string")
+     message.rios = $parseInt(object.rios, 10);
+    else if (typeof object.rios === "number")
+     message.rios = object.rios;
+    else if (typeof object.rios === "object")
+     message.rios = new $util.LongBits(object.rios.low >>> 0, object.rios.high >>> 0).toNumber(true);
+  if (object.wios != null)
+   if (typeof object.wios === "object" ? object.wios.low || object.wios.high : $Number(object.wios) !== 0)
+    if ($util.Long)
+     message.wios = $util.Long.fromValue(object.wios, true);
+    else if (typeof object.wios === "string")
+     message.wios = $parseInt(object.wios, 10);
+    else if (typeof object.wios === "number")
+     message.wios = object.wios;
+    else if (typeof object.wios === "object")
+     message.wios = new $util.LongBits(object.wios.low >>> 0, object.wios.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    IOEntry.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.major = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.major = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.minor = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.minor = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rbytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rbytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.wbytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.wbytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rios = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rios = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.wios = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.wios = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.major != null && $Object.hasOwnProperty.call(message, "major"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.major = typeof message.major === "number" ? $BigInt(message.major) : $util.Long.fromBits(message.major.low >>> 0, message.major.high >>> 0, true).toBigInt();
-            else if (typeof message.major === "number")
-                object.major = options.longs === $String ? $String(message.major) : message.major;
-            else
-                object.major = options.longs === $String ? $util.Long.prototype.toString.call(message.major) : options.longs === $Number ? new $util.LongBits(message.major.low >>> 0, message.major.high >>> 0).toNumber(true) : message.major;
-        if (message.minor != null && $Object.hasOwnProperty.call(message, "minor"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.minor = typeof message.minor === "number" ? $BigInt(message.minor) : $util.Long.fromBits(message.minor.low >>> 0, message.minor.high >>> 0, true).toBigInt();
-            else if (typeof message.minor === "number")
-                object.minor = options.longs === $String ? $String(message.minor) : message.minor;
-            else
-                object.minor = options.longs === $String ? $util.Long.prototype.toString.call(message.minor) : options.longs === $Number ? new $util.LongBits(message.minor.low >>> 0, message.minor.high >>> 0).toNumber(true) : message.minor;
-        if (message.rbytes != null && $Object.hasOwnProperty.call(message, "rbytes"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rbytes = typeof message.rbytes === "number" ? $BigInt(message.rbytes) : $util.Long.fromBits(message.rbytes.low >>> 0, message.rbytes.high >>> 0, true).toBigInt();
-            else if (typeof message.rbytes === "number")
-                object.rbytes = options.longs === $String ? $String(message.rbytes) : message.rbytes;
-            else
-                object.rbytes = options.longs === $String ? $util.Long.prototype.toString.call(message.rbytes) : options.longs === $Number ? new $util.LongBits(message.rbytes.low >>> 0, message.rbytes.high >>> 0).toNumber(true) : message.rbytes;
-        if (message.wbytes != null && $Object.hasOwnProperty.call(message, "wbytes"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.wbytes = typeof message.wbytes === "number" ? $BigInt(message.wbytes) : $util.Long.fromBits(message.wbytes.low >>> 0, message.wbytes.high >>> 0, true).toBigInt();
-            else if (typeof message.wbytes === "number")
-                object.wbytes = options.longs === $String ? $String(message.wbytes) : message.wbytes;
-            else
-                object.wbytes = options.longs === $String ? $util.Long.prototype.toString.call(message.wbytes) : options.longs === $Number ? new $util.LongBits(message.wbytes.low >>> 0, message.wbytes.high >>> 0).toNumber(true) : message.wbytes;
-        if (message.rios != null && $Object.hasOwnProperty.call(message, "rios"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rios = typeof message.rios === "number" ? $BigInt(message.rios) : $util.Long.fromBits(message.rios.low >>> 0, message.rios.high >>> 0, true).toBigInt();
-            else if (typeof message.rios === "number")
-                object.rios = options.longs === $String ? $String(message.rios) : message.rios;
-            else
-                object.rios = options.longs === $String ? $util.Long.prototype.toString.call(message.rios) : options.longs === $Number ? new $util.LongBits(message.rios.low >>> 0, message.rios.high >>> 0).toNumber(true) : message.rios;
-        if (message.wios != null && $Object.hasOwnProperty.call(message, "wios"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.wios = typeof message.wios === "number" ? $BigInt(message.wios) : $util.Long.fromBits(message.wios.low >>> 0, message.wios.high >>> 0, true).toBigInt();
-            else if (typeof message.wios === "number")
-                object.wios = options.longs === $String ? $String(message.wios) : message.wios;
-            else
-                object.wios = options.longs === $String ? $util.Long.prototype.toString.call(message.wios) : options.longs === $Number ? new $util.LongBits(message.wios.low >>> 0, message.wios.high >>> 0).toNumber(true) : message.wios;
-        return object;
-    };
+ IOEntry.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.major = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.major = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.minor = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.minor = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rbytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rbytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.wbytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.wbytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rios = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rios = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.wios = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.wios = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.major != null && $Object.hasOwnProperty.call(message, "major"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.major = typeof message.major === "number" ? $BigInt(message.major) : $util.Long.fromBits(message.major.low >>> 0, message.major.high >>> 0, true).toBigInt();
+   else if (typeof message.major === "number")
+    object.major = options.longs === $String ? $String(message.major) : message.major;
+   else
+    object.major = options.longs === $String ? $util.Long.prototype.toString.call(message.major) : options.longs === $Number ? new $util.LongBits(message.major.low >>> 0, message.major.high >>> 0).toNumber(true) : message.major;
+  if (message.minor != null && $Object.hasOwnProperty.call(message, "minor"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.minor = typeof message.minor === "number" ? $BigInt(message.minor) : $util.Long.fromBits(message.minor.low >>> 0, message.minor.high >>> 0, true).toBigInt();
+   else if (typeof message.minor === "number")
+    object.minor = options.longs === $String ? $String(message.minor) : message.minor;
+   else
+    object.minor = options.longs === $String ? $util.Long.prototype.toString.call(message.minor) : options.longs === $Number ? new $util.LongBits(message.minor.low >>> 0, message.minor.high >>> 0).toNumber(true) : message.minor;
+  if (message.rbytes != null && $Object.hasOwnProperty.call(message, "rbytes"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rbytes = typeof message.rbytes === "number" ? $BigInt(message.rbytes) : $util.Long.fromBits(message.rbytes.low >>> 0, message.rbytes.high >>> 0, true).toBigInt();
+   else if (typeof message.rbytes === "number")
+    object.rbytes = options.longs === $String ? $String(message.rbytes) : message.rbytes;
+   else
+    object.rbytes = options.longs === $String ? $util.Long.prototype.toString.call(message.rbytes) : options.longs === $Number ? new $util.LongBits(message.rbytes.low >>> 0, message.rbytes.high >>> 0).toNumber(true) : message.rbytes;
+  if (message.wbytes != null && $Object.hasOwnProperty.call(message, "wbytes"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.wbytes = typeof message.wbytes === "number" ? $BigInt(message.wbytes) : $util.Long.fromBits(message.wbytes.low >>> 0, message.wbytes.high >>> 0, true).toBigInt();
+   else if (typeof message.wbytes === "number")
+    object.wbytes = options.longs === $String ? $String(message.wbytes) : message.wbytes;
+   else
+    object.wbytes = options.longs === $String ? $util.Long.prototype.toString.call(message.wbytes) : options.longs === $Number ? new $util.LongBits(message.wbytes.low >>> 0, message.wbytes.high >>> 0).toNumber(true) : message.wbytes;
+  if (message.rios != null && $Object.hasOwnProperty.call(message, "rios"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rios = typeof message.rios === "number" ? $BigInt(message.rios) : $util.Long.fromBits(message.rios.low >>> 0, message.rios.high >>> 0, true).toBigInt();
+   else if (typeof message.rios === "number")
+    object.rios = options.longs === $String ? $String(message.rios) : message.rios;
+   else
+    object.rios = options.longs === $String ? $util.Long.prototype.toString.call(message.rios) : options.longs === $Number ? new $util.LongBits(message.rios.low >>> 0, message.rios.high >>> 0).toNumber(true) : message.rios;
+  if (message.wios != null && $Object.hasOwnProperty.call(message, "wios"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.wios = typeof message.wios === "number" ? $BigInt(message.wios) : $util.Long.fromBits(message.wios.low >>> 0, message.wios.high >>> 0, true).toBigInt();
+   else if (typeof message.wios === "number")
+    object.wios = options.longs === $String ? $String(message.wios) : message.wios;
+   else
+    object.wios = options.longs === $String ? $util.Long.prototype.toString.call(message.wios) : options.longs === $Number ? new $util.LongBits(message.wios.low >>> 0, message.wios.high >>> 0).toNumber(true) : message.wios;
+  return object;
+ };
 
-    IOEntry.prototype.toJSON = function() {
-        return IOEntry.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ IOEntry.prototype.toJSON = function() {
+  return IOEntry.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    IOEntry.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.IOEntry";
-    };
+ IOEntry.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.IOEntry";
+ };
 
-    return IOEntry;
+ return IOEntry;
 };

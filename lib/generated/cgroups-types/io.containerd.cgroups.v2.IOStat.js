@@ -11,156 +11,156 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var IOStat = function (properties) {
-        this.usage = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var IOStat = function (properties) {
+  this.usage = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    IOStat.prototype.usage = $util.emptyArray;
-    IOStat.prototype.psi = null;
+ IOStat.prototype.usage = $util.emptyArray;
+ IOStat.prototype.psi = null;
 
-    IOStat.create = function(properties) {
-        return new IOStat(properties);
-    };
+ IOStat.create = function(properties) {
+  return new IOStat(properties);
+ };
 
-    IOStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.usage != null && message.usage.length)
-            for (var i = 0; i < message.usage.length; ++i)
-                $root.io.containerd.cgroups.v2.IOEntry.encode(message.usage[i], writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
-            $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ IOStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.usage != null && message.usage.length)
+   for (var i = 0; i < message.usage.length; ++i)
+    $root.io.containerd.cgroups.v2.IOEntry.encode(message.usage[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+   $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    IOStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.IOStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.usage && message.usage.length))
-                        message.usage = [];
-                    message.usage.push($root.io.containerd.cgroups.v2.IOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ IOStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.IOStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if (!(message.usage && message.usage.length))
+      message.usage = [];
+     message.usage.push($root.io.containerd.cgroups.v2.IOEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    IOStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.IOStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.IOStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.IOStat();
-        if (object.usage) {
-            if (!$Array.isArray(object.usage))
-                throw $TypeError(".io.containerd.cgroups.v2.IOStat.usage: array expected");
-            message.usage = $Array(object.usage.length);
-            for (var i = 0; i < object.usage.length; ++i) {
-                if (!$util.isObject(object.usage[i]))
-                    throw $TypeError(".io.containerd.cgroups.v2.IOStat.usage: object expected");
-                message.usage[i] = $root.io.containerd.cgroups.v2.IOEntry.fromObject(object.usage[i], _depth + 1);
-            }
-        }
-        if (object.psi != null) {
-            if (!$util.isObject(object.psi))
-                throw $TypeError(".io.containerd.cgroups.v2.IOStat.psi: object expected");
-            message.psi = $root.io.containerd.cgroups.v2.PSIStats.fromObject(object.psi, _depth + 1);
-        }
-        return message;
-    };
+ IOStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.IOStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.IOStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.IOStat();
+  if (object.usage) {
+   if (!$Array.isArray(object.usage))
+    throw $TypeError(".io.containerd.cgroups.v2.IOStat.usage: array expected");
+   message.usage = $Array(object.usage.length);
+   for (var i = 0; i < object.usage.length; ++i) {
+    if (!$util.isObject(object.usage[i]))
+     throw $TypeError(".io.containerd.cgroups.v2.IOStat.usage: object expected");
+    message.usage[i] = $root.io.containerd.cgroups.v2.IOEntry.fromObject(object.usage[i], _depth + 1);
+   }
+  }
+  if (object.psi != null) {
+   if (!$util.isObject(object.psi))
+    throw $TypeError(".io.containerd.cgroups.v2.IOStat.psi: object expected");
+   message.psi = $root.io.containerd.cgroups.v2.PSIStats.fromObject(object.psi, _depth + 1);
+  }
+  return message;
+ };
 
-    IOStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.usage = [];
-        if (options.defaults)
-            object.psi = null;
-        if (message.usage && message.usage.length) {
-            object.usage = $Array(message.usage.length);
-            for (var j = 0; j < message.usage.length; ++j)
-                object.usage[j] = $root.io.containerd.cgroups.v2.IOEntry.toObject(message.usage[j], options, _depth + 1);
-        }
-        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
-            object.psi = $root.io.containerd.cgroups.v2.PSIStats.toObject(message.psi, options, _depth + 1);
-        return object;
-    };
+ IOStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.usage = [];
+  if (options.defaults)
+   object.psi = null;
+  if (message.usage && message.usage.length) {
+   object.usage = $Array(message.usage.length);
+   for (var j = 0; j < message.usage.length; ++j)
+    object.usage[j] = $root.io.containerd.cgroups.v2.IOEntry.toObject(message.usage[j], options, _depth + 1);
+  }
+  if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+   object.psi = $root.io.containerd.cgroups.v2.PSIStats.toObject(message.psi, options, _depth + 1);
+  return object;
+ };
 
-    IOStat.prototype.toJSON = function() {
-        return IOStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ IOStat.prototype.toJSON = function() {
+  return IOStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    IOStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.IOStat";
-    };
+ IOStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.IOStat";
+ };
 
-    return IOStat;
+ return IOStat;
 };

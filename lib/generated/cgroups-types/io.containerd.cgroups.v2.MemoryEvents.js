@@ -11,314 +11,314 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var MemoryEvents = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var MemoryEvents = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(MemoryEvents.prototype, "low", true);
-    $longDefault(MemoryEvents.prototype, "high", true);
-    $longDefault(MemoryEvents.prototype, "max", true);
-    $longDefault(MemoryEvents.prototype, "oom", true);
-    $longDefault(MemoryEvents.prototype, "oomKill", true);
-    $longDefault(MemoryEvents.prototype, "oomGroupKill", true);
+ $longDefault(MemoryEvents.prototype, "low", true);
+ $longDefault(MemoryEvents.prototype, "high", true);
+ $longDefault(MemoryEvents.prototype, "max", true);
+ $longDefault(MemoryEvents.prototype, "oom", true);
+ $longDefault(MemoryEvents.prototype, "oomKill", true);
+ $longDefault(MemoryEvents.prototype, "oomGroupKill", true);
 
-    MemoryEvents.create = function(properties) {
-        return new MemoryEvents(properties);
-    };
+ MemoryEvents.create = function(properties) {
+  return new MemoryEvents(properties);
+ };
 
-    MemoryEvents.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.low != null && $Object.hasOwnProperty.call(message, "low") && (typeof message.low === "object" ? message.low.low || message.low.high : message.low !== 0))
-            writer.uint32(8).uint64(message.low);
-        if (message.high != null && $Object.hasOwnProperty.call(message, "high") && (typeof message.high === "object" ? message.high.low || message.high.high : message.high !== 0))
-            writer.uint32(16).uint64(message.high);
-        if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
-            writer.uint32(24).uint64(message.max);
-        if (message.oom != null && $Object.hasOwnProperty.call(message, "oom") && (typeof message.oom === "object" ? message.oom.low || message.oom.high : message.oom !== 0))
-            writer.uint32(32).uint64(message.oom);
-        if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill") && (typeof message.oomKill === "object" ? message.oomKill.low || message.oomKill.high : message.oomKill !== 0))
-            writer.uint32(40).uint64(message.oomKill);
-        if (message.oomGroupKill != null && $Object.hasOwnProperty.call(message, "oomGroupKill") && (typeof message.oomGroupKill === "object" ? message.oomGroupKill.low || message.oomGroupKill.high : message.oomGroupKill !== 0))
-            writer.uint32(48).uint64(message.oomGroupKill);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ MemoryEvents.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.low != null && $Object.hasOwnProperty.call(message, "low") && (typeof message.low === "object" ? message.low.low || message.low.high : message.low !== 0))
+   writer.uint32(8).uint64(message.low);
+  if (message.high != null && $Object.hasOwnProperty.call(message, "high") && (typeof message.high === "object" ? message.high.low || message.high.high : message.high !== 0))
+   writer.uint32(16).uint64(message.high);
+  if (message.max != null && $Object.hasOwnProperty.call(message, "max") && (typeof message.max === "object" ? message.max.low || message.max.high : message.max !== 0))
+   writer.uint32(24).uint64(message.max);
+  if (message.oom != null && $Object.hasOwnProperty.call(message, "oom") && (typeof message.oom === "object" ? message.oom.low || message.oom.high : message.oom !== 0))
+   writer.uint32(32).uint64(message.oom);
+  if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill") && (typeof message.oomKill === "object" ? message.oomKill.low || message.oomKill.high : message.oomKill !== 0))
+   writer.uint32(40).uint64(message.oomKill);
+  if (message.oomGroupKill != null && $Object.hasOwnProperty.call(message, "oomGroupKill") && (typeof message.oomGroupKill === "object" ? message.oomGroupKill.low || message.oomGroupKill.high : message.oomGroupKill !== 0))
+   writer.uint32(48).uint64(message.oomGroupKill);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    MemoryEvents.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.MemoryEvents();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.low = value;
-                    else
-                        delete message.low;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.high = value;
-                    else
-                        delete message.high;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.max = value;
-                    else
-                        delete message.max;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.oom = value;
-                    else
-                        delete message.oom;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.oomKill = value;
-                    else
-                        delete message.oomKill;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.oomGroupKill = value;
-                    else
-                        delete message.oomGroupKill;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ MemoryEvents.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.MemoryEvents();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.low = value;
+     else
+      delete message.low;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.high = value;
+     else
+      delete message.high;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.max = value;
+     else
+      delete message.max;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.oom = value;
+     else
+      delete message.oom;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.oomKill = value;
+     else
+      delete message.oomKill;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.oomGroupKill = value;
+     else
+      delete message.oomGroupKill;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    MemoryEvents.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.MemoryEvents)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.MemoryEvents: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.MemoryEvents();
-        if (object.low != null)
-            if (typeof object.low === "object" ? object.low.low || object.low.high : $Number(object.low) !== 0)
-                if ($util.Long)
-                    message.low = $util.Long.fromValue(object.low, true);
-                else if (typeof object.low === "string")
-                    message.low = $parseInt(object.low, 10);
-                else if (typeof object.low === "number")
-                    message.low = object.low;
-                else if (typeof object.low === "object")
-                    message.low = new $util.LongBits(object.low.low >>> 0, object.low.high >>> 0).toNumber(true);
-        if (object.high != null)
-            if (typeof object.high === "object" ? object.high.low || object.high.high : $Number(object.high) !== 0)
-                if ($util.Long)
-                    message.high = $util.Long.fromValue(object.high, true);
-                else if (typeof object.high === "string")
-                    message.high = $parseInt(object.high, 10);
-                else if (typeof object.high === "number")
-                    message.high = object.high;
-                else if (typeof object.high === "object")
-                    message.high = new $util.LongBits(object.high.low >>> 0, object.high.high >>> 0).toNumber(true);
-        if (object.max != null)
-            if (typeof object.max === "object" ? object.max.low || object.max.high : $Number(object.max) !== 0)
-                if ($util.Long)
-                    message.max = $util.Long.fromValue(object.max, true);
-                else if (typeof object.max === "string")
-                    message.max = $parseInt(object.max, 10);
-                else if (typeof object.max === "number")
-                    message.max = object.max;
-                else if (typeof object.max === "object")
-                    message.max = new $util.LongBits(object.max.low >>> 0, object.max.high >>> 0).toNumber(true);
-        if (object.oom != null)
-            if (typeof object.oom === "object" ? object.oom.low || object.oom.high : $Number(object.oom) !== 0)
-                if ($util.Long)
-                    message.oom = $util.Long.fromValue(object.oom, true);
-                else if (typeof object.oom === "string")
-                    message.oom = $parseInt(object.oom, 10);
-                else if (typeof object.oom === "number")
-                    message.oom = object.oom;
-                else if (typeof object.oom === "object")
-                    message.oom = new $util.LongBits(object.oom.low >>> 0, object.oom.high >>> 0).toNumber(true);
-        if (object.oomKill != null)
-            if (typeof object.oomKill === "object" ? object.oomKill.low || object.oomKill.high : $Number(object.oomKill) !== 0)
-                if ($util.Long)
-                    message.oomKill = $util.Long.fromValue(object.oomKill, true);
-                else if (typeof object.oomKill === "string")
-                    message.oomKill = $parseInt(object.oomKill, 10);
-                else if (typeof object.oomKill === "number")
-                    message.oomKill = object.oomKill;
-                else if (typeof object.oomKill === "object")
-                    message.oomKill = new $util.LongBits(object.oomKill.low >>> 0, object.oomKill.high >>> 0).toNumber(true);
-        if (object.oomGroupKill != null)
-            if (typeof object.oomGroupKill === "object" ? object.oomGroupKill.low || object.oomGroupKill.high : $Number(object.oomGroupKill) !== 0)
-                if ($util.Long)
-                    message.oomGroupKill = $util.Long.fromValue(object.oomGroupKill, true);
-                else if (typeof object.oomGroupKill === "string")
-                    message.oomGroupKill = $parseInt(object.oomGroupKill, 10);
-                else if (typeof object.oomGroupKill === "number")
-                    message.oomGroupKill = object.oomGroupKill;
-                else if (typeof object.oomGroupKill === "object")
-                    message.oomGroupKill = new $util.LongBits(object.oomGroupKill.low >>> 0, object.oomGroupKill.high >>> 0).toNumber(true);
-        return message;
-    };
+ MemoryEvents.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.MemoryEvents)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.MemoryEvents: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.MemoryEvents();
+  if (object.low != null)
+   if (typeof object.low === "object" ? object.low.low || object.low.high : $Number(object.low) !== 0)
+    if ($util.Long)
+     message.low = $util.Long.fromValue(object.low, true);
+    else if (typeof object.low === "string")
+     message.low = $parseInt(object.low, 10);
+    else if (typeof object.low === "number")
+     message.low = object.low;
+    else if (typeof object.low === "object")
+     message.low = new $util.LongBits(object.low.low >>> 0, object.low.high >>> 0).toNumber(true);
+  if (object.high != null)
+   if (typeof object.high === "object" ? object.high.low || object.high.high : $Number(object.high) !== 0)
+    if ($util.Long)
+     message.high = $util.Long.fromValue(object.high, true);
+    else if (typeof object.high === "string")
+     message.high = $parseInt(object.high, 10);
+    else if (typeof object.high === "number")
+     message.high = object.high;
+    else if (typeof object.high === "object")
+     message.high = new $util.LongBits(object.high.low >>> 0, object.high.high >>> 0).toNumber(true);
+  if (object.max != null)
+   if (typeof object.max === "object" ? object.max.low || object.max.high : $Number(object.max) !== 0)
+    if ($util.Long)
+     message.max = $util.Long.fromValue(object.max, true);
+    else if (typeof object.max === "string")
+     message.max = $parseInt(object.max, 10);
+    else if (typeof object.max === "number")
+     message.max = object.max;
+    else if (typeof object.max === "object")
+     message.max = new $util.LongBits(object.max.low >>> 0, object.max.high >>> 0).toNumber(true);
+  if (object.oom != null)
+   if (typeof object.oom === "object" ? object.oom.low || object.oom.high : $Number(object.oom) !== 0)
+    if ($util.Long)
+     message.oom = $util.Long.fromValue(object.oom, true);
+    else if (typeof object.oom === "string")
+     message.oom = $parseInt(object.oom, 10);
+    else if (typeof object.oom === "number")
+     message.oom = object.oom;
+    else if (typeof object.oom === "object")
+     message.oom = new $util.LongBits(object.oom.low >>> 0, object.oom.high >>> 0).toNumber(true);
+  if (object.oomKill != null)
+   if (typeof object.oomKill === "object" ? object.oomKill.low || object.oomKill.high : $Number(object.oomKill) !== 0)
+    if ($util.Long)
+     message.oomKill = $util.Long.fromValue(object.oomKill, true);
+    else if (typeof object.oomKill === "string")
+     message.oomKill = $parseInt(object.oomKill, 10);
+    else if (typeof object.oomKill === "number")
+     message.oomKill = object.oomKill;
+    else if (typeof object.oomKill === "object")
+     message.oomKill = new $util.LongBits(object.oomKill.low >>> 0, object.oomKill.high >>> 0).toNumber(true);
+  if (object.oomGroupKill != null)
+   if (typeof object.oomGroupKill === "object" ? object.oomGroupKill.low || object.oomGroupKill.high : $Number(object.oomGroupKill) !== 0)
+    if ($util.Long)
+     message.oomGroupKill = $util.Long.fromValue(object.oomGroupKill, true);
+    else if (typeof object.oomGroupKill === "string")
+     message.oomGroupKill = $parseInt(object.oomGroupKill, 10);
+    else if (typeof object.oomGroupKill === "number")
+     message.oomGroupKill = object.oomGroupKill;
+    else if (typeof object.oomGroupKill === "object")
+     message.oomGroupKill = new $util.LongBits(object.oomGroupKill.low >>> 0, object.oomGroupKill.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    MemoryEvents.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.low = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.low = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.high = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.high = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.max = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.max = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.oom = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.oom = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.oomKill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.oomKill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.oomGroupKill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.oomGroupKill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.low != null && $Object.hasOwnProperty.call(message, "low"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.low = typeof message.low === "number" ? $BigInt(message.low) : $util.Long.fromBits(message.low.low >>> 0, message.low.high >>> 0, true).toBigInt();
-            else if (typeof message.low === "number")
-                object.low = options.longs === $String ? $String(message.low) : message.low;
-            else
-                object.low = options.longs === $String ? $util.Long.prototype.toString.call(message.low) : options.longs === $Number ? new $util.LongBits(message.low.low >>> 0, message.low.high >>> 0).toNumber(true) : message.low;
-        if (message.high != null && $Object.hasOwnProperty.call(message, "high"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.high = typeof message.high === "number" ? $BigInt(message.high) : $util.Long.fromBits(message.high.low >>> 0, message.high.high >>> 0, true).toBigInt();
-            else if (typeof message.high === "number")
-                object.high = options.longs === $String ? $String(message.high) : message.high;
-            else
-                object.high = options.longs === $String ? $util.Long.prototype.toString.call(message.high) : options.longs === $Number ? new $util.LongBits(message.high.low >>> 0, message.high.high >>> 0).toNumber(true) : message.high;
-        if (message.max != null && $Object.hasOwnProperty.call(message, "max"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.max = typeof message.max === "number" ? $BigInt(message.max) : $util.Long.fromBits(message.max.low >>> 0, message.max.high >>> 0, true).toBigInt();
-            else if (typeof message.max === "number")
-                object.max = options.longs === $String ? $String(message.max) : message.max;
-            else
-                object.max = options.longs === $String ? $util.Long.prototype.toString.call(message.max) : options.longs === $Number ? new $util.LongBits(message.max.low >>> 0, message.max.high >>> 0).toNumber(true) : message.max;
-        if (message.oom != null && $Object.hasOwnProperty.call(message, "oom"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.oom = typeof message.oom === "number" ? $BigInt(message.oom) : $util.Long.fromBits(message.oom.low >>> 0, message.oom.high >>> 0, true).toBigInt();
-            else if (typeof message.oom === "number")
-                object.oom = options.longs === $String ? $String(message.oom) : message.oom;
-            else
-                object.oom = options.longs === $String ? $util.Long.prototype.toString.call(message.oom) : options.longs === $Number ? new $util.LongBits(message.oom.low >>> 0, message.oom.high >>> 0).toNumber(true) : message.oom;
-        if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.oomKill = typeof message.oomKill === "number" ? $BigInt(message.oomKill) : $util.Long.fromBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0, true).toBigInt();
-            else if (typeof message.oomKill === "number")
-                object.oomKill = options.longs === $String ? $String(message.oomKill) : message.oomKill;
-            else
-                object.oomKill = options.longs === $String ? $util.Long.prototype.toString.call(message.oomKill) : options.longs === $Number ? new $util.LongBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0).toNumber(true) : message.oomKill;
-        if (message.oomGroupKill != null && $Object.hasOwnProperty.call(message, "oomGroupKill"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.oomGroupKill = typeof message.oomGroupKill === "number" ? $BigInt(message.oomGroupKill) : $util.Long.fromBits(message.oomGroupKill.low >>> 0, message.oomGroupKill.high >>> 0, true).toBigInt();
-            else if (typeof message.oomGroupKill === "number")
-                object.oomGroupKill = options.longs === $String ? $String(message.oomGroupKill) : message.oomGroupKill;
-            else
-                object.oomGroupKill = options.longs === $String ? $util.Long.prototype.toString.call(message.oomGroupKill) : options.longs === $Number ? new $util.LongBits(message.oomGroupKill.low >>> 0, message.oomGroupKill.high >>> 0).toNumber(true) : message.oomGroupKill;
-        return object;
-    };
+ MemoryEvents.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.low = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.low = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.high = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.high = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.max = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.max = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.oom = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.oom = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.oomKill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.oomKill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.oomGroupKill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.oomGroupKill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.low != null && $Object.hasOwnProperty.call(message, "low"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.low = typeof message.low === "number" ? $BigInt(message.low) : $util.Long.fromBits(message.low.low >>> 0, message.low.high >>> 0, true).toBigInt();
+   else if (typeof message.low === "number")
+    object.low = options.longs === $String ? $String(message.low) : message.low;
+   else
+    object.low = options.longs === $String ? $util.Long.prototype.toString.call(message.low) : options.longs === $Number ? new $util.LongBits(message.low.low >>> 0, message.low.high >>> 0).toNumber(true) : message.low;
+  if (message.high != null && $Object.hasOwnProperty.call(message, "high"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.high = typeof message.high === "number" ? $BigInt(message.high) : $util.Long.fromBits(message.high.low >>> 0, message.high.high >>> 0, true).toBigInt();
+   else if (typeof message.high === "number")
+    object.high = options.longs === $String ? $String(message.high) : message.high;
+   else
+    object.high = options.longs === $String ? $util.Long.prototype.toString.call(message.high) : options.longs === $Number ? new $util.LongBits(message.high.low >>> 0, message.high.high >>> 0).toNumber(true) : message.high;
+  if (message.max != null && $Object.hasOwnProperty.call(message, "max"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.max = typeof message.max === "number" ? $BigInt(message.max) : $util.Long.fromBits(message.max.low >>> 0, message.max.high >>> 0, true).toBigInt();
+   else if (typeof message.max === "number")
+    object.max = options.longs === $String ? $String(message.max) : message.max;
+   else
+    object.max = options.longs === $String ? $util.Long.prototype.toString.call(message.max) : options.longs === $Number ? new $util.LongBits(message.max.low >>> 0, message.max.high >>> 0).toNumber(true) : message.max;
+  if (message.oom != null && $Object.hasOwnProperty.call(message, "oom"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.oom = typeof message.oom === "number" ? $BigInt(message.oom) : $util.Long.fromBits(message.oom.low >>> 0, message.oom.high >>> 0, true).toBigInt();
+   else if (typeof message.oom === "number")
+    object.oom = options.longs === $String ? $String(message.oom) : message.oom;
+   else
+    object.oom = options.longs === $String ? $util.Long.prototype.toString.call(message.oom) : options.longs === $Number ? new $util.LongBits(message.oom.low >>> 0, message.oom.high >>> 0).toNumber(true) : message.oom;
+  if (message.oomKill != null && $Object.hasOwnProperty.call(message, "oomKill"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.oomKill = typeof message.oomKill === "number" ? $BigInt(message.oomKill) : $util.Long.fromBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0, true).toBigInt();
+   else if (typeof message.oomKill === "number")
+    object.oomKill = options.longs === $String ? $String(message.oomKill) : message.oomKill;
+   else
+    object.oomKill = options.longs === $String ? $util.Long.prototype.toString.call(message.oomKill) : options.longs === $Number ? new $util.LongBits(message.oomKill.low >>> 0, message.oomKill.high >>> 0).toNumber(true) : message.oomKill;
+  if (message.oomGroupKill != null && $Object.hasOwnProperty.call(message, "oomGroupKill"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.oomGroupKill = typeof message.oomGroupKill === "number" ? $BigInt(message.oomGroupKill) : $util.Long.fromBits(message.oomGroupKill.low >>> 0, message.oomGroupKill.high >>> 0, true).toBigInt();
+   else if (typeof message.oomGroupKill === "number")
+    object.oomGroupKill = options.longs === $String ? $String(message.oomGroupKill) : message.oomGroupKill;
+   else
+    object.oomGroupKill = options.longs === $String ? $util.Long.prototype.toString.call(message.oomGroupKill) : options.longs === $Number ? new $util.LongBits(message.oomGroupKill.low >>> 0, message.oomGroupKill.high >>> 0).toNumber(true) : message.oomGroupKill;
+  return object;
+ };
 
-    MemoryEvents.prototype.toJSON = function() {
-        return MemoryEvents.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ MemoryEvents.prototype.toJSON = function() {
+  return MemoryEvents.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    MemoryEvents.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.MemoryEvents";
-    };
+ MemoryEvents.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.MemoryEvents";
+ };
 
-    return MemoryEvents;
+ return MemoryEvents;
 };

@@ -11,1521 +11,1521 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var MemoryStat = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var MemoryStat = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(MemoryStat.prototype, "anon", true);
-    $longDefault(MemoryStat.prototype, "file", true);
-    $longDefault(MemoryStat.prototype, "kernelStack", true);
-    $longDefault(MemoryStat.prototype, "slab", true);
-    $longDefault(MemoryStat.prototype, "sock", true);
-    $longDefault(MemoryStat.prototype, "shmem", true);
-    $longDefault(MemoryStat.prototype, "fileMapped", true);
-    $longDefault(MemoryStat.prototype, "fileDirty", true);
-    $longDefault(MemoryStat.prototype, "fileWriteback", true);
-    $longDefault(MemoryStat.prototype, "anonThp", true);
-    $longDefault(MemoryStat.prototype, "inactiveAnon", true);
-    $longDefault(MemoryStat.prototype, "activeAnon", true);
-    $longDefault(MemoryStat.prototype, "inactiveFile", true);
-    $longDefault(MemoryStat.prototype, "activeFile", true);
-    $longDefault(MemoryStat.prototype, "unevictable", true);
-    $longDefault(MemoryStat.prototype, "slabReclaimable", true);
-    $longDefault(MemoryStat.prototype, "slabUnreclaimable", true);
-    $longDefault(MemoryStat.prototype, "pgfault", true);
-    $longDefault(MemoryStat.prototype, "pgmajfault", true);
-    $longDefault(MemoryStat.prototype, "workingsetRefault", true);
-    $longDefault(MemoryStat.prototype, "workingsetActivate", true);
-    $longDefault(MemoryStat.prototype, "workingsetNodereclaim", true);
-    $longDefault(MemoryStat.prototype, "pgrefill", true);
-    $longDefault(MemoryStat.prototype, "pgscan", true);
-    $longDefault(MemoryStat.prototype, "pgsteal", true);
-    $longDefault(MemoryStat.prototype, "pgactivate", true);
-    $longDefault(MemoryStat.prototype, "pgdeactivate", true);
-    $longDefault(MemoryStat.prototype, "pglazyfree", true);
-    $longDefault(MemoryStat.prototype, "pglazyfreed", true);
-    $longDefault(MemoryStat.prototype, "thpFaultAlloc", true);
-    $longDefault(MemoryStat.prototype, "thpCollapseAlloc", true);
-    $longDefault(MemoryStat.prototype, "usage", true);
-    $longDefault(MemoryStat.prototype, "usageLimit", true);
-    $longDefault(MemoryStat.prototype, "swapUsage", true);
-    $longDefault(MemoryStat.prototype, "swapLimit", true);
-    $longDefault(MemoryStat.prototype, "maxUsage", true);
-    $longDefault(MemoryStat.prototype, "swapMaxUsage", true);
-    MemoryStat.prototype.psi = null;
-    $longDefault(MemoryStat.prototype, "workingsetRefaultAnon", true);
-    $longDefault(MemoryStat.prototype, "workingsetRefaultFile", true);
-    $longDefault(MemoryStat.prototype, "workingsetActivateAnon", true);
-    $longDefault(MemoryStat.prototype, "workingsetActivateFile", true);
+ $longDefault(MemoryStat.prototype, "anon", true);
+ $longDefault(MemoryStat.prototype, "file", true);
+ $longDefault(MemoryStat.prototype, "kernelStack", true);
+ $longDefault(MemoryStat.prototype, "slab", true);
+ $longDefault(MemoryStat.prototype, "sock", true);
+ $longDefault(MemoryStat.prototype, "shmem", true);
+ $longDefault(MemoryStat.prototype, "fileMapped", true);
+ $longDefault(MemoryStat.prototype, "fileDirty", true);
+ $longDefault(MemoryStat.prototype, "fileWriteback", true);
+ $longDefault(MemoryStat.prototype, "anonThp", true);
+ $longDefault(MemoryStat.prototype, "inactiveAnon", true);
+ $longDefault(MemoryStat.prototype, "activeAnon", true);
+ $longDefault(MemoryStat.prototype, "inactiveFile", true);
+ $longDefault(MemoryStat.prototype, "activeFile", true);
+ $longDefault(MemoryStat.prototype, "unevictable", true);
+ $longDefault(MemoryStat.prototype, "slabReclaimable", true);
+ $longDefault(MemoryStat.prototype, "slabUnreclaimable", true);
+ $longDefault(MemoryStat.prototype, "pgfault", true);
+ $longDefault(MemoryStat.prototype, "pgmajfault", true);
+ $longDefault(MemoryStat.prototype, "workingsetRefault", true);
+ $longDefault(MemoryStat.prototype, "workingsetActivate", true);
+ $longDefault(MemoryStat.prototype, "workingsetNodereclaim", true);
+ $longDefault(MemoryStat.prototype, "pgrefill", true);
+ $longDefault(MemoryStat.prototype, "pgscan", true);
+ $longDefault(MemoryStat.prototype, "pgsteal", true);
+ $longDefault(MemoryStat.prototype, "pgactivate", true);
+ $longDefault(MemoryStat.prototype, "pgdeactivate", true);
+ $longDefault(MemoryStat.prototype, "pglazyfree", true);
+ $longDefault(MemoryStat.prototype, "pglazyfreed", true);
+ $longDefault(MemoryStat.prototype, "thpFaultAlloc", true);
+ $longDefault(MemoryStat.prototype, "thpCollapseAlloc", true);
+ $longDefault(MemoryStat.prototype, "usage", true);
+ $longDefault(MemoryStat.prototype, "usageLimit", true);
+ $longDefault(MemoryStat.prototype, "swapUsage", true);
+ $longDefault(MemoryStat.prototype, "swapLimit", true);
+ $longDefault(MemoryStat.prototype, "maxUsage", true);
+ $longDefault(MemoryStat.prototype, "swapMaxUsage", true);
+ MemoryStat.prototype.psi = null;
+ $longDefault(MemoryStat.prototype, "workingsetRefaultAnon", true);
+ $longDefault(MemoryStat.prototype, "workingsetRefaultFile", true);
+ $longDefault(MemoryStat.prototype, "workingsetActivateAnon", true);
+ $longDefault(MemoryStat.prototype, "workingsetActivateFile", true);
 
-    MemoryStat.create = function(properties) {
-        return new MemoryStat(properties);
-    };
+ MemoryStat.create = function(properties) {
+  return new MemoryStat(properties);
+ };
 
-    MemoryStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.anon != null && $Object.hasOwnProperty.call(message, "anon") && (typeof message.anon === "object" ? message.anon.low || message.anon.high : message.anon !== 0))
-            writer.uint32(8).uint64(message.anon);
-        if (message.file != null && $Object.hasOwnProperty.call(message, "file") && (typeof message.file === "object" ? message.file.low || message.file.high : message.file !== 0))
-            writer.uint32(16).uint64(message.file);
-        if (message.kernelStack != null && $Object.hasOwnProperty.call(message, "kernelStack") && (typeof message.kernelStack === "object" ? message.kernelStack.low || message.kernelStack.high : message.kernelStack !== 0))
-            writer.uint32(24).uint64(message.kernelStack);
-        if (message.slab != null && $Object.hasOwnProperty.call(message, "slab") && (typeof message.slab === "object" ? message.slab.low || message.slab.high : message.slab !== 0))
-            writer.uint32(32).uint64(message.slab);
-        if (message.sock != null && $Object.hasOwnProperty.call(message, "sock") && (typeof message.sock === "object" ? message.sock.low || message.sock.high : message.sock !== 0))
-            writer.uint32(40).uint64(message.sock);
-        if (message.shmem != null && $Object.hasOwnProperty.call(message, "shmem") && (typeof message.shmem === "object" ? message.shmem.low || message.shmem.high : message.shmem !== 0))
-            writer.uint32(48).uint64(message.shmem);
-        if (message.fileMapped != null && $Object.hasOwnProperty.call(message, "fileMapped") && (typeof message.fileMapped === "object" ? message.fileMapped.low || message.fileMapped.high : message.fileMapped !== 0))
-            writer.uint32(56).uint64(message.fileMapped);
-        if (message.fileDirty != null && $Object.hasOwnProperty.call(message, "fileDirty") && (typeof message.fileDirty === "object" ? message.fileDirty.low || message.fileDirty.high : message.fileDirty !== 0))
-            writer.uint32(64).uint64(message.fileDirty);
-        if (message.fileWriteback != null && $Object.hasOwnProperty.call(message, "fileWriteback") && (typeof message.fileWriteback === "object" ? message.fileWriteback.low || message.fileWriteback.high : message.fileWriteback !== 0))
-            writer.uint32(72).uint64(message.fileWriteback);
-        if (message.anonThp != null && $Object.hasOwnProperty.call(message, "anonThp") && (typeof message.anonThp === "object" ? message.anonThp.low || message.anonThp.high : message.anonThp !== 0))
-            writer.uint32(80).uint64(message.anonThp);
-        if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon") && (typeof message.inactiveAnon === "object" ? message.inactiveAnon.low || message.inactiveAnon.high : message.inactiveAnon !== 0))
-            writer.uint32(88).uint64(message.inactiveAnon);
-        if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon") && (typeof message.activeAnon === "object" ? message.activeAnon.low || message.activeAnon.high : message.activeAnon !== 0))
-            writer.uint32(96).uint64(message.activeAnon);
-        if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile") && (typeof message.inactiveFile === "object" ? message.inactiveFile.low || message.inactiveFile.high : message.inactiveFile !== 0))
-            writer.uint32(104).uint64(message.inactiveFile);
-        if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile") && (typeof message.activeFile === "object" ? message.activeFile.low || message.activeFile.high : message.activeFile !== 0))
-            writer.uint32(112).uint64(message.activeFile);
-        if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable") && (typeof message.unevictable === "object" ? message.unevictable.low || message.unevictable.high : message.unevictable !== 0))
-            writer.uint32(120).uint64(message.unevictable);
-        if (message.slabReclaimable != null && $Object.hasOwnProperty.call(message, "slabReclaimable") && (typeof message.slabReclaimable === "object" ? message.slabReclaimable.low || message.slabReclaimable.high : message.slabReclaimable !== 0))
-            writer.uint32(128).uint64(message.slabReclaimable);
-        if (message.slabUnreclaimable != null && $Object.hasOwnProperty.call(message, "slabUnreclaimable") && (typeof message.slabUnreclaimable === "object" ? message.slabUnreclaimable.low || message.slabUnreclaimable.high : message.slabUnreclaimable !== 0))
-            writer.uint32(136).uint64(message.slabUnreclaimable);
-        if (message.pgfault != null && $Object.hasOwnProperty.call(message, "pgfault") && (typeof message.pgfault === "object" ? message.pgfault.low || message.pgfault.high : message.pgfault !== 0))
-            writer.uint32(144).uint64(message.pgfault);
-        if (message.pgmajfault != null && $Object.hasOwnProperty.call(message, "pgmajfault") && (typeof message.pgmajfault === "object" ? message.pgmajfault.low || message.pgmajfault.high : message.pgmajfault !== 0))
-            writer.uint32(152).uint64(message.pgmajfault);
-        if (message.workingsetRefault != null && $Object.hasOwnProperty.call(message, "workingsetRefault") && (typeof message.workingsetRefault === "object" ? message.workingsetRefault.low || message.workingsetRefault.high : message.workingsetRefault !== 0))
-            writer.uint32(160).uint64(message.workingsetRefault);
-        if (message.workingsetActivate != null && $Object.hasOwnProperty.call(message, "workingsetActivate") && (typeof message.workingsetActivate === "object" ? message.workingsetActivate.low || message.workingsetActivate.high : message.workingsetActivate !== 0))
-            writer.uint32(168).uint64(message.workingsetActivate);
-        if (message.workingsetNodereclaim != null && $Object.hasOwnProperty.call(message, "workingsetNodereclaim") && (typeof message.workingsetNodereclaim === "object" ? message.workingsetNodereclaim.low || message.workingsetNodereclaim.high : message.workingsetNodereclaim !== 0))
-            writer.uint32(176).uint64(message.workingsetNodereclaim);
-        if (message.pgrefill != null && $Object.hasOwnProperty.call(message, "pgrefill") && (typeof message.pgrefill === "object" ? message.pgrefill.low || message.pgrefill.high : message.pgrefill !== 0))
-            writer.uint32(184).uint64(message.pgrefill);
-        if (message.pgscan != null && $Object.hasOwnProperty.call(message, "pgscan") && (typeof message.pgscan === "object" ? message.pgscan.low || message.pgscan.high : message.pgscan !== 0))
-            writer.uint32(192).uint64(message.pgscan);
-        if (message.pgsteal != null && $Object.hasOwnProperty.call(message, "pgsteal") && (typeof message.pgsteal === "object" ? message.pgsteal.low || message.pgsteal.high : message.pgsteal !== 0))
-            writer.uint32(200).uint64(message.pgsteal);
-        if (message.pgactivate != null && $Object.hasOwnProperty.call(message, "pgactivate") && (typeof message.pgactivate === "object" ? message.pgactivate.low || message.pgactivate.high : message.pgactivate !== 0))
-            writer.uint32(208).uint64(message.pgactivate);
-        if (message.pgdeactivate != null && $Object.hasOwnProperty.call(message, "pgdeactivate") && (typeof message.pgdeactivate === "object" ? message.pgdeactivate.low || message.pgdeactivate.high : message.pgdeactivate !== 0))
-            writer.uint32(216).uint64(message.pgdeactivate);
-        if (message.pglazyfree != null && $Object.hasOwnProperty.call(message, "pglazyfree") && (typeof message.pglazyfree === "object" ? message.pglazyfree.low || message.pglazyfree.high : message.pglazyfree !== 0))
-            writer.uint32(224).uint64(message.pglazyfree);
-        if (message.pglazyfreed != null && $Object.hasOwnProperty.call(message, "pglazyfreed") && (typeof message.pglazyfreed === "object" ? message.pglazyfreed.low || message.pglazyfreed.high : message.pglazyfreed !== 0))
-            writer.uint32(232).uint64(message.pglazyfreed);
-        if (message.thpFaultAlloc != null && $Object.hasOwnProperty.call(message, "thpFaultAlloc") && (typeof message.thpFaultAlloc === "object" ? message.thpFaultAlloc.low || message.thpFaultAlloc.high : message.thpFaultAlloc !== 0))
-            writer.uint32(240).uint64(message.thpFaultAlloc);
-        if (message.thpCollapseAlloc != null && $Object.hasOwnProperty.call(message, "thpCollapseAlloc") && (typeof message.thpCollapseAlloc === "object" ? message.thpCollapseAlloc.low || message.thpCollapseAlloc.high : message.thpCollapseAlloc !== 0))
-            writer.uint32(248).uint64(message.thpCollapseAlloc);
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage") && (typeof message.usage === "object" ? message.usage.low || message.usage.high : message.usage !== 0))
-            writer.uint32(256).uint64(message.usage);
-        if (message.usageLimit != null && $Object.hasOwnProperty.call(message, "usageLimit") && (typeof message.usageLimit === "object" ? message.usageLimit.low || message.usageLimit.high : message.usageLimit !== 0))
-            writer.uint32(264).uint64(message.usageLimit);
-        if (message.swapUsage != null && $Object.hasOwnProperty.call(message, "swapUsage") && (typeof message.swapUsage === "object" ? message.swapUsage.low || message.swapUsage.high : message.swapUsage !== 0))
-            writer.uint32(272).uint64(message.swapUsage);
-        if (message.swapLimit != null && $Object.hasOwnProperty.call(message, "swapLimit") && (typeof message.swapLimit === "object" ? message.swapLimit.low || message.swapLimit.high : message.swapLimit !== 0))
-            writer.uint32(280).uint64(message.swapLimit);
-        if (message.maxUsage != null && $Object.hasOwnProperty.call(message, "maxUsage") && (typeof message.maxUsage === "object" ? message.maxUsage.low || message.maxUsage.high : message.maxUsage !== 0))
-            writer.uint32(288).uint64(message.maxUsage);
-        if (message.swapMaxUsage != null && $Object.hasOwnProperty.call(message, "swapMaxUsage") && (typeof message.swapMaxUsage === "object" ? message.swapMaxUsage.low || message.swapMaxUsage.high : message.swapMaxUsage !== 0))
-            writer.uint32(296).uint64(message.swapMaxUsage);
-        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
-            $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(306).fork(), _depth + 1).ldelim();
-        if (message.workingsetRefaultAnon != null && $Object.hasOwnProperty.call(message, "workingsetRefaultAnon") && (typeof message.workingsetRefaultAnon === "object" ? message.workingsetRefaultAnon.low || message.workingsetRefaultAnon.high : message.workingsetRefaultAnon !== 0))
-            writer.uint32(312).uint64(message.workingsetRefaultAnon);
-        if (message.workingsetRefaultFile != null && $Object.hasOwnProperty.call(message, "workingsetRefaultFile") && (typeof message.workingsetRefaultFile === "object" ? message.workingsetRefaultFile.low || message.workingsetRefaultFile.high : message.workingsetRefaultFile !== 0))
-            writer.uint32(320).uint64(message.workingsetRefaultFile);
-        if (message.workingsetActivateAnon != null && $Object.hasOwnProperty.call(message, "workingsetActivateAnon") && (typeof message.workingsetActivateAnon === "object" ? message.workingsetActivateAnon.low || message.workingsetActivateAnon.high : message.workingsetActivateAnon !== 0))
-            writer.uint32(328).uint64(message.workingsetActivateAnon);
-        if (message.workingsetActivateFile != null && $Object.hasOwnProperty.call(message, "workingsetActivateFile") && (typeof message.workingsetActivateFile === "object" ? message.workingsetActivateFile.low || message.workingsetActivateFile.high : message.workingsetActivateFile !== 0))
-            writer.uint32(336).uint64(message.workingsetActivateFile);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ MemoryStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.anon != null && $Object.hasOwnProperty.call(message, "anon") && (typeof message.anon === "object" ? message.anon.low || message.anon.high : message.anon !== 0))
+   writer.uint32(8).uint64(message.anon);
+  if (message.file != null && $Object.hasOwnProperty.call(message, "file") && (typeof message.file === "object" ? message.file.low || message.file.high : message.file !== 0))
+   writer.uint32(16).uint64(message.file);
+  if (message.kernelStack != null && $Object.hasOwnProperty.call(message, "kernelStack") && (typeof message.kernelStack === "object" ? message.kernelStack.low || message.kernelStack.high : message.kernelStack !== 0))
+   writer.uint32(24).uint64(message.kernelStack);
+  if (message.slab != null && $Object.hasOwnProperty.call(message, "slab") && (typeof message.slab === "object" ? message.slab.low || message.slab.high : message.slab !== 0))
+   writer.uint32(32).uint64(message.slab);
+  if (message.sock != null && $Object.hasOwnProperty.call(message, "sock") && (typeof message.sock === "object" ? message.sock.low || message.sock.high : message.sock !== 0))
+   writer.uint32(40).uint64(message.sock);
+  if (message.shmem != null && $Object.hasOwnProperty.call(message, "shmem") && (typeof message.shmem === "object" ? message.shmem.low || message.shmem.high : message.shmem !== 0))
+   writer.uint32(48).uint64(message.shmem);
+  if (message.fileMapped != null && $Object.hasOwnProperty.call(message, "fileMapped") && (typeof message.fileMapped === "object" ? message.fileMapped.low || message.fileMapped.high : message.fileMapped !== 0))
+   writer.uint32(56).uint64(message.fileMapped);
+  if (message.fileDirty != null && $Object.hasOwnProperty.call(message, "fileDirty") && (typeof message.fileDirty === "object" ? message.fileDirty.low || message.fileDirty.high : message.fileDirty !== 0))
+   writer.uint32(64).uint64(message.fileDirty);
+  if (message.fileWriteback != null && $Object.hasOwnProperty.call(message, "fileWriteback") && (typeof message.fileWriteback === "object" ? message.fileWriteback.low || message.fileWriteback.high : message.fileWriteback !== 0))
+   writer.uint32(72).uint64(message.fileWriteback);
+  if (message.anonThp != null && $Object.hasOwnProperty.call(message, "anonThp") && (typeof message.anonThp === "object" ? message.anonThp.low || message.anonThp.high : message.anonThp !== 0))
+   writer.uint32(80).uint64(message.anonThp);
+  if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon") && (typeof message.inactiveAnon === "object" ? message.inactiveAnon.low || message.inactiveAnon.high : message.inactiveAnon !== 0))
+   writer.uint32(88).uint64(message.inactiveAnon);
+  if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon") && (typeof message.activeAnon === "object" ? message.activeAnon.low || message.activeAnon.high : message.activeAnon !== 0))
+   writer.uint32(96).uint64(message.activeAnon);
+  if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile") && (typeof message.inactiveFile === "object" ? message.inactiveFile.low || message.inactiveFile.high : message.inactiveFile !== 0))
+   writer.uint32(104).uint64(message.inactiveFile);
+  if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile") && (typeof message.activeFile === "object" ? message.activeFile.low || message.activeFile.high : message.activeFile !== 0))
+   writer.uint32(112).uint64(message.activeFile);
+  if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable") && (typeof message.unevictable === "object" ? message.unevictable.low || message.unevictable.high : message.unevictable !== 0))
+   writer.uint32(120).uint64(message.unevictable);
+  if (message.slabReclaimable != null && $Object.hasOwnProperty.call(message, "slabReclaimable") && (typeof message.slabReclaimable === "object" ? message.slabReclaimable.low || message.slabReclaimable.high : message.slabReclaimable !== 0))
+   writer.uint32(128).uint64(message.slabReclaimable);
+  if (message.slabUnreclaimable != null && $Object.hasOwnProperty.call(message, "slabUnreclaimable") && (typeof message.slabUnreclaimable === "object" ? message.slabUnreclaimable.low || message.slabUnreclaimable.high : message.slabUnreclaimable !== 0))
+   writer.uint32(136).uint64(message.slabUnreclaimable);
+  if (message.pgfault != null && $Object.hasOwnProperty.call(message, "pgfault") && (typeof message.pgfault === "object" ? message.pgfault.low || message.pgfault.high : message.pgfault !== 0))
+   writer.uint32(144).uint64(message.pgfault);
+  if (message.pgmajfault != null && $Object.hasOwnProperty.call(message, "pgmajfault") && (typeof message.pgmajfault === "object" ? message.pgmajfault.low || message.pgmajfault.high : message.pgmajfault !== 0))
+   writer.uint32(152).uint64(message.pgmajfault);
+  if (message.workingsetRefault != null && $Object.hasOwnProperty.call(message, "workingsetRefault") && (typeof message.workingsetRefault === "object" ? message.workingsetRefault.low || message.workingsetRefault.high : message.workingsetRefault !== 0))
+   writer.uint32(160).uint64(message.workingsetRefault);
+  if (message.workingsetActivate != null && $Object.hasOwnProperty.call(message, "workingsetActivate") && (typeof message.workingsetActivate === "object" ? message.workingsetActivate.low || message.workingsetActivate.high : message.workingsetActivate !== 0))
+   writer.uint32(168).uint64(message.workingsetActivate);
+  if (message.workingsetNodereclaim != null && $Object.hasOwnProperty.call(message, "workingsetNodereclaim") && (typeof message.workingsetNodereclaim === "object" ? message.workingsetNodereclaim.low || message.workingsetNodereclaim.high : message.workingsetNodereclaim !== 0))
+   writer.uint32(176).uint64(message.workingsetNodereclaim);
+  if (message.pgrefill != null && $Object.hasOwnProperty.call(message, "pgrefill") && (typeof message.pgrefill === "object" ? message.pgrefill.low || message.pgrefill.high : message.pgrefill !== 0))
+   writer.uint32(184).uint64(message.pgrefill);
+  if (message.pgscan != null && $Object.hasOwnProperty.call(message, "pgscan") && (typeof message.pgscan === "object" ? message.pgscan.low || message.pgscan.high : message.pgscan !== 0))
+   writer.uint32(192).uint64(message.pgscan);
+  if (message.pgsteal != null && $Object.hasOwnProperty.call(message, "pgsteal") && (typeof message.pgsteal === "object" ? message.pgsteal.low || message.pgsteal.high : message.pgsteal !== 0))
+   writer.uint32(200).uint64(message.pgsteal);
+  if (message.pgactivate != null && $Object.hasOwnProperty.call(message, "pgactivate") && (typeof message.pgactivate === "object" ? message.pgactivate.low || message.pgactivate.high : message.pgactivate !== 0))
+   writer.uint32(208).uint64(message.pgactivate);
+  if (message.pgdeactivate != null && $Object.hasOwnProperty.call(message, "pgdeactivate") && (typeof message.pgdeactivate === "object" ? message.pgdeactivate.low || message.pgdeactivate.high : message.pgdeactivate !== 0))
+   writer.uint32(216).uint64(message.pgdeactivate);
+  if (message.pglazyfree != null && $Object.hasOwnProperty.call(message, "pglazyfree") && (typeof message.pglazyfree === "object" ? message.pglazyfree.low || message.pglazyfree.high : message.pglazyfree !== 0))
+   writer.uint32(224).uint64(message.pglazyfree);
+  if (message.pglazyfreed != null && $Object.hasOwnProperty.call(message, "pglazyfreed") && (typeof message.pglazyfreed === "object" ? message.pglazyfreed.low || message.pglazyfreed.high : message.pglazyfreed !== 0))
+   writer.uint32(232).uint64(message.pglazyfreed);
+  if (message.thpFaultAlloc != null && $Object.hasOwnProperty.call(message, "thpFaultAlloc") && (typeof message.thpFaultAlloc === "object" ? message.thpFaultAlloc.low || message.thpFaultAlloc.high : message.thpFaultAlloc !== 0))
+   writer.uint32(240).uint64(message.thpFaultAlloc);
+  if (message.thpCollapseAlloc != null && $Object.hasOwnProperty.call(message, "thpCollapseAlloc") && (typeof message.thpCollapseAlloc === "object" ? message.thpCollapseAlloc.low || message.thpCollapseAlloc.high : message.thpCollapseAlloc !== 0))
+   writer.uint32(248).uint64(message.thpCollapseAlloc);
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage") && (typeof message.usage === "object" ? message.usage.low || message.usage.high : message.usage !== 0))
+   writer.uint32(256).uint64(message.usage);
+  if (message.usageLimit != null && $Object.hasOwnProperty.call(message, "usageLimit") && (typeof message.usageLimit === "object" ? message.usageLimit.low || message.usageLimit.high : message.usageLimit !== 0))
+   writer.uint32(264).uint64(message.usageLimit);
+  if (message.swapUsage != null && $Object.hasOwnProperty.call(message, "swapUsage") && (typeof message.swapUsage === "object" ? message.swapUsage.low || message.swapUsage.high : message.swapUsage !== 0))
+   writer.uint32(272).uint64(message.swapUsage);
+  if (message.swapLimit != null && $Object.hasOwnProperty.call(message, "swapLimit") && (typeof message.swapLimit === "object" ? message.swapLimit.low || message.swapLimit.high : message.swapLimit !== 0))
+   writer.uint32(280).uint64(message.swapLimit);
+  if (message.maxUsage != null && $Object.hasOwnProperty.call(message, "maxUsage") && (typeof message.maxUsage === "object" ? message.maxUsage.low || message.maxUsage.high : message.maxUsage !== 0))
+   writer.uint32(288).uint64(message.maxUsage);
+  if (message.swapMaxUsage != null && $Object.hasOwnProperty.call(message, "swapMaxUsage") && (typeof message.swapMaxUsage === "object" ? message.swapMaxUsage.low || message.swapMaxUsage.high : message.swapMaxUsage !== 0))
+   writer.uint32(296).uint64(message.swapMaxUsage);
+  if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+   $root.io.containerd.cgroups.v2.PSIStats.encode(message.psi, writer.uint32(306).fork(), _depth + 1).ldelim();
+  if (message.workingsetRefaultAnon != null && $Object.hasOwnProperty.call(message, "workingsetRefaultAnon") && (typeof message.workingsetRefaultAnon === "object" ? message.workingsetRefaultAnon.low || message.workingsetRefaultAnon.high : message.workingsetRefaultAnon !== 0))
+   writer.uint32(312).uint64(message.workingsetRefaultAnon);
+  if (message.workingsetRefaultFile != null && $Object.hasOwnProperty.call(message, "workingsetRefaultFile") && (typeof message.workingsetRefaultFile === "object" ? message.workingsetRefaultFile.low || message.workingsetRefaultFile.high : message.workingsetRefaultFile !== 0))
+   writer.uint32(320).uint64(message.workingsetRefaultFile);
+  if (message.workingsetActivateAnon != null && $Object.hasOwnProperty.call(message, "workingsetActivateAnon") && (typeof message.workingsetActivateAnon === "object" ? message.workingsetActivateAnon.low || message.workingsetActivateAnon.high : message.workingsetActivateAnon !== 0))
+   writer.uint32(328).uint64(message.workingsetActivateAnon);
+  if (message.workingsetActivateFile != null && $Object.hasOwnProperty.call(message, "workingsetActivateFile") && (typeof message.workingsetActivateFile === "object" ? message.workingsetActivateFile.low || message.workingsetActivateFile.high : message.workingsetActivateFile !== 0))
+   writer.uint32(336).uint64(message.workingsetActivateFile);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    MemoryStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.MemoryStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.anon = value;
-                    else
-                        delete message.anon;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.file = value;
-                    else
-                        delete message.file;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.kernelStack = value;
-                    else
-                        delete message.kernelStack;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.slab = value;
-                    else
-                        delete message.slab;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.sock = value;
-                    else
-                        delete message.sock;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.shmem = value;
-                    else
-                        delete message.shmem;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.fileMapped = value;
-                    else
-                        delete message.fileMapped;
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.fileDirty = value;
-                    else
-                        delete message.fileDirty;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.fileWriteback = value;
-                    else
-                        delete message.fileWriteback;
-                    continue;
-                }
-            case 10: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.anonThp = value;
-                    else
-                        delete message.anonThp;
-                    continue;
-                }
-            case 11: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.inactiveAnon = value;
-                    else
-                        delete message.inactiveAnon;
-                    continue;
-                }
-            case 12: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.activeAnon = value;
-                    else
-                        delete message.activeAnon;
-                    continue;
-                }
-            case 13: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.inactiveFile = value;
-                    else
-                        delete message.inactiveFile;
-                    continue;
-                }
-            case 14: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.activeFile = value;
-                    else
-                        delete message.activeFile;
-                    continue;
-                }
-            case 15: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.unevictable = value;
-                    else
-                        delete message.unevictable;
-                    continue;
-                }
-            case 16: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.slabReclaimable = value;
-                    else
-                        delete message.slabReclaimable;
-                    continue;
-                }
-            case 17: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.slabUnreclaimable = value;
-                    else
-                        delete message.slabUnreclaimable;
-                    continue;
-                }
-            case 18: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgfault = value;
-                    else
-                        delete message.pgfault;
-                    continue;
-                }
-            case 19: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgmajfault = value;
-                    else
-                        delete message.pgmajfault;
-                    continue;
-                }
-            case 20: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.workingsetRefault = value;
-                    else
-                        delete message.workingsetRefault;
-                    continue;
-                }
-            case 21: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.workingsetActivate = value;
-                    else
-                        delete message.workingsetActivate;
-                    continue;
-                }
-            case 22: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.workingsetNodereclaim = value;
-                    else
-                        delete message.workingsetNodereclaim;
-                    continue;
-                }
-            case 23: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgrefill = value;
-                    else
-                        delete message.pgrefill;
-                    continue;
-                }
-            case 24: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgscan = value;
-                    else
-                        delete message.pgscan;
-                    continue;
-                }
-            case 25: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgsteal = value;
-                    else
-                        delete message.pgsteal;
-                    continue;
-                }
-            case 26: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgactivate = value;
-                    else
-                        delete message.pgactivate;
-                    continue;
-                }
-            case 27: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pgdeactivate = value;
-                    else
-                        delete message.pgdeactivate;
-                    continue;
-                }
-            case 28: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pglazyfree = value;
-                    else
-                        delete message.pglazyfree;
-                    continue;
-                }
-            case 29: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.pglazyfreed = value;
-                    else
-                        delete message.pglazyfreed;
-                    continue;
-                }
-            case 30: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.thpFaultAlloc = value;
-                    else
-                        delete message.thpFaultAlloc;
-                    continue;
-                }
-            case 31: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.thpCollapseAlloc = value;
-                    else
-                        delete message.thpCollapseAlloc;
-                    continue;
-                }
-            case 32: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.usage = value;
-                    else
-                        delete message.usage;
-                    continue;
-                }
-            case 33: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.usageLimit = value;
-                    else
-                        delete message.usageLimit;
-                    continue;
-                }
-            case 34: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.swapUsage = value;
-                    else
-                        delete message.swapUsage;
-                    continue;
-                }
-            case 35: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.swapLimit = value;
-                    else
-                        delete message.swapLimit;
-                    continue;
-                }
-            case 36: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.maxUsage = value;
-                    else
-                        delete message.maxUsage;
-                    continue;
-                }
-            case 37: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.swapMaxUsage = value;
-                    else
-                        delete message.swapMaxUsage;
-                    continue;
-                }
-            case 38: {
-                    if (wireType !== 2)
-                        break;
-                    message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
-                    continue;
-                }
-            case 39: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.workingsetRefaultAnon = value;
-                    else
-                        delete message.workingsetRefaultAnon;
-                    continue;
-                }
-            case 40: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.workingsetRefaultFile = value;
-                    else
-                        delete message.workingsetRefaultFile;
-                    continue;
-                }
-            case 41: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.workingsetActivateAnon = value;
-                    else
-                        delete message.workingsetActivateAnon;
-                    continue;
-                }
-            case 42: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.workingsetActivateFile = value;
-                    else
-                        delete message.workingsetActivateFile;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ MemoryStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.MemoryStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.anon = value;
+     else
+      delete message.anon;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.file = value;
+     else
+      delete message.file;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.kernelStack = value;
+     else
+      delete message.kernelStack;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.slab = value;
+     else
+      delete message.slab;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.sock = value;
+     else
+      delete message.sock;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.shmem = value;
+     else
+      delete message.shmem;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.fileMapped = value;
+     else
+      delete message.fileMapped;
+     continue;
+    }
+   case 8: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.fileDirty = value;
+     else
+      delete message.fileDirty;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.fileWriteback = value;
+     else
+      delete message.fileWriteback;
+     continue;
+    }
+   case 10: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.anonThp = value;
+     else
+      delete message.anonThp;
+     continue;
+    }
+   case 11: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.inactiveAnon = value;
+     else
+      delete message.inactiveAnon;
+     continue;
+    }
+   case 12: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.activeAnon = value;
+     else
+      delete message.activeAnon;
+     continue;
+    }
+   case 13: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.inactiveFile = value;
+     else
+      delete message.inactiveFile;
+     continue;
+    }
+   case 14: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.activeFile = value;
+     else
+      delete message.activeFile;
+     continue;
+    }
+   case 15: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.unevictable = value;
+     else
+      delete message.unevictable;
+     continue;
+    }
+   case 16: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.slabReclaimable = value;
+     else
+      delete message.slabReclaimable;
+     continue;
+    }
+   case 17: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.slabUnreclaimable = value;
+     else
+      delete message.slabUnreclaimable;
+     continue;
+    }
+   case 18: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgfault = value;
+     else
+      delete message.pgfault;
+     continue;
+    }
+   case 19: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgmajfault = value;
+     else
+      delete message.pgmajfault;
+     continue;
+    }
+   case 20: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.workingsetRefault = value;
+     else
+      delete message.workingsetRefault;
+     continue;
+    }
+   case 21: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.workingsetActivate = value;
+     else
+      delete message.workingsetActivate;
+     continue;
+    }
+   case 22: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.workingsetNodereclaim = value;
+     else
+      delete message.workingsetNodereclaim;
+     continue;
+    }
+   case 23: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgrefill = value;
+     else
+      delete message.pgrefill;
+     continue;
+    }
+   case 24: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgscan = value;
+     else
+      delete message.pgscan;
+     continue;
+    }
+   case 25: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgsteal = value;
+     else
+      delete message.pgsteal;
+     continue;
+    }
+   case 26: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgactivate = value;
+     else
+      delete message.pgactivate;
+     continue;
+    }
+   case 27: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pgdeactivate = value;
+     else
+      delete message.pgdeactivate;
+     continue;
+    }
+   case 28: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pglazyfree = value;
+     else
+      delete message.pglazyfree;
+     continue;
+    }
+   case 29: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.pglazyfreed = value;
+     else
+      delete message.pglazyfreed;
+     continue;
+    }
+   case 30: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.thpFaultAlloc = value;
+     else
+      delete message.thpFaultAlloc;
+     continue;
+    }
+   case 31: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.thpCollapseAlloc = value;
+     else
+      delete message.thpCollapseAlloc;
+     continue;
+    }
+   case 32: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.usage = value;
+     else
+      delete message.usage;
+     continue;
+    }
+   case 33: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.usageLimit = value;
+     else
+      delete message.usageLimit;
+     continue;
+    }
+   case 34: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.swapUsage = value;
+     else
+      delete message.swapUsage;
+     continue;
+    }
+   case 35: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.swapLimit = value;
+     else
+      delete message.swapLimit;
+     continue;
+    }
+   case 36: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.maxUsage = value;
+     else
+      delete message.maxUsage;
+     continue;
+    }
+   case 37: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.swapMaxUsage = value;
+     else
+      delete message.swapMaxUsage;
+     continue;
+    }
+   case 38: {
+     if (wireType !== 2)
+      break;
+     message.psi = $root.io.containerd.cgroups.v2.PSIStats.decode(reader, reader.size(), $undefined, _depth + 1, message.psi);
+     continue;
+    }
+   case 39: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.workingsetRefaultAnon = value;
+     else
+      delete message.workingsetRefaultAnon;
+     continue;
+    }
+   case 40: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.workingsetRefaultFile = value;
+     else
+      delete message.workingsetRefaultFile;
+     continue;
+    }
+   case 41: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.workingsetActivateAnon = value;
+     else
+      delete message.workingsetActivateAnon;
+     continue;
+    }
+   case 42: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.workingsetActivateFile = value;
+     else
+      delete message.workingsetActivateFile;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    MemoryStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.MemoryStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.MemoryStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.MemoryStat();
-        if (object.anon != null)
-            if (typeof object.anon === "object" ? object.anon.low || object.anon.high : $Number(object.anon) !== 0)
-                if ($util.Long)
-                    message.anon = $util.Long.fromValue(object.anon, true);
-                else if (typeof object.anon === "string")
-                    message.anon = $parseInt(object.anon, 10);
-                else if (typeof object.anon === "number")
-                    message.anon = object.anon;
-                else if (typeof object.anon === "object")
-                    message.anon = new $util.LongBits(object.anon.low >>> 0, object.anon.high >>> 0).toNumber(true);
-        if (object.file != null)
-            if (typeof object.file === "object" ? object.file.low || object.file.high : $Number(object.file) !== 0)
-                if ($util.Long)
-                    message.file = $util.Long.fromValue(object.file, true);
-                else if (typeof object.file === "string")
-                    message.file = $parseInt(object.file, 10);
-                else if (typeof object.file === "number")
-                    message.file = object.file;
-                else if (typeof object.file === "object")
-                    message.file = new $util.LongBits(object.file.low >>> 0, object.file.high >>> 0).toNumber(true);
-        if (object.kernelStack != null)
-            if (typeof object.kernelStack === "object" ? object.kernelStack.low || object.kernelStack.high : $Number(object.kernelStack) !== 0)
-                if ($util.Long)
-                    message.kernelStack = $util.Long.fromValue(object.kernelStack, true);
-                else if (typeof object.kernelStack === "string")
-                    message.kernelStack = $parseInt(object.kernelStack, 10);
-                else if (typeof object.kernelStack === "number")
-                    message.kernelStack = object.kernelStack;
-                else if (typeof object.kernelStack === "object")
-                    message.kernelStack = new $util.LongBits(object.kernelStack.low >>> 0, object.kernelStack.high >>> 0).toNumber(true);
-        if (object.slab != null)
-            if (typeof object.slab === "object" ? object.slab.low || object.slab.high : $Number(object.slab) !== 0)
-                if ($util.Long)
-                    message.slab = $util.Long.fromValue(object.slab, true);
-                else if (typeof object.slab === "string")
-                    message.slab = $parseInt(object.slab, 10);
-                else if (typeof object.slab === "number")
-                    message.slab = object.slab;
-                else if (typeof object.slab === "object")
-                    message.slab = new $util.LongBits(object.slab.low >>> 0, object.slab.high >>> 0).toNumber(true);
-        if (object.sock != null)
-            if (typeof object.sock === "object" ? object.sock.low || object.sock.high : $Number(object.sock) !== 0)
-                if ($util.Long)
-                    message.sock = $util.Long.fromValue(object.sock, true);
-                else if (typeof object.sock === "string")
-                    message.sock = $parseInt(object.sock, 10);
-                else if (typeof object.sock === "number")
-                    message.sock = object.sock;
-                else if (typeof object.sock === "object")
-                    message.sock = new $util.LongBits(object.sock.low >>> 0, object.sock.high >>> 0).toNumber(true);
-        if (object.shmem != null)
-            if (typeof object.shmem === "object" ? object.shmem.low || object.shmem.high : $Number(object.shmem) !== 0)
-                if ($util.Long)
-                    message.shmem = $util.Long.fromValue(object.shmem, true);
-                else if (typeof object.shmem === "string")
-                    message.shmem = $parseInt(object.shmem, 10);
-                else if (typeof object.shmem === "number")
-                    message.shmem = object.shmem;
-                else if (typeof object.shmem === "object")
-                    message.shmem = new $util.LongBits(object.shmem.low >>> 0, object.shmem.high >>> 0).toNumber(true);
-        if (object.fileMapped != null)
-            if (typeof object.fileMapped === "object" ? object.fileMapped.low || object.fileMapped.high : $Number(object.fileMapped) !== 0)
-                if ($util.Long)
-                    message.fileMapped = $util.Long.fromValue(object.fileMapped, true);
-                else if (typeof object.fileMapped === "string")
-                    message.fileMapped = $parseInt(object.fileMapped, 10);
-                else if (typeof object.fileMapped === "number")
-                    message.fileMapped = object.fileMapped;
-                else if (typeof object.fileMapped === "object")
-                    message.fileMapped = new $util.LongBits(object.fileMapped.low >>> 0, object.fileMapped.high >>> 0).toNumber(true);
-        if (object.fileDirty != null)
-            if (typeof object.fileDirty === "object" ? object.fileDirty.low || object.fileDirty.high : $Number(object.fileDirty) !== 0)
-                if ($util.Long)
-                    message.fileDirty = $util.Long.fromValue(object.fileDirty, true);
-                else if (typeof object.fileDirty === "string")
-                    message.fileDirty = $parseInt(object.fileDirty, 10);
-                else if (typeof object.fileDirty === "number")
-                    message.fileDirty = object.fileDirty;
-                else if (typeof object.fileDirty === "object")
-                    message.fileDirty = new $util.LongBits(object.fileDirty.low >>> 0, object.fileDirty.high >>> 0).toNumber(true);
-        if (object.fileWriteback != null)
-            if (typeof object.fileWriteback === "object" ? object.fileWriteback.low || object.fileWriteback.high : $Number(object.fileWriteback) !== 0)
-                if ($util.Long)
-                    message.fileWriteback = $util.Long.fromValue(object.fileWriteback, true);
-                else if (typeof object.fileWriteback === "string")
-                    message.fileWriteback = $parseInt(object.fileWriteback, 10);
-                else if (typeof object.fileWriteback === "number")
-                    message.fileWriteback = object.fileWriteback;
-                else if (typeof object.fileWriteback === "object")
-                    message.fileWriteback = new $util.LongBits(object.fileWriteback.low >>> 0, object.fileWriteback.high >>> 0).toNumber(true);
-        if (object.anonThp != null)
-            if (typeof object.anonThp === "object" ? object.anonThp.low || object.anonThp.high : $Number(object.anonThp) !== 0)
-                if ($util.Long)
-                    message.anonThp = $util.Long.fromValue(object.anonThp, true);
-                else if (typeof object.anonThp === "string")
-                    message.anonThp = $parseInt(object.anonThp, 10);
-                else if (typeof object.anonThp === "number")
-                    message.anonThp = object.anonThp;
-                else if (typeof object.anonThp === "object")
-                    message.anonThp = new $util.LongBits(object.anonThp.low >>> 0, object.anonThp.high >>> 0).toNumber(true);
-        if (object.inactiveAnon != null)
-            if (typeof object.inactiveAnon === "object" ? object.inactiveAnon.low || object.inactiveAnon.high : $Number(object.inactiveAnon) !== 0)
-                if ($util.Long)
-                    message.inactiveAnon = $util.Long.fromValue(object.inactiveAnon, true);
-                else if (typeof object.inactiveAnon === "string")
-                    message.inactiveAnon = $parseInt(object.inactiveAnon, 10);
-                else if (typeof object.inactiveAnon === "number")
-                    message.inactiveAnon = object.inactiveAnon;
-                else if (typeof object.inactiveAnon === "object")
-                    message.inactiveAnon = new $util.LongBits(object.inactiveAnon.low >>> 0, object.inactiveAnon.high >>> 0).toNumber(true);
-        if (object.activeAnon != null)
-            if (typeof object.activeAnon === "object" ? object.activeAnon.low || object.activeAnon.high : $Number(object.activeAnon) !== 0)
-                if ($util.Long)
-                    message.activeAnon = $util.Long.fromValue(object.activeAnon, true);
-                else if (typeof object.activeAnon === "string")
-                    message.activeAnon = $parseInt(object.activeAnon, 10);
-                else if (typeof object.activeAnon === "number")
-                    message.activeAnon = object.activeAnon;
-                else if (typeof object.activeAnon === "object")
-                    message.activeAnon = new $util.LongBits(object.activeAnon.low >>> 0, object.activeAnon.high >>> 0).toNumber(true);
-        if (object.inactiveFile != null)
-            if (typeof object.inactiveFile === "object" ? object.inactiveFile.low || object.inactiveFile.high : $Number(object.inactiveFile) !== 0)
-                if ($util.Long)
-                    message.inactiveFile = $util.Long.fromValue(object.inactiveFile, true);
-                else if (typeof object.inactiveFile === "string")
-                    message.inactiveFile = $parseInt(object.inactiveFile, 10);
-                else if (typeof object.inactiveFile === "number")
-                    message.inactiveFile = object.inactiveFile;
-                else if (typeof object.inactiveFile === "object")
-                    message.inactiveFile = new $util.LongBits(object.inactiveFile.low >>> 0, object.inactiveFile.high >>> 0).toNumber(true);
-        if (object.activeFile != null)
-            if (typeof object.activeFile === "object" ? object.activeFile.low || object.activeFile.high : $Number(object.activeFile) !== 0)
-                if ($util.Long)
-                    message.activeFile = $util.Long.fromValue(object.activeFile, true);
-                else if (typeof object.activeFile === "string")
-                    message.activeFile = $parseInt(object.activeFile, 10);
-                else if (typeof object.activeFile === "number")
-                    message.activeFile = object.activeFile;
-                else if (typeof object.activeFile === "object")
-                    message.activeFile = new $util.LongBits(object.activeFile.low >>> 0, object.activeFile.high >>> 0).toNumber(true);
-        if (object.unevictable != null)
-            if (typeof object.unevictable === "object" ? object.unevictable.low || object.unevictable.high : $Number(object.unevictable) !== 0)
-                if ($util.Long)
-                    message.unevictable = $util.Long.fromValue(object.unevictable, true);
-                else if (typeof object.unevictable === "string")
-                    message.unevictable = $parseInt(object.unevictable, 10);
-                else if (typeof object.unevictable === "number")
-                    message.unevictable = object.unevictable;
-                else if (typeof object.unevictable === "object")
-                    message.unevictable = new $util.LongBits(object.unevictable.low >>> 0, object.unevictable.high >>> 0).toNumber(true);
-        if (object.slabReclaimable != null)
-            if (typeof object.slabReclaimable === "object" ? object.slabReclaimable.low || object.slabReclaimable.high : $Number(object.slabReclaimable) !== 0)
-                if ($util.Long)
-                    message.slabReclaimable = $util.Long.fromValue(object.slabReclaimable, true);
-                else if (typeof object.slabReclaimable === "string")
-                    message.slabReclaimable = $parseInt(object.slabReclaimable, 10);
-                else if (typeof object.slabReclaimable === "number")
-                    message.slabReclaimable = object.slabReclaimable;
-                else if (typeof object.slabReclaimable === "object")
-                    message.slabReclaimable = new $util.LongBits(object.slabReclaimable.low >>> 0, object.slabReclaimable.high >>> 0).toNumber(true);
-        if (object.slabUnreclaimable != null)
-            if (typeof object.slabUnreclaimable === "object" ? object.slabUnreclaimable.low || object.slabUnreclaimable.high : $Number(object.slabUnreclaimable) !== 0)
-                if ($util.Long)
-                    message.slabUnreclaimable = $util.Long.fromValue(object.slabUnreclaimable, true);
-                else if (typeof object.slabUnreclaimable === "string")
-                    message.slabUnreclaimable = $parseInt(object.slabUnreclaimable, 10);
-                else if (typeof object.slabUnreclaimable === "number")
-                    message.slabUnreclaimable = object.slabUnreclaimable;
-                else if (typeof object.slabUnreclaimable === "object")
-                    message.slabUnreclaimable = new $util.LongBits(object.slabUnreclaimable.low >>> 0, object.slabUnreclaimable.high >>> 0).toNumber(true);
-        if (object.pgfault != null)
-            if (typeof object.pgfault === "object" ? object.pgfault.low || object.pgfault.high : $Number(object.pgfault) !== 0)
-                if ($util.Long)
-                    message.pgfault = $util.Long.fromValue(object.pgfault, true);
-                else if (typeof object.pgfault === "string")
-                    message.pgfault = $parseInt(object.pgfault, 10);
-                else if (typeof object.pgfault === "number")
-                    message.pgfault = object.pgfault;
-                else if (typeof object.pgfault === "object")
-                    message.pgfault = new $util.LongBits(object.pgfault.low >>> 0, object.pgfault.high >>> 0).toNumber(true);
-        if (object.pgmajfault != null)
-            if (typeof object.pgmajfault === "object" ? object.pgmajfault.low || object.pgmajfault.high : $Number(object.pgmajfault) !== 0)
-                if ($util.Long)
-                    message.pgmajfault = $util.Long.fromValue(object.pgmajfault, true);
-                else if (typeof object.pgmajfault === "string")
-                    message.pgmajfault = $parseInt(object.pgmajfault, 10);
-                else if (typeof object.pgmajfault === "number")
-                    message.pgmajfault = object.pgmajfault;
-                else if (typeof object.pgmajfault === "object")
-                    message.pgmajfault = new $util.LongBits(object.pgmajfault.low >>> 0, object.pgmajfault.high >>> 0).toNumber(true);
-        if (object.workingsetRefault != null)
-            if (typeof object.workingsetRefault === "object" ? object.workingsetRefault.low || object.workingsetRefault.high : $Number(object.workingsetRefault) !== 0)
-                if ($util.Long)
-                    message.workingsetRefault = $util.Long.fromValue(object.workingsetRefault, true);
-                else if (typeof object.workingsetRefault === "string")
-                    message.workingsetRefault = $parseInt(object.workingsetRefault, 10);
-                else if (typeof object.workingsetRefault === "number")
-                    message.workingsetRefault = object.workingsetRefault;
-                else if (typeof object.workingsetRefault === "object")
-                    message.workingsetRefault = new $util.LongBits(object.workingsetRefault.low >>> 0, object.workingsetRefault.high >>> 0).toNumber(true);
-        if (object.workingsetActivate != null)
-            if (typeof object.workingsetActivate === "object" ? object.workingsetActivate.low || object.workingsetActivate.high : $Number(object.workingsetActivate) !== 0)
-                if ($util.Long)
-                    message.workingsetActivate = $util.Long.fromValue(object.workingsetActivate, true);
-                else if (typeof object.workingsetActivate === "string")
-                    message.workingsetActivate = $parseInt(object.workingsetActivate, 10);
-                else if (typeof object.workingsetActivate === "number")
-                    message.workingsetActivate = object.workingsetActivate;
-                else if (typeof object.workingsetActivate === "object")
-                    message.workingsetActivate = new $util.LongBits(object.workingsetActivate.low >>> 0, object.workingsetActivate.high >>> 0).toNumber(true);
-        if (object.workingsetNodereclaim != null)
-            if (typeof object.workingsetNodereclaim === "object" ? object.workingsetNodereclaim.low || object.workingsetNodereclaim.high : $Number(object.workingsetNodereclaim) !== 0)
-                if ($util.Long)
-                    message.workingsetNodereclaim = $util.Long.fromValue(object.workingsetNodereclaim, true);
-                else if (typeof object.workingsetNodereclaim === "string")
-                    message.workingsetNodereclaim = $parseInt(object.workingsetNodereclaim, 10);
-                else if (typeof object.workingsetNodereclaim === "number")
-                    message.workingsetNodereclaim = object.workingsetNodereclaim;
-                else if (typeof object.workingsetNodereclaim === "object")
-                    message.workingsetNodereclaim = new $util.LongBits(object.workingsetNodereclaim.low >>> 0, object.workingsetNodereclaim.high >>> 0).toNumber(true);
-        if (object.pgrefill != null)
-            if (typeof object.pgrefill === "object" ? object.pgrefill.low || object.pgrefill.high : $Number(object.pgrefill) !== 0)
-                if ($util.Long)
-                    message.pgrefill = $util.Long.fromValue(object.pgrefill, true);
-                else if (typeof object.pgrefill === "string")
-                    message.pgrefill = $parseInt(object.pgrefill, 10);
-                else if (typeof object.pgrefill === "number")
-                    message.pgrefill = object.pgrefill;
-                else if (typeof object.pgrefill === "object")
-                    message.pgrefill = new $util.LongBits(object.pgrefill.low >>> 0, object.pgrefill.high >>> 0).toNumber(true);
-        if (object.pgscan != null)
-            if (typeof object.pgscan === "object" ? object.pgscan.low || object.pgscan.high : $Number(object.pgscan) !== 0)
-                if ($util.Long)
-                    message.pgscan = $util.Long.fromValue(object.pgscan, true);
-                else if (typeof object.pgscan === "string")
-                    message.pgscan = $parseInt(object.pgscan, 10);
-                else if (typeof object.pgscan === "number")
-                    message.pgscan = object.pgscan;
-                else if (typeof object.pgscan === "object")
-                    message.pgscan = new $util.LongBits(object.pgscan.low >>> 0, object.pgscan.high >>> 0).toNumber(true);
-        if (object.pgsteal != null)
-            if (typeof object.pgsteal === "object" ? object.pgsteal.low || object.pgsteal.high : $Number(object.pgsteal) !== 0)
-                if ($util.Long)
-                    message.pgsteal = $util.Long.fromValue(object.pgsteal, true);
-                else if (typeof object.pgsteal === "string")
-                    message.pgsteal = $parseInt(object.pgsteal, 10);
-                else if (typeof object.pgsteal === "number")
-                    message.pgsteal = object.pgsteal;
-                else if (typeof object.pgsteal === "object")
-                    message.pgsteal = new $util.LongBits(object.pgsteal.low >>> 0, object.pgsteal.high >>> 0).toNumber(true);
-        if (object.pgactivate != null)
-            if (typeof object.pgactivate === "object" ? object.pgactivate.low || object.pgactivate.high : $Number(object.pgactivate) !== 0)
-                if ($util.Long)
-                    message.pgactivate = $util.Long.fromValue(object.pgactivate, true);
-                else if (typeof object.pgactivate === "string")
-                    message.pgactivate = $parseInt(object.pgactivate, 10);
-                else if (typeof object.pgactivate === "number")
-                    message.pgactivate = object.pgactivate;
-                else if (typeof object.pgactivate === "object")
-                    message.pgactivate = new $util.LongBits(object.pgactivate.low >>> 0, object.pgactivate.high >>> 0).toNumber(true);
-        if (object.pgdeactivate != null)
-            if (typeof object.pgdeactivate === "object" ? object.pgdeactivate.low || object.pgdeactivate.high : $Number(object.pgdeactivate) !== 0)
-                if ($util.Long)
-                    message.pgdeactivate = $util.Long.fromValue(object.pgdeactivate, true);
-                else if (typeof object.pgdeactivate === "string")
-                    message.pgdeactivate = $parseInt(object.pgdeactivate, 10);
-                else if (typeof object.pgdeactivate === "number")
-                    message.pgdeactivate = object.pgdeactivate;
-                else if (typeof object.pgdeactivate === "object")
-                    message.pgdeactivate = new $util.LongBits(object.pgdeactivate.low >>> 0, object.pgdeactivate.high >>> 0).toNumber(true);
-        if (object.pglazyfree != null)
-            if (typeof object.pglazyfree === "object" ? object.pglazyfree.low || object.pglazyfree.high : $Number(object.pglazyfree) !== 0)
-                if ($util.Long)
-                    message.pglazyfree = $util.Long.fromValue(object.pglazyfree, true);
-                else if (typeof object.pglazyfree === "string")
-                    message.pglazyfree = $parseInt(object.pglazyfree, 10);
-                else if (typeof object.pglazyfree === "number")
-                    message.pglazyfree = object.pglazyfree;
-                else if (typeof object.pglazyfree === "object")
-                    message.pglazyfree = new $util.LongBits(object.pglazyfree.low >>> 0, object.pglazyfree.high >>> 0).toNumber(true);
-        if (object.pglazyfreed != null)
-            if (typeof object.pglazyfreed === "object" ? object.pglazyfreed.low || object.pglazyfreed.high : $Number(object.pglazyfreed) !== 0)
-                if ($util.Long)
-                    message.pglazyfreed = $util.Long.fromValue(object.pglazyfreed, true);
-                else if (typeof object.pglazyfreed === "string")
-                    message.pglazyfreed = $parseInt(object.pglazyfreed, 10);
-                else if (typeof object.pglazyfreed === "number")
-                    message.pglazyfreed = object.pglazyfreed;
-                else if (typeof object.pglazyfreed === "object")
-                    message.pglazyfreed = new $util.LongBits(object.pglazyfreed.low >>> 0, object.pglazyfreed.high >>> 0).toNumber(true);
-        if (object.thpFaultAlloc != null)
-            if (typeof object.thpFaultAlloc === "object" ? object.thpFaultAlloc.low || object.thpFaultAlloc.high : $Number(object.thpFaultAlloc) !== 0)
-                if ($util.Long)
-                    message.thpFaultAlloc = $util.Long.fromValue(object.thpFaultAlloc, true);
-                else if (typeof object.thpFaultAlloc === "string")
-                    message.thpFaultAlloc = $parseInt(object.thpFaultAlloc, 10);
-                else if (typeof object.thpFaultAlloc === "number")
-                    message.thpFaultAlloc = object.thpFaultAlloc;
-                else if (typeof object.thpFaultAlloc === "object")
-                    message.thpFaultAlloc = new $util.LongBits(object.thpFaultAlloc.low >>> 0, object.thpFaultAlloc.high >>> 0).toNumber(true);
-        if (object.thpCollapseAlloc != null)
-            if (typeof object.thpCollapseAlloc === "object" ? object.thpCollapseAlloc.low || object.thpCollapseAlloc.high : $Number(object.thpCollapseAlloc) !== 0)
-                if ($util.Long)
-                    message.thpCollapseAlloc = $util.Long.fromValue(object.thpCollapseAlloc, true);
-                else if (typeof object.thpCollapseAlloc === "string")
-                    message.thpCollapseAlloc = $parseInt(object.thpCollapseAlloc, 10);
-                else if (typeof object.thpCollapseAlloc === "number")
-                    message.thpCollapseAlloc = object.thpCollapseAlloc;
-                else if (typeof object.thpCollapseAlloc === "object")
-                    message.thpCollapseAlloc = new $util.LongBits(object.thpCollapseAlloc.low >>> 0, object.thpCollapseAlloc.high >>> 0).toNumber(true);
-        if (object.usage != null)
-            if (typeof object.usage === "object" ? object.usage.low || object.usage.high : $Number(object.usage) !== 0)
-                if ($util.Long)
-                    message.usage = $util.Long.fromValue(object.usage, true);
-                else if (typeof object.usage === "string")
-                    message.usage = $parseInt(object.usage, 10);
-                else if (typeof object.usage === "number")
-                    message.usage = object.usage;
-                else if (typeof object.usage === "object")
-                    message.usage = new $util.LongBits(object.usage.low >>> 0, object.usage.high >>> 0).toNumber(true);
-        if (object.usageLimit != null)
-            if (typeof object.usageLimit === "object" ? object.usageLimit.low || object.usageLimit.high : $Number(object.usageLimit) !== 0)
-                if ($util.Long)
-                    message.usageLimit = $util.Long.fromValue(object.usageLimit, true);
-                else if (typeof object.usageLimit === "string")
-                    message.usageLimit = $parseInt(object.usageLimit, 10);
-                else if (typeof object.usageLimit === "number")
-                    message.usageLimit = object.usageLimit;
-                else if (typeof object.usageLimit === "object")
-                    message.usageLimit = new $util.LongBits(object.usageLimit.low >>> 0, object.usageLimit.high >>> 0).toNumber(true);
-        if (object.swapUsage != null)
-            if (typeof object.swapUsage === "object" ? object.swapUsage.low || object.swapUsage.high : $Number(object.swapUsage) !== 0)
-                if ($util.Long)
-                    message.swapUsage = $util.Long.fromValue(object.swapUsage, true);
-                else if (typeof object.swapUsage === "string")
-                    message.swapUsage = $parseInt(object.swapUsage, 10);
-                else if (typeof object.swapUsage === "number")
-                    message.swapUsage = object.swapUsage;
-                else if (typeof object.swapUsage === "object")
-                    message.swapUsage = new $util.LongBits(object.swapUsage.low >>> 0, object.swapUsage.high >>> 0).toNumber(true);
-        if (object.swapLimit != null)
-            if (typeof object.swapLimit === "object" ? object.swapLimit.low || object.swapLimit.high : $Number(object.swapLimit) !== 0)
-                if ($util.Long)
-                    message.swapLimit = $util.Long.fromValue(object.swapLimit, true);
-                else if (typeof object.swapLimit === "string")
-                    message.swapLimit = $parseInt(object.swapLimit, 10);
-                else if (typeof object.swapLimit === "number")
-                    message.swapLimit = object.swapLimit;
-                else if (typeof object.swapLimit === "object")
-                    message.swapLimit = new $util.LongBits(object.swapLimit.low >>> 0, object.swapLimit.high >>> 0).toNumber(true);
-        if (object.maxUsage != null)
-            if (typeof object.maxUsage === "object" ? object.maxUsage.low || object.maxUsage.high : $Number(object.maxUsage) !== 0)
-                if ($util.Long)
-                    message.maxUsage = $util.Long.fromValue(object.maxUsage, true);
-                else if (typeof object.maxUsage === "string")
-                    message.maxUsage = $parseInt(object.maxUsage, 10);
-                else if (typeof object.maxUsage === "number")
-                    message.maxUsage = object.maxUsage;
-                else if (typeof object.maxUsage === "object")
-                    message.maxUsage = new $util.LongBits(object.maxUsage.low >>> 0, object.maxUsage.high >>> 0).toNumber(true);
-        if (object.swapMaxUsage != null)
-            if (typeof object.swapMaxUsage === "object" ? object.swapMaxUsage.low || object.swapMaxUsage.high : $Number(object.swapMaxUsage) !== 0)
-                if ($util.Long)
-                    message.swapMaxUsage = $util.Long.fromValue(object.swapMaxUsage, true);
-                else if (typeof object.swapMaxUsage === "string")
-                    message.swapMaxUsage = $parseInt(object.swapMaxUsage, 10);
-                else if (typeof object.swapMaxUsage === "number")
-                    message.swapMaxUsage = object.swapMaxUsage;
-                else if (typeof object.swapMaxUsage === "object")
-                    message.swapMaxUsage = new $util.LongBits(object.swapMaxUsage.low >>> 0, object.swapMaxUsage.high >>> 0).toNumber(true);
-        if (object.psi != null) {
-            if (!$util.isObject(object.psi))
-                throw $TypeError(".io.containerd.cgroups.v2.MemoryStat.psi: object expected");
-            message.psi = $root.io.containerd.cgroups.v2.PSIStats.fromObject(object.psi, _depth + 1);
-        }
-        if (object.workingsetRefaultAnon != null)
-            if (typeof object.workingsetRefaultAnon === "object" ? object.workingsetRefaultAnon.low || object.workingsetRefaultAnon.high : $Number(object.workingsetRefaultAnon) !== 0)
-                if ($util.Long)
-                    message.workingsetRefaultAnon = $util.Long.fromValue(object.workingsetRefaultAnon, true);
-                else if (typeof object.workingsetRefaultAnon === "string")
-                    message.workingsetRefaultAnon = $parseInt(object.workingsetRefaultAnon, 10);
-                else if (typeof object.workingsetRefaultAnon === "number")
-                    message.workingsetRefaultAnon = object.workingsetRefaultAnon;
-                else if (typeof object.workingsetRefaultAnon === "object")
-                    message.workingsetRefaultAnon = new $util.LongBits(object.workingsetRefaultAnon.low >>> 0, object.workingsetRefaultAnon.high >>> 0).toNumber(true);
-        if (object.workingsetRefaultFile != null)
-            if (typeof object.workingsetRefaultFile === "object" ? object.workingsetRefaultFile.low || object.workingsetRefaultFile.high : $Number(object.workingsetRefaultFile) !== 0)
-                if ($util.Long)
-                    message.workingsetRefaultFile = $util.Long.fromValue(object.workingsetRefaultFile, true);
-                else if (typeof object.workingsetRefaultFile === "string")
-                    message.workingsetRefaultFile = $parseInt(object.workingsetRefaultFile, 10);
-                else if (typeof object.workingsetRefaultFile === "number")
-                    message.workingsetRefaultFile = object.workingsetRefaultFile;
-                else if (typeof object.workingsetRefaultFile === "object")
-                    message.workingsetRefaultFile = new $util.LongBits(object.workingsetRefaultFile.low >>> 0, object.workingsetRefaultFile.high >>> 0).toNumber(true);
-        if (object.workingsetActivateAnon != null)
-            if (typeof object.workingsetActivateAnon === "object" ? object.workingsetActivateAnon.low || object.workingsetActivateAnon.high : $Number(object.workingsetActivateAnon) !== 0)
-                if ($util.Long)
-                    message.workingsetActivateAnon = $util.Long.fromValue(object.workingsetActivateAnon, true);
-                else if (typeof object.workingsetActivateAnon === "string")
-                    message.workingsetActivateAnon = $parseInt(object.workingsetActivateAnon, 10);
-                else if (typeof object.workingsetActivateAnon === "number")
-                    message.workingsetActivateAnon = object.workingsetActivateAnon;
-                else if (typeof object.workingsetActivateAnon === "object")
-                    message.workingsetActivateAnon = new $util.LongBits(object.workingsetActivateAnon.low >>> 0, object.workingsetActivateAnon.high >>> 0).toNumber(true);
-        if (object.workingsetActivateFile != null)
-            if (typeof object.workingsetActivateFile === "object" ? object.workingsetActivateFile.low || object.workingsetActivateFile.high : $Number(object.workingsetActivateFile) !== 0)
-                if ($util.Long)
-                    message.workingsetActivateFile = $util.Long.fromValue(object.workingsetActivateFile, true);
-                else if (typeof object.workingsetActivateFile === "string")
-                    message.workingsetActivateFile = $parseInt(object.workingsetActivateFile, 10);
-                else if (typeof object.workingsetActivateFile === "number")
-                    message.workingsetActivateFile = object.workingsetActivateFile;
-                else if (typeof object.workingsetActivateFile === "object")
-                    message.workingsetActivateFile = new $util.LongBits(object.workingsetActivateFile.low >>> 0, object.workingsetActivateFile.high >>> 0).toNumber(true);
-        return message;
-    };
+ MemoryStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.MemoryStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.MemoryStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.MemoryStat();
+  if (object.anon != null)
+   if (typeof object.anon === "object" ? object.anon.low || object.anon.high : $Number(object.anon) !== 0)
+    if ($util.Long)
+     message.anon = $util.Long.fromValue(object.anon, true);
+    else if (typeof object.anon === "string")
+     message.anon = $parseInt(object.anon, 10);
+    else if (typeof object.anon === "number")
+     message.anon = object.anon;
+    else if (typeof object.anon === "object")
+     message.anon = new $util.LongBits(object.anon.low >>> 0, object.anon.high >>> 0).toNumber(true);
+  if (object.file != null)
+   if (typeof object.file === "object" ? object.file.low || object.file.high : $Number(object.file) !== 0)
+    if ($util.Long)
+     message.file = $util.Long.fromValue(object.file, true);
+    else if (typeof object.file === "string")
+     message.file = $parseInt(object.file, 10);
+    else if (typeof object.file === "number")
+     message.file = object.file;
+    else if (typeof object.file === "object")
+     message.file = new $util.LongBits(object.file.low >>> 0, object.file.high >>> 0).toNumber(true);
+  if (object.kernelStack != null)
+   if (typeof object.kernelStack === "object" ? object.kernelStack.low || object.kernelStack.high : $Number(object.kernelStack) !== 0)
+    if ($util.Long)
+     message.kernelStack = $util.Long.fromValue(object.kernelStack, true);
+    else if (typeof object.kernelStack === "string")
+     message.kernelStack = $parseInt(object.kernelStack, 10);
+    else if (typeof object.kernelStack === "number")
+     message.kernelStack = object.kernelStack;
+    else if (typeof object.kernelStack === "object")
+     message.kernelStack = new $util.LongBits(object.kernelStack.low >>> 0, object.kernelStack.high >>> 0).toNumber(true);
+  if (object.slab != null)
+   if (typeof object.slab === "object" ? object.slab.low || object.slab.high : $Number(object.slab) !== 0)
+    if ($util.Long)
+     message.slab = $util.Long.fromValue(object.slab, true);
+    else if (typeof object.slab === "string")
+     message.slab = $parseInt(object.slab, 10);
+    else if (typeof object.slab === "number")
+     message.slab = object.slab;
+    else if (typeof object.slab === "object")
+     message.slab = new $util.LongBits(object.slab.low >>> 0, object.slab.high >>> 0).toNumber(true);
+  if (object.sock != null)
+   if (typeof object.sock === "object" ? object.sock.low || object.sock.high : $Number(object.sock) !== 0)
+    if ($util.Long)
+     message.sock = $util.Long.fromValue(object.sock, true);
+    else if (typeof object.sock === "string")
+     message.sock = $parseInt(object.sock, 10);
+    else if (typeof object.sock === "number")
+     message.sock = object.sock;
+    else if (typeof object.sock === "object")
+     message.sock = new $util.LongBits(object.sock.low >>> 0, object.sock.high >>> 0).toNumber(true);
+  if (object.shmem != null)
+   if (typeof object.shmem === "object" ? object.shmem.low || object.shmem.high : $Number(object.shmem) !== 0)
+    if ($util.Long)
+     message.shmem = $util.Long.fromValue(object.shmem, true);
+    else if (typeof object.shmem === "string")
+     message.shmem = $parseInt(object.shmem, 10);
+    else if (typeof object.shmem === "number")
+     message.shmem = object.shmem;
+    else if (typeof object.shmem === "object")
+     message.shmem = new $util.LongBits(object.shmem.low >>> 0, object.shmem.high >>> 0).toNumber(true);
+  if (object.fileMapped != null)
+   if (typeof object.fileMapped === "object" ? object.fileMapped.low || object.fileMapped.high : $Number(object.fileMapped) !== 0)
+    if ($util.Long)
+     message.fileMapped = $util.Long.fromValue(object.fileMapped, true);
+    else if (typeof object.fileMapped === "string")
+     message.fileMapped = $parseInt(object.fileMapped, 10);
+    else if (typeof object.fileMapped === "number")
+     message.fileMapped = object.fileMapped;
+    else if (typeof object.fileMapped === "object")
+     message.fileMapped = new $util.LongBits(object.fileMapped.low >>> 0, object.fileMapped.high >>> 0).toNumber(true);
+  if (object.fileDirty != null)
+   if (typeof object.fileDirty === "object" ? object.fileDirty.low || object.fileDirty.high : $Number(object.fileDirty) !== 0)
+    if ($util.Long)
+     message.fileDirty = $util.Long.fromValue(object.fileDirty, true);
+    else if (typeof object.fileDirty === "string")
+     message.fileDirty = $parseInt(object.fileDirty, 10);
+    else if (typeof object.fileDirty === "number")
+     message.fileDirty = object.fileDirty;
+    else if (typeof object.fileDirty === "object")
+     message.fileDirty = new $util.LongBits(object.fileDirty.low >>> 0, object.fileDirty.high >>> 0).toNumber(true);
+  if (object.fileWriteback != null)
+   if (typeof object.fileWriteback === "object" ? object.fileWriteback.low || object.fileWriteback.high : $Number(object.fileWriteback) !== 0)
+    if ($util.Long)
+     message.fileWriteback = $util.Long.fromValue(object.fileWriteback, true);
+    else if (typeof object.fileWriteback === "string")
+     message.fileWriteback = $parseInt(object.fileWriteback, 10);
+    else if (typeof object.fileWriteback === "number")
+     message.fileWriteback = object.fileWriteback;
+    else if (typeof object.fileWriteback === "object")
+     message.fileWriteback = new $util.LongBits(object.fileWriteback.low >>> 0, object.fileWriteback.high >>> 0).toNumber(true);
+  if (object.anonThp != null)
+   if (typeof object.anonThp === "object" ? object.anonThp.low || object.anonThp.high : $Number(object.anonThp) !== 0)
+    if ($util.Long)
+     message.anonThp = $util.Long.fromValue(object.anonThp, true);
+    else if (typeof object.anonThp === "string")
+     message.anonThp = $parseInt(object.anonThp, 10);
+    else if (typeof object.anonThp === "number")
+     message.anonThp = object.anonThp;
+    else if (typeof object.anonThp === "object")
+     message.anonThp = new $util.LongBits(object.anonThp.low >>> 0, object.anonThp.high >>> 0).toNumber(true);
+  if (object.inactiveAnon != null)
+   if (typeof object.inactiveAnon === "object" ? object.inactiveAnon.low || object.inactiveAnon.high : $Number(object.inactiveAnon) !== 0)
+    if ($util.Long)
+     message.inactiveAnon = $util.Long.fromValue(object.inactiveAnon, true);
+    else if (typeof object.inactiveAnon === "string")
+     message.inactiveAnon = $parseInt(object.inactiveAnon, 10);
+    else if (typeof object.inactiveAnon === "number")
+     message.inactiveAnon = object.inactiveAnon;
+    else if (typeof object.inactiveAnon === "object")
+     message.inactiveAnon = new $util.LongBits(object.inactiveAnon.low >>> 0, object.inactiveAnon.high >>> 0).toNumber(true);
+  if (object.activeAnon != null)
+   if (typeof object.activeAnon === "object" ? object.activeAnon.low || object.activeAnon.high : $Number(object.activeAnon) !== 0)
+    if ($util.Long)
+     message.activeAnon = $util.Long.fromValue(object.activeAnon, true);
+    else if (typeof object.activeAnon === "string")
+     message.activeAnon = $parseInt(object.activeAnon, 10);
+    else if (typeof object.activeAnon === "number")
+     message.activeAnon = object.activeAnon;
+    else if (typeof object.activeAnon === "object")
+     message.activeAnon = new $util.LongBits(object.activeAnon.low >>> 0, object.activeAnon.high >>> 0).toNumber(true);
+  if (object.inactiveFile != null)
+   if (typeof object.inactiveFile === "object" ? object.inactiveFile.low || object.inactiveFile.high : $Number(object.inactiveFile) !== 0)
+    if ($util.Long)
+     message.inactiveFile = $util.Long.fromValue(object.inactiveFile, true);
+    else if (typeof object.inactiveFile === "string")
+     message.inactiveFile = $parseInt(object.inactiveFile, 10);
+    else if (typeof object.inactiveFile === "number")
+     message.inactiveFile = object.inactiveFile;
+    else if (typeof object.inactiveFile === "object")
+     message.inactiveFile = new $util.LongBits(object.inactiveFile.low >>> 0, object.inactiveFile.high >>> 0).toNumber(true);
+  if (object.activeFile != null)
+   if (typeof object.activeFile === "object" ? object.activeFile.low || object.activeFile.high : $Number(object.activeFile) !== 0)
+    if ($util.Long)
+     message.activeFile = $util.Long.fromValue(object.activeFile, true);
+    else if (typeof object.activeFile === "string")
+     message.activeFile = $parseInt(object.activeFile, 10);
+    else if (typeof object.activeFile === "number")
+     message.activeFile = object.activeFile;
+    else if (typeof object.activeFile === "object")
+     message.activeFile = new $util.LongBits(object.activeFile.low >>> 0, object.activeFile.high >>> 0).toNumber(true);
+  if (object.unevictable != null)
+   if (typeof object.unevictable === "object" ? object.unevictable.low || object.unevictable.high : $Number(object.unevictable) !== 0)
+    if ($util.Long)
+     message.unevictable = $util.Long.fromValue(object.unevictable, true);
+    else if (typeof object.unevictable === "string")
+     message.unevictable = $parseInt(object.unevictable, 10);
+    else if (typeof object.unevictable === "number")
+     message.unevictable = object.unevictable;
+    else if (typeof object.unevictable === "object")
+     message.unevictable = new $util.LongBits(object.unevictable.low >>> 0, object.unevictable.high >>> 0).toNumber(true);
+  if (object.slabReclaimable != null)
+   if (typeof object.slabReclaimable === "object" ? object.slabReclaimable.low || object.slabReclaimable.high : $Number(object.slabReclaimable) !== 0)
+    if ($util.Long)
+     message.slabReclaimable = $util.Long.fromValue(object.slabReclaimable, true);
+    else if (typeof object.slabReclaimable === "string")
+     message.slabReclaimable = $parseInt(object.slabReclaimable, 10);
+    else if (typeof object.slabReclaimable === "number")
+     message.slabReclaimable = object.slabReclaimable;
+    else if (typeof object.slabReclaimable === "object")
+     message.slabReclaimable = new $util.LongBits(object.slabReclaimable.low >>> 0, object.slabReclaimable.high >>> 0).toNumber(true);
+  if (object.slabUnreclaimable != null)
+   if (typeof object.slabUnreclaimable === "object" ? object.slabUnreclaimable.low || object.slabUnreclaimable.high : $Number(object.slabUnreclaimable) !== 0)
+    if ($util.Long)
+     message.slabUnreclaimable = $util.Long.fromValue(object.slabUnreclaimable, true);
+    else if (typeof object.slabUnreclaimable === "string")
+     message.slabUnreclaimable = $parseInt(object.slabUnreclaimable, 10);
+    else if (typeof object.slabUnreclaimable === "number")
+     message.slabUnreclaimable = object.slabUnreclaimable;
+    else if (typeof object.slabUnreclaimable === "object")
+     message.slabUnreclaimable = new $util.LongBits(object.slabUnreclaimable.low >>> 0, object.slabUnreclaimable.high >>> 0).toNumber(true);
+  if (object.pgfault != null)
+   if (typeof object.pgfault === "object" ? object.pgfault.low || object.pgfault.high : $Number(object.pgfault) !== 0)
+    if ($util.Long)
+     message.pgfault = $util.Long.fromValue(object.pgfault, true);
+    else if (typeof object.pgfault === "string")
+     message.pgfault = $parseInt(object.pgfault, 10);
+    else if (typeof object.pgfault === "number")
+     message.pgfault = object.pgfault;
+    else if (typeof object.pgfault === "object")
+     message.pgfault = new $util.LongBits(object.pgfault.low >>> 0, object.pgfault.high >>> 0).toNumber(true);
+  if (object.pgmajfault != null)
+   if (typeof object.pgmajfault === "object" ? object.pgmajfault.low || object.pgmajfault.high : $Number(object.pgmajfault) !== 0)
+    if ($util.Long)
+     message.pgmajfault = $util.Long.fromValue(object.pgmajfault, true);
+    else if (typeof object.pgmajfault === "string")
+     message.pgmajfault = $parseInt(object.pgmajfault, 10);
+    else if (typeof object.pgmajfault === "number")
+     message.pgmajfault = object.pgmajfault;
+    else if (typeof object.pgmajfault === "object")
+     message.pgmajfault = new $util.LongBits(object.pgmajfault.low >>> 0, object.pgmajfault.high >>> 0).toNumber(true);
+  if (object.workingsetRefault != null)
+   if (typeof object.workingsetRefault === "object" ? object.workingsetRefault.low || object.workingsetRefault.high : $Number(object.workingsetRefault) !== 0)
+    if ($util.Long)
+     message.workingsetRefault = $util.Long.fromValue(object.workingsetRefault, true);
+    else if (typeof object.workingsetRefault === "string")
+     message.workingsetRefault = $parseInt(object.workingsetRefault, 10);
+    else if (typeof object.workingsetRefault === "number")
+     message.workingsetRefault = object.workingsetRefault;
+    else if (typeof object.workingsetRefault === "object")
+     message.workingsetRefault = new $util.LongBits(object.workingsetRefault.low >>> 0, object.workingsetRefault.high >>> 0).toNumber(true);
+  if (object.workingsetActivate != null)
+   if (typeof object.workingsetActivate === "object" ? object.workingsetActivate.low || object.workingsetActivate.high : $Number(object.workingsetActivate) !== 0)
+    if ($util.Long)
+     message.workingsetActivate = $util.Long.fromValue(object.workingsetActivate, true);
+    else if (typeof object.workingsetActivate === "string")
+     message.workingsetActivate = $parseInt(object.workingsetActivate, 10);
+    else if (typeof object.workingsetActivate === "number")
+     message.workingsetActivate = object.workingsetActivate;
+    else if (typeof object.workingsetActivate === "object")
+     message.workingsetActivate = new $util.LongBits(object.workingsetActivate.low >>> 0, object.workingsetActivate.high >>> 0).toNumber(true);
+  if (object.workingsetNodereclaim != null)
+   if (typeof object.workingsetNodereclaim === "object" ? object.workingsetNodereclaim.low || object.workingsetNodereclaim.high : $Number(object.workingsetNodereclaim) !== 0)
+    if ($util.Long)
+     message.workingsetNodereclaim = $util.Long.fromValue(object.workingsetNodereclaim, true);
+    else if (typeof object.workingsetNodereclaim === "string")
+     message.workingsetNodereclaim = $parseInt(object.workingsetNodereclaim, 10);
+    else if (typeof object.workingsetNodereclaim === "number")
+     message.workingsetNodereclaim = object.workingsetNodereclaim;
+    else if (typeof object.workingsetNodereclaim === "object")
+     message.workingsetNodereclaim = new $util.LongBits(object.workingsetNodereclaim.low >>> 0, object.workingsetNodereclaim.high >>> 0).toNumber(true);
+  if (object.pgrefill != null)
+   if (typeof object.pgrefill === "object" ? object.pgrefill.low || object.pgrefill.high : $Number(object.pgrefill) !== 0)
+    if ($util.Long)
+     message.pgrefill = $util.Long.fromValue(object.pgrefill, true);
+    else if (typeof object.pgrefill === "string")
+     message.pgrefill = $parseInt(object.pgrefill, 10);
+    else if (typeof object.pgrefill === "number")
+     message.pgrefill = object.pgrefill;
+    else if (typeof object.pgrefill === "object")
+     message.pgrefill = new $util.LongBits(object.pgrefill.low >>> 0, object.pgrefill.high >>> 0).toNumber(true);
+  if (object.pgscan != null)
+   if (typeof object.pgscan === "object" ? object.pgscan.low || object.pgscan.high : $Number(object.pgscan) !== 0)
+    if ($util.Long)
+     message.pgscan = $util.Long.fromValue(object.pgscan, true);
+    else if (typeof object.pgscan === "string")
+     message.pgscan = $parseInt(object.pgscan, 10);
+    else if (typeof object.pgscan === "number")
+     message.pgscan = object.pgscan;
+    else if (typeof object.pgscan === "object")
+     message.pgscan = new $util.LongBits(object.pgscan.low >>> 0, object.pgscan.high >>> 0).toNumber(true);
+  if (object.pgsteal != null)
+   if (typeof object.pgsteal === "object" ? object.pgsteal.low || object.pgsteal.high : $Number(object.pgsteal) !== 0)
+    if ($util.Long)
+     message.pgsteal = $util.Long.fromValue(object.pgsteal, true);
+    else if (typeof object.pgsteal === "string")
+     message.pgsteal = $parseInt(object.pgsteal, 10);
+    else if (typeof object.pgsteal === "number")
+     message.pgsteal = object.pgsteal;
+    else if (typeof object.pgsteal === "object")
+     message.pgsteal = new $util.LongBits(object.pgsteal.low >>> 0, object.pgsteal.high >>> 0).toNumber(true);
+  if (object.pgactivate != null)
+   if (typeof object.pgactivate === "object" ? object.pgactivate.low || object.pgactivate.high : $Number(object.pgactivate) !== 0)
+    if ($util.Long)
+     message.pgactivate = $util.Long.fromValue(object.pgactivate, true);
+    else if (typeof object.pgactivate === "string")
+     message.pgactivate = $parseInt(object.pgactivate, 10);
+    else if (typeof object.pgactivate === "number")
+     message.pgactivate = object.pgactivate;
+    else if (typeof object.pgactivate === "object")
+     message.pgactivate = new $util.LongBits(object.pgactivate.low >>> 0, object.pgactivate.high >>> 0).toNumber(true);
+  if (object.pgdeactivate != null)
+   if (typeof object.pgdeactivate === "object" ? object.pgdeactivate.low || object.pgdeactivate.high : $Number(object.pgdeactivate) !== 0)
+    if ($util.Long)
+     message.pgdeactivate = $util.Long.fromValue(object.pgdeactivate, true);
+    else if (typeof object.pgdeactivate === "string")
+     message.pgdeactivate = $parseInt(object.pgdeactivate, 10);
+    else if (typeof object.pgdeactivate === "number")
+     message.pgdeactivate = object.pgdeactivate;
+    else if (typeof object.pgdeactivate === "object")
+     message.pgdeactivate = new $util.LongBits(object.pgdeactivate.low >>> 0, object.pgdeactivate.high >>> 0).toNumber(true);
+  if (object.pglazyfree != null)
+   if (typeof object.pglazyfree === "object" ? object.pglazyfree.low || object.pglazyfree.high : $Number(object.pglazyfree) !== 0)
+    if ($util.Long)
+     message.pglazyfree = $util.Long.fromValue(object.pglazyfree, true);
+    else if (typeof object.pglazyfree === "string")
+     message.pglazyfree = $parseInt(object.pglazyfree, 10);
+    else if (typeof object.pglazyfree === "number")
+     message.pglazyfree = object.pglazyfree;
+    else if (typeof object.pglazyfree === "object")
+     message.pglazyfree = new $util.LongBits(object.pglazyfree.low >>> 0, object.pglazyfree.high >>> 0).toNumber(true);
+  if (object.pglazyfreed != null)
+   if (typeof object.pglazyfreed === "object" ? object.pglazyfreed.low || object.pglazyfreed.high : $Number(object.pglazyfreed) !== 0)
+    if ($util.Long)
+     message.pglazyfreed = $util.Long.fromValue(object.pglazyfreed, true);
+    else if (typeof object.pglazyfreed === "string")
+     message.pglazyfreed = $parseInt(object.pglazyfreed, 10);
+    else if (typeof object.pglazyfreed === "number")
+     message.pglazyfreed = object.pglazyfreed;
+    else if (typeof object.pglazyfreed === "object")
+     message.pglazyfreed = new $util.LongBits(object.pglazyfreed.low >>> 0, object.pglazyfreed.high >>> 0).toNumber(true);
+  if (object.thpFaultAlloc != null)
+   if (typeof object.thpFaultAlloc === "object" ? object.thpFaultAlloc.low || object.thpFaultAlloc.high : $Number(object.thpFaultAlloc) !== 0)
+    if ($util.Long)
+     message.thpFaultAlloc = $util.Long.fromValue(object.thpFaultAlloc, true);
+    else if (typeof object.thpFaultAlloc === "string")
+     message.thpFaultAlloc = $parseInt(object.thpFaultAlloc, 10);
+    else if (typeof object.thpFaultAlloc === "number")
+     message.thpFaultAlloc = object.thpFaultAlloc;
+    else if (typeof object.thpFaultAlloc === "object")
+     message.thpFaultAlloc = new $util.LongBits(object.thpFaultAlloc.low >>> 0, object.thpFaultAlloc.high >>> 0).toNumber(true);
+  if (object.thpCollapseAlloc != null)
+   if (typeof object.thpCollapseAlloc === "object" ? object.thpCollapseAlloc.low || object.thpCollapseAlloc.high : $Number(object.thpCollapseAlloc) !== 0)
+    if ($util.Long)
+     message.thpCollapseAlloc = $util.Long.fromValue(object.thpCollapseAlloc, true);
+    else if (typeof object.thpCollapseAlloc === "string")
+     message.thpCollapseAlloc = $parseInt(object.thpCollapseAlloc, 10);
+    else if (typeof object.thpCollapseAlloc === "number")
+     message.thpCollapseAlloc = object.thpCollapseAlloc;
+    else if (typeof object.thpCollapseAlloc === "object")
+     message.thpCollapseAlloc = new $util.LongBits(object.thpCollapseAlloc.low >>> 0, object.thpCollapseAlloc.high >>> 0).toNumber(true);
+  if (object.usage != null)
+   if (typeof object.usage === "object" ? object.usage.low || object.usage.high : $Number(object.usage) !== 0)
+    if ($util.Long)
+     message.usage = $util.Long.fromValue(object.usage, true);
+    else if (typeof object.usage === "string")
+     message.usage = $parseInt(object.usage, 10);
+    else if (typeof object.usage === "number")
+     message.usage = object.usage;
+    else if (typeof object.usage === "object")
+     message.usage = new $util.LongBits(object.usage.low >>> 0, object.usage.high >>> 0).toNumber(true);
+  if (object.usageLimit != null)
+   if (typeof object.usageLimit === "object" ? object.usageLimit.low || object.usageLimit.high : $Number(object.usageLimit) !== 0)
+    if ($util.Long)
+     message.usageLimit = $util.Long.fromValue(object.usageLimit, true);
+    else if (typeof object.usageLimit === "string")
+     message.usageLimit = $parseInt(object.usageLimit, 10);
+    else if (typeof object.usageLimit === "number")
+     message.usageLimit = object.usageLimit;
+    else if (typeof object.usageLimit === "object")
+     message.usageLimit = new $util.LongBits(object.usageLimit.low >>> 0, object.usageLimit.high >>> 0).toNumber(true);
+  if (object.swapUsage != null)
+   if (typeof object.swapUsage === "object" ? object.swapUsage.low || object.swapUsage.high : $Number(object.swapUsage) !== 0)
+    if ($util.Long)
+     message.swapUsage = $util.Long.fromValue(object.swapUsage, true);
+    else if (typeof object.swapUsage === "string")
+     message.swapUsage = $parseInt(object.swapUsage, 10);
+    else if (typeof object.swapUsage === "number")
+     message.swapUsage = object.swapUsage;
+    else if (typeof object.swapUsage === "object")
+     message.swapUsage = new $util.LongBits(object.swapUsage.low >>> 0, object.swapUsage.high >>> 0).toNumber(true);
+  if (object.swapLimit != null)
+   if (typeof object.swapLimit === "object" ? object.swapLimit.low || object.swapLimit.high : $Number(object.swapLimit) !== 0)
+    if ($util.Long)
+     message.swapLimit = $util.Long.fromValue(object.swapLimit, true);
+    else if (typeof object.swapLimit === "string")
+     message.swapLimit = $parseInt(object.swapLimit, 10);
+    else if (typeof object.swapLimit === "number")
+     message.swapLimit = object.swapLimit;
+    else if (typeof object.swapLimit === "object")
+     message.swapLimit = new $util.LongBits(object.swapLimit.low >>> 0, object.swapLimit.high >>> 0).toNumber(true);
+  if (object.maxUsage != null)
+   if (typeof object.maxUsage === "object" ? object.maxUsage.low || object.maxUsage.high : $Number(object.maxUsage) !== 0)
+    if ($util.Long)
+     message.maxUsage = $util.Long.fromValue(object.maxUsage, true);
+    else if (typeof object.maxUsage === "string")
+     message.maxUsage = $parseInt(object.maxUsage, 10);
+    else if (typeof object.maxUsage === "number")
+     message.maxUsage = object.maxUsage;
+    else if (typeof object.maxUsage === "object")
+     message.maxUsage = new $util.LongBits(object.maxUsage.low >>> 0, object.maxUsage.high >>> 0).toNumber(true);
+  if (object.swapMaxUsage != null)
+   if (typeof object.swapMaxUsage === "object" ? object.swapMaxUsage.low || object.swapMaxUsage.high : $Number(object.swapMaxUsage) !== 0)
+    if ($util.Long)
+     message.swapMaxUsage = $util.Long.fromValue(object.swapMaxUsage, true);
+    else if (typeof object.swapMaxUsage === "string")
+     message.swapMaxUsage = $parseInt(object.swapMaxUsage, 10);
+    else if (typeof object.swapMaxUsage === "number")
+     message.swapMaxUsage = object.swapMaxUsage;
+    else if (typeof object.swapMaxUsage === "object")
+     message.swapMaxUsage = new $util.LongBits(object.swapMaxUsage.low >>> 0, object.swapMaxUsage.high >>> 0).toNumber(true);
+  if (object.psi != null) {
+   if (!$util.isObject(object.psi))
+    throw $TypeError(".io.containerd.cgroups.v2.MemoryStat.psi: object expected");
+   message.psi = $root.io.containerd.cgroups.v2.PSIStats.fromObject(object.psi, _depth + 1);
+  }
+  if (object.workingsetRefaultAnon != null)
+   if (typeof object.workingsetRefaultAnon === "object" ? object.workingsetRefaultAnon.low || object.workingsetRefaultAnon.high : $Number(object.workingsetRefaultAnon) !== 0)
+    if ($util.Long)
+     message.workingsetRefaultAnon = $util.Long.fromValue(object.workingsetRefaultAnon, true);
+    else if (typeof object.workingsetRefaultAnon === "string")
+     message.workingsetRefaultAnon = $parseInt(object.workingsetRefaultAnon, 10);
+    else if (typeof object.workingsetRefaultAnon === "number")
+     message.workingsetRefaultAnon = object.workingsetRefaultAnon;
+    else if (typeof object.workingsetRefaultAnon === "object")
+     message.workingsetRefaultAnon = new $util.LongBits(object.workingsetRefaultAnon.low >>> 0, object.workingsetRefaultAnon.high >>> 0).toNumber(true);
+  if (object.workingsetRefaultFile != null)
+   if (typeof object.workingsetRefaultFile === "object" ? object.workingsetRefaultFile.low || object.workingsetRefaultFile.high : $Number(object.workingsetRefaultFile) !== 0)
+    if ($util.Long)
+     message.workingsetRefaultFile = $util.Long.fromValue(object.workingsetRefaultFile, true);
+    else if (typeof object.workingsetRefaultFile === "string")
+     message.workingsetRefaultFile = $parseInt(object.workingsetRefaultFile, 10);
+    else if (typeof object.workingsetRefaultFile === "number")
+     message.workingsetRefaultFile = object.workingsetRefaultFile;
+    else if (typeof object.workingsetRefaultFile === "object")
+     message.workingsetRefaultFile = new $util.LongBits(object.workingsetRefaultFile.low >>> 0, object.workingsetRefaultFile.high >>> 0).toNumber(true);
+  if (object.workingsetActivateAnon != null)
+   if (typeof object.workingsetActivateAnon === "object" ? object.workingsetActivateAnon.low || object.workingsetActivateAnon.high : $Number(object.workingsetActivateAnon) !== 0)
+    if ($util.Long)
+     message.workingsetActivateAnon = $util.Long.fromValue(object.workingsetActivateAnon, true);
+    else if (typeof object.workingsetActivateAnon === "string")
+     message.workingsetActivateAnon = $parseInt(object.workingsetActivateAnon, 10);
+    else if (typeof object.workingsetActivateAnon === "number")
+     message.workingsetActivateAnon = object.workingsetActivateAnon;
+    else if (typeof object.workingsetActivateAnon === "object")
+     message.workingsetActivateAnon = new $util.LongBits(object.workingsetActivateAnon.low >>> 0, object.workingsetActivateAnon.high >>> 0).toNumber(true);
+  if (object.workingsetActivateFile != null)
+   if (typeof object.workingsetActivateFile === "object" ? object.workingsetActivateFile.low || object.workingsetActivateFile.high : $Number(object.workingsetActivateFile) !== 0)
+    if ($util.Long)
+     message.workingsetActivateFile = $util.Long.fromValue(object.workingsetActivateFile, true);
+    else if (typeof object.workingsetActivateFile === "string")
+     message.workingsetActivateFile = $parseInt(object.workingsetActivateFile, 10);
+    else if (typeof object.workingsetActivateFile === "number")
+     message.workingsetActivateFile = object.workingsetActivateFile;
+    else if (typeof object.workingsetActivateFile === "object")
+     message.workingsetActivateFile = new $util.LongBits(object.workingsetActivateFile.low >>> 0, object.workingsetActivateFile.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    MemoryStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.anon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.anon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.file = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.file = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.kernelStack = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.kernelStack = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.slab = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.slab = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.sock = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.sock = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.shmem = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.shmem = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.fileMapped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.fileMapped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.fileDirty = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.fileDirty = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.fileWriteback = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.fileWriteback = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.anonThp = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.anonThp = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.inactiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.inactiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.activeAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.activeAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.inactiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.inactiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.activeFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.activeFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.unevictable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.unevictable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.slabReclaimable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.slabReclaimable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.slabUnreclaimable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.slabUnreclaimable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgfault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgfault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgmajfault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgmajfault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.workingsetRefault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.workingsetRefault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.workingsetActivate = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.workingsetActivate = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.workingsetNodereclaim = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.workingsetNodereclaim = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgrefill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgrefill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgscan = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgscan = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgsteal = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgsteal = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgactivate = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgactivate = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pgdeactivate = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pgdeactivate = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pglazyfree = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pglazyfree = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.pglazyfreed = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.pglazyfreed = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.thpFaultAlloc = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.thpFaultAlloc = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.thpCollapseAlloc = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.thpCollapseAlloc = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.usage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.usage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.usageLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.usageLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.swapUsage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.swapUsage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.swapLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.swapLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.maxUsage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.maxUsage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.swapMaxUsage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.swapMaxUsage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            object.psi = null;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.workingsetRefaultAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.workingsetRefaultAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.workingsetRefaultFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.workingsetRefaultFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.workingsetActivateAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.workingsetActivateAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.workingsetActivateFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.workingsetActivateFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.anon != null && $Object.hasOwnProperty.call(message, "anon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.anon = typeof message.anon === "number" ? $BigInt(message.anon) : $util.Long.fromBits(message.anon.low >>> 0, message.anon.high >>> 0, true).toBigInt();
-            else if (typeof message.anon === "number")
-                object.anon = options.longs === $String ? $String(message.anon) : message.anon;
-            else
-                object.anon = options.longs === $String ? $util.Long.prototype.toString.call(message.anon) : options.longs === $Number ? new $util.LongBits(message.anon.low >>> 0, message.anon.high >>> 0).toNumber(true) : message.anon;
-        if (message.file != null && $Object.hasOwnProperty.call(message, "file"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.file = typeof message.file === "number" ? $BigInt(message.file) : $util.Long.fromBits(message.file.low >>> 0, message.file.high >>> 0, true).toBigInt();
-            else if (typeof message.file === "number")
-                object.file = options.longs === $String ? $String(message.file) : message.file;
-            else
-                object.file = options.longs === $String ? $util.Long.prototype.toString.call(message.file) : options.longs === $Number ? new $util.LongBits(message.file.low >>> 0, message.file.high >>> 0).toNumber(true) : message.file;
-        if (message.kernelStack != null && $Object.hasOwnProperty.call(message, "kernelStack"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.kernelStack = typeof message.kernelStack === "number" ? $BigInt(message.kernelStack) : $util.Long.fromBits(message.kernelStack.low >>> 0, message.kernelStack.high >>> 0, true).toBigInt();
-            else if (typeof message.kernelStack === "number")
-                object.kernelStack = options.longs === $String ? $String(message.kernelStack) : message.kernelStack;
-            else
-                object.kernelStack = options.longs === $String ? $util.Long.prototype.toString.call(message.kernelStack) : options.longs === $Number ? new $util.LongBits(message.kernelStack.low >>> 0, message.kernelStack.high >>> 0).toNumber(true) : message.kernelStack;
-        if (message.slab != null && $Object.hasOwnProperty.call(message, "slab"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.slab = typeof message.slab === "number" ? $BigInt(message.slab) : $util.Long.fromBits(message.slab.low >>> 0, message.slab.high >>> 0, true).toBigInt();
-            else if (typeof message.slab === "number")
-                object.slab = options.longs === $String ? $String(message.slab) : message.slab;
-            else
-                object.slab = options.longs === $String ? $util.Long.prototype.toString.call(message.slab) : options.longs === $Number ? new $util.LongBits(message.slab.low >>> 0, message.slab.high >>> 0).toNumber(true) : message.slab;
-        if (message.sock != null && $Object.hasOwnProperty.call(message, "sock"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.sock = typeof message.sock === "number" ? $BigInt(message.sock) : $util.Long.fromBits(message.sock.low >>> 0, message.sock.high >>> 0, true).toBigInt();
-            else if (typeof message.sock === "number")
-                object.sock = options.longs === $String ? $String(message.sock) : message.sock;
-            else
-                object.sock = options.longs === $String ? $util.Long.prototype.toString.call(message.sock) : options.longs === $Number ? new $util.LongBits(message.sock.low >>> 0, message.sock.high >>> 0).toNumber(true) : message.sock;
-        if (message.shmem != null && $Object.hasOwnProperty.call(message, "shmem"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.shmem = typeof message.shmem === "number" ? $BigInt(message.shmem) : $util.Long.fromBits(message.shmem.low >>> 0, message.shmem.high >>> 0, true).toBigInt();
-            else if (typeof message.shmem === "number")
-                object.shmem = options.longs === $String ? $String(message.shmem) : message.shmem;
-            else
-                object.shmem = options.longs === $String ? $util.Long.prototype.toString.call(message.shmem) : options.longs === $Number ? new $util.LongBits(message.shmem.low >>> 0, message.shmem.high >>> 0).toNumber(true) : message.shmem;
-        if (message.fileMapped != null && $Object.hasOwnProperty.call(message, "fileMapped"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.fileMapped = typeof message.fileMapped === "number" ? $BigInt(message.fileMapped) : $util.Long.fromBits(message.fileMapped.low >>> 0, message.fileMapped.high >>> 0, true).toBigInt();
-            else if (typeof message.fileMapped === "number")
-                object.fileMapped = options.longs === $String ? $String(message.fileMapped) : message.fileMapped;
-            else
-                object.fileMapped = options.longs === $String ? $util.Long.prototype.toString.call(message.fileMapped) : options.longs === $Number ? new $util.LongBits(message.fileMapped.low >>> 0, message.fileMapped.high >>> 0).toNumber(true) : message.fileMapped;
-        if (message.fileDirty != null && $Object.hasOwnProperty.call(message, "fileDirty"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.fileDirty = typeof message.fileDirty === "number" ? $BigInt(message.fileDirty) : $util.Long.fromBits(message.fileDirty.low >>> 0, message.fileDirty.high >>> 0, true).toBigInt();
-            else if (typeof message.fileDirty === "number")
-                object.fileDirty = options.longs === $String ? $String(message.fileDirty) : message.fileDirty;
-            else
-                object.fileDirty = options.longs === $String ? $util.Long.prototype.toString.call(message.fileDirty) : options.longs === $Number ? new $util.LongBits(message.fileDirty.low >>> 0, message.fileDirty.high >>> 0).toNumber(true) : message.fileDirty;
-        if (message.fileWriteback != null && $Object.hasOwnProperty.call(message, "fileWriteback"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.fileWriteback = typeof message.fileWriteback === "number" ? $BigInt(message.fileWriteback) : $util.Long.fromBits(message.fileWriteback.low >>> 0, message.fileWriteback.high >>> 0, true).toBigInt();
-            else if (typeof message.fileWriteback === "number")
-                object.fileWriteback = options.longs === $String ? $String(message.fileWriteback) : message.fileWriteback;
-            else
-                object.fileWriteback = options.longs === $String ? $util.Long.prototype.toString.call(message.fileWriteback) : options.longs === $Number ? new $util.LongBits(message.fileWriteback.low >>> 0, message.fileWriteback.high >>> 0).toNumber(true) : message.fileWriteback;
-        if (message.anonThp != null && $Object.hasOwnProperty.call(message, "anonThp"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.anonThp = typeof message.anonThp === "number" ? $BigInt(message.anonThp) : $util.Long.fromBits(message.anonThp.low >>> 0, message.anonThp.high >>> 0, true).toBigInt();
-            else if (typeof message.anonThp === "number")
-                object.anonThp = options.longs === $String ? $String(message.anonThp) : message.anonThp;
-            else
-                object.anonThp = options.longs === $String ? $util.Long.prototype.toString.call(message.anonThp) : options.longs === $Number ? new $util.LongBits(message.anonThp.low >>> 0, message.anonThp.high >>> 0).toNumber(true) : message.anonThp;
-        if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.inactiveAnon = typeof message.inactiveAnon === "number" ? $BigInt(message.inactiveAnon) : $util.Long.fromBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.inactiveAnon === "number")
-                object.inactiveAnon = options.longs === $String ? $String(message.inactiveAnon) : message.inactiveAnon;
-            else
-                object.inactiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveAnon) : options.longs === $Number ? new $util.LongBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0).toNumber(true) : message.inactiveAnon;
-        if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.activeAnon = typeof message.activeAnon === "number" ? $BigInt(message.activeAnon) : $util.Long.fromBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.activeAnon === "number")
-                object.activeAnon = options.longs === $String ? $String(message.activeAnon) : message.activeAnon;
-            else
-                object.activeAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.activeAnon) : options.longs === $Number ? new $util.LongBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0).toNumber(true) : message.activeAnon;
-        if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.inactiveFile = typeof message.inactiveFile === "number" ? $BigInt(message.inactiveFile) : $util.Long.fromBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0, true).toBigInt();
-            else if (typeof message.inactiveFile === "number")
-                object.inactiveFile = options.longs === $String ? $String(message.inactiveFile) : message.inactiveFile;
-            else
-                object.inactiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveFile) : options.longs === $Number ? new $util.LongBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0).toNumber(true) : message.inactiveFile;
-        if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.activeFile = typeof message.activeFile === "number" ? $BigInt(message.activeFile) : $util.Long.fromBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0, true).toBigInt();
-            else if (typeof message.activeFile === "number")
-                object.activeFile = options.longs === $String ? $String(message.activeFile) : message.activeFile;
-            else
-                object.activeFile = options.longs === $String ? $util.Long.prototype.toString.call(message.activeFile) : options.longs === $Number ? new $util.LongBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0).toNumber(true) : message.activeFile;
-        if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.unevictable = typeof message.unevictable === "number" ? $BigInt(message.unevictable) : $util.Long.fromBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0, true).toBigInt();
-            else if (typeof message.unevictable === "number")
-                object.unevictable = options.longs === $String ? $String(message.unevictable) : message.unevictable;
-            else
-                object.unevictable = options.longs === $String ? $util.Long.prototype.toString.call(message.unevictable) : options.longs === $Number ? new $util.LongBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0).toNumber(true) : message.unevictable;
-        if (message.slabReclaimable != null && $Object.hasOwnProperty.call(message, "slabReclaimable"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.slabReclaimable = typeof message.slabReclaimable === "number" ? $BigInt(message.slabReclaimable) : $util.Long.fromBits(message.slabReclaimable.low >>> 0, message.slabReclaimable.high >>> 0, true).toBigInt();
-            else if (typeof message.slabReclaimable === "number")
-                object.slabReclaimable = options.longs === $String ? $String(message.slabReclaimable) : message.slabReclaimable;
-            else
-                object.slabReclaimable = options.longs === $String ? $util.Long.prototype.toString.call(message.slabReclaimable) : options.longs === $Number ? new $util.LongBits(message.slabReclaimable.low >>> 0, message.slabReclaimable.high >>> 0).toNumber(true) : message.slabReclaimable;
-        if (message.slabUnreclaimable != null && $Object.hasOwnProperty.call(message, "slabUnreclaimable"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.slabUnreclaimable = typeof message.slabUnreclaimable === "number" ? $BigInt(message.slabUnreclaimable) : $util.Long.fromBits(message.slabUnreclaimable.low >>> 0, message.slabUnreclaimable.high >>> 0, true).toBigInt();
-            else if (typeof message.slabUnreclaimable === "number")
-                object.slabUnreclaimable = options.longs === $String ? $String(message.slabUnreclaimable) : message.slabUnreclaimable;
-            else
-                object.slabUnreclaimable = options.longs === $String ? $util.Long.prototype.toString.call(message.slabUnreclaimable) : options.longs === $Number ? new $util.LongBits(message.slabUnreclaimable.low >>> 0, message.slabUnreclaimable.high >>> 0).toNumber(true) : message.slabUnreclaimable;
-        if (message.pgfault != null && $Object.hasOwnProperty.call(message, "pgfault"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgfault = typeof message.pgfault === "number" ? $BigInt(message.pgfault) : $util.Long.fromBits(message.pgfault.low >>> 0, message.pgfault.high >>> 0, true).toBigInt();
-            else if (typeof message.pgfault === "number")
-                object.pgfault = options.longs === $String ? $String(message.pgfault) : message.pgfault;
-            else
-                object.pgfault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgfault) : options.longs === $Number ? new $util.LongBits(message.pgfault.low >>> 0, message.pgfault.high >>> 0).toNumber(true) : message.pgfault;
-        if (message.pgmajfault != null && $Object.hasOwnProperty.call(message, "pgmajfault"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgmajfault = typeof message.pgmajfault === "number" ? $BigInt(message.pgmajfault) : $util.Long.fromBits(message.pgmajfault.low >>> 0, message.pgmajfault.high >>> 0, true).toBigInt();
-            else if (typeof message.pgmajfault === "number")
-                object.pgmajfault = options.longs === $String ? $String(message.pgmajfault) : message.pgmajfault;
-            else
-                object.pgmajfault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgmajfault) : options.longs === $Number ? new $util.LongBits(message.pgmajfault.low >>> 0, message.pgmajfault.high >>> 0).toNumber(true) : message.pgmajfault;
-        if (message.workingsetRefault != null && $Object.hasOwnProperty.call(message, "workingsetRefault"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.workingsetRefault = typeof message.workingsetRefault === "number" ? $BigInt(message.workingsetRefault) : $util.Long.fromBits(message.workingsetRefault.low >>> 0, message.workingsetRefault.high >>> 0, true).toBigInt();
-            else if (typeof message.workingsetRefault === "number")
-                object.workingsetRefault = options.longs === $String ? $String(message.workingsetRefault) : message.workingsetRefault;
-            else
-                object.workingsetRefault = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetRefault) : options.longs === $Number ? new $util.LongBits(message.workingsetRefault.low >>> 0, message.workingsetRefault.high >>> 0).toNumber(true) : message.workingsetRefault;
-        if (message.workingsetActivate != null && $Object.hasOwnProperty.call(message, "workingsetActivate"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.workingsetActivate = typeof message.workingsetActivate === "number" ? $BigInt(message.workingsetActivate) : $util.Long.fromBits(message.workingsetActivate.low >>> 0, message.workingsetActivate.high >>> 0, true).toBigInt();
-            else if (typeof message.workingsetActivate === "number")
-                object.workingsetActivate = options.longs === $String ? $String(message.workingsetActivate) : message.workingsetActivate;
-            else
-                object.workingsetActivate = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetActivate) : options.longs === $Number ? new $util.LongBits(message.workingsetActivate.low >>> 0, message.workingsetActivate.high >>> 0).toNumber(true) : message.workingsetActivate;
-        if (message.workingsetNodereclaim != null && $Object.hasOwnProperty.call(message, "workingsetNodereclaim"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.workingsetNodereclaim = typeof message.workingsetNodereclaim === "number" ? $BigInt(message.workingsetNodereclaim) : $util.Long.fromBits(message.workingsetNodereclaim.low >>> 0, message.workingsetNodereclaim.high >>> 0, true).toBigInt();
-            else if (typeof message.workingsetNodereclaim === "number")
-                object.workingsetNodereclaim = options.longs === $String ? $String(message.workingsetNodereclaim) : message.workingsetNodereclaim;
-            else
-                object.workingsetNodereclaim = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetNodereclaim) : options.longs === $Number ? new $util.LongBits(message.workingsetNodereclaim.low >>> 0, message.workingsetNodereclaim.high >>> 0).toNumber(true) : message.workingsetNodereclaim;
-        if (message.pgrefill != null && $Object.hasOwnProperty.call(message, "pgrefill"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgrefill = typeof message.pgrefill === "number" ? $BigInt(message.pgrefill) : $util.Long.fromBits(message.pgrefill.low >>> 0, message.pgrefill.high >>> 0, true).toBigInt();
-            else if (typeof message.pgrefill === "number")
-                object.pgrefill = options.longs === $String ? $String(message.pgrefill) : message.pgrefill;
-            else
-                object.pgrefill = options.longs === $String ? $util.Long.prototype.toString.call(message.pgrefill) : options.longs === $Number ? new $util.LongBits(message.pgrefill.low >>> 0, message.pgrefill.high >>> 0).toNumber(true) : message.pgrefill;
-        if (message.pgscan != null && $Object.hasOwnProperty.call(message, "pgscan"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgscan = typeof message.pgscan === "number" ? $BigInt(message.pgscan) : $util.Long.fromBits(message.pgscan.low >>> 0, message.pgscan.high >>> 0, true).toBigInt();
-            else if (typeof message.pgscan === "number")
-                object.pgscan = options.longs === $String ? $String(message.pgscan) : message.pgscan;
-            else
-                object.pgscan = options.longs === $String ? $util.Long.prototype.toString.call(message.pgscan) : options.longs === $Number ? new $util.LongBits(message.pgscan.low >>> 0, message.pgscan.high >>> 0).toNumber(true) : message.pgscan;
-        if (message.pgsteal != null && $Object.hasOwnProperty.call(message, "pgsteal"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgsteal = typeof message.pgsteal === "number" ? $BigInt(message.pgsteal) : $util.Long.fromBits(message.pgsteal.low >>> 0, message.pgsteal.high >>> 0, true).toBigInt();
-            else if (typeof message.pgsteal === "number")
-                object.pgsteal = options.longs === $String ? $String(message.pgsteal) : message.pgsteal;
-            else
-                object.pgsteal = options.longs === $String ? $util.Long.prototype.toString.call(message.pgsteal) : options.longs === $Number ? new $util.LongBits(message.pgsteal.low >>> 0, message.pgsteal.high >>> 0).toNumber(true) : message.pgsteal;
-        if (message.pgactivate != null && $Object.hasOwnProperty.call(message, "pgactivate"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgactivate = typeof message.pgactivate === "number" ? $BigInt(message.pgactivate) : $util.Long.fromBits(message.pgactivate.low >>> 0, message.pgactivate.high >>> 0, true).toBigInt();
-            else if (typeof message.pgactivate === "number")
-                object.pgactivate = options.longs === $String ? $String(message.pgactivate) : message.pgactivate;
-            else
-                object.pgactivate = options.longs === $String ? $util.Long.prototype.toString.call(message.pgactivate) : options.longs === $Number ? new $util.LongBits(message.pgactivate.low >>> 0, message.pgactivate.high >>> 0).toNumber(true) : message.pgactivate;
-        if (message.pgdeactivate != null && $Object.hasOwnProperty.call(message, "pgdeactivate"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pgdeactivate = typeof message.pgdeactivate === "number" ? $BigInt(message.pgdeactivate) : $util.Long.fromBits(message.pgdeactivate.low >>> 0, message.pgdeactivate.high >>> 0, true).toBigInt();
-            else if (typeof message.pgdeactivate === "number")
-                object.pgdeactivate = options.longs === $String ? $String(message.pgdeactivate) : message.pgdeactivate;
-            else
-                object.pgdeactivate = options.longs === $String ? $util.Long.prototype.toString.call(message.pgdeactivate) : options.longs === $Number ? new $util.LongBits(message.pgdeactivate.low >>> 0, message.pgdeactivate.high >>> 0).toNumber(true) : message.pgdeactivate;
-        if (message.pglazyfree != null && $Object.hasOwnProperty.call(message, "pglazyfree"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pglazyfree = typeof message.pglazyfree === "number" ? $BigInt(message.pglazyfree) : $util.Long.fromBits(message.pglazyfree.low >>> 0, message.pglazyfree.high >>> 0, true).toBigInt();
-            else if (typeof message.pglazyfree === "number")
-                object.pglazyfree = options.longs === $String ? $String(message.pglazyfree) : message.pglazyfree;
-            else
-                object.pglazyfree = options.longs === $String ? $util.Long.prototype.toString.call(message.pglazyfree) : options.longs === $Number ? new $util.LongBits(message.pglazyfree.low >>> 0, message.pglazyfree.high >>> 0).toNumber(true) : message.pglazyfree;
-        if (message.pglazyfreed != null && $Object.hasOwnProperty.call(message, "pglazyfreed"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.pglazyfreed = typeof message.pglazyfreed === "number" ? $BigInt(message.pglazyfreed) : $util.Long.fromBits(message.pglazyfreed.low >>> 0, message.pglazyfreed.high >>> 0, true).toBigInt();
-            else if (typeof message.pglazyfreed === "number")
-                object.pglazyfreed = options.longs === $String ? $String(message.pglazyfreed) : message.pglazyfreed;
-            else
-                object.pglazyfreed = options.longs === $String ? $util.Long.prototype.toString.call(message.pglazyfreed) : options.longs === $Number ? new $util.LongBits(message.pglazyfreed.low >>> 0, message.pglazyfreed.high >>> 0).toNumber(true) : message.pglazyfreed;
-        if (message.thpFaultAlloc != null && $Object.hasOwnProperty.call(message, "thpFaultAlloc"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.thpFaultAlloc = typeof message.thpFaultAlloc === "number" ? $BigInt(message.thpFaultAlloc) : $util.Long.fromBits(message.thpFaultAlloc.low >>> 0, message.thpFaultAlloc.high >>> 0, true).toBigInt();
-            else if (typeof message.thpFaultAlloc === "number")
-                object.thpFaultAlloc = options.longs === $String ? $String(message.thpFaultAlloc) : message.thpFaultAlloc;
-            else
-                object.thpFaultAlloc = options.longs === $String ? $util.Long.prototype.toString.call(message.thpFaultAlloc) : options.longs === $Number ? new $util.LongBits(message.thpFaultAlloc.low >>> 0, message.thpFaultAlloc.high >>> 0).toNumber(true) : message.thpFaultAlloc;
-        if (message.thpCollapseAlloc != null && $Object.hasOwnProperty.call(message, "thpCollapseAlloc"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.thpCollapseAlloc = typeof message.thpCollapseAlloc === "number" ? $BigInt(message.thpCollapseAlloc) : $util.Long.fromBits(message.thpCollapseAlloc.low >>> 0, message.thpCollapseAlloc.high >>> 0, true).toBigInt();
-            else if (typeof message.thpCollapseAlloc === "number")
-                object.thpCollapseAlloc = options.longs === $String ? $String(message.thpCollapseAlloc) : message.thpCollapseAlloc;
-            else
-                object.thpCollapseAlloc = options.longs === $String ? $util.Long.prototype.toString.call(message.thpCollapseAlloc) : options.longs === $Number ? new $util.LongBits(message.thpCollapseAlloc.low >>> 0, message.thpCollapseAlloc.high >>> 0).toNumber(true) : message.thpCollapseAlloc;
-        if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.usage = typeof message.usage === "number" ? $BigInt(message.usage) : $util.Long.fromBits(message.usage.low >>> 0, message.usage.high >>> 0, true).toBigInt();
-            else if (typeof message.usage === "number")
-                object.usage = options.longs === $String ? $String(message.usage) : message.usage;
-            else
-                object.usage = options.longs === $String ? $util.Long.prototype.toString.call(message.usage) : options.longs === $Number ? new $util.LongBits(message.usage.low >>> 0, message.usage.high >>> 0).toNumber(true) : message.usage;
-        if (message.usageLimit != null && $Object.hasOwnProperty.call(message, "usageLimit"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.usageLimit = typeof message.usageLimit === "number" ? $BigInt(message.usageLimit) : $util.Long.fromBits(message.usageLimit.low >>> 0, message.usageLimit.high >>> 0, true).toBigInt();
-            else if (typeof message.usageLimit === "number")
-                object.usageLimit = options.longs === $String ? $String(message.usageLimit) : message.usageLimit;
-            else
-                object.usageLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.usageLimit) : options.longs === $Number ? new $util.LongBits(message.usageLimit.low >>> 0, message.usageLimit.high >>> 0).toNumber(true) : message.usageLimit;
-        if (message.swapUsage != null && $Object.hasOwnProperty.call(message, "swapUsage"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.swapUsage = typeof message.swapUsage === "number" ? $BigInt(message.swapUsage) : $util.Long.fromBits(message.swapUsage.low >>> 0, message.swapUsage.high >>> 0, true).toBigInt();
-            else if (typeof message.swapUsage === "number")
-                object.swapUsage = options.longs === $String ? $String(message.swapUsage) : message.swapUsage;
-            else
-                object.swapUsage = options.longs === $String ? $util.Long.prototype.toString.call(message.swapUsage) : options.longs === $Number ? new $util.LongBits(message.swapUsage.low >>> 0, message.swapUsage.high >>> 0).toNumber(true) : message.swapUsage;
-        if (message.swapLimit != null && $Object.hasOwnProperty.call(message, "swapLimit"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.swapLimit = typeof message.swapLimit === "number" ? $BigInt(message.swapLimit) : $util.Long.fromBits(message.swapLimit.low >>> 0, message.swapLimit.high >>> 0, true).toBigInt();
-            else if (typeof message.swapLimit === "number")
-                object.swapLimit = options.longs === $String ? $String(message.swapLimit) : message.swapLimit;
-            else
-                object.swapLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.swapLimit) : options.longs === $Number ? new $util.LongBits(message.swapLimit.low >>> 0, message.swapLimit.high >>> 0).toNumber(true) : message.swapLimit;
-        if (message.maxUsage != null && $Object.hasOwnProperty.call(message, "maxUsage"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.maxUsage = typeof message.maxUsage === "number" ? $BigInt(message.maxUsage) : $util.Long.fromBits(message.maxUsage.low >>> 0, message.maxUsage.high >>> 0, true).toBigInt();
-            else if (typeof message.maxUsage === "number")
-                object.maxUsage = options.longs === $String ? $String(message.maxUsage) : message.maxUsage;
-            else
-                object.maxUsage = options.longs === $String ? $util.Long.prototype.toString.call(message.maxUsage) : options.longs === $Number ? new $util.LongBits(message.maxUsage.low >>> 0, message.maxUsage.high >>> 0).toNumber(true) : message.maxUsage;
-        if (message.swapMaxUsage != null && $Object.hasOwnProperty.call(message, "swapMaxUsage"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.swapMaxUsage = typeof message.swapMaxUsage === "number" ? $BigInt(message.swapMaxUsage) : $util.Long.fromBits(message.swapMaxUsage.low >>> 0, message.swapMaxUsage.high >>> 0, true).toBigInt();
-            else if (typeof message.swapMaxUsage === "number")
-                object.swapMaxUsage = options.longs === $String ? $String(message.swapMaxUsage) : message.swapMaxUsage;
-            else
-                object.swapMaxUsage = options.longs === $String ? $util.Long.prototype.toString.call(message.swapMaxUsage) : options.longs === $Number ? new $util.LongBits(message.swapMaxUsage.low >>> 0, message.swapMaxUsage.high >>> 0).toNumber(true) : message.swapMaxUsage;
-        if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
-            object.psi = $root.io.containerd.cgroups.v2.PSIStats.toObject(message.psi, options, _depth + 1);
-        if (message.workingsetRefaultAnon != null && $Object.hasOwnProperty.call(message, "workingsetRefaultAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.workingsetRefaultAnon = typeof message.workingsetRefaultAnon === "number" ? $BigInt(message.workingsetRefaultAnon) : $util.Long.fromBits(message.workingsetRefaultAnon.low >>> 0, message.workingsetRefaultAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.workingsetRefaultAnon === "number")
-                object.workingsetRefaultAnon = options.longs === $String ? $String(message.workingsetRefaultAnon) : message.workingsetRefaultAnon;
-            else
-                object.workingsetRefaultAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetRefaultAnon) : options.longs === $Number ? new $util.LongBits(message.workingsetRefaultAnon.low >>> 0, message.workingsetRefaultAnon.high >>> 0).toNumber(true) : message.workingsetRefaultAnon;
-        if (message.workingsetRefaultFile != null && $Object.hasOwnProperty.call(message, "workingsetRefaultFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.workingsetRefaultFile = typeof message.workingsetRefaultFile === "number" ? $BigInt(message.workingsetRefaultFile) : $util.Long.fromBits(message.workingsetRefaultFile.low >>> 0, message.workingsetRefaultFile.high >>> 0, true).toBigInt();
-            else if (typeof message.workingsetRefaultFile === "number")
-                object.workingsetRefaultFile = options.longs === $String ? $String(message.workingsetRefaultFile) : message.workingsetRefaultFile;
-            else
-                object.workingsetRefaultFile = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetRefaultFile) : options.longs === $Number ? new $util.LongBits(message.workingsetRefaultFile.low >>> 0, message.workingsetRefaultFile.high >>> 0).toNumber(true) : message.workingsetRefaultFile;
-        if (message.workingsetActivateAnon != null && $Object.hasOwnProperty.call(message, "workingsetActivateAnon"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.workingsetActivateAnon = typeof message.workingsetActivateAnon === "number" ? $BigInt(message.workingsetActivateAnon) : $util.Long.fromBits(message.workingsetActivateAnon.low >>> 0, message.workingsetActivateAnon.high >>> 0, true).toBigInt();
-            else if (typeof message.workingsetActivateAnon === "number")
-                object.workingsetActivateAnon = options.longs === $String ? $String(message.workingsetActivateAnon) : message.workingsetActivateAnon;
-            else
-                object.workingsetActivateAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetActivateAnon) : options.longs === $Number ? new $util.LongBits(message.workingsetActivateAnon.low >>> 0, message.workingsetActivateAnon.high >>> 0).toNumber(true) : message.workingsetActivateAnon;
-        if (message.workingsetActivateFile != null && $Object.hasOwnProperty.call(message, "workingsetActivateFile"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.workingsetActivateFile = typeof message.workingsetActivateFile === "number" ? $BigInt(message.workingsetActivateFile) : $util.Long.fromBits(message.workingsetActivateFile.low >>> 0, message.workingsetActivateFile.high >>> 0, true).toBigInt();
-            else if (typeof message.workingsetActivateFile === "number")
-                object.workingsetActivateFile = options.longs === $String ? $String(message.workingsetActivateFile) : message.workingsetActivateFile;
-            else
-                object.workingsetActivateFile = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetActivateFile) : options.longs === $Number ? new $util.LongBits(message.workingsetActivateFile.low >>> 0, message.workingsetActivateFile.high >>> 0).toNumber(true) : message.workingsetActivateFile;
-        return object;
-    };
+ MemoryStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.anon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.anon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.file = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.file = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.kernelStack = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.kernelStack = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.slab = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.slab = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.sock = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.sock = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.shmem = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.shmem = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.fileMapped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.fileMapped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.fileDirty = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.fileDirty = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.fileWriteback = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.fileWriteback = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.anonThp = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.anonThp = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.inactiveAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.inactiveAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.activeAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.activeAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.inactiveFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.inactiveFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.activeFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.activeFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.unevictable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.unevictable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.slabReclaimable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.slabReclaimable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.slabUnreclaimable = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.slabUnreclaimable = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgfault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgfault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgmajfault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgmajfault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.workingsetRefault = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.workingsetRefault = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.workingsetActivate = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.workingsetActivate = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.workingsetNodereclaim = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.workingsetNodereclaim = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgrefill = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgrefill = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgscan = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgscan = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgsteal = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgsteal = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgactivate = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgactivate = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pgdeactivate = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pgdeactivate = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pglazyfree = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pglazyfree = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.pglazyfreed = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.pglazyfreed = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.thpFaultAlloc = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.thpFaultAlloc = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.thpCollapseAlloc = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.thpCollapseAlloc = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.usage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.usage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.usageLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.usageLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.swapUsage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.swapUsage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.swapLimit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.swapLimit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.maxUsage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.maxUsage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.swapMaxUsage = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.swapMaxUsage = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   object.psi = null;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.workingsetRefaultAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.workingsetRefaultAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.workingsetRefaultFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.workingsetRefaultFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.workingsetActivateAnon = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.workingsetActivateAnon = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.workingsetActivateFile = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.workingsetActivateFile = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.anon != null && $Object.hasOwnProperty.call(message, "anon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.anon = typeof message.anon === "number" ? $BigInt(message.anon) : $util.Long.fromBits(message.anon.low >>> 0, message.anon.high >>> 0, true).toBigInt();
+   else if (typeof message.anon === "number")
+    object.anon = options.longs === $String ? $String(message.anon) : message.anon;
+   else
+    object.anon = options.longs === $String ? $util.Long.prototype.toString.call(message.anon) : options.longs === $Number ? new $util.LongBits(message.anon.low >>> 0, message.anon.high >>> 0).toNumber(true) : message.anon;
+  if (message.file != null && $Object.hasOwnProperty.call(message, "file"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.file = typeof message.file === "number" ? $BigInt(message.file) : $util.Long.fromBits(message.file.low >>> 0, message.file.high >>> 0, true).toBigInt();
+   else if (typeof message.file === "number")
+    object.file = options.longs === $String ? $String(message.file) : message.file;
+   else
+    object.file = options.longs === $String ? $util.Long.prototype.toString.call(message.file) : options.longs === $Number ? new $util.LongBits(message.file.low >>> 0, message.file.high >>> 0).toNumber(true) : message.file;
+  if (message.kernelStack != null && $Object.hasOwnProperty.call(message, "kernelStack"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.kernelStack = typeof message.kernelStack === "number" ? $BigInt(message.kernelStack) : $util.Long.fromBits(message.kernelStack.low >>> 0, message.kernelStack.high >>> 0, true).toBigInt();
+   else if (typeof message.kernelStack === "number")
+    object.kernelStack = options.longs === $String ? $String(message.kernelStack) : message.kernelStack;
+   else
+    object.kernelStack = options.longs === $String ? $util.Long.prototype.toString.call(message.kernelStack) : options.longs === $Number ? new $util.LongBits(message.kernelStack.low >>> 0, message.kernelStack.high >>> 0).toNumber(true) : message.kernelStack;
+  if (message.slab != null && $Object.hasOwnProperty.call(message, "slab"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.slab = typeof message.slab === "number" ? $BigInt(message.slab) : $util.Long.fromBits(message.slab.low >>> 0, message.slab.high >>> 0, true).toBigInt();
+   else if (typeof message.slab === "number")
+    object.slab = options.longs === $String ? $String(message.slab) : message.slab;
+   else
+    object.slab = options.longs === $String ? $util.Long.prototype.toString.call(message.slab) : options.longs === $Number ? new $util.LongBits(message.slab.low >>> 0, message.slab.high >>> 0).toNumber(true) : message.slab;
+  if (message.sock != null && $Object.hasOwnProperty.call(message, "sock"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.sock = typeof message.sock === "number" ? $BigInt(message.sock) : $util.Long.fromBits(message.sock.low >>> 0, message.sock.high >>> 0, true).toBigInt();
+   else if (typeof message.sock === "number")
+    object.sock = options.longs === $String ? $String(message.sock) : message.sock;
+   else
+    object.sock = options.longs === $String ? $util.Long.prototype.toString.call(message.sock) : options.longs === $Number ? new $util.LongBits(message.sock.low >>> 0, message.sock.high >>> 0).toNumber(true) : message.sock;
+  if (message.shmem != null && $Object.hasOwnProperty.call(message, "shmem"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.shmem = typeof message.shmem === "number" ? $BigInt(message.shmem) : $util.Long.fromBits(message.shmem.low >>> 0, message.shmem.high >>> 0, true).toBigInt();
+   else if (typeof message.shmem === "number")
+    object.shmem = options.longs === $String ? $String(message.shmem) : message.shmem;
+   else
+    object.shmem = options.longs === $String ? $util.Long.prototype.toString.call(message.shmem) : options.longs === $Number ? new $util.LongBits(message.shmem.low >>> 0, message.shmem.high >>> 0).toNumber(true) : message.shmem;
+  if (message.fileMapped != null && $Object.hasOwnProperty.call(message, "fileMapped"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.fileMapped = typeof message.fileMapped === "number" ? $BigInt(message.fileMapped) : $util.Long.fromBits(message.fileMapped.low >>> 0, message.fileMapped.high >>> 0, true).toBigInt();
+   else if (typeof message.fileMapped === "number")
+    object.fileMapped = options.longs === $String ? $String(message.fileMapped) : message.fileMapped;
+   else
+    object.fileMapped = options.longs === $String ? $util.Long.prototype.toString.call(message.fileMapped) : options.longs === $Number ? new $util.LongBits(message.fileMapped.low >>> 0, message.fileMapped.high >>> 0).toNumber(true) : message.fileMapped;
+  if (message.fileDirty != null && $Object.hasOwnProperty.call(message, "fileDirty"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.fileDirty = typeof message.fileDirty === "number" ? $BigInt(message.fileDirty) : $util.Long.fromBits(message.fileDirty.low >>> 0, message.fileDirty.high >>> 0, true).toBigInt();
+   else if (typeof message.fileDirty === "number")
+    object.fileDirty = options.longs === $String ? $String(message.fileDirty) : message.fileDirty;
+   else
+    object.fileDirty = options.longs === $String ? $util.Long.prototype.toString.call(message.fileDirty) : options.longs === $Number ? new $util.LongBits(message.fileDirty.low >>> 0, message.fileDirty.high >>> 0).toNumber(true) : message.fileDirty;
+  if (message.fileWriteback != null && $Object.hasOwnProperty.call(message, "fileWriteback"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.fileWriteback = typeof message.fileWriteback === "number" ? $BigInt(message.fileWriteback) : $util.Long.fromBits(message.fileWriteback.low >>> 0, message.fileWriteback.high >>> 0, true).toBigInt();
+   else if (typeof message.fileWriteback === "number")
+    object.fileWriteback = options.longs === $String ? $String(message.fileWriteback) : message.fileWriteback;
+   else
+    object.fileWriteback = options.longs === $String ? $util.Long.prototype.toString.call(message.fileWriteback) : options.longs === $Number ? new $util.LongBits(message.fileWriteback.low >>> 0, message.fileWriteback.high >>> 0).toNumber(true) : message.fileWriteback;
+  if (message.anonThp != null && $Object.hasOwnProperty.call(message, "anonThp"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.anonThp = typeof message.anonThp === "number" ? $BigInt(message.anonThp) : $util.Long.fromBits(message.anonThp.low >>> 0, message.anonThp.high >>> 0, true).toBigInt();
+   else if (typeof message.anonThp === "number")
+    object.anonThp = options.longs === $String ? $String(message.anonThp) : message.anonThp;
+   else
+    object.anonThp = options.longs === $String ? $util.Long.prototype.toString.call(message.anonThp) : options.longs === $Number ? new $util.LongBits(message.anonThp.low >>> 0, message.anonThp.high >>> 0).toNumber(true) : message.anonThp;
+  if (message.inactiveAnon != null && $Object.hasOwnProperty.call(message, "inactiveAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.inactiveAnon = typeof message.inactiveAnon === "number" ? $BigInt(message.inactiveAnon) : $util.Long.fromBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.inactiveAnon === "number")
+    object.inactiveAnon = options.longs === $String ? $String(message.inactiveAnon) : message.inactiveAnon;
+   else
+    object.inactiveAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveAnon) : options.longs === $Number ? new $util.LongBits(message.inactiveAnon.low >>> 0, message.inactiveAnon.high >>> 0).toNumber(true) : message.inactiveAnon;
+  if (message.activeAnon != null && $Object.hasOwnProperty.call(message, "activeAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.activeAnon = typeof message.activeAnon === "number" ? $BigInt(message.activeAnon) : $util.Long.fromBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.activeAnon === "number")
+    object.activeAnon = options.longs === $String ? $String(message.activeAnon) : message.activeAnon;
+   else
+    object.activeAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.activeAnon) : options.longs === $Number ? new $util.LongBits(message.activeAnon.low >>> 0, message.activeAnon.high >>> 0).toNumber(true) : message.activeAnon;
+  if (message.inactiveFile != null && $Object.hasOwnProperty.call(message, "inactiveFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.inactiveFile = typeof message.inactiveFile === "number" ? $BigInt(message.inactiveFile) : $util.Long.fromBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0, true).toBigInt();
+   else if (typeof message.inactiveFile === "number")
+    object.inactiveFile = options.longs === $String ? $String(message.inactiveFile) : message.inactiveFile;
+   else
+    object.inactiveFile = options.longs === $String ? $util.Long.prototype.toString.call(message.inactiveFile) : options.longs === $Number ? new $util.LongBits(message.inactiveFile.low >>> 0, message.inactiveFile.high >>> 0).toNumber(true) : message.inactiveFile;
+  if (message.activeFile != null && $Object.hasOwnProperty.call(message, "activeFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.activeFile = typeof message.activeFile === "number" ? $BigInt(message.activeFile) : $util.Long.fromBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0, true).toBigInt();
+   else if (typeof message.activeFile === "number")
+    object.activeFile = options.longs === $String ? $String(message.activeFile) : message.activeFile;
+   else
+    object.activeFile = options.longs === $String ? $util.Long.prototype.toString.call(message.activeFile) : options.longs === $Number ? new $util.LongBits(message.activeFile.low >>> 0, message.activeFile.high >>> 0).toNumber(true) : message.activeFile;
+  if (message.unevictable != null && $Object.hasOwnProperty.call(message, "unevictable"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.unevictable = typeof message.unevictable === "number" ? $BigInt(message.unevictable) : $util.Long.fromBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0, true).toBigInt();
+   else if (typeof message.unevictable === "number")
+    object.unevictable = options.longs === $String ? $String(message.unevictable) : message.unevictable;
+   else
+    object.unevictable = options.longs === $String ? $util.Long.prototype.toString.call(message.unevictable) : options.longs === $Number ? new $util.LongBits(message.unevictable.low >>> 0, message.unevictable.high >>> 0).toNumber(true) : message.unevictable;
+  if (message.slabReclaimable != null && $Object.hasOwnProperty.call(message, "slabReclaimable"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.slabReclaimable = typeof message.slabReclaimable === "number" ? $BigInt(message.slabReclaimable) : $util.Long.fromBits(message.slabReclaimable.low >>> 0, message.slabReclaimable.high >>> 0, true).toBigInt();
+   else if (typeof message.slabReclaimable === "number")
+    object.slabReclaimable = options.longs === $String ? $String(message.slabReclaimable) : message.slabReclaimable;
+   else
+    object.slabReclaimable = options.longs === $String ? $util.Long.prototype.toString.call(message.slabReclaimable) : options.longs === $Number ? new $util.LongBits(message.slabReclaimable.low >>> 0, message.slabReclaimable.high >>> 0).toNumber(true) : message.slabReclaimable;
+  if (message.slabUnreclaimable != null && $Object.hasOwnProperty.call(message, "slabUnreclaimable"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.slabUnreclaimable = typeof message.slabUnreclaimable === "number" ? $BigInt(message.slabUnreclaimable) : $util.Long.fromBits(message.slabUnreclaimable.low >>> 0, message.slabUnreclaimable.high >>> 0, true).toBigInt();
+   else if (typeof message.slabUnreclaimable === "number")
+    object.slabUnreclaimable = options.longs === $String ? $String(message.slabUnreclaimable) : message.slabUnreclaimable;
+   else
+    object.slabUnreclaimable = options.longs === $String ? $util.Long.prototype.toString.call(message.slabUnreclaimable) : options.longs === $Number ? new $util.LongBits(message.slabUnreclaimable.low >>> 0, message.slabUnreclaimable.high >>> 0).toNumber(true) : message.slabUnreclaimable;
+  if (message.pgfault != null && $Object.hasOwnProperty.call(message, "pgfault"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgfault = typeof message.pgfault === "number" ? $BigInt(message.pgfault) : $util.Long.fromBits(message.pgfault.low >>> 0, message.pgfault.high >>> 0, true).toBigInt();
+   else if (typeof message.pgfault === "number")
+    object.pgfault = options.longs === $String ? $String(message.pgfault) : message.pgfault;
+   else
+    object.pgfault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgfault) : options.longs === $Number ? new $util.LongBits(message.pgfault.low >>> 0, message.pgfault.high >>> 0).toNumber(true) : message.pgfault;
+  if (message.pgmajfault != null && $Object.hasOwnProperty.call(message, "pgmajfault"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgmajfault = typeof message.pgmajfault === "number" ? $BigInt(message.pgmajfault) : $util.Long.fromBits(message.pgmajfault.low >>> 0, message.pgmajfault.high >>> 0, true).toBigInt();
+   else if (typeof message.pgmajfault === "number")
+    object.pgmajfault = options.longs === $String ? $String(message.pgmajfault) : message.pgmajfault;
+   else
+    object.pgmajfault = options.longs === $String ? $util.Long.prototype.toString.call(message.pgmajfault) : options.longs === $Number ? new $util.LongBits(message.pgmajfault.low >>> 0, message.pgmajfault.high >>> 0).toNumber(true) : message.pgmajfault;
+  if (message.workingsetRefault != null && $Object.hasOwnProperty.call(message, "workingsetRefault"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.workingsetRefault = typeof message.workingsetRefault === "number" ? $BigInt(message.workingsetRefault) : $util.Long.fromBits(message.workingsetRefault.low >>> 0, message.workingsetRefault.high >>> 0, true).toBigInt();
+   else if (typeof message.workingsetRefault === "number")
+    object.workingsetRefault = options.longs === $String ? $String(message.workingsetRefault) : message.workingsetRefault;
+   else
+    object.workingsetRefault = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetRefault) : options.longs === $Number ? new $util.LongBits(message.workingsetRefault.low >>> 0, message.workingsetRefault.high >>> 0).toNumber(true) : message.workingsetRefault;
+  if (message.workingsetActivate != null && $Object.hasOwnProperty.call(message, "workingsetActivate"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.workingsetActivate = typeof message.workingsetActivate === "number" ? $BigInt(message.workingsetActivate) : $util.Long.fromBits(message.workingsetActivate.low >>> 0, message.workingsetActivate.high >>> 0, true).toBigInt();
+   else if (typeof message.workingsetActivate === "number")
+    object.workingsetActivate = options.longs === $String ? $String(message.workingsetActivate) : message.workingsetActivate;
+   else
+    object.workingsetActivate = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetActivate) : options.longs === $Number ? new $util.LongBits(message.workingsetActivate.low >>> 0, message.workingsetActivate.high >>> 0).toNumber(true) : message.workingsetActivate;
+  if (message.workingsetNodereclaim != null && $Object.hasOwnProperty.call(message, "workingsetNodereclaim"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.workingsetNodereclaim = typeof message.workingsetNodereclaim === "number" ? $BigInt(message.workingsetNodereclaim) : $util.Long.fromBits(message.workingsetNodereclaim.low >>> 0, message.workingsetNodereclaim.high >>> 0, true).toBigInt();
+   else if (typeof message.workingsetNodereclaim === "number")
+    object.workingsetNodereclaim = options.longs === $String ? $String(message.workingsetNodereclaim) : message.workingsetNodereclaim;
+   else
+    object.workingsetNodereclaim = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetNodereclaim) : options.longs === $Number ? new $util.LongBits(message.workingsetNodereclaim.low >>> 0, message.workingsetNodereclaim.high >>> 0).toNumber(true) : message.workingsetNodereclaim;
+  if (message.pgrefill != null && $Object.hasOwnProperty.call(message, "pgrefill"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgrefill = typeof message.pgrefill === "number" ? $BigInt(message.pgrefill) : $util.Long.fromBits(message.pgrefill.low >>> 0, message.pgrefill.high >>> 0, true).toBigInt();
+   else if (typeof message.pgrefill === "number")
+    object.pgrefill = options.longs === $String ? $String(message.pgrefill) : message.pgrefill;
+   else
+    object.pgrefill = options.longs === $String ? $util.Long.prototype.toString.call(message.pgrefill) : options.longs === $Number ? new $util.LongBits(message.pgrefill.low >>> 0, message.pgrefill.high >>> 0).toNumber(true) : message.pgrefill;
+  if (message.pgscan != null && $Object.hasOwnProperty.call(message, "pgscan"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgscan = typeof message.pgscan === "number" ? $BigInt(message.pgscan) : $util.Long.fromBits(message.pgscan.low >>> 0, message.pgscan.high >>> 0, true).toBigInt();
+   else if (typeof message.pgscan === "number")
+    object.pgscan = options.longs === $String ? $String(message.pgscan) : message.pgscan;
+   else
+    object.pgscan = options.longs === $String ? $util.Long.prototype.toString.call(message.pgscan) : options.longs === $Number ? new $util.LongBits(message.pgscan.low >>> 0, message.pgscan.high >>> 0).toNumber(true) : message.pgscan;
+  if (message.pgsteal != null && $Object.hasOwnProperty.call(message, "pgsteal"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgsteal = typeof message.pgsteal === "number" ? $BigInt(message.pgsteal) : $util.Long.fromBits(message.pgsteal.low >>> 0, message.pgsteal.high >>> 0, true).toBigInt();
+   else if (typeof message.pgsteal === "number")
+    object.pgsteal = options.longs === $String ? $String(message.pgsteal) : message.pgsteal;
+   else
+    object.pgsteal = options.longs === $String ? $util.Long.prototype.toString.call(message.pgsteal) : options.longs === $Number ? new $util.LongBits(message.pgsteal.low >>> 0, message.pgsteal.high >>> 0).toNumber(true) : message.pgsteal;
+  if (message.pgactivate != null && $Object.hasOwnProperty.call(message, "pgactivate"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgactivate = typeof message.pgactivate === "number" ? $BigInt(message.pgactivate) : $util.Long.fromBits(message.pgactivate.low >>> 0, message.pgactivate.high >>> 0, true).toBigInt();
+   else if (typeof message.pgactivate === "number")
+    object.pgactivate = options.longs === $String ? $String(message.pgactivate) : message.pgactivate;
+   else
+    object.pgactivate = options.longs === $String ? $util.Long.prototype.toString.call(message.pgactivate) : options.longs === $Number ? new $util.LongBits(message.pgactivate.low >>> 0, message.pgactivate.high >>> 0).toNumber(true) : message.pgactivate;
+  if (message.pgdeactivate != null && $Object.hasOwnProperty.call(message, "pgdeactivate"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pgdeactivate = typeof message.pgdeactivate === "number" ? $BigInt(message.pgdeactivate) : $util.Long.fromBits(message.pgdeactivate.low >>> 0, message.pgdeactivate.high >>> 0, true).toBigInt();
+   else if (typeof message.pgdeactivate === "number")
+    object.pgdeactivate = options.longs === $String ? $String(message.pgdeactivate) : message.pgdeactivate;
+   else
+    object.pgdeactivate = options.longs === $String ? $util.Long.prototype.toString.call(message.pgdeactivate) : options.longs === $Number ? new $util.LongBits(message.pgdeactivate.low >>> 0, message.pgdeactivate.high >>> 0).toNumber(true) : message.pgdeactivate;
+  if (message.pglazyfree != null && $Object.hasOwnProperty.call(message, "pglazyfree"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pglazyfree = typeof message.pglazyfree === "number" ? $BigInt(message.pglazyfree) : $util.Long.fromBits(message.pglazyfree.low >>> 0, message.pglazyfree.high >>> 0, true).toBigInt();
+   else if (typeof message.pglazyfree === "number")
+    object.pglazyfree = options.longs === $String ? $String(message.pglazyfree) : message.pglazyfree;
+   else
+    object.pglazyfree = options.longs === $String ? $util.Long.prototype.toString.call(message.pglazyfree) : options.longs === $Number ? new $util.LongBits(message.pglazyfree.low >>> 0, message.pglazyfree.high >>> 0).toNumber(true) : message.pglazyfree;
+  if (message.pglazyfreed != null && $Object.hasOwnProperty.call(message, "pglazyfreed"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.pglazyfreed = typeof message.pglazyfreed === "number" ? $BigInt(message.pglazyfreed) : $util.Long.fromBits(message.pglazyfreed.low >>> 0, message.pglazyfreed.high >>> 0, true).toBigInt();
+   else if (typeof message.pglazyfreed === "number")
+    object.pglazyfreed = options.longs === $String ? $String(message.pglazyfreed) : message.pglazyfreed;
+   else
+    object.pglazyfreed = options.longs === $String ? $util.Long.prototype.toString.call(message.pglazyfreed) : options.longs === $Number ? new $util.LongBits(message.pglazyfreed.low >>> 0, message.pglazyfreed.high >>> 0).toNumber(true) : message.pglazyfreed;
+  if (message.thpFaultAlloc != null && $Object.hasOwnProperty.call(message, "thpFaultAlloc"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.thpFaultAlloc = typeof message.thpFaultAlloc === "number" ? $BigInt(message.thpFaultAlloc) : $util.Long.fromBits(message.thpFaultAlloc.low >>> 0, message.thpFaultAlloc.high >>> 0, true).toBigInt();
+   else if (typeof message.thpFaultAlloc === "number")
+    object.thpFaultAlloc = options.longs === $String ? $String(message.thpFaultAlloc) : message.thpFaultAlloc;
+   else
+    object.thpFaultAlloc = options.longs === $String ? $util.Long.prototype.toString.call(message.thpFaultAlloc) : options.longs === $Number ? new $util.LongBits(message.thpFaultAlloc.low >>> 0, message.thpFaultAlloc.high >>> 0).toNumber(true) : message.thpFaultAlloc;
+  if (message.thpCollapseAlloc != null && $Object.hasOwnProperty.call(message, "thpCollapseAlloc"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.thpCollapseAlloc = typeof message.thpCollapseAlloc === "number" ? $BigInt(message.thpCollapseAlloc) : $util.Long.fromBits(message.thpCollapseAlloc.low >>> 0, message.thpCollapseAlloc.high >>> 0, true).toBigInt();
+   else if (typeof message.thpCollapseAlloc === "number")
+    object.thpCollapseAlloc = options.longs === $String ? $String(message.thpCollapseAlloc) : message.thpCollapseAlloc;
+   else
+    object.thpCollapseAlloc = options.longs === $String ? $util.Long.prototype.toString.call(message.thpCollapseAlloc) : options.longs === $Number ? new $util.LongBits(message.thpCollapseAlloc.low >>> 0, message.thpCollapseAlloc.high >>> 0).toNumber(true) : message.thpCollapseAlloc;
+  if (message.usage != null && $Object.hasOwnProperty.call(message, "usage"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.usage = typeof message.usage === "number" ? $BigInt(message.usage) : $util.Long.fromBits(message.usage.low >>> 0, message.usage.high >>> 0, true).toBigInt();
+   else if (typeof message.usage === "number")
+    object.usage = options.longs === $String ? $String(message.usage) : message.usage;
+   else
+    object.usage = options.longs === $String ? $util.Long.prototype.toString.call(message.usage) : options.longs === $Number ? new $util.LongBits(message.usage.low >>> 0, message.usage.high >>> 0).toNumber(true) : message.usage;
+  if (message.usageLimit != null && $Object.hasOwnProperty.call(message, "usageLimit"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.usageLimit = typeof message.usageLimit === "number" ? $BigInt(message.usageLimit) : $util.Long.fromBits(message.usageLimit.low >>> 0, message.usageLimit.high >>> 0, true).toBigInt();
+   else if (typeof message.usageLimit === "number")
+    object.usageLimit = options.longs === $String ? $String(message.usageLimit) : message.usageLimit;
+   else
+    object.usageLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.usageLimit) : options.longs === $Number ? new $util.LongBits(message.usageLimit.low >>> 0, message.usageLimit.high >>> 0).toNumber(true) : message.usageLimit;
+  if (message.swapUsage != null && $Object.hasOwnProperty.call(message, "swapUsage"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.swapUsage = typeof message.swapUsage === "number" ? $BigInt(message.swapUsage) : $util.Long.fromBits(message.swapUsage.low >>> 0, message.swapUsage.high >>> 0, true).toBigInt();
+   else if (typeof message.swapUsage === "number")
+    object.swapUsage = options.longs === $String ? $String(message.swapUsage) : message.swapUsage;
+   else
+    object.swapUsage = options.longs === $String ? $util.Long.prototype.toString.call(message.swapUsage) : options.longs === $Number ? new $util.LongBits(message.swapUsage.low >>> 0, message.swapUsage.high >>> 0).toNumber(true) : message.swapUsage;
+  if (message.swapLimit != null && $Object.hasOwnProperty.call(message, "swapLimit"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.swapLimit = typeof message.swapLimit === "number" ? $BigInt(message.swapLimit) : $util.Long.fromBits(message.swapLimit.low >>> 0, message.swapLimit.high >>> 0, true).toBigInt();
+   else if (typeof message.swapLimit === "number")
+    object.swapLimit = options.longs === $String ? $String(message.swapLimit) : message.swapLimit;
+   else
+    object.swapLimit = options.longs === $String ? $util.Long.prototype.toString.call(message.swapLimit) : options.longs === $Number ? new $util.LongBits(message.swapLimit.low >>> 0, message.swapLimit.high >>> 0).toNumber(true) : message.swapLimit;
+  if (message.maxUsage != null && $Object.hasOwnProperty.call(message, "maxUsage"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.maxUsage = typeof message.maxUsage === "number" ? $BigInt(message.maxUsage) : $util.Long.fromBits(message.maxUsage.low >>> 0, message.maxUsage.high >>> 0, true).toBigInt();
+   else if (typeof message.maxUsage === "number")
+    object.maxUsage = options.longs === $String ? $String(message.maxUsage) : message.maxUsage;
+   else
+    object.maxUsage = options.longs === $String ? $util.Long.prototype.toString.call(message.maxUsage) : options.longs === $Number ? new $util.LongBits(message.maxUsage.low >>> 0, message.maxUsage.high >>> 0).toNumber(true) : message.maxUsage;
+  if (message.swapMaxUsage != null && $Object.hasOwnProperty.call(message, "swapMaxUsage"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.swapMaxUsage = typeof message.swapMaxUsage === "number" ? $BigInt(message.swapMaxUsage) : $util.Long.fromBits(message.swapMaxUsage.low >>> 0, message.swapMaxUsage.high >>> 0, true).toBigInt();
+   else if (typeof message.swapMaxUsage === "number")
+    object.swapMaxUsage = options.longs === $String ? $String(message.swapMaxUsage) : message.swapMaxUsage;
+   else
+    object.swapMaxUsage = options.longs === $String ? $util.Long.prototype.toString.call(message.swapMaxUsage) : options.longs === $Number ? new $util.LongBits(message.swapMaxUsage.low >>> 0, message.swapMaxUsage.high >>> 0).toNumber(true) : message.swapMaxUsage;
+  if (message.psi != null && $Object.hasOwnProperty.call(message, "psi"))
+   object.psi = $root.io.containerd.cgroups.v2.PSIStats.toObject(message.psi, options, _depth + 1);
+  if (message.workingsetRefaultAnon != null && $Object.hasOwnProperty.call(message, "workingsetRefaultAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.workingsetRefaultAnon = typeof message.workingsetRefaultAnon === "number" ? $BigInt(message.workingsetRefaultAnon) : $util.Long.fromBits(message.workingsetRefaultAnon.low >>> 0, message.workingsetRefaultAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.workingsetRefaultAnon === "number")
+    object.workingsetRefaultAnon = options.longs === $String ? $String(message.workingsetRefaultAnon) : message.workingsetRefaultAnon;
+   else
+    object.workingsetRefaultAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetRefaultAnon) : options.longs === $Number ? new $util.LongBits(message.workingsetRefaultAnon.low >>> 0, message.workingsetRefaultAnon.high >>> 0).toNumber(true) : message.workingsetRefaultAnon;
+  if (message.workingsetRefaultFile != null && $Object.hasOwnProperty.call(message, "workingsetRefaultFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.workingsetRefaultFile = typeof message.workingsetRefaultFile === "number" ? $BigInt(message.workingsetRefaultFile) : $util.Long.fromBits(message.workingsetRefaultFile.low >>> 0, message.workingsetRefaultFile.high >>> 0, true).toBigInt();
+   else if (typeof message.workingsetRefaultFile === "number")
+    object.workingsetRefaultFile = options.longs === $String ? $String(message.workingsetRefaultFile) : message.workingsetRefaultFile;
+   else
+    object.workingsetRefaultFile = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetRefaultFile) : options.longs === $Number ? new $util.LongBits(message.workingsetRefaultFile.low >>> 0, message.workingsetRefaultFile.high >>> 0).toNumber(true) : message.workingsetRefaultFile;
+  if (message.workingsetActivateAnon != null && $Object.hasOwnProperty.call(message, "workingsetActivateAnon"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.workingsetActivateAnon = typeof message.workingsetActivateAnon === "number" ? $BigInt(message.workingsetActivateAnon) : $util.Long.fromBits(message.workingsetActivateAnon.low >>> 0, message.workingsetActivateAnon.high >>> 0, true).toBigInt();
+   else if (typeof message.workingsetActivateAnon === "number")
+    object.workingsetActivateAnon = options.longs === $String ? $String(message.workingsetActivateAnon) : message.workingsetActivateAnon;
+   else
+    object.workingsetActivateAnon = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetActivateAnon) : options.longs === $Number ? new $util.LongBits(message.workingsetActivateAnon.low >>> 0, message.workingsetActivateAnon.high >>> 0).toNumber(true) : message.workingsetActivateAnon;
+  if (message.workingsetActivateFile != null && $Object.hasOwnProperty.call(message, "workingsetActivateFile"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.workingsetActivateFile = typeof message.workingsetActivateFile === "number" ? $BigInt(message.workingsetActivateFile) : $util.Long.fromBits(message.workingsetActivateFile.low >>> 0, message.workingsetActivateFile.high >>> 0, true).toBigInt();
+   else if (typeof message.workingsetActivateFile === "number")
+    object.workingsetActivateFile = options.longs === $String ? $String(message.workingsetActivateFile) : message.workingsetActivateFile;
+   else
+    object.workingsetActivateFile = options.longs === $String ? $util.Long.prototype.toString.call(message.workingsetActivateFile) : options.longs === $Number ? new $util.LongBits(message.workingsetActivateFile.low >>> 0, message.workingsetActivateFile.high >>> 0).toNumber(true) : message.workingsetActivateFile;
+  return object;
+ };
 
-    MemoryStat.prototype.toJSON = function() {
-        return MemoryStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ MemoryStat.prototype.toJSON = function() {
+  return MemoryStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    MemoryStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.MemoryStat";
-    };
+ MemoryStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.MemoryStat";
+ };
 
-    return MemoryStat;
+ return MemoryStat;
 };

@@ -11,272 +11,272 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Metrics = function (properties) {
-        this.hugetlb = [];
-        this.network = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Metrics = function (properties) {
+  this.hugetlb = [];
+  this.network = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Metrics.prototype.pids = null;
-    Metrics.prototype.cpu = null;
-    Metrics.prototype.memory = null;
-    Metrics.prototype.rdma = null;
-    Metrics.prototype.io = null;
-    Metrics.prototype.hugetlb = $util.emptyArray;
-    Metrics.prototype.memoryEvents = null;
-    Metrics.prototype.network = $util.emptyArray;
+ Metrics.prototype.pids = null;
+ Metrics.prototype.cpu = null;
+ Metrics.prototype.memory = null;
+ Metrics.prototype.rdma = null;
+ Metrics.prototype.io = null;
+ Metrics.prototype.hugetlb = $util.emptyArray;
+ Metrics.prototype.memoryEvents = null;
+ Metrics.prototype.network = $util.emptyArray;
 
-    Metrics.create = function(properties) {
-        return new Metrics(properties);
-    };
+ Metrics.create = function(properties) {
+  return new Metrics(properties);
+ };
 
-    Metrics.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.pids != null && $Object.hasOwnProperty.call(message, "pids"))
-            $root.io.containerd.cgroups.v2.PidsStat.encode(message.pids, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.cpu != null && $Object.hasOwnProperty.call(message, "cpu"))
-            $root.io.containerd.cgroups.v2.CPUStat.encode(message.cpu, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.memory != null && $Object.hasOwnProperty.call(message, "memory"))
-            $root.io.containerd.cgroups.v2.MemoryStat.encode(message.memory, writer.uint32(34).fork(), _depth + 1).ldelim();
-        if (message.rdma != null && $Object.hasOwnProperty.call(message, "rdma"))
-            $root.io.containerd.cgroups.v2.RdmaStat.encode(message.rdma, writer.uint32(42).fork(), _depth + 1).ldelim();
-        if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
-            $root.io.containerd.cgroups.v2.IOStat.encode(message.io, writer.uint32(50).fork(), _depth + 1).ldelim();
-        if (message.hugetlb != null && message.hugetlb.length)
-            for (var i = 0; i < message.hugetlb.length; ++i)
-                $root.io.containerd.cgroups.v2.HugeTlbStat.encode(message.hugetlb[i], writer.uint32(58).fork(), _depth + 1).ldelim();
-        if (message.memoryEvents != null && $Object.hasOwnProperty.call(message, "memoryEvents"))
-            $root.io.containerd.cgroups.v2.MemoryEvents.encode(message.memoryEvents, writer.uint32(66).fork(), _depth + 1).ldelim();
-        if (message.network != null && message.network.length)
-            for (var i = 0; i < message.network.length; ++i)
-                $root.io.containerd.cgroups.v2.NetworkStat.encode(message.network[i], writer.uint32(74).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Metrics.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.pids != null && $Object.hasOwnProperty.call(message, "pids"))
+   $root.io.containerd.cgroups.v2.PidsStat.encode(message.pids, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.cpu != null && $Object.hasOwnProperty.call(message, "cpu"))
+   $root.io.containerd.cgroups.v2.CPUStat.encode(message.cpu, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.memory != null && $Object.hasOwnProperty.call(message, "memory"))
+   $root.io.containerd.cgroups.v2.MemoryStat.encode(message.memory, writer.uint32(34).fork(), _depth + 1).ldelim();
+  if (message.rdma != null && $Object.hasOwnProperty.call(message, "rdma"))
+   $root.io.containerd.cgroups.v2.RdmaStat.encode(message.rdma, writer.uint32(42).fork(), _depth + 1).ldelim();
+  if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
+   $root.io.containerd.cgroups.v2.IOStat.encode(message.io, writer.uint32(50).fork(), _depth + 1).ldelim();
+  if (message.hugetlb != null && message.hugetlb.length)
+   for (var i = 0; i < message.hugetlb.length; ++i)
+    $root.io.containerd.cgroups.v2.HugeTlbStat.encode(message.hugetlb[i], writer.uint32(58).fork(), _depth + 1).ldelim();
+  if (message.memoryEvents != null && $Object.hasOwnProperty.call(message, "memoryEvents"))
+   $root.io.containerd.cgroups.v2.MemoryEvents.encode(message.memoryEvents, writer.uint32(66).fork(), _depth + 1).ldelim();
+  if (message.network != null && message.network.length)
+   for (var i = 0; i < message.network.length; ++i)
+    $root.io.containerd.cgroups.v2.NetworkStat.encode(message.network[i], writer.uint32(74).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Metrics.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.Metrics();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.pids = $root.io.containerd.cgroups.v2.PidsStat.decode(reader, reader.size(), $undefined, _depth + 1, message.pids);
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.cpu = $root.io.containerd.cgroups.v2.CPUStat.decode(reader, reader.size(), $undefined, _depth + 1, message.cpu);
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    message.memory = $root.io.containerd.cgroups.v2.MemoryStat.decode(reader, reader.size(), $undefined, _depth + 1, message.memory);
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    message.rdma = $root.io.containerd.cgroups.v2.RdmaStat.decode(reader, reader.size(), $undefined, _depth + 1, message.rdma);
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    message.io = $root.io.containerd.cgroups.v2.IOStat.decode(reader, reader.size(), $undefined, _depth + 1, message.io);
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.hugetlb && message.hugetlb.length))
-                        message.hugetlb = [];
-                    message.hugetlb.push($root.io.containerd.cgroups.v2.HugeTlbStat.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 2)
-                        break;
-                    message.memoryEvents = $root.io.containerd.cgroups.v2.MemoryEvents.decode(reader, reader.size(), $undefined, _depth + 1, message.memoryEvents);
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.network && message.network.length))
-                        message.network = [];
-                    message.network.push($root.io.containerd.cgroups.v2.NetworkStat.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Metrics.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.Metrics();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.pids = $root.io.containerd.cgroups.v2.PidsStat.decode(reader, reader.size(), $undefined, _depth + 1, message.pids);
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.cpu = $root.io.containerd.cgroups.v2.CPUStat.decode(reader, reader.size(), $undefined, _depth + 1, message.cpu);
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     message.memory = $root.io.containerd.cgroups.v2.MemoryStat.decode(reader, reader.size(), $undefined, _depth + 1, message.memory);
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     message.rdma = $root.io.containerd.cgroups.v2.RdmaStat.decode(reader, reader.size(), $undefined, _depth + 1, message.rdma);
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     message.io = $root.io.containerd.cgroups.v2.IOStat.decode(reader, reader.size(), $undefined, _depth + 1, message.io);
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     if (!(message.hugetlb && message.hugetlb.length))
+      message.hugetlb = [];
+     message.hugetlb.push($root.io.containerd.cgroups.v2.HugeTlbStat.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 8: {
+     if (wireType !== 2)
+      break;
+     message.memoryEvents = $root.io.containerd.cgroups.v2.MemoryEvents.decode(reader, reader.size(), $undefined, _depth + 1, message.memoryEvents);
+     continue;
+    }
+   case 9: {
+     if (wireType !== 2)
+      break;
+     if (!(message.network && message.network.length))
+      message.network = [];
+     message.network.push($root.io.containerd.cgroups.v2.NetworkStat.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Metrics.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.Metrics)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.Metrics: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.Metrics();
-        if (object.pids != null) {
-            if (!$util.isObject(object.pids))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.pids: object expected");
-            message.pids = $root.io.containerd.cgroups.v2.PidsStat.fromObject(object.pids, _depth + 1);
-        }
-        if (object.cpu != null) {
-            if (!$util.isObject(object.cpu))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.cpu: object expected");
-            message.cpu = $root.io.containerd.cgroups.v2.CPUStat.fromObject(object.cpu, _depth + 1);
-        }
-        if (object.memory != null) {
-            if (!$util.isObject(object.memory))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.memory: object expected");
-            message.memory = $root.io.containerd.cgroups.v2.MemoryStat.fromObject(object.memory, _depth + 1);
-        }
-        if (object.rdma != null) {
-            if (!$util.isObject(object.rdma))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.rdma: object expected");
-            message.rdma = $root.io.containerd.cgroups.v2.RdmaStat.fromObject(object.rdma, _depth + 1);
-        }
-        if (object.io != null) {
-            if (!$util.isObject(object.io))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.io: object expected");
-            message.io = $root.io.containerd.cgroups.v2.IOStat.fromObject(object.io, _depth + 1);
-        }
-        if (object.hugetlb) {
-            if (!$Array.isArray(object.hugetlb))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.hugetlb: array expected");
-            message.hugetlb = $Array(object.hugetlb.length);
-            for (var i = 0; i < object.hugetlb.length; ++i) {
-                if (!$util.isObject(object.hugetlb[i]))
-                    throw $TypeError(".io.containerd.cgroups.v2.Metrics.hugetlb: object expected");
-                message.hugetlb[i] = $root.io.containerd.cgroups.v2.HugeTlbStat.fromObject(object.hugetlb[i], _depth + 1);
-            }
-        }
-        if (object.memoryEvents != null) {
-            if (!$util.isObject(object.memoryEvents))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.memoryEvents: object expected");
-            message.memoryEvents = $root.io.containerd.cgroups.v2.MemoryEvents.fromObject(object.memoryEvents, _depth + 1);
-        }
-        if (object.network) {
-            if (!$Array.isArray(object.network))
-                throw $TypeError(".io.containerd.cgroups.v2.Metrics.network: array expected");
-            message.network = $Array(object.network.length);
-            for (var i = 0; i < object.network.length; ++i) {
-                if (!$util.isObject(object.network[i]))
-                    throw $TypeError(".io.containerd.cgroups.v2.Metrics.network: object expected");
-                message.network[i] = $root.io.containerd.cgroups.v2.NetworkStat.fromObject(object.network[i], _depth + 1);
-            }
-        }
-        return message;
-    };
+ Metrics.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.Metrics)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.Metrics: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.Metrics();
+  if (object.pids != null) {
+   if (!$util.isObject(object.pids))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.pids: object expected");
+   message.pids = $root.io.containerd.cgroups.v2.PidsStat.fromObject(object.pids, _depth + 1);
+  }
+  if (object.cpu != null) {
+   if (!$util.isObject(object.cpu))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.cpu: object expected");
+   message.cpu = $root.io.containerd.cgroups.v2.CPUStat.fromObject(object.cpu, _depth + 1);
+  }
+  if (object.memory != null) {
+   if (!$util.isObject(object.memory))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.memory: object expected");
+   message.memory = $root.io.containerd.cgroups.v2.MemoryStat.fromObject(object.memory, _depth + 1);
+  }
+  if (object.rdma != null) {
+   if (!$util.isObject(object.rdma))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.rdma: object expected");
+   message.rdma = $root.io.containerd.cgroups.v2.RdmaStat.fromObject(object.rdma, _depth + 1);
+  }
+  if (object.io != null) {
+   if (!$util.isObject(object.io))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.io: object expected");
+   message.io = $root.io.containerd.cgroups.v2.IOStat.fromObject(object.io, _depth + 1);
+  }
+  if (object.hugetlb) {
+   if (!$Array.isArray(object.hugetlb))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.hugetlb: array expected");
+   message.hugetlb = $Array(object.hugetlb.length);
+   for (var i = 0; i < object.hugetlb.length; ++i) {
+    if (!$util.isObject(object.hugetlb[i]))
+     throw $TypeError(".io.containerd.cgroups.v2.Metrics.hugetlb: object expected");
+    message.hugetlb[i] = $root.io.containerd.cgroups.v2.HugeTlbStat.fromObject(object.hugetlb[i], _depth + 1);
+   }
+  }
+  if (object.memoryEvents != null) {
+   if (!$util.isObject(object.memoryEvents))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.memoryEvents: object expected");
+   message.memoryEvents = $root.io.containerd.cgroups.v2.MemoryEvents.fromObject(object.memoryEvents, _depth + 1);
+  }
+  if (object.network) {
+   if (!$Array.isArray(object.network))
+    throw $TypeError(".io.containerd.cgroups.v2.Metrics.network: array expected");
+   message.network = $Array(object.network.length);
+   for (var i = 0; i < object.network.length; ++i) {
+    if (!$util.isObject(object.network[i]))
+     throw $TypeError(".io.containerd.cgroups.v2.Metrics.network: object expected");
+    message.network[i] = $root.io.containerd.cgroups.v2.NetworkStat.fromObject(object.network[i], _depth + 1);
+   }
+  }
+  return message;
+ };
 
-    Metrics.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults) {
-            object.hugetlb = [];
-            object.network = [];
-        }
-        if (options.defaults) {
-            object.pids = null;
-            object.cpu = null;
-            object.memory = null;
-            object.rdma = null;
-            object.io = null;
-            object.memoryEvents = null;
-        }
-        if (message.pids != null && $Object.hasOwnProperty.call(message, "pids"))
-            object.pids = $root.io.containerd.cgroups.v2.PidsStat.toObject(message.pids, options, _depth + 1);
-        if (message.cpu != null && $Object.hasOwnProperty.call(message, "cpu"))
-            object.cpu = $root.io.containerd.cgroups.v2.CPUStat.toObject(message.cpu, options, _depth + 1);
-        if (message.memory != null && $Object.hasOwnProperty.call(message, "memory"))
-            object.memory = $root.io.containerd.cgroups.v2.MemoryStat.toObject(message.memory, options, _depth + 1);
-        if (message.rdma != null && $Object.hasOwnProperty.call(message, "rdma"))
-            object.rdma = $root.io.containerd.cgroups.v2.RdmaStat.toObject(message.rdma, options, _depth + 1);
-        if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
-            object.io = $root.io.containerd.cgroups.v2.IOStat.toObject(message.io, options, _depth + 1);
-        if (message.hugetlb && message.hugetlb.length) {
-            object.hugetlb = $Array(message.hugetlb.length);
-            for (var j = 0; j < message.hugetlb.length; ++j)
-                object.hugetlb[j] = $root.io.containerd.cgroups.v2.HugeTlbStat.toObject(message.hugetlb[j], options, _depth + 1);
-        }
-        if (message.memoryEvents != null && $Object.hasOwnProperty.call(message, "memoryEvents"))
-            object.memoryEvents = $root.io.containerd.cgroups.v2.MemoryEvents.toObject(message.memoryEvents, options, _depth + 1);
-        if (message.network && message.network.length) {
-            object.network = $Array(message.network.length);
-            for (var j = 0; j < message.network.length; ++j)
-                object.network[j] = $root.io.containerd.cgroups.v2.NetworkStat.toObject(message.network[j], options, _depth + 1);
-        }
-        return object;
-    };
+ Metrics.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults) {
+   object.hugetlb = [];
+   object.network = [];
+  }
+  if (options.defaults) {
+   object.pids = null;
+   object.cpu = null;
+   object.memory = null;
+   object.rdma = null;
+   object.io = null;
+   object.memoryEvents = null;
+  }
+  if (message.pids != null && $Object.hasOwnProperty.call(message, "pids"))
+   object.pids = $root.io.containerd.cgroups.v2.PidsStat.toObject(message.pids, options, _depth + 1);
+  if (message.cpu != null && $Object.hasOwnProperty.call(message, "cpu"))
+   object.cpu = $root.io.containerd.cgroups.v2.CPUStat.toObject(message.cpu, options, _depth + 1);
+  if (message.memory != null && $Object.hasOwnProperty.call(message, "memory"))
+   object.memory = $root.io.containerd.cgroups.v2.MemoryStat.toObject(message.memory, options, _depth + 1);
+  if (message.rdma != null && $Object.hasOwnProperty.call(message, "rdma"))
+   object.rdma = $root.io.containerd.cgroups.v2.RdmaStat.toObject(message.rdma, options, _depth + 1);
+  if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
+   object.io = $root.io.containerd.cgroups.v2.IOStat.toObject(message.io, options, _depth + 1);
+  if (message.hugetlb && message.hugetlb.length) {
+   object.hugetlb = $Array(message.hugetlb.length);
+   for (var j = 0; j < message.hugetlb.length; ++j)
+    object.hugetlb[j] = $root.io.containerd.cgroups.v2.HugeTlbStat.toObject(message.hugetlb[j], options, _depth + 1);
+  }
+  if (message.memoryEvents != null && $Object.hasOwnProperty.call(message, "memoryEvents"))
+   object.memoryEvents = $root.io.containerd.cgroups.v2.MemoryEvents.toObject(message.memoryEvents, options, _depth + 1);
+  if (message.network && message.network.length) {
+   object.network = $Array(message.network.length);
+   for (var j = 0; j < message.network.length; ++j)
+    object.network[j] = $root.io.containerd.cgroups.v2.NetworkStat.toObject(message.network[j], options, _depth + 1);
+  }
+  return object;
+ };
 
-    Metrics.prototype.toJSON = function() {
-        return Metrics.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Metrics.prototype.toJSON = function() {
+  return Metrics.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Metrics.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.Metrics";
-    };
+ Metrics.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.Metrics";
+ };
 
-    return Metrics;
+ return Metrics;
 };

@@ -11,400 +11,400 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var NetworkStat = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var NetworkStat = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    NetworkStat.prototype.name = "";
-    $longDefault(NetworkStat.prototype, "rxBytes", true);
-    $longDefault(NetworkStat.prototype, "rxPackets", true);
-    $longDefault(NetworkStat.prototype, "rxErrors", true);
-    $longDefault(NetworkStat.prototype, "rxDropped", true);
-    $longDefault(NetworkStat.prototype, "txBytes", true);
-    $longDefault(NetworkStat.prototype, "txPackets", true);
-    $longDefault(NetworkStat.prototype, "txErrors", true);
-    $longDefault(NetworkStat.prototype, "txDropped", true);
+ NetworkStat.prototype.name = "";
+ $longDefault(NetworkStat.prototype, "rxBytes", true);
+ $longDefault(NetworkStat.prototype, "rxPackets", true);
+ $longDefault(NetworkStat.prototype, "rxErrors", true);
+ $longDefault(NetworkStat.prototype, "rxDropped", true);
+ $longDefault(NetworkStat.prototype, "txBytes", true);
+ $longDefault(NetworkStat.prototype, "txPackets", true);
+ $longDefault(NetworkStat.prototype, "txErrors", true);
+ $longDefault(NetworkStat.prototype, "txDropped", true);
 
-    NetworkStat.create = function(properties) {
-        return new NetworkStat(properties);
-    };
+ NetworkStat.create = function(properties) {
+  return new NetworkStat(properties);
+ };
 
-    NetworkStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
-            writer.uint32(10).string(message.name);
-        if (message.rxBytes != null && $Object.hasOwnProperty.call(message, "rxBytes") && (typeof message.rxBytes === "object" ? message.rxBytes.low || message.rxBytes.high : message.rxBytes !== 0))
-            writer.uint32(16).uint64(message.rxBytes);
-        if (message.rxPackets != null && $Object.hasOwnProperty.call(message, "rxPackets") && (typeof message.rxPackets === "object" ? message.rxPackets.low || message.rxPackets.high : message.rxPackets !== 0))
-            writer.uint32(24).uint64(message.rxPackets);
-        if (message.rxErrors != null && $Object.hasOwnProperty.call(message, "rxErrors") && (typeof message.rxErrors === "object" ? message.rxErrors.low || message.rxErrors.high : message.rxErrors !== 0))
-            writer.uint32(32).uint64(message.rxErrors);
-        if (message.rxDropped != null && $Object.hasOwnProperty.call(message, "rxDropped") && (typeof message.rxDropped === "object" ? message.rxDropped.low || message.rxDropped.high : message.rxDropped !== 0))
-            writer.uint32(40).uint64(message.rxDropped);
-        if (message.txBytes != null && $Object.hasOwnProperty.call(message, "txBytes") && (typeof message.txBytes === "object" ? message.txBytes.low || message.txBytes.high : message.txBytes !== 0))
-            writer.uint32(48).uint64(message.txBytes);
-        if (message.txPackets != null && $Object.hasOwnProperty.call(message, "txPackets") && (typeof message.txPackets === "object" ? message.txPackets.low || message.txPackets.high : message.txPackets !== 0))
-            writer.uint32(56).uint64(message.txPackets);
-        if (message.txErrors != null && $Object.hasOwnProperty.call(message, "txErrors") && (typeof message.txErrors === "object" ? message.txErrors.low || message.txErrors.high : message.txErrors !== 0))
-            writer.uint32(64).uint64(message.txErrors);
-        if (message.txDropped != null && $Object.hasOwnProperty.call(message, "txDropped") && (typeof message.txDropped === "object" ? message.txDropped.low || message.txDropped.high : message.txDropped !== 0))
-            writer.uint32(72).uint64(message.txDropped);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ NetworkStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+   writer.uint32(10).string(message.name);
+  if (message.rxBytes != null && $Object.hasOwnProperty.call(message, "rxBytes") && (typeof message.rxBytes === "object" ? message.rxBytes.low || message.rxBytes.high : message.rxBytes !== 0))
+   writer.uint32(16).uint64(message.rxBytes);
+  if (message.rxPackets != null && $Object.hasOwnProperty.call(message, "rxPackets") && (typeof message.rxPackets === "object" ? message.rxPackets.low || message.rxPackets.high : message.rxPackets !== 0))
+   writer.uint32(24).uint64(message.rxPackets);
+  if (message.rxErrors != null && $Object.hasOwnProperty.call(message, "rxErrors") && (typeof message.rxErrors === "object" ? message.rxErrors.low || message.rxErrors.high : message.rxErrors !== 0))
+   writer.uint32(32).uint64(message.rxErrors);
+  if (message.rxDropped != null && $Object.hasOwnProperty.call(message, "rxDropped") && (typeof message.rxDropped === "object" ? message.rxDropped.low || message.rxDropped.high : message.rxDropped !== 0))
+   writer.uint32(40).uint64(message.rxDropped);
+  if (message.txBytes != null && $Object.hasOwnProperty.call(message, "txBytes") && (typeof message.txBytes === "object" ? message.txBytes.low || message.txBytes.high : message.txBytes !== 0))
+   writer.uint32(48).uint64(message.txBytes);
+  if (message.txPackets != null && $Object.hasOwnProperty.call(message, "txPackets") && (typeof message.txPackets === "object" ? message.txPackets.low || message.txPackets.high : message.txPackets !== 0))
+   writer.uint32(56).uint64(message.txPackets);
+  if (message.txErrors != null && $Object.hasOwnProperty.call(message, "txErrors") && (typeof message.txErrors === "object" ? message.txErrors.low || message.txErrors.high : message.txErrors !== 0))
+   writer.uint32(64).uint64(message.txErrors);
+  if (message.txDropped != null && $Object.hasOwnProperty.call(message, "txDropped") && (typeof message.txDropped === "object" ? message.txDropped.low || message.txDropped.high : message.txDropped !== 0))
+   writer.uint32(72).uint64(message.txDropped);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    NetworkStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.NetworkStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.name = value;
-                    else
-                        delete message.name;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rxBytes = value;
-                    else
-                        delete message.rxBytes;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rxPackets = value;
-                    else
-                        delete message.rxPackets;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rxErrors = value;
-                    else
-                        delete message.rxErrors;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.rxDropped = value;
-                    else
-                        delete message.rxDropped;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.txBytes = value;
-                    else
-                        delete message.txBytes;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.txPackets = value;
-                    else
-                        delete message.txPackets;
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.txErrors = value;
-                    else
-                        delete message.txErrors;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.txDropped = value;
-                    else
-                        delete message.txDropped;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ NetworkStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.NetworkStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.name = value;
+     else
+      delete message.name;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rxBytes = value;
+     else
+      delete message.rxBytes;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rxPackets = value;
+     else
+      delete message.rxPackets;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rxErrors = value;
+     else
+      delete message.rxErrors;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.rxDropped = value;
+     else
+      delete message.rxDropped;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.txBytes = value;
+     else
+      delete message.txBytes;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.txPackets = value;
+     else
+      delete message.txPackets;
+     continue;
+    }
+   case 8: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.txErrors = value;
+     else
+      delete message.txErrors;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.txDropped = value;
+     else
+      delete message.txDropped;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    NetworkStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.NetworkStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.NetworkStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.NetworkStat();
-        if (object.name != null)
-            if (typeof object.name !== "string" || object.name.length)
-                message.name = $String(object.name);
-        if (object.rxBytes != null)
-            if (typeof object.rxBytes === "object" ? object.rxBytes.low || object.rxBytes.high : $Number(object.rxBytes) !== 0)
-                if ($util.Long)
-                    message.rxBytes = $util.Long.fromValue(object.rxBytes, true);
-                else if (typeof object.rxBytes === "string")
-                    message.rxBytes = $parseInt(object.rxBytes, 10);
-                else if (typeof object.rxBytes === "number")
-                    message.rxBytes = object.rxBytes;
-                else if (typeof object.rxBytes === "object")
-                    message.rxBytes = new $util.LongBits(object.rxBytes.low >>> 0, object.rxBytes.high >>> 0).toNumber(true);
-        if (object.rxPackets != null)
-            if (typeof object.rxPackets === "object" ? object.rxPackets.low || object.rxPackets.high : $Number(object.rxPackets) !== 0)
-                if ($util.Long)
-                    message.rxPackets = $util.Long.fromValue(object.rxPackets, true);
-                else if (typeof object.rxPackets === "string")
-                    message.rxPackets = $parseInt(object.rxPackets, 10);
-                else if (typeof object.rxPackets === "number")
-                    message.rxPackets = object.rxPackets;
-                else if (typeof object.rxPackets === "object")
-                    message.rxPackets = new $util.LongBits(object.rxPackets.low >>> 0, object.rxPackets.high >>> 0).toNumber(true);
-        if (object.rxErrors != null)
-            if (typeof object.rxErrors === "object" ? object.rxErrors.low || object.rxErrors.high : $Number(object.rxErrors) !== 0)
-                if ($util.Long)
-                    message.rxErrors = $util.Long.fromValue(object.rxErrors, true);
-                else if (typeof object.rxErrors === "string")
-                    message.rxErrors = $parseInt(object.rxErrors, 10);
-                else if (typeof object.rxErrors === "number")
-                    message.rxErrors = object.rxErrors;
-                else if (typeof object.rxErrors === "object")
-                    message.rxErrors = new $util.LongBits(object.rxErrors.low >>> 0, object.rxErrors.high >>> 0).toNumber(true);
-        if (object.rxDropped != null)
-            if (typeof object.rxDropped === "object" ? object.rxDropped.low || object.rxDropped.high : $Number(object.rxDropped) !== 0)
-                if ($util.Long)
-                    message.rxDropped = $util.Long.fromValue(object.rxDropped, true);
-                else if (typeof object.rxDropped === "string")
-                    message.rxDropped = $parseInt(object.rxDropped, 10);
-                else if (typeof object.rxDropped === "number")
-                    message.rxDropped = object.rxDropped;
-                else if (typeof object.rxDropped === "object")
-                    message.rxDropped = new $util.LongBits(object.rxDropped.low >>> 0, object.rxDropped.high >>> 0).toNumber(true);
-        if (object.txBytes != null)
-            if (typeof object.txBytes === "object" ? object.txBytes.low || object.txBytes.high : $Number(object.txBytes) !== 0)
-                if ($util.Long)
-                    message.txBytes = $util.Long.fromValue(object.txBytes, true);
-                else if (typeof object.txBytes === "string")
-                    message.txBytes = $parseInt(object.txBytes, 10);
-                else if (typeof object.txBytes === "number")
-                    message.txBytes = object.txBytes;
-                else if (typeof object.txBytes === "object")
-                    message.txBytes = new $util.LongBits(object.txBytes.low >>> 0, object.txBytes.high >>> 0).toNumber(true);
-        if (object.txPackets != null)
-            if (typeof object.txPackets === "object" ? object.txPackets.low || object.txPackets.high : $Number(object.txPackets) !== 0)
-                if ($util.Long)
-                    message.txPackets = $util.Long.fromValue(object.txPackets, true);
-                else if (typeof object.txPackets === "string")
-                    message.txPackets = $parseInt(object.txPackets, 10);
-                else if (typeof object.txPackets === "number")
-                    message.txPackets = object.txPackets;
-                else if (typeof object.txPackets === "object")
-                    message.txPackets = new $util.LongBits(object.txPackets.low >>> 0, object.txPackets.high >>> 0).toNumber(true);
-        if (object.txErrors != null)
-            if (typeof object.txErrors === "object" ? object.txErrors.low || object.txErrors.high : $Number(object.txErrors) !== 0)
-                if ($util.Long)
-                    message.txErrors = $util.Long.fromValue(object.txErrors, true);
-                else if (typeof object.txErrors === "string")
-                    message.txErrors = $parseInt(object.txErrors, 10);
-                else if (typeof object.txErrors === "number")
-                    message.txErrors = object.txErrors;
-                else if (typeof object.txErrors === "object")
-                    message.txErrors = new $util.LongBits(object.txErrors.low >>> 0, object.txErrors.high >>> 0).toNumber(true);
-        if (object.txDropped != null)
-            if (typeof object.txDropped === "object" ? object.txDropped.low || object.txDropped.high : $Number(object.txDropped) !== 0)
-                if ($util.Long)
-                    message.txDropped = $util.Long.fromValue(object.txDropped, true);
-                else if (typeof object.txDropped === "string")
-                    message.txDropped = $parseInt(object.txDropped, 10);
-                else if (typeof object.txDropped === "number")
-                    message.txDropped = object.txDropped;
-                else if (typeof object.txDropped === "object")
-                    message.txDropped = new $util.LongBits(object.txDropped.low >>> 0, object.txDropped.high >>> 0).toNumber(true);
-        return message;
-    };
+ NetworkStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.NetworkStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.NetworkStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.NetworkStat();
+  if (object.name != null)
+   if (typeof object.name !== "string" || object.name.length)
+    message.name = $String(object.name);
+  if (object.rxBytes != null)
+   if (typeof object.rxBytes === "object" ? object.rxBytes.low || object.rxBytes.high : $Number(object.rxBytes) !== 0)
+    if ($util.Long)
+     message.rxBytes = $util.Long.fromValue(object.rxBytes, true);
+    else if (typeof object.rxBytes === "string")
+     message.rxBytes = $parseInt(object.rxBytes, 10);
+    else if (typeof object.rxBytes === "number")
+     message.rxBytes = object.rxBytes;
+    else if (typeof object.rxBytes === "object")
+     message.rxBytes = new $util.LongBits(object.rxBytes.low >>> 0, object.rxBytes.high >>> 0).toNumber(true);
+  if (object.rxPackets != null)
+   if (typeof object.rxPackets === "object" ? object.rxPackets.low || object.rxPackets.high : $Number(object.rxPackets) !== 0)
+    if ($util.Long)
+     message.rxPackets = $util.Long.fromValue(object.rxPackets, true);
+    else if (typeof object.rxPackets === "string")
+     message.rxPackets = $parseInt(object.rxPackets, 10);
+    else if (typeof object.rxPackets === "number")
+     message.rxPackets = object.rxPackets;
+    else if (typeof object.rxPackets === "object")
+     message.rxPackets = new $util.LongBits(object.rxPackets.low >>> 0, object.rxPackets.high >>> 0).toNumber(true);
+  if (object.rxErrors != null)
+   if (typeof object.rxErrors === "object" ? object.rxErrors.low || object.rxErrors.high : $Number(object.rxErrors) !== 0)
+    if ($util.Long)
+     message.rxErrors = $util.Long.fromValue(object.rxErrors, true);
+    else if (typeof object.rxErrors === "string")
+     message.rxErrors = $parseInt(object.rxErrors, 10);
+    else if (typeof object.rxErrors === "number")
+     message.rxErrors = object.rxErrors;
+    else if (typeof object.rxErrors === "object")
+     message.rxErrors = new $util.LongBits(object.rxErrors.low >>> 0, object.rxErrors.high >>> 0).toNumber(true);
+  if (object.rxDropped != null)
+   if (typeof object.rxDropped === "object" ? object.rxDropped.low || object.rxDropped.high : $Number(object.rxDropped) !== 0)
+    if ($util.Long)
+     message.rxDropped = $util.Long.fromValue(object.rxDropped, true);
+    else if (typeof object.rxDropped === "string")
+     message.rxDropped = $parseInt(object.rxDropped, 10);
+    else if (typeof object.rxDropped === "number")
+     message.rxDropped = object.rxDropped;
+    else if (typeof object.rxDropped === "object")
+     message.rxDropped = new $util.LongBits(object.rxDropped.low >>> 0, object.rxDropped.high >>> 0).toNumber(true);
+  if (object.txBytes != null)
+   if (typeof object.txBytes === "object" ? object.txBytes.low || object.txBytes.high : $Number(object.txBytes) !== 0)
+    if ($util.Long)
+     message.txBytes = $util.Long.fromValue(object.txBytes, true);
+    else if (typeof object.txBytes === "string")
+     message.txBytes = $parseInt(object.txBytes, 10);
+    else if (typeof object.txBytes === "number")
+     message.txBytes = object.txBytes;
+    else if (typeof object.txBytes === "object")
+     message.txBytes = new $util.LongBits(object.txBytes.low >>> 0, object.txBytes.high >>> 0).toNumber(true);
+  if (object.txPackets != null)
+   if (typeof object.txPackets === "object" ? object.txPackets.low || object.txPackets.high : $Number(object.txPackets) !== 0)
+    if ($util.Long)
+     message.txPackets = $util.Long.fromValue(object.txPackets, true);
+    else if (typeof object.txPackets === "string")
+     message.txPackets = $parseInt(object.txPackets, 10);
+    else if (typeof object.txPackets === "number")
+     message.txPackets = object.txPackets;
+    else if (typeof object.txPackets === "object")
+     message.txPackets = new $util.LongBits(object.txPackets.low >>> 0, object.txPackets.high >>> 0).toNumber(true);
+  if (object.txErrors != null)
+   if (typeof object.txErrors === "object" ? object.txErrors.low || object.txErrors.high : $Number(object.txErrors) !== 0)
+    if ($util.Long)
+     message.txErrors = $util.Long.fromValue(object.txErrors, true);
+    else if (typeof object.txErrors === "string")
+     message.txErrors = $parseInt(object.txErrors, 10);
+    else if (typeof object.txErrors === "number")
+     message.txErrors = object.txErrors;
+    else if (typeof object.txErrors === "object")
+     message.txErrors = new $util.LongBits(object.txErrors.low >>> 0, object.txErrors.high >>> 0).toNumber(true);
+  if (object.txDropped != null)
+   if (typeof object.txDropped === "object" ? object.txDropped.low || object.txDropped.high : $Number(object.txDropped) !== 0)
+    if ($util.Long)
+     message.txDropped = $util.Long.fromValue(object.txDropped, true);
+    else if (typeof object.txDropped === "string")
+     message.txDropped = $parseInt(object.txDropped, 10);
+    else if (typeof object.txDropped === "number")
+     message.txDropped = object.txDropped;
+    else if (typeof object.txDropped === "object")
+     message.txDropped = new $util.LongBits(object.txDropped.low >>> 0, object.txDropped.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    NetworkStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.name = "";
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rxBytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rxBytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rxPackets = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rxPackets = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rxErrors = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rxErrors = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.rxDropped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.rxDropped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.txBytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.txBytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.txPackets = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.txPackets = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.txErrors = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.txErrors = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.txDropped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.txDropped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
-            object.name = message.name;
-        if (message.rxBytes != null && $Object.hasOwnProperty.call(message, "rxBytes"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rxBytes = typeof message.rxBytes === "number" ? $BigInt(message.rxBytes) : $util.Long.fromBits(message.rxBytes.low >>> 0, message.rxBytes.high >>> 0, true).toBigInt();
-            else if (typeof message.rxBytes === "number")
-                object.rxBytes = options.longs === $String ? $String(message.rxBytes) : message.rxBytes;
-            else
-                object.rxBytes = options.longs === $String ? $util.Long.prototype.toString.call(message.rxBytes) : options.longs === $Number ? new $util.LongBits(message.rxBytes.low >>> 0, message.rxBytes.high >>> 0).toNumber(true) : message.rxBytes;
-        if (message.rxPackets != null && $Object.hasOwnProperty.call(message, "rxPackets"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rxPackets = typeof message.rxPackets === "number" ? $BigInt(message.rxPackets) : $util.Long.fromBits(message.rxPackets.low >>> 0, message.rxPackets.high >>> 0, true).toBigInt();
-            else if (typeof message.rxPackets === "number")
-                object.rxPackets = options.longs === $String ? $String(message.rxPackets) : message.rxPackets;
-            else
-                object.rxPackets = options.longs === $String ? $util.Long.prototype.toString.call(message.rxPackets) : options.longs === $Number ? new $util.LongBits(message.rxPackets.low >>> 0, message.rxPackets.high >>> 0).toNumber(true) : message.rxPackets;
-        if (message.rxErrors != null && $Object.hasOwnProperty.call(message, "rxErrors"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rxErrors = typeof message.rxErrors === "number" ? $BigInt(message.rxErrors) : $util.Long.fromBits(message.rxErrors.low >>> 0, message.rxErrors.high >>> 0, true).toBigInt();
-            else if (typeof message.rxErrors === "number")
-                object.rxErrors = options.longs === $String ? $String(message.rxErrors) : message.rxErrors;
-            else
-                object.rxErrors = options.longs === $String ? $util.Long.prototype.toString.call(message.rxErrors) : options.longs === $Number ? new $util.LongBits(message.rxErrors.low >>> 0, message.rxErrors.high >>> 0).toNumber(true) : message.rxErrors;
-        if (message.rxDropped != null && $Object.hasOwnProperty.call(message, "rxDropped"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.rxDropped = typeof message.rxDropped === "number" ? $BigInt(message.rxDropped) : $util.Long.fromBits(message.rxDropped.low >>> 0, message.rxDropped.high >>> 0, true).toBigInt();
-            else if (typeof message.rxDropped === "number")
-                object.rxDropped = options.longs === $String ? $String(message.rxDropped) : message.rxDropped;
-            else
-                object.rxDropped = options.longs === $String ? $util.Long.prototype.toString.call(message.rxDropped) : options.longs === $Number ? new $util.LongBits(message.rxDropped.low >>> 0, message.rxDropped.high >>> 0).toNumber(true) : message.rxDropped;
-        if (message.txBytes != null && $Object.hasOwnProperty.call(message, "txBytes"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.txBytes = typeof message.txBytes === "number" ? $BigInt(message.txBytes) : $util.Long.fromBits(message.txBytes.low >>> 0, message.txBytes.high >>> 0, true).toBigInt();
-            else if (typeof message.txBytes === "number")
-                object.txBytes = options.longs === $String ? $String(message.txBytes) : message.txBytes;
-            else
-                object.txBytes = options.longs === $String ? $util.Long.prototype.toString.call(message.txBytes) : options.longs === $Number ? new $util.LongBits(message.txBytes.low >>> 0, message.txBytes.high >>> 0).toNumber(true) : message.txBytes;
-        if (message.txPackets != null && $Object.hasOwnProperty.call(message, "txPackets"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.txPackets = typeof message.txPackets === "number" ? $BigInt(message.txPackets) : $util.Long.fromBits(message.txPackets.low >>> 0, message.txPackets.high >>> 0, true).toBigInt();
-            else if (typeof message.txPackets === "number")
-                object.txPackets = options.longs === $String ? $String(message.txPackets) : message.txPackets;
-            else
-                object.txPackets = options.longs === $String ? $util.Long.prototype.toString.call(message.txPackets) : options.longs === $Number ? new $util.LongBits(message.txPackets.low >>> 0, message.txPackets.high >>> 0).toNumber(true) : message.txPackets;
-        if (message.txErrors != null && $Object.hasOwnProperty.call(message, "txErrors"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.txErrors = typeof message.txErrors === "number" ? $BigInt(message.txErrors) : $util.Long.fromBits(message.txErrors.low >>> 0, message.txErrors.high >>> 0, true).toBigInt();
-            else if (typeof message.txErrors === "number")
-                object.txErrors = options.longs === $String ? $String(message.txErrors) : message.txErrors;
-            else
-                object.txErrors = options.longs === $String ? $util.Long.prototype.toString.call(message.txErrors) : options.longs === $Number ? new $util.LongBits(message.txErrors.low >>> 0, message.txErrors.high >>> 0).toNumber(true) : message.txErrors;
-        if (message.txDropped != null && $Object.hasOwnProperty.call(message, "txDropped"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.txDropped = typeof message.txDropped === "number" ? $BigInt(message.txDropped) : $util.Long.fromBits(message.txDropped.low >>> 0, message.txDropped.high >>> 0, true).toBigInt();
-            else if (typeof message.txDropped === "number")
-                object.txDropped = options.longs === $String ? $String(message.txDropped) : message.txDropped;
-            else
-                object.txDropped = options.longs === $String ? $util.Long.prototype.toString.call(message.txDropped) : options.longs === $Number ? new $util.LongBits(message.txDropped.low >>> 0, message.txDropped.high >>> 0).toNumber(true) : message.txDropped;
-        return object;
-    };
+ NetworkStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.name = "";
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rxBytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rxBytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rxPackets = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rxPackets = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rxErrors = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rxErrors = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.rxDropped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.rxDropped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.txBytes = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.txBytes = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.txPackets = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.txPackets = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.txErrors = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.txErrors = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.txDropped = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.txDropped = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+   object.name = message.name;
+  if (message.rxBytes != null && $Object.hasOwnProperty.call(message, "rxBytes"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rxBytes = typeof message.rxBytes === "number" ? $BigInt(message.rxBytes) : $util.Long.fromBits(message.rxBytes.low >>> 0, message.rxBytes.high >>> 0, true).toBigInt();
+   else if (typeof message.rxBytes === "number")
+    object.rxBytes = options.longs === $String ? $String(message.rxBytes) : message.rxBytes;
+   else
+    object.rxBytes = options.longs === $String ? $util.Long.prototype.toString.call(message.rxBytes) : options.longs === $Number ? new $util.LongBits(message.rxBytes.low >>> 0, message.rxBytes.high >>> 0).toNumber(true) : message.rxBytes;
+  if (message.rxPackets != null && $Object.hasOwnProperty.call(message, "rxPackets"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rxPackets = typeof message.rxPackets === "number" ? $BigInt(message.rxPackets) : $util.Long.fromBits(message.rxPackets.low >>> 0, message.rxPackets.high >>> 0, true).toBigInt();
+   else if (typeof message.rxPackets === "number")
+    object.rxPackets = options.longs === $String ? $String(message.rxPackets) : message.rxPackets;
+   else
+    object.rxPackets = options.longs === $String ? $util.Long.prototype.toString.call(message.rxPackets) : options.longs === $Number ? new $util.LongBits(message.rxPackets.low >>> 0, message.rxPackets.high >>> 0).toNumber(true) : message.rxPackets;
+  if (message.rxErrors != null && $Object.hasOwnProperty.call(message, "rxErrors"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rxErrors = typeof message.rxErrors === "number" ? $BigInt(message.rxErrors) : $util.Long.fromBits(message.rxErrors.low >>> 0, message.rxErrors.high >>> 0, true).toBigInt();
+   else if (typeof message.rxErrors === "number")
+    object.rxErrors = options.longs === $String ? $String(message.rxErrors) : message.rxErrors;
+   else
+    object.rxErrors = options.longs === $String ? $util.Long.prototype.toString.call(message.rxErrors) : options.longs === $Number ? new $util.LongBits(message.rxErrors.low >>> 0, message.rxErrors.high >>> 0).toNumber(true) : message.rxErrors;
+  if (message.rxDropped != null && $Object.hasOwnProperty.call(message, "rxDropped"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.rxDropped = typeof message.rxDropped === "number" ? $BigInt(message.rxDropped) : $util.Long.fromBits(message.rxDropped.low >>> 0, message.rxDropped.high >>> 0, true).toBigInt();
+   else if (typeof message.rxDropped === "number")
+    object.rxDropped = options.longs === $String ? $String(message.rxDropped) : message.rxDropped;
+   else
+    object.rxDropped = options.longs === $String ? $util.Long.prototype.toString.call(message.rxDropped) : options.longs === $Number ? new $util.LongBits(message.rxDropped.low >>> 0, message.rxDropped.high >>> 0).toNumber(true) : message.rxDropped;
+  if (message.txBytes != null && $Object.hasOwnProperty.call(message, "txBytes"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.txBytes = typeof message.txBytes === "number" ? $BigInt(message.txBytes) : $util.Long.fromBits(message.txBytes.low >>> 0, message.txBytes.high >>> 0, true).toBigInt();
+   else if (typeof message.txBytes === "number")
+    object.txBytes = options.longs === $String ? $String(message.txBytes) : message.txBytes;
+   else
+    object.txBytes = options.longs === $String ? $util.Long.prototype.toString.call(message.txBytes) : options.longs === $Number ? new $util.LongBits(message.txBytes.low >>> 0, message.txBytes.high >>> 0).toNumber(true) : message.txBytes;
+  if (message.txPackets != null && $Object.hasOwnProperty.call(message, "txPackets"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.txPackets = typeof message.txPackets === "number" ? $BigInt(message.txPackets) : $util.Long.fromBits(message.txPackets.low >>> 0, message.txPackets.high >>> 0, true).toBigInt();
+   else if (typeof message.txPackets === "number")
+    object.txPackets = options.longs === $String ? $String(message.txPackets) : message.txPackets;
+   else
+    object.txPackets = options.longs === $String ? $util.Long.prototype.toString.call(message.txPackets) : options.longs === $Number ? new $util.LongBits(message.txPackets.low >>> 0, message.txPackets.high >>> 0).toNumber(true) : message.txPackets;
+  if (message.txErrors != null && $Object.hasOwnProperty.call(message, "txErrors"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.txErrors = typeof message.txErrors === "number" ? $BigInt(message.txErrors) : $util.Long.fromBits(message.txErrors.low >>> 0, message.txErrors.high >>> 0, true).toBigInt();
+   else if (typeof message.txErrors === "number")
+    object.txErrors = options.longs === $String ? $String(message.txErrors) : message.txErrors;
+   else
+    object.txErrors = options.longs === $String ? $util.Long.prototype.toString.call(message.txErrors) : options.longs === $Number ? new $util.LongBits(message.txErrors.low >>> 0, message.txErrors.high >>> 0).toNumber(true) : message.txErrors;
+  if (message.txDropped != null && $Object.hasOwnProperty.call(message, "txDropped"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.txDropped = typeof message.txDropped === "number" ? $BigInt(message.txDropped) : $util.Long.fromBits(message.txDropped.low >>> 0, message.txDropped.high >>> 0, true).toBigInt();
+   else if (typeof message.txDropped === "number")
+    object.txDropped = options.longs === $String ? $String(message.txDropped) : message.txDropped;
+   else
+    object.txDropped = options.longs === $String ? $util.Long.prototype.toString.call(message.txDropped) : options.longs === $Number ? new $util.LongBits(message.txDropped.low >>> 0, message.txDropped.high >>> 0).toNumber(true) : message.txDropped;
+  return object;
+ };
 
-    NetworkStat.prototype.toJSON = function() {
-        return NetworkStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ NetworkStat.prototype.toJSON = function() {
+  return NetworkStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    NetworkStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.NetworkStat";
-    };
+ NetworkStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.NetworkStat";
+ };
 
-    return NetworkStat;
+ return NetworkStat;
 };

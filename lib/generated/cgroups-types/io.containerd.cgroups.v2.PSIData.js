@@ -11,198 +11,198 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var PSIData = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var PSIData = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    PSIData.prototype.avg10 = 0;
-    PSIData.prototype.avg60 = 0;
-    PSIData.prototype.avg300 = 0;
-    $longDefault(PSIData.prototype, "total", true);
+ PSIData.prototype.avg10 = 0;
+ PSIData.prototype.avg60 = 0;
+ PSIData.prototype.avg300 = 0;
+ $longDefault(PSIData.prototype, "total", true);
 
-    PSIData.create = function(properties) {
-        return new PSIData(properties);
-    };
+ PSIData.create = function(properties) {
+  return new PSIData(properties);
+ };
 
-    PSIData.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.avg10 != null && $Object.hasOwnProperty.call(message, "avg10") && !$Object.is(message.avg10, 0))
-            writer.uint32(9).double(message.avg10);
-        if (message.avg60 != null && $Object.hasOwnProperty.call(message, "avg60") && !$Object.is(message.avg60, 0))
-            writer.uint32(17).double(message.avg60);
-        if (message.avg300 != null && $Object.hasOwnProperty.call(message, "avg300") && !$Object.is(message.avg300, 0))
-            writer.uint32(25).double(message.avg300);
-        if (message.total != null && $Object.hasOwnProperty.call(message, "total") && (typeof message.total === "object" ? message.total.low || message.total.high : message.total !== 0))
-            writer.uint32(32).uint64(message.total);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ PSIData.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.avg10 != null && $Object.hasOwnProperty.call(message, "avg10") && !$Object.is(message.avg10, 0))
+   writer.uint32(9).double(message.avg10);
+  if (message.avg60 != null && $Object.hasOwnProperty.call(message, "avg60") && !$Object.is(message.avg60, 0))
+   writer.uint32(17).double(message.avg60);
+  if (message.avg300 != null && $Object.hasOwnProperty.call(message, "avg300") && !$Object.is(message.avg300, 0))
+   writer.uint32(25).double(message.avg300);
+  if (message.total != null && $Object.hasOwnProperty.call(message, "total") && (typeof message.total === "object" ? message.total.low || message.total.high : message.total !== 0))
+   writer.uint32(32).uint64(message.total);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    PSIData.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.PSIData();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 1)
-                        break;
-                    if (!$Object.is(value = reader.double(), 0))
-                        message.avg10 = value;
-                    else
-                        delete message.avg10;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 1)
-                        break;
-                    if (!$Object.is(value = reader.double(), 0))
-                        message.avg60 = value;
-                    else
-                        delete message.avg60;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 1)
-                        break;
-                    if (!$Object.is(value = reader.double(), 0))
-                        message.avg300 = value;
-                    else
-                        delete message.avg300;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.total = value;
-                    else
-                        delete message.total;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ PSIData.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.PSIData();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 1)
+      break;
+     if (!$Object.is(value = reader.double(), 0))
+      message.avg10 = value;
+     else
+      delete message.avg10;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 1)
+      break;
+     if (!$Object.is(value = reader.double(), 0))
+      message.avg60 = value;
+     else
+      delete message.avg60;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 1)
+      break;
+     if (!$Object.is(value = reader.double(), 0))
+      message.avg300 = value;
+     else
+      delete message.avg300;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.total = value;
+     else
+      delete message.total;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    PSIData.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.PSIData)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.PSIData: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.PSIData();
-        if (object.avg10 != null)
-            if (!$Object.is($Number(object.avg10), 0))
-                message.avg10 = $Number(object.avg10);
-        if (object.avg60 != null)
-            if (!$Object.is($Number(object.avg60), 0))
-                message.avg60 = $Number(object.avg60);
-        if (object.avg300 != null)
-            if (!$Object.is($Number(object.avg300), 0))
-                message.avg300 = $Number(object.avg300);
-        if (object.total != null)
-            if (typeof object.total === "object" ? object.total.low || object.total.high : $Number(object.total) !== 0)
-                if ($util.Long)
-                    message.total = $util.Long.fromValue(object.total, true);
-                else if (typeof object.total === "string")
-                    message.total = $parseInt(object.total, 10);
-                else if (typeof object.total === "number")
-                    message.total = object.total;
-                else if (typeof object.total === "object")
-                    message.total = new $util.LongBits(object.total.low >>> 0, object.total.high >>> 0).toNumber(true);
-        return message;
-    };
+ PSIData.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.PSIData)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.PSIData: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.PSIData();
+  if (object.avg10 != null)
+   if (!$Object.is($Number(object.avg10), 0))
+    message.avg10 = $Number(object.avg10);
+  if (object.avg60 != null)
+   if (!$Object.is($Number(object.avg60), 0))
+    message.avg60 = $Number(object.avg60);
+  if (object.avg300 != null)
+   if (!$Object.is($Number(object.avg300), 0))
+    message.avg300 = $Number(object.avg300);
+  if (object.total != null)
+   if (typeof object.total === "object" ? object.total.low || object.total.high : $Number(object.total) !== 0)
+    if ($util.Long)
+     message.total = $util.Long.fromValue(object.total, true);
+    else if (typeof object.total === "string")
+     message.total = $parseInt(object.total, 10);
+    else if (typeof object.total === "number")
+     message.total = object.total;
+    else if (typeof object.total === "object")
+     message.total = new $util.LongBits(object.total.low >>> 0, object.total.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    PSIData.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.avg10 = 0;
-            object.avg60 = 0;
-            object.avg300 = 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.total = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.total = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.avg10 != null && $Object.hasOwnProperty.call(message, "avg10"))
-            object.avg10 = options.json && !$isFinite(message.avg10) ? $String(message.avg10) : message.avg10;
-        if (message.avg60 != null && $Object.hasOwnProperty.call(message, "avg60"))
-            object.avg60 = options.json && !$isFinite(message.avg60) ? $String(message.avg60) : message.avg60;
-        if (message.avg300 != null && $Object.hasOwnProperty.call(message, "avg300"))
-            object.avg300 = options.json && !$isFinite(message.avg300) ? $String(message.avg300) : message.avg300;
-        if (message.total != null && $Object.hasOwnProperty.call(message, "total"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.total = typeof message.total === "number" ? $BigInt(message.total) : $util.Long.fromBits(message.total.low >>> 0, message.total.high >>> 0, true).toBigInt();
-            else if (typeof message.total === "number")
-                object.total = options.longs === $String ? $String(message.total) : message.total;
-            else
-                object.total = options.longs === $String ? $util.Long.prototype.toString.call(message.total) : options.longs === $Number ? new $util.LongBits(message.total.low >>> 0, message.total.high >>> 0).toNumber(true) : message.total;
-        return object;
-    };
+ PSIData.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.avg10 = 0;
+   object.avg60 = 0;
+   object.avg300 = 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.total = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.total = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.avg10 != null && $Object.hasOwnProperty.call(message, "avg10"))
+   object.avg10 = options.json && !$isFinite(message.avg10) ? $String(message.avg10) : message.avg10;
+  if (message.avg60 != null && $Object.hasOwnProperty.call(message, "avg60"))
+   object.avg60 = options.json && !$isFinite(message.avg60) ? $String(message.avg60) : message.avg60;
+  if (message.avg300 != null && $Object.hasOwnProperty.call(message, "avg300"))
+   object.avg300 = options.json && !$isFinite(message.avg300) ? $String(message.avg300) : message.avg300;
+  if (message.total != null && $Object.hasOwnProperty.call(message, "total"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.total = typeof message.total === "number" ? $BigInt(message.total) : $util.Long.fromBits(message.total.low >>> 0, message.total.high >>> 0, true).toBigInt();
+   else if (typeof message.total === "number")
+    object.total = options.longs === $String ? $String(message.total) : message.total;
+   else
+    object.total = options.longs === $String ? $util.Long.prototype.toString.call(message.total) : options.longs === $Number ? new $util.LongBits(message.total.low >>> 0, message.total.high >>> 0).toNumber(true) : message.total;
+  return object;
+ };
 
-    PSIData.prototype.toJSON = function() {
-        return PSIData.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ PSIData.prototype.toJSON = function() {
+  return PSIData.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    PSIData.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.PSIData";
-    };
+ PSIData.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.PSIData";
+ };
 
-    return PSIData;
+ return PSIData;
 };

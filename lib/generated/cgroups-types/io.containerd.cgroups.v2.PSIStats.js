@@ -11,144 +11,144 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var PSIStats = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var PSIStats = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    PSIStats.prototype.some = null;
-    PSIStats.prototype.full = null;
+ PSIStats.prototype.some = null;
+ PSIStats.prototype.full = null;
 
-    PSIStats.create = function(properties) {
-        return new PSIStats(properties);
-    };
+ PSIStats.create = function(properties) {
+  return new PSIStats(properties);
+ };
 
-    PSIStats.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.some != null && $Object.hasOwnProperty.call(message, "some"))
-            $root.io.containerd.cgroups.v2.PSIData.encode(message.some, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.full != null && $Object.hasOwnProperty.call(message, "full"))
-            $root.io.containerd.cgroups.v2.PSIData.encode(message.full, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ PSIStats.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.some != null && $Object.hasOwnProperty.call(message, "some"))
+   $root.io.containerd.cgroups.v2.PSIData.encode(message.some, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.full != null && $Object.hasOwnProperty.call(message, "full"))
+   $root.io.containerd.cgroups.v2.PSIData.encode(message.full, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    PSIStats.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.PSIStats();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.some = $root.io.containerd.cgroups.v2.PSIData.decode(reader, reader.size(), $undefined, _depth + 1, message.some);
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.full = $root.io.containerd.cgroups.v2.PSIData.decode(reader, reader.size(), $undefined, _depth + 1, message.full);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ PSIStats.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.PSIStats();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.some = $root.io.containerd.cgroups.v2.PSIData.decode(reader, reader.size(), $undefined, _depth + 1, message.some);
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.full = $root.io.containerd.cgroups.v2.PSIData.decode(reader, reader.size(), $undefined, _depth + 1, message.full);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    PSIStats.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.PSIStats)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.PSIStats: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.PSIStats();
-        if (object.some != null) {
-            if (!$util.isObject(object.some))
-                throw $TypeError(".io.containerd.cgroups.v2.PSIStats.some: object expected");
-            message.some = $root.io.containerd.cgroups.v2.PSIData.fromObject(object.some, _depth + 1);
-        }
-        if (object.full != null) {
-            if (!$util.isObject(object.full))
-                throw $TypeError(".io.containerd.cgroups.v2.PSIStats.full: object expected");
-            message.full = $root.io.containerd.cgroups.v2.PSIData.fromObject(object.full, _depth + 1);
-        }
-        return message;
-    };
+ PSIStats.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.PSIStats)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.PSIStats: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.PSIStats();
+  if (object.some != null) {
+   if (!$util.isObject(object.some))
+    throw $TypeError(".io.containerd.cgroups.v2.PSIStats.some: object expected");
+   message.some = $root.io.containerd.cgroups.v2.PSIData.fromObject(object.some, _depth + 1);
+  }
+  if (object.full != null) {
+   if (!$util.isObject(object.full))
+    throw $TypeError(".io.containerd.cgroups.v2.PSIStats.full: object expected");
+   message.full = $root.io.containerd.cgroups.v2.PSIData.fromObject(object.full, _depth + 1);
+  }
+  return message;
+ };
 
-    PSIStats.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.some = null;
-            object.full = null;
-        }
-        if (message.some != null && $Object.hasOwnProperty.call(message, "some"))
-            object.some = $root.io.containerd.cgroups.v2.PSIData.toObject(message.some, options, _depth + 1);
-        if (message.full != null && $Object.hasOwnProperty.call(message, "full"))
-            object.full = $root.io.containerd.cgroups.v2.PSIData.toObject(message.full, options, _depth + 1);
-        return object;
-    };
+ PSIStats.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.some = null;
+   object.full = null;
+  }
+  if (message.some != null && $Object.hasOwnProperty.call(message, "some"))
+   object.some = $root.io.containerd.cgroups.v2.PSIData.toObject(message.some, options, _depth + 1);
+  if (message.full != null && $Object.hasOwnProperty.call(message, "full"))
+   object.full = $root.io.containerd.cgroups.v2.PSIData.toObject(message.full, options, _depth + 1);
+  return object;
+ };
 
-    PSIStats.prototype.toJSON = function() {
-        return PSIStats.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ PSIStats.prototype.toJSON = function() {
+  return PSIStats.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    PSIStats.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.PSIStats";
-    };
+ PSIStats.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.PSIStats";
+ };
 
-    return PSIStats;
+ return PSIStats;
 };

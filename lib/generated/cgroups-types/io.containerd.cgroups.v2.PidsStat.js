@@ -11,178 +11,178 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var PidsStat = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var PidsStat = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(PidsStat.prototype, "current", true);
-    $longDefault(PidsStat.prototype, "limit", true);
+ $longDefault(PidsStat.prototype, "current", true);
+ $longDefault(PidsStat.prototype, "limit", true);
 
-    PidsStat.create = function(properties) {
-        return new PidsStat(properties);
-    };
+ PidsStat.create = function(properties) {
+  return new PidsStat(properties);
+ };
 
-    PidsStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.current != null && $Object.hasOwnProperty.call(message, "current") && (typeof message.current === "object" ? message.current.low || message.current.high : message.current !== 0))
-            writer.uint32(8).uint64(message.current);
-        if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && (typeof message.limit === "object" ? message.limit.low || message.limit.high : message.limit !== 0))
-            writer.uint32(16).uint64(message.limit);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ PidsStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.current != null && $Object.hasOwnProperty.call(message, "current") && (typeof message.current === "object" ? message.current.low || message.current.high : message.current !== 0))
+   writer.uint32(8).uint64(message.current);
+  if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && (typeof message.limit === "object" ? message.limit.low || message.limit.high : message.limit !== 0))
+   writer.uint32(16).uint64(message.limit);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    PidsStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.PidsStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.current = value;
-                    else
-                        delete message.current;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                        message.limit = value;
-                    else
-                        delete message.limit;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ PidsStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.PidsStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.current = value;
+     else
+      delete message.current;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+      message.limit = value;
+     else
+      delete message.limit;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    PidsStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.PidsStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.PidsStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.PidsStat();
-        if (object.current != null)
-            if (typeof object.current === "object" ? object.current.low || object.current.high : $Number(object.current) !== 0)
-                if ($util.Long)
-                    message.current = $util.Long.fromValue(object.current, true);
-                else if (typeof object.current === "string")
-                    message.current = $parseInt(object.current, 10);
-                else if (typeof object.current === "number")
-                    message.current = object.current;
-                else if (typeof object.current === "object")
-                    message.current = new $util.LongBits(object.current.low >>> 0, object.current.high >>> 0).toNumber(true);
-        if (object.limit != null)
-            if (typeof object.limit === "object" ? object.limit.low || object.limit.high : $Number(object.limit) !== 0)
-                if ($util.Long)
-                    message.limit = $util.Long.fromValue(object.limit, true);
-                else if (typeof object.limit === "string")
-                    message.limit = $parseInt(object.limit, 10);
-                else if (typeof object.limit === "number")
-                    message.limit = object.limit;
-                else if (typeof object.limit === "object")
-                    message.limit = new $util.LongBits(object.limit.low >>> 0, object.limit.high >>> 0).toNumber(true);
-        return message;
-    };
+ PidsStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.PidsStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.PidsStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.PidsStat();
+  if (object.current != null)
+   if (typeof object.current === "object" ? object.current.low || object.current.high : $Number(object.current) !== 0)
+    if ($util.Long)
+     message.current = $util.Long.fromValue(object.current, true);
+    else if (typeof object.current === "string")
+     message.current = $parseInt(object.current, 10);
+    else if (typeof object.current === "number")
+     message.current = object.current;
+    else if (typeof object.current === "object")
+     message.current = new $util.LongBits(object.current.low >>> 0, object.current.high >>> 0).toNumber(true);
+  if (object.limit != null)
+   if (typeof object.limit === "object" ? object.limit.low || object.limit.high : $Number(object.limit) !== 0)
+    if ($util.Long)
+     message.limit = $util.Long.fromValue(object.limit, true);
+    else if (typeof object.limit === "string")
+     message.limit = $parseInt(object.limit, 10);
+    else if (typeof object.limit === "number")
+     message.limit = object.limit;
+    else if (typeof object.limit === "object")
+     message.limit = new $util.LongBits(object.limit.low >>> 0, object.limit.high >>> 0).toNumber(true);
+  return message;
+ };
 
-    PidsStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.current = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.current = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, true);
-                object.limit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.limit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.current != null && $Object.hasOwnProperty.call(message, "current"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.current = typeof message.current === "number" ? $BigInt(message.current) : $util.Long.fromBits(message.current.low >>> 0, message.current.high >>> 0, true).toBigInt();
-            else if (typeof message.current === "number")
-                object.current = options.longs === $String ? $String(message.current) : message.current;
-            else
-                object.current = options.longs === $String ? $util.Long.prototype.toString.call(message.current) : options.longs === $Number ? new $util.LongBits(message.current.low >>> 0, message.current.high >>> 0).toNumber(true) : message.current;
-        if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.limit = typeof message.limit === "number" ? $BigInt(message.limit) : $util.Long.fromBits(message.limit.low >>> 0, message.limit.high >>> 0, true).toBigInt();
-            else if (typeof message.limit === "number")
-                object.limit = options.longs === $String ? $String(message.limit) : message.limit;
-            else
-                object.limit = options.longs === $String ? $util.Long.prototype.toString.call(message.limit) : options.longs === $Number ? new $util.LongBits(message.limit.low >>> 0, message.limit.high >>> 0).toNumber(true) : message.limit;
-        return object;
-    };
+ PidsStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.current = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.current = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, true);
+    object.limit = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.limit = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.current != null && $Object.hasOwnProperty.call(message, "current"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.current = typeof message.current === "number" ? $BigInt(message.current) : $util.Long.fromBits(message.current.low >>> 0, message.current.high >>> 0, true).toBigInt();
+   else if (typeof message.current === "number")
+    object.current = options.longs === $String ? $String(message.current) : message.current;
+   else
+    object.current = options.longs === $String ? $util.Long.prototype.toString.call(message.current) : options.longs === $Number ? new $util.LongBits(message.current.low >>> 0, message.current.high >>> 0).toNumber(true) : message.current;
+  if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.limit = typeof message.limit === "number" ? $BigInt(message.limit) : $util.Long.fromBits(message.limit.low >>> 0, message.limit.high >>> 0, true).toBigInt();
+   else if (typeof message.limit === "number")
+    object.limit = options.longs === $String ? $String(message.limit) : message.limit;
+   else
+    object.limit = options.longs === $String ? $util.Long.prototype.toString.call(message.limit) : options.longs === $Number ? new $util.LongBits(message.limit.low >>> 0, message.limit.high >>> 0).toNumber(true) : message.limit;
+  return object;
+ };
 
-    PidsStat.prototype.toJSON = function() {
-        return PidsStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ PidsStat.prototype.toJSON = function() {
+  return PidsStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    PidsStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.PidsStat";
-    };
+ PidsStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.PidsStat";
+ };
 
-    return PidsStat;
+ return PidsStat;
 };

@@ -11,164 +11,164 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var RdmaEntry = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var RdmaEntry = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    RdmaEntry.prototype.device = "";
-    RdmaEntry.prototype.hcaHandles = 0;
-    RdmaEntry.prototype.hcaObjects = 0;
+ RdmaEntry.prototype.device = "";
+ RdmaEntry.prototype.hcaHandles = 0;
+ RdmaEntry.prototype.hcaObjects = 0;
 
-    RdmaEntry.create = function(properties) {
-        return new RdmaEntry(properties);
-    };
+ RdmaEntry.create = function(properties) {
+  return new RdmaEntry(properties);
+ };
 
-    RdmaEntry.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.device != null && $Object.hasOwnProperty.call(message, "device") && message.device !== "")
-            writer.uint32(10).string(message.device);
-        if (message.hcaHandles != null && $Object.hasOwnProperty.call(message, "hcaHandles") && message.hcaHandles !== 0)
-            writer.uint32(16).uint32(message.hcaHandles);
-        if (message.hcaObjects != null && $Object.hasOwnProperty.call(message, "hcaObjects") && message.hcaObjects !== 0)
-            writer.uint32(24).uint32(message.hcaObjects);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ RdmaEntry.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.device != null && $Object.hasOwnProperty.call(message, "device") && message.device !== "")
+   writer.uint32(10).string(message.device);
+  if (message.hcaHandles != null && $Object.hasOwnProperty.call(message, "hcaHandles") && message.hcaHandles !== 0)
+   writer.uint32(16).uint32(message.hcaHandles);
+  if (message.hcaObjects != null && $Object.hasOwnProperty.call(message, "hcaObjects") && message.hcaObjects !== 0)
+   writer.uint32(24).uint32(message.hcaObjects);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    RdmaEntry.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.RdmaEntry();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.device = value;
-                    else
-                        delete message.device;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.hcaHandles = value;
-                    else
-                        delete message.hcaHandles;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.hcaObjects = value;
-                    else
-                        delete message.hcaObjects;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ RdmaEntry.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.RdmaEntry();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.device = value;
+     else
+      delete message.device;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.hcaHandles = value;
+     else
+      delete message.hcaHandles;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.hcaObjects = value;
+     else
+      delete message.hcaObjects;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    RdmaEntry.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.RdmaEntry)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.RdmaEntry: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.RdmaEntry();
-        if (object.device != null)
-            if (typeof object.device !== "string" || object.device.length)
-                message.device = $String(object.device);
-        if (object.hcaHandles != null)
-            if ($Number(object.hcaHandles) !== 0)
-                message.hcaHandles = object.hcaHandles >>> 0;
-        if (object.hcaObjects != null)
-            if ($Number(object.hcaObjects) !== 0)
-                message.hcaObjects = object.hcaObjects >>> 0;
-        return message;
-    };
+ RdmaEntry.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.RdmaEntry)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.RdmaEntry: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.RdmaEntry();
+  if (object.device != null)
+   if (typeof object.device !== "string" || object.device.length)
+    message.device = $String(object.device);
+  if (object.hcaHandles != null)
+   if ($Number(object.hcaHandles) !== 0)
+    message.hcaHandles = object.hcaHandles >>> 0;
+  if (object.hcaObjects != null)
+   if ($Number(object.hcaObjects) !== 0)
+    message.hcaObjects = object.hcaObjects >>> 0;
+  return message;
+ };
 
-    RdmaEntry.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.device = "";
-            object.hcaHandles = 0;
-            object.hcaObjects = 0;
-        }
-        if (message.device != null && $Object.hasOwnProperty.call(message, "device"))
-            object.device = message.device;
-        if (message.hcaHandles != null && $Object.hasOwnProperty.call(message, "hcaHandles"))
-            object.hcaHandles = message.hcaHandles;
-        if (message.hcaObjects != null && $Object.hasOwnProperty.call(message, "hcaObjects"))
-            object.hcaObjects = message.hcaObjects;
-        return object;
-    };
+ RdmaEntry.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.device = "";
+   object.hcaHandles = 0;
+   object.hcaObjects = 0;
+  }
+  if (message.device != null && $Object.hasOwnProperty.call(message, "device"))
+   object.device = message.device;
+  if (message.hcaHandles != null && $Object.hasOwnProperty.call(message, "hcaHandles"))
+   object.hcaHandles = message.hcaHandles;
+  if (message.hcaObjects != null && $Object.hasOwnProperty.call(message, "hcaObjects"))
+   object.hcaObjects = message.hcaObjects;
+  return object;
+ };
 
-    RdmaEntry.prototype.toJSON = function() {
-        return RdmaEntry.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ RdmaEntry.prototype.toJSON = function() {
+  return RdmaEntry.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    RdmaEntry.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.RdmaEntry";
-    };
+ RdmaEntry.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.RdmaEntry";
+ };
 
-    return RdmaEntry;
+ return RdmaEntry;
 };

@@ -11,168 +11,168 @@ var $root = $protobuf.roots["cgroups"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var RdmaStat = function (properties) {
-        this.current = [];
-        this.limit = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var RdmaStat = function (properties) {
+  this.current = [];
+  this.limit = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    RdmaStat.prototype.current = $util.emptyArray;
-    RdmaStat.prototype.limit = $util.emptyArray;
+ RdmaStat.prototype.current = $util.emptyArray;
+ RdmaStat.prototype.limit = $util.emptyArray;
 
-    RdmaStat.create = function(properties) {
-        return new RdmaStat(properties);
-    };
+ RdmaStat.create = function(properties) {
+  return new RdmaStat(properties);
+ };
 
-    RdmaStat.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.current != null && message.current.length)
-            for (var i = 0; i < message.current.length; ++i)
-                $root.io.containerd.cgroups.v2.RdmaEntry.encode(message.current[i], writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.limit != null && message.limit.length)
-            for (var i = 0; i < message.limit.length; ++i)
-                $root.io.containerd.cgroups.v2.RdmaEntry.encode(message.limit[i], writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ RdmaStat.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.current != null && message.current.length)
+   for (var i = 0; i < message.current.length; ++i)
+    $root.io.containerd.cgroups.v2.RdmaEntry.encode(message.current[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.limit != null && message.limit.length)
+   for (var i = 0; i < message.limit.length; ++i)
+    $root.io.containerd.cgroups.v2.RdmaEntry.encode(message.limit[i], writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    RdmaStat.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.io.containerd.cgroups.v2.RdmaStat();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.current && message.current.length))
-                        message.current = [];
-                    message.current.push($root.io.containerd.cgroups.v2.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.limit && message.limit.length))
-                        message.limit = [];
-                    message.limit.push($root.io.containerd.cgroups.v2.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ RdmaStat.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.io.containerd.cgroups.v2.RdmaStat();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if (!(message.current && message.current.length))
+      message.current = [];
+     message.current.push($root.io.containerd.cgroups.v2.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if (!(message.limit && message.limit.length))
+      message.limit = [];
+     message.limit.push($root.io.containerd.cgroups.v2.RdmaEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    RdmaStat.fromObject = function (object, _depth) {
-        if (object instanceof $root.io.containerd.cgroups.v2.RdmaStat)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".io.containerd.cgroups.v2.RdmaStat: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.io.containerd.cgroups.v2.RdmaStat();
-        if (object.current) {
-            if (!$Array.isArray(object.current))
-                throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.current: array expected");
-            message.current = $Array(object.current.length);
-            for (var i = 0; i < object.current.length; ++i) {
-                if (!$util.isObject(object.current[i]))
-                    throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.current: object expected");
-                message.current[i] = $root.io.containerd.cgroups.v2.RdmaEntry.fromObject(object.current[i], _depth + 1);
-            }
-        }
-        if (object.limit) {
-            if (!$Array.isArray(object.limit))
-                throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.limit: array expected");
-            message.limit = $Array(object.limit.length);
-            for (var i = 0; i < object.limit.length; ++i) {
-                if (!$util.isObject(object.limit[i]))
-                    throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.limit: object expected");
-                message.limit[i] = $root.io.containerd.cgroups.v2.RdmaEntry.fromObject(object.limit[i], _depth + 1);
-            }
-        }
-        return message;
-    };
+ RdmaStat.fromObject = function (object, _depth) {
+  if (object instanceof $root.io.containerd.cgroups.v2.RdmaStat)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".io.containerd.cgroups.v2.RdmaStat: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.io.containerd.cgroups.v2.RdmaStat();
+  if (object.current) {
+   if (!$Array.isArray(object.current))
+    throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.current: array expected");
+   message.current = $Array(object.current.length);
+   for (var i = 0; i < object.current.length; ++i) {
+    if (!$util.isObject(object.current[i]))
+     throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.current: object expected");
+    message.current[i] = $root.io.containerd.cgroups.v2.RdmaEntry.fromObject(object.current[i], _depth + 1);
+   }
+  }
+  if (object.limit) {
+   if (!$Array.isArray(object.limit))
+    throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.limit: array expected");
+   message.limit = $Array(object.limit.length);
+   for (var i = 0; i < object.limit.length; ++i) {
+    if (!$util.isObject(object.limit[i]))
+     throw $TypeError(".io.containerd.cgroups.v2.RdmaStat.limit: object expected");
+    message.limit[i] = $root.io.containerd.cgroups.v2.RdmaEntry.fromObject(object.limit[i], _depth + 1);
+   }
+  }
+  return message;
+ };
 
-    RdmaStat.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults) {
-            object.current = [];
-            object.limit = [];
-        }
-        if (message.current && message.current.length) {
-            object.current = $Array(message.current.length);
-            for (var j = 0; j < message.current.length; ++j)
-                object.current[j] = $root.io.containerd.cgroups.v2.RdmaEntry.toObject(message.current[j], options, _depth + 1);
-        }
-        if (message.limit && message.limit.length) {
-            object.limit = $Array(message.limit.length);
-            for (var j = 0; j < message.limit.length; ++j)
-                object.limit[j] = $root.io.containerd.cgroups.v2.RdmaEntry.toObject(message.limit[j], options, _depth + 1);
-        }
-        return object;
-    };
+ RdmaStat.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults) {
+   object.current = [];
+   object.limit = [];
+  }
+  if (message.current && message.current.length) {
+   object.current = $Array(message.current.length);
+   for (var j = 0; j < message.current.length; ++j)
+    object.current[j] = $root.io.containerd.cgroups.v2.RdmaEntry.toObject(message.current[j], options, _depth + 1);
+  }
+  if (message.limit && message.limit.length) {
+   object.limit = $Array(message.limit.length);
+   for (var j = 0; j < message.limit.length; ++j)
+    object.limit[j] = $root.io.containerd.cgroups.v2.RdmaEntry.toObject(message.limit[j], options, _depth + 1);
+  }
+  return object;
+ };
 
-    RdmaStat.prototype.toJSON = function() {
-        return RdmaStat.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ RdmaStat.prototype.toJSON = function() {
+  return RdmaStat.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    RdmaStat.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/io.containerd.cgroups.v2.RdmaStat";
-    };
+ RdmaStat.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/io.containerd.cgroups.v2.RdmaStat";
+ };
 
-    return RdmaStat;
+ return RdmaStat;
 };

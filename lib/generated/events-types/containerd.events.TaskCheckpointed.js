@@ -11,146 +11,146 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var TaskCheckpointed = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var TaskCheckpointed = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    TaskCheckpointed.prototype.containerId = "";
-    TaskCheckpointed.prototype.checkpoint = "";
+ TaskCheckpointed.prototype.containerId = "";
+ TaskCheckpointed.prototype.checkpoint = "";
 
-    TaskCheckpointed.create = function(properties) {
-        return new TaskCheckpointed(properties);
-    };
+ TaskCheckpointed.create = function(properties) {
+  return new TaskCheckpointed(properties);
+ };
 
-    TaskCheckpointed.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
-            writer.uint32(10).string(message.containerId);
-        if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
-            writer.uint32(18).string(message.checkpoint);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ TaskCheckpointed.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
+   writer.uint32(10).string(message.containerId);
+  if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
+   writer.uint32(18).string(message.checkpoint);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    TaskCheckpointed.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.events.TaskCheckpointed();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerId = value;
-                    else
-                        delete message.containerId;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.checkpoint = value;
-                    else
-                        delete message.checkpoint;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ TaskCheckpointed.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.events.TaskCheckpointed();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerId = value;
+     else
+      delete message.containerId;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.checkpoint = value;
+     else
+      delete message.checkpoint;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    TaskCheckpointed.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.events.TaskCheckpointed)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.events.TaskCheckpointed: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.events.TaskCheckpointed();
-        if (object.containerId != null)
-            if (typeof object.containerId !== "string" || object.containerId.length)
-                message.containerId = $String(object.containerId);
-        if (object.checkpoint != null)
-            if (typeof object.checkpoint !== "string" || object.checkpoint.length)
-                message.checkpoint = $String(object.checkpoint);
-        return message;
-    };
+ TaskCheckpointed.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.events.TaskCheckpointed)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.events.TaskCheckpointed: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.events.TaskCheckpointed();
+  if (object.containerId != null)
+   if (typeof object.containerId !== "string" || object.containerId.length)
+    message.containerId = $String(object.containerId);
+  if (object.checkpoint != null)
+   if (typeof object.checkpoint !== "string" || object.checkpoint.length)
+    message.checkpoint = $String(object.checkpoint);
+  return message;
+ };
 
-    TaskCheckpointed.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.containerId = "";
-            object.checkpoint = "";
-        }
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
-            object.containerId = message.containerId;
-        if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
-            object.checkpoint = message.checkpoint;
-        return object;
-    };
+ TaskCheckpointed.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.containerId = "";
+   object.checkpoint = "";
+  }
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
+   object.containerId = message.containerId;
+  if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
+   object.checkpoint = message.checkpoint;
+  return object;
+ };
 
-    TaskCheckpointed.prototype.toJSON = function() {
-        return TaskCheckpointed.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ TaskCheckpointed.prototype.toJSON = function() {
+  return TaskCheckpointed.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    TaskCheckpointed.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.events.TaskCheckpointed";
-    };
+ TaskCheckpointed.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.events.TaskCheckpointed";
+ };
 
-    return TaskCheckpointed;
+ return TaskCheckpointed;
 };

@@ -11,229 +11,229 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var TaskCreate = function (properties) {
-        this.rootfs = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var TaskCreate = function (properties) {
+  this.rootfs = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    TaskCreate.prototype.containerId = "";
-    TaskCreate.prototype.bundle = "";
-    TaskCreate.prototype.rootfs = $util.emptyArray;
-    TaskCreate.prototype.io = null;
-    TaskCreate.prototype.checkpoint = "";
-    TaskCreate.prototype.pid = 0;
+ TaskCreate.prototype.containerId = "";
+ TaskCreate.prototype.bundle = "";
+ TaskCreate.prototype.rootfs = $util.emptyArray;
+ TaskCreate.prototype.io = null;
+ TaskCreate.prototype.checkpoint = "";
+ TaskCreate.prototype.pid = 0;
 
-    TaskCreate.create = function(properties) {
-        return new TaskCreate(properties);
-    };
+ TaskCreate.create = function(properties) {
+  return new TaskCreate(properties);
+ };
 
-    TaskCreate.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
-            writer.uint32(10).string(message.containerId);
-        if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle") && message.bundle !== "")
-            writer.uint32(18).string(message.bundle);
-        if (message.rootfs != null && message.rootfs.length)
-            for (var i = 0; i < message.rootfs.length; ++i)
-                $root.containerd.types.Mount.encode(message.rootfs[i], writer.uint32(26).fork(), _depth + 1).ldelim();
-        if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
-            $root.containerd.events.TaskIO.encode(message.io, writer.uint32(34).fork(), _depth + 1).ldelim();
-        if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
-            writer.uint32(42).string(message.checkpoint);
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
-            writer.uint32(48).uint32(message.pid);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ TaskCreate.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
+   writer.uint32(10).string(message.containerId);
+  if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle") && message.bundle !== "")
+   writer.uint32(18).string(message.bundle);
+  if (message.rootfs != null && message.rootfs.length)
+   for (var i = 0; i < message.rootfs.length; ++i)
+    $root.containerd.types.Mount.encode(message.rootfs[i], writer.uint32(26).fork(), _depth + 1).ldelim();
+  if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
+   $root.containerd.events.TaskIO.encode(message.io, writer.uint32(34).fork(), _depth + 1).ldelim();
+  if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
+   writer.uint32(42).string(message.checkpoint);
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
+   writer.uint32(48).uint32(message.pid);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    TaskCreate.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.events.TaskCreate();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerId = value;
-                    else
-                        delete message.containerId;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.bundle = value;
-                    else
-                        delete message.bundle;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.rootfs && message.rootfs.length))
-                        message.rootfs = [];
-                    message.rootfs.push($root.containerd.types.Mount.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    message.io = $root.containerd.events.TaskIO.decode(reader, reader.size(), $undefined, _depth + 1, message.io);
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.checkpoint = value;
-                    else
-                        delete message.checkpoint;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.pid = value;
-                    else
-                        delete message.pid;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ TaskCreate.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.events.TaskCreate();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerId = value;
+     else
+      delete message.containerId;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.bundle = value;
+     else
+      delete message.bundle;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if (!(message.rootfs && message.rootfs.length))
+      message.rootfs = [];
+     message.rootfs.push($root.containerd.types.Mount.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     message.io = $root.containerd.events.TaskIO.decode(reader, reader.size(), $undefined, _depth + 1, message.io);
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.checkpoint = value;
+     else
+      delete message.checkpoint;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.pid = value;
+     else
+      delete message.pid;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    TaskCreate.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.events.TaskCreate)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.events.TaskCreate: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.events.TaskCreate();
-        if (object.containerId != null)
-            if (typeof object.containerId !== "string" || object.containerId.length)
-                message.containerId = $String(object.containerId);
-        if (object.bundle != null)
-            if (typeof object.bundle !== "string" || object.bundle.length)
-                message.bundle = $String(object.bundle);
-        if (object.rootfs) {
-            if (!$Array.isArray(object.rootfs))
-                throw $TypeError(".containerd.events.TaskCreate.rootfs: array expected");
-            message.rootfs = $Array(object.rootfs.length);
-            for (var i = 0; i < object.rootfs.length; ++i) {
-                if (!$util.isObject(object.rootfs[i]))
-                    throw $TypeError(".containerd.events.TaskCreate.rootfs: object expected");
-                message.rootfs[i] = $root.containerd.types.Mount.fromObject(object.rootfs[i], _depth + 1);
-            }
-        }
-        if (object.io != null) {
-            if (!$util.isObject(object.io))
-                throw $TypeError(".containerd.events.TaskCreate.io: object expected");
-            message.io = $root.containerd.events.TaskIO.fromObject(object.io, _depth + 1);
-        }
-        if (object.checkpoint != null)
-            if (typeof object.checkpoint !== "string" || object.checkpoint.length)
-                message.checkpoint = $String(object.checkpoint);
-        if (object.pid != null)
-            if ($Number(object.pid) !== 0)
-                message.pid = object.pid >>> 0;
-        return message;
-    };
+ TaskCreate.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.events.TaskCreate)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.events.TaskCreate: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.events.TaskCreate();
+  if (object.containerId != null)
+   if (typeof object.containerId !== "string" || object.containerId.length)
+    message.containerId = $String(object.containerId);
+  if (object.bundle != null)
+   if (typeof object.bundle !== "string" || object.bundle.length)
+    message.bundle = $String(object.bundle);
+  if (object.rootfs) {
+   if (!$Array.isArray(object.rootfs))
+    throw $TypeError(".containerd.events.TaskCreate.rootfs: array expected");
+   message.rootfs = $Array(object.rootfs.length);
+   for (var i = 0; i < object.rootfs.length; ++i) {
+    if (!$util.isObject(object.rootfs[i]))
+     throw $TypeError(".containerd.events.TaskCreate.rootfs: object expected");
+    message.rootfs[i] = $root.containerd.types.Mount.fromObject(object.rootfs[i], _depth + 1);
+   }
+  }
+  if (object.io != null) {
+   if (!$util.isObject(object.io))
+    throw $TypeError(".containerd.events.TaskCreate.io: object expected");
+   message.io = $root.containerd.events.TaskIO.fromObject(object.io, _depth + 1);
+  }
+  if (object.checkpoint != null)
+   if (typeof object.checkpoint !== "string" || object.checkpoint.length)
+    message.checkpoint = $String(object.checkpoint);
+  if (object.pid != null)
+   if ($Number(object.pid) !== 0)
+    message.pid = object.pid >>> 0;
+  return message;
+ };
 
-    TaskCreate.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.rootfs = [];
-        if (options.defaults) {
-            object.containerId = "";
-            object.bundle = "";
-            object.io = null;
-            object.checkpoint = "";
-            object.pid = 0;
-        }
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
-            object.containerId = message.containerId;
-        if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle"))
-            object.bundle = message.bundle;
-        if (message.rootfs && message.rootfs.length) {
-            object.rootfs = $Array(message.rootfs.length);
-            for (var j = 0; j < message.rootfs.length; ++j)
-                object.rootfs[j] = $root.containerd.types.Mount.toObject(message.rootfs[j], options, _depth + 1);
-        }
-        if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
-            object.io = $root.containerd.events.TaskIO.toObject(message.io, options, _depth + 1);
-        if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
-            object.checkpoint = message.checkpoint;
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
-            object.pid = message.pid;
-        return object;
-    };
+ TaskCreate.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.rootfs = [];
+  if (options.defaults) {
+   object.containerId = "";
+   object.bundle = "";
+   object.io = null;
+   object.checkpoint = "";
+   object.pid = 0;
+  }
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
+   object.containerId = message.containerId;
+  if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle"))
+   object.bundle = message.bundle;
+  if (message.rootfs && message.rootfs.length) {
+   object.rootfs = $Array(message.rootfs.length);
+   for (var j = 0; j < message.rootfs.length; ++j)
+    object.rootfs[j] = $root.containerd.types.Mount.toObject(message.rootfs[j], options, _depth + 1);
+  }
+  if (message.io != null && $Object.hasOwnProperty.call(message, "io"))
+   object.io = $root.containerd.events.TaskIO.toObject(message.io, options, _depth + 1);
+  if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
+   object.checkpoint = message.checkpoint;
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
+   object.pid = message.pid;
+  return object;
+ };
 
-    TaskCreate.prototype.toJSON = function() {
-        return TaskCreate.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ TaskCreate.prototype.toJSON = function() {
+  return TaskCreate.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    TaskCreate.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.events.TaskCreate";
-    };
+ TaskCreate.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.events.TaskCreate";
+ };
 
-    return TaskCreate;
+ return TaskCreate;
 };

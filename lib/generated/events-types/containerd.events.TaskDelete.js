@@ -11,199 +11,199 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var TaskDelete = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var TaskDelete = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    TaskDelete.prototype.containerId = "";
-    TaskDelete.prototype.pid = 0;
-    TaskDelete.prototype.exitStatus = 0;
-    TaskDelete.prototype.exitedAt = null;
-    TaskDelete.prototype.id = "";
+ TaskDelete.prototype.containerId = "";
+ TaskDelete.prototype.pid = 0;
+ TaskDelete.prototype.exitStatus = 0;
+ TaskDelete.prototype.exitedAt = null;
+ TaskDelete.prototype.id = "";
 
-    TaskDelete.create = function(properties) {
-        return new TaskDelete(properties);
-    };
+ TaskDelete.create = function(properties) {
+  return new TaskDelete(properties);
+ };
 
-    TaskDelete.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
-            writer.uint32(10).string(message.containerId);
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
-            writer.uint32(16).uint32(message.pid);
-        if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus") && message.exitStatus !== 0)
-            writer.uint32(24).uint32(message.exitStatus);
-        if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
-            $root.google.protobuf.Timestamp.encode(message.exitedAt, writer.uint32(34).fork(), _depth + 1).ldelim();
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(42).string(message.id);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ TaskDelete.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
+   writer.uint32(10).string(message.containerId);
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
+   writer.uint32(16).uint32(message.pid);
+  if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus") && message.exitStatus !== 0)
+   writer.uint32(24).uint32(message.exitStatus);
+  if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
+   $root.google.protobuf.Timestamp.encode(message.exitedAt, writer.uint32(34).fork(), _depth + 1).ldelim();
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(42).string(message.id);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    TaskDelete.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.events.TaskDelete();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerId = value;
-                    else
-                        delete message.containerId;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.pid = value;
-                    else
-                        delete message.pid;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.exitStatus = value;
-                    else
-                        delete message.exitStatus;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    message.exitedAt = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.exitedAt);
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ TaskDelete.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.events.TaskDelete();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerId = value;
+     else
+      delete message.containerId;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.pid = value;
+     else
+      delete message.pid;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.exitStatus = value;
+     else
+      delete message.exitStatus;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     message.exitedAt = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.exitedAt);
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    TaskDelete.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.events.TaskDelete)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.events.TaskDelete: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.events.TaskDelete();
-        if (object.containerId != null)
-            if (typeof object.containerId !== "string" || object.containerId.length)
-                message.containerId = $String(object.containerId);
-        if (object.pid != null)
-            if ($Number(object.pid) !== 0)
-                message.pid = object.pid >>> 0;
-        if (object.exitStatus != null)
-            if ($Number(object.exitStatus) !== 0)
-                message.exitStatus = object.exitStatus >>> 0;
-        if (object.exitedAt != null) {
-            if (!$util.isObject(object.exitedAt))
-                throw $TypeError(".containerd.events.TaskDelete.exitedAt: object expected");
-            message.exitedAt = $root.google.protobuf.Timestamp.fromObject(object.exitedAt, _depth + 1);
-        }
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        return message;
-    };
+ TaskDelete.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.events.TaskDelete)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.events.TaskDelete: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.events.TaskDelete();
+  if (object.containerId != null)
+   if (typeof object.containerId !== "string" || object.containerId.length)
+    message.containerId = $String(object.containerId);
+  if (object.pid != null)
+   if ($Number(object.pid) !== 0)
+    message.pid = object.pid >>> 0;
+  if (object.exitStatus != null)
+   if ($Number(object.exitStatus) !== 0)
+    message.exitStatus = object.exitStatus >>> 0;
+  if (object.exitedAt != null) {
+   if (!$util.isObject(object.exitedAt))
+    throw $TypeError(".containerd.events.TaskDelete.exitedAt: object expected");
+   message.exitedAt = $root.google.protobuf.Timestamp.fromObject(object.exitedAt, _depth + 1);
+  }
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  return message;
+ };
 
-    TaskDelete.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.containerId = "";
-            object.pid = 0;
-            object.exitStatus = 0;
-            object.exitedAt = null;
-            object.id = "";
-        }
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
-            object.containerId = message.containerId;
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
-            object.pid = message.pid;
-        if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus"))
-            object.exitStatus = message.exitStatus;
-        if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
-            object.exitedAt = $root.google.protobuf.Timestamp.toObject(message.exitedAt, options, _depth + 1);
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        return object;
-    };
+ TaskDelete.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.containerId = "";
+   object.pid = 0;
+   object.exitStatus = 0;
+   object.exitedAt = null;
+   object.id = "";
+  }
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
+   object.containerId = message.containerId;
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
+   object.pid = message.pid;
+  if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus"))
+   object.exitStatus = message.exitStatus;
+  if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
+   object.exitedAt = $root.google.protobuf.Timestamp.toObject(message.exitedAt, options, _depth + 1);
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  return object;
+ };
 
-    TaskDelete.prototype.toJSON = function() {
-        return TaskDelete.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ TaskDelete.prototype.toJSON = function() {
+  return TaskDelete.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    TaskDelete.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.events.TaskDelete";
-    };
+ TaskDelete.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.events.TaskDelete";
+ };
 
-    return TaskDelete;
+ return TaskDelete;
 };

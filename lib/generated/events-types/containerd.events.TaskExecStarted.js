@@ -11,164 +11,164 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var TaskExecStarted = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var TaskExecStarted = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    TaskExecStarted.prototype.containerId = "";
-    TaskExecStarted.prototype.execId = "";
-    TaskExecStarted.prototype.pid = 0;
+ TaskExecStarted.prototype.containerId = "";
+ TaskExecStarted.prototype.execId = "";
+ TaskExecStarted.prototype.pid = 0;
 
-    TaskExecStarted.create = function(properties) {
-        return new TaskExecStarted(properties);
-    };
+ TaskExecStarted.create = function(properties) {
+  return new TaskExecStarted(properties);
+ };
 
-    TaskExecStarted.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
-            writer.uint32(10).string(message.containerId);
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
-            writer.uint32(18).string(message.execId);
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
-            writer.uint32(24).uint32(message.pid);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ TaskExecStarted.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
+   writer.uint32(10).string(message.containerId);
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
+   writer.uint32(18).string(message.execId);
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
+   writer.uint32(24).uint32(message.pid);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    TaskExecStarted.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.events.TaskExecStarted();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerId = value;
-                    else
-                        delete message.containerId;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.execId = value;
-                    else
-                        delete message.execId;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.pid = value;
-                    else
-                        delete message.pid;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ TaskExecStarted.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.events.TaskExecStarted();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerId = value;
+     else
+      delete message.containerId;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.execId = value;
+     else
+      delete message.execId;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.pid = value;
+     else
+      delete message.pid;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    TaskExecStarted.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.events.TaskExecStarted)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.events.TaskExecStarted: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.events.TaskExecStarted();
-        if (object.containerId != null)
-            if (typeof object.containerId !== "string" || object.containerId.length)
-                message.containerId = $String(object.containerId);
-        if (object.execId != null)
-            if (typeof object.execId !== "string" || object.execId.length)
-                message.execId = $String(object.execId);
-        if (object.pid != null)
-            if ($Number(object.pid) !== 0)
-                message.pid = object.pid >>> 0;
-        return message;
-    };
+ TaskExecStarted.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.events.TaskExecStarted)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.events.TaskExecStarted: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.events.TaskExecStarted();
+  if (object.containerId != null)
+   if (typeof object.containerId !== "string" || object.containerId.length)
+    message.containerId = $String(object.containerId);
+  if (object.execId != null)
+   if (typeof object.execId !== "string" || object.execId.length)
+    message.execId = $String(object.execId);
+  if (object.pid != null)
+   if ($Number(object.pid) !== 0)
+    message.pid = object.pid >>> 0;
+  return message;
+ };
 
-    TaskExecStarted.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.containerId = "";
-            object.execId = "";
-            object.pid = 0;
-        }
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
-            object.containerId = message.containerId;
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
-            object.execId = message.execId;
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
-            object.pid = message.pid;
-        return object;
-    };
+ TaskExecStarted.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.containerId = "";
+   object.execId = "";
+   object.pid = 0;
+  }
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
+   object.containerId = message.containerId;
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
+   object.execId = message.execId;
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
+   object.pid = message.pid;
+  return object;
+ };
 
-    TaskExecStarted.prototype.toJSON = function() {
-        return TaskExecStarted.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ TaskExecStarted.prototype.toJSON = function() {
+  return TaskExecStarted.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    TaskExecStarted.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.events.TaskExecStarted";
-    };
+ TaskExecStarted.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.events.TaskExecStarted";
+ };
 
-    return TaskExecStarted;
+ return TaskExecStarted;
 };

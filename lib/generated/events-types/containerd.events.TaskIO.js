@@ -11,182 +11,182 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var TaskIO = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var TaskIO = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    TaskIO.prototype.stdin = "";
-    TaskIO.prototype.stdout = "";
-    TaskIO.prototype.stderr = "";
-    TaskIO.prototype.terminal = false;
+ TaskIO.prototype.stdin = "";
+ TaskIO.prototype.stdout = "";
+ TaskIO.prototype.stderr = "";
+ TaskIO.prototype.terminal = false;
 
-    TaskIO.create = function(properties) {
-        return new TaskIO(properties);
-    };
+ TaskIO.create = function(properties) {
+  return new TaskIO(properties);
+ };
 
-    TaskIO.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
-            writer.uint32(10).string(message.stdin);
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
-            writer.uint32(18).string(message.stdout);
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
-            writer.uint32(26).string(message.stderr);
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
-            writer.uint32(32).bool(message.terminal);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ TaskIO.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
+   writer.uint32(10).string(message.stdin);
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
+   writer.uint32(18).string(message.stdout);
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
+   writer.uint32(26).string(message.stderr);
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
+   writer.uint32(32).bool(message.terminal);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    TaskIO.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.events.TaskIO();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdin = value;
-                    else
-                        delete message.stdin;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdout = value;
-                    else
-                        delete message.stdout;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stderr = value;
-                    else
-                        delete message.stderr;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.terminal = value;
-                    else
-                        delete message.terminal;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ TaskIO.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.events.TaskIO();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdin = value;
+     else
+      delete message.stdin;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdout = value;
+     else
+      delete message.stdout;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stderr = value;
+     else
+      delete message.stderr;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.terminal = value;
+     else
+      delete message.terminal;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    TaskIO.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.events.TaskIO)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.events.TaskIO: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.events.TaskIO();
-        if (object.stdin != null)
-            if (typeof object.stdin !== "string" || object.stdin.length)
-                message.stdin = $String(object.stdin);
-        if (object.stdout != null)
-            if (typeof object.stdout !== "string" || object.stdout.length)
-                message.stdout = $String(object.stdout);
-        if (object.stderr != null)
-            if (typeof object.stderr !== "string" || object.stderr.length)
-                message.stderr = $String(object.stderr);
-        if (object.terminal != null)
-            if (object.terminal)
-                message.terminal = $Boolean(object.terminal);
-        return message;
-    };
+ TaskIO.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.events.TaskIO)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.events.TaskIO: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.events.TaskIO();
+  if (object.stdin != null)
+   if (typeof object.stdin !== "string" || object.stdin.length)
+    message.stdin = $String(object.stdin);
+  if (object.stdout != null)
+   if (typeof object.stdout !== "string" || object.stdout.length)
+    message.stdout = $String(object.stdout);
+  if (object.stderr != null)
+   if (typeof object.stderr !== "string" || object.stderr.length)
+    message.stderr = $String(object.stderr);
+  if (object.terminal != null)
+   if (object.terminal)
+    message.terminal = $Boolean(object.terminal);
+  return message;
+ };
 
-    TaskIO.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.stdin = "";
-            object.stdout = "";
-            object.stderr = "";
-            object.terminal = false;
-        }
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
-            object.stdin = message.stdin;
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
-            object.stdout = message.stdout;
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
-            object.stderr = message.stderr;
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
-            object.terminal = message.terminal;
-        return object;
-    };
+ TaskIO.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.stdin = "";
+   object.stdout = "";
+   object.stderr = "";
+   object.terminal = false;
+  }
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
+   object.stdin = message.stdin;
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
+   object.stdout = message.stdout;
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
+   object.stderr = message.stderr;
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
+   object.terminal = message.terminal;
+  return object;
+ };
 
-    TaskIO.prototype.toJSON = function() {
-        return TaskIO.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ TaskIO.prototype.toJSON = function() {
+  return TaskIO.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    TaskIO.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.events.TaskIO";
-    };
+ TaskIO.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.events.TaskIO";
+ };
 
-    return TaskIO;
+ return TaskIO;
 };

@@ -11,127 +11,127 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var TaskOOM = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var TaskOOM = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    TaskOOM.prototype.containerId = "";
+ TaskOOM.prototype.containerId = "";
 
-    TaskOOM.create = function(properties) {
-        return new TaskOOM(properties);
-    };
+ TaskOOM.create = function(properties) {
+  return new TaskOOM(properties);
+ };
 
-    TaskOOM.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
-            writer.uint32(10).string(message.containerId);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ TaskOOM.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId") && message.containerId !== "")
+   writer.uint32(10).string(message.containerId);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    TaskOOM.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.events.TaskOOM();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.containerId = value;
-                    else
-                        delete message.containerId;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ TaskOOM.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.events.TaskOOM();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.containerId = value;
+     else
+      delete message.containerId;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    TaskOOM.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.events.TaskOOM)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.events.TaskOOM: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.events.TaskOOM();
-        if (object.containerId != null)
-            if (typeof object.containerId !== "string" || object.containerId.length)
-                message.containerId = $String(object.containerId);
-        return message;
-    };
+ TaskOOM.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.events.TaskOOM)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.events.TaskOOM: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.events.TaskOOM();
+  if (object.containerId != null)
+   if (typeof object.containerId !== "string" || object.containerId.length)
+    message.containerId = $String(object.containerId);
+  return message;
+ };
 
-    TaskOOM.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults)
-            object.containerId = "";
-        if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
-            object.containerId = message.containerId;
-        return object;
-    };
+ TaskOOM.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults)
+   object.containerId = "";
+  if (message.containerId != null && $Object.hasOwnProperty.call(message, "containerId"))
+   object.containerId = message.containerId;
+  return object;
+ };
 
-    TaskOOM.prototype.toJSON = function() {
-        return TaskOOM.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ TaskOOM.prototype.toJSON = function() {
+  return TaskOOM.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    TaskOOM.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.events.TaskOOM";
-    };
+ TaskOOM.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.events.TaskOOM";
+ };
 
-    return TaskOOM;
+ return TaskOOM;
 };

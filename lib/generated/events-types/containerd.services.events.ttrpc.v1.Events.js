@@ -11,28 +11,28 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Events = function(rpcImpl, requestDelimited, responseDelimited) {
-        $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
-    };
+ var Events = function(rpcImpl, requestDelimited, responseDelimited) {
+  $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
+ };
 
-    $Object.defineProperty(Events.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: Events, writable: true, enumerable: false, configurable: true });
+ $Object.defineProperty(Events.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: Events, writable: true, enumerable: false, configurable: true });
 
-    Events.create = function(rpcImpl, requestDelimited, responseDelimited) {
-        return new this(rpcImpl, requestDelimited, responseDelimited);
-    };
+ Events.create = function(rpcImpl, requestDelimited, responseDelimited) {
+  return new this(rpcImpl, requestDelimited, responseDelimited);
+ };
 
 
 
-    $Object.defineProperties(Events.prototype.forward = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Events.prototype.forward, $root.containerd.services.events.ttrpc.v1.ForwardRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Forward" },
-        path: { value: "/containerd.services.events.ttrpc.v1.Events/Forward" },
-        requestType: { value: "ForwardRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Events.prototype.forward = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Events.prototype.forward, $root.containerd.services.events.ttrpc.v1.ForwardRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Forward" },
+  path: { value: "/containerd.services.events.ttrpc.v1.Events/Forward" },
+  requestType: { value: "ForwardRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
-    return Events;
+ return Events;
 };

@@ -11,126 +11,126 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var ForwardRequest = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var ForwardRequest = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    ForwardRequest.prototype.envelope = null;
+ ForwardRequest.prototype.envelope = null;
 
-    ForwardRequest.create = function(properties) {
-        return new ForwardRequest(properties);
-    };
+ ForwardRequest.create = function(properties) {
+  return new ForwardRequest(properties);
+ };
 
-    ForwardRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.envelope != null && $Object.hasOwnProperty.call(message, "envelope"))
-            $root.containerd.types.Envelope.encode(message.envelope, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ ForwardRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.envelope != null && $Object.hasOwnProperty.call(message, "envelope"))
+   $root.containerd.types.Envelope.encode(message.envelope, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    ForwardRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.services.events.ttrpc.v1.ForwardRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.envelope = $root.containerd.types.Envelope.decode(reader, reader.size(), $undefined, _depth + 1, message.envelope);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ ForwardRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.services.events.ttrpc.v1.ForwardRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.envelope = $root.containerd.types.Envelope.decode(reader, reader.size(), $undefined, _depth + 1, message.envelope);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    ForwardRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.services.events.ttrpc.v1.ForwardRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.services.events.ttrpc.v1.ForwardRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.services.events.ttrpc.v1.ForwardRequest();
-        if (object.envelope != null) {
-            if (!$util.isObject(object.envelope))
-                throw $TypeError(".containerd.services.events.ttrpc.v1.ForwardRequest.envelope: object expected");
-            message.envelope = $root.containerd.types.Envelope.fromObject(object.envelope, _depth + 1);
-        }
-        return message;
-    };
+ ForwardRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.services.events.ttrpc.v1.ForwardRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.services.events.ttrpc.v1.ForwardRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.services.events.ttrpc.v1.ForwardRequest();
+  if (object.envelope != null) {
+   if (!$util.isObject(object.envelope))
+    throw $TypeError(".containerd.services.events.ttrpc.v1.ForwardRequest.envelope: object expected");
+   message.envelope = $root.containerd.types.Envelope.fromObject(object.envelope, _depth + 1);
+  }
+  return message;
+ };
 
-    ForwardRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults)
-            object.envelope = null;
-        if (message.envelope != null && $Object.hasOwnProperty.call(message, "envelope"))
-            object.envelope = $root.containerd.types.Envelope.toObject(message.envelope, options, _depth + 1);
-        return object;
-    };
+ ForwardRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults)
+   object.envelope = null;
+  if (message.envelope != null && $Object.hasOwnProperty.call(message, "envelope"))
+   object.envelope = $root.containerd.types.Envelope.toObject(message.envelope, options, _depth + 1);
+  return object;
+ };
 
-    ForwardRequest.prototype.toJSON = function() {
-        return ForwardRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ ForwardRequest.prototype.toJSON = function() {
+  return ForwardRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    ForwardRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.services.events.ttrpc.v1.ForwardRequest";
-    };
+ ForwardRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.services.events.ttrpc.v1.ForwardRequest";
+ };
 
-    return ForwardRequest;
+ return ForwardRequest;
 };

@@ -11,180 +11,180 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Envelope = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Envelope = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Envelope.prototype.timestamp = null;
-    Envelope.prototype.namespace = "";
-    Envelope.prototype.topic = "";
-    Envelope.prototype.event = null;
+ Envelope.prototype.timestamp = null;
+ Envelope.prototype.namespace = "";
+ Envelope.prototype.topic = "";
+ Envelope.prototype.event = null;
 
-    Envelope.create = function(properties) {
-        return new Envelope(properties);
-    };
+ Envelope.create = function(properties) {
+  return new Envelope(properties);
+ };
 
-    Envelope.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
-            $root.google.protobuf.Timestamp.encode(message.timestamp, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace") && message.namespace !== "")
-            writer.uint32(18).string(message.namespace);
-        if (message.topic != null && $Object.hasOwnProperty.call(message, "topic") && message.topic !== "")
-            writer.uint32(26).string(message.topic);
-        if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
-            $root.google.protobuf.Any.encode(message.event, writer.uint32(34).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Envelope.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
+   $root.google.protobuf.Timestamp.encode(message.timestamp, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace") && message.namespace !== "")
+   writer.uint32(18).string(message.namespace);
+  if (message.topic != null && $Object.hasOwnProperty.call(message, "topic") && message.topic !== "")
+   writer.uint32(26).string(message.topic);
+  if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+   $root.google.protobuf.Any.encode(message.event, writer.uint32(34).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Envelope.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.types.Envelope();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.timestamp = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.timestamp);
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.namespace = value;
-                    else
-                        delete message.namespace;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.topic = value;
-                    else
-                        delete message.topic;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    message.event = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.event);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Envelope.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.types.Envelope();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.timestamp = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.timestamp);
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.namespace = value;
+     else
+      delete message.namespace;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.topic = value;
+     else
+      delete message.topic;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     message.event = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.event);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Envelope.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.types.Envelope)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.types.Envelope: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.types.Envelope();
-        if (object.timestamp != null) {
-            if (!$util.isObject(object.timestamp))
-                throw $TypeError(".containerd.types.Envelope.timestamp: object expected");
-            message.timestamp = $root.google.protobuf.Timestamp.fromObject(object.timestamp, _depth + 1);
-        }
-        if (object.namespace != null)
-            if (typeof object.namespace !== "string" || object.namespace.length)
-                message.namespace = $String(object.namespace);
-        if (object.topic != null)
-            if (typeof object.topic !== "string" || object.topic.length)
-                message.topic = $String(object.topic);
-        if (object.event != null) {
-            if (!$util.isObject(object.event))
-                throw $TypeError(".containerd.types.Envelope.event: object expected");
-            message.event = $root.google.protobuf.Any.fromObject(object.event, _depth + 1);
-        }
-        return message;
-    };
+ Envelope.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.types.Envelope)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.types.Envelope: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.types.Envelope();
+  if (object.timestamp != null) {
+   if (!$util.isObject(object.timestamp))
+    throw $TypeError(".containerd.types.Envelope.timestamp: object expected");
+   message.timestamp = $root.google.protobuf.Timestamp.fromObject(object.timestamp, _depth + 1);
+  }
+  if (object.namespace != null)
+   if (typeof object.namespace !== "string" || object.namespace.length)
+    message.namespace = $String(object.namespace);
+  if (object.topic != null)
+   if (typeof object.topic !== "string" || object.topic.length)
+    message.topic = $String(object.topic);
+  if (object.event != null) {
+   if (!$util.isObject(object.event))
+    throw $TypeError(".containerd.types.Envelope.event: object expected");
+   message.event = $root.google.protobuf.Any.fromObject(object.event, _depth + 1);
+  }
+  return message;
+ };
 
-    Envelope.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.timestamp = null;
-            object.namespace = "";
-            object.topic = "";
-            object.event = null;
-        }
-        if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
-            object.timestamp = $root.google.protobuf.Timestamp.toObject(message.timestamp, options, _depth + 1);
-        if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace"))
-            object.namespace = message.namespace;
-        if (message.topic != null && $Object.hasOwnProperty.call(message, "topic"))
-            object.topic = message.topic;
-        if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
-            object.event = $root.google.protobuf.Any.toObject(message.event, options, _depth + 1);
-        return object;
-    };
+ Envelope.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.timestamp = null;
+   object.namespace = "";
+   object.topic = "";
+   object.event = null;
+  }
+  if (message.timestamp != null && $Object.hasOwnProperty.call(message, "timestamp"))
+   object.timestamp = $root.google.protobuf.Timestamp.toObject(message.timestamp, options, _depth + 1);
+  if (message.namespace != null && $Object.hasOwnProperty.call(message, "namespace"))
+   object.namespace = message.namespace;
+  if (message.topic != null && $Object.hasOwnProperty.call(message, "topic"))
+   object.topic = message.topic;
+  if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+   object.event = $root.google.protobuf.Any.toObject(message.event, options, _depth + 1);
+  return object;
+ };
 
-    Envelope.prototype.toJSON = function() {
-        return Envelope.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Envelope.prototype.toJSON = function() {
+  return Envelope.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Envelope.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.types.Envelope";
-    };
+ Envelope.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.types.Envelope";
+ };
 
-    return Envelope;
+ return Envelope;
 };

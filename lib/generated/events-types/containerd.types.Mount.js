@@ -11,191 +11,191 @@ var $root = $protobuf.roots["events"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Mount = function (properties) {
-        this.options = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Mount = function (properties) {
+  this.options = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Mount.prototype.type = "";
-    Mount.prototype.source = "";
-    Mount.prototype.target = "";
-    Mount.prototype.options = $util.emptyArray;
+ Mount.prototype.type = "";
+ Mount.prototype.source = "";
+ Mount.prototype.target = "";
+ Mount.prototype.options = $util.emptyArray;
 
-    Mount.create = function(properties) {
-        return new Mount(properties);
-    };
+ Mount.create = function(properties) {
+  return new Mount(properties);
+ };
 
-    Mount.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.type != null && $Object.hasOwnProperty.call(message, "type") && message.type !== "")
-            writer.uint32(10).string(message.type);
-        if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
-            writer.uint32(18).string(message.source);
-        if (message.target != null && $Object.hasOwnProperty.call(message, "target") && message.target !== "")
-            writer.uint32(26).string(message.target);
-        if (message.options != null && message.options.length)
-            for (var i = 0; i < message.options.length; ++i)
-                writer.uint32(34).string(message.options[i]);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Mount.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.type != null && $Object.hasOwnProperty.call(message, "type") && message.type !== "")
+   writer.uint32(10).string(message.type);
+  if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+   writer.uint32(18).string(message.source);
+  if (message.target != null && $Object.hasOwnProperty.call(message, "target") && message.target !== "")
+   writer.uint32(26).string(message.target);
+  if (message.options != null && message.options.length)
+   for (var i = 0; i < message.options.length; ++i)
+    writer.uint32(34).string(message.options[i]);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Mount.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.types.Mount();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.type = value;
-                    else
-                        delete message.type;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.source = value;
-                    else
-                        delete message.source;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.target = value;
-                    else
-                        delete message.target;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.options && message.options.length))
-                        message.options = [];
-                    message.options.push(reader.stringVerify());
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Mount.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.types.Mount();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.type = value;
+     else
+      delete message.type;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.source = value;
+     else
+      delete message.source;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.target = value;
+     else
+      delete message.target;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     if (!(message.options && message.options.length))
+      message.options = [];
+     message.options.push(reader.stringVerify());
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Mount.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.types.Mount)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.types.Mount: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.types.Mount();
-        if (object.type != null)
-            if (typeof object.type !== "string" || object.type.length)
-                message.type = $String(object.type);
-        if (object.source != null)
-            if (typeof object.source !== "string" || object.source.length)
-                message.source = $String(object.source);
-        if (object.target != null)
-            if (typeof object.target !== "string" || object.target.length)
-                message.target = $String(object.target);
-        if (object.options) {
-            if (!$Array.isArray(object.options))
-                throw $TypeError(".containerd.types.Mount.options: array expected");
-            message.options = $Array(object.options.length);
-            for (var i = 0; i < object.options.length; ++i)
-                message.options[i] = $String(object.options[i]);
-        }
-        return message;
-    };
+ Mount.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.types.Mount)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.types.Mount: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.types.Mount();
+  if (object.type != null)
+   if (typeof object.type !== "string" || object.type.length)
+    message.type = $String(object.type);
+  if (object.source != null)
+   if (typeof object.source !== "string" || object.source.length)
+    message.source = $String(object.source);
+  if (object.target != null)
+   if (typeof object.target !== "string" || object.target.length)
+    message.target = $String(object.target);
+  if (object.options) {
+   if (!$Array.isArray(object.options))
+    throw $TypeError(".containerd.types.Mount.options: array expected");
+   message.options = $Array(object.options.length);
+   for (var i = 0; i < object.options.length; ++i)
+    message.options[i] = $String(object.options[i]);
+  }
+  return message;
+ };
 
-    Mount.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.options = [];
-        if (options.defaults) {
-            object.type = "";
-            object.source = "";
-            object.target = "";
-        }
-        if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
-            object.type = message.type;
-        if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
-            object.source = message.source;
-        if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
-            object.target = message.target;
-        if (message.options && message.options.length) {
-            object.options = $Array(message.options.length);
-            for (var j = 0; j < message.options.length; ++j)
-                object.options[j] = message.options[j];
-        }
-        return object;
-    };
+ Mount.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.options = [];
+  if (options.defaults) {
+   object.type = "";
+   object.source = "";
+   object.target = "";
+  }
+  if (message.type != null && $Object.hasOwnProperty.call(message, "type"))
+   object.type = message.type;
+  if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+   object.source = message.source;
+  if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+   object.target = message.target;
+  if (message.options && message.options.length) {
+   object.options = $Array(message.options.length);
+   for (var j = 0; j < message.options.length; ++j)
+    object.options[j] = message.options[j];
+  }
+  return object;
+ };
 
-    Mount.prototype.toJSON = function() {
-        return Mount.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Mount.prototype.toJSON = function() {
+  return Mount.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Mount.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.types.Mount";
-    };
+ Mount.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.types.Mount";
+ };
 
-    return Mount;
+ return Mount;
 };

@@ -11,299 +11,299 @@ var $root = $protobuf.roots["runc"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CheckpointOptions = function (properties) {
-        this.emptyNamespaces = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CheckpointOptions = function (properties) {
+  this.emptyNamespaces = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    CheckpointOptions.prototype.exit = false;
-    CheckpointOptions.prototype.openTcp = false;
-    CheckpointOptions.prototype.externalUnixSockets = false;
-    CheckpointOptions.prototype.terminal = false;
-    CheckpointOptions.prototype.fileLocks = false;
-    CheckpointOptions.prototype.emptyNamespaces = $util.emptyArray;
-    CheckpointOptions.prototype.cgroupsMode = "";
-    CheckpointOptions.prototype.imagePath = "";
-    CheckpointOptions.prototype.workPath = "";
-    CheckpointOptions.prototype.parentPath = "";
+ CheckpointOptions.prototype.exit = false;
+ CheckpointOptions.prototype.openTcp = false;
+ CheckpointOptions.prototype.externalUnixSockets = false;
+ CheckpointOptions.prototype.terminal = false;
+ CheckpointOptions.prototype.fileLocks = false;
+ CheckpointOptions.prototype.emptyNamespaces = $util.emptyArray;
+ CheckpointOptions.prototype.cgroupsMode = "";
+ CheckpointOptions.prototype.imagePath = "";
+ CheckpointOptions.prototype.workPath = "";
+ CheckpointOptions.prototype.parentPath = "";
 
-    CheckpointOptions.create = function(properties) {
-        return new CheckpointOptions(properties);
-    };
+ CheckpointOptions.create = function(properties) {
+  return new CheckpointOptions(properties);
+ };
 
-    CheckpointOptions.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.exit != null && $Object.hasOwnProperty.call(message, "exit") && message.exit !== false)
-            writer.uint32(8).bool(message.exit);
-        if (message.openTcp != null && $Object.hasOwnProperty.call(message, "openTcp") && message.openTcp !== false)
-            writer.uint32(16).bool(message.openTcp);
-        if (message.externalUnixSockets != null && $Object.hasOwnProperty.call(message, "externalUnixSockets") && message.externalUnixSockets !== false)
-            writer.uint32(24).bool(message.externalUnixSockets);
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
-            writer.uint32(32).bool(message.terminal);
-        if (message.fileLocks != null && $Object.hasOwnProperty.call(message, "fileLocks") && message.fileLocks !== false)
-            writer.uint32(40).bool(message.fileLocks);
-        if (message.emptyNamespaces != null && message.emptyNamespaces.length)
-            for (var i = 0; i < message.emptyNamespaces.length; ++i)
-                writer.uint32(50).string(message.emptyNamespaces[i]);
-        if (message.cgroupsMode != null && $Object.hasOwnProperty.call(message, "cgroupsMode") && message.cgroupsMode !== "")
-            writer.uint32(58).string(message.cgroupsMode);
-        if (message.imagePath != null && $Object.hasOwnProperty.call(message, "imagePath") && message.imagePath !== "")
-            writer.uint32(66).string(message.imagePath);
-        if (message.workPath != null && $Object.hasOwnProperty.call(message, "workPath") && message.workPath !== "")
-            writer.uint32(74).string(message.workPath);
-        if (message.parentPath != null && $Object.hasOwnProperty.call(message, "parentPath") && message.parentPath !== "")
-            writer.uint32(82).string(message.parentPath);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CheckpointOptions.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.exit != null && $Object.hasOwnProperty.call(message, "exit") && message.exit !== false)
+   writer.uint32(8).bool(message.exit);
+  if (message.openTcp != null && $Object.hasOwnProperty.call(message, "openTcp") && message.openTcp !== false)
+   writer.uint32(16).bool(message.openTcp);
+  if (message.externalUnixSockets != null && $Object.hasOwnProperty.call(message, "externalUnixSockets") && message.externalUnixSockets !== false)
+   writer.uint32(24).bool(message.externalUnixSockets);
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
+   writer.uint32(32).bool(message.terminal);
+  if (message.fileLocks != null && $Object.hasOwnProperty.call(message, "fileLocks") && message.fileLocks !== false)
+   writer.uint32(40).bool(message.fileLocks);
+  if (message.emptyNamespaces != null && message.emptyNamespaces.length)
+   for (var i = 0; i < message.emptyNamespaces.length; ++i)
+    writer.uint32(50).string(message.emptyNamespaces[i]);
+  if (message.cgroupsMode != null && $Object.hasOwnProperty.call(message, "cgroupsMode") && message.cgroupsMode !== "")
+   writer.uint32(58).string(message.cgroupsMode);
+  if (message.imagePath != null && $Object.hasOwnProperty.call(message, "imagePath") && message.imagePath !== "")
+   writer.uint32(66).string(message.imagePath);
+  if (message.workPath != null && $Object.hasOwnProperty.call(message, "workPath") && message.workPath !== "")
+   writer.uint32(74).string(message.workPath);
+  if (message.parentPath != null && $Object.hasOwnProperty.call(message, "parentPath") && message.parentPath !== "")
+   writer.uint32(82).string(message.parentPath);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CheckpointOptions.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.runc.v1.CheckpointOptions();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.exit = value;
-                    else
-                        delete message.exit;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.openTcp = value;
-                    else
-                        delete message.openTcp;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.externalUnixSockets = value;
-                    else
-                        delete message.externalUnixSockets;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.terminal = value;
-                    else
-                        delete message.terminal;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.fileLocks = value;
-                    else
-                        delete message.fileLocks;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.emptyNamespaces && message.emptyNamespaces.length))
-                        message.emptyNamespaces = [];
-                    message.emptyNamespaces.push(reader.stringVerify());
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.cgroupsMode = value;
-                    else
-                        delete message.cgroupsMode;
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.imagePath = value;
-                    else
-                        delete message.imagePath;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.workPath = value;
-                    else
-                        delete message.workPath;
-                    continue;
-                }
-            case 10: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.parentPath = value;
-                    else
-                        delete message.parentPath;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CheckpointOptions.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.runc.v1.CheckpointOptions();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.exit = value;
+     else
+      delete message.exit;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.openTcp = value;
+     else
+      delete message.openTcp;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.externalUnixSockets = value;
+     else
+      delete message.externalUnixSockets;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.terminal = value;
+     else
+      delete message.terminal;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.fileLocks = value;
+     else
+      delete message.fileLocks;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     if (!(message.emptyNamespaces && message.emptyNamespaces.length))
+      message.emptyNamespaces = [];
+     message.emptyNamespaces.push(reader.stringVerify());
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.cgroupsMode = value;
+     else
+      delete message.cgroupsMode;
+     continue;
+    }
+   case 8: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.imagePath = value;
+     else
+      delete message.imagePath;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.workPath = value;
+     else
+      delete message.workPath;
+     continue;
+    }
+   case 10: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.parentPath = value;
+     else
+      delete message.parentPath;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CheckpointOptions.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.runc.v1.CheckpointOptions)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.runc.v1.CheckpointOptions: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.runc.v1.CheckpointOptions();
-        if (object.exit != null)
-            if (object.exit)
-                message.exit = $Boolean(object.exit);
-        if (object.openTcp != null)
-            if (object.openTcp)
-                message.openTcp = $Boolean(object.openTcp);
-        if (object.externalUnixSockets != null)
-            if (object.externalUnixSockets)
-                message.externalUnixSockets = $Boolean(object.externalUnixSockets);
-        if (object.terminal != null)
-            if (object.terminal)
-                message.terminal = $Boolean(object.terminal);
-        if (object.fileLocks != null)
-            if (object.fileLocks)
-                message.fileLocks = $Boolean(object.fileLocks);
-        if (object.emptyNamespaces) {
-            if (!$Array.isArray(object.emptyNamespaces))
-                throw $TypeError(".containerd.runc.v1.CheckpointOptions.emptyNamespaces: array expected");
-            message.emptyNamespaces = $Array(object.emptyNamespaces.length);
-            for (var i = 0; i < object.emptyNamespaces.length; ++i)
-                message.emptyNamespaces[i] = $String(object.emptyNamespaces[i]);
-        }
-        if (object.cgroupsMode != null)
-            if (typeof object.cgroupsMode !== "string" || object.cgroupsMode.length)
-                message.cgroupsMode = $String(object.cgroupsMode);
-        if (object.imagePath != null)
-            if (typeof object.imagePath !== "string" || object.imagePath.length)
-                message.imagePath = $String(object.imagePath);
-        if (object.workPath != null)
-            if (typeof object.workPath !== "string" || object.workPath.length)
-                message.workPath = $String(object.workPath);
-        if (object.parentPath != null)
-            if (typeof object.parentPath !== "string" || object.parentPath.length)
-                message.parentPath = $String(object.parentPath);
-        return message;
-    };
+ CheckpointOptions.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.runc.v1.CheckpointOptions)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.runc.v1.CheckpointOptions: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.runc.v1.CheckpointOptions();
+  if (object.exit != null)
+   if (object.exit)
+    message.exit = $Boolean(object.exit);
+  if (object.openTcp != null)
+   if (object.openTcp)
+    message.openTcp = $Boolean(object.openTcp);
+  if (object.externalUnixSockets != null)
+   if (object.externalUnixSockets)
+    message.externalUnixSockets = $Boolean(object.externalUnixSockets);
+  if (object.terminal != null)
+   if (object.terminal)
+    message.terminal = $Boolean(object.terminal);
+  if (object.fileLocks != null)
+   if (object.fileLocks)
+    message.fileLocks = $Boolean(object.fileLocks);
+  if (object.emptyNamespaces) {
+   if (!$Array.isArray(object.emptyNamespaces))
+    throw $TypeError(".containerd.runc.v1.CheckpointOptions.emptyNamespaces: array expected");
+   message.emptyNamespaces = $Array(object.emptyNamespaces.length);
+   for (var i = 0; i < object.emptyNamespaces.length; ++i)
+    message.emptyNamespaces[i] = $String(object.emptyNamespaces[i]);
+  }
+  if (object.cgroupsMode != null)
+   if (typeof object.cgroupsMode !== "string" || object.cgroupsMode.length)
+    message.cgroupsMode = $String(object.cgroupsMode);
+  if (object.imagePath != null)
+   if (typeof object.imagePath !== "string" || object.imagePath.length)
+    message.imagePath = $String(object.imagePath);
+  if (object.workPath != null)
+   if (typeof object.workPath !== "string" || object.workPath.length)
+    message.workPath = $String(object.workPath);
+  if (object.parentPath != null)
+   if (typeof object.parentPath !== "string" || object.parentPath.length)
+    message.parentPath = $String(object.parentPath);
+  return message;
+ };
 
-    CheckpointOptions.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.emptyNamespaces = [];
-        if (options.defaults) {
-            object.exit = false;
-            object.openTcp = false;
-            object.externalUnixSockets = false;
-            object.terminal = false;
-            object.fileLocks = false;
-            object.cgroupsMode = "";
-            object.imagePath = "";
-            object.workPath = "";
-            object.parentPath = "";
-        }
-        if (message.exit != null && $Object.hasOwnProperty.call(message, "exit"))
-            object.exit = message.exit;
-        if (message.openTcp != null && $Object.hasOwnProperty.call(message, "openTcp"))
-            object.openTcp = message.openTcp;
-        if (message.externalUnixSockets != null && $Object.hasOwnProperty.call(message, "externalUnixSockets"))
-            object.externalUnixSockets = message.externalUnixSockets;
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
-            object.terminal = message.terminal;
-        if (message.fileLocks != null && $Object.hasOwnProperty.call(message, "fileLocks"))
-            object.fileLocks = message.fileLocks;
-        if (message.emptyNamespaces && message.emptyNamespaces.length) {
-            object.emptyNamespaces = $Array(message.emptyNamespaces.length);
-            for (var j = 0; j < message.emptyNamespaces.length; ++j)
-                object.emptyNamespaces[j] = message.emptyNamespaces[j];
-        }
-        if (message.cgroupsMode != null && $Object.hasOwnProperty.call(message, "cgroupsMode"))
-            object.cgroupsMode = message.cgroupsMode;
-        if (message.imagePath != null && $Object.hasOwnProperty.call(message, "imagePath"))
-            object.imagePath = message.imagePath;
-        if (message.workPath != null && $Object.hasOwnProperty.call(message, "workPath"))
-            object.workPath = message.workPath;
-        if (message.parentPath != null && $Object.hasOwnProperty.call(message, "parentPath"))
-            object.parentPath = message.parentPath;
-        return object;
-    };
+ CheckpointOptions.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.emptyNamespaces = [];
+  if (options.defaults) {
+   object.exit = false;
+   object.openTcp = false;
+   object.externalUnixSockets = false;
+   object.terminal = false;
+   object.fileLocks = false;
+   object.cgroupsMode = "";
+   object.imagePath = "";
+   object.workPath = "";
+   object.parentPath = "";
+  }
+  if (message.exit != null && $Object.hasOwnProperty.call(message, "exit"))
+   object.exit = message.exit;
+  if (message.openTcp != null && $Object.hasOwnProperty.call(message, "openTcp"))
+   object.openTcp = message.openTcp;
+  if (message.externalUnixSockets != null && $Object.hasOwnProperty.call(message, "externalUnixSockets"))
+   object.externalUnixSockets = message.externalUnixSockets;
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
+   object.terminal = message.terminal;
+  if (message.fileLocks != null && $Object.hasOwnProperty.call(message, "fileLocks"))
+   object.fileLocks = message.fileLocks;
+  if (message.emptyNamespaces && message.emptyNamespaces.length) {
+   object.emptyNamespaces = $Array(message.emptyNamespaces.length);
+   for (var j = 0; j < message.emptyNamespaces.length; ++j)
+    object.emptyNamespaces[j] = message.emptyNamespaces[j];
+  }
+  if (message.cgroupsMode != null && $Object.hasOwnProperty.call(message, "cgroupsMode"))
+   object.cgroupsMode = message.cgroupsMode;
+  if (message.imagePath != null && $Object.hasOwnProperty.call(message, "imagePath"))
+   object.imagePath = message.imagePath;
+  if (message.workPath != null && $Object.hasOwnProperty.call(message, "workPath"))
+   object.workPath = message.workPath;
+  if (message.parentPath != null && $Object.hasOwnProperty.call(message, "parentPath"))
+   object.parentPath = message.parentPath;
+  return object;
+ };
 
-    CheckpointOptions.prototype.toJSON = function() {
-        return CheckpointOptions.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CheckpointOptions.prototype.toJSON = function() {
+  return CheckpointOptions.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CheckpointOptions.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.runc.v1.CheckpointOptions";
-    };
+ CheckpointOptions.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.runc.v1.CheckpointOptions";
+ };
 
-    return CheckpointOptions;
+ return CheckpointOptions;
 };

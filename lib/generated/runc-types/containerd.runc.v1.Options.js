@@ -11,326 +11,326 @@ var $root = $protobuf.roots["runc"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Options = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Options = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Options.prototype.noPivotRoot = false;
-    Options.prototype.noNewKeyring = false;
-    Options.prototype.shimCgroup = "";
-    Options.prototype.ioUid = 0;
-    Options.prototype.ioGid = 0;
-    Options.prototype.binaryName = "";
-    Options.prototype.root = "";
-    Options.prototype.systemdCgroup = false;
-    Options.prototype.criuImagePath = "";
-    Options.prototype.criuWorkPath = "";
-    Options.prototype.taskApiAddress = "";
-    Options.prototype.taskApiVersion = 0;
+ Options.prototype.noPivotRoot = false;
+ Options.prototype.noNewKeyring = false;
+ Options.prototype.shimCgroup = "";
+ Options.prototype.ioUid = 0;
+ Options.prototype.ioGid = 0;
+ Options.prototype.binaryName = "";
+ Options.prototype.root = "";
+ Options.prototype.systemdCgroup = false;
+ Options.prototype.criuImagePath = "";
+ Options.prototype.criuWorkPath = "";
+ Options.prototype.taskApiAddress = "";
+ Options.prototype.taskApiVersion = 0;
 
-    Options.create = function(properties) {
-        return new Options(properties);
-    };
+ Options.create = function(properties) {
+  return new Options(properties);
+ };
 
-    Options.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.noPivotRoot != null && $Object.hasOwnProperty.call(message, "noPivotRoot") && message.noPivotRoot !== false)
-            writer.uint32(8).bool(message.noPivotRoot);
-        if (message.noNewKeyring != null && $Object.hasOwnProperty.call(message, "noNewKeyring") && message.noNewKeyring !== false)
-            writer.uint32(16).bool(message.noNewKeyring);
-        if (message.shimCgroup != null && $Object.hasOwnProperty.call(message, "shimCgroup") && message.shimCgroup !== "")
-            writer.uint32(26).string(message.shimCgroup);
-        if (message.ioUid != null && $Object.hasOwnProperty.call(message, "ioUid") && message.ioUid !== 0)
-            writer.uint32(32).uint32(message.ioUid);
-        if (message.ioGid != null && $Object.hasOwnProperty.call(message, "ioGid") && message.ioGid !== 0)
-            writer.uint32(40).uint32(message.ioGid);
-        if (message.binaryName != null && $Object.hasOwnProperty.call(message, "binaryName") && message.binaryName !== "")
-            writer.uint32(50).string(message.binaryName);
-        if (message.root != null && $Object.hasOwnProperty.call(message, "root") && message.root !== "")
-            writer.uint32(58).string(message.root);
-        if (message.systemdCgroup != null && $Object.hasOwnProperty.call(message, "systemdCgroup") && message.systemdCgroup !== false)
-            writer.uint32(72).bool(message.systemdCgroup);
-        if (message.criuImagePath != null && $Object.hasOwnProperty.call(message, "criuImagePath") && message.criuImagePath !== "")
-            writer.uint32(82).string(message.criuImagePath);
-        if (message.criuWorkPath != null && $Object.hasOwnProperty.call(message, "criuWorkPath") && message.criuWorkPath !== "")
-            writer.uint32(90).string(message.criuWorkPath);
-        if (message.taskApiAddress != null && $Object.hasOwnProperty.call(message, "taskApiAddress") && message.taskApiAddress !== "")
-            writer.uint32(98).string(message.taskApiAddress);
-        if (message.taskApiVersion != null && $Object.hasOwnProperty.call(message, "taskApiVersion") && message.taskApiVersion !== 0)
-            writer.uint32(104).uint32(message.taskApiVersion);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Options.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.noPivotRoot != null && $Object.hasOwnProperty.call(message, "noPivotRoot") && message.noPivotRoot !== false)
+   writer.uint32(8).bool(message.noPivotRoot);
+  if (message.noNewKeyring != null && $Object.hasOwnProperty.call(message, "noNewKeyring") && message.noNewKeyring !== false)
+   writer.uint32(16).bool(message.noNewKeyring);
+  if (message.shimCgroup != null && $Object.hasOwnProperty.call(message, "shimCgroup") && message.shimCgroup !== "")
+   writer.uint32(26).string(message.shimCgroup);
+  if (message.ioUid != null && $Object.hasOwnProperty.call(message, "ioUid") && message.ioUid !== 0)
+   writer.uint32(32).uint32(message.ioUid);
+  if (message.ioGid != null && $Object.hasOwnProperty.call(message, "ioGid") && message.ioGid !== 0)
+   writer.uint32(40).uint32(message.ioGid);
+  if (message.binaryName != null && $Object.hasOwnProperty.call(message, "binaryName") && message.binaryName !== "")
+   writer.uint32(50).string(message.binaryName);
+  if (message.root != null && $Object.hasOwnProperty.call(message, "root") && message.root !== "")
+   writer.uint32(58).string(message.root);
+  if (message.systemdCgroup != null && $Object.hasOwnProperty.call(message, "systemdCgroup") && message.systemdCgroup !== false)
+   writer.uint32(72).bool(message.systemdCgroup);
+  if (message.criuImagePath != null && $Object.hasOwnProperty.call(message, "criuImagePath") && message.criuImagePath !== "")
+   writer.uint32(82).string(message.criuImagePath);
+  if (message.criuWorkPath != null && $Object.hasOwnProperty.call(message, "criuWorkPath") && message.criuWorkPath !== "")
+   writer.uint32(90).string(message.criuWorkPath);
+  if (message.taskApiAddress != null && $Object.hasOwnProperty.call(message, "taskApiAddress") && message.taskApiAddress !== "")
+   writer.uint32(98).string(message.taskApiAddress);
+  if (message.taskApiVersion != null && $Object.hasOwnProperty.call(message, "taskApiVersion") && message.taskApiVersion !== 0)
+   writer.uint32(104).uint32(message.taskApiVersion);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Options.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.runc.v1.Options();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.noPivotRoot = value;
-                    else
-                        delete message.noPivotRoot;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.noNewKeyring = value;
-                    else
-                        delete message.noNewKeyring;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.shimCgroup = value;
-                    else
-                        delete message.shimCgroup;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.ioUid = value;
-                    else
-                        delete message.ioUid;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.ioGid = value;
-                    else
-                        delete message.ioGid;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.binaryName = value;
-                    else
-                        delete message.binaryName;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.root = value;
-                    else
-                        delete message.root;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.systemdCgroup = value;
-                    else
-                        delete message.systemdCgroup;
-                    continue;
-                }
-            case 10: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.criuImagePath = value;
-                    else
-                        delete message.criuImagePath;
-                    continue;
-                }
-            case 11: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.criuWorkPath = value;
-                    else
-                        delete message.criuWorkPath;
-                    continue;
-                }
-            case 12: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.taskApiAddress = value;
-                    else
-                        delete message.taskApiAddress;
-                    continue;
-                }
-            case 13: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.taskApiVersion = value;
-                    else
-                        delete message.taskApiVersion;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Options.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.runc.v1.Options();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.noPivotRoot = value;
+     else
+      delete message.noPivotRoot;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.noNewKeyring = value;
+     else
+      delete message.noNewKeyring;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.shimCgroup = value;
+     else
+      delete message.shimCgroup;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.ioUid = value;
+     else
+      delete message.ioUid;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.ioGid = value;
+     else
+      delete message.ioGid;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.binaryName = value;
+     else
+      delete message.binaryName;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.root = value;
+     else
+      delete message.root;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.systemdCgroup = value;
+     else
+      delete message.systemdCgroup;
+     continue;
+    }
+   case 10: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.criuImagePath = value;
+     else
+      delete message.criuImagePath;
+     continue;
+    }
+   case 11: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.criuWorkPath = value;
+     else
+      delete message.criuWorkPath;
+     continue;
+    }
+   case 12: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.taskApiAddress = value;
+     else
+      delete message.taskApiAddress;
+     continue;
+    }
+   case 13: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.taskApiVersion = value;
+     else
+      delete message.taskApiVersion;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Options.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.runc.v1.Options)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.runc.v1.Options: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.runc.v1.Options();
-        if (object.noPivotRoot != null)
-            if (object.noPivotRoot)
-                message.noPivotRoot = $Boolean(object.noPivotRoot);
-        if (object.noNewKeyring != null)
-            if (object.noNewKeyring)
-                message.noNewKeyring = $Boolean(object.noNewKeyring);
-        if (object.shimCgroup != null)
-            if (typeof object.shimCgroup !== "string" || object.shimCgroup.length)
-                message.shimCgroup = $String(object.shimCgroup);
-        if (object.ioUid != null)
-            if ($Number(object.ioUid) !== 0)
-                message.ioUid = object.ioUid >>> 0;
-        if (object.ioGid != null)
-            if ($Number(object.ioGid) !== 0)
-                message.ioGid = object.ioGid >>> 0;
-        if (object.binaryName != null)
-            if (typeof object.binaryName !== "string" || object.binaryName.length)
-                message.binaryName = $String(object.binaryName);
-        if (object.root != null)
-            if (typeof object.root !== "string" || object.root.length)
-                message.root = $String(object.root);
-        if (object.systemdCgroup != null)
-            if (object.systemdCgroup)
-                message.systemdCgroup = $Boolean(object.systemdCgroup);
-        if (object.criuImagePath != null)
-            if (typeof object.criuImagePath !== "string" || object.criuImagePath.length)
-                message.criuImagePath = $String(object.criuImagePath);
-        if (object.criuWorkPath != null)
-            if (typeof object.criuWorkPath !== "string" || object.criuWorkPath.length)
-                message.criuWorkPath = $String(object.criuWorkPath);
-        if (object.taskApiAddress != null)
-            if (typeof object.taskApiAddress !== "string" || object.taskApiAddress.length)
-                message.taskApiAddress = $String(object.taskApiAddress);
-        if (object.taskApiVersion != null)
-            if ($Number(object.taskApiVersion) !== 0)
-                message.taskApiVersion = object.taskApiVersion >>> 0;
-        return message;
-    };
+ Options.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.runc.v1.Options)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.runc.v1.Options: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.runc.v1.Options();
+  if (object.noPivotRoot != null)
+   if (object.noPivotRoot)
+    message.noPivotRoot = $Boolean(object.noPivotRoot);
+  if (object.noNewKeyring != null)
+   if (object.noNewKeyring)
+    message.noNewKeyring = $Boolean(object.noNewKeyring);
+  if (object.shimCgroup != null)
+   if (typeof object.shimCgroup !== "string" || object.shimCgroup.length)
+    message.shimCgroup = $String(object.shimCgroup);
+  if (object.ioUid != null)
+   if ($Number(object.ioUid) !== 0)
+    message.ioUid = object.ioUid >>> 0;
+  if (object.ioGid != null)
+   if ($Number(object.ioGid) !== 0)
+    message.ioGid = object.ioGid >>> 0;
+  if (object.binaryName != null)
+   if (typeof object.binaryName !== "string" || object.binaryName.length)
+    message.binaryName = $String(object.binaryName);
+  if (object.root != null)
+   if (typeof object.root !== "string" || object.root.length)
+    message.root = $String(object.root);
+  if (object.systemdCgroup != null)
+   if (object.systemdCgroup)
+    message.systemdCgroup = $Boolean(object.systemdCgroup);
+  if (object.criuImagePath != null)
+   if (typeof object.criuImagePath !== "string" || object.criuImagePath.length)
+    message.criuImagePath = $String(object.criuImagePath);
+  if (object.criuWorkPath != null)
+   if (typeof object.criuWorkPath !== "string" || object.criuWorkPath.length)
+    message.criuWorkPath = $String(object.criuWorkPath);
+  if (object.taskApiAddress != null)
+   if (typeof object.taskApiAddress !== "string" || object.taskApiAddress.length)
+    message.taskApiAddress = $String(object.taskApiAddress);
+  if (object.taskApiVersion != null)
+   if ($Number(object.taskApiVersion) !== 0)
+    message.taskApiVersion = object.taskApiVersion >>> 0;
+  return message;
+ };
 
-    Options.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.noPivotRoot = false;
-            object.noNewKeyring = false;
-            object.shimCgroup = "";
-            object.ioUid = 0;
-            object.ioGid = 0;
-            object.binaryName = "";
-            object.root = "";
-            object.systemdCgroup = false;
-            object.criuImagePath = "";
-            object.criuWorkPath = "";
-            object.taskApiAddress = "";
-            object.taskApiVersion = 0;
-        }
-        if (message.noPivotRoot != null && $Object.hasOwnProperty.call(message, "noPivotRoot"))
-            object.noPivotRoot = message.noPivotRoot;
-        if (message.noNewKeyring != null && $Object.hasOwnProperty.call(message, "noNewKeyring"))
-            object.noNewKeyring = message.noNewKeyring;
-        if (message.shimCgroup != null && $Object.hasOwnProperty.call(message, "shimCgroup"))
-            object.shimCgroup = message.shimCgroup;
-        if (message.ioUid != null && $Object.hasOwnProperty.call(message, "ioUid"))
-            object.ioUid = message.ioUid;
-        if (message.ioGid != null && $Object.hasOwnProperty.call(message, "ioGid"))
-            object.ioGid = message.ioGid;
-        if (message.binaryName != null && $Object.hasOwnProperty.call(message, "binaryName"))
-            object.binaryName = message.binaryName;
-        if (message.root != null && $Object.hasOwnProperty.call(message, "root"))
-            object.root = message.root;
-        if (message.systemdCgroup != null && $Object.hasOwnProperty.call(message, "systemdCgroup"))
-            object.systemdCgroup = message.systemdCgroup;
-        if (message.criuImagePath != null && $Object.hasOwnProperty.call(message, "criuImagePath"))
-            object.criuImagePath = message.criuImagePath;
-        if (message.criuWorkPath != null && $Object.hasOwnProperty.call(message, "criuWorkPath"))
-            object.criuWorkPath = message.criuWorkPath;
-        if (message.taskApiAddress != null && $Object.hasOwnProperty.call(message, "taskApiAddress"))
-            object.taskApiAddress = message.taskApiAddress;
-        if (message.taskApiVersion != null && $Object.hasOwnProperty.call(message, "taskApiVersion"))
-            object.taskApiVersion = message.taskApiVersion;
-        return object;
-    };
+ Options.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.noPivotRoot = false;
+   object.noNewKeyring = false;
+   object.shimCgroup = "";
+   object.ioUid = 0;
+   object.ioGid = 0;
+   object.binaryName = "";
+   object.root = "";
+   object.systemdCgroup = false;
+   object.criuImagePath = "";
+   object.criuWorkPath = "";
+   object.taskApiAddress = "";
+   object.taskApiVersion = 0;
+  }
+  if (message.noPivotRoot != null && $Object.hasOwnProperty.call(message, "noPivotRoot"))
+   object.noPivotRoot = message.noPivotRoot;
+  if (message.noNewKeyring != null && $Object.hasOwnProperty.call(message, "noNewKeyring"))
+   object.noNewKeyring = message.noNewKeyring;
+  if (message.shimCgroup != null && $Object.hasOwnProperty.call(message, "shimCgroup"))
+   object.shimCgroup = message.shimCgroup;
+  if (message.ioUid != null && $Object.hasOwnProperty.call(message, "ioUid"))
+   object.ioUid = message.ioUid;
+  if (message.ioGid != null && $Object.hasOwnProperty.call(message, "ioGid"))
+   object.ioGid = message.ioGid;
+  if (message.binaryName != null && $Object.hasOwnProperty.call(message, "binaryName"))
+   object.binaryName = message.binaryName;
+  if (message.root != null && $Object.hasOwnProperty.call(message, "root"))
+   object.root = message.root;
+  if (message.systemdCgroup != null && $Object.hasOwnProperty.call(message, "systemdCgroup"))
+   object.systemdCgroup = message.systemdCgroup;
+  if (message.criuImagePath != null && $Object.hasOwnProperty.call(message, "criuImagePath"))
+   object.criuImagePath = message.criuImagePath;
+  if (message.criuWorkPath != null && $Object.hasOwnProperty.call(message, "criuWorkPath"))
+   object.criuWorkPath = message.criuWorkPath;
+  if (message.taskApiAddress != null && $Object.hasOwnProperty.call(message, "taskApiAddress"))
+   object.taskApiAddress = message.taskApiAddress;
+  if (message.taskApiVersion != null && $Object.hasOwnProperty.call(message, "taskApiVersion"))
+   object.taskApiVersion = message.taskApiVersion;
+  return object;
+ };
 
-    Options.prototype.toJSON = function() {
-        return Options.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Options.prototype.toJSON = function() {
+  return Options.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Options.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.runc.v1.Options";
-    };
+ Options.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.runc.v1.Options";
+ };
 
-    return Options;
+ return Options;
 };

@@ -11,163 +11,163 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CheckpointTaskRequest = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CheckpointTaskRequest = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    CheckpointTaskRequest.prototype.id = "";
-    CheckpointTaskRequest.prototype.path = "";
-    CheckpointTaskRequest.prototype.options = null;
+ CheckpointTaskRequest.prototype.id = "";
+ CheckpointTaskRequest.prototype.path = "";
+ CheckpointTaskRequest.prototype.options = null;
 
-    CheckpointTaskRequest.create = function(properties) {
-        return new CheckpointTaskRequest(properties);
-    };
+ CheckpointTaskRequest.create = function(properties) {
+  return new CheckpointTaskRequest(properties);
+ };
 
-    CheckpointTaskRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.path != null && $Object.hasOwnProperty.call(message, "path") && message.path !== "")
-            writer.uint32(18).string(message.path);
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            $root.google.protobuf.Any.encode(message.options, writer.uint32(26).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CheckpointTaskRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.path != null && $Object.hasOwnProperty.call(message, "path") && message.path !== "")
+   writer.uint32(18).string(message.path);
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   $root.google.protobuf.Any.encode(message.options, writer.uint32(26).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CheckpointTaskRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v2.CheckpointTaskRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.path = value;
-                    else
-                        delete message.path;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CheckpointTaskRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v2.CheckpointTaskRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.path = value;
+     else
+      delete message.path;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CheckpointTaskRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v2.CheckpointTaskRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v2.CheckpointTaskRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v2.CheckpointTaskRequest();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.path != null)
-            if (typeof object.path !== "string" || object.path.length)
-                message.path = $String(object.path);
-        if (object.options != null) {
-            if (!$util.isObject(object.options))
-                throw $TypeError(".containerd.task.v2.CheckpointTaskRequest.options: object expected");
-            message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
-        }
-        return message;
-    };
+ CheckpointTaskRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v2.CheckpointTaskRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v2.CheckpointTaskRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v2.CheckpointTaskRequest();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.path != null)
+   if (typeof object.path !== "string" || object.path.length)
+    message.path = $String(object.path);
+  if (object.options != null) {
+   if (!$util.isObject(object.options))
+    throw $TypeError(".containerd.task.v2.CheckpointTaskRequest.options: object expected");
+   message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
+  }
+  return message;
+ };
 
-    CheckpointTaskRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.id = "";
-            object.path = "";
-            object.options = null;
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.path != null && $Object.hasOwnProperty.call(message, "path"))
-            object.path = message.path;
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
-        return object;
-    };
+ CheckpointTaskRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.id = "";
+   object.path = "";
+   object.options = null;
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.path != null && $Object.hasOwnProperty.call(message, "path"))
+   object.path = message.path;
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
+  return object;
+ };
 
-    CheckpointTaskRequest.prototype.toJSON = function() {
-        return CheckpointTaskRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CheckpointTaskRequest.prototype.toJSON = function() {
+  return CheckpointTaskRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CheckpointTaskRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v2.CheckpointTaskRequest";
-    };
+ CheckpointTaskRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v2.CheckpointTaskRequest";
+ };
 
-    return CheckpointTaskRequest;
+ return CheckpointTaskRequest;
 };

@@ -11,164 +11,164 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var ConnectResponse = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var ConnectResponse = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    ConnectResponse.prototype.shimPid = 0;
-    ConnectResponse.prototype.taskPid = 0;
-    ConnectResponse.prototype.version = "";
+ ConnectResponse.prototype.shimPid = 0;
+ ConnectResponse.prototype.taskPid = 0;
+ ConnectResponse.prototype.version = "";
 
-    ConnectResponse.create = function(properties) {
-        return new ConnectResponse(properties);
-    };
+ ConnectResponse.create = function(properties) {
+  return new ConnectResponse(properties);
+ };
 
-    ConnectResponse.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.shimPid != null && $Object.hasOwnProperty.call(message, "shimPid") && message.shimPid !== 0)
-            writer.uint32(8).uint32(message.shimPid);
-        if (message.taskPid != null && $Object.hasOwnProperty.call(message, "taskPid") && message.taskPid !== 0)
-            writer.uint32(16).uint32(message.taskPid);
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== "")
-            writer.uint32(26).string(message.version);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ ConnectResponse.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.shimPid != null && $Object.hasOwnProperty.call(message, "shimPid") && message.shimPid !== 0)
+   writer.uint32(8).uint32(message.shimPid);
+  if (message.taskPid != null && $Object.hasOwnProperty.call(message, "taskPid") && message.taskPid !== 0)
+   writer.uint32(16).uint32(message.taskPid);
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version") && message.version !== "")
+   writer.uint32(26).string(message.version);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    ConnectResponse.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v2.ConnectResponse();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.shimPid = value;
-                    else
-                        delete message.shimPid;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.taskPid = value;
-                    else
-                        delete message.taskPid;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.version = value;
-                    else
-                        delete message.version;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ ConnectResponse.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v2.ConnectResponse();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.shimPid = value;
+     else
+      delete message.shimPid;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.taskPid = value;
+     else
+      delete message.taskPid;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.version = value;
+     else
+      delete message.version;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    ConnectResponse.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v2.ConnectResponse)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v2.ConnectResponse: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v2.ConnectResponse();
-        if (object.shimPid != null)
-            if ($Number(object.shimPid) !== 0)
-                message.shimPid = object.shimPid >>> 0;
-        if (object.taskPid != null)
-            if ($Number(object.taskPid) !== 0)
-                message.taskPid = object.taskPid >>> 0;
-        if (object.version != null)
-            if (typeof object.version !== "string" || object.version.length)
-                message.version = $String(object.version);
-        return message;
-    };
+ ConnectResponse.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v2.ConnectResponse)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v2.ConnectResponse: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v2.ConnectResponse();
+  if (object.shimPid != null)
+   if ($Number(object.shimPid) !== 0)
+    message.shimPid = object.shimPid >>> 0;
+  if (object.taskPid != null)
+   if ($Number(object.taskPid) !== 0)
+    message.taskPid = object.taskPid >>> 0;
+  if (object.version != null)
+   if (typeof object.version !== "string" || object.version.length)
+    message.version = $String(object.version);
+  return message;
+ };
 
-    ConnectResponse.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.shimPid = 0;
-            object.taskPid = 0;
-            object.version = "";
-        }
-        if (message.shimPid != null && $Object.hasOwnProperty.call(message, "shimPid"))
-            object.shimPid = message.shimPid;
-        if (message.taskPid != null && $Object.hasOwnProperty.call(message, "taskPid"))
-            object.taskPid = message.taskPid;
-        if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
-            object.version = message.version;
-        return object;
-    };
+ ConnectResponse.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.shimPid = 0;
+   object.taskPid = 0;
+   object.version = "";
+  }
+  if (message.shimPid != null && $Object.hasOwnProperty.call(message, "shimPid"))
+   object.shimPid = message.shimPid;
+  if (message.taskPid != null && $Object.hasOwnProperty.call(message, "taskPid"))
+   object.taskPid = message.taskPid;
+  if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+   object.version = message.version;
+  return object;
+ };
 
-    ConnectResponse.prototype.toJSON = function() {
-        return ConnectResponse.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ ConnectResponse.prototype.toJSON = function() {
+  return ConnectResponse.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    ConnectResponse.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v2.ConnectResponse";
-    };
+ ConnectResponse.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v2.ConnectResponse";
+ };
 
-    return ConnectResponse;
+ return ConnectResponse;
 };

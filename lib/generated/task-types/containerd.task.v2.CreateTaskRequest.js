@@ -11,301 +11,301 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CreateTaskRequest = function (properties) {
-        this.rootfs = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CreateTaskRequest = function (properties) {
+  this.rootfs = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    CreateTaskRequest.prototype.id = "";
-    CreateTaskRequest.prototype.bundle = "";
-    CreateTaskRequest.prototype.rootfs = $util.emptyArray;
-    CreateTaskRequest.prototype.terminal = false;
-    CreateTaskRequest.prototype.stdin = "";
-    CreateTaskRequest.prototype.stdout = "";
-    CreateTaskRequest.prototype.stderr = "";
-    CreateTaskRequest.prototype.checkpoint = "";
-    CreateTaskRequest.prototype.parentCheckpoint = "";
-    CreateTaskRequest.prototype.options = null;
+ CreateTaskRequest.prototype.id = "";
+ CreateTaskRequest.prototype.bundle = "";
+ CreateTaskRequest.prototype.rootfs = $util.emptyArray;
+ CreateTaskRequest.prototype.terminal = false;
+ CreateTaskRequest.prototype.stdin = "";
+ CreateTaskRequest.prototype.stdout = "";
+ CreateTaskRequest.prototype.stderr = "";
+ CreateTaskRequest.prototype.checkpoint = "";
+ CreateTaskRequest.prototype.parentCheckpoint = "";
+ CreateTaskRequest.prototype.options = null;
 
-    CreateTaskRequest.create = function(properties) {
-        return new CreateTaskRequest(properties);
-    };
+ CreateTaskRequest.create = function(properties) {
+  return new CreateTaskRequest(properties);
+ };
 
-    CreateTaskRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle") && message.bundle !== "")
-            writer.uint32(18).string(message.bundle);
-        if (message.rootfs != null && message.rootfs.length)
-            for (var i = 0; i < message.rootfs.length; ++i)
-                $root.containerd.types.Mount.encode(message.rootfs[i], writer.uint32(26).fork(), _depth + 1).ldelim();
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
-            writer.uint32(32).bool(message.terminal);
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
-            writer.uint32(42).string(message.stdin);
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
-            writer.uint32(50).string(message.stdout);
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
-            writer.uint32(58).string(message.stderr);
-        if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
-            writer.uint32(66).string(message.checkpoint);
-        if (message.parentCheckpoint != null && $Object.hasOwnProperty.call(message, "parentCheckpoint") && message.parentCheckpoint !== "")
-            writer.uint32(74).string(message.parentCheckpoint);
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            $root.google.protobuf.Any.encode(message.options, writer.uint32(82).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CreateTaskRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle") && message.bundle !== "")
+   writer.uint32(18).string(message.bundle);
+  if (message.rootfs != null && message.rootfs.length)
+   for (var i = 0; i < message.rootfs.length; ++i)
+    $root.containerd.types.Mount.encode(message.rootfs[i], writer.uint32(26).fork(), _depth + 1).ldelim();
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
+   writer.uint32(32).bool(message.terminal);
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
+   writer.uint32(42).string(message.stdin);
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
+   writer.uint32(50).string(message.stdout);
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
+   writer.uint32(58).string(message.stderr);
+  if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint") && message.checkpoint !== "")
+   writer.uint32(66).string(message.checkpoint);
+  if (message.parentCheckpoint != null && $Object.hasOwnProperty.call(message, "parentCheckpoint") && message.parentCheckpoint !== "")
+   writer.uint32(74).string(message.parentCheckpoint);
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   $root.google.protobuf.Any.encode(message.options, writer.uint32(82).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CreateTaskRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v2.CreateTaskRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.bundle = value;
-                    else
-                        delete message.bundle;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.rootfs && message.rootfs.length))
-                        message.rootfs = [];
-                    message.rootfs.push($root.containerd.types.Mount.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.terminal = value;
-                    else
-                        delete message.terminal;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdin = value;
-                    else
-                        delete message.stdin;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdout = value;
-                    else
-                        delete message.stdout;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stderr = value;
-                    else
-                        delete message.stderr;
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.checkpoint = value;
-                    else
-                        delete message.checkpoint;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.parentCheckpoint = value;
-                    else
-                        delete message.parentCheckpoint;
-                    continue;
-                }
-            case 10: {
-                    if (wireType !== 2)
-                        break;
-                    message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CreateTaskRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v2.CreateTaskRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.bundle = value;
+     else
+      delete message.bundle;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if (!(message.rootfs && message.rootfs.length))
+      message.rootfs = [];
+     message.rootfs.push($root.containerd.types.Mount.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.terminal = value;
+     else
+      delete message.terminal;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdin = value;
+     else
+      delete message.stdin;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdout = value;
+     else
+      delete message.stdout;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stderr = value;
+     else
+      delete message.stderr;
+     continue;
+    }
+   case 8: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.checkpoint = value;
+     else
+      delete message.checkpoint;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.parentCheckpoint = value;
+     else
+      delete message.parentCheckpoint;
+     continue;
+    }
+   case 10: {
+     if (wireType !== 2)
+      break;
+     message.options = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.options);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CreateTaskRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v2.CreateTaskRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v2.CreateTaskRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v2.CreateTaskRequest();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.bundle != null)
-            if (typeof object.bundle !== "string" || object.bundle.length)
-                message.bundle = $String(object.bundle);
-        if (object.rootfs) {
-            if (!$Array.isArray(object.rootfs))
-                throw $TypeError(".containerd.task.v2.CreateTaskRequest.rootfs: array expected");
-            message.rootfs = $Array(object.rootfs.length);
-            for (var i = 0; i < object.rootfs.length; ++i) {
-                if (!$util.isObject(object.rootfs[i]))
-                    throw $TypeError(".containerd.task.v2.CreateTaskRequest.rootfs: object expected");
-                message.rootfs[i] = $root.containerd.types.Mount.fromObject(object.rootfs[i], _depth + 1);
-            }
-        }
-        if (object.terminal != null)
-            if (object.terminal)
-                message.terminal = $Boolean(object.terminal);
-        if (object.stdin != null)
-            if (typeof object.stdin !== "string" || object.stdin.length)
-                message.stdin = $String(object.stdin);
-        if (object.stdout != null)
-            if (typeof object.stdout !== "string" || object.stdout.length)
-                message.stdout = $String(object.stdout);
-        if (object.stderr != null)
-            if (typeof object.stderr !== "string" || object.stderr.length)
-                message.stderr = $String(object.stderr);
-        if (object.checkpoint != null)
-            if (typeof object.checkpoint !== "string" || object.checkpoint.length)
-                message.checkpoint = $String(object.checkpoint);
-        if (object.parentCheckpoint != null)
-            if (typeof object.parentCheckpoint !== "string" || object.parentCheckpoint.length)
-                message.parentCheckpoint = $String(object.parentCheckpoint);
-        if (object.options != null) {
-            if (!$util.isObject(object.options))
-                throw $TypeError(".containerd.task.v2.CreateTaskRequest.options: object expected");
-            message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
-        }
-        return message;
-    };
+ CreateTaskRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v2.CreateTaskRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v2.CreateTaskRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v2.CreateTaskRequest();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.bundle != null)
+   if (typeof object.bundle !== "string" || object.bundle.length)
+    message.bundle = $String(object.bundle);
+  if (object.rootfs) {
+   if (!$Array.isArray(object.rootfs))
+    throw $TypeError(".containerd.task.v2.CreateTaskRequest.rootfs: array expected");
+   message.rootfs = $Array(object.rootfs.length);
+   for (var i = 0; i < object.rootfs.length; ++i) {
+    if (!$util.isObject(object.rootfs[i]))
+     throw $TypeError(".containerd.task.v2.CreateTaskRequest.rootfs: object expected");
+    message.rootfs[i] = $root.containerd.types.Mount.fromObject(object.rootfs[i], _depth + 1);
+   }
+  }
+  if (object.terminal != null)
+   if (object.terminal)
+    message.terminal = $Boolean(object.terminal);
+  if (object.stdin != null)
+   if (typeof object.stdin !== "string" || object.stdin.length)
+    message.stdin = $String(object.stdin);
+  if (object.stdout != null)
+   if (typeof object.stdout !== "string" || object.stdout.length)
+    message.stdout = $String(object.stdout);
+  if (object.stderr != null)
+   if (typeof object.stderr !== "string" || object.stderr.length)
+    message.stderr = $String(object.stderr);
+  if (object.checkpoint != null)
+   if (typeof object.checkpoint !== "string" || object.checkpoint.length)
+    message.checkpoint = $String(object.checkpoint);
+  if (object.parentCheckpoint != null)
+   if (typeof object.parentCheckpoint !== "string" || object.parentCheckpoint.length)
+    message.parentCheckpoint = $String(object.parentCheckpoint);
+  if (object.options != null) {
+   if (!$util.isObject(object.options))
+    throw $TypeError(".containerd.task.v2.CreateTaskRequest.options: object expected");
+   message.options = $root.google.protobuf.Any.fromObject(object.options, _depth + 1);
+  }
+  return message;
+ };
 
-    CreateTaskRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.rootfs = [];
-        if (options.defaults) {
-            object.id = "";
-            object.bundle = "";
-            object.terminal = false;
-            object.stdin = "";
-            object.stdout = "";
-            object.stderr = "";
-            object.checkpoint = "";
-            object.parentCheckpoint = "";
-            object.options = null;
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle"))
-            object.bundle = message.bundle;
-        if (message.rootfs && message.rootfs.length) {
-            object.rootfs = $Array(message.rootfs.length);
-            for (var j = 0; j < message.rootfs.length; ++j)
-                object.rootfs[j] = $root.containerd.types.Mount.toObject(message.rootfs[j], options, _depth + 1);
-        }
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
-            object.terminal = message.terminal;
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
-            object.stdin = message.stdin;
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
-            object.stdout = message.stdout;
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
-            object.stderr = message.stderr;
-        if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
-            object.checkpoint = message.checkpoint;
-        if (message.parentCheckpoint != null && $Object.hasOwnProperty.call(message, "parentCheckpoint"))
-            object.parentCheckpoint = message.parentCheckpoint;
-        if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
-            object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
-        return object;
-    };
+ CreateTaskRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.rootfs = [];
+  if (options.defaults) {
+   object.id = "";
+   object.bundle = "";
+   object.terminal = false;
+   object.stdin = "";
+   object.stdout = "";
+   object.stderr = "";
+   object.checkpoint = "";
+   object.parentCheckpoint = "";
+   object.options = null;
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle"))
+   object.bundle = message.bundle;
+  if (message.rootfs && message.rootfs.length) {
+   object.rootfs = $Array(message.rootfs.length);
+   for (var j = 0; j < message.rootfs.length; ++j)
+    object.rootfs[j] = $root.containerd.types.Mount.toObject(message.rootfs[j], options, _depth + 1);
+  }
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
+   object.terminal = message.terminal;
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
+   object.stdin = message.stdin;
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
+   object.stdout = message.stdout;
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
+   object.stderr = message.stderr;
+  if (message.checkpoint != null && $Object.hasOwnProperty.call(message, "checkpoint"))
+   object.checkpoint = message.checkpoint;
+  if (message.parentCheckpoint != null && $Object.hasOwnProperty.call(message, "parentCheckpoint"))
+   object.parentCheckpoint = message.parentCheckpoint;
+  if (message.options != null && $Object.hasOwnProperty.call(message, "options"))
+   object.options = $root.google.protobuf.Any.toObject(message.options, options, _depth + 1);
+  return object;
+ };
 
-    CreateTaskRequest.prototype.toJSON = function() {
-        return CreateTaskRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CreateTaskRequest.prototype.toJSON = function() {
+  return CreateTaskRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CreateTaskRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v2.CreateTaskRequest";
-    };
+ CreateTaskRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v2.CreateTaskRequest";
+ };
 
-    return CreateTaskRequest;
+ return CreateTaskRequest;
 };

@@ -11,138 +11,138 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var PidsResponse = function (properties) {
-        this.processes = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var PidsResponse = function (properties) {
+  this.processes = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    PidsResponse.prototype.processes = $util.emptyArray;
+ PidsResponse.prototype.processes = $util.emptyArray;
 
-    PidsResponse.create = function(properties) {
-        return new PidsResponse(properties);
-    };
+ PidsResponse.create = function(properties) {
+  return new PidsResponse(properties);
+ };
 
-    PidsResponse.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.processes != null && message.processes.length)
-            for (var i = 0; i < message.processes.length; ++i)
-                $root.containerd.v1.types.ProcessInfo.encode(message.processes[i], writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ PidsResponse.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.processes != null && message.processes.length)
+   for (var i = 0; i < message.processes.length; ++i)
+    $root.containerd.v1.types.ProcessInfo.encode(message.processes[i], writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    PidsResponse.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v2.PidsResponse();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.processes && message.processes.length))
-                        message.processes = [];
-                    message.processes.push($root.containerd.v1.types.ProcessInfo.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ PidsResponse.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v2.PidsResponse();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if (!(message.processes && message.processes.length))
+      message.processes = [];
+     message.processes.push($root.containerd.v1.types.ProcessInfo.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    PidsResponse.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v2.PidsResponse)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v2.PidsResponse: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v2.PidsResponse();
-        if (object.processes) {
-            if (!$Array.isArray(object.processes))
-                throw $TypeError(".containerd.task.v2.PidsResponse.processes: array expected");
-            message.processes = $Array(object.processes.length);
-            for (var i = 0; i < object.processes.length; ++i) {
-                if (!$util.isObject(object.processes[i]))
-                    throw $TypeError(".containerd.task.v2.PidsResponse.processes: object expected");
-                message.processes[i] = $root.containerd.v1.types.ProcessInfo.fromObject(object.processes[i], _depth + 1);
-            }
-        }
-        return message;
-    };
+ PidsResponse.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v2.PidsResponse)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v2.PidsResponse: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v2.PidsResponse();
+  if (object.processes) {
+   if (!$Array.isArray(object.processes))
+    throw $TypeError(".containerd.task.v2.PidsResponse.processes: array expected");
+   message.processes = $Array(object.processes.length);
+   for (var i = 0; i < object.processes.length; ++i) {
+    if (!$util.isObject(object.processes[i]))
+     throw $TypeError(".containerd.task.v2.PidsResponse.processes: object expected");
+    message.processes[i] = $root.containerd.v1.types.ProcessInfo.fromObject(object.processes[i], _depth + 1);
+   }
+  }
+  return message;
+ };
 
-    PidsResponse.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.processes = [];
-        if (message.processes && message.processes.length) {
-            object.processes = $Array(message.processes.length);
-            for (var j = 0; j < message.processes.length; ++j)
-                object.processes[j] = $root.containerd.v1.types.ProcessInfo.toObject(message.processes[j], options, _depth + 1);
-        }
-        return object;
-    };
+ PidsResponse.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.processes = [];
+  if (message.processes && message.processes.length) {
+   object.processes = $Array(message.processes.length);
+   for (var j = 0; j < message.processes.length; ++j)
+    object.processes[j] = $root.containerd.v1.types.ProcessInfo.toObject(message.processes[j], options, _depth + 1);
+  }
+  return object;
+ };
 
-    PidsResponse.prototype.toJSON = function() {
-        return PidsResponse.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ PidsResponse.prototype.toJSON = function() {
+  return PidsResponse.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    PidsResponse.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v2.PidsResponse";
-    };
+ PidsResponse.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v2.PidsResponse";
+ };
 
-    return PidsResponse;
+ return PidsResponse;
 };

@@ -11,146 +11,146 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var StateRequest = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var StateRequest = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    StateRequest.prototype.id = "";
-    StateRequest.prototype.execId = "";
+ StateRequest.prototype.id = "";
+ StateRequest.prototype.execId = "";
 
-    StateRequest.create = function(properties) {
-        return new StateRequest(properties);
-    };
+ StateRequest.create = function(properties) {
+  return new StateRequest(properties);
+ };
 
-    StateRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
-            writer.uint32(18).string(message.execId);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ StateRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
+   writer.uint32(18).string(message.execId);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    StateRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v2.StateRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.execId = value;
-                    else
-                        delete message.execId;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ StateRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v2.StateRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.execId = value;
+     else
+      delete message.execId;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    StateRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v2.StateRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v2.StateRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v2.StateRequest();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.execId != null)
-            if (typeof object.execId !== "string" || object.execId.length)
-                message.execId = $String(object.execId);
-        return message;
-    };
+ StateRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v2.StateRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v2.StateRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v2.StateRequest();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.execId != null)
+   if (typeof object.execId !== "string" || object.execId.length)
+    message.execId = $String(object.execId);
+  return message;
+ };
 
-    StateRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.id = "";
-            object.execId = "";
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
-            object.execId = message.execId;
-        return object;
-    };
+ StateRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.id = "";
+   object.execId = "";
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
+   object.execId = message.execId;
+  return object;
+ };
 
-    StateRequest.prototype.toJSON = function() {
-        return StateRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ StateRequest.prototype.toJSON = function() {
+  return StateRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    StateRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v2.StateRequest";
-    };
+ StateRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v2.StateRequest";
+ };
 
-    return StateRequest;
+ return StateRequest;
 };

@@ -11,236 +11,236 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Task = function(rpcImpl, requestDelimited, responseDelimited) {
-        $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
-    };
+ var Task = function(rpcImpl, requestDelimited, responseDelimited) {
+  $protobuf.rpc.Service.call(this, rpcImpl, requestDelimited, responseDelimited);
+ };
 
-    $Object.defineProperty(Task.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: Task, writable: true, enumerable: false, configurable: true });
+ $Object.defineProperty(Task.prototype = $Object.create($protobuf.rpc.Service.prototype), "constructor", { value: Task, writable: true, enumerable: false, configurable: true });
 
-    Task.create = function(rpcImpl, requestDelimited, responseDelimited) {
-        return new this(rpcImpl, requestDelimited, responseDelimited);
-    };
-
-
-
-    $Object.defineProperties(Task.prototype.state = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.state, $root.containerd.task.v2.StateRequest, $root.containerd.task.v2.StateResponse, request, callback);
-    }, {
-        name: { value: "State" },
-        path: { value: "/containerd.task.v2.Task/State" },
-        requestType: { value: "StateRequest" },
-        responseType: { value: "StateResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ Task.create = function(rpcImpl, requestDelimited, responseDelimited) {
+  return new this(rpcImpl, requestDelimited, responseDelimited);
+ };
 
 
 
-    $Object.defineProperties(Task.prototype.create = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.create, $root.containerd.task.v2.CreateTaskRequest, $root.containerd.task.v2.CreateTaskResponse, request, callback);
-    }, {
-        name: { value: "Create" },
-        path: { value: "/containerd.task.v2.Task/Create" },
-        requestType: { value: "CreateTaskRequest" },
-        responseType: { value: "CreateTaskResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.state = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.state, $root.containerd.task.v2.StateRequest, $root.containerd.task.v2.StateResponse, request, callback);
+ }, {
+  name: { value: "State" },
+  path: { value: "/containerd.task.v2.Task/State" },
+  requestType: { value: "StateRequest" },
+  responseType: { value: "StateResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.start = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.start, $root.containerd.task.v2.StartRequest, $root.containerd.task.v2.StartResponse, request, callback);
-    }, {
-        name: { value: "Start" },
-        path: { value: "/containerd.task.v2.Task/Start" },
-        requestType: { value: "StartRequest" },
-        responseType: { value: "StartResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.create = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.create, $root.containerd.task.v2.CreateTaskRequest, $root.containerd.task.v2.CreateTaskResponse, request, callback);
+ }, {
+  name: { value: "Create" },
+  path: { value: "/containerd.task.v2.Task/Create" },
+  requestType: { value: "CreateTaskRequest" },
+  responseType: { value: "CreateTaskResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype["delete"] = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype["delete"], $root.containerd.task.v2.DeleteRequest, $root.containerd.task.v2.DeleteResponse, request, callback);
-    }, {
-        name: { value: "Delete" },
-        path: { value: "/containerd.task.v2.Task/Delete" },
-        requestType: { value: "DeleteRequest" },
-        responseType: { value: "DeleteResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.start = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.start, $root.containerd.task.v2.StartRequest, $root.containerd.task.v2.StartResponse, request, callback);
+ }, {
+  name: { value: "Start" },
+  path: { value: "/containerd.task.v2.Task/Start" },
+  requestType: { value: "StartRequest" },
+  responseType: { value: "StartResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.pids = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.pids, $root.containerd.task.v2.PidsRequest, $root.containerd.task.v2.PidsResponse, request, callback);
-    }, {
-        name: { value: "Pids" },
-        path: { value: "/containerd.task.v2.Task/Pids" },
-        requestType: { value: "PidsRequest" },
-        responseType: { value: "PidsResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype["delete"] = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype["delete"], $root.containerd.task.v2.DeleteRequest, $root.containerd.task.v2.DeleteResponse, request, callback);
+ }, {
+  name: { value: "Delete" },
+  path: { value: "/containerd.task.v2.Task/Delete" },
+  requestType: { value: "DeleteRequest" },
+  responseType: { value: "DeleteResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.pause = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.pause, $root.containerd.task.v2.PauseRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Pause" },
-        path: { value: "/containerd.task.v2.Task/Pause" },
-        requestType: { value: "PauseRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.pids = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.pids, $root.containerd.task.v2.PidsRequest, $root.containerd.task.v2.PidsResponse, request, callback);
+ }, {
+  name: { value: "Pids" },
+  path: { value: "/containerd.task.v2.Task/Pids" },
+  requestType: { value: "PidsRequest" },
+  responseType: { value: "PidsResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.resume = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.resume, $root.containerd.task.v2.ResumeRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Resume" },
-        path: { value: "/containerd.task.v2.Task/Resume" },
-        requestType: { value: "ResumeRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.pause = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.pause, $root.containerd.task.v2.PauseRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Pause" },
+  path: { value: "/containerd.task.v2.Task/Pause" },
+  requestType: { value: "PauseRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.checkpoint = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.checkpoint, $root.containerd.task.v2.CheckpointTaskRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Checkpoint" },
-        path: { value: "/containerd.task.v2.Task/Checkpoint" },
-        requestType: { value: "CheckpointTaskRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.resume = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.resume, $root.containerd.task.v2.ResumeRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Resume" },
+  path: { value: "/containerd.task.v2.Task/Resume" },
+  requestType: { value: "ResumeRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.kill = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.kill, $root.containerd.task.v2.KillRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Kill" },
-        path: { value: "/containerd.task.v2.Task/Kill" },
-        requestType: { value: "KillRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.checkpoint = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.checkpoint, $root.containerd.task.v2.CheckpointTaskRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Checkpoint" },
+  path: { value: "/containerd.task.v2.Task/Checkpoint" },
+  requestType: { value: "CheckpointTaskRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.exec = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.exec, $root.containerd.task.v2.ExecProcessRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Exec" },
-        path: { value: "/containerd.task.v2.Task/Exec" },
-        requestType: { value: "ExecProcessRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.kill = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.kill, $root.containerd.task.v2.KillRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Kill" },
+  path: { value: "/containerd.task.v2.Task/Kill" },
+  requestType: { value: "KillRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.resizePty = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.resizePty, $root.containerd.task.v2.ResizePtyRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "ResizePty" },
-        path: { value: "/containerd.task.v2.Task/ResizePty" },
-        requestType: { value: "ResizePtyRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.exec = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.exec, $root.containerd.task.v2.ExecProcessRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Exec" },
+  path: { value: "/containerd.task.v2.Task/Exec" },
+  requestType: { value: "ExecProcessRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.closeIO = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.closeIO, $root.containerd.task.v2.CloseIORequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "CloseIO" },
-        path: { value: "/containerd.task.v2.Task/CloseIO" },
-        requestType: { value: "CloseIORequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.resizePty = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.resizePty, $root.containerd.task.v2.ResizePtyRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "ResizePty" },
+  path: { value: "/containerd.task.v2.Task/ResizePty" },
+  requestType: { value: "ResizePtyRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.update = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.update, $root.containerd.task.v2.UpdateTaskRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Update" },
-        path: { value: "/containerd.task.v2.Task/Update" },
-        requestType: { value: "UpdateTaskRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.closeIO = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.closeIO, $root.containerd.task.v2.CloseIORequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "CloseIO" },
+  path: { value: "/containerd.task.v2.Task/CloseIO" },
+  requestType: { value: "CloseIORequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.wait = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.wait, $root.containerd.task.v2.WaitRequest, $root.containerd.task.v2.WaitResponse, request, callback);
-    }, {
-        name: { value: "Wait" },
-        path: { value: "/containerd.task.v2.Task/Wait" },
-        requestType: { value: "WaitRequest" },
-        responseType: { value: "WaitResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.update = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.update, $root.containerd.task.v2.UpdateTaskRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Update" },
+  path: { value: "/containerd.task.v2.Task/Update" },
+  requestType: { value: "UpdateTaskRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.stats = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.stats, $root.containerd.task.v2.StatsRequest, $root.containerd.task.v2.StatsResponse, request, callback);
-    }, {
-        name: { value: "Stats" },
-        path: { value: "/containerd.task.v2.Task/Stats" },
-        requestType: { value: "StatsRequest" },
-        responseType: { value: "StatsResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.wait = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.wait, $root.containerd.task.v2.WaitRequest, $root.containerd.task.v2.WaitResponse, request, callback);
+ }, {
+  name: { value: "Wait" },
+  path: { value: "/containerd.task.v2.Task/Wait" },
+  requestType: { value: "WaitRequest" },
+  responseType: { value: "WaitResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.connect = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.connect, $root.containerd.task.v2.ConnectRequest, $root.containerd.task.v2.ConnectResponse, request, callback);
-    }, {
-        name: { value: "Connect" },
-        path: { value: "/containerd.task.v2.Task/Connect" },
-        requestType: { value: "ConnectRequest" },
-        responseType: { value: "ConnectResponse" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.stats = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.stats, $root.containerd.task.v2.StatsRequest, $root.containerd.task.v2.StatsResponse, request, callback);
+ }, {
+  name: { value: "Stats" },
+  path: { value: "/containerd.task.v2.Task/Stats" },
+  requestType: { value: "StatsRequest" },
+  responseType: { value: "StatsResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
 
 
-    $Object.defineProperties(Task.prototype.shutdown = function(request, callback) {
-        return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.shutdown, $root.containerd.task.v2.ShutdownRequest, $root.google.protobuf.Empty, request, callback);
-    }, {
-        name: { value: "Shutdown" },
-        path: { value: "/containerd.task.v2.Task/Shutdown" },
-        requestType: { value: "ShutdownRequest" },
-        responseType: { value: "google.protobuf.Empty" },
-        requestStream: { value: $undefined },
-        responseStream: { value: $undefined }
-    });
+ $Object.defineProperties(Task.prototype.connect = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.connect, $root.containerd.task.v2.ConnectRequest, $root.containerd.task.v2.ConnectResponse, request, callback);
+ }, {
+  name: { value: "Connect" },
+  path: { value: "/containerd.task.v2.Task/Connect" },
+  requestType: { value: "ConnectRequest" },
+  responseType: { value: "ConnectResponse" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
 
-    return Task;
+
+
+ $Object.defineProperties(Task.prototype.shutdown = function(request, callback) {
+  return $protobuf.rpc.Service.prototype.rpcCall.call(this, Task.prototype.shutdown, $root.containerd.task.v2.ShutdownRequest, $root.google.protobuf.Empty, request, callback);
+ }, {
+  name: { value: "Shutdown" },
+  path: { value: "/containerd.task.v2.Task/Shutdown" },
+  requestType: { value: "ShutdownRequest" },
+  responseType: { value: "google.protobuf.Empty" },
+  requestStream: { value: $undefined },
+  responseStream: { value: $undefined }
+ });
+
+ return Task;
 };

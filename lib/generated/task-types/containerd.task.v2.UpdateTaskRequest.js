@@ -11,207 +11,207 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var UpdateTaskRequest = function (properties) {
-        this.annotations = {};
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var UpdateTaskRequest = function (properties) {
+  this.annotations = {};
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    UpdateTaskRequest.prototype.id = "";
-    UpdateTaskRequest.prototype.resources = null;
-    UpdateTaskRequest.prototype.annotations = $util.emptyObject;
+ UpdateTaskRequest.prototype.id = "";
+ UpdateTaskRequest.prototype.resources = null;
+ UpdateTaskRequest.prototype.annotations = $util.emptyObject;
 
-    UpdateTaskRequest.create = function(properties) {
-        return new UpdateTaskRequest(properties);
-    };
+ UpdateTaskRequest.create = function(properties) {
+  return new UpdateTaskRequest(properties);
+ };
 
-    UpdateTaskRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.resources != null && $Object.hasOwnProperty.call(message, "resources"))
-            $root.google.protobuf.Any.encode(message.resources, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.annotations != null && $Object.hasOwnProperty.call(message, "annotations"))
-            for (var keys = $Object.keys(message.annotations), i = 0; i < keys.length; ++i)
-                writer.uint32(26).fork().uint32(10).string(keys[i]).uint32(18).string(message.annotations[keys[i]]).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ UpdateTaskRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.resources != null && $Object.hasOwnProperty.call(message, "resources"))
+   $root.google.protobuf.Any.encode(message.resources, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.annotations != null && $Object.hasOwnProperty.call(message, "annotations"))
+   for (var keys = $Object.keys(message.annotations), i = 0; i < keys.length; ++i)
+    writer.uint32(26).fork().uint32(10).string(keys[i]).uint32(18).string(message.annotations[keys[i]]).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    UpdateTaskRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, key, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v2.UpdateTaskRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.resources = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.resources);
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if (message.annotations === $util.emptyObject)
-                        message.annotations = {};
-                    var end2 = reader.size() + reader.pos;
-                    if (end2 > reader.len)
-                        throw $RangeError("index out of range");
-                    reader.len = end2;
-                    key = "";
-                    value = "";
-                    while (reader.pos < end2) {
-                        var tag2 = reader.tag();
-                        wireType = tag2 & 7;
-                        switch (tag2 >>>= 3) {
-                        case 1:
-                            if (wireType !== 2)
-                                break;
-                            key = reader.stringVerify();
-                            continue;
-                        case 2:
-                            if (wireType !== 2)
-                                break;
-                            value = reader.stringVerify();
-                            continue;
-                        }
-                        reader.skipType(wireType, _depth, tag2);
-                    }
-                    if (reader.pos !== end2)
-                        throw $RangeError("index out of range");
-                    reader.len = end;
-                    if (key === "__proto__")
-                        $util.makeProp(message.annotations, key);
-                    message.annotations[key] = value;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ UpdateTaskRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, key, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v2.UpdateTaskRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.resources = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.resources);
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if (message.annotations === $util.emptyObject)
+      message.annotations = {};
+     var end2 = reader.size() + reader.pos;
+     if (end2 > reader.len)
+      throw $RangeError("index out of range");
+     reader.len = end2;
+     key = "";
+     value = "";
+     while (reader.pos < end2) {
+      var tag2 = reader.tag();
+      wireType = tag2 & 7;
+      switch (tag2 >>>= 3) {
+      case 1:
+       if (wireType !== 2)
+        break;
+       key = reader.stringVerify();
+       continue;
+      case 2:
+       if (wireType !== 2)
+        break;
+       value = reader.stringVerify();
+       continue;
+      }
+      reader.skipType(wireType, _depth, tag2);
+     }
+     if (reader.pos !== end2)
+      throw $RangeError("index out of range");
+     reader.len = end;
+     if (key === "__proto__")
+      $util.makeProp(message.annotations, key);
+     message.annotations[key] = value;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    UpdateTaskRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v2.UpdateTaskRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v2.UpdateTaskRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v2.UpdateTaskRequest();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.resources != null) {
-            if (!$util.isObject(object.resources))
-                throw $TypeError(".containerd.task.v2.UpdateTaskRequest.resources: object expected");
-            message.resources = $root.google.protobuf.Any.fromObject(object.resources, _depth + 1);
-        }
-        if (object.annotations) {
-            if (!$util.isObject(object.annotations))
-                throw $TypeError(".containerd.task.v2.UpdateTaskRequest.annotations: object expected");
-            message.annotations = {};
-            for (var keys = $Object.keys(object.annotations), i = 0; i < keys.length; ++i) {
-                if (keys[i] === "__proto__")
-                    $util.makeProp(message.annotations, keys[i]);
-                message.annotations[keys[i]] = $String(object.annotations[keys[i]]);
-            }
-        }
-        return message;
-    };
+ UpdateTaskRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v2.UpdateTaskRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v2.UpdateTaskRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v2.UpdateTaskRequest();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.resources != null) {
+   if (!$util.isObject(object.resources))
+    throw $TypeError(".containerd.task.v2.UpdateTaskRequest.resources: object expected");
+   message.resources = $root.google.protobuf.Any.fromObject(object.resources, _depth + 1);
+  }
+  if (object.annotations) {
+   if (!$util.isObject(object.annotations))
+    throw $TypeError(".containerd.task.v2.UpdateTaskRequest.annotations: object expected");
+   message.annotations = {};
+   for (var keys = $Object.keys(object.annotations), i = 0; i < keys.length; ++i) {
+    if (keys[i] === "__proto__")
+     $util.makeProp(message.annotations, keys[i]);
+    message.annotations[keys[i]] = $String(object.annotations[keys[i]]);
+   }
+  }
+  return message;
+ };
 
-    UpdateTaskRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.objects || options.defaults)
-            object.annotations = {};
-        if (options.defaults) {
-            object.id = "";
-            object.resources = null;
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.resources != null && $Object.hasOwnProperty.call(message, "resources"))
-            object.resources = $root.google.protobuf.Any.toObject(message.resources, options, _depth + 1);
-        var keys2;
-        if (message.annotations && (keys2 = $Object.keys(message.annotations)).length) {
-            object.annotations = {};
-            for (var j = 0; j < keys2.length; ++j) {
-                if (keys2[j] === "__proto__")
-                    $util.makeProp(object.annotations, keys2[j]);
-                object.annotations[keys2[j]] = message.annotations[keys2[j]];
-            }
-        }
-        return object;
-    };
+ UpdateTaskRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.objects || options.defaults)
+   object.annotations = {};
+  if (options.defaults) {
+   object.id = "";
+   object.resources = null;
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.resources != null && $Object.hasOwnProperty.call(message, "resources"))
+   object.resources = $root.google.protobuf.Any.toObject(message.resources, options, _depth + 1);
+  var keys2;
+  if (message.annotations && (keys2 = $Object.keys(message.annotations)).length) {
+   object.annotations = {};
+   for (var j = 0; j < keys2.length; ++j) {
+    if (keys2[j] === "__proto__")
+     $util.makeProp(object.annotations, keys2[j]);
+    object.annotations[keys2[j]] = message.annotations[keys2[j]];
+   }
+  }
+  return object;
+ };
 
-    UpdateTaskRequest.prototype.toJSON = function() {
-        return UpdateTaskRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ UpdateTaskRequest.prototype.toJSON = function() {
+  return UpdateTaskRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    UpdateTaskRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v2.UpdateTaskRequest";
-    };
+ UpdateTaskRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v2.UpdateTaskRequest";
+ };
 
-    return UpdateTaskRequest;
+ return UpdateTaskRequest;
 };

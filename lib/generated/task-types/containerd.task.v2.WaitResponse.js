@@ -11,145 +11,145 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var WaitResponse = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var WaitResponse = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    WaitResponse.prototype.exitStatus = 0;
-    WaitResponse.prototype.exitedAt = null;
+ WaitResponse.prototype.exitStatus = 0;
+ WaitResponse.prototype.exitedAt = null;
 
-    WaitResponse.create = function(properties) {
-        return new WaitResponse(properties);
-    };
+ WaitResponse.create = function(properties) {
+  return new WaitResponse(properties);
+ };
 
-    WaitResponse.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus") && message.exitStatus !== 0)
-            writer.uint32(8).uint32(message.exitStatus);
-        if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
-            $root.google.protobuf.Timestamp.encode(message.exitedAt, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ WaitResponse.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus") && message.exitStatus !== 0)
+   writer.uint32(8).uint32(message.exitStatus);
+  if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
+   $root.google.protobuf.Timestamp.encode(message.exitedAt, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    WaitResponse.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v2.WaitResponse();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.exitStatus = value;
-                    else
-                        delete message.exitStatus;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.exitedAt = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.exitedAt);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ WaitResponse.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v2.WaitResponse();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.exitStatus = value;
+     else
+      delete message.exitStatus;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.exitedAt = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.exitedAt);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    WaitResponse.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v2.WaitResponse)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v2.WaitResponse: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v2.WaitResponse();
-        if (object.exitStatus != null)
-            if ($Number(object.exitStatus) !== 0)
-                message.exitStatus = object.exitStatus >>> 0;
-        if (object.exitedAt != null) {
-            if (!$util.isObject(object.exitedAt))
-                throw $TypeError(".containerd.task.v2.WaitResponse.exitedAt: object expected");
-            message.exitedAt = $root.google.protobuf.Timestamp.fromObject(object.exitedAt, _depth + 1);
-        }
-        return message;
-    };
+ WaitResponse.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v2.WaitResponse)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v2.WaitResponse: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v2.WaitResponse();
+  if (object.exitStatus != null)
+   if ($Number(object.exitStatus) !== 0)
+    message.exitStatus = object.exitStatus >>> 0;
+  if (object.exitedAt != null) {
+   if (!$util.isObject(object.exitedAt))
+    throw $TypeError(".containerd.task.v2.WaitResponse.exitedAt: object expected");
+   message.exitedAt = $root.google.protobuf.Timestamp.fromObject(object.exitedAt, _depth + 1);
+  }
+  return message;
+ };
 
-    WaitResponse.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.exitStatus = 0;
-            object.exitedAt = null;
-        }
-        if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus"))
-            object.exitStatus = message.exitStatus;
-        if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
-            object.exitedAt = $root.google.protobuf.Timestamp.toObject(message.exitedAt, options, _depth + 1);
-        return object;
-    };
+ WaitResponse.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.exitStatus = 0;
+   object.exitedAt = null;
+  }
+  if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus"))
+   object.exitStatus = message.exitStatus;
+  if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
+   object.exitedAt = $root.google.protobuf.Timestamp.toObject(message.exitedAt, options, _depth + 1);
+  return object;
+ };
 
-    WaitResponse.prototype.toJSON = function() {
-        return WaitResponse.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ WaitResponse.prototype.toJSON = function() {
+  return WaitResponse.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    WaitResponse.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v2.WaitResponse";
-    };
+ WaitResponse.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v2.WaitResponse";
+ };
 
-    return WaitResponse;
+ return WaitResponse;
 };

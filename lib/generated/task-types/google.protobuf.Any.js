@@ -11,155 +11,155 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Any = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Any = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Any.prototype.type_url = "";
-    Any.prototype.value = $util.newBuffer([]);
+ Any.prototype.type_url = "";
+ Any.prototype.value = $util.newBuffer([]);
 
-    Any.create = function(properties) {
-        return new Any(properties);
-    };
+ Any.create = function(properties) {
+  return new Any(properties);
+ };
 
-    Any.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.type_url != null && $Object.hasOwnProperty.call(message, "type_url") && message.type_url !== "")
-            writer.uint32(10).string(message.type_url);
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
-            writer.uint32(18).bytes(message.value);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Any.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.type_url != null && $Object.hasOwnProperty.call(message, "type_url") && message.type_url !== "")
+   writer.uint32(10).string(message.type_url);
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value.length)
+   writer.uint32(18).bytes(message.value);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Any.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.google.protobuf.Any();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.type_url = value;
-                    else
-                        delete message.type_url;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.bytes()).length)
-                        message.value = value;
-                    else
-                        delete message.value;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Any.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.google.protobuf.Any();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.type_url = value;
+     else
+      delete message.type_url;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.bytes()).length)
+      message.value = value;
+     else
+      delete message.value;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Any.fromObject = function (object, _depth) {
-        if (object instanceof $root.google.protobuf.Any)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".google.protobuf.Any: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.google.protobuf.Any();
-        if (object.type_url != null)
-            if (typeof object.type_url !== "string" || object.type_url.length)
-                message.type_url = $String(object.type_url);
-        if (object.value != null)
-            if (object.value.length)
-                if (typeof object.value === "string")
-                    $util.base64.decode(object.value, message.value = $util.newBuffer($util.base64.length(object.value)), 0);
-                else if (object.value.length >= 0)
-                    message.value = object.value;
-        return message;
-    };
+ Any.fromObject = function (object, _depth) {
+  if (object instanceof $root.google.protobuf.Any)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".google.protobuf.Any: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.google.protobuf.Any();
+  if (object.type_url != null)
+   if (typeof object.type_url !== "string" || object.type_url.length)
+    message.type_url = $String(object.type_url);
+  if (object.value != null)
+   if (object.value.length)
+    if (typeof object.value === "string")
+     $util.base64.decode(object.value, message.value = $util.newBuffer($util.base64.length(object.value)), 0);
+    else if (object.value.length >= 0)
+     message.value = object.value;
+  return message;
+ };
 
-    Any.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.type_url = "";
-            if (options.bytes === $String)
-                object.value = "";
-            else {
-                object.value = [];
-                if (options.bytes !== $Array)
-                    object.value = $util.newBuffer(object.value);
-            }
-        }
-        if (message.type_url != null && $Object.hasOwnProperty.call(message, "type_url"))
-            object.type_url = message.type_url;
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-            object.value = options.bytes === $String ? $util.base64.encode(message.value, 0, message.value.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.value) : message.value;
-        return object;
-    };
+ Any.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.type_url = "";
+   if (options.bytes === $String)
+    object.value = "";
+   else {
+    object.value = [];
+    if (options.bytes !== $Array)
+     object.value = $util.newBuffer(object.value);
+   }
+  }
+  if (message.type_url != null && $Object.hasOwnProperty.call(message, "type_url"))
+   object.type_url = message.type_url;
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+   object.value = options.bytes === $String ? $util.base64.encode(message.value, 0, message.value.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.value) : message.value;
+  return object;
+ };
 
-    Any.prototype.toJSON = function() {
-        return Any.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Any.prototype.toJSON = function() {
+  return Any.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Any.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/google.protobuf.Any";
-    };
+ Any.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/google.protobuf.Any";
+ };
 
-    return Any;
+ return Any;
 };

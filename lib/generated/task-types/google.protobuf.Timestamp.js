@@ -11,162 +11,162 @@ var $root = $protobuf.roots["task"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Timestamp = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Timestamp = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    $longDefault(Timestamp.prototype, "seconds", false);
-    Timestamp.prototype.nanos = 0;
+ $longDefault(Timestamp.prototype, "seconds", false);
+ Timestamp.prototype.nanos = 0;
 
-    Timestamp.create = function(properties) {
-        return new Timestamp(properties);
-    };
+ Timestamp.create = function(properties) {
+  return new Timestamp(properties);
+ };
 
-    Timestamp.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.seconds != null && $Object.hasOwnProperty.call(message, "seconds") && (typeof message.seconds === "object" ? message.seconds.low || message.seconds.high : message.seconds !== 0))
-            writer.uint32(8).int64(message.seconds);
-        if (message.nanos != null && $Object.hasOwnProperty.call(message, "nanos") && message.nanos !== 0)
-            writer.uint32(16).int32(message.nanos);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Timestamp.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.seconds != null && $Object.hasOwnProperty.call(message, "seconds") && (typeof message.seconds === "object" ? message.seconds.low || message.seconds.high : message.seconds !== 0))
+   writer.uint32(8).int64(message.seconds);
+  if (message.nanos != null && $Object.hasOwnProperty.call(message, "nanos") && message.nanos !== 0)
+   writer.uint32(16).int32(message.nanos);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Timestamp.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.google.protobuf.Timestamp();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
-                        message.seconds = value;
-                    else
-                        delete message.seconds;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.int32())
-                        message.nanos = value;
-                    else
-                        delete message.nanos;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Timestamp.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.google.protobuf.Timestamp();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+      message.seconds = value;
+     else
+      delete message.seconds;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.int32())
+      message.nanos = value;
+     else
+      delete message.nanos;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Timestamp.fromObject = function (object, _depth) {
-        if (object instanceof $root.google.protobuf.Timestamp)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".google.protobuf.Timestamp: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.google.protobuf.Timestamp();
-        if (object.seconds != null)
-            if (typeof object.seconds === "object" ? object.seconds.low || object.seconds.high : $Number(object.seconds) !== 0)
-                if ($util.Long)
-                    message.seconds = $util.Long.fromValue(object.seconds, false);
-                else if (typeof object.seconds === "string")
-                    message.seconds = $parseInt(object.seconds, 10);
-                else if (typeof object.seconds === "number")
-                    message.seconds = object.seconds;
-                else if (typeof object.seconds === "object")
-                    message.seconds = new $util.LongBits(object.seconds.low >>> 0, object.seconds.high >>> 0).toNumber();
-        if (object.nanos != null)
-            if ($Number(object.nanos) !== 0)
-                message.nanos = object.nanos | 0;
-        return message;
-    };
+ Timestamp.fromObject = function (object, _depth) {
+  if (object instanceof $root.google.protobuf.Timestamp)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".google.protobuf.Timestamp: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.google.protobuf.Timestamp();
+  if (object.seconds != null)
+   if (typeof object.seconds === "object" ? object.seconds.low || object.seconds.high : $Number(object.seconds) !== 0)
+    if ($util.Long)
+     message.seconds = $util.Long.fromValue(object.seconds, false);
+    else if (typeof object.seconds === "string")
+     message.seconds = $parseInt(object.seconds, 10);
+    else if (typeof object.seconds === "number")
+     message.seconds = object.seconds;
+    else if (typeof object.seconds === "object")
+     message.seconds = new $util.LongBits(object.seconds.low >>> 0, object.seconds.high >>> 0).toNumber();
+  if (object.nanos != null)
+   if ($Number(object.nanos) !== 0)
+    message.nanos = object.nanos | 0;
+  return message;
+ };
 
-    Timestamp.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, false);
-                object.seconds = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.seconds = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-            object.nanos = 0;
-        }
-        if (message.seconds != null && $Object.hasOwnProperty.call(message, "seconds"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.seconds = typeof message.seconds === "number" ? $BigInt(message.seconds) : $util.Long.fromBits(message.seconds.low >>> 0, message.seconds.high >>> 0, false).toBigInt();
-            else if (typeof message.seconds === "number")
-                object.seconds = options.longs === $String ? $String(message.seconds) : message.seconds;
-            else
-                object.seconds = options.longs === $String ? $util.Long.prototype.toString.call(message.seconds) : options.longs === $Number ? new $util.LongBits(message.seconds.low >>> 0, message.seconds.high >>> 0).toNumber() : message.seconds;
-        if (message.nanos != null && $Object.hasOwnProperty.call(message, "nanos"))
-            object.nanos = message.nanos;
-        return object;
-    };
+ Timestamp.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, false);
+    object.seconds = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.seconds = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+   object.nanos = 0;
+  }
+  if (message.seconds != null && $Object.hasOwnProperty.call(message, "seconds"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.seconds = typeof message.seconds === "number" ? $BigInt(message.seconds) : $util.Long.fromBits(message.seconds.low >>> 0, message.seconds.high >>> 0, false).toBigInt();
+   else if (typeof message.seconds === "number")
+    object.seconds = options.longs === $String ? $String(message.seconds) : message.seconds;
+   else
+    object.seconds = options.longs === $String ? $util.Long.prototype.toString.call(message.seconds) : options.longs === $Number ? new $util.LongBits(message.seconds.low >>> 0, message.seconds.high >>> 0).toNumber() : message.seconds;
+  if (message.nanos != null && $Object.hasOwnProperty.call(message, "nanos"))
+   object.nanos = message.nanos;
+  return object;
+ };
 
-    Timestamp.prototype.toJSON = function() {
-        return Timestamp.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Timestamp.prototype.toJSON = function() {
+  return Timestamp.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Timestamp.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/google.protobuf.Timestamp";
-    };
+ Timestamp.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/google.protobuf.Timestamp";
+ };
 
-    return Timestamp;
+ return Timestamp;
 };

@@ -11,164 +11,164 @@ var $root = $protobuf.roots["task-v3"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var CloseIORequest = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var CloseIORequest = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    CloseIORequest.prototype.id = "";
-    CloseIORequest.prototype.execId = "";
-    CloseIORequest.prototype.stdin = false;
+ CloseIORequest.prototype.id = "";
+ CloseIORequest.prototype.execId = "";
+ CloseIORequest.prototype.stdin = false;
 
-    CloseIORequest.create = function(properties) {
-        return new CloseIORequest(properties);
-    };
+ CloseIORequest.create = function(properties) {
+  return new CloseIORequest(properties);
+ };
 
-    CloseIORequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
-            writer.uint32(18).string(message.execId);
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== false)
-            writer.uint32(24).bool(message.stdin);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ CloseIORequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
+   writer.uint32(18).string(message.execId);
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== false)
+   writer.uint32(24).bool(message.stdin);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    CloseIORequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v3.CloseIORequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.execId = value;
-                    else
-                        delete message.execId;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.stdin = value;
-                    else
-                        delete message.stdin;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ CloseIORequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v3.CloseIORequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.execId = value;
+     else
+      delete message.execId;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.stdin = value;
+     else
+      delete message.stdin;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    CloseIORequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v3.CloseIORequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v3.CloseIORequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v3.CloseIORequest();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.execId != null)
-            if (typeof object.execId !== "string" || object.execId.length)
-                message.execId = $String(object.execId);
-        if (object.stdin != null)
-            if (object.stdin)
-                message.stdin = $Boolean(object.stdin);
-        return message;
-    };
+ CloseIORequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v3.CloseIORequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v3.CloseIORequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v3.CloseIORequest();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.execId != null)
+   if (typeof object.execId !== "string" || object.execId.length)
+    message.execId = $String(object.execId);
+  if (object.stdin != null)
+   if (object.stdin)
+    message.stdin = $Boolean(object.stdin);
+  return message;
+ };
 
-    CloseIORequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.id = "";
-            object.execId = "";
-            object.stdin = false;
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
-            object.execId = message.execId;
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
-            object.stdin = message.stdin;
-        return object;
-    };
+ CloseIORequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.id = "";
+   object.execId = "";
+   object.stdin = false;
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
+   object.execId = message.execId;
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
+   object.stdin = message.stdin;
+  return object;
+ };
 
-    CloseIORequest.prototype.toJSON = function() {
-        return CloseIORequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ CloseIORequest.prototype.toJSON = function() {
+  return CloseIORequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    CloseIORequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v3.CloseIORequest";
-    };
+ CloseIORequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v3.CloseIORequest";
+ };
 
-    return CloseIORequest;
+ return CloseIORequest;
 };

@@ -11,235 +11,235 @@ var $root = $protobuf.roots["task-v3"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var ExecProcessRequest = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var ExecProcessRequest = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    ExecProcessRequest.prototype.id = "";
-    ExecProcessRequest.prototype.execId = "";
-    ExecProcessRequest.prototype.terminal = false;
-    ExecProcessRequest.prototype.stdin = "";
-    ExecProcessRequest.prototype.stdout = "";
-    ExecProcessRequest.prototype.stderr = "";
-    ExecProcessRequest.prototype.spec = null;
+ ExecProcessRequest.prototype.id = "";
+ ExecProcessRequest.prototype.execId = "";
+ ExecProcessRequest.prototype.terminal = false;
+ ExecProcessRequest.prototype.stdin = "";
+ ExecProcessRequest.prototype.stdout = "";
+ ExecProcessRequest.prototype.stderr = "";
+ ExecProcessRequest.prototype.spec = null;
 
-    ExecProcessRequest.create = function(properties) {
-        return new ExecProcessRequest(properties);
-    };
+ ExecProcessRequest.create = function(properties) {
+  return new ExecProcessRequest(properties);
+ };
 
-    ExecProcessRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
-            writer.uint32(18).string(message.execId);
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
-            writer.uint32(24).bool(message.terminal);
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
-            writer.uint32(34).string(message.stdin);
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
-            writer.uint32(42).string(message.stdout);
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
-            writer.uint32(50).string(message.stderr);
-        if (message.spec != null && $Object.hasOwnProperty.call(message, "spec"))
-            $root.google.protobuf.Any.encode(message.spec, writer.uint32(58).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ ExecProcessRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
+   writer.uint32(18).string(message.execId);
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
+   writer.uint32(24).bool(message.terminal);
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
+   writer.uint32(34).string(message.stdin);
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
+   writer.uint32(42).string(message.stdout);
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
+   writer.uint32(50).string(message.stderr);
+  if (message.spec != null && $Object.hasOwnProperty.call(message, "spec"))
+   $root.google.protobuf.Any.encode(message.spec, writer.uint32(58).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    ExecProcessRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v3.ExecProcessRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.execId = value;
-                    else
-                        delete message.execId;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.terminal = value;
-                    else
-                        delete message.terminal;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdin = value;
-                    else
-                        delete message.stdin;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdout = value;
-                    else
-                        delete message.stdout;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stderr = value;
-                    else
-                        delete message.stderr;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    message.spec = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.spec);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ ExecProcessRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v3.ExecProcessRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.execId = value;
+     else
+      delete message.execId;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.terminal = value;
+     else
+      delete message.terminal;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdin = value;
+     else
+      delete message.stdin;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdout = value;
+     else
+      delete message.stdout;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stderr = value;
+     else
+      delete message.stderr;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     message.spec = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.spec);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    ExecProcessRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v3.ExecProcessRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v3.ExecProcessRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v3.ExecProcessRequest();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.execId != null)
-            if (typeof object.execId !== "string" || object.execId.length)
-                message.execId = $String(object.execId);
-        if (object.terminal != null)
-            if (object.terminal)
-                message.terminal = $Boolean(object.terminal);
-        if (object.stdin != null)
-            if (typeof object.stdin !== "string" || object.stdin.length)
-                message.stdin = $String(object.stdin);
-        if (object.stdout != null)
-            if (typeof object.stdout !== "string" || object.stdout.length)
-                message.stdout = $String(object.stdout);
-        if (object.stderr != null)
-            if (typeof object.stderr !== "string" || object.stderr.length)
-                message.stderr = $String(object.stderr);
-        if (object.spec != null) {
-            if (!$util.isObject(object.spec))
-                throw $TypeError(".containerd.task.v3.ExecProcessRequest.spec: object expected");
-            message.spec = $root.google.protobuf.Any.fromObject(object.spec, _depth + 1);
-        }
-        return message;
-    };
+ ExecProcessRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v3.ExecProcessRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v3.ExecProcessRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v3.ExecProcessRequest();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.execId != null)
+   if (typeof object.execId !== "string" || object.execId.length)
+    message.execId = $String(object.execId);
+  if (object.terminal != null)
+   if (object.terminal)
+    message.terminal = $Boolean(object.terminal);
+  if (object.stdin != null)
+   if (typeof object.stdin !== "string" || object.stdin.length)
+    message.stdin = $String(object.stdin);
+  if (object.stdout != null)
+   if (typeof object.stdout !== "string" || object.stdout.length)
+    message.stdout = $String(object.stdout);
+  if (object.stderr != null)
+   if (typeof object.stderr !== "string" || object.stderr.length)
+    message.stderr = $String(object.stderr);
+  if (object.spec != null) {
+   if (!$util.isObject(object.spec))
+    throw $TypeError(".containerd.task.v3.ExecProcessRequest.spec: object expected");
+   message.spec = $root.google.protobuf.Any.fromObject(object.spec, _depth + 1);
+  }
+  return message;
+ };
 
-    ExecProcessRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.id = "";
-            object.execId = "";
-            object.terminal = false;
-            object.stdin = "";
-            object.stdout = "";
-            object.stderr = "";
-            object.spec = null;
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
-            object.execId = message.execId;
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
-            object.terminal = message.terminal;
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
-            object.stdin = message.stdin;
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
-            object.stdout = message.stdout;
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
-            object.stderr = message.stderr;
-        if (message.spec != null && $Object.hasOwnProperty.call(message, "spec"))
-            object.spec = $root.google.protobuf.Any.toObject(message.spec, options, _depth + 1);
-        return object;
-    };
+ ExecProcessRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.id = "";
+   object.execId = "";
+   object.terminal = false;
+   object.stdin = "";
+   object.stdout = "";
+   object.stderr = "";
+   object.spec = null;
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
+   object.execId = message.execId;
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
+   object.terminal = message.terminal;
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
+   object.stdin = message.stdin;
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
+   object.stdout = message.stdout;
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
+   object.stderr = message.stderr;
+  if (message.spec != null && $Object.hasOwnProperty.call(message, "spec"))
+   object.spec = $root.google.protobuf.Any.toObject(message.spec, options, _depth + 1);
+  return object;
+ };
 
-    ExecProcessRequest.prototype.toJSON = function() {
-        return ExecProcessRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ ExecProcessRequest.prototype.toJSON = function() {
+  return ExecProcessRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    ExecProcessRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v3.ExecProcessRequest";
-    };
+ ExecProcessRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v3.ExecProcessRequest";
+ };
 
-    return ExecProcessRequest;
+ return ExecProcessRequest;
 };

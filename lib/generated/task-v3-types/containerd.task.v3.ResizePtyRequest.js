@@ -11,182 +11,182 @@ var $root = $protobuf.roots["task-v3"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var ResizePtyRequest = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var ResizePtyRequest = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    ResizePtyRequest.prototype.id = "";
-    ResizePtyRequest.prototype.execId = "";
-    ResizePtyRequest.prototype.width = 0;
-    ResizePtyRequest.prototype.height = 0;
+ ResizePtyRequest.prototype.id = "";
+ ResizePtyRequest.prototype.execId = "";
+ ResizePtyRequest.prototype.width = 0;
+ ResizePtyRequest.prototype.height = 0;
 
-    ResizePtyRequest.create = function(properties) {
-        return new ResizePtyRequest(properties);
-    };
+ ResizePtyRequest.create = function(properties) {
+  return new ResizePtyRequest(properties);
+ };
 
-    ResizePtyRequest.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
-            writer.uint32(18).string(message.execId);
-        if (message.width != null && $Object.hasOwnProperty.call(message, "width") && message.width !== 0)
-            writer.uint32(24).uint32(message.width);
-        if (message.height != null && $Object.hasOwnProperty.call(message, "height") && message.height !== 0)
-            writer.uint32(32).uint32(message.height);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ ResizePtyRequest.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
+   writer.uint32(18).string(message.execId);
+  if (message.width != null && $Object.hasOwnProperty.call(message, "width") && message.width !== 0)
+   writer.uint32(24).uint32(message.width);
+  if (message.height != null && $Object.hasOwnProperty.call(message, "height") && message.height !== 0)
+   writer.uint32(32).uint32(message.height);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    ResizePtyRequest.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v3.ResizePtyRequest();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.execId = value;
-                    else
-                        delete message.execId;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.width = value;
-                    else
-                        delete message.width;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.height = value;
-                    else
-                        delete message.height;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ ResizePtyRequest.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v3.ResizePtyRequest();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.execId = value;
+     else
+      delete message.execId;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.width = value;
+     else
+      delete message.width;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.height = value;
+     else
+      delete message.height;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    ResizePtyRequest.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v3.ResizePtyRequest)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v3.ResizePtyRequest: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v3.ResizePtyRequest();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.execId != null)
-            if (typeof object.execId !== "string" || object.execId.length)
-                message.execId = $String(object.execId);
-        if (object.width != null)
-            if ($Number(object.width) !== 0)
-                message.width = object.width >>> 0;
-        if (object.height != null)
-            if ($Number(object.height) !== 0)
-                message.height = object.height >>> 0;
-        return message;
-    };
+ ResizePtyRequest.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v3.ResizePtyRequest)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v3.ResizePtyRequest: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v3.ResizePtyRequest();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.execId != null)
+   if (typeof object.execId !== "string" || object.execId.length)
+    message.execId = $String(object.execId);
+  if (object.width != null)
+   if ($Number(object.width) !== 0)
+    message.width = object.width >>> 0;
+  if (object.height != null)
+   if ($Number(object.height) !== 0)
+    message.height = object.height >>> 0;
+  return message;
+ };
 
-    ResizePtyRequest.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.id = "";
-            object.execId = "";
-            object.width = 0;
-            object.height = 0;
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
-            object.execId = message.execId;
-        if (message.width != null && $Object.hasOwnProperty.call(message, "width"))
-            object.width = message.width;
-        if (message.height != null && $Object.hasOwnProperty.call(message, "height"))
-            object.height = message.height;
-        return object;
-    };
+ ResizePtyRequest.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.id = "";
+   object.execId = "";
+   object.width = 0;
+   object.height = 0;
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
+   object.execId = message.execId;
+  if (message.width != null && $Object.hasOwnProperty.call(message, "width"))
+   object.width = message.width;
+  if (message.height != null && $Object.hasOwnProperty.call(message, "height"))
+   object.height = message.height;
+  return object;
+ };
 
-    ResizePtyRequest.prototype.toJSON = function() {
-        return ResizePtyRequest.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ ResizePtyRequest.prototype.toJSON = function() {
+  return ResizePtyRequest.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    ResizePtyRequest.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v3.ResizePtyRequest";
-    };
+ ResizePtyRequest.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v3.ResizePtyRequest";
+ };
 
-    return ResizePtyRequest;
+ return ResizePtyRequest;
 };

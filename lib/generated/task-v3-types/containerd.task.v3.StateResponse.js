@@ -11,334 +11,334 @@ var $root = $protobuf.roots["task-v3"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var StateResponse = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var StateResponse = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    StateResponse.prototype.id = "";
-    StateResponse.prototype.bundle = "";
-    StateResponse.prototype.pid = 0;
-    StateResponse.prototype.status = 0;
-    StateResponse.prototype.stdin = "";
-    StateResponse.prototype.stdout = "";
-    StateResponse.prototype.stderr = "";
-    StateResponse.prototype.terminal = false;
-    StateResponse.prototype.exitStatus = 0;
-    StateResponse.prototype.exitedAt = null;
-    StateResponse.prototype.execId = "";
+ StateResponse.prototype.id = "";
+ StateResponse.prototype.bundle = "";
+ StateResponse.prototype.pid = 0;
+ StateResponse.prototype.status = 0;
+ StateResponse.prototype.stdin = "";
+ StateResponse.prototype.stdout = "";
+ StateResponse.prototype.stderr = "";
+ StateResponse.prototype.terminal = false;
+ StateResponse.prototype.exitStatus = 0;
+ StateResponse.prototype.exitedAt = null;
+ StateResponse.prototype.execId = "";
 
-    StateResponse.create = function(properties) {
-        return new StateResponse(properties);
-    };
+ StateResponse.create = function(properties) {
+  return new StateResponse(properties);
+ };
 
-    StateResponse.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
-            writer.uint32(10).string(message.id);
-        if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle") && message.bundle !== "")
-            writer.uint32(18).string(message.bundle);
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
-            writer.uint32(24).uint32(message.pid);
-        if (message.status != null && $Object.hasOwnProperty.call(message, "status") && message.status !== 0)
-            writer.uint32(32).int32(message.status);
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
-            writer.uint32(42).string(message.stdin);
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
-            writer.uint32(50).string(message.stdout);
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
-            writer.uint32(58).string(message.stderr);
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
-            writer.uint32(64).bool(message.terminal);
-        if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus") && message.exitStatus !== 0)
-            writer.uint32(72).uint32(message.exitStatus);
-        if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
-            $root.google.protobuf.Timestamp.encode(message.exitedAt, writer.uint32(82).fork(), _depth + 1).ldelim();
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
-            writer.uint32(90).string(message.execId);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ StateResponse.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+   writer.uint32(10).string(message.id);
+  if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle") && message.bundle !== "")
+   writer.uint32(18).string(message.bundle);
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
+   writer.uint32(24).uint32(message.pid);
+  if (message.status != null && $Object.hasOwnProperty.call(message, "status") && message.status !== 0)
+   writer.uint32(32).int32(message.status);
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin") && message.stdin !== "")
+   writer.uint32(42).string(message.stdin);
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout") && message.stdout !== "")
+   writer.uint32(50).string(message.stdout);
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr") && message.stderr !== "")
+   writer.uint32(58).string(message.stderr);
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal") && message.terminal !== false)
+   writer.uint32(64).bool(message.terminal);
+  if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus") && message.exitStatus !== 0)
+   writer.uint32(72).uint32(message.exitStatus);
+  if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
+   $root.google.protobuf.Timestamp.encode(message.exitedAt, writer.uint32(82).fork(), _depth + 1).ldelim();
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId") && message.execId !== "")
+   writer.uint32(90).string(message.execId);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    StateResponse.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v3.StateResponse();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.id = value;
-                    else
-                        delete message.id;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.bundle = value;
-                    else
-                        delete message.bundle;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.pid = value;
-                    else
-                        delete message.pid;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.int32())
-                        message.status = value;
-                    else
-                        delete message.status;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdin = value;
-                    else
-                        delete message.stdin;
-                    continue;
-                }
-            case 6: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stdout = value;
-                    else
-                        delete message.stdout;
-                    continue;
-                }
-            case 7: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.stderr = value;
-                    else
-                        delete message.stderr;
-                    continue;
-                }
-            case 8: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.bool())
-                        message.terminal = value;
-                    else
-                        delete message.terminal;
-                    continue;
-                }
-            case 9: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.exitStatus = value;
-                    else
-                        delete message.exitStatus;
-                    continue;
-                }
-            case 10: {
-                    if (wireType !== 2)
-                        break;
-                    message.exitedAt = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.exitedAt);
-                    continue;
-                }
-            case 11: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.execId = value;
-                    else
-                        delete message.execId;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ StateResponse.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v3.StateResponse();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.id = value;
+     else
+      delete message.id;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.bundle = value;
+     else
+      delete message.bundle;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.pid = value;
+     else
+      delete message.pid;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.int32())
+      message.status = value;
+     else
+      delete message.status;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdin = value;
+     else
+      delete message.stdin;
+     continue;
+    }
+   case 6: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stdout = value;
+     else
+      delete message.stdout;
+     continue;
+    }
+   case 7: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.stderr = value;
+     else
+      delete message.stderr;
+     continue;
+    }
+   case 8: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.bool())
+      message.terminal = value;
+     else
+      delete message.terminal;
+     continue;
+    }
+   case 9: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.exitStatus = value;
+     else
+      delete message.exitStatus;
+     continue;
+    }
+   case 10: {
+     if (wireType !== 2)
+      break;
+     message.exitedAt = $root.google.protobuf.Timestamp.decode(reader, reader.size(), $undefined, _depth + 1, message.exitedAt);
+     continue;
+    }
+   case 11: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.execId = value;
+     else
+      delete message.execId;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    StateResponse.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v3.StateResponse)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v3.StateResponse: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v3.StateResponse();
-        if (object.id != null)
-            if (typeof object.id !== "string" || object.id.length)
-                message.id = $String(object.id);
-        if (object.bundle != null)
-            if (typeof object.bundle !== "string" || object.bundle.length)
-                message.bundle = $String(object.bundle);
-        if (object.pid != null)
-            if ($Number(object.pid) !== 0)
-                message.pid = object.pid >>> 0;
-        if (object.status !== 0 && (typeof object.status !== "string" || $root.containerd.v1.types.Status[object.status] !== 0))
-            switch (object.status) {
-            case "UNKNOWN":
-            case 0:
-                message.status = 0;
-                break;
-            case "CREATED":
-            case 1:
-                message.status = 1;
-                break;
-            case "RUNNING":
-            case 2:
-                message.status = 2;
-                break;
-            case "STOPPED":
-            case 3:
-                message.status = 3;
-                break;
-            case "PAUSED":
-            case 4:
-                message.status = 4;
-                break;
-            case "PAUSING":
-            case 5:
-                message.status = 5;
-                break;
-            default:
-                if (typeof object.status === "number" && (object.status | 0) === object.status)
-                    message.status = object.status;
-            }
-        if (object.stdin != null)
-            if (typeof object.stdin !== "string" || object.stdin.length)
-                message.stdin = $String(object.stdin);
-        if (object.stdout != null)
-            if (typeof object.stdout !== "string" || object.stdout.length)
-                message.stdout = $String(object.stdout);
-        if (object.stderr != null)
-            if (typeof object.stderr !== "string" || object.stderr.length)
-                message.stderr = $String(object.stderr);
-        if (object.terminal != null)
-            if (object.terminal)
-                message.terminal = $Boolean(object.terminal);
-        if (object.exitStatus != null)
-            if ($Number(object.exitStatus) !== 0)
-                message.exitStatus = object.exitStatus >>> 0;
-        if (object.exitedAt != null) {
-            if (!$util.isObject(object.exitedAt))
-                throw $TypeError(".containerd.task.v3.StateResponse.exitedAt: object expected");
-            message.exitedAt = $root.google.protobuf.Timestamp.fromObject(object.exitedAt, _depth + 1);
-        }
-        if (object.execId != null)
-            if (typeof object.execId !== "string" || object.execId.length)
-                message.execId = $String(object.execId);
-        return message;
-    };
+ StateResponse.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v3.StateResponse)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v3.StateResponse: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v3.StateResponse();
+  if (object.id != null)
+   if (typeof object.id !== "string" || object.id.length)
+    message.id = $String(object.id);
+  if (object.bundle != null)
+   if (typeof object.bundle !== "string" || object.bundle.length)
+    message.bundle = $String(object.bundle);
+  if (object.pid != null)
+   if ($Number(object.pid) !== 0)
+    message.pid = object.pid >>> 0;
+  if (object.status !== 0 && (typeof object.status !== "string" || $root.containerd.v1.types.Status[object.status] !== 0))
+   switch (object.status) {
+   case "UNKNOWN":
+   case 0:
+    message.status = 0;
+    break;
+   case "CREATED":
+   case 1:
+    message.status = 1;
+    break;
+   case "RUNNING":
+   case 2:
+    message.status = 2;
+    break;
+   case "STOPPED":
+   case 3:
+    message.status = 3;
+    break;
+   case "PAUSED":
+   case 4:
+    message.status = 4;
+    break;
+   case "PAUSING":
+   case 5:
+    message.status = 5;
+    break;
+   default:
+    if (typeof object.status === "number" && (object.status | 0) === object.status)
+     message.status = object.status;
+   }
+  if (object.stdin != null)
+   if (typeof object.stdin !== "string" || object.stdin.length)
+    message.stdin = $String(object.stdin);
+  if (object.stdout != null)
+   if (typeof object.stdout !== "string" || object.stdout.length)
+    message.stdout = $String(object.stdout);
+  if (object.stderr != null)
+   if (typeof object.stderr !== "string" || object.stderr.length)
+    message.stderr = $String(object.stderr);
+  if (object.terminal != null)
+   if (object.terminal)
+    message.terminal = $Boolean(object.terminal);
+  if (object.exitStatus != null)
+   if ($Number(object.exitStatus) !== 0)
+    message.exitStatus = object.exitStatus >>> 0;
+  if (object.exitedAt != null) {
+   if (!$util.isObject(object.exitedAt))
+    throw $TypeError(".containerd.task.v3.StateResponse.exitedAt: object expected");
+   message.exitedAt = $root.google.protobuf.Timestamp.fromObject(object.exitedAt, _depth + 1);
+  }
+  if (object.execId != null)
+   if (typeof object.execId !== "string" || object.execId.length)
+    message.execId = $String(object.execId);
+  return message;
+ };
 
-    StateResponse.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.id = "";
-            object.bundle = "";
-            object.pid = 0;
-            object.status = options.enums === $String ? "UNKNOWN" : 0;
-            object.stdin = "";
-            object.stdout = "";
-            object.stderr = "";
-            object.terminal = false;
-            object.exitStatus = 0;
-            object.exitedAt = null;
-            object.execId = "";
-        }
-        if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
-            object.id = message.id;
-        if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle"))
-            object.bundle = message.bundle;
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
-            object.pid = message.pid;
-        if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
-            object.status = options.enums === $String ? $root.containerd.v1.types.Status[message.status] === $undefined ? message.status : $root.containerd.v1.types.Status[message.status] : message.status;
-        if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
-            object.stdin = message.stdin;
-        if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
-            object.stdout = message.stdout;
-        if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
-            object.stderr = message.stderr;
-        if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
-            object.terminal = message.terminal;
-        if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus"))
-            object.exitStatus = message.exitStatus;
-        if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
-            object.exitedAt = $root.google.protobuf.Timestamp.toObject(message.exitedAt, options, _depth + 1);
-        if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
-            object.execId = message.execId;
-        return object;
-    };
+ StateResponse.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.id = "";
+   object.bundle = "";
+   object.pid = 0;
+   object.status = options.enums === $String ? "UNKNOWN" : 0;
+   object.stdin = "";
+   object.stdout = "";
+   object.stderr = "";
+   object.terminal = false;
+   object.exitStatus = 0;
+   object.exitedAt = null;
+   object.execId = "";
+  }
+  if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+   object.id = message.id;
+  if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle"))
+   object.bundle = message.bundle;
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
+   object.pid = message.pid;
+  if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+   object.status = options.enums === $String ? $root.containerd.v1.types.Status[message.status] === $undefined ? message.status : $root.containerd.v1.types.Status[message.status] : message.status;
+  if (message.stdin != null && $Object.hasOwnProperty.call(message, "stdin"))
+   object.stdin = message.stdin;
+  if (message.stdout != null && $Object.hasOwnProperty.call(message, "stdout"))
+   object.stdout = message.stdout;
+  if (message.stderr != null && $Object.hasOwnProperty.call(message, "stderr"))
+   object.stderr = message.stderr;
+  if (message.terminal != null && $Object.hasOwnProperty.call(message, "terminal"))
+   object.terminal = message.terminal;
+  if (message.exitStatus != null && $Object.hasOwnProperty.call(message, "exitStatus"))
+   object.exitStatus = message.exitStatus;
+  if (message.exitedAt != null && $Object.hasOwnProperty.call(message, "exitedAt"))
+   object.exitedAt = $root.google.protobuf.Timestamp.toObject(message.exitedAt, options, _depth + 1);
+  if (message.execId != null && $Object.hasOwnProperty.call(message, "execId"))
+   object.execId = message.execId;
+  return object;
+ };
 
-    StateResponse.prototype.toJSON = function() {
-        return StateResponse.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ StateResponse.prototype.toJSON = function() {
+  return StateResponse.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    StateResponse.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v3.StateResponse";
-    };
+ StateResponse.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v3.StateResponse";
+ };
 
-    return StateResponse;
+ return StateResponse;
 };

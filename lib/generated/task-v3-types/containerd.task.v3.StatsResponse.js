@@ -11,126 +11,126 @@ var $root = $protobuf.roots["task-v3"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var StatsResponse = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var StatsResponse = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    StatsResponse.prototype.stats = null;
+ StatsResponse.prototype.stats = null;
 
-    StatsResponse.create = function(properties) {
-        return new StatsResponse(properties);
-    };
+ StatsResponse.create = function(properties) {
+  return new StatsResponse(properties);
+ };
 
-    StatsResponse.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.stats != null && $Object.hasOwnProperty.call(message, "stats"))
-            $root.google.protobuf.Any.encode(message.stats, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ StatsResponse.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.stats != null && $Object.hasOwnProperty.call(message, "stats"))
+   $root.google.protobuf.Any.encode(message.stats, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    StatsResponse.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.task.v3.StatsResponse();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.stats = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.stats);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ StatsResponse.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.task.v3.StatsResponse();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.stats = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.stats);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    StatsResponse.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.task.v3.StatsResponse)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.task.v3.StatsResponse: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.task.v3.StatsResponse();
-        if (object.stats != null) {
-            if (!$util.isObject(object.stats))
-                throw $TypeError(".containerd.task.v3.StatsResponse.stats: object expected");
-            message.stats = $root.google.protobuf.Any.fromObject(object.stats, _depth + 1);
-        }
-        return message;
-    };
+ StatsResponse.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.task.v3.StatsResponse)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.task.v3.StatsResponse: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.task.v3.StatsResponse();
+  if (object.stats != null) {
+   if (!$util.isObject(object.stats))
+    throw $TypeError(".containerd.task.v3.StatsResponse.stats: object expected");
+   message.stats = $root.google.protobuf.Any.fromObject(object.stats, _depth + 1);
+  }
+  return message;
+ };
 
-    StatsResponse.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults)
-            object.stats = null;
-        if (message.stats != null && $Object.hasOwnProperty.call(message, "stats"))
-            object.stats = $root.google.protobuf.Any.toObject(message.stats, options, _depth + 1);
-        return object;
-    };
+ StatsResponse.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults)
+   object.stats = null;
+  if (message.stats != null && $Object.hasOwnProperty.call(message, "stats"))
+   object.stats = $root.google.protobuf.Any.toObject(message.stats, options, _depth + 1);
+  return object;
+ };
 
-    StatsResponse.prototype.toJSON = function() {
-        return StatsResponse.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ StatsResponse.prototype.toJSON = function() {
+  return StatsResponse.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    StatsResponse.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.task.v3.StatsResponse";
-    };
+ StatsResponse.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.task.v3.StatsResponse";
+ };
 
-    return StatsResponse;
+ return StatsResponse;
 };

@@ -11,145 +11,145 @@ var $root = $protobuf.roots["task-v3"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var ProcessInfo = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var ProcessInfo = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    ProcessInfo.prototype.pid = 0;
-    ProcessInfo.prototype.info = null;
+ ProcessInfo.prototype.pid = 0;
+ ProcessInfo.prototype.info = null;
 
-    ProcessInfo.create = function(properties) {
-        return new ProcessInfo(properties);
-    };
+ ProcessInfo.create = function(properties) {
+  return new ProcessInfo(properties);
+ };
 
-    ProcessInfo.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
-            writer.uint32(8).uint32(message.pid);
-        if (message.info != null && $Object.hasOwnProperty.call(message, "info"))
-            $root.google.protobuf.Any.encode(message.info, writer.uint32(18).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ ProcessInfo.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid") && message.pid !== 0)
+   writer.uint32(8).uint32(message.pid);
+  if (message.info != null && $Object.hasOwnProperty.call(message, "info"))
+   $root.google.protobuf.Any.encode(message.info, writer.uint32(18).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    ProcessInfo.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.containerd.v1.types.ProcessInfo();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.uint32())
-                        message.pid = value;
-                    else
-                        delete message.pid;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    message.info = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.info);
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ ProcessInfo.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.containerd.v1.types.ProcessInfo();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.uint32())
+      message.pid = value;
+     else
+      delete message.pid;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     message.info = $root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1, message.info);
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    ProcessInfo.fromObject = function (object, _depth) {
-        if (object instanceof $root.containerd.v1.types.ProcessInfo)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".containerd.v1.types.ProcessInfo: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.containerd.v1.types.ProcessInfo();
-        if (object.pid != null)
-            if ($Number(object.pid) !== 0)
-                message.pid = object.pid >>> 0;
-        if (object.info != null) {
-            if (!$util.isObject(object.info))
-                throw $TypeError(".containerd.v1.types.ProcessInfo.info: object expected");
-            message.info = $root.google.protobuf.Any.fromObject(object.info, _depth + 1);
-        }
-        return message;
-    };
+ ProcessInfo.fromObject = function (object, _depth) {
+  if (object instanceof $root.containerd.v1.types.ProcessInfo)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".containerd.v1.types.ProcessInfo: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.containerd.v1.types.ProcessInfo();
+  if (object.pid != null)
+   if ($Number(object.pid) !== 0)
+    message.pid = object.pid >>> 0;
+  if (object.info != null) {
+   if (!$util.isObject(object.info))
+    throw $TypeError(".containerd.v1.types.ProcessInfo.info: object expected");
+   message.info = $root.google.protobuf.Any.fromObject(object.info, _depth + 1);
+  }
+  return message;
+ };
 
-    ProcessInfo.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.pid = 0;
-            object.info = null;
-        }
-        if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
-            object.pid = message.pid;
-        if (message.info != null && $Object.hasOwnProperty.call(message, "info"))
-            object.info = $root.google.protobuf.Any.toObject(message.info, options, _depth + 1);
-        return object;
-    };
+ ProcessInfo.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.pid = 0;
+   object.info = null;
+  }
+  if (message.pid != null && $Object.hasOwnProperty.call(message, "pid"))
+   object.pid = message.pid;
+  if (message.info != null && $Object.hasOwnProperty.call(message, "info"))
+   object.info = $root.google.protobuf.Any.toObject(message.info, options, _depth + 1);
+  return object;
+ };
 
-    ProcessInfo.prototype.toJSON = function() {
-        return ProcessInfo.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ ProcessInfo.prototype.toJSON = function() {
+  return ProcessInfo.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    ProcessInfo.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/containerd.v1.types.ProcessInfo";
-    };
+ ProcessInfo.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/containerd.v1.types.ProcessInfo";
+ };
 
-    return ProcessInfo;
+ return ProcessInfo;
 };

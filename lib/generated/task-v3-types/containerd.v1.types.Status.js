@@ -10,12 +10,12 @@ var $Object = $util.global.Object, $undefined = $util.global.undefined, $Error =
 var $root = $protobuf.roots["task-v3"];
 
 module.exports = function($lazy, $longDefault) {
-    var valuesById = $Object.create(null), values = $Object.create(valuesById);
-    values[valuesById[0] = "UNKNOWN"] = 0;
-    values[valuesById[1] = "CREATED"] = 1;
-    values[valuesById[2] = "RUNNING"] = 2;
-    values[valuesById[3] = "STOPPED"] = 3;
-    values[valuesById[4] = "PAUSED"] = 4;
-    values[valuesById[5] = "PAUSING"] = 5;
-    return values;
+ var valuesById = $Object.create(null), values = $Object.create(valuesById);
+ values[valuesById[0] = "UNKNOWN"] = 0;
+ values[valuesById[1] = "CREATED"] = 1;
+ values[valuesById[2] = "RUNNING"] = 2;
+ values[valuesById[3] = "STOPPED"] = 3;
+ values[valuesById[4] = "PAUSED"] = 4;
+ values[valuesById[5] = "PAUSING"] = 5;
+ return values;
 };

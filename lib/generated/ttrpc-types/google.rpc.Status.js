@@ -11,176 +11,176 @@ var $root = $protobuf.roots["ttrpc"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Status = function (properties) {
-        this.details = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Status = function (properties) {
+  this.details = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Status.prototype.code = 0;
-    Status.prototype.message = "";
-    Status.prototype.details = $util.emptyArray;
+ Status.prototype.code = 0;
+ Status.prototype.message = "";
+ Status.prototype.details = $util.emptyArray;
 
-    Status.create = function(properties) {
-        return new Status(properties);
-    };
+ Status.create = function(properties) {
+  return new Status(properties);
+ };
 
-    Status.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.code != null && $Object.hasOwnProperty.call(message, "code") && message.code !== 0)
-            writer.uint32(8).int32(message.code);
-        if (message.message != null && $Object.hasOwnProperty.call(message, "message") && message.message !== "")
-            writer.uint32(18).string(message.message);
-        if (message.details != null && message.details.length)
-            for (var i = 0; i < message.details.length; ++i)
-                $root.google.protobuf.Any.encode(message.details[i], writer.uint32(26).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Status.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.code != null && $Object.hasOwnProperty.call(message, "code") && message.code !== 0)
+   writer.uint32(8).int32(message.code);
+  if (message.message != null && $Object.hasOwnProperty.call(message, "message") && message.message !== "")
+   writer.uint32(18).string(message.message);
+  if (message.details != null && message.details.length)
+   for (var i = 0; i < message.details.length; ++i)
+    $root.google.protobuf.Any.encode(message.details[i], writer.uint32(26).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Status.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.google.rpc.Status();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 0)
-                        break;
-                    if (value = reader.int32())
-                        message.code = value;
-                    else
-                        delete message.code;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.message = value;
-                    else
-                        delete message.message;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.details && message.details.length))
-                        message.details = [];
-                    message.details.push($root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Status.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.google.rpc.Status();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 0)
+      break;
+     if (value = reader.int32())
+      message.code = value;
+     else
+      delete message.code;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.message = value;
+     else
+      delete message.message;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if (!(message.details && message.details.length))
+      message.details = [];
+     message.details.push($root.google.protobuf.Any.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Status.fromObject = function (object, _depth) {
-        if (object instanceof $root.google.rpc.Status)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".google.rpc.Status: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.google.rpc.Status();
-        if (object.code != null)
-            if ($Number(object.code) !== 0)
-                message.code = object.code | 0;
-        if (object.message != null)
-            if (typeof object.message !== "string" || object.message.length)
-                message.message = $String(object.message);
-        if (object.details) {
-            if (!$Array.isArray(object.details))
-                throw $TypeError(".google.rpc.Status.details: array expected");
-            message.details = $Array(object.details.length);
-            for (var i = 0; i < object.details.length; ++i) {
-                if (!$util.isObject(object.details[i]))
-                    throw $TypeError(".google.rpc.Status.details: object expected");
-                message.details[i] = $root.google.protobuf.Any.fromObject(object.details[i], _depth + 1);
-            }
-        }
-        return message;
-    };
+ Status.fromObject = function (object, _depth) {
+  if (object instanceof $root.google.rpc.Status)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".google.rpc.Status: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.google.rpc.Status();
+  if (object.code != null)
+   if ($Number(object.code) !== 0)
+    message.code = object.code | 0;
+  if (object.message != null)
+   if (typeof object.message !== "string" || object.message.length)
+    message.message = $String(object.message);
+  if (object.details) {
+   if (!$Array.isArray(object.details))
+    throw $TypeError(".google.rpc.Status.details: array expected");
+   message.details = $Array(object.details.length);
+   for (var i = 0; i < object.details.length; ++i) {
+    if (!$util.isObject(object.details[i]))
+     throw $TypeError(".google.rpc.Status.details: object expected");
+    message.details[i] = $root.google.protobuf.Any.fromObject(object.details[i], _depth + 1);
+   }
+  }
+  return message;
+ };
 
-    Status.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.details = [];
-        if (options.defaults) {
-            object.code = 0;
-            object.message = "";
-        }
-        if (message.code != null && $Object.hasOwnProperty.call(message, "code"))
-            object.code = message.code;
-        if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
-            object.message = message.message;
-        if (message.details && message.details.length) {
-            object.details = $Array(message.details.length);
-            for (var j = 0; j < message.details.length; ++j)
-                object.details[j] = $root.google.protobuf.Any.toObject(message.details[j], options, _depth + 1);
-        }
-        return object;
-    };
+ Status.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.details = [];
+  if (options.defaults) {
+   object.code = 0;
+   object.message = "";
+  }
+  if (message.code != null && $Object.hasOwnProperty.call(message, "code"))
+   object.code = message.code;
+  if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+   object.message = message.message;
+  if (message.details && message.details.length) {
+   object.details = $Array(message.details.length);
+   for (var j = 0; j < message.details.length; ++j)
+    object.details[j] = $root.google.protobuf.Any.toObject(message.details[j], options, _depth + 1);
+  }
+  return object;
+ };
 
-    Status.prototype.toJSON = function() {
-        return Status.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Status.prototype.toJSON = function() {
+  return Status.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Status.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/google.rpc.Status";
-    };
+ Status.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/google.rpc.Status";
+ };
 
-    return Status;
+ return Status;
 };

@@ -11,146 +11,146 @@ var $root = $protobuf.roots["ttrpc"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var KeyValue = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var KeyValue = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    KeyValue.prototype.key = "";
-    KeyValue.prototype.value = "";
+ KeyValue.prototype.key = "";
+ KeyValue.prototype.value = "";
 
-    KeyValue.create = function(properties) {
-        return new KeyValue(properties);
-    };
+ KeyValue.create = function(properties) {
+  return new KeyValue(properties);
+ };
 
-    KeyValue.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key !== "")
-            writer.uint32(10).string(message.key);
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value !== "")
-            writer.uint32(18).string(message.value);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ KeyValue.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.key != null && $Object.hasOwnProperty.call(message, "key") && message.key !== "")
+   writer.uint32(10).string(message.key);
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value") && message.value !== "")
+   writer.uint32(18).string(message.value);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    KeyValue.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.ttrpc.KeyValue();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.key = value;
-                    else
-                        delete message.key;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.value = value;
-                    else
-                        delete message.value;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ KeyValue.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.ttrpc.KeyValue();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.key = value;
+     else
+      delete message.key;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.value = value;
+     else
+      delete message.value;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    KeyValue.fromObject = function (object, _depth) {
-        if (object instanceof $root.ttrpc.KeyValue)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".ttrpc.KeyValue: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.ttrpc.KeyValue();
-        if (object.key != null)
-            if (typeof object.key !== "string" || object.key.length)
-                message.key = $String(object.key);
-        if (object.value != null)
-            if (typeof object.value !== "string" || object.value.length)
-                message.value = $String(object.value);
-        return message;
-    };
+ KeyValue.fromObject = function (object, _depth) {
+  if (object instanceof $root.ttrpc.KeyValue)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".ttrpc.KeyValue: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.ttrpc.KeyValue();
+  if (object.key != null)
+   if (typeof object.key !== "string" || object.key.length)
+    message.key = $String(object.key);
+  if (object.value != null)
+   if (typeof object.value !== "string" || object.value.length)
+    message.value = $String(object.value);
+  return message;
+ };
 
-    KeyValue.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.key = "";
-            object.value = "";
-        }
-        if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
-            object.key = message.key;
-        if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
-            object.value = message.value;
-        return object;
-    };
+ KeyValue.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.key = "";
+   object.value = "";
+  }
+  if (message.key != null && $Object.hasOwnProperty.call(message, "key"))
+   object.key = message.key;
+  if (message.value != null && $Object.hasOwnProperty.call(message, "value"))
+   object.value = message.value;
+  return object;
+ };
 
-    KeyValue.prototype.toJSON = function() {
-        return KeyValue.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ KeyValue.prototype.toJSON = function() {
+  return KeyValue.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    KeyValue.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/ttrpc.KeyValue";
-    };
+ KeyValue.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/ttrpc.KeyValue";
+ };
 
-    return KeyValue;
+ return KeyValue;
 };

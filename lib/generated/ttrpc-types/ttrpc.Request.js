@@ -11,237 +11,237 @@ var $root = $protobuf.roots["ttrpc"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Request = function (properties) {
-        this.metadata = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Request = function (properties) {
+  this.metadata = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Request.prototype.service = "";
-    Request.prototype.method = "";
-    Request.prototype.payload = $util.newBuffer([]);
-    $longDefault(Request.prototype, "timeoutNano", false);
-    Request.prototype.metadata = $util.emptyArray;
+ Request.prototype.service = "";
+ Request.prototype.method = "";
+ Request.prototype.payload = $util.newBuffer([]);
+ $longDefault(Request.prototype, "timeoutNano", false);
+ Request.prototype.metadata = $util.emptyArray;
 
-    Request.create = function(properties) {
-        return new Request(properties);
-    };
+ Request.create = function(properties) {
+  return new Request(properties);
+ };
 
-    Request.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.service != null && $Object.hasOwnProperty.call(message, "service") && message.service !== "")
-            writer.uint32(10).string(message.service);
-        if (message.method != null && $Object.hasOwnProperty.call(message, "method") && message.method !== "")
-            writer.uint32(18).string(message.method);
-        if (message.payload != null && $Object.hasOwnProperty.call(message, "payload") && message.payload.length)
-            writer.uint32(26).bytes(message.payload);
-        if (message.timeoutNano != null && $Object.hasOwnProperty.call(message, "timeoutNano") && (typeof message.timeoutNano === "object" ? message.timeoutNano.low || message.timeoutNano.high : message.timeoutNano !== 0))
-            writer.uint32(32).int64(message.timeoutNano);
-        if (message.metadata != null && message.metadata.length)
-            for (var i = 0; i < message.metadata.length; ++i)
-                $root.ttrpc.KeyValue.encode(message.metadata[i], writer.uint32(42).fork(), _depth + 1).ldelim();
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Request.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.service != null && $Object.hasOwnProperty.call(message, "service") && message.service !== "")
+   writer.uint32(10).string(message.service);
+  if (message.method != null && $Object.hasOwnProperty.call(message, "method") && message.method !== "")
+   writer.uint32(18).string(message.method);
+  if (message.payload != null && $Object.hasOwnProperty.call(message, "payload") && message.payload.length)
+   writer.uint32(26).bytes(message.payload);
+  if (message.timeoutNano != null && $Object.hasOwnProperty.call(message, "timeoutNano") && (typeof message.timeoutNano === "object" ? message.timeoutNano.low || message.timeoutNano.high : message.timeoutNano !== 0))
+   writer.uint32(32).int64(message.timeoutNano);
+  if (message.metadata != null && message.metadata.length)
+   for (var i = 0; i < message.metadata.length; ++i)
+    $root.ttrpc.KeyValue.encode(message.metadata[i], writer.uint32(42).fork(), _depth + 1).ldelim();
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Request.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.ttrpc.Request();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.service = value;
-                    else
-                        delete message.service;
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.stringVerify()).length)
-                        message.method = value;
-                    else
-                        delete message.method;
-                    continue;
-                }
-            case 3: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.bytes()).length)
-                        message.payload = value;
-                    else
-                        delete message.payload;
-                    continue;
-                }
-            case 4: {
-                    if (wireType !== 0)
-                        break;
-                    if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
-                        message.timeoutNano = value;
-                    else
-                        delete message.timeoutNano;
-                    continue;
-                }
-            case 5: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.metadata && message.metadata.length))
-                        message.metadata = [];
-                    message.metadata.push($root.ttrpc.KeyValue.decode(reader, reader.size(), $undefined, _depth + 1));
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Request.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.ttrpc.Request();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.service = value;
+     else
+      delete message.service;
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.stringVerify()).length)
+      message.method = value;
+     else
+      delete message.method;
+     continue;
+    }
+   case 3: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.bytes()).length)
+      message.payload = value;
+     else
+      delete message.payload;
+     continue;
+    }
+   case 4: {
+     if (wireType !== 0)
+      break;
+     if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+      message.timeoutNano = value;
+     else
+      delete message.timeoutNano;
+     continue;
+    }
+   case 5: {
+     if (wireType !== 2)
+      break;
+     if (!(message.metadata && message.metadata.length))
+      message.metadata = [];
+     message.metadata.push($root.ttrpc.KeyValue.decode(reader, reader.size(), $undefined, _depth + 1));
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Request.fromObject = function (object, _depth) {
-        if (object instanceof $root.ttrpc.Request)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".ttrpc.Request: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.ttrpc.Request();
-        if (object.service != null)
-            if (typeof object.service !== "string" || object.service.length)
-                message.service = $String(object.service);
-        if (object.method != null)
-            if (typeof object.method !== "string" || object.method.length)
-                message.method = $String(object.method);
-        if (object.payload != null)
-            if (object.payload.length)
-                if (typeof object.payload === "string")
-                    $util.base64.decode(object.payload, message.payload = $util.newBuffer($util.base64.length(object.payload)), 0);
-                else if (object.payload.length >= 0)
-                    message.payload = object.payload;
-        if (object.timeoutNano != null)
-            if (typeof object.timeoutNano === "object" ? object.timeoutNano.low || object.timeoutNano.high : $Number(object.timeoutNano) !== 0)
-                if ($util.Long)
-                    message.timeoutNano = $util.Long.fromValue(object.timeoutNano, false);
-                else if (typeof object.timeoutNano === "string")
-                    message.timeoutNano = $parseInt(object.timeoutNano, 10);
-                else if (typeof object.timeoutNano === "number")
-                    message.timeoutNano = object.timeoutNano;
-                else if (typeof object.timeoutNano === "object")
-                    message.timeoutNano = new $util.LongBits(object.timeoutNano.low >>> 0, object.timeoutNano.high >>> 0).toNumber();
-        if (object.metadata) {
-            if (!$Array.isArray(object.metadata))
-                throw $TypeError(".ttrpc.Request.metadata: array expected");
-            message.metadata = $Array(object.metadata.length);
-            for (var i = 0; i < object.metadata.length; ++i) {
-                if (!$util.isObject(object.metadata[i]))
-                    throw $TypeError(".ttrpc.Request.metadata: object expected");
-                message.metadata[i] = $root.ttrpc.KeyValue.fromObject(object.metadata[i], _depth + 1);
-            }
-        }
-        return message;
-    };
+ Request.fromObject = function (object, _depth) {
+  if (object instanceof $root.ttrpc.Request)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".ttrpc.Request: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.ttrpc.Request();
+  if (object.service != null)
+   if (typeof object.service !== "string" || object.service.length)
+    message.service = $String(object.service);
+  if (object.method != null)
+   if (typeof object.method !== "string" || object.method.length)
+    message.method = $String(object.method);
+  if (object.payload != null)
+   if (object.payload.length)
+    if (typeof object.payload === "string")
+     $util.base64.decode(object.payload, message.payload = $util.newBuffer($util.base64.length(object.payload)), 0);
+    else if (object.payload.length >= 0)
+     message.payload = object.payload;
+  if (object.timeoutNano != null)
+   if (typeof object.timeoutNano === "object" ? object.timeoutNano.low || object.timeoutNano.high : $Number(object.timeoutNano) !== 0)
+    if ($util.Long)
+     message.timeoutNano = $util.Long.fromValue(object.timeoutNano, false);
+    else if (typeof object.timeoutNano === "string")
+     message.timeoutNano = $parseInt(object.timeoutNano, 10);
+    else if (typeof object.timeoutNano === "number")
+     message.timeoutNano = object.timeoutNano;
+    else if (typeof object.timeoutNano === "object")
+     message.timeoutNano = new $util.LongBits(object.timeoutNano.low >>> 0, object.timeoutNano.high >>> 0).toNumber();
+  if (object.metadata) {
+   if (!$Array.isArray(object.metadata))
+    throw $TypeError(".ttrpc.Request.metadata: array expected");
+   message.metadata = $Array(object.metadata.length);
+   for (var i = 0; i < object.metadata.length; ++i) {
+    if (!$util.isObject(object.metadata[i]))
+     throw $TypeError(".ttrpc.Request.metadata: object expected");
+    message.metadata[i] = $root.ttrpc.KeyValue.fromObject(object.metadata[i], _depth + 1);
+   }
+  }
+  return message;
+ };
 
-    Request.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.metadata = [];
-        if (options.defaults) {
-            object.service = "";
-            object.method = "";
-            if (options.bytes === $String)
-                object.payload = "";
-            else {
-                object.payload = [];
-                if (options.bytes !== $Array)
-                    object.payload = $util.newBuffer(object.payload);
-            }
-            if ($util.Long) {
-                var long = new $util.Long(0, 0, false);
-                object.timeoutNano = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
-            } else
-                object.timeoutNano = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
-        }
-        if (message.service != null && $Object.hasOwnProperty.call(message, "service"))
-            object.service = message.service;
-        if (message.method != null && $Object.hasOwnProperty.call(message, "method"))
-            object.method = message.method;
-        if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
-            object.payload = options.bytes === $String ? $util.base64.encode(message.payload, 0, message.payload.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.payload) : message.payload;
-        if (message.timeoutNano != null && $Object.hasOwnProperty.call(message, "timeoutNano"))
-            if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                object.timeoutNano = typeof message.timeoutNano === "number" ? $BigInt(message.timeoutNano) : $util.Long.fromBits(message.timeoutNano.low >>> 0, message.timeoutNano.high >>> 0, false).toBigInt();
-            else if (typeof message.timeoutNano === "number")
-                object.timeoutNano = options.longs === $String ? $String(message.timeoutNano) : message.timeoutNano;
-            else
-                object.timeoutNano = options.longs === $String ? $util.Long.prototype.toString.call(message.timeoutNano) : options.longs === $Number ? new $util.LongBits(message.timeoutNano.low >>> 0, message.timeoutNano.high >>> 0).toNumber() : message.timeoutNano;
-        if (message.metadata && message.metadata.length) {
-            object.metadata = $Array(message.metadata.length);
-            for (var j = 0; j < message.metadata.length; ++j)
-                object.metadata[j] = $root.ttrpc.KeyValue.toObject(message.metadata[j], options, _depth + 1);
-        }
-        return object;
-    };
+ Request.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.metadata = [];
+  if (options.defaults) {
+   object.service = "";
+   object.method = "";
+   if (options.bytes === $String)
+    object.payload = "";
+   else {
+    object.payload = [];
+    if (options.bytes !== $Array)
+     object.payload = $util.newBuffer(object.payload);
+   }
+   if ($util.Long) {
+    var long = new $util.Long(0, 0, false);
+    object.timeoutNano = options.longs === $String ? long.toString() : options.longs === $Number ? long.toNumber() : typeof $BigInt !== "undefined" && options.longs === $BigInt ? long.toBigInt() : long;
+   } else
+    object.timeoutNano = options.longs === $String ? "0" : typeof $BigInt !== "undefined" && options.longs === $BigInt ? $BigInt("0") : 0;
+  }
+  if (message.service != null && $Object.hasOwnProperty.call(message, "service"))
+   object.service = message.service;
+  if (message.method != null && $Object.hasOwnProperty.call(message, "method"))
+   object.method = message.method;
+  if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
+   object.payload = options.bytes === $String ? $util.base64.encode(message.payload, 0, message.payload.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.payload) : message.payload;
+  if (message.timeoutNano != null && $Object.hasOwnProperty.call(message, "timeoutNano"))
+   if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+    object.timeoutNano = typeof message.timeoutNano === "number" ? $BigInt(message.timeoutNano) : $util.Long.fromBits(message.timeoutNano.low >>> 0, message.timeoutNano.high >>> 0, false).toBigInt();
+   else if (typeof message.timeoutNano === "number")
+    object.timeoutNano = options.longs === $String ? $String(message.timeoutNano) : message.timeoutNano;
+   else
+    object.timeoutNano = options.longs === $String ? $util.Long.prototype.toString.call(message.timeoutNano) : options.longs === $Number ? new $util.LongBits(message.timeoutNano.low >>> 0, message.timeoutNano.high >>> 0).toNumber() : message.timeoutNano;
+  if (message.metadata && message.metadata.length) {
+   object.metadata = $Array(message.metadata.length);
+   for (var j = 0; j < message.metadata.length; ++j)
+    object.metadata[j] = $root.ttrpc.KeyValue.toObject(message.metadata[j], options, _depth + 1);
+  }
+  return object;
+ };
 
-    Request.prototype.toJSON = function() {
-        return Request.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Request.prototype.toJSON = function() {
+  return Request.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Request.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/ttrpc.Request";
-    };
+ Request.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/ttrpc.Request";
+ };
 
-    return Request;
+ return Request;
 };

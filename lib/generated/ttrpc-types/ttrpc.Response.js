@@ -11,154 +11,154 @@ var $root = $protobuf.roots["ttrpc"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var Response = function (properties) {
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var Response = function (properties) {
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    Response.prototype.status = null;
-    Response.prototype.payload = $util.newBuffer([]);
+ Response.prototype.status = null;
+ Response.prototype.payload = $util.newBuffer([]);
 
-    Response.create = function(properties) {
-        return new Response(properties);
-    };
+ Response.create = function(properties) {
+  return new Response(properties);
+ };
 
-    Response.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
-            $root.google.rpc.Status.encode(message.status, writer.uint32(10).fork(), _depth + 1).ldelim();
-        if (message.payload != null && $Object.hasOwnProperty.call(message, "payload") && message.payload.length)
-            writer.uint32(18).bytes(message.payload);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ Response.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+   $root.google.rpc.Status.encode(message.status, writer.uint32(10).fork(), _depth + 1).ldelim();
+  if (message.payload != null && $Object.hasOwnProperty.call(message, "payload") && message.payload.length)
+   writer.uint32(18).bytes(message.payload);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    Response.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message, value;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.ttrpc.Response();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    message.status = $root.google.rpc.Status.decode(reader, reader.size(), $undefined, _depth + 1, message.status);
-                    continue;
-                }
-            case 2: {
-                    if (wireType !== 2)
-                        break;
-                    if ((value = reader.bytes()).length)
-                        message.payload = value;
-                    else
-                        delete message.payload;
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ Response.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message, value;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.ttrpc.Response();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     message.status = $root.google.rpc.Status.decode(reader, reader.size(), $undefined, _depth + 1, message.status);
+     continue;
+    }
+   case 2: {
+     if (wireType !== 2)
+      break;
+     if ((value = reader.bytes()).length)
+      message.payload = value;
+     else
+      delete message.payload;
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    Response.fromObject = function (object, _depth) {
-        if (object instanceof $root.ttrpc.Response)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".ttrpc.Response: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.ttrpc.Response();
-        if (object.status != null) {
-            if (!$util.isObject(object.status))
-                throw $TypeError(".ttrpc.Response.status: object expected");
-            message.status = $root.google.rpc.Status.fromObject(object.status, _depth + 1);
-        }
-        if (object.payload != null)
-            if (object.payload.length)
-                if (typeof object.payload === "string")
-                    $util.base64.decode(object.payload, message.payload = $util.newBuffer($util.base64.length(object.payload)), 0);
-                else if (object.payload.length >= 0)
-                    message.payload = object.payload;
-        return message;
-    };
+ Response.fromObject = function (object, _depth) {
+  if (object instanceof $root.ttrpc.Response)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".ttrpc.Response: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.ttrpc.Response();
+  if (object.status != null) {
+   if (!$util.isObject(object.status))
+    throw $TypeError(".ttrpc.Response.status: object expected");
+   message.status = $root.google.rpc.Status.fromObject(object.status, _depth + 1);
+  }
+  if (object.payload != null)
+   if (object.payload.length)
+    if (typeof object.payload === "string")
+     $util.base64.decode(object.payload, message.payload = $util.newBuffer($util.base64.length(object.payload)), 0);
+    else if (object.payload.length >= 0)
+     message.payload = object.payload;
+  return message;
+ };
 
-    Response.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.defaults) {
-            object.status = null;
-            if (options.bytes === $String)
-                object.payload = "";
-            else {
-                object.payload = [];
-                if (options.bytes !== $Array)
-                    object.payload = $util.newBuffer(object.payload);
-            }
-        }
-        if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
-            object.status = $root.google.rpc.Status.toObject(message.status, options, _depth + 1);
-        if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
-            object.payload = options.bytes === $String ? $util.base64.encode(message.payload, 0, message.payload.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.payload) : message.payload;
-        return object;
-    };
+ Response.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.defaults) {
+   object.status = null;
+   if (options.bytes === $String)
+    object.payload = "";
+   else {
+    object.payload = [];
+    if (options.bytes !== $Array)
+     object.payload = $util.newBuffer(object.payload);
+   }
+  }
+  if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+   object.status = $root.google.rpc.Status.toObject(message.status, options, _depth + 1);
+  if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
+   object.payload = options.bytes === $String ? $util.base64.encode(message.payload, 0, message.payload.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.payload) : message.payload;
+  return object;
+ };
 
-    Response.prototype.toJSON = function() {
-        return Response.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ Response.prototype.toJSON = function() {
+  return Response.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    Response.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/ttrpc.Response";
-    };
+ Response.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/ttrpc.Response";
+ };
 
-    return Response;
+ return Response;
 };

@@ -11,135 +11,135 @@ var $root = $protobuf.roots["ttrpc"];
 
 module.exports = function($lazy, $longDefault) {
 
-    var StringList = function (properties) {
-        this.list = [];
-        if (properties)
-            for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                    this[keys[i]] = properties[keys[i]];
-    };
+ var StringList = function (properties) {
+  this.list = [];
+  if (properties)
+   for (var keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+    if (properties[keys[i]] != null && keys[i] !== "__proto__")
+     this[keys[i]] = properties[keys[i]];
+ };
 
-    StringList.prototype.list = $util.emptyArray;
+ StringList.prototype.list = $util.emptyArray;
 
-    StringList.create = function(properties) {
-        return new StringList(properties);
-    };
+ StringList.create = function(properties) {
+  return new StringList(properties);
+ };
 
-    StringList.encode = function (message, writer, _depth) {
-        if (!writer)
-            writer = $Writer.create();
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        if (message.list != null && message.list.length)
-            for (var i = 0; i < message.list.length; ++i)
-                writer.uint32(10).string(message.list[i]);
-        if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-            for (var i = 0; i < message.$unknowns.length; ++i)
-                writer.raw(message.$unknowns[i]);
-        return writer;
-    };
+ StringList.encode = function (message, writer, _depth) {
+  if (!writer)
+   writer = $Writer.create();
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  if (message.list != null && message.list.length)
+   for (var i = 0; i < message.list.length; ++i)
+    writer.uint32(10).string(message.list[i]);
+  if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+   for (var i = 0; i < message.$unknowns.length; ++i)
+    writer.raw(message.$unknowns[i]);
+  return writer;
+ };
 
-    StringList.decode = function (reader, length, _end, _depth, _target) {
-        if (!(reader instanceof $Reader))
-            reader = $Reader.create(reader);
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $Reader.recursionLimit)
-            throw $Error("max depth exceeded");
-        var end, message;
-        if (length === $undefined)
-            end = reader.len;
-        else {
-            end = reader.pos + length;
-            if (end > reader.len)
-                throw $RangeError("index out of range");
-            length = reader.len;
-            reader.len = end;
-        }
-        message = _target || new $root.ttrpc.StringList();
-        while (reader.pos < end) {
-            var start = reader.pos;
-            var tag = reader.tag();
-            if (tag === _end) {
-                _end = $undefined;
-                break;
-            }
-            var wireType = tag & 7;
-            switch (tag >>>= 3) {
-            case 1: {
-                    if (wireType !== 2)
-                        break;
-                    if (!(message.list && message.list.length))
-                        message.list = [];
-                    message.list.push(reader.stringVerify());
-                    continue;
-                }
-            }
-            reader.skipType(wireType, _depth, tag);
-            if (!reader.discardUnknown) {
-                $util.makeProp(message, "$unknowns", false);
-                (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-            }
-        }
-        if (length !== $undefined) {
-            if (reader.pos !== end)
-                throw $RangeError("index out of range");
-            reader.len = length;
-        }
-        if (_end !== $undefined)
-            throw $Error("missing end group");
-        return message;
-    };
+ StringList.decode = function (reader, length, _end, _depth, _target) {
+  if (!(reader instanceof $Reader))
+   reader = $Reader.create(reader);
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $Reader.recursionLimit)
+   throw $Error("max depth exceeded");
+  var end, message;
+  if (length === $undefined)
+   end = reader.len;
+  else {
+   end = reader.pos + length;
+   if (end > reader.len)
+    throw $RangeError("index out of range");
+   length = reader.len;
+   reader.len = end;
+  }
+  message = _target || new $root.ttrpc.StringList();
+  while (reader.pos < end) {
+   var start = reader.pos;
+   var tag = reader.tag();
+   if (tag === _end) {
+    _end = $undefined;
+    break;
+   }
+   var wireType = tag & 7;
+   switch (tag >>>= 3) {
+   case 1: {
+     if (wireType !== 2)
+      break;
+     if (!(message.list && message.list.length))
+      message.list = [];
+     message.list.push(reader.stringVerify());
+     continue;
+    }
+   }
+   reader.skipType(wireType, _depth, tag);
+   if (!reader.discardUnknown) {
+    $util.makeProp(message, "$unknowns", false);
+    (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+   }
+  }
+  if (length !== $undefined) {
+   if (reader.pos !== end)
+    throw $RangeError("index out of range");
+   reader.len = length;
+  }
+  if (_end !== $undefined)
+   throw $Error("missing end group");
+  return message;
+ };
 
-    StringList.fromObject = function (object, _depth) {
-        if (object instanceof $root.ttrpc.StringList)
-            return object;
-        if (!$util.isObject(object))
-            throw $TypeError(".ttrpc.StringList: object expected");
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var message = new $root.ttrpc.StringList();
-        if (object.list) {
-            if (!$Array.isArray(object.list))
-                throw $TypeError(".ttrpc.StringList.list: array expected");
-            message.list = $Array(object.list.length);
-            for (var i = 0; i < object.list.length; ++i)
-                message.list[i] = $String(object.list[i]);
-        }
-        return message;
-    };
+ StringList.fromObject = function (object, _depth) {
+  if (object instanceof $root.ttrpc.StringList)
+   return object;
+  if (!$util.isObject(object))
+   throw $TypeError(".ttrpc.StringList: object expected");
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var message = new $root.ttrpc.StringList();
+  if (object.list) {
+   if (!$Array.isArray(object.list))
+    throw $TypeError(".ttrpc.StringList.list: array expected");
+   message.list = $Array(object.list.length);
+   for (var i = 0; i < object.list.length; ++i)
+    message.list[i] = $String(object.list[i]);
+  }
+  return message;
+ };
 
-    StringList.toObject = function (message, options, _depth) {
-        if (!options)
-            options = {};
-        if (_depth === $undefined)
-            _depth = 0;
-        if (_depth > $util.recursionLimit)
-            throw $Error("max depth exceeded");
-        var object = {};
-        if (options.arrays || options.defaults)
-            object.list = [];
-        if (message.list && message.list.length) {
-            object.list = $Array(message.list.length);
-            for (var j = 0; j < message.list.length; ++j)
-                object.list[j] = message.list[j];
-        }
-        return object;
-    };
+ StringList.toObject = function (message, options, _depth) {
+  if (!options)
+   options = {};
+  if (_depth === $undefined)
+   _depth = 0;
+  if (_depth > $util.recursionLimit)
+   throw $Error("max depth exceeded");
+  var object = {};
+  if (options.arrays || options.defaults)
+   object.list = [];
+  if (message.list && message.list.length) {
+   object.list = $Array(message.list.length);
+   for (var j = 0; j < message.list.length; ++j)
+    object.list[j] = message.list[j];
+  }
+  return object;
+ };
 
-    StringList.prototype.toJSON = function() {
-        return StringList.toObject(this, $protobuf.util.toJSONOptions);
-    };
+ StringList.prototype.toJSON = function() {
+  return StringList.toObject(this, $protobuf.util.toJSONOptions);
+ };
 
-    StringList.getTypeUrl = function(prefix) {
-        if (prefix === $undefined)
-            prefix = "type.googleapis.com";
-        return prefix + "/ttrpc.StringList";
-    };
+ StringList.getTypeUrl = function(prefix) {
+  if (prefix === $undefined)
+   prefix = "type.googleapis.com";
+  return prefix + "/ttrpc.StringList";
+ };
 
-    return StringList;
+ return StringList;
 };
