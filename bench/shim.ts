@@ -484,7 +484,7 @@ async function runRm(rt: Runtime, tag: string, extra: string[] = []): Promise<Ti
   live.add(id);
   const r = await timed('ctr', runArgs(rt, id, ['--rm'], extra, ['/bin/true']), ctrEnv());
   if (r.code === 0) live.delete(id);
-  if (extra.length === 0) {
+  if (extra.length === 0 && rt.groupKey === undefined) {
     const left = await waitNoShims(5_000);
     if (left.length > 0) log(`  ${rt.label}: shims still alive 5 s after ctr run --rm: ${left}`);
   }

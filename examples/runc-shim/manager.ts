@@ -29,8 +29,9 @@ const SIGKILL = 9;
  * `RUNCTS_SHIM_GROUP=namespace` in containerd's environment (e.g. a systemd drop-in for
  * containerd.service): one shim serves every container of a namespace instead of one shim per
  * container, as the `io.containerd.runc.v2.group` annotation does for the containers that carry
- * it (an annotation still wins). Saves a Node process per container (README, "Memory"); the
- * containers then share the shim's fate: if it is killed, containerd loses all of them at once.
+ * it (an annotation still wins). Saves a Node process per container (README, "Memory per
+ * container"); the containers then share the shim's fate: if it dies, containerd's dead-shim
+ * cleanup takes all of them.
  */
 export const GROUP_ENV = 'RUNCTS_SHIM_GROUP';
 
