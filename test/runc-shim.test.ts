@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { Client, TaskClient, TtrpcError, codeName } from '../lib';
 import { requireEnvironment } from './helpers/env';
 import { Testbed } from './helpers/testbed';
 
@@ -362,6 +363,118 @@ describe('runc shim in TypeScript vs containerd-shim-runc-v2', function () {
       metricsCode: 0,
       memory: true,
       cpu: true,
+    });
+    assert.deepEqual(ts, go);
+  });
+
+  it("runc failures in runc-v2's words: create, exec, kill and pause of a stopped task", async () => {
+    const [go, ts] = await both(async (runtime, label) => {
+      // ctr's own line; ours also shows runc's message on the container's stderr (README).
+      const said = (r: { stderr: string }, id: string): string =>
+        r.stderr
+          .split('\n')
+          .filter((l) => l.startsWith('ctr: '))
+          .join('\n')
+          .replaceAll(id, 'ID');
+      const missing = name(label);
+      const create = await tb.ctr([
+        'run',
+        '--rm',
+        '--runtime',
+        runtime,
+        tb.image,
+        missing,
+        '/nope',
+      ]);
+      const id = name(label);
+      const run = await tb.ctr(['run', '-d', '--runtime', runtime, tb.image, id, 'sleep', '300']);
+      assert.equal(run.code, 0, run.stderr);
+      await waitStatus(tb, id, 'RUNNING');
+      const exec = await tb.ctr(['task', 'exec', '--exec-id', 'x', id, '/nope']);
+      const resume = await tb.ctr(['task', 'resume', id]);
+      await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+      await waitStatus(tb, id, 'STOPPED');
+      const kill = await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+      const pause = await tb.ctr(['task', 'pause', id]);
+      await tb.ctr(['task', 'delete', id]);
+      await tb.ctr(['container', 'delete', id]);
+      return {
+        create: [create.code, said(create, missing)],
+        exec: [exec.code, said(exec, id)],
+        resume: [resume.code, said(resume, id)],
+        kill: [kill.code, said(kill, id)],
+        pause: [pause.code, said(pause, id)],
+      };
+    });
+    assert.deepEqual(go.create, [
+      1,
+      'ctr: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "/nope": stat /nope: no such file or directory: unknown',
+    ]);
+    assert.match(go.exec[1] as string, /^ctr: OCI runtime exec failed: exec failed: .*"\/nope"/);
+    assert.deepEqual(go.kill, [1, 'ctr: process already finished: not found']);
+    assert.deepEqual(ts, go);
+  });
+
+  it('an exec that fails to start: Wait answers at once, Kill and Delete as runc-v2 answers', async () => {
+    const [go, ts] = await both(async (runtime, label) => {
+      const id = name(label);
+      const run = await tb.ctr(['run', '-d', '--runtime', runtime, tb.image, id, 'sleep', '300']);
+      assert.equal(run.code, 0, run.stderr);
+      await waitStatus(tb, id, 'RUNNING');
+      // Talk to the shim as containerd does, over the address it wrote into the bundle.
+      const bundle = path.join(tb.bundleRoot, id);
+      const address = fs.readFileSync(path.join(bundle, 'address'), 'utf8').trim();
+      const spec = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')) as {
+        process: { args: string[] };
+      };
+      const client = await Client.connect(address);
+      const task = new TaskClient(client);
+      const opts = { metadata: { 'containerd-namespace-ttrpc': tb.namespace }, timeoutMs: 20_000 };
+      const outcome = async (call: Promise<unknown>): Promise<unknown> =>
+        call.then(
+          (r) => ['ok', r],
+          (e: TtrpcError) => [codeName(e.code), e.message],
+        );
+      try {
+        await task.exec(
+          {
+            id,
+            execId: 'bad',
+            spec: {
+              type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process',
+              value: Buffer.from(JSON.stringify({ ...spec.process, args: ['/nope'] })),
+            },
+          },
+          opts,
+        );
+        const start = (await outcome(task.start({ id, execId: 'bad' }, opts))) as string[];
+        const wait = (await task.wait({ id, execId: 'bad' }, opts)) as {
+          exitStatus: number;
+        };
+        const kill = await outcome(task.kill({ id, execId: 'bad', signal: 9 }, opts));
+        const del = (await outcome(task.delete({ id, execId: 'bad' }, opts))) as [
+          string,
+          { exitStatus?: number },
+        ];
+        return {
+          start: [start[0], /^OCI runtime exec failed: exec failed: .*"\/nope"/.test(start[1]!)],
+          waitStatus: wait.exitStatus,
+          kill,
+          deleteStatus: [del[0], del[1].exitStatus ?? 0],
+        };
+      } finally {
+        client.close();
+        await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        await waitStatus(tb, id, 'STOPPED');
+        await tb.ctr(['task', 'delete', id]);
+        await tb.ctr(['container', 'delete', id]);
+      }
+    });
+    assert.deepEqual(go, {
+      start: ['UNKNOWN', true],
+      waitStatus: 0,
+      kill: ['FAILED_PRECONDITION', 'process not created: failed precondition'],
+      deleteStatus: ['ok', 0],
     });
     assert.deepEqual(ts, go);
   });
