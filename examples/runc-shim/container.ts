@@ -265,8 +265,9 @@ export class Container {
         this.oom?.poll();
         this.oom?.close();
       }
-      // Stamped when handled, not when reaped: never before the Start response (Go does the same).
-      const exitedAt = new Date();
+      // Stamped when handled, not when reaped, so never before the Start response (as in Go);
+      // rounded up to the next millisecond, so a Date's truncation cannot make it earlier.
+      const exitedAt = new Date(Date.now() + 1);
       await p.io.drain();
       p.setExited(exit.status, exitedAt);
       this.events.send(
