@@ -86,100 +86,6 @@ function pickSubnet(): string {
   throw new Error('cri testbed: no free /24 in 10.200.0.0/13 for the pod network');
 }
 
-/** A task event as `ctr events` prints it: envelope time (ns), topic, and the event. */
-export interface TaskEvent {
-  at: bigint;
-  topic: string;
-  event: Message;
-}
-
-/** Nanoseconds since the epoch of "2026-12-04 19:15:02.809 +0000 UTC" (ctr's format). */
-function envelopeTime(date: string, time: string): bigint {
-  const [whole, fraction = ''] = time.split('.');
-  const ms = Date.parse(`${date}T${whole}Z`);
-  return BigInt(ms) * 1_000_000n + BigInt(fraction.padEnd(9, '0').slice(0, 9));
-}
-
-/** Nanoseconds of a Timestamp as JSON: RFC 3339 (1.x) or {seconds, nanos} (2.x). */
-export function timestampNs(value: unknown): bigint {
-  if (typeof value === 'string') {
-    const m = /^(.*?)(?:\.(\d+))?Z$/.exec(value);
-    if (!m) throw new Error(`not a timestamp: ${value}`);
-    return BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt((m[2] ?? '').padEnd(9, '0'));
-  }
-  const t = value as { seconds?: number | string; nanos?: number };
-  return BigInt(t.seconds ?? 0) * 1_000_000_000n + BigInt(t.nanos ?? 0);
-}
-
-/** containerd's task events from `ctr events`, kept until closed. */
-export class TaskEvents {
-  private readonly events: TaskEvent[] = [];
-  private rest = '';
-  private constructor(private readonly child: ChildProcess) {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      const lines = (this.rest + chunk.toString()).split('\n');
-      this.rest = lines.pop()!;
-      for (const line of lines) {
-        const m = /^(\S+) (\S+) \S+ UTC \S+ (\/\S+) (\{.*\})$/.exec(line);
-        if (m)
-          this.events.push({
-            at: envelopeTime(m[1]!, m[2]!),
-            topic: m[3]!,
-            event: JSON.parse(m[4]!) as Message,
-          });
-      }
-    });
-  }
-
-  /**
-   * Starts `ctr events` and returns once it is subscribed: a probe event published through
-   * `containerd publish` (a TaskOOM for a made-up container) has come through.
-   */
-  static async open(peer: ContainerdPeer, address: string): Promise<TaskEvents> {
-    const child = spawn(peer.ctr, ['-a', address, 'events'], {
-      stdio: ['ignore', 'pipe', 'ignore'],
-    });
-    const events = new TaskEvents(child);
-    const probe = `ctb-probe-${process.pid}-${Date.now()}`;
-    const value = Buffer.concat([Buffer.from([0x0a, probe.length]), Buffer.from(probe)]);
-    const typeUrl = Buffer.from('containerd.events.TaskOOM');
-    const any = Buffer.concat([
-      Buffer.from([0x0a, typeUrl.length]),
-      typeUrl,
-      Buffer.from([0x12, value.length]),
-      value,
-    ]);
-    const until = Date.now() + 20_000;
-    while (events.of(probe).length === 0) {
-      if (child.exitCode !== null || Date.now() > until) {
-        events.close();
-        throw new Error('cri testbed: ctr events did not subscribe');
-      }
-      const args = [
-        '--address',
-        address,
-        'publish',
-        '--namespace',
-        NAMESPACE,
-        '--topic',
-        '/ctb/probe',
-      ];
-      await runCommand(peer.containerd, args, 10_000, { input: any });
-      await sleep(200);
-    }
-    return events;
-  }
-
-  /** The events of container `id`, in order. */
-  of(id: string): TaskEvent[] {
-    return this.events.filter((e) => e.event.container_id === id);
-  }
-
-  close(): void {
-    this.child.kill('SIGKILL');
-  }
-}
-
 export class CriTestbed {
   readonly namespace = NAMESPACE;
   readonly pauseImage = 'localhost/ctb/pause:1';
@@ -456,11 +362,6 @@ export class CriTestbed {
     } catch {
       return `(no log at ${this.logPath})`;
     }
-  }
-
-  /** Starts following containerd's task events (`ctr events`). */
-  taskEvents(): Promise<TaskEvents> {
-    return TaskEvents.open(this.peer, this.address);
   }
 
   /** Remembers an id whose shim socket must be gone at the end. */
