@@ -8,7 +8,7 @@
 # and for the Go ttrpc 1.2 peer trixie's Go 1.24 with sid's ttrpc 1.2.7 and its dependencies.
 set -euo pipefail
 
-PACKAGES=(containerd runc golang-go golang-github-containerd-ttrpc-dev busybox-static
+PACKAGES=(containerd runc criu golang-go golang-github-containerd-ttrpc-dev busybox-static
   clang-14 libclang-rt-14-dev)
 # Installed without recommends (wine64 would otherwise pull in 32-bit wine and fonts).
 CROSS_PACKAGES=(g++ binutils g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user
