@@ -54,6 +54,10 @@ export const ERROR_CODES = {
     from: 'shim',
     meaning: 'a command-line flag or action containerd would not pass (Go flag wording)',
   },
+  ERR_INVALID_LOG_LEVEL: {
+    from: 'shim',
+    meaning: 'a log level the shim logger does not know (trace … fatal, silent; warning = warn)',
+  },
   ERR_INVALID_OPTIONS: { from: 'shim', meaning: "a bundle's `options.json` does not parse" },
   ERR_INVALID_PID_FILE: {
     from: 'runc',
@@ -90,7 +94,7 @@ export const ERROR_CODES = {
     from: 'native, shim',
     meaning: 'the reaper already feeds another ExitMonitor',
   },
-  ERR_REAPER_WORKER: { from: 'shim', meaning: 'the reaper started from a worker thread' },
+  ERR_REAPER_WORKER: { from: 'native', meaning: 'the reaper started from a worker thread' },
   ERR_RUNC: { from: 'runc', meaning: 'a runc command failed (`RuncError`)' },
   ERR_SOCKET_PATH: {
     from: 'native, shim',
