@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import * as protos from '../lib/protos';
+import * as protos from 'containerd-shim/protos';
 
 const top = path.resolve(__dirname, '..', '..');
 const shim = path.join(top, 'examples', 'skeleton', 'containerd-shim-skeleton-v1');

@@ -10,7 +10,7 @@ import * as fc from 'fast-check';
 
 import { Server } from '../lib/ttrpc';
 import type { CallContext } from '../lib/ttrpc';
-import { formatDuration, parseDuration } from '../lib/cli/duration';
+import { formatDuration, parseDuration } from '../lib/duration';
 import { Histogram } from '../lib/cli/histogram';
 import * as protos from '../lib/protos';
 import { Echo } from './fixtures/interop';

@@ -17,16 +17,16 @@ import {
   toAny,
   writeOptions,
   writeRuntime,
-} from '../../lib';
-import type { Spec } from '../../lib';
-import { protobuf, task, taskTypes } from '../../lib/protos/task';
-import { events } from '../../lib/protos/events';
-import { runc as runcTypes } from '../../lib/protos/runc';
-import { Runc } from '../../lib/runc';
-import { collectMetrics, mountAll, unmountRecursive, watchOom } from '../../lib/shim/linux';
-import type { OomWatcher } from '../../lib/shim/linux';
+} from 'containerd-shim';
+import type { Spec } from 'containerd-shim';
+import { protobuf, task, taskTypes } from 'containerd-shim/protos/task';
+import { events } from 'containerd-shim/protos/events';
+import { runc as runcTypes } from 'containerd-shim/protos/runc';
+import { ConsoleSocket, Runc } from 'containerd-shim/runc';
+import { collectMetrics, mountAll, unmountRecursive, watchOom } from 'containerd-shim/linux';
+import type { OomWatcher } from 'containerd-shim/linux';
 import { Process } from './process';
-import { ConsoleSocket, ProcessIo } from './stdio';
+import { ProcessIo } from './stdio';
 
 /** Where the container's events go (the service publishes them in order). */
 export interface EventSink {

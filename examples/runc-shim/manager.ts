@@ -12,7 +12,7 @@ import {
   readRuntime,
   spawn,
   timestamp,
-} from '../../lib';
+} from 'containerd-shim';
 import type {
   Config,
   DeleteResponse,
@@ -21,7 +21,7 @@ import type {
   Shim,
   StartOpts,
   Task,
-} from '../../lib';
+} from 'containerd-shim';
 
 const SIGKILL = 9;
 
@@ -43,9 +43,9 @@ export class RuncShim implements Shim {
   }
 
   async deleteShim(): Promise<DeleteResponse> {
-    const { Runc } = load<typeof import('../../lib/runc')>('../../lib/runc');
-    const { unmountRecursive } = load<typeof import('../../lib/shim/linux/mount')>(
-      '../../lib/shim/linux/mount',
+    const { Runc } = load<typeof import('containerd-shim/runc')>('containerd-shim/runc');
+    const { unmountRecursive } = load<typeof import('containerd-shim/linux/mount')>(
+      'containerd-shim/linux/mount',
     );
     const bundle = this.flags.bundle || process.cwd();
     const options = readOptions(bundle);

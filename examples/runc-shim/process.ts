@@ -1,6 +1,6 @@
 // One process of a container (its init or an exec): identity, state, exit, and stdio.
-import { Code, TtrpcError } from '../../lib';
-import type { ExitEvent } from '../../lib';
+import { Code, TtrpcError } from 'containerd-shim';
+import type { ExitEvent } from 'containerd-shim';
 import type { ProcessIo } from './stdio';
 
 export type ProcessState = 'created' | 'running' | 'paused' | 'pausing' | 'stopped';

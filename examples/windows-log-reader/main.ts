@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { parseDuration } from '../../lib/cli/duration';
+import { parseDuration } from 'containerd-shim';
 
 async function connect(pipe: string, timeoutMs: number): Promise<net.Socket> {
   const deadline = Date.now() + timeoutMs;
