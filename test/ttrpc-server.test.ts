@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { native } from '../lib/native';
+import { posix } from '../lib/native';
 import {
   Client,
   Code,
@@ -15,7 +15,7 @@ import {
   TtrpcError,
   requireSameUser,
 } from '../lib/ttrpc';
-import { encodeHeader } from '../lib/ttrpc/frame';
+import { encodeHeader } from './helpers/frame-oracle';
 import { decodeResponse, encodeRequest } from '../lib/ttrpc/wire';
 import { Echo, SERVICE, decodeEchoResponse, echoRequest } from './fixtures/interop';
 import { serveInterop } from './fixtures/interop-server';
@@ -330,7 +330,7 @@ describe('ttrpc server', () => {
 
     it('serves on an already-listening fd (fd://N), as a shim does with fd 3', async () => {
       const socketPath = path.join(dir, 'inherited.sock');
-      const fd = native.unixListen(socketPath, false);
+      const fd = posix.unixListen(socketPath, false);
       const s = new Server();
       serveInterop(s);
       await s.listen(`fd://${fd}`);

@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { isatty } from 'node:tty';
 
 import { codedError } from '../error-codes';
-import { native } from '../native';
+import { posix } from '../native';
 import type { NativeFdWatcher } from '../native';
 
 export interface ConsoleSocketOptions {
@@ -48,7 +48,7 @@ export class ConsoleSocket {
     const dir = fs.mkdtempSync(path.join(base, 'pty'));
     const file = path.join(dir, 'pty.sock');
     try {
-      return new ConsoleSocket(file, dir, native.unixListen(file, false, 1));
+      return new ConsoleSocket(file, dir, posix.unixListen(file, false, 1));
     } catch (err) {
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -73,19 +73,19 @@ export class ConsoleSocket {
       }
       let conn = -1;
       let connWatch: NativeFdWatcher | undefined;
-      const listenWatch = new native.FdWatcher(this.listener, () => {
+      const listenWatch = new posix.FdWatcher(this.listener, () => {
         let accepted: number[];
         try {
-          accepted = native.accept(this.listener);
+          accepted = posix.accept(this.listener);
         } catch (err) {
           finish(err as Error);
           return;
         }
         if (accepted.length === 0) return;
         conn = accepted[0]!;
-        for (let i = 4; i < accepted.length; i += 4) native.closeFd(accepted[i]!); // one sender
+        for (let i = 4; i < accepted.length; i += 4) posix.closeFd(accepted[i]!); // one sender
         listenWatch.close();
-        connWatch = new native.FdWatcher(conn, () => tryReceive());
+        connWatch = new posix.FdWatcher(conn, () => tryReceive());
         connWatch.start(1);
         tryReceive();
       });
@@ -99,7 +99,7 @@ export class ConsoleSocket {
         this.pending = undefined;
         listenWatch.close();
         connWatch?.close();
-        if (conn >= 0) native.closeFd(conn);
+        if (conn >= 0) posix.closeFd(conn);
         conn = -1;
         if (err) reject(err);
         else resolve(master!);
@@ -107,7 +107,7 @@ export class ConsoleSocket {
       const tryReceive = (): void => {
         let got: { fd: number; data: Buffer } | null;
         try {
-          got = native.recvFd(conn);
+          got = posix.recvFd(conn);
         } catch (err) {
           finish(err as Error); // ECONNRESET: runc went away without sending
           return;
@@ -116,7 +116,7 @@ export class ConsoleSocket {
         if (got.fd < 0) {
           finish(codedError('ERR_CONSOLE_INVALID', 'runc sent no file descriptor'));
         } else if (!isatty(got.fd)) {
-          native.closeFd(got.fd);
+          posix.closeFd(got.fd);
           finish(
             codedError('ERR_CONSOLE_INVALID', 'runc sent a descriptor that is not a terminal'),
           );
@@ -133,7 +133,7 @@ export class ConsoleSocket {
   close(): void {
     if (this.listener < 0) return;
     this.pending?.();
-    native.closeFd(this.listener);
+    posix.closeFd(this.listener);
     this.listener = -1;
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
@@ -156,5 +156,5 @@ export function setWindowSize(fd: number, size: WindowSize): void {
         { type: RangeError },
       );
   }
-  native.setWindowSize(fd, size.width, size.height);
+  posix.setWindowSize(fd, size.width, size.height);
 }

@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 
 import { codedError } from '../error-codes';
-import { native } from '../native';
+import { posix } from '../native';
 import type { NativeFdWatcher } from '../native';
 
 export interface FdPumpOptions {
@@ -43,12 +43,12 @@ export class FdPump {
         },
       );
     this.buffer = Buffer.allocUnsafe(size);
-    native.setNonBlocking(from, true);
-    native.setNonBlocking(to, true);
+    posix.setNonBlocking(from, true);
+    posix.setNonBlocking(to, true);
     // Fds that cannot be polled (a regular file: EPERM) fail here, with nothing left running.
-    this.reader = new native.FdWatcher(from, () => this.onReadable());
+    this.reader = new posix.FdWatcher(from, () => this.onReadable());
     try {
-      this.writer = new native.FdWatcher(to, () => this.onWritable());
+      this.writer = new posix.FdWatcher(to, () => this.onWritable());
     } catch (err) {
       this.reader.close();
       throw err;
@@ -125,5 +125,5 @@ export class FdPump {
  * the other side) is handed to a container in blocking mode, as processes expect.
  */
 export function setNonBlocking(fd: number, nonBlocking: boolean): void {
-  native.setNonBlocking(fd, nonBlocking);
+  posix.setNonBlocking(fd, nonBlocking);
 }

@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import type { Logger as PinoLogger } from 'pino';
 import type PinoModule from 'pino';
 
-import { native } from '../native';
+import { posix } from '../native';
 import { openPipeLog } from './logger-win';
 import type { PipeLog, PipeLogOptions } from './logger-win';
 import { isPipeAddress, logPipeAddress } from './socket-win';
@@ -101,7 +101,7 @@ function openLogFd(file: string, redirectStderr: boolean): number {
   }
   if (redirectStderr && process.platform === 'linux') {
     try {
-      native.dup2(fd, 2);
+      posix.dup2(fd, 2);
     } catch {
       // stderr stays where it was; the logger still writes to the log
     }

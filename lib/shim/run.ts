@@ -8,7 +8,7 @@ import { codedError } from '../error-codes';
 import type { containerd as taskTypes } from '../generated/task';
 import { registerTaskService } from '../generated/task-service';
 import { registerTaskV3Service } from '../generated/task-v3-service';
-import { native } from '../native';
+import { linux, posix } from '../native';
 import { requireSameUser } from '../ttrpc/handshake';
 import { Server } from '../ttrpc/server';
 import {
@@ -177,11 +177,11 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
       }),
     );
   }
-  const linux = process.platform === 'linux';
+  const onLinux = process.platform === 'linux';
   // A vanished log reader must not kill the shim (Node ignores SIGPIPE; make it explicit).
   process.on('SIGPIPE', () => undefined);
-  if (linux && !config.noSubReaper) native.setSubreaper(true);
-  if (linux && !config.noReaper) monitor.start();
+  if (onLinux && !config.noSubReaper) linux.setSubreaper(true);
+  if (onLinux && !config.noReaper) monitor.start();
 
   const ttrpcAddress = process.env.TTRPC_ADDRESS ?? '';
   if (ttrpcAddress === '')
@@ -191,7 +191,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     );
   const publisher = new RemotePublisher(ttrpcAddress, { logger });
   const task = await shim.createTaskService(publisher);
-  const server = new Server({ handshaker: linux ? requireSameUser() : undefined, logger });
+  const server = new Server({ handshaker: onLinux ? requireSameUser() : undefined, logger });
   registerTaskService(server, task);
   registerTaskV3Service(server, task);
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
@@ -219,7 +219,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
 /** The path of the socket inherited on `fd` (undefined for an abstract one or on failure). */
 function listenerPath(fd: number): string | undefined {
   try {
-    const address = native.localAddress(fd);
+    const address = posix.localAddress(fd);
     return address === '' || address.startsWith('@') ? undefined : address;
   } catch (err) {
     logger.warn({ err }, 'cannot tell which socket the shim serves');

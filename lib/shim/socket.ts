@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { codedError } from '../error-codes';
-import { native } from '../native';
+import { posix } from '../native';
 import { Client } from '../ttrpc/client';
 import { isPipeAddress, pipeAddress } from './socket-win';
 import { sha256Hex } from './util';
@@ -53,11 +53,11 @@ export function newSocket(address: string): number {
     );
   }
   fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-  const fd = native.unixListen(file, false);
+  const fd = posix.unixListen(file, false);
   try {
     fs.chmodSync(file, 0o600);
   } catch (err) {
-    native.closeFd(fd);
+    posix.closeFd(fd);
     throw err;
   }
   return fd;

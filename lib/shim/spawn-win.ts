@@ -7,7 +7,7 @@ import * as childProcess from 'node:child_process';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { native } from '../native';
+import { win } from '../native';
 import { serveArgs } from './flags';
 import { canConnect, socketAddress } from './socket';
 import type { SpawnEnv, StartOpts } from './spawn';
@@ -63,7 +63,7 @@ export async function spawnWindows(opts: StartOpts, group: string, env: SpawnEnv
   }
   // containerd reads our stdout and stderr to EOF (CombinedOutput): the daemon must not inherit
   // them, and libuv starts processes with bInheritHandles.
-  native.setStdHandleInheritance(false);
+  win.setStdHandleInheritance(false);
   const script = process.argv[1];
   const args = [
     ...process.execArgv,

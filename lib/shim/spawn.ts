@@ -3,7 +3,7 @@
 // so containerd's immediate connect never races the daemon's start-up.
 import * as path from 'node:path';
 
-import { native } from '../native';
+import { posix } from '../native';
 import { serveArgs } from './flags';
 import { canConnect, newSocket, removeSocket, socketAddress } from './socket';
 import { spawnWindows } from './spawn-win';
@@ -94,7 +94,7 @@ export async function spawn(
       ...(script ? [script] : []),
       ...serveArgs(opts),
     ];
-    native.spawn(
+    posix.spawn(
       process.execPath,
       args,
       environment(env),
@@ -104,7 +104,7 @@ export async function spawn(
       false,
     );
   } finally {
-    native.closeFd(fd);
+    posix.closeFd(fd);
   }
   writeAddress(address, path.join(opts.bundle, 'address'));
   return address;

@@ -63,13 +63,6 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// isTerminal(fd): whether fd is a terminal (checks a received console fd, like runc shims do).
-Napi::Value IsTerminal(const Napi::CallbackInfo& info) {
-  termios t{};
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  return Napi::Boolean::New(info.Env(), ::tcgetattr(fd, &t) == 0);
-}
-
 }  // namespace
 
 Napi::Object InitMount(Napi::Env env, Napi::Object exports) {
@@ -77,7 +70,6 @@ Napi::Object InitMount(Napi::Env env, Napi::Object exports) {
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize, "setWindowSize"));
-  exports.Set("isTerminal", Napi::Function::New(env, IsTerminal, "isTerminal"));
   Napi::Object flags = Napi::Object::New(env);
 #define FLAG(name) flags.Set(#name, Napi::Number::New(env, static_cast<double>(name)));
   FLAG(MS_RDONLY) FLAG(MS_NOSUID) FLAG(MS_NODEV) FLAG(MS_NOEXEC) FLAG(MS_SYNCHRONOUS) FLAG(MS_REMOUNT)

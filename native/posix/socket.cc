@@ -159,34 +159,6 @@ Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// sendFd(sock, fd, data?): sends one descriptor with a payload (at least one byte goes out).
-Napi::Value SendFd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int sock = info[0].As<Napi::Number>().Int32Value();
-  int fd = info[1].As<Napi::Number>().Int32Value();
-  std::string payload = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
-  if (payload.empty()) payload = "\0";
-  iovec iov{const_cast<char*>(payload.data()), payload.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  std::memset(control, 0, sizeof(control));
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  do {
-    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) throw ErrnoError(env, errno, "sendmsg");
-  return env.Undefined();
-}
-
 // socketPair(): two connected non-blocking, close-on-exec stream sockets.
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -282,7 +254,6 @@ Napi::Object InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("accept", Napi::Function::New(env, Accept, "accept"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentialsJs, "peerCredentials"));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
-  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
