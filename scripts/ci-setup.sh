@@ -9,6 +9,8 @@ set -euo pipefail
 PACKAGES=(containerd runc golang-go golang-github-containerd-ttrpc-dev busybox-static)
 # node-gyp's (source builds: test/source-build.test.ts); python3 also plays runc's console sender.
 PACKAGES+=(python3 make)
+# getpeereid for the generic-POSIX addon built on Linux (scripts/build-posix.js).
+PACKAGES+=(libbsd-dev)
 # Installed without recommends (wine64 would otherwise pull in 32-bit wine and fonts).
 CROSS_PACKAGES=(g++ binutils g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user
   g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 wine64)

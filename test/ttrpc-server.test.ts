@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { posix } from '../lib/native';
+import { addonPlatform, posix } from '../lib/native';
 import {
   Client,
   Code,
@@ -314,10 +314,18 @@ describe('ttrpc server', () => {
       await s.close();
     });
 
-    it('listens on an abstract socket', async () => {
+    it('listens on an abstract socket (Linux; other builds refuse the name)', async () => {
       const s = new Server();
       serveInterop(s);
       const name = `@ttrpc-test-${process.pid}-${Date.now()}`;
+      if (addonPlatform !== 'linux') {
+        await assert.rejects(s.listen(name), {
+          code: 'ERR_UNSUPPORTED_PLATFORM',
+          message: /abstract unix socket names .* are Linux-only/,
+        });
+        await assert.rejects(Client.connect(name), { code: 'ERR_UNSUPPORTED_PLATFORM' });
+        return;
+      }
       await s.listen(name);
       const client = await Client.connect(name);
       assert.equal(
