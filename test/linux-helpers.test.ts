@@ -13,7 +13,7 @@ import * as path from 'node:path';
 
 import { linux } from '../lib/native';
 import { cgroupsV1 } from '../lib/protos';
-import { int64ToBigInt, int64ToNumber } from '../lib/proto/int64';
+import { int64ToBigInt, int64ToNumber } from '../lib/int64/encode';
 import {
   METRICS_V1_TYPE_URL,
   adjustOomScore,

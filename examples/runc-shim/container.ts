@@ -12,7 +12,7 @@ import {
   fromAny,
   logger,
   monitor,
-  readPidFile,
+  tryReadPidFile,
   readSpec,
   toAny,
   writeOptions,
@@ -126,7 +126,7 @@ export class Container {
         await created;
       }
       io.handedOver();
-      init.pid = readPidFile(pidFile);
+      init.pid = tryReadPidFile(pidFile);
     } catch (err) {
       io.close();
       await runc.delete(id, { force: true }).catch(() => undefined);
@@ -217,7 +217,7 @@ export class Container {
         await started;
       }
       p.io.handedOver();
-      p.pid = readPidFile(pidFile);
+      p.pid = tryReadPidFile(pidFile);
     } catch (err) {
       p.io.close();
       throw err;

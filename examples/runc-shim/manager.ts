@@ -8,7 +8,7 @@ import {
   ExitSignal,
   logger,
   readOptions,
-  readPidFile,
+  tryReadPidFile,
   readRuntime,
   spawn,
   timestamp,
@@ -68,7 +68,7 @@ export class RuncShim implements Shim {
     } catch (err) {
       logger.warn({ err }, 'failed to cleanup rootfs mount');
     }
-    const pid = readPidFile(path.join(bundle, 'init.pid'));
+    const pid = tryReadPidFile(path.join(bundle, 'init.pid'));
     return { pid: pid >>> 0, exitStatus: 128 + SIGKILL, exitedAt: timestamp() };
   }
 

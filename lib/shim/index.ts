@@ -40,7 +40,7 @@ export {
   fromAny,
   readAddress,
   readOptions,
-  readPidFile,
+  tryReadPidFile,
   readRuntime,
   readSpec,
   timestamp,

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
 import { codedError } from '../error-codes';
-import { linux, posix } from '../native';
+import { addonPlatform, linux, posix } from '../native';
 
 /** One process exit. */
 export interface ExitEvent {
@@ -216,7 +216,7 @@ export class ExitMonitor {
    */
   start(): this {
     if (this.#started) return this;
-    if (process.platform !== 'linux') {
+    if (addonPlatform !== 'linux') {
       throw codedError(
         'ERR_UNSUPPORTED_PLATFORM',
         `the exit monitor's reaper is Linux-only (platform ${process.platform})`,
