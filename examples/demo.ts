@@ -1,4 +1,4 @@
-// npm run demo: the seed's manual flow with no containerd. It starts the skeleton shim the way
+// npm run demo: a shim's life with no containerd. It starts the skeleton shim the way
 // containerd 2.3 does (`start` in a bundle, BootstrapParams on stdin, socket in a private dir),
 // connects with the connect example (Connect, Shutdown), and prints the shim's log.
 import { execFileSync, spawnSync } from 'node:child_process';

@@ -1,4 +1,4 @@
-// The seed's shim-proto-connect: sends Connect and Shutdown to a shim and prints the answers.
+// The Rust crate's shim-proto-connect: sends Connect and Shutdown to a shim and prints the answers.
 //   node dist/examples/connect/main.js unix:///run/containerd/s/<hash>
 import { Client, TaskClient } from 'containerd-shim';
 

@@ -1,4 +1,4 @@
-// The seed's skeleton shim: Connect answers version "example", Shutdown ends the shim.
+// The smallest shim (the Rust crate's skeleton example): Connect answers version "example", Shutdown ends the shim.
 // Build, then: ctr run --runtime "$PWD/examples/skeleton/containerd-shim-skeleton-v1" ...
 //
 // Rust lets one type implement both the Shim and Task traits; in TypeScript Shim.wait() and the
