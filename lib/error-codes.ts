@@ -135,8 +135,9 @@ export const ERROR_CODES = {
     meaning: 'a TTRPC Request/Response envelope that is not valid protobuf',
   },
   ERR_UNSUPPORTED_PLATFORM: {
-    from: 'native loader, shim',
-    meaning: 'a function this platform lacks (the message names the function and the platform)',
+    from: 'native, native loader, shim',
+    meaning:
+      'a function (or an abstract socket name) this platform lacks; the message names it and the platform',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

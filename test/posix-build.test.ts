@@ -10,6 +10,7 @@ import { run, runOk } from './helpers/node-dist';
 const top = path.resolve(__dirname, '..', '..');
 const SUITES = [
   'ttrpc-server', // server: protocol errors, shutdown, handshakes, transports
+  'ttrpc-go-answers', // the server's answers to hostile frames, against Go's
   'ttrpc-stream', // streams and client behaviour
   'ttrpc-interop', // Node client → Go server and Go client → Node server
   'ttrpc-deadline',
