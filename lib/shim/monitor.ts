@@ -216,7 +216,8 @@ export class ExitMonitor {
    */
   start(): this {
     if (this.#started) return this;
-    if (addonPlatform !== 'linux') {
+    // Linux only: the OS, and an addon built with its Linux layer.
+    if (process.platform !== 'linux' || addonPlatform !== 'linux') {
       throw codedError(
         'ERR_UNSUPPORTED_PLATFORM',
         `the exit monitor's reaper is Linux-only (platform ${process.platform})`,
