@@ -381,9 +381,23 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
           parallel: parallel.map((p) => [p.code, p.stdout]),
         };
       });
-      assert.deepEqual(go.one, [3, 'from exec\n']);
-      assert.equal(go.quick, 0);
-      assert.deepEqual(ts, go);
+      const expected = {
+        one: [3, 'from exec\n'],
+        quick: 0,
+        parallel: Array.from({ length: 20 }, (_, i) => [i % 4, `${i}\n`]),
+      };
+      assert.deepEqual(ts, expected, 'runcts');
+      // Under containerd 1.6 on a loaded machine runc-v2's execs sometimes reach ctr without
+      // their output (seen here: 2 of 20 printed nothing, exit codes right): the reference may
+      // lose an exec's output, nothing else.
+      assert.deepEqual(
+        {
+          ...go,
+          parallel: go.parallel.map(([code, out], i) => [code, out === '' ? `${i}\n` : out]),
+        },
+        expected,
+        'runc-v2',
+      );
     });
 
     it('two containers grouped into one shim; nothing is left once both are deleted', async () => {
