@@ -138,7 +138,7 @@ function generate(root, options) {
 // plain objects.
 // Likewise the default of an int64 field (a Long on the prototype) is made on first read: building
 // it at class creation loads long.js in every process that publishes an event (Timestamp.seconds),
-// and a shim never reads it (see lib/proto/lazy-long.ts). Assigning the field still makes an own
+// and a shim never reads it (see lib/int64/lazy-long.ts). Assigning the field still makes an own
 // property, as with the plain prototype default.
 const LAZY_HELPER = `
 var $lazy = function(ns, name, make) {
@@ -261,7 +261,7 @@ function splitTypes(bundle, js) {
   return { main, types };
 }
 
-// int64 inputs also take bigint (lib/proto/int64.ts teaches protobufjs to encode it exactly).
+// int64 inputs also take bigint (lib/int64/encode.ts teaches protobufjs to encode it exactly).
 function widenInt64Inputs(dts) {
   return dts.replace(/\?: \(number\|Long\|null\)/g, '?: (number|bigint|Long|null)');
 }
@@ -297,7 +297,7 @@ function serviceModule(bundle, root, services) {
     '',
     "// The message classes load on first use: a shim's `start` and `delete` never need them.",
     '// eslint-disable-next-line @typescript-eslint/no-require-imports',
-    `const $load = (): typeof ${alias} => (require('../proto/int64'), require('./${bundle}')) as typeof ${alias};`,
+    `const $load = (): typeof ${alias} => (require('../int64/encode'), require('./${bundle}')) as typeof ${alias};`,
     '',
   ];
   for (const [fullName, tsName] of Object.entries(services)) {

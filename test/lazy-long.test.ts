@@ -1,4 +1,4 @@
-// lib/proto/lazy-long.ts: protobufjs gets a stand-in for long.js, which loads on first use; int64
+// lib/int64/lazy-long.ts: protobufjs gets a stand-in for long.js, which loads on first use; int64
 // values still decode to long.js Longs. Each case runs in a fresh node (a module cache without
 // protobufjs), as a shim daemon starts.
 import { strict as assert } from 'node:assert';
@@ -77,10 +77,10 @@ describe('lazy long.js for protobufjs', () => {
     });
   });
 
-  it('protobufjs loaded before lib/proto: nothing is replaced, long.js loads as usual', async () => {
+  it('protobufjs loaded before lib/int64: nothing is replaced, long.js loads as usual', async () => {
     const out = await inFreshNode(`
       const pb = require('protobufjs/minimal');
-      lib('proto/int64');
+      lib('int64/encode');
       out.loaded = longLoaded();
       out.same = pb.util.Long === require('long');`);
     assert.deepEqual(out, { loaded: true, same: true });

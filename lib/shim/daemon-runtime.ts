@@ -3,14 +3,15 @@
 // it keeps, not peak speed. Two halves:
 //
 //  - what it boots with: the Node/V8 flags and environment below, applied wherever a serving
-//    process is started (spawn.ts today; a launcher's warm process when it boots);
+//    process is started (spawn-unix.ts and spawn-win.ts today; a launcher's warm process when it
+//    boots);
 //  - what it does while serving: give freed malloc memory back to the kernel once start-up is
 //    over and after bursts of work (Go shims call debug.FreeOSMemory every 30 s for the same
 //    reason; V8's own heap is shrunk by its memory reducer when the daemon goes idle).
 //
 // Every choice here was measured with `npm run bench:shim` (README, "Memory"); the ones that did
 // not pay off are listed there too.
-import { native } from '../native';
+import { addonPlatform, linux } from '../native';
 
 /**
  * Node/V8 flags the daemon boots with (before any of the shim binary's own execArgv, which win).
@@ -57,8 +58,8 @@ export function daemonArgv(script: string | undefined, args: string[]): string[]
  * top of the heap). True if anything was released; false off glibc or when nothing was free.
  */
 export function releaseMemory(): boolean {
-  if (process.platform !== 'linux') return false;
-  return native.mallocTrim();
+  if (addonPlatform !== 'linux') return false; // malloc_trim is in the addon's Linux layer
+  return linux.mallocTrim();
 }
 
 export interface MemoryReleaseOptions {

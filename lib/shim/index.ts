@@ -22,6 +22,8 @@ export {
 } from './socket';
 export { logger, openShimLog, setShimLogger } from './logger';
 export type { ShimLogger, ShimLogOptions } from './logger';
+export type { LogFn } from './logfmt';
+export { releaseMemory } from './daemon-runtime';
 export { RemotePublisher } from './publisher';
 export { ExitMonitor, monitor, spawnProcess } from './monitor';
 export type {
@@ -42,7 +44,7 @@ export {
   fromAny,
   readAddress,
   readOptions,
-  readPidFile,
+  tryReadPidFile,
   readRuntime,
   readSpec,
   timestamp,

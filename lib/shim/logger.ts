@@ -1,13 +1,12 @@
-// The shim's log: logrus-style text lines (logfmt.ts, what containerd copies from every shim)
-// written synchronously to the bundle's `log` FIFO, so nothing is lost when the shim exits or is
-// killed. On Windows the shim serves the log on a named pipe instead (logger-win.ts, loaded only
-// there).
-import * as fs from 'node:fs';
-
-import { native } from '../native';
+// The shim's log: logrus-style text lines (logfmt.ts) written to where the platform puts a serving
+// shim's log (log-sink.ts) — synchronously to the bundle's `log` FIFO on Linux, macOS and the BSDs,
+// so nothing is lost when the shim exits or is killed; a named pipe the shim serves on Windows.
 import { LogfmtLogger } from './logfmt';
 import type { LogFn } from './logfmt';
-import type { PipeLog, PipeLogOptions } from './logger-win';
+import type { LogSink, ShimLogOptions } from './log-sink';
+import { platform } from './platform';
+
+export type { ShimLogOptions } from './log-sink';
 
 /**
  * What the shim logs through: pino's calling convention (`logger.warn({ err, id }, 'message')`).
@@ -27,111 +26,34 @@ export interface ShimLogger {
   child(bindings: Record<string, unknown>): ShimLogger;
 }
 
-/** Synchronous writes of whole lines to an fd; write errors (reader gone: EPIPE) are dropped. */
-function fdSink(fd: number): (line: string) => void {
-  return (line) => {
-    const data = Buffer.from(line);
-    let offset = 0;
-    while (offset < data.length) {
-      try {
-        offset += fs.writeSync(fd, data, offset);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-        return;
-      }
-    }
-  };
-}
-
-export interface ShimLogOptions {
-  /**
-   * Log file or FIFO; default `log` in the current directory (the bundle). On Windows the named
-   * pipe to serve the log on; default `\\.\pipe\containerd-shim-<base.namespace>-<base.id>-log`.
-   */
-  path?: string;
-  /** Windows: the log pipe's buffer for lines written while no reader is connected. */
-  pipe?: PipeLogOptions;
-  level?: string;
-  debug?: boolean;
-  /** Fields on every line (runtime, namespace, id). */
-  base?: Record<string, unknown>;
-  /** Also point stderr at the log, so crash output reaches containerd (Go shims do the same). */
-  redirectStderr?: boolean;
-}
-
-function openLogFd(file: string, redirectStderr: boolean): number {
-  let fd: number;
-  try {
-    fd = fs.openSync(
-      file,
-      fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT,
-      0o600,
-    );
-  } catch {
-    return 2;
-  }
-  if (redirectStderr && process.platform === 'linux') {
-    try {
-      native.dup2(fd, 2);
-    } catch {
-      // stderr stays where it was; the logger still writes to the log
-    }
-  }
-  return fd;
-}
-
-const pipeLogs = new WeakMap<ShimLogger, PipeLog>();
-
-/** Windows: the log pipe server (see logger-win.ts), or undefined if it cannot be created. */
-function openLogPipe(options: ShimLogOptions): PipeLog | undefined {
-  /* eslint-disable @typescript-eslint/no-require-imports */
-  const { openPipeLog } = require('./logger-win') as typeof import('./logger-win');
-  const { isPipeAddress, logPipeAddress } =
-    require('./socket-win') as typeof import('./socket-win');
-  /* eslint-enable @typescript-eslint/no-require-imports */
-  const base = options.base ?? {};
-  const pipe =
-    options.path !== undefined && isPipeAddress(options.path)
-      ? options.path
-      : logPipeAddress(String(base.namespace ?? ''), String(base.id ?? ''));
-  try {
-    return openPipeLog(pipe, options.pipe);
-  } catch {
-    return undefined; // e.g. EADDRINUSE: another shim serves it; log to stderr instead
-  }
-}
+const sinks = new WeakMap<ShimLogger, LogSink>();
 
 /**
- * Opens the bundle's `log` FIFO write-only (containerd holds the read side, so this does not
- * block) and returns a logger writing to it; on Windows serves the log pipe instead. Falls back to
- * stderr if the log cannot be opened.
+ * A logger on the platform's shim log: the bundle's `log` FIFO opened write-only (containerd
+ * holds the read side, so this does not block), or on Windows the log pipe. Falls back to stderr
+ * if the log cannot be opened.
  */
 export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
   const level = options.debug ? 'debug' : (options.level ?? 'info');
-  const pipe = process.platform === 'win32' ? openLogPipe(options) : undefined;
-  const sink = pipe
-    ? (line: string) => pipe.write(line)
-    : fdSink(
-        process.platform === 'win32'
-          ? 2
-          : openLogFd(options.path ?? 'log', options.redirectStderr === true),
-      );
-  const logger = new LogfmtLogger(sink, level, { pid: process.pid, ...options.base });
-  if (pipe) pipeLogs.set(logger, pipe);
+  const sink = platform.openLog(options);
+  const logger = new LogfmtLogger((line) => sink.write(line), level, {
+    pid: process.pid,
+    ...options.base,
+  });
+  sinks.set(logger, sink);
   return logger;
 }
 
 /**
  * Before the shim exits: on Windows, waits (bounded) until connected log readers have been sent
- * every line, then closes the log pipe. Writes on Linux are synchronous: nothing to do.
+ * every line, then closes the log pipe. Writes to the FIFO are synchronous: nothing to wait for.
  */
 export async function closeShimLog(log: ShimLogger = current, timeoutMs = 1000): Promise<void> {
   const target = log === logger ? current : log;
-  const pipe = pipeLogs.get(target);
-  if (!pipe) return;
-  pipeLogs.delete(target);
-  await pipe.flush(timeoutMs);
-  pipe.close();
+  const sink = sinks.get(target);
+  if (!sink) return;
+  sinks.delete(target);
+  await sink.close(timeoutMs);
 }
 
 // Discards everything: the logger in use during `start` and `delete`, which must print nothing.
@@ -154,7 +76,7 @@ function forwarding(resolve: () => ShimLogger): ShimLogger {
             const now = resolve();
             if (now !== parent) {
               parent = now;
-              child = now.child(...args) as unknown as ShimLogger;
+              child = now.child(...args);
             }
             return child;
           });
@@ -179,7 +101,7 @@ export const logger: ShimLogger = forwarding(() => current);
 
 /**
  * Makes `logger` write to `log` (run() does this when it starts serving; a shim that sets
- * `noSetupLogger` may pass its own pino logger).
+ * `noSetupLogger` may pass its own logger, pino's for instance).
  */
 export function setShimLogger(log: ShimLogger): void {
   current = log === logger ? current : log;

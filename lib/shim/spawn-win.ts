@@ -7,11 +7,14 @@ import * as childProcess from 'node:child_process';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { native } from '../native';
-import { daemonArgv, daemonEnv } from './daemon-runtime';
+import { systemError } from '../error-codes';
+import { win } from '../native';
+import { daemonArgv } from './daemon-runtime';
 import { serveArgs } from './flags';
-import { canConnect, socketAddress } from './socket';
-import type { SpawnEnv, StartOpts } from './spawn';
+import { canConnect } from './can-connect';
+import { pipeAddress } from './socket-win';
+import { daemonEnvironment } from './start-opts';
+import type { SpawnEnv, StartOpts } from './start-opts';
 import { writeAddress } from './util';
 
 export interface AwaitPipeOptions {
@@ -39,32 +42,29 @@ export async function awaitPipeReady(
     const failure = options.failed?.();
     if (failure) throw failure;
     if (Date.now() >= deadline) {
-      const err = new Error(
+      throw systemError(
+        'ETIMEDOUT',
         `shim did not start serving on ${address} within ${timeoutMs} ms`,
-      ) as NodeJS.ErrnoException;
-      err.code = 'ETIMEDOUT';
-      throw err;
+      );
     }
     await sleep(options.intervalMs ?? 10);
   }
 }
 
-function environment(extra: SpawnEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...daemonEnv() };
-  for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
-  return env;
-}
-
-/** spawn() on Windows: see the file comment. `group` is already resolved by the caller. */
-export async function spawnWindows(opts: StartOpts, group: string, env: SpawnEnv): Promise<string> {
-  const address = socketAddress(opts.address, opts.namespace, group);
+/** Starts (or finds) the daemon of `group` (see the file comment); its address. */
+export async function startWindowsDaemon(
+  opts: StartOpts,
+  group: string,
+  env: SpawnEnv,
+): Promise<string> {
+  const address = pipeAddress(opts.address, opts.namespace, group);
   if (await canConnect(address)) {
     writeAddress(address, path.join(opts.bundle, 'address'));
     return address;
   }
   // containerd reads our stdout and stderr to EOF (CombinedOutput): the daemon must not inherit
   // them, and libuv starts processes with bInheritHandles.
-  native.setStdHandleInheritance(false);
+  win.setStdHandleInheritance(false);
   // daemonArgv()[0] is node itself: spawn takes the arguments after it.
   const args = daemonArgv(process.argv[1] || undefined, [
     ...serveArgs(opts),
@@ -73,7 +73,7 @@ export async function spawnWindows(opts: StartOpts, group: string, env: SpawnEnv
   ]).slice(1);
   const child = childProcess.spawn(process.execPath, args, {
     cwd: opts.bundle,
-    env: environment(env),
+    env: daemonEnvironment(env),
     stdio: 'ignore',
     detached: true,
     windowsHide: true,

@@ -1,6 +1,6 @@
 // protobufjs requires long.js (its Long class for 64-bit integers) as it loads, although a shim
 // seldom decodes an int64: Long's code and its WebAssembly helper cost a shim daemon ~0.3 MiB for
-// its whole life. Before protobufjs loads (lib/proto/int64.ts imports this first), this puts a
+// its whole life. Before protobufjs loads (lib/int64/encode.ts imports this first), this puts a
 // stand-in for protobufjs's `long` in the module cache: protobufjs sees a Long class (so int64
 // fields still decode to Long, exactly as with long.js), and the real module loads on the first
 // use of anything but Long.isLong (construction, a static method, instanceof, ...). The stand-in
