@@ -2,6 +2,7 @@
 // is still the silent start/delete logger; once run() serves, the same binding must write to the
 // bundle's log (an ESM named import of a CommonJS module is a snapshot, not a live binding).
 import { strict as assert } from 'node:assert';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -131,3 +132,167 @@ const silent = (() => {
     child: () => silent,
   } as unknown as ShimLogger;
 })();
+
+// openShimLog: pino, logrus text lines, written synchronously. Each case runs in a fresh node (a
+// module cache without pino), as a shim daemon starts.
+const dist = path.resolve(__dirname, '..');
+
+function inFreshNode(body: string, cwd?: string): Promise<{ out: Record<string, unknown> }> {
+  const script = `
+    const fs = require('node:fs');
+    const lib = (p) => require(${JSON.stringify(dist)} + '/lib/' + p);
+    const pinoLoaded = () => Object.keys(require.cache).some((k) => /[\\\\/]pino[\\\\/]/.test(k));
+    const out = {};
+    const done = () => process.stdout.write(JSON.stringify(out));
+    ${body}`;
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', script], { cwd }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`${err.message}\n${stderr}`));
+      else resolve({ out: JSON.parse(stdout) as Record<string, unknown> });
+    });
+  });
+}
+
+const TIME = /^time="\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z" /;
+
+describe('shim log: pino on the bundle log', function () {
+  this.timeout(60_000);
+  let tmp: string;
+
+  before(() => {
+    tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-log-'));
+  });
+  after(() => {
+    if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  });
+
+  it('loads pino only when the log opens; writes logrus text lines', async function () {
+    const file = path.join(tmp, 'lines.log');
+    const { out } = await inFreshNode(`
+      const shim = lib('index');
+      out.beforeOpen = pinoLoaded();
+      const log = shim.openShimLog({ path: ${JSON.stringify(file)}, base: { id: 'c1' } });
+      out.afterOpen = pinoLoaded();
+      shim.setShimLogger(log);
+      shim.logger.info('server started');
+      const err = Object.assign(new Error('boom now'), { code: 'ENOENT' });
+      shim.logger.warn({ err, topic: '/tasks/exit', n: 3, ok: true, gone: undefined }, 'failed to publish');
+      shim.logger.error(err);
+      shim.logger.info({ detail: 'x y', spec: { a: [1, 2] } }, '%s has %d', 'shim', 3);
+      const cyclic = { name: 'a' };
+      cyclic.self = cyclic;
+      shim.logger.info({ big: 2n ** 40n, cyclic }, 'odd values');
+      const child = shim.logger.child({ exec: 'e1' });
+      child.debug('not at info');
+      child.info('exec started');
+      done();`);
+    assert.deepEqual(out, { beforeOpen: false, afterOpen: true });
+    const lines = fs.readFileSync(file, 'utf8').split('\n');
+    assert.equal(lines.pop(), '');
+    assert.equal(lines.length, 6, lines.join('\n'));
+    for (const line of lines) assert.match(line, TIME);
+    assert.match(lines[0]!, / level=info msg="server started" pid=\d+ id=c1$/);
+    assert.match(
+      lines[1]!,
+      / level=warning msg="failed to publish" pid=\d+ id=c1 err="boom now" topic=\/tasks\/exit n=3 ok=true$/,
+    );
+    assert.match(lines[2]!, / level=error msg="boom now" pid=\d+ id=c1 err="boom now"$/);
+    assert.match(
+      lines[3]!,
+      / msg="shim has 3" pid=\d+ id=c1 detail="x y" spec="\{\\"a\\":\[1,2\]\}"$/,
+    );
+    assert.match(lines[4]!, / msg="odd values" .*big=1099511627776 cyclic=".*Circular/);
+    assert.match(lines[5]!, / level=info msg="exec started" pid=\d+ id=c1 exec=e1$/);
+  });
+
+  it('on a FIFO: every line reaches the reader although the shim dies of SIGTERM right after', async function () {
+    const fifo = path.join(tmp, 'log');
+    execFileSync('mkfifo', [fifo]);
+    // containerd holds the read side open before the shim starts.
+    const reader = fs.openSync(fifo, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    try {
+      const shim = execFile(process.execPath, [
+        '-e',
+        `const shim = require(${JSON.stringify(dist + '/lib/index')});
+         shim.setShimLogger(shim.openShimLog({ path: ${JSON.stringify(fifo)} }));
+         for (let i = 0; i < 100; i++) shim.logger.info({ i }, 'line');
+         process.kill(process.pid, 'SIGTERM');`,
+      ]);
+      const chunks: Buffer[] = [];
+      const buf = Buffer.alloc(65536);
+      const exited = new Promise<NodeJS.Signals | null>((resolve) =>
+        shim.on('exit', (_code, signal) => resolve(signal)),
+      );
+      let gone = false;
+      void exited.then(() => (gone = true));
+      for (;;) {
+        let n = 0;
+        try {
+          n = fs.readSync(reader, buf);
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+        }
+        if (n > 0) chunks.push(Buffer.from(buf.subarray(0, n)));
+        else if (gone) break;
+        else await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(await exited, 'SIGTERM');
+      const lines = Buffer.concat(chunks).toString().trim().split('\n');
+      assert.equal(lines.length, 100);
+      assert.match(lines[99]!, / level=info msg="line" pid=\d+ i=99$/);
+    } finally {
+      fs.closeSync(reader);
+    }
+  });
+
+  it('an unknown level is ERR_INVALID_LOG_LEVEL, on open and when set; warning means warn', async function () {
+    const file = path.join(tmp, 'levels.log');
+    const { out } = await inFreshNode(`
+      const shim = lib('index');
+      try { shim.openShimLog({ path: ${JSON.stringify(file)}, level: 'loud' }); } catch (e) { out.open = e.code; }
+      out.fileMade = fs.existsSync(${JSON.stringify(file)});
+      shim.setShimLogger(shim.openShimLog({ path: ${JSON.stringify(file)}, level: 'warning' }));
+      out.level = shim.logger.level;
+      try { shim.logger.level = 'verbose'; } catch (e) { out.set = e.code; }
+      out.after = shim.logger.level;
+      shim.logger.level = 'debug';
+      out.debug = shim.logger.isLevelEnabled('debug');
+      done();`);
+    assert.deepEqual(out, {
+      open: 'ERR_INVALID_LOG_LEVEL',
+      fileMade: false,
+      level: 'warn',
+      set: 'ERR_INVALID_LOG_LEVEL',
+      after: 'warn',
+      debug: true,
+    });
+  });
+
+  it('-v and delete of the runc shim load nothing of pino', async function () {
+    const bundle = path.join(tmp, 'bundle');
+    fs.mkdirSync(bundle);
+    const probe = path.join(tmp, 'probe.js');
+    fs.writeFileSync(
+      probe,
+      `process.on('exit', () => {
+         const p = Object.keys(require.cache).filter((k) => /[\\\\/]pino[\\\\/]/.test(k));
+         require('node:fs').writeSync(2, 'PINO=' + p.length + '\\n');
+       });`,
+    );
+    const binary = path.join(top, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
+    const env = {
+      ...process.env,
+      TTRPC_ADDRESS: path.join(tmp, 'no-containerd.sock'),
+      NODE_OPTIONS: `--require ${probe}`,
+    };
+    const common = ['-namespace', 'logtest', '-id', 'c1', '-address', '/nonexistent.sock'];
+    for (const action of [['-v'], [...common, 'delete']]) {
+      const result = await run(process.execPath, [binary, ...action], {
+        cwd: bundle,
+        env,
+        timeoutMs: 50_000,
+      });
+      assert.match(result.stderr, /PINO=0\n/, `${action.join(' ')}: ${result.stderr}`);
+    }
+  });
+});

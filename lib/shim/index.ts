@@ -21,8 +21,7 @@ export {
   socketPath,
 } from './socket';
 export { logger, openShimLog, setShimLogger } from './logger';
-export type { ShimLogger, ShimLogOptions } from './logger';
-export type { LogFn } from './logfmt';
+export type { LogFn, PinoLogger, ShimLogger, ShimLogOptions } from './logger';
 export { releaseMemory } from './daemon-runtime';
 export { RemotePublisher } from './publisher';
 export { ExitMonitor, monitor, spawnProcess } from './monitor';

@@ -1,6 +1,6 @@
-// Where a serving shim's log lines go, on any platform: the logrus-style text lines of logfmt.ts
-// (what containerd copies from every shim), written to a sink the platform opens
-// (platform-unix.ts: the bundle's `log` FIFO; platform-win.ts: the log pipe).
+// Where a serving shim's log lines go, on any platform: logrus-style text (what containerd copies
+// from every shim) from pino's JSON, written to a sink the platform opens (platform-unix.ts: the
+// bundle's `log` FIFO; platform-win.ts: the log pipe).
 import * as fs from 'node:fs';
 
 import type { PipeLogOptions } from './logger-win';
@@ -26,6 +26,44 @@ export interface ShimLogOptions {
   base?: Record<string, unknown>;
   /** Also point stderr at the log, so crash output reaches containerd (Go shims do the same). */
   redirectStderr?: boolean;
+}
+
+const LEVELS: Record<number, string> = {
+  10: 'trace',
+  20: 'debug',
+  30: 'info',
+  40: 'warning',
+  50: 'error',
+  60: 'fatal',
+};
+
+function quote(value: unknown): string {
+  const text = typeof value === 'string' ? value : JSON.stringify(value);
+  return /^[A-Za-z0-9_.:/@+-]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+/**
+ * pino's JSON line as `time="…" level=info msg="…" key=value …` (logrus text format); `err` as
+ * its message, as logrus's WithError prints it.
+ */
+export function toLogfmt(json: string): string {
+  let record: Record<string, unknown>;
+  try {
+    record = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const { time, level, msg, ...fields } = record;
+  let line =
+    `time=${JSON.stringify(new Date(typeof time === 'number' ? time : Date.now()).toISOString())}` +
+    ` level=${LEVELS[level as number] ?? String(level)}` +
+    ` msg=${JSON.stringify(typeof msg === 'string' ? msg : '')}`;
+  for (const [k, v] of Object.entries(fields)) {
+    if (v === undefined) continue;
+    const err = k === 'err' && typeof v === 'object' && v !== null && 'message' in v;
+    line += ` ${k}=${quote(err ? (v as { message: unknown }).message : v)}`;
+  }
+  return line + '\n';
 }
 
 /** Log lines written synchronously to an fd; write errors (reader gone: EPIPE) are dropped. */

@@ -1,17 +1,28 @@
-// The shim's log: logrus-style text lines (logfmt.ts) written to where the platform puts a serving
-// shim's log (log-sink.ts) — synchronously to the bundle's `log` FIFO on Linux, macOS and the BSDs,
-// so nothing is lost when the shim exits or is killed; a named pipe the shim serves on Windows.
-import { LogfmtLogger } from './logfmt';
-import type { LogFn } from './logfmt';
+// The shim's log: pino, writing logrus-style text lines (log-sink.ts) synchronously to where the
+// platform puts a serving shim's log — the bundle's `log` FIFO on Linux, macOS and the BSDs, so
+// nothing is lost when the shim exits or is killed; a named pipe the shim serves on Windows.
+// pino loads when a shim starts serving (openShimLog), never in `start` or `delete`, and never
+// with a transport: its worker thread would cost a daemon more than pino itself.
+import type { Logger as PinoLogger } from 'pino';
+import type PinoModule from 'pino';
+
+import { codedError } from '../error-codes';
+import { toLogfmt } from './log-sink';
 import type { LogSink, ShimLogOptions } from './log-sink';
 import { platform } from './platform';
 
 export type { ShimLogOptions } from './log-sink';
+export type { PinoLogger };
+
+/** A log method: pino's calling convention (`logger.warn({ err, id }, 'message %s', arg)`). */
+export interface LogFn {
+  (obj: object, msg?: string, ...args: unknown[]): void;
+  (msg: string, ...args: unknown[]): void;
+}
 
 /**
- * What the shim logs through: pino's calling convention (`logger.warn({ err, id }, 'message')`).
- * openShimLog() returns the built-in logfmt logger (logfmt.ts); a pino logger fits too
- * (setShimLogger, with `noSetupLogger`).
+ * What the shim logs through: the part of pino's Logger the SDK uses. openShimLog() returns a
+ * pino logger; any pino logger (or anything with these members) fits setShimLogger.
  */
 export interface ShimLogger {
   level: string;
@@ -26,22 +37,52 @@ export interface ShimLogger {
   child(bindings: Record<string, unknown>): ShimLogger;
 }
 
-const sinks = new WeakMap<ShimLogger, LogSink>();
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const loadPino = (): typeof PinoModule => require('pino') as typeof PinoModule;
+
+/** logrus spells warn "warning"; containerd users write it that way too. */
+const levelName = (level: string): string => (level === 'warning' ? 'warn' : level);
+
+/** Runs `apply` (which sets a level); pino's uncoded "unknown level" becomes a coded error. */
+function withLevel<T>(level: unknown, apply: (name: string) => T): T {
+  const name = typeof level === 'string' ? levelName(level) : level;
+  try {
+    return apply(name as string);
+  } catch (err) {
+    throw codedError(
+      'ERR_INVALID_LOG_LEVEL',
+      `unknown log level ${JSON.stringify(level)} (trace, debug, info, warn, error, fatal, silent)`,
+      { cause: err },
+    );
+  }
+}
+
+const sinks = new WeakMap<object, LogSink>();
 
 /**
- * A logger on the platform's shim log: the bundle's `log` FIFO opened write-only (containerd
- * holds the read side, so this does not block), or on Windows the log pipe. Falls back to stderr
- * if the log cannot be opened.
+ * A pino logger on the platform's shim log: the bundle's `log` FIFO opened write-only
+ * (containerd holds the read side, so this does not block), or on Windows the log pipe; falls
+ * back to stderr if the log cannot be opened. Lines are logrus text (`time="…" level=info
+ * msg="…" key=value`), written synchronously: no transport, no worker thread, nothing buffered
+ * to lose when the shim is killed. An unknown level throws ERR_INVALID_LOG_LEVEL.
  */
-export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
+export function openShimLog(options: ShimLogOptions = {}): PinoLogger {
   const level = options.debug ? 'debug' : (options.level ?? 'info');
+  const pino = loadPino();
+  const log = withLevel(level, (name) =>
+    pino(
+      {
+        level: name,
+        base: { pid: process.pid, ...options.base },
+        timestamp: pino.stdTimeFunctions.epochTime,
+      },
+      { write: (line: string) => sink.write(toLogfmt(line)) },
+    ),
+  );
+  // Opened once the level is known good: a bad level leaves no fd behind.
   const sink = platform.openLog(options);
-  const logger = new LogfmtLogger((line) => sink.write(line), level, {
-    pid: process.pid,
-    ...options.base,
-  });
-  sinks.set(logger, sink);
-  return logger;
+  sinks.set(log, sink);
+  return log;
 }
 
 /**
@@ -56,8 +97,22 @@ export async function closeShimLog(log: ShimLogger = current, timeoutMs = 1000):
   await sink.close(timeoutMs);
 }
 
-// Discards everything: the logger in use during `start` and `delete`, which must print nothing.
-const SILENT: ShimLogger = new LogfmtLogger(() => undefined, 'silent');
+const noop = (): void => undefined;
+
+// Discards everything without loading pino: the logger in use during `start` and `delete`,
+// which must print nothing and start fast.
+const SILENT: ShimLogger = {
+  level: 'silent',
+  trace: noop,
+  debug: noop,
+  info: noop,
+  warn: noop,
+  error: noop,
+  fatal: noop,
+  silent: noop,
+  isLevelEnabled: () => false,
+  child: () => SILENT,
+};
 
 let current: ShimLogger = SILENT;
 
@@ -86,22 +141,27 @@ function forwarding(resolve: () => ShimLogger): ShimLogger {
       const value: unknown = Reflect.get(target, prop, target);
       return typeof value === 'function' ? value.bind(target) : value;
     },
-    set: (_, prop, value) => Reflect.set(resolve(), prop, value),
+    set(_, prop, value) {
+      const target = resolve();
+      if (prop !== 'level' || target === SILENT) return Reflect.set(target, prop, value);
+      return withLevel(value, (name) => Reflect.set(target, prop, name));
+    },
     has: (_, prop) => Reflect.has(resolve(), prop),
   });
 }
 
 /**
  * The shim's logger: one object for the life of the process whose calls go to the logger in use
- * when they are made — silent during `start` and `delete`, the bundle's `log` FIFO (or the
- * Windows log pipe) once `run()` serves, or the one given to setShimLogger. Safe to import by
+ * when they are made — silent during `start` and `delete`, pino on the bundle's `log` FIFO (or
+ * the Windows log pipe) once `run()` serves, or the one given to setShimLogger. Safe to import by
  * name from ESM and CommonJS alike and to keep in a variable or a child (`logger.child()`).
+ * Setting an unknown `level` on it throws ERR_INVALID_LOG_LEVEL.
  */
 export const logger: ShimLogger = forwarding(() => current);
 
 /**
  * Makes `logger` write to `log` (run() does this when it starts serving; a shim that sets
- * `noSetupLogger` may pass its own logger, pino's for instance).
+ * `noSetupLogger` may pass its own, a pino logger with its own options for instance).
  */
 export function setShimLogger(log: ShimLogger): void {
   current = log === logger ? current : log;
