@@ -12,6 +12,9 @@ import * as protobuf from 'protobufjs';
 
 import { Client, Code, Server, TtrpcError, requireSameUser, unary } from '../lib';
 import type { CallContext, MessageType } from '../lib';
+import { native } from '../lib/native';
+
+const spinStats = (): unknown => (process.platform === 'linux' ? native.spinStats() : {});
 
 const INTEROP_SERVICE = 'ttrpc.interop.v1.Interop';
 const ECHO_METHOD = 'Echo';
@@ -154,6 +157,11 @@ export function parseGoDuration(text: string): number {
   return sign * Math.round(total);
 }
 
+/** `-busy-poll µs`: the bound of adaptive busy polling (0: off); absent: the library default. */
+function busyPollOption(flags: Map<string, string>): number | undefined {
+  return flags.has('busy-poll') ? intFlag(flags, 'busy-poll', 0) : undefined;
+}
+
 // --- server --------------------------------------------------------------------------------------
 
 function statusError(code: Code, message: string): TtrpcError {
@@ -227,13 +235,14 @@ async function runServer(args: string[]): Promise<void> {
   const address = positional[0]!;
   const server = new Server({
     ...(creds ? { handshaker: requireSameUser() } : {}),
-    busyPollMicros: intFlag(flags, 'busy-poll', 0),
+    busyPollMicros: busyPollOption(flags),
   });
   server.addMethod(echoMethod, echo);
   await server.listen(address);
 
   let stopping = false;
   const stop = (): void => {
+    if (process.env.NODE_PEER_SPIN_STATS) process.stderr.write(JSON.stringify(spinStats()) + '\n');
     if (stopping) return;
     stopping = true;
     // close() also unlinks a path socket this server bound.
@@ -330,7 +339,7 @@ async function runBench(args: string[]): Promise<void> {
   }
   if (size < 0 || n < 0 || warmup < 0) throw new Error('-size, -n and -warmup must be >= 0');
 
-  const client = await Client.connect(address, { busyPollMicros: intFlag(flags, 'busy-poll', 0) });
+  const client = await Client.connect(address, { busyPollMicros: busyPollOption(flags) });
   const request: Partial<EchoRequest> = { payload: Buffer.alloc(size, 'p') };
   let firstErr: unknown;
   let hasErr = false;
@@ -410,6 +419,7 @@ async function runBench(args: string[]): Promise<void> {
       const [code, msg] = errorCode(firstErr);
       process.stderr.write(`node-peer bench: ${errs} error(s), first: code ${code}: ${msg}\n`);
     }
+    if (process.env.NODE_PEER_SPIN_STATS) process.stderr.write(JSON.stringify(spinStats()) + '\n');
     process.stdout.write(JSON.stringify(res) + '\n');
   } finally {
     client.close();

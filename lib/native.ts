@@ -45,6 +45,18 @@ export interface NativeFrameParser {
   readonly buffered: number;
 }
 
+/** What adaptive busy polling did in this thread so far (native/posix/channel.cc). */
+export interface SpinStats {
+  /** Spins started; each ends with I/O (hits), its budget spent (timeouts) or a busy CPU. */
+  spins: number;
+  hits: number;
+  timeouts: number;
+  contended: number;
+  /** Spins not started because more threads were runnable than there are CPUs. */
+  busy: number;
+  spinNanos: number;
+}
+
 export interface PeerCredentials {
   pid: number;
   uid: number;
@@ -66,6 +78,7 @@ export interface NativeBinding {
     fd: number,
     callback: (events: number, error?: NodeJS.ErrnoException) => void,
   ) => NativeFdWatcher;
+  spinStats(): SpinStats;
   unixListen(path: string, abstract: boolean, backlog?: number): number;
   unixConnect(path: string, abstract: boolean): number;
   accept(fd: number): number[];

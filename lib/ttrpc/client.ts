@@ -11,6 +11,7 @@ import { platform } from './platform';
 import type { MethodDescriptor } from './service';
 import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes } from './flow';
 import { ClientStream, MessageQueue } from './stream';
+import { DEFAULT_BUSY_POLL_MICROS } from './transport';
 import type { PeerInfo, Transport } from './transport';
 import { decodeResponse, encodeRequest } from './wire';
 
@@ -55,8 +56,10 @@ export interface ClientOptions {
   /** The same bound in bytes, across all the streams of the connection; default 16 MiB. */
   streamBufferBytes?: number;
   /**
-   * Latency over CPU: after sending, spin up to this many microseconds for the answer instead of
-   * letting the process sleep (waking a sleeping vCPU costs tens of µs). Off by default; Linux.
+   * Adaptive busy polling (Linux): when this connection's recent answers came within this many
+   * microseconds, it spins (yielding the CPU) for about twice their usual delay instead of letting
+   * the process sleep, which saves the tens of µs a sleeping vCPU takes to wake. Idle and slow
+   * connections never spin. Default 100; 0 turns it off.
    */
   busyPollMicros?: number;
 }
@@ -167,7 +170,7 @@ export class Client {
     client.transport = transport;
     client.gate.transport = transport;
     client.peer = peer;
-    if (options.busyPollMicros) transport.setBusyPoll(options.busyPollMicros);
+    transport.setBusyPoll(options.busyPollMicros ?? DEFAULT_BUSY_POLL_MICROS);
     return client;
   }
 

@@ -21,6 +21,7 @@ import type {
 import { registerService } from './service';
 import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes } from './flow';
 import { MessageQueue, ServerStream } from './stream';
+import { DEFAULT_BUSY_POLL_MICROS } from './transport';
 import type { IncomingConnection, PeerInfo, Transport, TransportListener } from './transport';
 import { decodeRequest, encodeResponse } from './wire';
 import type { WireStatus } from './wire';
@@ -62,7 +63,10 @@ export interface ServerOptions {
   /** The same bound in bytes, across all the streams of one connection; default 16 MiB. */
   streamBufferBytes?: number;
   logger?: Logger;
-  /** Spin up to this many µs for each connection's next request instead of sleeping (see Client). */
+  /**
+   * Adaptive busy polling per connection (see Client): spin for a connection's next request, when
+   * it usually comes within this many µs of our answer. Default 100; 0 turns it off.
+   */
   busyPollMicros?: number;
   /** Called once the server has closed and its last connection ended. */
   onClose?: () => void;
@@ -530,7 +534,7 @@ export class Server {
     this.interceptors = options.interceptors ?? [];
     this.handshaker = options.handshaker;
     this.onCloseCallback = options.onClose;
-    this.busyPollMicros = options.busyPollMicros ?? 0;
+    this.busyPollMicros = options.busyPollMicros ?? DEFAULT_BUSY_POLL_MICROS;
   }
 
   /** Registers one method; replaces an earlier registration of the same name. */

@@ -19,6 +19,13 @@ export interface TransportHandlers {
   onClose(error?: Error): void;
 }
 
+/**
+ * Default bound of one adaptive busy-poll spin (Client and Server `busyPollMicros`): a connection
+ * spins for the peer's answer only when its recent answers came this soon, about twice as long as
+ * they usually take.
+ */
+export const DEFAULT_BUSY_POLL_MICROS = 100;
+
 /** One connection carrying TTRPC frames. */
 export interface Transport {
   /** Queues a frame; returns the bytes now queued (compare with `highWaterMark`). */
@@ -31,7 +38,10 @@ export interface Transport {
   unref(): void;
   readonly buffered: number;
   readonly highWaterMark: number;
-  /** Busy-poll for the peer's answer up to this long before sleeping (0: off; where supported). */
+  /**
+   * Adaptive busy polling: spin for the peer's answer, when it usually comes soon, up to this long
+   * before sleeping (0: off; where supported).
+   */
   setBusyPoll(microseconds: number): void;
 }
 

@@ -1,13 +1,16 @@
 #include "channel.h"
 
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <memory>
-#include <sched.h>
 
 #include "../errors.h"
 #include "../state.h"
@@ -19,8 +22,68 @@ namespace {
 
 constexpr size_t kFlushNow = 1 << 20;  // flush inline once this much output is queued
 constexpr size_t kDrainMark = 256 << 10;  // above this, JS waits for the drain event
-// Busy polling never holds the loop longer than this in one go (timers and other I/O wait).
-constexpr uint64_t kMaxSpinNanos = 2'000'000;
+// A check (poll + yield) that kept us off the CPU this long means another thread wanted this CPU:
+// spinning only pays when the CPU would otherwise go idle (a busy CPU does not sleep, and a
+// sleeper woken on it preempts the running thread anyway), so stop and leave the CPU alone for a
+// while, doubling up to the maximum while it stays contended.
+constexpr uint64_t kPreemptedNs = 20'000;
+constexpr uint64_t kQuietMinNs = 1'000'000;
+constexpr uint64_t kQuietMaxNs = 256'000'000;
+// How long a reading of the system's runnable threads is trusted.
+constexpr uint64_t kRunnableCheckNs = 1'000'000;
+
+// Whether the machine has a CPU to spare: no more threads runnable than CPUs (the 4th field of
+// /proc/loadavg, "running/total", counts this thread too). A yield on a CPU that other threads
+// wait for hands it to them for a whole time slice; there, sleeping is better. Read at most once
+// per kRunnableCheckNs; without /proc the preemption check alone guards the spin.
+class CpuGauge {
+ public:
+  CpuGauge() {
+    fd_ = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    cpus_ = n > 0 ? n : 1;
+  }
+  ~CpuGauge() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  CpuGauge(const CpuGauge&) = delete;
+  CpuGauge& operator=(const CpuGauge&) = delete;
+
+  bool Spare(uint64_t now) {
+    if (fd_ < 0) return true;
+    if (checked_at_ != 0 && now - checked_at_ < kRunnableCheckNs) return spare_;
+    checked_at_ = now;
+    char buf[128];
+    ssize_t n = ::pread(fd_, buf, sizeof(buf) - 1, 0);
+    if (n <= 0) return spare_ = true;
+    buf[n] = 0;
+    // "0.52 0.58 0.59 3/689 12345"
+    const char* p = buf;
+    for (int field = 0; field < 3 && p != nullptr; field++) {
+      p = std::strchr(p, ' ');
+      if (p != nullptr) p++;
+    }
+    long running = p != nullptr ? std::strtol(p, nullptr, 10) : 0;
+    return spare_ = running <= cpus_;
+  }
+
+ private:
+  int fd_ = -1;
+  long cpus_ = 1;
+  uint64_t checked_at_ = 0;
+  bool spare_ = true;
+};
+
+// What adaptive busy polling did (native.spinStats()): spins started, ended by I/O, by their
+// budget running out, or by a contended CPU, and the time spent in them.
+struct SpinStats {
+  uint64_t spins = 0;
+  uint64_t hits = 0;
+  uint64_t timeouts = 0;
+  uint64_t contended = 0;
+  uint64_t busy = 0;  // spins not started: more threads runnable than CPUs
+  uint64_t spin_ns = 0;
+};
 
 // One per JavaScript environment: channels with queued output or pending teardown, flushed in
 // the prepare phase (before the loop may block) and the check phase (right after I/O callbacks).
@@ -29,8 +92,12 @@ struct Scheduler {
   uv_prepare_t prepare;
   uv_check_t check;
   std::vector<Channel*> pending;
-  // Channels with busy polling on that sent something and wait for the peer's answer.
+  // Channels whose output went out and that wait for the peer, with spinning likely to pay.
   std::vector<Channel*> spinners;
+  uint64_t quiet_until = 0;  // no spinning before this (the CPU was contended)
+  uint64_t quiet_ns = kQuietMinNs;
+  SpinStats stats;
+  CpuGauge cpu;
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadChunk]};
 
   static void Run(Scheduler* s) {
@@ -40,37 +107,62 @@ struct Scheduler {
     for (Channel* c : batch) c->FlushPending();
   }
 
-  // Opt-in busy polling (Client/Server `busyPollMicros`): right before the loop would block,
-  // check the waiting channels' sockets for a while instead of sleeping, yielding the CPU between
-  // checks. On a VM a sleeping vCPU takes tens of microseconds to wake; this trades CPU for that.
+  // Adaptive busy polling (spin.h): right before the loop would block, and only while a waiting
+  // connection's peer usually answers within its spin budget, check whether the loop has I/O
+  // ready (poll(2) on its epoll fd: any connection, timer-free) instead of sleeping, yielding the
+  // CPU between checks. Whatever arrives is then handled by the loop's own poll phase, which
+  // finds it ready and does not sleep. Stops at once when the loop has other work, and backs off
+  // when the CPU is contended.
   static void Spin(Scheduler* s) {
-    uint64_t started = uv_hrtime();
-    uint64_t deadline = 0;
-    for (;;) {
-      // Stop when the loop has other work (due timers, immediates) or nobody waits any more.
-      if (s->spinners.empty() || uv_backend_timeout(s->loop) == 0) return;
-      uint64_t now = uv_hrtime();
-      if (deadline == 0) deadline = now + Budget(s);
-      if (now >= deadline || now - started >= kMaxSpinNanos) return;
-      std::vector<Channel*> ready;
-      for (Channel* c : s->spinners) {
-        if (c->InputPending()) ready.push_back(c);
+    if (s->spinners.empty()) return;
+    uint64_t now = uv_hrtime();
+    uint64_t until = 0;
+    // Drop the channels whose spin budget is spent: their wait goes on asleep.
+    size_t kept = 0;
+    for (Channel* c : s->spinners) {
+      uint64_t u = c->SpinUntil();
+      if (u > now) {
+        s->spinners[kept++] = c;
+        until = std::max(until, u);
+      } else {
+        c->LeftSpinners();
       }
-      if (ready.empty()) {
-        sched_yield();
-        continue;
-      }
-      // An answer: handle it here, flush what JS queued in reply, and wait for the next one.
-      for (Channel* c : ready) c->ReadNow();
-      Run(s);
-      deadline = 0;
     }
-  }
-
-  static uint64_t Budget(Scheduler* s) {
-    uint64_t budget = 0;
-    for (Channel* c : s->spinners) budget = std::max<uint64_t>(budget, c->BusyPollNanos());
-    return budget;
+    s->spinners.resize(kept);
+    if (until == 0 || now < s->quiet_until) return;
+    if (!s->cpu.Spare(now)) {
+      s->stats.busy++;
+      return;
+    }
+    int timeout = uv_backend_timeout(s->loop);  // ms; 0: timers due or immediates queued
+    if (timeout == 0) return;
+    if (timeout > 0) until = std::min<uint64_t>(until, now + uint64_t(timeout) * 1'000'000);
+    s->stats.spins++;
+    struct pollfd loop_fd = {uv_backend_fd(s->loop), POLLIN, 0};
+    uint64_t before = now;
+    for (;;) {
+      if (::poll(&loop_fd, 1, 0) != 0) {  // I/O ready (or poll failed: let the loop find out)
+        s->stats.hits++;
+        break;
+      }
+      sched_yield();
+      uint64_t after = uv_hrtime();
+      if (after - before >= kPreemptedNs) {
+        s->stats.contended++;
+        s->quiet_until = after + s->quiet_ns;
+        s->quiet_ns = std::min(s->quiet_ns * 2, kQuietMaxNs);
+        break;
+      }
+      if (after >= until) {
+        s->stats.timeouts++;
+        break;
+      }
+      before = after;
+    }
+    uint64_t end = uv_hrtime();
+    s->stats.spin_ns += end - now;
+    if (end < s->quiet_until) return;
+    s->quiet_ns = kQuietMinNs;
   }
 };
 
@@ -184,19 +276,9 @@ void Channel::OnPoll(uv_poll_t* handle, int status, int events) {
   if ((events & UV_READABLE) != 0) self->HandleReadable();
 }
 
-uint64_t Channel::BusyPollNanos() const { return busy_poll_ns_; }
+uint64_t Channel::SpinUntil() const { return destroyed_ || !reading_ ? 0 : spin_.SpinUntil(); }
 
-// Whether the socket has bytes (or EOF) to read, without consuming them.
-bool Channel::InputPending() const {
-  if (destroyed_ || !reading_) return false;
-  char byte;
-  ssize_t n = ::recv(fd_, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-  return n >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-}
-
-void Channel::ReadNow() {
-  if (!destroyed_) HandleReadable();
-}
+void Channel::LeftSpinners() { spinning_ = false; }
 
 void Channel::StopSpinning() {
   if (!spinning_) return;
@@ -205,11 +287,11 @@ void Channel::StopSpinning() {
   spinners.erase(std::remove(spinners.begin(), spinners.end(), this), spinners.end());
 }
 
-// setBusyPoll(microseconds): 0 turns it off (the default).
+// setBusyPoll(microseconds): the bound of one adaptive spin (spin.h); 0 turns spinning off.
 Napi::Value Channel::SetBusyPoll(const Napi::CallbackInfo& info) {
   double us = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : 0;
-  busy_poll_ns_ = us > 0 ? static_cast<uint64_t>(std::min(us, 10000.0) * 1000.0) : 0;
-  if (busy_poll_ns_ == 0) StopSpinning();
+  spin_.SetBound(us > 0 ? static_cast<uint64_t>(std::min(us, 10000.0) * 1000.0) : 0);
+  if (spin_.bound() == 0) StopSpinning();
   return info.Env().Undefined();
 }
 
@@ -221,8 +303,15 @@ void Channel::HandleReadable() {
   uint8_t* buf = sched->read_buffer.get();
   BatchBuilder batch;
   int fd = fd_;
-  ReadOutcome outcome =
-      ReadFrames([fd](uint8_t* b, size_t n) { return ::read(fd, b, n); }, buf, decoder_, batch);
+  bool got = false;
+  ReadOutcome outcome = ReadFrames(
+      [fd, &got](uint8_t* b, size_t n) {
+        ssize_t r = ::read(fd, b, n);
+        got |= r > 0;
+        return r;
+      },
+      buf, decoder_, batch);
+  if (got && spin_.waiting()) spin_.Read(uv_hrtime());
   bool eof = outcome.end == ReadEnd::kEof || outcome.end == ReadEnd::kError;
   if (outcome.end == ReadEnd::kError) {
     error_ = outcome.error;
@@ -262,6 +351,7 @@ bool Channel::WriteOut() {
     return false;
   }
   if (out_offset_ == out_.size()) {
+    if (!out_.empty()) Wrote();
     out_.clear();
     out_offset_ = 0;
     if (out_.capacity() > (4u << 20)) std::vector<uint8_t>().swap(out_);
@@ -270,6 +360,16 @@ bool Channel::WriteOut() {
     out_offset_ = 0;
   }
   return true;
+}
+
+// Everything queued went out: the peer's answer (or next request) is awaited from now on.
+void Channel::Wrote() {
+  if (spin_.bound() == 0) return;
+  spin_.Wrote(uv_hrtime());
+  if (!spinning_) {
+    spinning_ = true;
+    GetScheduler(Env())->spinners.push_back(this);
+  }
 }
 
 void Channel::Schedule() {
@@ -346,10 +446,6 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (destroyed_ || closing_) throw CodeError(env, "ERR_TTRPC_CLOSED", "ttrpc: channel is closed");
   AppendFrame(info, out_);
-  if (busy_poll_ns_ > 0 && !spinning_) {
-    spinning_ = true;
-    GetScheduler(env)->spinners.push_back(this);
-  }
   size_t queued = out_.size() - out_offset_;
   if (queued >= kFlushNow && !waiting_writable_ && error_ == 0) {
     if (!WriteOut()) closing_ = true;
@@ -398,8 +494,23 @@ Napi::Value Channel::Buffered(const Napi::CallbackInfo& info) {
 
 Napi::Value Channel::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }
 
+// spinStats(): what adaptive busy polling did in this environment so far.
+Napi::Value SpinStatsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const SpinStats& st = GetScheduler(env)->stats;
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("spins", double(st.spins));
+  out.Set("hits", double(st.hits));
+  out.Set("timeouts", double(st.timeouts));
+  out.Set("contended", double(st.contended));
+  out.Set("busy", double(st.busy));
+  out.Set("spinNanos", double(st.spin_ns));
+  return out;
+}
+
 Napi::Object InitChannel(Napi::Env env, Napi::Object exports) {
   exports.Set("Channel", Channel::Define(env));
+  exports.Set("spinStats", Napi::Function::New(env, SpinStatsJs, "spinStats"));
   exports.Set("writeHighWaterMark", Napi::Number::New(env, double(kDrainMark)));
   return exports;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../frame.h"
+#include "spin.h"
 
 namespace shim {
 
@@ -20,10 +21,10 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
   // Called by the per-loop flush scheduler.
   void FlushPending();
-  // Busy polling (see Scheduler::Spin).
-  uint64_t BusyPollNanos() const;
-  bool InputPending() const;
-  void ReadNow();
+  // Adaptive busy polling (see spin.h and Scheduler::Spin): until when a spin for this
+  // channel's current wait pays (0: it does not), and its removal from the spinners.
+  uint64_t SpinUntil() const;
+  void LeftSpinners();
 
  private:
   enum Event { kDrain = 1, kClose = 2 };
@@ -38,6 +39,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value SetBusyPoll(const Napi::CallbackInfo& info);
   void StopSpinning();
+  void Wrote();
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
   void HandleReadable();
@@ -59,7 +61,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   bool destroyed_ = false;
   bool released_ = false;      // the JavaScript object may be collected
   bool spinning_ = false;      // in the scheduler's spinners list
-  uint64_t busy_poll_ns_ = 0;
+  SpinPredictor spin_;
   int error_ = 0;              // errno that ended the channel; 0 for EOF or a local close
   const char* error_syscall_ = "";
   FrameDecoder decoder_;
