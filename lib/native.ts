@@ -79,6 +79,8 @@ export interface NativeBinding {
     callback: (events: number, error?: NodeJS.ErrnoException) => void,
   ) => NativeFdWatcher;
   spinStats(): SpinStats;
+  /** Tests: spin on every wait for the whole bound, however busy the CPU. */
+  spinAlways(on: boolean): void;
   unixListen(path: string, abstract: boolean, backlog?: number): number;
   unixConnect(path: string, abstract: boolean): number;
   accept(fd: number): number[];

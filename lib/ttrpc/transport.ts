@@ -22,9 +22,16 @@ export interface TransportHandlers {
 /**
  * Default bound of one adaptive busy-poll spin (Client and Server `busyPollMicros`): a connection
  * spins for the peer's answer only when its recent answers came this soon, about twice as long as
- * they usually take.
+ * they usually take. 100 µs, or the environment's TTRPC_BUSY_POLL_MICROS (0 turns it off).
  */
-export const DEFAULT_BUSY_POLL_MICROS = 100;
+export const DEFAULT_BUSY_POLL_MICROS = busyPollFromEnv(process.env.TTRPC_BUSY_POLL_MICROS, 100);
+
+/** TTRPC_BUSY_POLL_MICROS as a bound in µs; `fallback` when unset or not a number ≥ 0. */
+export function busyPollFromEnv(value: string | undefined, fallback: number): number {
+  if (value === undefined || value.trim() === '') return fallback;
+  const n = Number(value);
+  return Number.isFinite(n) && n >= 0 ? n : fallback;
+}
 
 /** One connection carrying TTRPC frames. */
 export interface Transport {

@@ -98,6 +98,7 @@ struct Scheduler {
   uint64_t quiet_ns = kQuietMinNs;
   SpinStats stats;
   CpuGauge cpu;
+  bool always = false;  // tests: spin on every wait, whatever was learnt and however busy the CPU
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadChunk]};
 
   static void Run(Scheduler* s) {
@@ -120,7 +121,7 @@ struct Scheduler {
     // Drop the channels whose spin budget is spent: their wait goes on asleep.
     size_t kept = 0;
     for (Channel* c : s->spinners) {
-      uint64_t u = c->SpinUntil();
+      uint64_t u = c->SpinUntil(s->always);
       if (u > now) {
         s->spinners[kept++] = c;
         until = std::max(until, u);
@@ -129,8 +130,8 @@ struct Scheduler {
       }
     }
     s->spinners.resize(kept);
-    if (until == 0 || now < s->quiet_until) return;
-    if (!s->cpu.Spare(now)) {
+    if (until == 0 || (now < s->quiet_until && !s->always)) return;
+    if (!s->always && !s->cpu.Spare(now)) {
       s->stats.busy++;
       return;
     }
@@ -147,7 +148,7 @@ struct Scheduler {
       }
       sched_yield();
       uint64_t after = uv_hrtime();
-      if (after - before >= kPreemptedNs) {
+      if (after - before >= kPreemptedNs && !s->always) {
         s->stats.contended++;
         s->quiet_until = after + s->quiet_ns;
         s->quiet_ns = std::min(s->quiet_ns * 2, kQuietMaxNs);
@@ -276,7 +277,9 @@ void Channel::OnPoll(uv_poll_t* handle, int status, int events) {
   if ((events & UV_READABLE) != 0) self->HandleReadable();
 }
 
-uint64_t Channel::SpinUntil() const { return destroyed_ || !reading_ ? 0 : spin_.SpinUntil(); }
+uint64_t Channel::SpinUntil(bool always) const {
+  return destroyed_ || !reading_ ? 0 : spin_.SpinUntil(always);
+}
 
 void Channel::LeftSpinners() { spinning_ = false; }
 
@@ -508,9 +511,17 @@ Napi::Value SpinStatsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// spinAlways(on): tests only; spin on every wait for the whole bound (what adaptive polling would
+// do at its most eager), so suites can check that spinning never changes what is delivered.
+Napi::Value SpinAlwaysJs(const Napi::CallbackInfo& info) {
+  GetScheduler(info.Env())->always = info.Length() > 0 && info[0].ToBoolean().Value();
+  return info.Env().Undefined();
+}
+
 Napi::Object InitChannel(Napi::Env env, Napi::Object exports) {
   exports.Set("Channel", Channel::Define(env));
   exports.Set("spinStats", Napi::Function::New(env, SpinStatsJs, "spinStats"));
+  exports.Set("spinAlways", Napi::Function::New(env, SpinAlwaysJs, "spinAlways"));
   exports.Set("writeHighWaterMark", Napi::Number::New(env, double(kDrainMark)));
   return exports;
 }

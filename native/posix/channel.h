@@ -23,7 +23,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void FlushPending();
   // Adaptive busy polling (see spin.h and Scheduler::Spin): until when a spin for this
   // channel's current wait pays (0: it does not), and its removal from the spinners.
-  uint64_t SpinUntil() const;
+  uint64_t SpinUntil(bool always) const;
   void LeftSpinners();
 
  private:

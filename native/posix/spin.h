@@ -45,8 +45,10 @@ class SpinPredictor {
   }
 
   // Until when (hrtime ns) spinning for the current wait is likely to pay; 0 when it is not.
-  uint64_t SpinUntil() const {
+  // `always` (tests) spins on every wait for the whole bound.
+  uint64_t SpinUntil(bool always = false) const {
     if (wrote_at_ == 0 || bound_ns_ == 0) return 0;
+    if (always) return wrote_at_ + bound_ns_;
     if (static_cast<int>(std::bitset<kWindow>(history_).count()) < kNeeded) return 0;
     uint64_t budget = std::min(bound_ns_, std::max(kMinSpinNs, 2 * fast_ns_ + kMinSpinNs / 2));
     return wrote_at_ + budget;
