@@ -6,7 +6,7 @@
 //   node dist/bench/node-peer.js bench <address> [-mode serial|parallel|stream|idle] [-n calls]
 //                                [-d duration] [-c concurrency] [-conns connections]
 //                                [-size bytes] [-count chunks] [-warmup calls] [-windows n]
-//                                [-busy-poll µs]
+//                                [-pause duration] [-busy-poll µs]
 //
 // parallel: -c callers on each of -conns connections; stream: whole Streaming.Source calls of
 // -count chunks of -size bytes; idle: the warm-up calls, then nothing for -windows times -d
@@ -30,7 +30,7 @@ const USAGE = `usage:
   node-peer server [-creds] <address>
   node-peer bench <address> [-mode serial|parallel|stream|idle] [-n calls] [-d duration] [-c concurrency]
                   [-conns connections] [-size bytes] [-count chunks] [-warmup calls] [-windows n]
-                  [-busy-poll µs]
+                  [-pause duration] [-busy-poll µs]
 <address> is a unix socket path or @name (abstract socket)`;
 
 // --- messages ------------------------------------------------------------------------------------
@@ -365,6 +365,7 @@ async function runBench(args: string[]): Promise<void> {
       count: 'int',
       warmup: 'int',
       windows: 'int',
+      pause: 'duration',
       'busy-poll': 'int',
     },
     1,
@@ -372,6 +373,7 @@ async function runBench(args: string[]): Promise<void> {
   const address = positional[0]!;
   const mode = flags.get('mode') ?? 'serial';
   const windows = intFlag(flags, 'windows', 1);
+  const pause = flags.has('pause') ? parseGoDuration(flags.get('pause')!) : 0;
   const n = intFlag(flags, 'n', 10000);
   const d = flags.has('d') ? parseGoDuration(flags.get('d')!) : 0;
   const c = intFlag(flags, 'c', 64);
@@ -459,6 +461,8 @@ async function runBench(args: string[]): Promise<void> {
     }
     // The harness samples both processes' CPU time between this line and the result.
     process.stdout.write('measuring\n');
+    // -pause: time for a profiler to attach between the warm-up and the measured calls.
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause / 1e6));
     const samples = new Samples();
     const start = process.hrtime.bigint();
     let done = 0;

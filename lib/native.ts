@@ -7,6 +7,14 @@ import * as path from 'node:path';
 
 import type { NativeFrameChannel } from './ttrpc/transport';
 
+/** A batch of frames (native/frame.h BatchBuilder; frame.ts frameAt reads it). */
+export type FramesCallback = (
+  data: Buffer,
+  meta: Float64Array,
+  count: number,
+  bodies?: Buffer[],
+) => void;
+
 /** A queued-frame transport over one connected socket (see native/posix/channel.h). */
 export interface NativeChannel extends NativeFrameChannel {
   readonly fd: number;
@@ -41,7 +49,8 @@ export interface NativeFdWatcher {
 }
 
 export interface NativeFrameParser {
-  push(chunk: Uint8Array): [Buffer, Float64Array];
+  /** The frames this chunk completed, as a channel's onFrames gets them (see frame.ts). */
+  push(chunk: Uint8Array): [Buffer, Float64Array, number, Buffer[]?];
   readonly buffered: number;
 }
 
@@ -71,7 +80,7 @@ export interface NativeBinding {
   encodeHeader(length: number, streamId: number, type: number, flags: number): Buffer;
   Channel: new (
     fd: number,
-    onFrames: (data: Buffer, meta: Float64Array) => void,
+    onFrames: FramesCallback,
     onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
   ) => NativeChannel;
   FdWatcher: new (
@@ -122,7 +131,7 @@ export interface NativeBinding {
   // Windows only (native/win).
   PipeChannel: new (
     handle: number,
-    onFrames: (data: Buffer, meta: Float64Array) => void,
+    onFrames: FramesCallback,
     onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
     raw?: boolean,
   ) => NativePipeChannel;

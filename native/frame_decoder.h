@@ -48,15 +48,6 @@ inline FrameHeader DecodeHeader(const uint8_t* in) {
   return h;
 }
 
-class FrameSink {
- public:
-  virtual ~FrameSink() = default;
-  // A complete frame; `payload` is valid for `h.length` bytes during the call only.
-  virtual void OnFrame(const FrameHeader& h, const uint8_t* payload) = 0;
-  // A frame whose declared length exceeds the limit; its payload is skipped, never buffered.
-  virtual void OnOversize(const FrameHeader& h) = 0;
-};
-
 // The payload of a frame that spans reads. Large ones are mapped straight from the system, so a
 // closed connection's partial frame is returned to it (a freed heap block of that size may stay
 // in the allocator's arena, and 600 of them stay as 600 MiB of RSS).
@@ -95,6 +86,31 @@ class BodyBuffer {
   }
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
+  // Where the next bytes go when they are read straight in (Filled(n) afterwards).
+  uint8_t* tail() { return data_ + size_; }
+  void Filled(size_t n) { size_ += n; }
+
+  // The memory, handed over: whoever takes it frees it with Dispose. The buffer is empty after.
+  struct Block {
+    uint8_t* data;
+    size_t size;
+    size_t capacity;
+    bool mapped;
+  };
+  Block Release() {
+    Block b{data_, size_, capacity_, mapped_};
+    data_ = nullptr;
+    size_ = capacity_ = 0;
+    mapped_ = false;
+    return b;
+  }
+  static void Dispose(const Block& b) {
+    if (b.data == nullptr) return;
+    if (b.mapped)
+      Unmap(b.data, b.capacity);
+    else
+      std::free(b.data);
+  }
 
  private:
 #ifdef _WIN32
@@ -115,10 +131,39 @@ class BodyBuffer {
   bool mapped_ = false;
 };
 
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  // A complete frame; `payload` is valid for `h.length` bytes during the call only.
+  virtual void OnFrame(const FrameHeader& h, const uint8_t* payload) = 0;
+  // A frame whose declared length exceeds the limit; its payload is skipped, never buffered.
+  virtual void OnOversize(const FrameHeader& h) = 0;
+  // A complete frame whose payload was collected across reads in `body` (exactly h.length
+  // bytes): a sink may take the memory over (body.Release()) instead of copying it.
+  virtual void OnBody(const FrameHeader& h, BodyBuffer& body) { OnFrame(h, body.data()); }
+};
+
 // Splits a byte stream into frames across arbitrary read boundaries.
 class FrameDecoder {
  public:
+  // A payload with at least this much still to come is read straight into its buffer.
+  static constexpr size_t kDirectReadMin = 32u << 10;
+
   inline void Feed(const uint8_t* data, size_t len, FrameSink& sink);
+  // Where the next read should go, when a large payload is being collected (nullptr: nowhere
+  // special, read a chunk and Feed it); `*room` is what it still lacks. The bytes then arrive
+  // without being copied by us: DirectFilled(n) after reading n of them there.
+  uint8_t* DirectTarget(size_t* room) {
+    if (!in_body_) return nullptr;
+    size_t left = current_.length - body_.size();
+    if (left < kDirectReadMin) return nullptr;
+    *room = left;
+    return body_.tail();
+  }
+  void DirectFilled(size_t n, FrameSink& sink) {
+    body_.Filled(n);
+    if (body_.size() == current_.length) Complete(sink);
+  }
   // Bytes held for a frame that is not complete yet.
   size_t Buffered() const { return header_fill_ + body_.size(); }
   // Drops a partial frame and its memory (the connection is gone).
@@ -136,6 +181,12 @@ class FrameDecoder {
   FrameHeader current_{};
   BodyBuffer body_;
   uint32_t discard_ = 0;  // payload bytes of an oversized frame still to skip
+
+  void Complete(FrameSink& sink) {
+    in_body_ = false;
+    sink.OnBody(current_, body_);
+    body_.Free();
+  }
 };
 
 inline void FrameDecoder::Feed(const uint8_t* data, size_t len, FrameSink& sink) {
@@ -182,11 +233,7 @@ inline void FrameDecoder::Feed(const uint8_t* data, size_t len, FrameSink& sink)
     body_.Append(data, n);
     data += n;
     len -= n;
-    if (body_.size() == current_.length) {
-      in_body_ = false;
-      sink.OnFrame(current_, body_.data());
-      body_.Free();
-    }
+    if (body_.size() == current_.length) Complete(sink);
   }
 }
 

@@ -13,7 +13,7 @@ import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes 
 import { ClientStream, MessageQueue } from './stream';
 import { DEFAULT_BUSY_POLL_MICROS } from './transport';
 import type { PeerInfo, Transport } from './transport';
-import { decodeResponse, encodeRequest } from './wire';
+import { EnvelopeHead, ResponseFields, decodeStatus, methodPrefix, parseResponse } from './wire';
 
 export interface CallOptions {
   /** Relative deadline; sent to the server as timeout_nano. */
@@ -73,6 +73,7 @@ interface Pending {
 }
 
 const MAX_STREAM_ID = 0xffffffff;
+const EMPTY = new Uint8Array(0);
 
 // What interceptors see of a call; metadata is only materialized when someone asks for it.
 class CallInfo implements ClientCallInfo {
@@ -133,6 +134,10 @@ export class Client {
   private transport!: Transport;
   private nextStreamId = 1;
   private readonly pending = new Map<number, Pending>();
+  // Envelope scratch: requests written, responses parsed in place (nothing allocated for them).
+  private readonly head = new EnvelopeHead();
+  private readonly fields = new ResponseFields();
+  private readonly prefixes = new Map<string, Map<string, Buffer>>();
   private closeError: Error | undefined;
   private isClosed = false;
   private drainWaiters: (() => void)[] = [];
@@ -161,7 +166,7 @@ export class Client {
     const { transport, peer } = await platform.connect(
       parsed,
       {
-        onFrames: (data, meta) => client.onFrames(data, meta),
+        onFrames: (data, meta, count, bodies) => client.onFrames(data, meta, count, bodies),
         onDrain: () => client.onDrain(),
         onClose: (err) => client.onClose(err),
       },
@@ -270,14 +275,12 @@ export class Client {
     if (remaining !== undefined && remaining <= 0) {
       return Promise.reject(new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'));
     }
-    const frame = encodeRequest({
-      service: info.service,
-      method: info.method,
-      payload,
-      timeoutNano: remaining === undefined ? 0 : Math.round(remaining * 1e6),
-      metadata: info.wireMetadata(),
-    });
-    if (frame.length > MAX_MESSAGE_LENGTH) return Promise.reject(oversize(frame.length));
+    const length = this.writeHead(
+      info,
+      remaining === undefined ? 0 : Math.round(remaining * 1e6),
+      payload.length,
+    );
+    if (length > MAX_MESSAGE_LENGTH) return Promise.reject(oversize(length));
     const streamId = this.allocateStreamId();
     return new Promise<Uint8Array>((resolve, reject) => {
       const p: Pending = {
@@ -289,8 +292,28 @@ export class Client {
       };
       this.track(streamId, p, remaining, signal);
       this.pending.set(streamId, p);
-      this.transport.send(streamId, FrameType.REQUEST, 0, frame);
+      const head = this.head;
+      this.transport.send(streamId, FrameType.REQUEST, 0, payload, head.buf, head.length);
     });
+  }
+
+  /**
+   * Writes a request's envelope up to its payload into `this.head`; returns the length of the
+   * whole Request. Service and method are encoded once per method.
+   */
+  private writeHead(info: CallInfo, timeoutNano: number, payloadLength: number): number {
+    let methods = this.prefixes.get(info.service);
+    if (!methods) {
+      methods = new Map();
+      this.prefixes.set(info.service, methods);
+    }
+    let prefix = methods.get(info.method);
+    if (!prefix) {
+      prefix = methodPrefix(info.service, info.method);
+      methods.set(info.method, prefix);
+    }
+    this.head.request(prefix, timeoutNano, info.wireMetadata(), payloadLength);
+    return this.head.length + payloadLength;
   }
 
   // Deadline timer and abort listener of one call; removed when the call settles.
@@ -326,33 +349,40 @@ export class Client {
     p.reject(error);
   }
 
-  private onFrames(data: Buffer, meta: Float64Array): void {
-    for (let i = 0; i < meta.length; i += 3) {
-      const head = meta[i]!;
+  private onFrames(data: Buffer, meta: Float64Array, count: number, bodies?: Buffer[]): void {
+    for (let i = 0; i < count; i++) {
+      const head = meta[3 * i]!;
       const streamId = Math.floor(head / 65536);
       const type = (head >>> 8) & 0xff;
       const flags = head & 0xff;
-      const offset = meta[i + 1]!;
-      const payload: Uint8Array | number =
-        offset < 0 ? meta[i + 2]! : data.subarray(offset, offset + meta[i + 2]!);
+      let offset = meta[3 * i + 1]!;
+      const length = meta[3 * i + 2]!;
       const p = this.pending.get(streamId);
       if (!p) continue; // late response of a call that timed out or was cancelled
-      if (typeof payload === 'number') {
-        this.fail(streamId, oversize(payload));
+      let buf = data;
+      if (offset < -1) {
+        // A large payload in a buffer of its own.
+        buf = bodies![-offset - 2]!;
+        offset = 0;
+      }
+      if (offset < 0) {
+        this.fail(streamId, oversize(length));
       } else if (type === FrameType.RESPONSE) {
-        this.onResponse(streamId, p, payload);
+        this.onResponse(streamId, p, buf, offset, offset + length);
       } else if (type === FrameType.DATA) {
-        this.onData(streamId, p, flags, payload, data.length);
+        this.onData(streamId, p, flags, buf.subarray(offset, offset + length), buf.length);
       }
     }
   }
 
-  private onResponse(streamId: number, p: Pending, frame: Uint8Array): void {
+  private onResponse(streamId: number, p: Pending, data: Buffer, start: number, end: number): void {
     this.pending.delete(streamId);
     p.cleanup?.();
-    let response;
+    const f = this.fields;
+    let status;
     try {
-      response = decodeResponse(frame);
+      parseResponse(data, start, end, f);
+      if (f.statusStart >= 0) status = decodeStatus(data.subarray(f.statusStart, f.statusEnd));
     } catch (err) {
       const error = new TtrpcError(
         Code.INTERNAL,
@@ -362,15 +392,14 @@ export class Client {
       p.reject(error);
       return;
     }
-    if (response.status) {
-      const { code, message, details } = response.status;
-      const error = new TtrpcError(code, message, { details });
+    if (status) {
+      const error = new TtrpcError(status.code, status.message, { details: status.details });
       p.stream?.fail(error);
       p.reject(error);
       return;
     }
     p.stream?.end();
-    p.resolve(response.payload);
+    p.resolve(f.payloadEnd > f.payloadStart ? data.subarray(f.payloadStart, f.payloadEnd) : EMPTY);
   }
 
   private onData(
@@ -439,14 +468,12 @@ export class Client {
     const remaining = info.deadline === undefined ? undefined : info.deadline - Date.now();
     const payload =
       initial === undefined ? new Uint8Array(0) : method.requestType.encode(initial).finish();
-    const frame = encodeRequest({
-      service: info.service,
-      method: info.method,
-      payload,
-      timeoutNano: remaining === undefined ? 0 : Math.max(1, Math.round(remaining * 1e6)),
-      metadata: info.wireMetadata(),
-    });
-    if (frame.length > MAX_MESSAGE_LENGTH) throw oversize(frame.length);
+    const length = this.writeHead(
+      info,
+      remaining === undefined ? 0 : Math.max(1, Math.round(remaining * 1e6)),
+      payload.length,
+    );
+    if (length > MAX_MESSAGE_LENGTH) throw oversize(length);
     const streamId = this.allocateStreamId();
     const queue = new MessageQueue<Res>(this.streamBuffer, this.gate);
     let sendClosed = !clientSends;
@@ -461,11 +488,14 @@ export class Client {
       this.track(streamId, p, remaining, options?.signal);
       this.pending.set(streamId, p);
     }).then((bytes) => method.responseType.decode(bytes));
+    const head = this.head;
     this.transport.send(
       streamId,
       FrameType.REQUEST,
       clientSends ? FrameFlag.REMOTE_OPEN : FrameFlag.REMOTE_CLOSED,
-      frame,
+      payload,
+      head.buf,
+      head.length,
     );
     const sink = {
       send: async (message: ReqIn): Promise<void> => {

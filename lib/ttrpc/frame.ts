@@ -29,21 +29,39 @@ export interface Frame {
 }
 
 /**
- * Unpacks a native batch: `data` holds the payloads back to back, `meta` has (head, offset,
- * length) per frame with head = streamId * 65536 + type * 256 + flags; offset -1 marks an
- * oversized frame whose payload was skipped (length is what its header claimed).
+ * The payload of frame `i` of a native batch: `meta` has (head, offset, length) per frame with
+ * head = streamId * 65536 + type * 256 + flags; the payload is data[offset, offset + length), or
+ * for offset -1 an oversized frame whose payload was skipped (its declared length is returned),
+ * or for offset -2 - k the whole of bodies[k] (a large payload read into a buffer of its own).
  */
-export function unpackBatch(data: Uint8Array, meta: Float64Array): Frame[] {
+export function payloadAt(
+  data: Buffer,
+  meta: Float64Array,
+  i: number,
+  bodies: Buffer[] | undefined,
+): Buffer | number {
+  const offset = meta[3 * i + 1]!;
+  const length = meta[3 * i + 2]!;
+  if (offset >= 0) return data.subarray(offset, offset + length);
+  if (offset === -1) return length;
+  return bodies![-offset - 2]!;
+}
+
+/** Unpacks a native batch (see payloadAt); `count` defaults to all of `meta`. */
+export function unpackBatch(
+  data: Buffer,
+  meta: Float64Array,
+  count = meta.length / 3,
+  bodies?: Buffer[],
+): Frame[] {
   const frames: Frame[] = [];
-  for (let i = 0; i < meta.length; i += 3) {
-    const head = meta[i]!;
-    const offset = meta[i + 1]!;
-    const length = meta[i + 2]!;
+  for (let i = 0; i < count; i++) {
+    const head = meta[3 * i]!;
     frames.push({
       streamId: Math.floor(head / 65536),
       type: (head >>> 8) & 0xff,
       flags: head & 0xff,
-      payload: offset < 0 ? length : data.subarray(offset, offset + length),
+      payload: payloadAt(data, meta, i, bodies),
     });
   }
   return frames;

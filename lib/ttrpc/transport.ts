@@ -11,8 +11,11 @@ export interface PeerInfo {
 }
 
 export interface TransportHandlers {
-  /** Complete frames of one read, in the native batch format (see frame.ts unpackBatch). */
-  onFrames(data: Buffer, meta: Float64Array): void;
+  /**
+   * Complete frames of one read, in the native batch format (see frame.ts): `count` frames
+   * described in `meta`, payloads in `data` or, for large ones, in `bodies`.
+   */
+  onFrames(data: Buffer, meta: Float64Array, count: number, bodies?: Buffer[]): void;
   /** Queued output fell to zero after having passed the high-water mark. */
   onDrain(): void;
   /** The connection ended: `error` is undefined for EOF or a local close. */
@@ -35,8 +38,18 @@ export function busyPollFromEnv(value: string | undefined, fallback: number): nu
 
 /** One connection carrying TTRPC frames. */
 export interface Transport {
-  /** Queues a frame; returns the bytes now queued (compare with `highWaterMark`). */
-  send(streamId: number, type: number, flags: number, payload?: Uint8Array): number;
+  /**
+   * Queues a frame: the first `headLength` bytes of `head` (an envelope written in a scratch
+   * buffer) then `payload`. Returns the bytes now queued (compare with `highWaterMark`).
+   */
+  send(
+    streamId: number,
+    type: number,
+    flags: number,
+    payload?: Uint8Array,
+    head?: Uint8Array,
+    headLength?: number,
+  ): number;
   /** Closes; `graceful` first writes what is queued. onClose follows asynchronously. */
   close(graceful?: boolean): void;
   pauseReading(): void;
@@ -88,7 +101,14 @@ export interface Platform {
 
 /** What both native frame channels (Linux `Channel`, Windows `PipeChannel`) offer. */
 export interface NativeFrameChannel {
-  send(streamId: number, type: number, flags: number, payload?: Uint8Array): number;
+  send(
+    streamId: number,
+    type: number,
+    flags: number,
+    payload?: Uint8Array,
+    head?: Uint8Array,
+    headLength?: number,
+  ): number;
   close(graceful?: boolean): void;
   pauseReading(): void;
   resumeReading(): void;
@@ -108,7 +128,8 @@ export function channelEvents(handlers: TransportHandlers): (kind: number, error
 /** A Transport over a native frame channel. */
 export function channelTransport(channel: NativeFrameChannel, highWaterMark: number): Transport {
   return {
-    send: (streamId, type, flags, payload) => channel.send(streamId, type, flags, payload),
+    send: (streamId, type, flags, payload, head, headLength) =>
+      channel.send(streamId, type, flags, payload, head, headLength),
     close: (graceful) => channel.close(graceful),
     pauseReading: () => channel.pauseReading(),
     resumeReading: () => channel.resumeReading(),

@@ -100,6 +100,7 @@ struct Scheduler {
   CpuGauge cpu;
   bool always = false;  // tests: spin on every wait, whatever was learnt and however busy the CPU
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadChunk]};
+  BatchPool batches;
 
   static void Run(Scheduler* s) {
     if (s->pending.empty()) return;
@@ -191,6 +192,7 @@ Scheduler* GetScheduler(Napi::Env env) {
   state.cleanups.push_back([s]() {
     s->pending.clear();
     s->spinners.clear();
+    s->batches.Reset();
     uv_close(reinterpret_cast<uv_handle_t*>(&s->prepare), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&s->check),
              [](uv_handle_t* h) { delete static_cast<Scheduler*>(h->data); });
@@ -304,7 +306,7 @@ void Channel::HandleReadable() {
   Napi::HandleScope scope(env);
   Scheduler* sched = GetScheduler(env);
   uint8_t* buf = sched->read_buffer.get();
-  BatchBuilder batch;
+  BatchBuilder batch(&sched->batches);
   int fd = fd_;
   bool got = false;
   ReadOutcome outcome = ReadFrames(
@@ -321,9 +323,9 @@ void Channel::HandleReadable() {
     error_syscall_ = "read";
   }
   if (!batch.empty() && !on_frames_.IsEmpty()) {
-    auto taken = batch.Take(env);
+    BatchBuilder::Args taken = batch.Take(env);
     try {
-      on_frames_.MakeCallback(Value(), {taken.first, taken.second}, async_context_);
+      on_frames_.MakeCallback(Value(), taken.count, taken.values, async_context_);
     } catch (const Napi::Error& e) {
       napi_fatal_exception(env, e.Value());
     }
