@@ -10,6 +10,9 @@
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-O2"],
       "conditions": [
         ["OS=='linux'", {
+          # Never unloaded: when a worker thread that loaded the addon ends, Node unloads
+          # addons before libuv runs the close callbacks of the addon's loop handles.
+          "ldflags": ["-Wl,-z,nodelete"],
           "sources": [
             "native/posix/channel.cc",
             "native/posix/socket.cc",

@@ -101,6 +101,7 @@ struct Scheduler {
   bool always = false;  // tests: spin on every wait, whatever was learnt and however busy the CPU
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadChunk]};
   BatchPool batches;
+  int closed_handles = 0;  // teardown: prepare and check closed
 
   static void Run(Scheduler* s) {
     if (s->pending.empty()) return;
@@ -193,9 +194,13 @@ Scheduler* GetScheduler(Napi::Env env) {
     s->pending.clear();
     s->spinners.clear();
     s->batches.Reset();
-    uv_close(reinterpret_cast<uv_handle_t*>(&s->prepare), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&s->check),
-             [](uv_handle_t* h) { delete static_cast<Scheduler*>(h->data); });
+    // libuv finishes closes in any order (LIFO today): free it with the second one.
+    auto closed = [](uv_handle_t* h) {
+      Scheduler* sched = static_cast<Scheduler*>(h->data);
+      if (++sched->closed_handles == 2) delete sched;
+    };
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->prepare), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->check), closed);
   });
   return s;
 }
