@@ -172,41 +172,49 @@ bool BytesArg(napi_env env, napi_value v, const uint8_t** data, size_t* length) 
 
 }  // namespace
 
-void AppendFrame(const Napi::CallbackInfo& info, std::vector<uint8_t>& out) {
+SendArgs ParseSend(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   size_t argc = info.Length();
   uint32_t stream_id = 0, type = 0, flags = 0;
   if (argc < 3 || !Uint32Arg(env, info[0], &stream_id) || !Uint32Arg(env, info[1], &type) ||
       !Uint32Arg(env, info[2], &flags))
     throw ArgError(env, "send(streamId, type, flags, payload?, head?, headLength?)");
-  const uint8_t* data = nullptr;
-  size_t length = 0;
-  if (argc > 3 && !info[3].IsUndefined() && !BytesArg(env, info[3], &data, &length))
-    throw ArgError(env, "send: payload must be a Uint8Array");
+  SendArgs a;
+  if (argc > 3 && !info[3].IsUndefined()) {
+    if (!BytesArg(env, info[3], &a.payload, &a.payload_length))
+      throw ArgError(env, "send: payload must be a Uint8Array");
+    a.payload_value = info[3];
+  }
   // An envelope head written before the payload (its first headLength bytes).
-  const uint8_t* head = nullptr;
-  size_t head_length = 0;
   if (argc > 4 && !info[4].IsUndefined()) {
     uint32_t n = 0;
-    if (!BytesArg(env, info[4], &head, &head_length) || argc < 6 || !Uint32Arg(env, info[5], &n) ||
-        n > head_length)
+    if (!BytesArg(env, info[4], &a.head, &a.head_length) || argc < 6 ||
+        !Uint32Arg(env, info[5], &n) || n > a.head_length)
       throw ArgError(env, "send: head must be a Uint8Array and headLength at most its length");
-    head_length = n;
+    a.head_length = n;
   }
-  size_t total = head_length + length;
+  size_t total = a.head_length + a.payload_length;
   if (total > kMaxMessageLength)
     throw CodeError(env, "ERR_TTRPC_MESSAGE_TOO_LARGE",
                     "ttrpc: message length " + std::to_string(total) +
                         " exceeds maximum message size of " + std::to_string(kMaxMessageLength));
-  FrameHeader h{static_cast<uint32_t>(total), stream_id, static_cast<uint8_t>(type),
-                static_cast<uint8_t>(flags)};
+  a.header = FrameHeader{static_cast<uint32_t>(total), stream_id, static_cast<uint8_t>(type),
+                         static_cast<uint8_t>(flags)};
+  return a;
+}
+
+void WriteFrameHead(uint8_t* out, const SendArgs& a) {
+  EncodeHeader(out, a.header);
+  if (a.head_length > 0) std::memcpy(out + kHeaderLength, a.head, a.head_length);
+}
+
+void AppendFrame(const Napi::CallbackInfo& info, std::vector<uint8_t>& out) {
+  SendArgs a = ParseSend(info);
   size_t at = out.size();
-  out.resize(at + kHeaderLength + total);
-  uint8_t* p = out.data() + at;
-  EncodeHeader(p, h);
-  p += kHeaderLength;
-  if (head_length > 0) std::memcpy(p, head, head_length);
-  if (length > 0) std::memcpy(p + head_length, data, length);
+  out.resize(at + kHeaderLength + a.header.length);
+  WriteFrameHead(out.data() + at, a);
+  if (a.payload_length > 0)
+    std::memcpy(out.data() + at + kHeaderLength + a.head_length, a.payload, a.payload_length);
 }
 
 namespace {

@@ -87,6 +87,21 @@ class BatchBuilder : public FrameSink {
   std::vector<BodyBuffer::Block> bodies_;
 };
 
+// What JavaScript's send(streamId, type, flags, payload?, head?, headLength?) asks for: a frame
+// of header, the first headLength bytes of `head`, then the payload. ParseSend throws a coded
+// error for bad arguments or a frame over the limit.
+struct SendArgs {
+  FrameHeader header;  // length: head_length + payload_length
+  const uint8_t* head = nullptr;
+  size_t head_length = 0;
+  const uint8_t* payload = nullptr;
+  size_t payload_length = 0;
+  napi_value payload_value = nullptr;  // the payload's typed array
+};
+SendArgs ParseSend(const Napi::CallbackInfo& info);
+// Writes the header and the head (kHeaderLength + head_length bytes) at `out`.
+void WriteFrameHead(uint8_t* out, const SendArgs& args);
+
 // Appends the frame that JavaScript's send(streamId, type, flags, payload?, head?, headLength?)
 // describes to `out`: the header, then the first headLength bytes of `head` (an envelope the
 // protocol layer wrote in a scratch buffer, so it allocates nothing per frame), then the payload;

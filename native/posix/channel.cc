@@ -222,7 +222,10 @@ Napi::Function Channel::Define(Napi::Env env) {
 
 // new Channel(fd, onFrames(data, meta), onEvent(kind, error?)): takes ownership of fd.
 Channel::Channel(const Napi::CallbackInfo& info)
-    : Napi::ObjectWrap<Channel>(info), fd_(-1), async_context_(info.Env(), "ttrpc.Channel") {
+    : Napi::ObjectWrap<Channel>(info),
+      fd_(-1),
+      out_(&Channel::ReleasePayload, this),
+      async_context_(info.Env(), "ttrpc.Channel") {
   Napi::Env env = info.Env();
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsFunction() || !info[2].IsFunction())
     throw ArgError(env, "new Channel(fd, onFrames, onEvent)");
@@ -284,6 +287,11 @@ void Channel::OnPoll(uv_poll_t* handle, int status, int events) {
   if ((events & UV_READABLE) != 0) self->HandleReadable();
 }
 
+// A referenced payload was written (or dropped): the JavaScript buffer may go.
+void Channel::ReleasePayload(void* owner, void* keep) {
+  napi_delete_reference(static_cast<Channel*>(owner)->Env(), static_cast<napi_ref>(keep));
+}
+
 uint64_t Channel::SpinUntil(bool always) const {
   return destroyed_ || !reading_ ? 0 : spin_.SpinUntil(always);
 }
@@ -342,12 +350,14 @@ void Channel::HandleReadable() {
 }
 
 bool Channel::WriteOut() {
-  while (out_offset_ < out_.size()) {
-    ssize_t n = ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
-    if (n >= 0) {
-      out_offset_ += static_cast<size_t>(n);
+  bool wrote = false;
+  while (!out_.empty()) {
+    ssize_t n = out_.WriteTo(fd_);
+    if (n > 0) {
+      wrote = true;
       continue;
     }
+    if (n == 0) break;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
       if (!waiting_writable_) {
@@ -360,15 +370,7 @@ bool Channel::WriteOut() {
     error_syscall_ = "send";
     return false;
   }
-  if (out_offset_ == out_.size()) {
-    if (!out_.empty()) Wrote();
-    out_.clear();
-    out_offset_ = 0;
-    if (out_.capacity() > (4u << 20)) std::vector<uint8_t>().swap(out_);
-  } else if (out_offset_ > (256u << 10) && out_offset_ * 2 > out_.size()) {
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_offset_));
-    out_offset_ = 0;
-  }
+  if (wrote && out_.empty()) Wrote();
   return true;
 }
 
@@ -397,7 +399,7 @@ void Channel::FlushPending() {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   if (error_ == 0 && !waiting_writable_ && !WriteOut()) closing_ = true;
-  bool empty = out_offset_ == out_.size();
+  bool empty = out_.empty();
   if (closing_ && (error_ != 0 || !graceful_ || empty)) {
     Destroy();
     return;
@@ -423,8 +425,7 @@ void Channel::Destroy() {
   fd_ = -1;
   // Nothing of a closed connection stays: queued output, a partial frame, and the callbacks
   // (they close over the connection object, which holds this channel).
-  std::vector<uint8_t>().swap(out_);
-  out_offset_ = 0;
+  out_.Clear();
   decoder_.Reset();
   napi_value err = error_ != 0 ? ErrnoError(env, error_, error_syscall_).Value() : env.Undefined();
   Emit(kClose, err);
@@ -455,11 +456,24 @@ void Channel::Emit(Event event, napi_value arg) {
 Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (destroyed_ || closing_) throw CodeError(env, "ERR_TTRPC_CLOSED", "ttrpc: channel is closed");
-  AppendFrame(info, out_);
-  size_t queued = out_.size() - out_offset_;
+  SendArgs a = ParseSend(info);
+  if (a.payload_length >= OutQueue::kReferenceMin) {
+    // Written from the JavaScript buffer itself, kept alive until then.
+    WriteFrameHead(out_.Extend(kHeaderLength + a.head_length), a);
+    napi_ref ref = nullptr;
+    if (napi_create_reference(env, a.payload_value, 1, &ref) != napi_ok)
+      throw Napi::Error::New(env);
+    out_.Reference(a.payload, a.payload_length, ref);
+  } else {
+    uint8_t* p = out_.Extend(kHeaderLength + a.header.length);
+    WriteFrameHead(p, a);
+    if (a.payload_length > 0)
+      std::memcpy(p + kHeaderLength + a.head_length, a.payload, a.payload_length);
+  }
+  size_t queued = out_.size();
   if (queued >= kFlushNow && !waiting_writable_ && error_ == 0) {
     if (!WriteOut()) closing_ = true;
-    queued = out_.size() - out_offset_;
+    queued = out_.size();
   }
   if (queued >= kDrainMark) want_drain_ = true;
   Schedule();
@@ -499,7 +513,7 @@ Napi::Value Channel::Unref(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value Channel::Buffered(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), double(out_.size() - out_offset_));
+  return Napi::Number::New(info.Env(), double(out_.size()));
 }
 
 Napi::Value Channel::Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_); }

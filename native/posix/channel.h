@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "../frame.h"
+#include "out_queue.h"
 #include "spin.h"
 
 namespace shim {
@@ -42,6 +43,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void Wrote();
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void ReleasePayload(void* owner, void* keep);
   void HandleReadable();
   bool WriteOut();  // false when the socket failed; error_ is set
   void UpdatePoll();
@@ -65,8 +67,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   int error_ = 0;              // errno that ended the channel; 0 for EOF or a local close
   const char* error_syscall_ = "";
   FrameDecoder decoder_;
-  std::vector<uint8_t> out_;
-  size_t out_offset_ = 0;
+  OutQueue out_;
   Napi::FunctionReference on_frames_;
   Napi::FunctionReference on_event_;
   Napi::AsyncContext async_context_;
