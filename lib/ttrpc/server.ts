@@ -155,6 +155,9 @@ class ServerConnection {
   private closeWhenIdle = false;
   /** Reading is held while answers wait for a peer that does not read them. */
   private outputHeld = false;
+  /** The part of a read batch not served yet because answers were waiting (see serveFrames). */
+  private unserved:
+    { data: Buffer; meta: Float64Array; count: number; bodies: Buffer[] | undefined } | undefined;
   readonly gate: ReadGate;
   closed = false;
   private channel!: Transport;
@@ -180,7 +183,24 @@ class ServerConnection {
   }
 
   onFrames(data: Buffer, meta: Float64Array, count: number, bodies?: Buffer[]): void {
-    for (let i = 0; i < count && !this.closed; i++) {
+    this.serveFrames(data, meta, count, bodies, 0);
+  }
+
+  // Frames from `from` on. Once answers wait for the peer (outputHeld) the rest of the batch
+  // waits too, for onDrain: a peer that sends without reading gets no more answers queued.
+  private serveFrames(
+    data: Buffer,
+    meta: Float64Array,
+    count: number,
+    bodies: Buffer[] | undefined,
+    from: number,
+  ): void {
+    for (let i = from; i < count && !this.closed; i++) {
+      if (this.outputHeld) {
+        // The frame table is the channel's, reused for its next batch: keep a copy of the rest.
+        this.unserved = { data, meta: meta.slice(3 * i, 3 * count), count: count - i, bodies };
+        return;
+      }
       const head = meta[3 * i]!;
       const streamId = Math.floor(head / 65536);
       const type = (head >>> 8) & 0xff;
@@ -217,6 +237,10 @@ class ServerConnection {
   onDrain(): void {
     if (this.outputHeld) {
       this.outputHeld = false;
+      const rest = this.unserved;
+      this.unserved = undefined;
+      // May hold reading again (its own hold) before this drain's hold is released.
+      if (rest) this.serveFrames(rest.data, rest.meta, rest.count, rest.bodies, 0);
       this.gate.release();
     }
     const waiters = this.drainWaiters;
@@ -227,6 +251,7 @@ class ServerConnection {
   onClose(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.unserved = undefined;
     if (error) this.server.logger.debug({ err: error }, 'ttrpc: connection error');
     const reason = closedError(error);
     for (const call of this.calls.values()) {

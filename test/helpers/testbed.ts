@@ -1,5 +1,8 @@
 // A private containerd for the test suite: own root/state/sockets in a short temp dir under /tmp,
 // never the system containerd, never a registry (the busybox image is built locally and imported).
+// Any containerd generation of test/helpers/peers.ts: 1.6 (installed), 1.7 or 2.1 (unpacked from
+// trixie/sid), each run with its own ctr and, first on its PATH, its own containerd-shim-runc-v2
+// (the reference shim `io.containerd.runc.v2` resolves to); runc is the system's.
 //
 // Known shared paths that containerd 1.6 and its runc-v2 shim use regardless of our config:
 //   /run/containerd/s/<sha256>        shim sockets (hard-coded socket root in 1.x)
@@ -13,6 +16,8 @@ import * as path from 'node:path';
 
 import { findCommand } from './env';
 import { buildBusyboxImage } from './image';
+import { findContainerd } from './peers';
+import type { ContainerdGeneration, ContainerdPeer } from './peers';
 
 export interface CtrOptions {
   input?: string | Buffer;
@@ -35,6 +40,8 @@ export interface Leftovers {
 
 export interface TestbedOptions {
   namespace?: string;
+  /** Which containerd runs (default 1.6, the installed one). */
+  generation?: ContainerdGeneration;
   /** Force a snapshotter; by default overlayfs if containerd reports it usable, else native. */
   snapshotter?: 'overlayfs' | 'native';
 }
@@ -54,7 +61,10 @@ function tomlString(s: string): string {
   return JSON.stringify(s); // TOML basic strings use the same escapes as JSON for our paths
 }
 
-/** Plugins a bare `ctr run` never needs; disabling them keeps start-up quick and side-effect free. */
+/**
+ * Plugins a bare `ctr run` never needs; disabling them keeps start-up quick and side-effect free.
+ * Ids that a generation does not have are ignored by it.
+ */
 const DISABLED_PLUGINS = [
   'io.containerd.grpc.v1.cri',
   'io.containerd.internal.v1.opt', // would create /opt/containerd
@@ -64,11 +74,24 @@ const DISABLED_PLUGINS = [
   'io.containerd.snapshotter.v1.btrfs',
   'io.containerd.snapshotter.v1.devmapper',
   'io.containerd.snapshotter.v1.zfs',
+  // 1.7 and 2.x
+  'io.containerd.nri.v1.nri', // on by default in 2.x: would serve /var/run/nri/nri.sock
+  'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.internal.v1.tracing',
+  // 2.x names and CRI parts
+  'io.containerd.monitor.container.v1.restart',
+  'io.containerd.monitor.task.v1.cgroups',
+  'io.containerd.cri.v1.images',
+  'io.containerd.cri.v1.runtime',
+  'io.containerd.grpc.v1.healthcheck',
+  'io.containerd.snapshotter.v1.erofs',
+  'io.containerd.differ.v1.erofs',
 ];
 
-function renderConfig(dir: string): string {
+function renderConfig(dir: string, generation: ContainerdGeneration): string {
   return [
-    'version = 2',
+    // 2.x reads version 3 (it would migrate 2, logging that it did); 1.x reads version 2.
+    generation.startsWith('1.') ? 'version = 2' : 'version = 3',
     `root = ${tomlString(path.join(dir, 'root'))}`,
     `state = ${tomlString(path.join(dir, 'state'))}`,
     `disabled_plugins = [${DISABLED_PLUGINS.map(tomlString).join(', ')}]`,
@@ -89,7 +112,7 @@ function renderConfig(dir: string): string {
   ].join('\n');
 }
 
-function procAlive(pid: number): boolean {
+export function procAlive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
@@ -99,7 +122,7 @@ function procAlive(pid: number): boolean {
   }
 }
 
-async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
+export async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   let alive = pids.filter(procAlive);
   while (alive.length > 0 && Date.now() < deadline) {
@@ -109,7 +132,7 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
   return alive;
 }
 
-function listPids(): number[] {
+export function listPids(): number[] {
   return fs
     .readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
@@ -117,7 +140,7 @@ function listPids(): number[] {
 }
 
 /** pid -> children, from /proc/<pid>/stat. */
-function childrenMap(): Map<number, number[]> {
+export function childrenMap(): Map<number, number[]> {
   const map = new Map<number, number[]>();
   for (const pid of listPids()) {
     let stat: string;
@@ -134,11 +157,11 @@ function childrenMap(): Map<number, number[]> {
   return map;
 }
 
-function unescapeMountPath(s: string): string {
+export function unescapeMountPath(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
-function runCommand(
+export function runCommand(
   file: string,
   args: string[],
   timeoutMs: number,
@@ -202,10 +225,15 @@ export class Testbed {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
+  /** The containerd release this testbed runs, and its ctr and reference shim. */
+  readonly peer: ContainerdPeer;
+
   private constructor(
     readonly dir: string,
     namespace: string,
+    peer: ContainerdPeer,
   ) {
+    this.peer = peer;
     this.namespace = namespace;
     this.address = path.join(dir, 'containerd.sock');
     this.ttrpcAddress = path.join(dir, 'containerd.sock.ttrpc');
@@ -229,18 +257,32 @@ export class Testbed {
     return path.join(this.stateDir, 'io.containerd.runtime.v2.task', this.namespace);
   }
 
+  get generation(): ContainerdGeneration {
+    return this.peer.generation;
+  }
+
+  /** The ctr binary of this containerd release. */
+  get ctrPath(): string {
+    return this.peer.ctr;
+  }
+
+  /** containerd's environment: its own release's binaries (the reference shim) first on PATH. */
+  get containerdEnv(): NodeJS.ProcessEnv {
+    return { ...process.env, PATH: `${this.peer.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+  }
+
   static async start(opts: TestbedOptions = {}): Promise<Testbed> {
-    for (const cmd of ['containerd', 'ctr']) {
-      if (findCommand(cmd) === undefined) throw new Error(`testbed: ${cmd} not found in PATH`);
-    }
+    const generation = opts.generation ?? '1.6';
+    const peer = findContainerd(generation);
+    if (peer === undefined) throw new Error(`testbed: containerd ${generation} not found`);
     // Short path: unix socket paths are limited to 107 bytes.
     const dir = await fs.promises.mkdtemp('/tmp/ctb-');
-    const tb = new Testbed(dir, opts.namespace ?? 'testbed');
+    const tb = new Testbed(dir, opts.namespace ?? 'testbed', peer);
     try {
       await fs.promises.mkdir(tb.rootDir, { mode: 0o700 });
       await fs.promises.mkdir(tb.stateDir, { mode: 0o711 });
       await fs.promises.mkdir(tb.fifoDir, { mode: 0o700 });
-      await fs.promises.writeFile(tb.configPath, renderConfig(dir));
+      await fs.promises.writeFile(tb.configPath, renderConfig(dir, generation));
       await tb.launch();
       tb.snapshotter = opts.snapshotter ?? (await tb.detectSnapshotter());
       const tarball = await buildBusyboxImage(dir, tb.image);
@@ -285,9 +327,10 @@ export class Testbed {
     const log = fs.openSync(this.logPath, 'a');
     let child: ChildProcess;
     try {
-      child = spawn('containerd', ['--config', this.configPath], {
+      child = spawn(this.peer.containerd, ['--config', this.configPath], {
         stdio: ['ignore', log, log],
         cwd: this.dir,
+        env: this.containerdEnv,
       });
     } finally {
       fs.closeSync(log);
@@ -310,7 +353,7 @@ export class Testbed {
       }
       if (fs.existsSync(this.address)) {
         const res = await runCommand(
-          'ctr',
+          this.ctrPath,
           ['-a', this.address, '--connect-timeout', '2s', 'version'],
           5_000,
         );
@@ -351,6 +394,7 @@ export class Testbed {
    */
   ctr(args: string[], opts: CtrOptions = {}): Promise<CtrResult> {
     const since = Date.now();
+    for (const arg of args) this.noteId(arg);
     const attachesTask =
       args[0] === 'run' ||
       (['t', 'task', 'tasks'].includes(args[0] ?? '') && ['start', 'exec'].includes(args[1] ?? ''));
@@ -360,7 +404,7 @@ export class Testbed {
       args = [...args.slice(0, at), '--fifo-dir', this.fifoDir, ...args.slice(at)];
     }
     return runCommand(
-      'ctr',
+      this.ctrPath,
       ['-a', this.address, '-n', this.namespace, ...args],
       opts.timeoutMs ?? DEFAULT_CTR_TIMEOUT_MS,
       {
@@ -478,7 +522,24 @@ export class Testbed {
       .map(({ m }) => m);
   }
 
-  /** Socket files in the shim socket dir created since this testbed started. */
+  /**
+   * Container and group ids this testbed's clients named (every ctr argument, and the value of
+   * any `key=value` argument): a shim socket is ours only if its name is the hash of one of them.
+   */
+  private readonly ids = new Set<string>();
+
+  /** Records an id used outside `ctr()` (e.g. by a client of the testbed's own). */
+  noteId(id: string): void {
+    this.ids.add(id);
+    const eq = id.indexOf('=');
+    if (eq >= 0) this.ids.add(id.slice(eq + 1));
+  }
+
+  /**
+   * Shim socket files of this testbed: /run/containerd/s is shared with every other containerd
+   * on the machine (other suites running at the same time), so a socket counts only if its name
+   * is sha256(<our address>/<namespace>/<id>[-debug]) for an id we used, created since we started.
+   */
   async findSockets(): Promise<string[]> {
     let names: string[];
     try {
@@ -486,8 +547,16 @@ export class Testbed {
     } catch {
       return [];
     }
+    const ours = new Set<string>();
+    for (const id of this.ids) {
+      for (const suffix of ['', '-debug']) {
+        const key = `${path.join(this.address, this.namespace, id)}${suffix}`;
+        ours.add(crypto.createHash('sha256').update(key).digest('hex'));
+      }
+    }
     const sockets: string[] = [];
     for (const name of names) {
+      if (!ours.has(name)) continue;
       const p = path.join(SHIM_SOCKET_DIR, name);
       try {
         const st = await fs.promises.lstat(p);
