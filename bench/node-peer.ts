@@ -261,13 +261,16 @@ function echo(req: EchoRequest, ctx: CallContext): EchoResponseInit | Promise<Ec
 }
 
 /**
- * Streaming.Source for the bulk benchmark: `count` chunks of `size` bytes as fast as the client
- * takes them. Every chunk is the same buffer (the bench measures transport, not filling memory),
- * so unlike the interop fixtures it does not number them.
+ * Streaming.Source as interop.proto has it: `count` chunks of `size` bytes, each a fresh zeroed
+ * buffer numbered in its first 4 bytes (as the Go 1.2 peer's are), as fast as the client takes
+ * them.
  */
 async function source(req: SourceRequest, stream: ServerStream<never, Chunk>): Promise<void> {
-  const chunk = { data: filler(req.size) };
-  for (let i = 0; i < req.count; i++) await stream.send(chunk);
+  for (let i = 0; i < req.count; i++) {
+    const data = Buffer.alloc(req.size);
+    if (req.size >= 4) data.writeUInt32BE(i, 0);
+    await stream.send({ data });
+  }
 }
 
 async function runServer(args: string[]): Promise<void> {

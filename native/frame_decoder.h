@@ -12,6 +12,9 @@
 
 #ifndef _WIN32
 #include <sys/mman.h>
+
+#include <chrono>
+#include <mutex>
 #endif
 
 namespace shim {
@@ -48,9 +51,92 @@ inline FrameHeader DecodeHeader(const uint8_t* in) {
   return h;
 }
 
+// Recently freed mapped blocks, reused by the next large payloads of about their size: a fresh
+// mapping costs a page fault per 4 KiB as it fills (most of a 1 MiB transfer's time), a reused
+// one none. Payloads handed to JavaScript come back when V8 collects them, often many at once,
+// so it keeps up to kMaxBytes, each for at most kMaxAgeMs: Trim() (the channel scheduler calls
+// it every second while anything is kept) returns older ones. Shared by all threads.
+#ifndef _WIN32
+class MappedCache {
+ public:
+  static constexpr size_t kMaxBytes = 16u << 20;
+  static constexpr int kMaxBlocks = 16;
+  static constexpr int64_t kMaxAgeMs = 1000;
+
+  static MappedCache& Instance() {
+    static MappedCache* cache = new MappedCache();  // never destroyed: used until exit
+    return *cache;
+  }
+
+  // A kept block of at least *n bytes (and not much more), its size in *n; or nullptr.
+  void* Take(size_t* n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Expire();
+    for (int i = 0; i < count_; i++) {
+      if (blocks_[i].size >= *n && blocks_[i].size - *n <= *n / 4) {
+        void* p = blocks_[i].data;
+        *n = blocks_[i].size;
+        bytes_ -= blocks_[i].size;
+        blocks_[i] = blocks_[--count_];
+        return p;
+      }
+    }
+    return nullptr;
+  }
+
+  // Keeps a freed block if there is room; false: the caller unmaps it.
+  bool Keep(void* p, size_t n) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Expire();
+    if (count_ == kMaxBlocks || bytes_ + n > kMaxBytes) return false;
+    blocks_[count_++] = {p, n, Now()};
+    bytes_ += n;
+    return true;
+  }
+
+ // Returns the blocks kept longer than kMaxAgeMs to the system.
+  void Trim() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    Expire();
+  }
+  bool empty() {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return count_ == 0;
+  }
+
+ private:
+  struct Block {
+    void* data;
+    size_t size;
+    int64_t freed_ms;
+  };
+  static int64_t Now() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void Expire() {
+    int64_t now = Now();
+    for (int i = 0; i < count_;) {
+      if (now - blocks_[i].freed_ms > kMaxAgeMs) {
+        munmap(blocks_[i].data, blocks_[i].size);
+        bytes_ -= blocks_[i].size;
+        blocks_[i] = blocks_[--count_];
+      } else {
+        i++;
+      }
+    }
+  }
+  std::mutex mutex_;
+  Block blocks_[kMaxBlocks];
+  int count_ = 0;
+  size_t bytes_ = 0;
+};
+#endif
+
 // The payload of a frame that spans reads. Large ones are mapped straight from the system, so a
 // closed connection's partial frame is returned to it (a freed heap block of that size may stay
-// in the allocator's arena, and 600 of them stay as 600 MiB of RSS).
+// in the allocator's arena, and 600 of them stay as 600 MiB of RSS), through MappedCache.
 class BodyBuffer {
  public:
   static constexpr size_t kMapThreshold = 128u << 10;
@@ -64,7 +150,8 @@ class BodyBuffer {
     Free();
     if (capacity == 0) return;
     mapped_ = capacity >= kMapThreshold;
-    void* p = mapped_ ? Map(capacity) : std::malloc(capacity);
+    // A mapped block may come bigger than asked (whole pages, or a reused block).
+    void* p = mapped_ ? Map(&capacity) : std::malloc(capacity);
     if (p == nullptr) throw std::bad_alloc();
     data_ = static_cast<uint8_t*>(p);
     capacity_ = capacity;
@@ -115,14 +202,21 @@ class BodyBuffer {
  private:
 #ifdef _WIN32
   // The Windows heap already maps blocks this large on their own and unmaps them when freed.
-  static void* Map(size_t n) { return std::malloc(n); }
+  static void* Map(size_t* n) { return std::malloc(*n); }
   static void Unmap(void* p, size_t) { std::free(p); }
 #else
-  static void* Map(size_t n) {
-    void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  // At least *n bytes; *n becomes the block's size.
+  static void* Map(size_t* n) {
+    constexpr size_t kPage = 4096;
+    *n = (*n + kPage - 1) / kPage * kPage;
+    if (void* p = MappedCache::Instance().Take(n)) return p;
+    void* p = mmap(nullptr, *n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return p == MAP_FAILED ? nullptr : p;
   }
-  static void Unmap(void* p, size_t n) { munmap(p, n); }
+  static void Unmap(void* p, size_t n) {
+    if (!MappedCache::Instance().Keep(p, n)) munmap(p, n);
+  }
+
 #endif
 
   uint8_t* data_ = nullptr;

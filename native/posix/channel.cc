@@ -101,7 +101,22 @@ struct Scheduler {
   bool always = false;  // tests: spin on every wait, whatever was learnt and however busy the CPU
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadChunk]};
   BatchPool batches;
-  int closed_handles = 0;  // teardown: prepare and check closed
+  int closed_handles = 0;  // teardown: prepare, check and trim closed
+  // Returns cached payload blocks (MappedCache) to the system once they are old, so a process
+  // that went idle keeps none; armed by the prepare phase while anything is cached.
+  uv_timer_t trim;
+
+  static void TrimLater(Scheduler* s) {
+    if (uv_is_active(reinterpret_cast<uv_handle_t*>(&s->trim)) || MappedCache::Instance().empty())
+      return;
+    uv_timer_start(
+        &s->trim,
+        [](uv_timer_t* t) {
+          MappedCache::Instance().Trim();
+          TrimLater(static_cast<Scheduler*>(t->data));
+        },
+        MappedCache::kMaxAgeMs + 100, 0);
+  }
 
   static void Run(Scheduler* s) {
     if (s->pending.empty()) return;
@@ -177,17 +192,21 @@ Scheduler* GetScheduler(Napi::Env env) {
   napi_get_uv_event_loop(env, &loop);
   uv_prepare_init(loop, &s->prepare);
   uv_check_init(loop, &s->check);
+  uv_timer_init(loop, &s->trim);
   s->prepare.data = s;
   s->check.data = s;
+  s->trim.data = s;
   s->loop = loop;
   uv_prepare_start(&s->prepare, [](uv_prepare_t* h) {
     Scheduler* sched = static_cast<Scheduler*>(h->data);
     Scheduler::Run(sched);
+    Scheduler::TrimLater(sched);
     Scheduler::Spin(sched);
   });
   uv_check_start(&s->check, [](uv_check_t* h) { Scheduler::Run(static_cast<Scheduler*>(h->data)); });
   uv_unref(reinterpret_cast<uv_handle_t*>(&s->prepare));
   uv_unref(reinterpret_cast<uv_handle_t*>(&s->check));
+  uv_unref(reinterpret_cast<uv_handle_t*>(&s->trim));
   state.scheduler = s;
   // The handles live inside Scheduler: free it only after libuv has closed both.
   state.cleanups.push_back([s]() {
@@ -197,10 +216,11 @@ Scheduler* GetScheduler(Napi::Env env) {
     // libuv finishes closes in any order (LIFO today): free it with the second one.
     auto closed = [](uv_handle_t* h) {
       Scheduler* sched = static_cast<Scheduler*>(h->data);
-      if (++sched->closed_handles == 2) delete sched;
+      if (++sched->closed_handles == 3) delete sched;
     };
     uv_close(reinterpret_cast<uv_handle_t*>(&s->prepare), closed);
     uv_close(reinterpret_cast<uv_handle_t*>(&s->check), closed);
+    uv_close(reinterpret_cast<uv_handle_t*>(&s->trim), closed);
   });
   return s;
 }
@@ -243,6 +263,10 @@ Channel::Channel(const Napi::CallbackInfo& info)
     throw ErrnoError(env, -r, "uv_poll_init");
   }
   poll_->data = this;
+  if (const char* v = getenv("TTRPC_SNDBUF_TEST")) {
+    int size = atoi(v);
+    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+  }
   GetScheduler(env);
   // Keep the JavaScript object (and so this) alive while the socket is open.
   Napi::ObjectWrap<Channel>::Ref();
