@@ -263,10 +263,6 @@ Channel::Channel(const Napi::CallbackInfo& info)
     throw ErrnoError(env, -r, "uv_poll_init");
   }
   poll_->data = this;
-  if (const char* v = getenv("TTRPC_SNDBUF_TEST")) {
-    int size = atoi(v);
-    setsockopt(fd_, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
-  }
   GetScheduler(env);
   // Keep the JavaScript object (and so this) alive while the socket is open.
   Napi::ObjectWrap<Channel>::Ref();
