@@ -65,7 +65,8 @@ export interface ClientOptions {
 }
 
 interface Pending {
-  resolve(payload: Uint8Array): void;
+  /** The response payload, or for a unary call with a responseType its decoded message. */
+  resolve(response: unknown): void;
   reject(error: Error): void;
   stream: MessageQueue<unknown> | undefined;
   responseType: MethodDescriptor['responseType'] | undefined;
@@ -207,7 +208,8 @@ export class Client {
     const invoke = (req: unknown): Promise<Res> => {
       try {
         const payload = method.requestType.encode(req as ReqIn).finish();
-        return this.send(info, payload, options).then((bytes) => method.responseType.decode(bytes));
+        // Decoded as the response arrives: no extra promise per call.
+        return this.send(info, payload, options, method.responseType) as Promise<Res>;
       } catch (err) {
         return Promise.reject(err as Error);
       }
@@ -226,7 +228,7 @@ export class Client {
     const info = new CallInfo(service, method, options);
     const invoke = (req: unknown): Promise<Uint8Array> => {
       try {
-        return this.send(info, req as Uint8Array, options);
+        return this.send(info, req as Uint8Array, options) as Promise<Uint8Array>;
       } catch (err) {
         return Promise.reject(err as Error);
       }
@@ -267,7 +269,8 @@ export class Client {
     info: CallInfo,
     payload: Uint8Array,
     options: CallOptions | undefined,
-  ): Promise<Uint8Array> {
+    responseType?: MethodDescriptor['responseType'],
+  ): Promise<unknown> {
     this.checkOpen();
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal));
@@ -282,12 +285,12 @@ export class Client {
     );
     if (length > MAX_MESSAGE_LENGTH) return Promise.reject(oversize(length));
     const streamId = this.allocateStreamId();
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const p: Pending = {
         resolve,
         reject,
         stream: undefined,
-        responseType: undefined,
+        responseType,
         cleanup: undefined,
       };
       this.track(streamId, p, remaining, signal);
@@ -398,8 +401,23 @@ export class Client {
       p.reject(error);
       return;
     }
-    p.stream?.end();
-    p.resolve(f.payloadEnd > f.payloadStart ? data.subarray(f.payloadStart, f.payloadEnd) : EMPTY);
+    const payload =
+      f.payloadEnd > f.payloadStart ? data.subarray(f.payloadStart, f.payloadEnd) : EMPTY;
+    if (p.stream) {
+      p.stream.end();
+      p.resolve(payload);
+    } else if (p.responseType) {
+      let message: unknown;
+      try {
+        message = p.responseType.decode(payload);
+      } catch (err) {
+        p.reject(err as Error);
+        return;
+      }
+      p.resolve(message);
+    } else {
+      p.resolve(payload);
+    }
   }
 
   private onData(
