@@ -18,6 +18,8 @@ export type FramesCallback = (
 /** A queued-frame transport over one connected socket (see native/posix/channel.h). */
 export interface NativeChannel extends NativeFrameChannel {
   readonly fd: number;
+  /** Queues a frame whose body (`length` bytes) was written at the start of staging(). */
+  sendStaged(streamId: number, type: number, flags: number, length: number): number;
   setBusyPoll(microseconds: number): void;
 }
 
@@ -88,6 +90,8 @@ export interface NativeBinding {
     callback: (events: number, error?: NodeJS.ErrnoException) => void,
   ) => NativeFdWatcher;
   spinStats(): SpinStats;
+  /** This thread's staging buffer for NativeChannel.sendStaged (64 KiB). */
+  staging(): Buffer;
   /** Tests: spin on every wait for the whole bound, however busy the CPU. */
   spinAlways(on: boolean): void;
   unixListen(path: string, abstract: boolean, backlog?: number): number;

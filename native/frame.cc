@@ -10,7 +10,7 @@ namespace shim {
 size_t BatchPool::Reserve(Napi::Env env, size_t n) {
   if (base_ == nullptr || used_ + n > kPoolSize) {
     Napi::Buffer<uint8_t> fresh = Napi::Buffer<uint8_t>::New(env, kPoolSize);
-    pool_ = Napi::Persistent(fresh);
+    pool_ = Napi::Persistent(fresh.As<Napi::Object>());
     base_ = fresh.Data();
     used_ = 0;
   }
@@ -23,7 +23,7 @@ double* BatchPool::Meta(Napi::Env env, size_t doubles) {
   if (meta_data_ == nullptr || doubles > meta_capacity_) {
     size_t capacity = std::max<size_t>(doubles, 3 * 256);
     Napi::Float64Array fresh = Napi::Float64Array::New(env, capacity);
-    meta_ = Napi::Persistent(fresh);
+    meta_ = Napi::Persistent(fresh.As<Napi::Object>());
     meta_data_ = fresh.Data();
     meta_capacity_ = capacity;
   }

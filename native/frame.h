@@ -27,10 +27,10 @@ class BatchPool {
   // Room for `n` bytes at the returned offset of pool(), replacing a full pool.
   size_t Reserve(Napi::Env env, size_t n);
   uint8_t* data() { return base_; }
-  napi_value pool(Napi::Env env) { return pool_.Value(); }
+  napi_value pool(Napi::Env env) { return Get(env, pool_); }
   // The frame table, at least `doubles` long.
   double* Meta(Napi::Env env, size_t doubles);
-  napi_value meta(Napi::Env env) { return meta_.Value(); }
+  napi_value meta(Napi::Env env) { return Get(env, meta_); }
   void Reset() {
     pool_.Reset();
     meta_.Reset();
@@ -43,10 +43,17 @@ class BatchPool {
   std::vector<double> frames;
 
  private:
-  Napi::Reference<Napi::Buffer<uint8_t>> pool_;
+  // Plain references: a typed Napi::Reference<Buffer>::Value() would look into the typed array
+  // (napi_get_typedarray_info) every time.
+  static napi_value Get(Napi::Env env, const Napi::Reference<Napi::Object>& ref) {
+    napi_value v = nullptr;
+    napi_get_reference_value(env, ref, &v);
+    return v;
+  }
+  Napi::Reference<Napi::Object> pool_;
   uint8_t* base_ = nullptr;
   size_t used_ = kPoolSize;
-  Napi::Reference<Napi::Float64Array> meta_;
+  Napi::Reference<Napi::Object> meta_;
   double* meta_data_ = nullptr;
   size_t meta_capacity_ = 0;
 };

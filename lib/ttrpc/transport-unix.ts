@@ -19,7 +19,7 @@ import { channelEvents, channelTransport } from './transport';
 
 function openChannel(fd: number, handlers: TransportHandlers): Transport {
   const channel = new native.Channel(fd, handlers.onFrames, channelEvents(handlers));
-  return channelTransport(channel, native.writeHighWaterMark);
+  return channelTransport(channel, native.writeHighWaterMark, native.staging());
 }
 
 function unsupported(address: Address): Error {

@@ -21,6 +21,7 @@ namespace shim {
 namespace {
 
 constexpr size_t kFlushNow = 1 << 20;  // flush inline once this much output is queued
+constexpr size_t kStagingSize = 64u << 10;  // sendStaged's buffer
 constexpr size_t kDrainMark = 256 << 10;  // above this, JS waits for the drain event
 // A check (poll + yield) that kept us off the CPU this long means another thread wanted this CPU:
 // spinning only pays when the CPU would otherwise go idle (a busy CPU does not sleep, and a
@@ -101,6 +102,9 @@ struct Scheduler {
   bool always = false;  // tests: spin on every wait, whatever was learnt and however busy the CPU
   std::unique_ptr<uint8_t[]> read_buffer{new uint8_t[kReadChunk]};
   BatchPool batches;
+  // The staging buffer (sendStaged): a Buffer JavaScript writes small frames' bodies into.
+  Napi::Reference<Napi::Buffer<uint8_t>> staging_ref;
+  uint8_t* staging = nullptr;
   int closed_handles = 0;  // teardown: prepare, check and trim closed
   // Returns cached payload blocks (MappedCache) to the system once they are old, so a process
   // that went idle keeps none; armed by the prepare phase while anything is cached.
@@ -213,6 +217,8 @@ Scheduler* GetScheduler(Napi::Env env) {
     s->pending.clear();
     s->spinners.clear();
     s->batches.Reset();
+    s->staging_ref.Reset();
+    s->staging = nullptr;
     // libuv finishes closes in any order (LIFO today): free it with the second one.
     auto closed = [](uv_handle_t* h) {
       Scheduler* sched = static_cast<Scheduler*>(h->data);
@@ -229,7 +235,7 @@ Scheduler* GetScheduler(Napi::Env env) {
 
 Napi::Function Channel::Define(Napi::Env env) {
   return DefineClass(env, "Channel",
-                     {InstanceMethod<&Channel::Send>("send"),
+                     {
                       InstanceMethod<&Channel::Close>("close"),
                       InstanceMethod<&Channel::PauseReading>("pauseReading"),
                       InstanceMethod<&Channel::ResumeReading>("resumeReading"),
@@ -264,6 +270,19 @@ Channel::Channel(const Napi::CallbackInfo& info)
   }
   poll_->data = this;
   GetScheduler(env);
+  // The hot methods as own functions that carry this channel: a prototype method would first
+  // find it with napi_unwrap, which costs more than the rest of a small send.
+  Napi::Object self = info.This().As<Napi::Object>();
+  self.Set("send", Napi::Function::New(
+                       env, [](const Napi::CallbackInfo& i) {
+                         return static_cast<Channel*>(i.Data())->Send(i);
+                       },
+                       "send", this));
+  self.Set("sendStaged", Napi::Function::New(
+                             env, [](const Napi::CallbackInfo& i) {
+                               return static_cast<Channel*>(i.Data())->SendStaged(i);
+                             },
+                             "sendStaged", this));
   // Keep the JavaScript object (and so this) alive while the socket is open.
   Napi::ObjectWrap<Channel>::Ref();
   UpdatePoll();
@@ -490,6 +509,32 @@ Napi::Value Channel::Send(const Napi::CallbackInfo& info) {
     if (a.payload_length > 0)
       std::memcpy(p + kHeaderLength + a.head_length, a.payload, a.payload_length);
   }
+  return Queued(env);
+}
+
+// sendStaged(streamId, type, flags, length): queues a frame whose body JavaScript wrote at the
+// start of the staging buffer (native.staging()): no typed array to look into, so small frames
+// cost one call with four numbers.
+Napi::Value Channel::SendStaged(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (destroyed_ || closing_) throw CodeError(env, "ERR_TTRPC_CLOSED", "ttrpc: channel is closed");
+  uint32_t v[4];
+  for (size_t i = 0; i < 4; i++) {
+    if (i >= info.Length() || napi_get_value_uint32(env, info[i], &v[i]) != napi_ok)
+      throw ArgError(env, "sendStaged(streamId, type, flags, length)");
+  }
+  Scheduler* sched = GetScheduler(env);
+  if (sched->staging == nullptr || v[3] > kStagingSize)
+    throw ArgError(env, "sendStaged: length exceeds the staging buffer");
+  uint8_t* p = out_.Extend(kHeaderLength + v[3]);
+  EncodeHeader(p, FrameHeader{v[3], v[0], static_cast<uint8_t>(v[1]), static_cast<uint8_t>(v[2])});
+  if (v[3] > 0) std::memcpy(p + kHeaderLength, sched->staging, v[3]);
+  return Queued(env);
+}
+
+// After a frame was queued: flush at once past kFlushNow, note the drain mark, schedule the
+// flush; the bytes now queued.
+Napi::Value Channel::Queued(Napi::Env env) {
   size_t queued = out_.size();
   if (queued >= kFlushNow && !waiting_writable_ && error_ == 0) {
     if (!WriteOut()) closing_ = true;
@@ -552,6 +597,18 @@ Napi::Value SpinStatsJs(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// staging(): this environment's staging buffer for sendStaged (one, created on first use).
+Napi::Value StagingJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Scheduler* s = GetScheduler(env);
+  if (s->staging == nullptr) {
+    Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, kStagingSize);
+    s->staging_ref = Napi::Persistent(buffer);
+    s->staging = buffer.Data();
+  }
+  return s->staging_ref.Value();
+}
+
 // spinAlways(on): tests only; spin on every wait for the whole bound (what adaptive polling would
 // do at its most eager), so suites can check that spinning never changes what is delivered.
 Napi::Value SpinAlwaysJs(const Napi::CallbackInfo& info) {
@@ -563,6 +620,7 @@ Napi::Object InitChannel(Napi::Env env, Napi::Object exports) {
   exports.Set("Channel", Channel::Define(env));
   exports.Set("spinStats", Napi::Function::New(env, SpinStatsJs, "spinStats"));
   exports.Set("spinAlways", Napi::Function::New(env, SpinAlwaysJs, "spinAlways"));
+  exports.Set("staging", Napi::Function::New(env, StagingJs, "staging"));
   exports.Set("writeHighWaterMark", Napi::Number::New(env, double(kDrainMark)));
   return exports;
 }

@@ -31,6 +31,8 @@ class Channel : public Napi::ObjectWrap<Channel> {
   enum Event { kDrain = 1, kClose = 2 };
 
   Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SendStaged(const Napi::CallbackInfo& info);
+  Napi::Value Queued(Napi::Env env);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value PauseReading(const Napi::CallbackInfo& info);
   Napi::Value ResumeReading(const Napi::CallbackInfo& info);
