@@ -14,12 +14,11 @@
 // printed when the measured phase starts (the harness samples CPU time there and at the result).
 //
 // <address> is a unix socket path or @name (abstract socket); unix:///path works too.
-import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
-
 import { Client, Code, Server, TtrpcError, requireSameUser, serverStream, unary } from '../lib';
-import type { CallContext, MessageType, ServerStream } from '../lib';
+import type { CallContext, ServerStream } from '../lib';
 import { native } from '../lib/native';
+import { ChunkType, EchoRequestType, EchoResponseType, SourceRequestType } from './interop-codec';
+import type { Chunk, EchoRequest, EchoResponse, KeyValue, SourceRequest } from './interop-codec';
 
 const spinStats = (): unknown => (process.platform === 'linux' ? native.spinStats() : {});
 
@@ -33,60 +32,12 @@ const USAGE = `usage:
                   [-pause duration] [-busy-poll µs]
 <address> is a unix socket path or @name (abstract socket)`;
 
-// --- messages ------------------------------------------------------------------------------------
+// --- messages (encoded by hand, as the Go peer's are: bench/interop-codec.ts) ---------------------
 
-interface EchoRequest {
-  payload: Uint8Array;
-  responseSize: number;
-  sleepMs: number;
-  failCode: number;
-  failMessage: string;
-}
+type KeyValueInit = KeyValue;
+type EchoResponseInit = Partial<EchoResponse>;
 
-interface KeyValueInit {
-  key: string;
-  value: string;
-}
-
-interface EchoResponseInit {
-  payload?: Uint8Array;
-  metadata?: KeyValueInit[];
-  timeoutNano?: number;
-}
-
-interface EchoResponse {
-  payload: Uint8Array;
-  metadata: KeyValueInit[];
-  timeoutNano: number;
-}
-
-const repoRoot = path.resolve(__dirname, '..', '..');
-const root = protobuf.loadSync(path.join(repoRoot, 'test/fixtures/interop.proto'));
-const EchoRequestType = root.lookupType('ttrpc.interop.v1.EchoRequest') as unknown as MessageType<
-  EchoRequest,
-  Partial<EchoRequest>
->;
-const EchoResponseType = root.lookupType('ttrpc.interop.v1.EchoResponse') as unknown as MessageType<
-  EchoResponse,
-  EchoResponseInit
->;
 const echoMethod = unary(INTEROP_SERVICE, ECHO_METHOD, EchoRequestType, EchoResponseType);
-
-interface Chunk {
-  data: Uint8Array;
-}
-interface SourceRequest {
-  count: number;
-  size: number;
-}
-const chunkType = root.lookupType('ttrpc.interop.v1.Chunk');
-const ChunkType: MessageType<Chunk, Chunk> = {
-  encode: (message) => chunkType.encode(message),
-  decode: (data) => ({ data: (chunkType.decode(data) as unknown as Chunk).data }),
-};
-const SourceRequestType = root.lookupType(
-  'ttrpc.interop.v1.SourceRequest',
-) as unknown as MessageType<SourceRequest, SourceRequest>;
 const sourceMethod = serverStream(
   'ttrpc.interop.v1.Streaming',
   'Source',

@@ -63,7 +63,7 @@ export interface SpinStats {
   hits: number;
   timeouts: number;
   contended: number;
-  /** Spins not started because more threads were runnable than there are CPUs. */
+  /** Spins not started on a busy machine (more threads runnable than CPUs, or CPU pressure). */
   busy: number;
   spinNanos: number;
 }

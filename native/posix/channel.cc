@@ -28,36 +28,50 @@ constexpr size_t kDrainMark = 256 << 10;  // above this, JS waits for the drain 
 // sleeper woken on it preempts the running thread anyway), so stop and leave the CPU alone for a
 // while, doubling up to the maximum while it stays contended.
 constexpr uint64_t kPreemptedNs = 20'000;
-constexpr uint64_t kQuietMinNs = 1'000'000;
-constexpr uint64_t kQuietMaxNs = 256'000'000;
-// How long a reading of the system's runnable threads is trusted.
+constexpr uint64_t kQuietMinNs = 10'000'000;
+constexpr uint64_t kQuietMaxNs = 1'000'000'000;
+// How long a reading of the system's runnable threads, and of its CPU pressure, is trusted.
 constexpr uint64_t kRunnableCheckNs = 1'000'000;
+constexpr uint64_t kPressureCheckNs = 250'000'000;
+// CPU pressure (share of the last 10 s some thread waited for a CPU) above which nothing spins.
+constexpr double kMaxPressure = 10.0;
 
-// Whether the machine has a CPU to spare: no more threads runnable than CPUs (the 4th field of
-// /proc/loadavg, "running/total", counts this thread too). A yield on a CPU that other threads
-// wait for hands it to them for a whole time slice; there, sleeping is better. Read at most once
-// per kRunnableCheckNs; without /proc the preemption check alone guards the spin.
+// Whether the machine has a CPU to spare. Two readings: no more threads runnable right now than
+// CPUs (the 4th field of /proc/loadavg, "running/total", counts this thread too), and, where the
+// kernel reports it, little CPU pressure lately (/proc/pressure/cpu "some avg10", %): on a
+// machine that is often busy a spin soon meets a thread that wants the CPU, and a yield hands the
+// CPU to it for a whole time slice. Without /proc the preemption check alone guards the spin.
 class CpuGauge {
  public:
   CpuGauge() {
-    fd_ = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    loadavg_ = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    pressure_ = ::open("/proc/pressure/cpu", O_RDONLY | O_CLOEXEC);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cpus_ = n > 0 ? n : 1;
   }
   ~CpuGauge() {
-    if (fd_ >= 0) ::close(fd_);
+    if (loadavg_ >= 0) ::close(loadavg_);
+    if (pressure_ >= 0) ::close(pressure_);
   }
   CpuGauge(const CpuGauge&) = delete;
   CpuGauge& operator=(const CpuGauge&) = delete;
 
   bool Spare(uint64_t now) {
-    if (fd_ < 0) return true;
+    if (pressure_ >= 0 && (pressure_at_ == 0 || now - pressure_at_ >= kPressureCheckNs)) {
+      pressure_at_ = now;
+      char buf[256];
+      // "some avg10=0.52 avg60=0.58 avg300=0.59 total=12345\nfull ..."
+      if (Read(pressure_, buf, sizeof(buf))) {
+        const char* p = std::strstr(buf, "avg10=");
+        calm_ = p == nullptr || std::strtod(p + 6, nullptr) <= kMaxPressure;
+      }
+    }
+    if (!calm_) return false;
+    if (loadavg_ < 0) return true;
     if (checked_at_ != 0 && now - checked_at_ < kRunnableCheckNs) return spare_;
     checked_at_ = now;
     char buf[128];
-    ssize_t n = ::pread(fd_, buf, sizeof(buf) - 1, 0);
-    if (n <= 0) return spare_ = true;
-    buf[n] = 0;
+    if (!Read(loadavg_, buf, sizeof(buf))) return spare_ = true;
     // "0.52 0.58 0.59 3/689 12345"
     const char* p = buf;
     for (int field = 0; field < 3 && p != nullptr; field++) {
@@ -69,10 +83,20 @@ class CpuGauge {
   }
 
  private:
-  int fd_ = -1;
+  static bool Read(int fd, char* buf, size_t size) {
+    ssize_t n = ::pread(fd, buf, size - 1, 0);
+    if (n <= 0) return false;
+    buf[n] = 0;
+    return true;
+  }
+
+  int loadavg_ = -1;
+  int pressure_ = -1;
   long cpus_ = 1;
   uint64_t checked_at_ = 0;
+  uint64_t pressure_at_ = 0;
   bool spare_ = true;
+  bool calm_ = true;
 };
 
 // What adaptive busy polling did (native.spinStats()): spins started, ended by I/O, by their
@@ -82,7 +106,7 @@ struct SpinStats {
   uint64_t hits = 0;
   uint64_t timeouts = 0;
   uint64_t contended = 0;
-  uint64_t busy = 0;  // spins not started: more threads runnable than CPUs
+  uint64_t busy = 0;  // spins not started: the CPUs were busy (runnable threads, CPU pressure)
   uint64_t spin_ns = 0;
 };
 
