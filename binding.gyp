@@ -1,4 +1,9 @@
 {
+  "variables": {
+    # 1: a generic-POSIX build on Linux: the POSIX layer's portable paths only, no Linux layer
+    # (scripts/build-posix.js; native/posix/features.h).
+    "generic_posix%": 0
+  },
   "targets": [
     {
       "target_name": "containerd_shim",
@@ -9,18 +14,39 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-O2"],
       "conditions": [
+        ["OS!='win'", {
+          "sources": [
+            "native/posix/channel.cc",
+            "native/posix/fd.cc",
+            "native/posix/socket.cc",
+            "native/posix/spawn.cc",
+            "native/posix/watcher.cc"
+          ]
+        }],
         ["OS=='linux'", {
           # Never unloaded: when a worker thread that loaded the addon ends, Node unloads
           # addons before libuv runs the close callbacks of the addon's loop handles.
-          "ldflags": ["-Wl,-z,nodelete"],
+          "ldflags": ["-Wl,-z,nodelete"]
+        }],
+        ["OS=='linux' and generic_posix==0", {
           "sources": [
-            "native/posix/channel.cc",
-            "native/posix/socket.cc",
-            "native/posix/watcher.cc",
-            "native/linux/process.cc",
+            "native/linux/mount.cc",
             "native/linux/reaper.cc",
-            "native/linux/mount.cc"
+            "native/linux/subreaper.cc"
           ]
+        }],
+        ["OS=='linux' and generic_posix==1", {
+          # glibc has no getpeereid(); libbsd provides it, as a BSD libc does.
+          "defines": ["SHIM_GENERIC_POSIX", "SHIM_GETPEEREID_LIBBSD"],
+          "libraries": ["-lbsd"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15"
+          }
         }],
         ["OS=='win'", {
           "sources": [

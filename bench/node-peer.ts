@@ -16,11 +16,11 @@
 // <address> is a unix socket path or @name (abstract socket); unix:///path works too.
 import { Client, Code, Server, TtrpcError, requireSameUser, serverStream, unary } from '../lib';
 import type { CallContext, ServerStream } from '../lib';
-import { native } from '../lib/native';
+import { posix } from '../lib/native';
 import { ChunkType, EchoRequestType, EchoResponseType, SourceRequestType } from './interop-codec';
 import type { Chunk, EchoRequest, EchoResponse, KeyValue, SourceRequest } from './interop-codec';
 
-const spinStats = (): unknown => (process.platform === 'linux' ? native.spinStats() : {});
+const spinStats = (): unknown => (process.platform === 'linux' ? posix.spinStats() : {});
 
 const INTEROP_SERVICE = 'ttrpc.interop.v1.Interop';
 const ECHO_METHOD = 'Echo';

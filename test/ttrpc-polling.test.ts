@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { Client, Server } from '../lib/ttrpc';
-import { native } from '../lib/native';
+import { posix } from '../lib/native';
 import { busyPollFromEnv } from '../lib/ttrpc/transport';
 import { Echo } from './fixtures/interop';
 import { serveInterop } from './fixtures/interop-server';
@@ -64,11 +64,11 @@ describe('ttrpc adaptive busy polling', function () {
       // Serial calls: short gaps on both sides, so both connections learn that spinning pays.
       for (let i = 0; i < 2000; i++) await client.unary(Echo, { payload: Buffer.from('x') });
       await sleep(50); // the last waits' spins (at most 100 µs each) are over
-      const spins = native.spinStats().spins;
+      const spins = posix.spinStats().spins;
       const cpu = cpuMs();
       await sleep(IDLE_MS);
       const spent = cpuMs() - cpu;
-      assert.equal(native.spinStats().spins, spins, 'no spin while no call is made');
+      assert.equal(posix.spinStats().spins, spins, 'no spin while no call is made');
       assert.ok(spent < IDLE_CPU_BOUND_MS, `${spent.toFixed(1)} ms of CPU over ${IDLE_MS} ms idle`);
       // And the connection still answers at once afterwards.
       const r = await client.unary(Echo, { payload: Buffer.from('again') });
@@ -119,15 +119,15 @@ describe('ttrpc adaptive busy polling', function () {
     await server.listen(address);
     const client = await Client.connect(address, { busyPollMicros: 0 });
     try {
-      native.spinAlways(true); // even at its most eager: nothing is waiting with a bound
-      const spins = native.spinStats().spins;
+      posix.spinAlways(true); // even at its most eager: nothing is waiting with a bound
+      const spins = posix.spinStats().spins;
       for (let i = 0; i < 200; i++) {
         const r = await client.unary(Echo, { payload: Buffer.from(`m${i}`) });
         assert.equal(Buffer.from(r.payload).toString(), `m${i}`);
       }
-      assert.equal(native.spinStats().spins, spins);
+      assert.equal(posix.spinStats().spins, spins);
     } finally {
-      native.spinAlways(false);
+      posix.spinAlways(false);
       client.close();
       await server.close();
     }

@@ -7,10 +7,13 @@ import * as childProcess from 'node:child_process';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { native } from '../native';
+import { systemError } from '../error-codes';
+import { win } from '../native';
 import { serveArgs } from './flags';
-import { canConnect, socketAddress } from './socket';
-import type { SpawnEnv, StartOpts } from './spawn';
+import { canConnect } from './can-connect';
+import { pipeAddress } from './socket-win';
+import { daemonEnvironment } from './start-opts';
+import type { SpawnEnv, StartOpts } from './start-opts';
 import { writeAddress } from './util';
 
 export interface AwaitPipeOptions {
@@ -38,32 +41,29 @@ export async function awaitPipeReady(
     const failure = options.failed?.();
     if (failure) throw failure;
     if (Date.now() >= deadline) {
-      const err = new Error(
+      throw systemError(
+        'ETIMEDOUT',
         `shim did not start serving on ${address} within ${timeoutMs} ms`,
-      ) as NodeJS.ErrnoException;
-      err.code = 'ETIMEDOUT';
-      throw err;
+      );
     }
     await sleep(options.intervalMs ?? 10);
   }
 }
 
-function environment(extra: SpawnEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
-  return env;
-}
-
-/** spawn() on Windows: see the file comment. `group` is already resolved by the caller. */
-export async function spawnWindows(opts: StartOpts, group: string, env: SpawnEnv): Promise<string> {
-  const address = socketAddress(opts.address, opts.namespace, group);
+/** Starts (or finds) the daemon of `group` (see the file comment); its address. */
+export async function startWindowsDaemon(
+  opts: StartOpts,
+  group: string,
+  env: SpawnEnv,
+): Promise<string> {
+  const address = pipeAddress(opts.address, opts.namespace, group);
   if (await canConnect(address)) {
     writeAddress(address, path.join(opts.bundle, 'address'));
     return address;
   }
   // containerd reads our stdout and stderr to EOF (CombinedOutput): the daemon must not inherit
   // them, and libuv starts processes with bInheritHandles.
-  native.setStdHandleInheritance(false);
+  win.setStdHandleInheritance(false);
   const script = process.argv[1];
   const args = [
     ...process.execArgv,
@@ -74,7 +74,7 @@ export async function spawnWindows(opts: StartOpts, group: string, env: SpawnEnv
   ];
   const child = childProcess.spawn(process.execPath, args, {
     cwd: opts.bundle,
-    env: environment(env),
+    env: daemonEnvironment(env),
     stdio: 'ignore',
     detached: true,
     windowsHide: true,

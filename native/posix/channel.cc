@@ -14,6 +14,7 @@
 
 #include "../errors.h"
 #include "../state.h"
+#include "features.h"
 #include "read_loop.h"
 
 namespace shim {

@@ -3,8 +3,8 @@
 // call; at exit the spin counts go to the file named by SPIN_STATS_FILE.
 import * as fs from 'node:fs';
 
-import { native } from '../../lib/native';
+import { posix } from '../../lib/native';
 
-native.spinAlways(true);
+posix.spinAlways(true);
 const out = process.env.SPIN_STATS_FILE;
-if (out) process.once('exit', () => fs.writeFileSync(out, JSON.stringify(native.spinStats())));
+if (out) process.once('exit', () => fs.writeFileSync(out, JSON.stringify(posix.spinStats())));

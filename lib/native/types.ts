@@ -1,0 +1,170 @@
+// The native addon's exports, by the part of native/ that provides them. Which parts a build has
+// depends on its platform: Linux has core + posix + linux, another POSIX system (macOS, the BSDs)
+// core + posix, Windows core + win (see index.ts).
+import type { NativeFrameChannel } from '../ttrpc/transport';
+
+/**
+ * A batch of frames, as the channels hand them to JavaScript (native/frame.h BatchBuilder): `count`
+ * frames described in `meta` as (head, offset, length), payloads in `data` or, for large ones read
+ * into buffers of their own, in `bodies` (see lib/ttrpc/client.ts onFrames).
+ */
+export type FramesCallback = (
+  data: Buffer,
+  meta: Float64Array,
+  count: number,
+  bodies?: Buffer[],
+) => void;
+
+/** A queued-frame transport over one connected socket (native/posix/channel.h). */
+export interface NativeChannel extends NativeFrameChannel {
+  readonly fd: number;
+  /** Adaptive busy polling's bound (native/posix/spin.h); 0 turns it off. */
+  setBusyPoll(microseconds: number): void;
+  /** Queues a frame whose body (`length` bytes) was written at the start of staging(). */
+  sendStaged(streamId: number, type: number, flags: number, length: number): number;
+}
+
+/** What adaptive busy polling did in this thread so far (native/posix/channel.cc). */
+export interface SpinStats {
+  /** Spins started; each ends with I/O (hits), its budget spent (timeouts) or a busy CPU. */
+  spins: number;
+  hits: number;
+  timeouts: number;
+  contended: number;
+  /** Spins not started on a busy machine (more threads runnable than CPUs, or CPU pressure). */
+  busy: number;
+  spinNanos: number;
+}
+
+/** A queued-frame (or, raw, byte) transport over one connected named pipe (native/win/pipe.h). */
+export interface NativePipeChannel extends NativeFrameChannel {
+  /** Raw bytes (raw-mode channels). */
+  write(data: Uint8Array): number;
+  /** The pipe's DACL as SDDL. */
+  securityDescriptor(): string;
+  readonly handle: number;
+}
+
+/** A named-pipe server: pipe instances waiting for clients (native/win/pipe.h). */
+export interface NativePipeListener {
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** The security descriptor the pipe was created with. */
+  readonly sddl: string;
+  readonly path: string;
+}
+
+/** Readiness of an fd the caller owns (native/posix/watcher.cc). */
+export interface NativeFdWatcher {
+  /** events: 1 readable, 2 writable. */
+  start(events: number): void;
+  stop(): void;
+  /** Stops watching for good; the fd stays open. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface PeerCredentials {
+  /** -1 where the platform cannot tell (getpeereid has no pid). */
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** The addon's build: "linux", "posix" (another POSIX system) or "win32". */
+export type NativePlatform = 'linux' | 'win32' | 'posix';
+
+/** Every build. */
+export interface CoreBinding {
+  platform: NativePlatform;
+}
+
+/** POSIX builds (Linux included): sockets, fds, terminals, process spawning. */
+export interface PosixBinding {
+  Channel: new (
+    fd: number,
+    onFrames: FramesCallback,
+    onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
+  ) => NativeChannel;
+  /** Queued output past which a Channel's writers wait for a drain event. */
+  writeHighWaterMark: number;
+  /** This thread's staging buffer for NativeChannel.sendStaged (64 KiB). */
+  staging(): Buffer;
+  /** What adaptive busy polling did in this thread so far. */
+  spinStats(): SpinStats;
+  /** Tests: spin on every wait for the whole bound, however busy the CPU. */
+  spinAlways(on: boolean): void;
+  FdWatcher: new (
+    fd: number,
+    callback: (events: number, error?: NodeJS.ErrnoException) => void,
+  ) => NativeFdWatcher;
+  /** Abstract names (`abstract` true) exist on Linux only. */
+  unixListen(path: string, abstract: boolean, backlog?: number): number;
+  unixConnect(path: string, abstract: boolean): number;
+  /** Up to 64 pending connections: [fd, pid, uid, gid, ...]. */
+  accept(fd: number): number[];
+  peerCredentials(fd: number): PeerCredentials;
+  /** One message with (or, fd -1, without) a descriptor; null when nothing is pending. */
+  recvFd(fd: number): { fd: number; data: Buffer } | null;
+  socketPair(): [number, number];
+  isListeningSocket(fd: number): boolean;
+  localAddress(fd: number): string;
+  setNonBlocking(fd: number, on: boolean): void;
+  setCloexec(fd: number, on: boolean): void;
+  closeFd(fd: number): void;
+  dup2(from: number, to: number): void;
+  setWindowSize(fd: number, columns: number, rows: number): void;
+  /** fork/exec with an exact fd layout; `fds[i]` becomes fd i (-1: /dev/null). */
+  spawn(
+    file: string,
+    args: string[],
+    env: string[] | null,
+    cwd: string | null,
+    fds: number[],
+    setsid: boolean,
+    setpgid: boolean,
+  ): number;
+}
+
+/** Linux builds: the subreaper, the exit reaper, mounts, eventfd. */
+export interface LinuxBinding {
+  setSubreaper(on?: boolean): void;
+  isSubreaper(): boolean;
+  startReaper(callback: (batch: number[]) => void): void;
+  reapNow(): void;
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void;
+  umount2(target: string, flags?: number): void;
+  eventfd(): number;
+  /** MS_* from <sys/mount.h>, as compiled (lib/shim/linux/mount-flags.ts has the same values). */
+  mountFlags: Record<string, number>;
+}
+
+/** Windows builds: named pipes over an I/O completion port. */
+export interface WinBinding {
+  PipeChannel: new (
+    handle: number,
+    onFrames: FramesCallback,
+    onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
+    raw?: boolean,
+  ) => NativePipeChannel;
+  PipeListener: new (
+    path: string,
+    /** `batch` is [handle, clientPid, ...]; null with an error when an accept failed. */
+    onConnection: (batch: number[] | null, error?: NodeJS.ErrnoException) => void,
+    options?: { sddl?: string; instances?: number },
+  ) => NativePipeListener;
+  /** Queued output past which a PipeChannel's writers wait for a drain event. */
+  writeHighWaterMark: number;
+  /** Connects to a pipe; retries ERROR_PIPE_BUSY until `timeoutMs`. `pid` -1 where unknown. */
+  pipeConnect(path: string, timeoutMs?: number): Promise<{ handle: number; pid: number }>;
+  closeHandle(handle: number): void;
+  setStdHandleInheritance(inherit: boolean): void;
+}
