@@ -16,7 +16,11 @@
             "native/posix/watcher.cc",
             "native/linux/process.cc",
             "native/linux/reaper.cc",
-            "native/linux/mount.cc"
+            "native/linux/mount.cc",
+            "native/linux/warm.cc",
+            "native/warm/claim.cc",
+            "native/warm/pool.cc",
+            "native/warm/protocol.cc"
           ]
         }],
         ["OS=='win'", {
@@ -33,5 +37,27 @@
         }]
       ]
     }
+  ],
+  "conditions": [
+    ["OS=='linux'", {
+      "targets": [
+        {
+          # The shim launcher (native/launcher): a small executable, no V8, no libstdc++.so.
+          "target_name": "containerd-shim-launcher",
+          "type": "executable",
+          "sources": [
+            "native/launcher/main.cc",
+            "native/launcher/config.cc",
+            "native/launcher/settings.cc",
+            "native/warm/claim.cc",
+            "native/warm/pool.cc",
+            "native/warm/protocol.cc"
+          ],
+          "cflags_cc!": ["-std=gnu++17"],
+          "cflags_cc": ["-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti", "-ffunction-sections", "-fdata-sections"],
+          "ldflags": ["-static", "-Wl,--gc-sections"]
+        }
+      ]
+    }]
   ]
 }

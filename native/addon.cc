@@ -32,6 +32,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcess(env, exports);
   InitReaper(env, exports);
   InitMount(env, exports);
+  InitWarm(env, exports);
 #endif
   exports.Set("platform", Napi::String::New(env,
 #if defined(_WIN32)

@@ -29,6 +29,9 @@ import { removeSocket } from './socket';
 import type { StartOpts } from './spawn';
 import type { Task } from './task';
 import type { Any } from './util';
+import { warmEnv } from './warm/env';
+import { preloadServing } from './warm/preload';
+import { becomeStandby } from './warm/standby';
 
 /** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
 export interface Config {
@@ -40,6 +43,12 @@ export interface Config {
   noReaper: boolean;
   /** Don't become a child subreaper. */
   noSubReaper: boolean;
+  /**
+   * Warm start: called once in each standby process (a Node process of this shim booted ahead
+   * of demand) before it waits for work. require() here what your shim loads lazily on its
+   * serving path, so a daemon taken over from a standby answers containerd at once.
+   */
+  preload?: () => void;
 }
 
 export type DeleteResponse = taskTypes.task.v2.DeleteResponse.$Properties;
@@ -95,8 +104,16 @@ export async function run(
   // containerd merges our stdout and stderr into the result of `start`: nothing else may appear.
   process.removeAllListeners('warning');
   process.noDeprecation = true;
+  const settings = defaultConfig(config);
+  if (warmEnv.standby !== undefined && process.platform === 'linux') {
+    // Resolves once handed work: from here on this process is what a cold start would be.
+    await becomeStandby(warmEnv.standby, () => {
+      preloadServing();
+      settings.preload?.();
+    });
+  }
   try {
-    await dispatch(runtimeId, shim, defaultConfig(config));
+    await dispatch(runtimeId, shim, settings);
     process.exit(0);
   } catch (err) {
     logger.error({ err }, 'shim failed');

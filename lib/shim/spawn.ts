@@ -1,13 +1,15 @@
 // `start`'s work: bind the shim socket, reuse a live shim of the same group, or start the serving
 // daemon in a new session with the listener as fd 3 — the socket listens before `start` prints,
-// so containerd's immediate connect never races the daemon's start-up.
+// so containerd's immediate connect never races the daemon's start-up. Under the launcher the
+// daemon role goes to a standby when one is ready (warm/handover.ts), else it is spawned.
 import * as path from 'node:path';
 
 import { native } from '../native';
-import { serveArgs } from './flags';
+import { serveCommand } from './boot';
 import { canConnect, newSocket, removeSocket, socketAddress } from './socket';
 import { spawnWindows } from './spawn-win';
 import { readSpec, writeAddress } from './util';
+import { handDaemonToStandby } from './warm/handover';
 import type { Any } from './util';
 
 /** What the framework tells `startShim`. */
@@ -51,20 +53,13 @@ export function specGroup(bundle: string): string | undefined {
 
 export type SpawnEnv = Record<string, string> | readonly (readonly [string, string])[];
 
-function environment(extra: SpawnEnv): string[] {
-  const env: Record<string, string | undefined> = { ...process.env };
-  for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
-  return Object.entries(env)
-    .filter((e): e is [string, string] => e[1] !== undefined)
-    .map(([k, v]) => `${k}=${v}`);
-}
-
 /**
  * Starts the shim's serving process (or finds the running one of this group) and returns the
  * address to print. `grouping` is the default group key (usually the task id); a group named in
  * the bundle's spec annotations takes precedence, so all containers of a pod share one shim. The
  * daemon re-executes this program with the serve flags, in a new session, cwd = bundle, stdio on
- * /dev/null, the listening socket on fd 3 and `env` added to the environment.
+ * /dev/null, the listening socket on fd 3 and `env` added to the environment (boot.ts
+ * serveCommand); a standby taking the role over becomes the same process.
  */
 export async function spawn(
   opts: StartOpts,
@@ -87,22 +82,18 @@ export async function spawn(
     fd = newSocket(address);
   }
   try {
-    const script = process.argv[1];
-    const args = [
-      process.execPath,
-      ...process.execArgv,
-      ...(script ? [script] : []),
-      ...serveArgs(opts),
-    ];
-    native.spawn(
-      process.execPath,
-      args,
-      environment(env),
-      opts.bundle,
-      [-1, -1, -1, fd],
-      true,
-      false,
-    );
+    const command = serveCommand(opts, env);
+    if (!handDaemonToStandby(command, opts.bundle, fd)) {
+      native.spawn(
+        command.file,
+        command.argv,
+        command.env,
+        opts.bundle,
+        [-1, -1, -1, fd],
+        true,
+        false,
+      );
+    }
   } finally {
     native.closeFd(fd);
   }

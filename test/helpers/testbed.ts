@@ -9,10 +9,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { findCommand } from './env';
 import { buildBusyboxImage } from './image';
+import { killStandbys, standbyPids } from './warm';
 
 export interface CtrOptions {
   input?: string | Buffer;
@@ -35,6 +37,11 @@ export interface Leftovers {
 
 export interface TestbedOptions {
   namespace?: string;
+  /**
+   * Added to containerd's environment (so to every shim's). By default shims keep warm-start
+   * standbys in `<dir>/warm` and trace to `<dir>/warm.log` (CONTAINERD_SHIM_WARM_DIR/_LOG).
+   */
+  env?: Record<string, string>;
   /** Force a snapshotter; by default overlayfs if containerd reports it usable, else native. */
   snapshotter?: 'overlayfs' | 'native';
 }
@@ -134,6 +141,18 @@ function childrenMap(): Map<number, number[]> {
   return map;
 }
 
+/** Whether a server accepts connections on the unix socket `file` (connects, then closes). */
+function accepts(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(file);
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 function unescapeMountPath(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
@@ -199,14 +218,31 @@ export class Testbed {
   snapshotter: 'overlayfs' | 'native' = 'overlayfs';
   /** Milliseconds the last (re)start of containerd took until `ctr version` answered. */
   lastBootMs = 0;
+  /** containerd's environment on top of ours (see TestbedOptions.env). */
+  readonly env: Record<string, string>;
+  /** Where shims keep their warm-start standbys (CONTAINERD_SHIM_WARM_DIR). */
+  readonly warmRoot: string;
+  /** The warm-start trace (CONTAINERD_SHIM_WARM_LOG). */
+  readonly warmLog: string;
+  /** Every warm root of a testbed of this process (the suite checks none keeps a standby). */
+  static readonly warmRoots: string[] = [];
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
   private constructor(
     readonly dir: string,
     namespace: string,
+    env: Record<string, string> = {},
   ) {
     this.namespace = namespace;
+    this.env = {
+      CONTAINERD_SHIM_WARM_DIR: path.join(dir, 'warm'),
+      CONTAINERD_SHIM_WARM_LOG: path.join(dir, 'warm.log'),
+      ...env,
+    };
+    this.warmRoot = this.env.CONTAINERD_SHIM_WARM_DIR!;
+    this.warmLog = this.env.CONTAINERD_SHIM_WARM_LOG!;
+    Testbed.warmRoots.push(this.warmRoot);
     this.address = path.join(dir, 'containerd.sock');
     this.ttrpcAddress = path.join(dir, 'containerd.sock.ttrpc');
     this.configPath = path.join(dir, 'config.toml');
@@ -235,7 +271,7 @@ export class Testbed {
     }
     // Short path: unix socket paths are limited to 107 bytes.
     const dir = await fs.promises.mkdtemp('/tmp/ctb-');
-    const tb = new Testbed(dir, opts.namespace ?? 'testbed');
+    const tb = new Testbed(dir, opts.namespace ?? 'testbed', opts.env);
     try {
       await fs.promises.mkdir(tb.rootDir, { mode: 0o700 });
       await fs.promises.mkdir(tb.stateDir, { mode: 0o711 });
@@ -288,6 +324,7 @@ export class Testbed {
       child = spawn('containerd', ['--config', this.configPath], {
         stdio: ['ignore', log, log],
         cwd: this.dir,
+        env: { ...process.env, ...this.env },
       });
     } finally {
       fs.closeSync(log);
@@ -461,6 +498,11 @@ export class Testbed {
     return shims;
   }
 
+  /** Warm-start standbys of this testbed's shims, by pid. */
+  standbys(): number[] {
+    return standbyPids(this.warmRoot);
+  }
+
   /** Mount points at or below the testbed dir, deepest first. */
   findMounts(): string[] {
     const prefix = this.dir + '/';
@@ -478,7 +520,11 @@ export class Testbed {
       .map(({ m }) => m);
   }
 
-  /** Socket files in the shim socket dir created since this testbed started. */
+  /**
+   * Socket files in the shim socket dir created since this testbed started that no server
+   * accepts on any more. The dir is shared by every containerd on the machine: a live shim's
+   * socket (ours shows in `shims`; another suite's is none of our business) is not a leftover.
+   */
   async findSockets(): Promise<string[]> {
     let names: string[];
     try {
@@ -492,7 +538,7 @@ export class Testbed {
       try {
         const st = await fs.promises.lstat(p);
         const born = st.birthtimeMs > 0 ? st.birthtimeMs : st.ctimeMs;
-        if (st.isSocket() && born >= this.startedAt - 1000) sockets.push(p);
+        if (st.isSocket() && born >= this.startedAt - 1000 && !(await accepts(p))) sockets.push(p);
       } catch {
         // vanished meanwhile
       }
@@ -549,6 +595,7 @@ export class Testbed {
         throw new Error(`testbed: pids still alive after SIGKILL: ${alive.join(' ')}`);
       }
     }
+    await killStandbys(this.warmRoot);
     await this.removeBundleSockets();
     await this.deleteOrphanedRuncContainers();
 

@@ -1,0 +1,30 @@
+// The serving daemon, handed to a standby (`start`'s side, called by spawn()): the standby takes
+// the listening socket as its fd 3 and becomes exactly what spawning `command` would have made.
+import { warmEnv } from './env';
+import { warmNative } from './native';
+import { trace } from './trace';
+import type { ServeCommand } from '../boot';
+
+/** A claimed standby that does not answer within this is killed and the daemon started cold. */
+export const HANDOVER_TIMEOUT_MS = 5000;
+
+/**
+ * Hands the daemon role to a ready standby of this shim's pool (only when the launcher started
+ * this process and warm start is on). True when a standby took it over; false when the caller
+ * must start the daemon itself (no standby, or it failed: then it is dead, never half-serving).
+ */
+export function handDaemonToStandby(command: ServeCommand, cwd: string, listener: number): boolean {
+  const pool = warmEnv.pool;
+  if (pool === undefined || process.platform !== 'linux') return false;
+  const result = warmNative.warmHandDaemon(
+    pool,
+    command.file,
+    cwd,
+    command.argv,
+    command.env,
+    [listener],
+    HANDOVER_TIMEOUT_MS,
+  );
+  trace(result.pid > 0 ? `daemon warm standby=${result.pid}` : `daemon cold: ${result.reason}`);
+  return result.pid > 0;
+}

@@ -1,0 +1,272 @@
+// A standby: a Node process of a shim, booted by the launcher ahead of demand with the shim's
+// modules loaded, waiting on its own socket in the pool directory for exactly one piece of work.
+// It serves one action (`start`, `delete`, ...) and exits, or becomes the serving daemon; it is
+// never reused, so nothing an action did can leak into the next one.
+//
+// Until it is handed work it runs nothing of the shim: no timers but its idle timer, no handles
+// but its listening socket, no signal handlers. When handed work it first becomes the process a
+// cold start would have created (the requester's cgroups, OOM score, scheduling, rlimits and
+// umask; the argv, environment and cwd it was sent; /proc's cmdline and environ; fds 0-2 or 3),
+// drops its own handles, and returns to run(), which then dispatches exactly as in a cold
+// process.
+//
+// Exits by itself: after CONTAINERD_SHIM_WARM_IDLE_MS (default 60 s) without work; when a
+// module it loaded changed on disk (an upgrade: it answers "stale" and exits); when the client
+// goes away.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { native } from '../../native';
+import { takeWarmEnv, warmEnv } from './env';
+import { DECLINED, warmNative } from './native';
+import type { WarmRequest } from './native';
+import { trace } from './trace';
+
+/** How long an idle standby waits for work (CONTAINERD_SHIM_WARM_IDLE_MS overrides). */
+export const DEFAULT_IDLE_MS = 60_000;
+/** A standby whose socket was claimed waits this long for the claimer to connect. */
+const CLAIM_WAIT_MS = 10_000;
+/** Between HELLO and the request (liveness only: a client sends it at once). */
+const REQUEST_TIMEOUT_MS = 10_000;
+
+type Fault = { stage: string; kind?: string };
+
+function idleMs(): number {
+  const n = Number(process.env.CONTAINERD_SHIM_WARM_IDLE_MS);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_IDLE_MS;
+}
+
+/**
+ * CONTAINERD_SHIM_WARM_FAULT=<stage>[:<kind>] (tests only): the standby SIGKILLs itself at that
+ * point of a handover: `hello` (connection accepted), `request` (request received, nothing
+ * done), `result` (action finished, status not yet sent); kind `action` or `daemon` limits it.
+ */
+function fault(): Fault | undefined {
+  const v = process.env.CONTAINERD_SHIM_WARM_FAULT;
+  if (!v) return undefined;
+  const [stage, kind] = v.split(':');
+  return { stage: stage!, kind };
+}
+
+function die(f: Fault | undefined, stage: string, kind?: string): void {
+  if (f?.stage === stage && (f.kind === undefined || kind === undefined || f.kind === kind)) {
+    process.kill(process.pid, 'SIGKILL');
+  }
+}
+
+/** Identity of every loaded module file, to notice an upgrade before taking work. */
+function snapshotModules(): Map<string, string> {
+  const map = new Map<string, string>();
+  for (const file of Object.keys(require.cache)) map.set(file, signature(file));
+  return map;
+}
+
+function signature(file: string): string {
+  const st = fs.statSync(file, { throwIfNoEntry: false });
+  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
+}
+
+function modulesChanged(snapshot: Map<string, string>): boolean {
+  for (const [file, sig] of snapshot) if (signature(file) !== sig) return true;
+  return false;
+}
+
+/** The boot marker inherited on fd 3 (pool.h): unlinked, and fd 3 kept busy with /dev/null. */
+function releaseBootMarker(pool: string): boolean {
+  let target: string;
+  try {
+    target = fs.readlinkSync('/proc/self/fd/3');
+  } catch {
+    return false;
+  }
+  if (path.dirname(target) !== pool || !path.basename(target).startsWith('b-')) return false;
+  fs.rmSync(target, { force: true });
+  const nul = fs.openSync('/dev/null', 'r+');
+  native.dup2(nul, 3); // closes the marker: its lock goes with it
+  fs.closeSync(nul);
+  return true;
+}
+
+function replaceEnv(entries: readonly string[]): void {
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  for (const entry of entries) {
+    const eq = entry.indexOf('=');
+    if (eq > 0) process.env[entry.slice(0, eq)] = entry.slice(eq + 1);
+  }
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+/** /proc/self/cmdline or environ as a list (what this process was executed with). */
+function readList(file: 'cmdline' | 'environ'): string[] {
+  const text = fs.readFileSync(`/proc/self/${file}`, 'utf8');
+  return text.split('\0').slice(0, -1);
+}
+
+function envCount(name: string, fallback: number): number {
+  const n = Number(process.env[name]);
+  return process.env[name] !== undefined && Number.isInteger(n) && n >= 0 ? n : fallback;
+}
+
+/**
+ * Boots what the pool still lacks, with this standby's own boot command and environment: after
+ * a burst the pool refills by itself while at most CONTAINERD_SHIM_WARM_BOOTS boot at a time.
+ */
+function refill(pool: string, cmdline: string[], environ: string[]): void {
+  const target = Math.min(envCount('CONTAINERD_SHIM_WARM_POOL', 3), 64);
+  const boots = Math.max(1, Math.min(envCount('CONTAINERD_SHIM_WARM_BOOTS', 2), 64));
+  try {
+    warmNative.warmTopUp(pool, target, boots, process.execPath, cmdline, environ);
+  } catch {
+    // the launcher tops up on the next start
+  }
+}
+
+/**
+ * Waits in `pool` until handed work, then turns this process into the one a cold start would
+ * be and resolves (run() then dispatches). Never resolves when there is no work: the process
+ * exits. `preload` loads the modules the shim needs (called before the standby announces
+ * itself).
+ */
+export function becomeStandby(pool: string, preload: () => void): Promise<void> {
+  const f = fault();
+  const idle = idleMs();
+  preload();
+  const modules = snapshotModules();
+  const bootCmdline = readList('cmdline');
+  const bootEnviron = readList('environ');
+  const fd3Free = releaseBootMarker(pool);
+  if (warmEnv.standbyNice !== undefined) {
+    try {
+      warmNative.warmRenice(warmEnv.standbyNice); // booted at nice 19, off the critical path
+    } catch {
+      // stays low; the handover sets the requester's value
+    }
+  }
+
+  const temp = path.join(pool, `t-${process.pid}`);
+  fs.rmSync(temp, { force: true });
+  const listener = native.unixListen(temp, false, 8);
+  fs.chmodSync(temp, 0o600);
+  const ready = path.join(
+    pool,
+    `s-${process.hrtime.bigint().toString(16).padStart(16, '0')}-${process.pid}`,
+  );
+  fs.renameSync(temp, ready); // published only once it listens
+  refill(pool, bootCmdline, bootEnviron);
+
+  return new Promise<void>((resolve) => {
+    let timer = setTimeout(onIdle, idle);
+    const watcher = new native.FdWatcher(listener, (_events, error) => {
+      if (error) process.exit(1);
+      let batch: number[];
+      try {
+        batch = native.accept(listener);
+      } catch {
+        return;
+      }
+      for (let i = 0; i + 3 < batch.length; i += 4) {
+        const [conn, pid, uid] = [batch[i]!, batch[i + 1]!, batch[i + 2]!];
+        if (uid !== process.geteuid!() || watcherClosed) {
+          native.closeFd(conn); // not ours to serve
+          continue;
+        }
+        takeOver(conn, pid);
+      }
+      // A peer of another uid connected (the directory is 0700: it should not have been able
+      // to) and our name is gone: nobody can find us any more.
+      if (!watcherClosed && !fs.existsSync(ready)) process.exit(0);
+    });
+    let watcherClosed = false;
+    watcher.start(1);
+
+    function onIdle(): void {
+      try {
+        fs.unlinkSync(ready);
+      } catch {
+        // Claimed (renamed) just now: the claimer is about to connect.
+        timer = setTimeout(() => process.exit(0), CLAIM_WAIT_MS);
+        return;
+      }
+      process.exit(0);
+    }
+
+    function takeOver(conn: number, peer: number): void {
+      clearTimeout(timer);
+      watcher.close();
+      watcherClosed = true;
+      die(f, 'hello');
+      const stale = modulesChanged(modules);
+      let request: WarmRequest;
+      try {
+        warmNative.warmHello(conn, pool, stale);
+        if (stale) process.exit(0);
+        request = warmNative.warmReceive(conn, REQUEST_TIMEOUT_MS);
+      } catch {
+        process.exit(0); // the client went away: nothing was done
+      }
+      die(f, 'request', request.kind);
+      native.closeFd(listener);
+      fs.rmSync(ready, { force: true });
+      try {
+        become(request, peer);
+      } catch (err) {
+        trace(`standby declined ${request.kind}: ${(err as Error).message}`);
+        warmNative.warmReply(conn, DECLINED);
+        process.exit(0);
+      }
+      if (request.kind === 'daemon') {
+        warmNative.warmReply(conn, 0);
+        native.closeFd(conn);
+      } else {
+        // The status goes out when the action exits; the client then waits for our exit (the
+        // connection closing) before it copies what we wrote, so exit handlers' output counts.
+        process.once('exit', (code) => {
+          die(f, 'result', 'action');
+          warmNative.warmReply(conn, code);
+        });
+      }
+      resolve();
+    }
+
+    function become(request: WarmRequest, peer: number): void {
+      const node = process.execArgv.length;
+      if (request.kind === 'daemon') {
+        const argv = request.args;
+        if (!fd3Free) throw new Error('fd 3 is not free in this standby');
+        if (request.fds.length !== 1) throw new Error('a daemon handover carries one listener');
+        if (
+          argv.length < node + 2 ||
+          !sameList(argv.slice(1, node + 1), process.execArgv) ||
+          argv[node + 1] !== process.argv[1]
+        ) {
+          throw new Error('the daemon command line is not this node and entry script');
+        }
+      } else if (request.fds.length !== 3) {
+        throw new Error('an action handover carries stdin, stdout and stderr');
+      }
+      warmNative.warmAdopt(peer);
+      const cmdline = request.kind === 'daemon' ? request.args : [...bootCmdline, ...request.args];
+      try {
+        warmNative.warmSetImage(cmdline, request.env);
+      } catch (err) {
+        if (request.kind === 'daemon') throw err; // ps and tools must see the daemon as it is
+      }
+      process.chdir(request.cwd);
+      if (request.kind === 'daemon') {
+        native.dup2(request.fds[0]!, 3);
+        native.closeFd(request.fds[0]!);
+      } else {
+        request.fds.forEach((fd, target) => native.dup2(fd, target));
+        for (const fd of request.fds) native.closeFd(fd);
+      }
+      replaceEnv(request.env);
+      warmEnv.standby = undefined;
+      takeWarmEnv();
+      const args = request.kind === 'daemon' ? request.args.slice(node + 2) : request.args;
+      process.argv = [process.execPath, process.argv[1]!, ...args];
+    }
+  });
+}

@@ -1,0 +1,310 @@
+// containerd-shim launcher: the runtime binary containerd executes for a shim written with this
+// package (`containerd-shim package` appends which node and entry script it runs; config.h).
+//
+// Every invocation that ends (start, delete, -info, -v) is handed to a standby, an already booted
+// Node process of the same build, when one is ready: the launcher claims it (claim.h), sends
+// argv, environment, cwd and, as descriptors, its stdin bytes (in a memfd) and two memfds for
+// stdout/stderr, waits for the exit status and the standby's exit, and only then copies the
+// captured output to its own stdout/stderr: if the standby dies first, nothing has reached
+// containerd yet and the launcher runs the action itself (cold). The cold path execs node with
+// the same argv and environment as before warm starts existed. Missing standbys are booted
+// off the critical path (pool.h). Serving (no action) always execs node: the serving daemon is
+// handed to a standby by the shim's `start` (lib/shim/spawn.ts), not by the launcher.
+//
+// Switches (environment, i.e. containerd's): CONTAINERD_SHIM_WARM=0 forces the cold path;
+// CONTAINERD_SHIM_WARM_POOL, _BOOTS, _DIR, _LOG, _IDLE_MS (see the README).
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "../warm/claim.h"
+#include "../warm/pool.h"
+#include "../warm/protocol.h"
+#include "config.h"
+#include "settings.h"
+
+extern char** environ;
+
+namespace launcher {
+
+namespace {
+
+constexpr int kHelloTimeoutMs = 5000;
+constexpr size_t kStdinLimit = 10u << 20;  // lib/shim/bootstrap.ts reads at most this much
+constexpr off_t kOutputLimit = 16 << 20;   // captured stdout/stderr of one action
+constexpr const char* kPrewarm = "--containerd-shim-prewarm";
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS 1033
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
+
+std::string program;
+
+void Fail(const std::string& message) {
+  std::string line = program + ": " + message + "\n";
+  warm::WriteAll(2, line.data(), line.size());
+}
+
+// Go flag syntax, as containerd passes it (lib/shim/flags.ts): true when the binary is asked to
+// serve (no action, no -v/-info), the one invocation that does not end by itself.
+bool ServeInvocation(int argc, char** argv, std::string* action) {
+  static const char* const with_value[] = {"namespace", "id",     "address",     "publish-binary",
+                                           "bundle",    "socket", "debug-socket"};
+  bool oneshot_flag = false;
+  int i = 1;
+  for (; i < argc; i++) {
+    std::string arg = argv[i];
+    if (arg == "--") {
+      i++;
+      break;
+    }
+    if (arg.size() < 2 || arg[0] != '-') break;
+    std::string body = arg.substr(arg[1] == '-' ? 2 : 1);
+    size_t eq = body.find('=');
+    std::string name = body.substr(0, eq);
+    if (name == "v" || name == "version" || name == "info") oneshot_flag = true;
+    bool takes_value = false;
+    for (const char* f : with_value) takes_value = takes_value || name == f;
+    if (takes_value && eq == std::string::npos) i++;
+  }
+  *action = i < argc ? argv[i] : (oneshot_flag ? "flags" : "serve");
+  return i >= argc && !oneshot_flag;
+}
+
+// NAME=value entries of `add` replace those of `env` with the same name, or are appended.
+void Merge(std::vector<std::string>* env, const std::vector<std::string>& add) {
+  for (const auto& entry : add) {
+    size_t eq = entry.find('=');
+    std::string prefix = entry.substr(0, eq == std::string::npos ? entry.size() : eq + 1);
+    bool replaced = false;
+    for (auto& e : *env) {
+      if (e.compare(0, prefix.size(), prefix) == 0) {
+        e = entry;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) env->push_back(entry);
+  }
+}
+
+int MemFd(const char* name, unsigned flags) {
+  return static_cast<int>(::syscall(SYS_memfd_create, name, flags));
+}
+
+// The launcher's stdin, read to EOF into a memfd (bounded: more than the shim accepts is
+// kept only up to the limit + 1, so the shim still reports it as too large).
+int StdinCopy() {
+  int fd = MemFd("stdin", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  if (::isatty(0)) return fd;  // as lib/shim/bootstrap.ts: a terminal means no input
+  char buf[65536];
+  size_t total = 0;
+  while (total <= kStdinLimit) {
+    ssize_t n = ::read(0, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EOF, or no usable stdin (EBADF...): empty like the shim sees it
+    if (!warm::WriteAll(fd, buf, static_cast<size_t>(n))) break;
+    total += static_cast<size_t>(n);
+  }
+  ::lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+int OutputFd(const char* name) {
+  int fd = MemFd(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -1;
+  // Room for kOutputLimit bytes (sparse), then no growth: a runaway action cannot eat memory.
+  if (::ftruncate(fd, kOutputLimit) == 0)
+    ::fcntl(fd, F_ADD_SEALS, F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL);
+  return fd;
+}
+
+bool SameFile(int a, int b) {
+  struct stat x, y;
+  return ::fstat(a, &x) == 0 && ::fstat(b, &y) == 0 && x.st_dev == y.st_dev &&
+         x.st_ino == y.st_ino;
+}
+
+// Copies what the standby wrote into `from` (its length is the shared file offset) to `to`.
+void Relay(int from, int to) {
+  off_t size = ::lseek(from, 0, SEEK_CUR);
+  char buf[65536];
+  for (off_t at = 0; at < size;) {
+    size_t want = static_cast<size_t>(size - at) < sizeof(buf) ? size - at : sizeof(buf);
+    ssize_t n = ::pread(from, buf, want, at);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    if (!warm::WriteAll(to, buf, static_cast<size_t>(n))) return;
+    at += n;
+  }
+}
+
+// The action in a standby: its exit status, or -1 when the caller must run it cold (nothing has
+// been written to our stdout/stderr then). `stdin_copy` receives the stdin memfd either way.
+int RunWarm(warm::Standby* standby, int argc, char** argv, const std::vector<std::string>& env,
+            int* stdin_copy, std::string* why) {
+  int in = StdinCopy();
+  *stdin_copy = in;
+  bool combined = SameFile(1, 2);
+  int out = OutputFd("stdout");
+  int err = combined ? out : OutputFd("stderr");
+  char cwd[4096];
+  if (in < 0 || out < 0 || err < 0 || ::getcwd(cwd, sizeof(cwd)) == nullptr) {
+    *why = std::string("cannot prepare the handover: ") + strerror(errno);
+    if (out >= 0) ::close(out);
+    if (err >= 0 && err != out) ::close(err);
+    warm::Release(standby);
+    return -1;
+  }
+  std::vector<std::string> args(argv + 1, argv + argc);
+  int fds[3] = {in, out, err};
+  int32_t status = 0;
+  int r = 0;
+  if (!warm::SendRequest(standby->fd, warm::kAction, cwd, args, env, fds, 3)) {
+    *why = std::string("send: ") + strerror(errno);
+  } else {
+    r = warm::RecvResult(standby->fd, -1, &status);
+    if (r != 1) *why = "standby " + std::to_string(standby->pid) + " died before answering";
+    else if (status == warm::kDeclined) *why = "standby " + std::to_string(standby->pid) + " declined";
+  }
+  if (r == 1 && status != warm::kDeclined) {
+    // Output written after the status (exit handlers) still counts: wait for the exit.
+    warm::WaitClosed(standby->fd);
+    warm::Release(standby);
+    Relay(out, 1);
+    if (!combined) Relay(err, 2);
+  } else {
+    warm::Release(standby);
+    status = -1;
+  }
+  ::close(out);
+  if (err != out) ::close(err);
+  return status < 0 ? -1 : (status & 0xff);
+}
+
+int ExecCold(const Config& config, const std::vector<std::string>& argv,
+             const std::vector<std::string>& env, int stdin_fd) {
+  if (stdin_fd >= 0) {
+    ::lseek(stdin_fd, 0, SEEK_SET);
+    if (::dup2(stdin_fd, 0) < 0) {
+      Fail(std::string("dup2 stdin: ") + strerror(errno));
+      return 1;
+    }
+    ::close(stdin_fd);
+  }
+  std::vector<char*> args, envp;
+  for (const auto& s : argv) args.push_back(const_cast<char*>(s.c_str()));
+  args.push_back(nullptr);
+  for (const auto& s : env) envp.push_back(const_cast<char*>(s.c_str()));
+  envp.push_back(nullptr);
+  ::execve(config.node.c_str(), args.data(), envp.data());
+  Fail("cannot run " + config.node + ": " + strerror(errno));
+  return 1;
+}
+
+int Main(int argc, char** argv) {
+  program = argc > 0 && argv[0] != nullptr ? argv[0] : "containerd-shim";
+  size_t slash = program.rfind('/');
+  if (slash != std::string::npos) program = program.substr(slash + 1);
+
+  Config config;
+  std::string error;
+  if (!LoadConfig(&config, &error)) {
+    Fail(error);
+    return 1;
+  }
+  struct stat node_st, entry_st;
+  if (::stat(config.node.c_str(), &node_st) != 0) {
+    Fail("node " + config.node + ": " + strerror(errno));
+    return 1;
+  }
+  if (::stat(config.entry.c_str(), &entry_st) != 0) {
+    Fail("entry script " + config.entry + ": " + strerror(errno));
+    return 1;
+  }
+
+  std::vector<std::string> env;
+  for (char** e = environ; *e != nullptr; e++) env.emplace_back(*e);
+  Merge(&env, config.env);
+  std::vector<std::string> node_argv{config.node};
+  node_argv.insert(node_argv.end(), config.args.begin(), config.args.end());
+  node_argv.push_back(config.entry);
+  std::vector<std::string> boot_argv = node_argv;
+  bool prewarm = argc == 2 && std::string(argv[1]) == kPrewarm;
+  for (int i = 1; i < argc && !prewarm; i++) node_argv.emplace_back(argv[i]);
+
+  std::string action;
+  bool serve = ServeInvocation(argc, argv, &action);
+  Settings settings = ReadSettings();
+  if (!settings.enabled) {
+    Trace(settings, action + " cold: CONTAINERD_SHIM_WARM is off");
+    return prewarm ? 0 : ExecCold(config, node_argv, env, -1);
+  }
+  std::string why;
+  std::string pool = PreparePool(settings, config, node_st, entry_st, env, &why);
+  if (pool.empty()) {
+    Trace(settings, action + " cold: " + why);
+    return prewarm ? 1 : ExecCold(config, node_argv, env, -1);
+  }
+  warm::BootSpec spec{config.node, boot_argv, env};
+  spec.env.push_back(std::string(warm::kStandbyEnv) + "=" + pool);
+  errno = 0;
+  int nice = ::getpriority(PRIO_PROCESS, 0);
+  if (errno == 0) spec.env.push_back("__CONTAINERD_SHIM_STANDBY_NICE=" + std::to_string(nice));
+  env.push_back(std::string(warm::kPoolEnv) + "=" + pool);
+
+  if (prewarm) {
+    warm::TopUp(pool, settings.target, settings.max_boots, spec, true);
+    return 0;
+  }
+  int stdin_fd = -1;
+  if (!serve) {
+    warm::Standby standby;
+    warm::FileId node_id;
+    if (warm::IdOf(config.node.c_str(), &node_id) &&
+        warm::Claim(pool, node_id, kHelloTimeoutMs, &standby, &why)) {
+      pid_t pid = standby.pid;
+      why.clear();
+      int status = RunWarm(&standby, argc, argv, env, &stdin_fd, &why);
+      if (status >= 0) {
+        Trace(settings, action + " warm standby=" + std::to_string(pid) +
+                            " status=" + std::to_string(status));
+        if (warm::PoolLacks(pool, settings.target))
+          warm::TopUp(pool, settings.target, settings.max_boots, spec, false);
+        return status;
+      }
+      Trace(settings, action + " cold after warm attempt: " + why);
+    } else {
+      Trace(settings, action + " cold: " + why);
+    }
+  } else {
+    Trace(settings, action + " cold: serving is started by the shim's start");
+  }
+  if (warm::PoolLacks(pool, settings.target))
+    warm::TopUp(pool, settings.target, settings.max_boots, spec, true);
+  return ExecCold(config, node_argv, env, stdin_fd);
+}
+
+}  // namespace
+
+}  // namespace launcher
+
+int main(int argc, char** argv) { return launcher::Main(argc, argv); }
