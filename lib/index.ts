@@ -1,5 +1,7 @@
 // containerd-shim: write containerd runtime v2 shims in TypeScript.
 export * from './ttrpc';
+export { ERROR_CODES, hasErrorCode } from './error-codes';
+export type { CodedError, ErrorCode, ErrorCodeInfo } from './error-codes';
 export { int64ToBigInt, int64ToNumber } from './proto/convert';
 export { TaskClient, TaskService, registerTaskService } from './generated/task-service';
 export type { TaskHandlers } from './generated/task-service';

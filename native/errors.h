@@ -13,7 +13,8 @@ const char* ErrnoName(int err);
 // '/path'", code "ENOENT", errno -2, syscall "connect" and, when given, path.
 Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall, const std::string& path = "");
 
-// An Error with a string code of this library's ("ERR_TTRPC_...").
+// An Error with a string code of this library's ("ERR_TTRPC_CLOSED"); every code is listed in
+// lib/error-codes.ts.
 Napi::Error CodeError(Napi::Env env, const char* code, const std::string& message);
 
 // A TypeError with code ERR_INVALID_ARG_TYPE for bad arguments from JavaScript.

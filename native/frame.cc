@@ -7,60 +7,6 @@
 
 namespace shim {
 
-void FrameDecoder::Feed(const uint8_t* data, size_t len, FrameSink& sink) {
-  while (len > 0) {
-    if (discard_ > 0) {
-      size_t n = std::min<size_t>(discard_, len);
-      discard_ -= static_cast<uint32_t>(n);
-      data += n;
-      len -= n;
-      continue;
-    }
-    if (!in_body_) {
-      // Fast path: a whole frame is in the input and nothing is pending.
-      if (header_fill_ == 0 && len >= kHeaderLength) {
-        FrameHeader h = DecodeHeader(data);
-        if (h.length <= kMaxMessageLength && len - kHeaderLength >= h.length) {
-          sink.OnFrame(h, data + kHeaderLength);
-          data += kHeaderLength + h.length;
-          len -= kHeaderLength + h.length;
-          continue;
-        }
-      }
-      size_t n = std::min(kHeaderLength - header_fill_, len);
-      std::memcpy(header_ + header_fill_, data, n);
-      header_fill_ += n;
-      data += n;
-      len -= n;
-      if (header_fill_ < kHeaderLength) return;
-      header_fill_ = 0;
-      current_ = DecodeHeader(header_);
-      if (current_.length > kMaxMessageLength) {
-        sink.OnOversize(current_);
-        discard_ = current_.length;
-        continue;
-      }
-      if (current_.length == 0) {
-        sink.OnFrame(current_, data);
-        continue;
-      }
-      in_body_ = true;
-      body_.clear();
-      body_.reserve(current_.length);
-    }
-    size_t n = std::min<size_t>(current_.length - body_.size(), len);
-    body_.insert(body_.end(), data, data + n);
-    data += n;
-    len -= n;
-    if (body_.size() == current_.length) {
-      in_body_ = false;
-      sink.OnFrame(current_, body_.data());
-      body_.clear();
-      if (body_.capacity() > (64u << 10)) body_.shrink_to_fit();
-    }
-  }
-}
-
 void BatchBuilder::OnFrame(const FrameHeader& h, const uint8_t* payload) {
   if (data_ == nullptr) data_ = new std::vector<uint8_t>();
   meta_.push_back(double(h.stream_id) * 65536.0 + double(h.type) * 256.0 + double(h.flags));

@@ -1,15 +1,21 @@
 #!/usr/bin/env node
 // npm run build: the addon and the shim launcher (node-gyp, incremental), the TypeScript, the
 // generated protobuf JavaScript copied next to its compiled TypeScript importers in dist/, and
-// (Linux) the examples' runtime binaries, written by `containerd-shim package`.
+// (Linux) the examples' runtime binaries, written by `containerd-shim package`. The addon is
+// compiled against the headers of the Node running this script (scripts/node-headers.js);
+// switching Node reconfigures build/.
 'use strict';
 
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 
+const { findNodeDir } = require('./node-headers');
+
 const top = path.resolve(__dirname, '..');
-const env = { ...process.env, npm_config_nodedir: process.env.npm_config_nodedir || '/usr' };
+const headers = findNodeDir();
+const env = { ...process.env };
+if (headers) env.npm_config_nodedir = headers.dir;
 const run = (cmd, args) => {
   try {
     execFileSync(cmd, args, { cwd: top, stdio: 'inherit', env });
@@ -21,11 +27,25 @@ const run = (cmd, args) => {
 const nodeGyp = require.resolve('node-gyp/bin/node-gyp.js');
 
 if (!process.argv.includes('--ts-only')) {
-  if (
-    !fs.existsSync(path.join(top, 'build', 'Makefile')) &&
-    !fs.existsSync(path.join(top, 'build', 'binding.sln'))
-  ) {
+  // What build/ was configured for: this Node and these headers, or configure again.
+  const stampFile = path.join(top, 'build', 'node-headers.json');
+  const stamp = JSON.stringify({
+    node: process.execPath,
+    version: process.version,
+    nodedir: headers ? headers.dir : null,
+  });
+  const configured =
+    (fs.existsSync(path.join(top, 'build', 'Makefile')) ||
+      fs.existsSync(path.join(top, 'build', 'binding.sln'))) &&
+    fs.existsSync(stampFile) &&
+    fs.readFileSync(stampFile, 'utf8') === stamp;
+  if (!configured) {
+    console.log(
+      `build: node ${process.version} (${process.execPath}), headers: ` +
+        (headers ? `${headers.dir} (${headers.reason})` : "node-gyp's default (its header cache)"),
+    );
     run(process.execPath, [nodeGyp, 'configure']);
+    fs.writeFileSync(stampFile, stamp);
   }
   run(process.execPath, [nodeGyp, 'build']);
 }

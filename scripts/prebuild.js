@@ -29,6 +29,7 @@ const path = require('node:path');
 const { setTimeout, clearTimeout } = require('node:timers');
 
 const { checkElf, describe } = require('./check-glibc');
+const { findNodeDir } = require('./node-headers');
 
 const top = path.resolve(__dirname, '..');
 const NAME = require(path.join(top, 'package.json')).name;
@@ -114,17 +115,12 @@ function missingTools(target) {
   return Object.values(tools(target)).filter((tool) => which(tool) === undefined);
 }
 
-/** Node's headers for node-gyp, without a download: the running node's prefix or $npm_config_nodedir. */
+/** Node's headers for node-gyp, without a download (scripts/node-headers.js). */
 function nodeDir() {
-  const candidates = [
-    path.resolve(path.dirname(process.execPath), '..'),
-    process.env.npm_config_nodedir,
-  ];
-  for (const dir of candidates) {
-    if (dir && fs.existsSync(path.join(dir, 'include', 'node', 'node_api.h'))) return dir;
-  }
+  const found = findNodeDir();
+  if (found) return found.dir;
   throw new Error(
-    `no Node headers next to ${process.execPath} (include/node/node_api.h); set npm_config_nodedir`,
+    `no headers of node ${process.version} next to ${process.execPath} (include/node); set npm_config_nodedir`,
   );
 }
 

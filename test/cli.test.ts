@@ -8,8 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as fc from 'fast-check';
 
-import { Server } from '../lib/ttrpc';
-import type { CallContext } from '../lib/ttrpc';
+import { Server, unary } from '../lib/ttrpc';
+import type { CallContext, MessageType } from '../lib/ttrpc';
 import { formatDuration, parseDuration } from '../lib/cli/duration';
 import { Histogram } from '../lib/cli/histogram';
 import * as protos from '../lib/protos';
@@ -263,7 +263,12 @@ describe('ttrpc command: usage and describe', function () {
     assert.equal(
       mine.stdout,
       'ttrpc.interop.v1.Interop  (test/fixtures/interop.proto)\n' +
-        '  Echo  unary  ttrpc.interop.v1.EchoRequest -> ttrpc.interop.v1.EchoResponse\n',
+        '  Echo  unary  ttrpc.interop.v1.EchoRequest -> ttrpc.interop.v1.EchoResponse\n' +
+        '\n' +
+        'ttrpc.interop.v1.Streaming  (test/fixtures/interop.proto)\n' +
+        '  Source  serverStream  ttrpc.interop.v1.SourceRequest -> ttrpc.interop.v1.Chunk\n' +
+        '  Sink    clientStream  ttrpc.interop.v1.Chunk -> ttrpc.interop.v1.StreamSummary\n' +
+        '  Bidi    bidi          ttrpc.interop.v1.Chunk -> ttrpc.interop.v1.Chunk\n',
     );
     const message = await ttrpc([
       'describe',
@@ -421,6 +426,65 @@ for (const { name, start } of servers) {
     });
   });
 }
+
+describe('ttrpc call: the proto3 JSON mapping of well-known types', function () {
+  this.timeout(60_000);
+  const wktProto = path.join(top, 'test', 'fixtures', 'wkt.proto');
+  const raw: MessageType<Uint8Array, Uint8Array> = {
+    encode: (m) => ({ finish: () => m }),
+    decode: (d) => Buffer.from(d),
+  };
+  let dir: string;
+  let address: string;
+  let server: Server;
+
+  before(async () => {
+    dir = tmp();
+    address = `unix://${path.join(dir, 'wkt.sock')}`;
+    server = new Server();
+    server.addMethod(unary('ttrpc.wkt.v1.Wkt', 'Bytes', raw, raw), (m: Uint8Array) => m);
+    server.addMethod(unary('ttrpc.wkt.v1.Wkt', 'Mixed', raw, raw), (m: Uint8Array) => m);
+    await server.listen(address.slice(7));
+  });
+
+  after(async () => {
+    await server?.close();
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const call = (method: string, json: string): Promise<Run> =>
+    ttrpc(['call', '--no-default-protos', '--proto', wktProto, address, method, json]);
+
+  it('a BytesValue request and response are the base64 string itself', async () => {
+    const r = await call('ttrpc.wkt.v1.Wkt/Bytes', '"aGk="');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(r.stdout), 'aGk=');
+  });
+
+  it('wrappers, Struct, Value, ListValue, FieldMask and Any round-trip as their JSON forms', async () => {
+    const request = {
+      count: '9007199254740993',
+      blob: 'aGk=',
+      flag: false,
+      ratio: 0.5,
+      name: 'x',
+      labels: { a: 1, b: [true, null, 'x'], c: { d: 'e' } },
+      anything: [1, 'two', { three: 3 }],
+      list: [null, 'y'],
+      mask: 'fooBar,a.bC',
+      detail: { '@type': 'type.googleapis.com/google.protobuf.Duration', value: '1.500s' },
+    };
+    const r = await call('ttrpc.wkt.v1.Wkt/Mixed', JSON.stringify(request));
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), request);
+  });
+
+  it('rejects a value of the wrong JSON type for a wrapper', async () => {
+    const r = await call('ttrpc.wkt.v1.Wkt/Bytes', '5');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /expected base64 text for bytes field, got 5/);
+  });
+});
 
 /** The pid of the process whose working directory is `dir` (the shim daemon runs in its bundle). */
 function daemonIn(dir: string): number {

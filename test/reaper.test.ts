@@ -10,6 +10,7 @@ import { Worker } from 'node:worker_threads';
 import { ExitMonitor } from '../lib/shim/monitor';
 import type { ExitEvent } from '../lib/shim/monitor';
 import { requireCondition } from './helpers/env';
+import { underLoad } from './helpers/load';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'exit-storm.js');
 
@@ -289,7 +290,7 @@ function runFixture(args: string[]): Promise<FixtureResult> {
     execFile(
       process.execPath,
       [FIXTURE, ...args],
-      { maxBuffer: 16 * 1024 * 1024, timeout: 110_000 },
+      { maxBuffer: 16 * 1024 * 1024, timeout: 280_000 },
       (err, stdout, stderr) => {
         if (err) {
           reject(new Error(`${FIXTURE} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
@@ -305,93 +306,181 @@ function runFixture(args: string[]): Promise<FixtureResult> {
   });
 }
 
+interface StormResult extends FixtureResult {
+  count: number;
+  elapsedMs: number;
+  exitsPerSecond: number;
+  cpuMs: number;
+  pidsReused: number;
+  forcedPasses: number;
+  orphans: {
+    spawned: number;
+    badCount: number;
+    bad: unknown[];
+    claimedFromRecent: number;
+    lostToParent: number;
+  };
+}
+
+function storm(args: {
+  count: number;
+  inFlight: number;
+  pressure?: boolean;
+  shape?: 'lifeline' | 'naive';
+  hold?: boolean;
+}): Promise<StormResult> {
+  return runFixture([
+    'storm',
+    String(args.count),
+    String(args.inFlight),
+    args.pressure === true ? '1' : '0',
+    args.shape ?? 'lifeline',
+    args.hold === true ? '1' : '0',
+  ]) as Promise<StormResult>;
+}
+
+function checkStorm(r: StormResult, count: number): void {
+  const cp = r.childProcess as { spawned: number; badCount: number; bad: unknown[] };
+  assert.equal(r.complete, true, `storm did not finish: ${JSON.stringify(r)}`);
+  assert.equal(r.subreaper, true);
+  assert.equal(cp.spawned, count / 2);
+  assert.equal(r.orphans.spawned, count / 2);
+  assert.deepEqual(cp.bad, [], 'child_process exit events missing, repeated or wrong');
+  assert.equal(r.orphans.lostToParent, 0, 'orphans reaped by their own parent shell');
+  assert.deepEqual(r.orphans.bad, [], 'orphan exits missing, repeated or wrong');
+  assert.deepEqual(r.missing, [], 'exits never reported');
+  assert.deepEqual(r.stolen, [], 'the reaper took child_process children');
+  assert.deepEqual(r.duplicates, [], 'pids reported twice');
+  assert.deepEqual(r.unexpected, [], 'exits of pids that were not ours to report');
+  // Every intermediate shell and every orphan, nothing else.
+  assert.equal(r.monitorReported, count);
+  assert.equal(r.expectedReported, count);
+  assert.deepEqual(r.zombies, [], 'zombies left');
+  assert.equal(r.childrenLeft, 0);
+  assert.equal(r.recordedExits, 0, 'every recorded exit was claimed');
+}
+
+function logStorm(label: string, r: StormResult): void {
+  console.log(
+    `      ${label}: ${r.count} children in ${r.elapsedMs} ms (${r.exitsPerSecond} exits/s, ` +
+      `${r.cpuMs} ms CPU, ${r.pidsReused} pids reused, ${r.forcedPasses} forced passes); ` +
+      `${r.orphans.claimedFromRecent} orphan exits claimed from the recent-exits table`,
+  );
+}
+
+function checkBasics(r: FixtureResult): void {
+  assert.equal(r.subreaper, true);
+  const exit7 = r.exit7 as Record<string, number>;
+  assert.deepEqual(exit7, {
+    pid: exit7.expectedPid,
+    status: 7,
+    signal: 0,
+    expectedPid: exit7.expectedPid,
+  });
+  const killed = r.killed as Record<string, number>;
+  assert.deepEqual(killed, {
+    pid: killed.expectedPid,
+    status: 128 + 9,
+    signal: 9,
+    expectedPid: killed.expectedPid,
+  });
+  assert.equal(r.missingBinary, 'ENOENT');
+  const orphan = r.orphan as Record<string, unknown>;
+  assert.equal(orphan.pid, orphan.expectedPid);
+  assert.equal(orphan.status, 42);
+  assert.equal(orphan.exitedBeforeWaitFor, true, 'the orphan had exited before waitFor');
+  assert.equal(orphan.claimed, 1, 'waitFor took it from the recent-exits table');
+  assert.deepEqual((r.execFile as Record<string, unknown>).events, [
+    'exit:3',
+    'callback',
+    'close:3',
+  ]);
+  assert.equal((r.execFile as Record<string, unknown>).stdout, 'hello\n');
+  assert.equal((r.execFile as Record<string, unknown>).code, 3);
+  assert.equal(r.execFileSync, 'sync\n');
+  assert.deepEqual(r.cpSignal, { code: null, signal: 'SIGKILL' });
+  assert.equal(r.noiseOk, true, 'addon-spawned children exiting meanwhile');
+  assert.deepEqual(r.stolen, [], 'the monitor reported a child_process child');
+  assert.deepEqual(r.zombies, []);
+}
+
+function linuxOnly(ctx: Mocha.Context): void {
+  requireCondition(
+    ctx,
+    process.platform === 'linux',
+    `a Linux host (this is ${process.platform})`,
+    'the reaper is Linux-only',
+  );
+}
+
 describe('reaper (in a child Node process)', function () {
   before(function () {
-    requireCondition(
-      this,
-      process.platform === 'linux',
-      `a Linux host (this is ${process.platform})`,
-      'the reaper is Linux-only',
-    );
+    linuxOnly(this);
   });
 
   it('spawnProcess statuses, waitFor after the fact, child_process alongside the reaper', async function () {
     this.timeout(60_000);
-    const r = await runFixture(['basics']);
-    assert.equal(r.subreaper, true);
-    const exit7 = r.exit7 as Record<string, number>;
-    assert.deepEqual(exit7, {
-      pid: exit7.expectedPid,
-      status: 7,
-      signal: 0,
-      expectedPid: exit7.expectedPid,
-    });
-    const killed = r.killed as Record<string, number>;
-    assert.deepEqual(killed, {
-      pid: killed.expectedPid,
-      status: 128 + 9,
-      signal: 9,
-      expectedPid: killed.expectedPid,
-    });
-    assert.equal(r.missingBinary, 'ENOENT');
-    const orphan = r.orphan as Record<string, unknown>;
-    assert.equal(orphan.pid, orphan.expectedPid);
-    assert.equal(orphan.status, 42);
-    assert.equal(orphan.exitedBeforeWaitFor, true, 'the orphan had exited before waitFor');
-    assert.equal(orphan.claimed, 1, 'waitFor took it from the recent-exits table');
-    assert.deepEqual((r.execFile as Record<string, unknown>).events, [
-      'exit:3',
-      'callback',
-      'close:3',
-    ]);
-    assert.equal((r.execFile as Record<string, unknown>).stdout, 'hello\n');
-    assert.equal((r.execFile as Record<string, unknown>).code, 3);
-    assert.equal(r.execFileSync, 'sync\n');
-    assert.deepEqual(r.cpSignal, { code: null, signal: 'SIGKILL' });
-    assert.equal(r.noiseOk, true, 'addon-spawned children exiting meanwhile');
-    assert.deepEqual(r.stolen, [], 'the monitor reported a child_process child');
-    assert.deepEqual(r.zombies, []);
+    checkBasics(await runFixture(['basics']));
   });
 
-  function checkStorm(r: FixtureResult, count: number): void {
-    const cp = r.childProcess as { spawned: number; badCount: number; bad: unknown[] };
-    const orphans = r.orphans as { spawned: number; badCount: number; bad: unknown[] };
-    assert.equal(r.complete, true, `storm did not finish: ${JSON.stringify(r)}`);
-    assert.equal(r.subreaper, true);
-    assert.equal(cp.spawned, count / 2);
-    assert.equal(orphans.spawned, count / 2);
-    assert.deepEqual(cp.bad, [], 'child_process exit events missing, repeated or wrong');
-    assert.deepEqual(orphans.bad, [], 'orphan exits missing, repeated or wrong');
-    assert.deepEqual(r.stolen, [], 'the reaper took child_process children');
-    assert.deepEqual(r.duplicates, [], 'pids reported twice');
-    assert.deepEqual(r.unexpected, [], 'exits of pids that were not ours to report');
-    // Every intermediate shell and every orphan, nothing else.
-    assert.equal(r.monitorReported, count);
-    assert.equal(r.expectedReported, count);
-    assert.deepEqual(r.zombies, [], 'zombies left');
-    assert.equal(r.childrenLeft, 0);
-    assert.equal(r.recordedExits, 0, 'every recorded exit was claimed');
-  }
-
   it('exit storm: 2000 children, half child_process, half orphans reparented to the subreaper', async function () {
-    this.timeout(120_000);
-    const r = await runFixture(['storm', '2000', '100', '0']);
+    this.timeout(180_000);
+    const r = await storm({ count: 2000, inFlight: 200 });
     checkStorm(r, 2000);
-    console.log(
-      `      storm: ${r.count} children in ${r.elapsedMs} ms (${r.exitsPerSecond} exits/s, ` +
-        `${r.cpuMs} ms CPU); ${(r.orphans as { claimedFromRecent: number }).claimedFromRecent} ` +
-        `orphan exits claimed from the recent-exits table`,
-    );
+    logStorm('storm', r);
   });
 
   it('exit storm with forced reaper passes that run into libuv-owned zombies', async function () {
-    this.timeout(120_000);
-    const r = await runFixture(['storm', '1000', '100', '1']);
+    this.timeout(180_000);
+    const r = await storm({ count: 1000, inFlight: 100, pressure: true });
     checkStorm(r, 1000);
-    assert.ok((r.forcedPasses as number) > 0);
-    console.log(
-      `      storm with pressure: ${r.count} children in ${r.elapsedMs} ms ` +
-        `(${r.exitsPerSecond} exits/s, ${r.forcedPasses} forced passes)`,
-    );
+    assert.ok(r.forcedPasses > 0);
+    logStorm('storm with pressure', r);
+  });
+
+  // The lost exit of issue 15: an "orphan" that exits while its parent shell still runs is that
+  // shell's child, and the shell reaps it (dash calls wait4(-1) once it has seen SIGCHLD). Holding
+  // every intermediate shell until its orphan is done forces that interleaving for all of them.
+  it('forced interleaving: an orphan that exits before its parent shell is the shell’s to reap (naive fixture loses every one)', async function () {
+    this.timeout(120_000);
+    const r = await storm({ count: 40, inFlight: 40, shape: 'naive', hold: true });
+    assert.equal(r.complete, true, JSON.stringify(r));
+    assert.equal(r.orphans.lostToParent, 20, JSON.stringify(r.orphans));
+    assert.equal((r.missing as number[]).length, 20, 'the orphans were announced, never reported');
+    assert.deepEqual([r.duplicates, r.stolen, r.unexpected, r.zombies], [[], [], [], []]);
+  });
+
+  it('forced interleaving: with the lifeline an orphan cannot finish before its parent shell, every exit is ours', async function () {
+    this.timeout(120_000);
+    const r = await storm({ count: 200, inFlight: 200, hold: true });
+    checkStorm(r, 200);
+  });
+
+  describe('loaded: two CPU-bound loops beside it', function () {
+    underLoad(2);
+
+    it('basics under load', async function () {
+      this.timeout(60_000);
+      checkBasics(await runFixture(['basics']));
+    });
+
+    it('exit storm under load: 10,000 children, half child_process, half orphans sleeping 20-60 ms', async function () {
+      this.timeout(300_000);
+      const r = await storm({ count: 10_000, inFlight: 400 });
+      checkStorm(r, 10_000);
+      logStorm('storm under load', r);
+    });
+
+    it('exit storm under load with forced reaper passes', async function () {
+      this.timeout(180_000);
+      const r = await storm({ count: 1000, inFlight: 100, pressure: true });
+      checkStorm(r, 1000);
+      logStorm('storm with pressure under load', r);
+    });
+
+    it('forced interleaving under load: the lifeline holds', async function () {
+      this.timeout(120_000);
+      checkStorm(await storm({ count: 200, inFlight: 200, hold: true }), 200);
+    });
   });
 });

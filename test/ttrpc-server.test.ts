@@ -150,6 +150,38 @@ describe('ttrpc server', () => {
       await expectEcho(peer, 3, 'after');
     });
 
+    it('answers an oversized frame of any type (response, unknown) with RESOURCE_EXHAUSTED, as Go', async () => {
+      const length = MAX_MESSAGE_LENGTH + 7;
+      for (const [id, type] of [
+        [1, FrameType.RESPONSE],
+        [3, 0x7f],
+        [4, FrameType.DATA],
+      ] as const) {
+        peer.write(encodeHeader(length, id, type, 0));
+        peer.write(Buffer.alloc(length));
+        await expectStatus(
+          peer,
+          id,
+          Code.RESOURCE_EXHAUSTED,
+          `message length ${length} exceed maximum message size of ${MAX_MESSAGE_LENGTH}`,
+        );
+      }
+      await expectEcho(peer, 5, 'after');
+    });
+
+    it('answers any frame on an even stream id with "StreamID must be odd", as Go 1.2', async () => {
+      for (const type of [FrameType.DATA, FrameType.RESPONSE, 0x7f]) {
+        peer.send(2, type, 0, Uint8Array.of(1));
+        await expectStatus(
+          peer,
+          2,
+          Code.INVALID_ARGUMENT,
+          'StreamID must be odd for client initiated streams',
+        );
+      }
+      await expectEcho(peer, 3, 'ok');
+    });
+
     it('answers data for a stream that does not exist with INVALID_ARGUMENT', async () => {
       peer.send(9, FrameType.DATA, 0, Uint8Array.of(1, 2, 3));
       await expectStatus(peer, 9, Code.INVALID_ARGUMENT, 'StreamID is no longer active');

@@ -1,6 +1,8 @@
-// JSON ↔ protobuf messages (protobufjs reflection), close to the proto3 JSON mapping: field names
-// in lowerCamelCase or as written in the .proto, int64 as strings, enums by name, bytes as base64,
-// google.protobuf.Timestamp as RFC 3339 and Duration as "1.5s", Any as {"@type": ..., ...}.
+// JSON ↔ protobuf messages (protobufjs reflection) per the proto3 JSON mapping: field names in
+// lowerCamelCase or as written in the .proto, int64 as strings, enums by name, bytes as base64,
+// and the well-known types as JSON values: Timestamp as RFC 3339, Duration as "1.5s", the wrapper
+// types (BytesValue, Int64Value, ...) as the value they wrap, Struct/Value/ListValue as any JSON,
+// FieldMask as "a.b,c", Any as {"@type": ..., ...} (with "value" for a well-known type inside).
 // Unknown fields are an error rather than silently dropped.
 import * as protobuf from 'protobufjs';
 
@@ -9,6 +11,29 @@ import { UsageError } from './args';
 const TIMESTAMP = '.google.protobuf.Timestamp';
 const DURATION = '.google.protobuf.Duration';
 const ANY = '.google.protobuf.Any';
+const STRUCT = '.google.protobuf.Struct';
+const VALUE = '.google.protobuf.Value';
+const LIST_VALUE = '.google.protobuf.ListValue';
+const FIELD_MASK = '.google.protobuf.FieldMask';
+const WRAPPERS = new Set(
+  ['Double', 'Float', 'Int64', 'UInt64', 'Int32', 'UInt32', 'Bool', 'String', 'Bytes'].map(
+    (t) => `.google.protobuf.${t}Value`,
+  ),
+);
+
+/** Types whose JSON form is not an object of their fields. */
+function hasSpecialJson(type: protobuf.Type): boolean {
+  const name = type.fullName;
+  return (
+    WRAPPERS.has(name) ||
+    name === TIMESTAMP ||
+    name === DURATION ||
+    name === STRUCT ||
+    name === VALUE ||
+    name === LIST_VALUE ||
+    name === FIELD_MASK
+  );
+}
 
 const TO_OBJECT: protobuf.IConversionOptions = {
   longs: String,
@@ -88,6 +113,11 @@ function normalize(type: protobuf.Type, value: unknown, where: string): Record<s
   if (type.fullName === ANY && '@type' in value) {
     const target = anyTarget(type, value['@type'], where);
     const { '@type': typeUrl, ...rest } = value;
+    // A well-known type with a JSON form of its own sits in "value".
+    if (hasSpecialJson(target)) {
+      const fields = normalizeValue(target, rest.value, `${where}.value`);
+      return { '@type': typeUrl, ...(fields as Record<string, unknown>) };
+    }
     return { '@type': typeUrl, ...normalize(target, rest, where) };
   }
   const out: Record<string, unknown> = {};
@@ -181,16 +211,54 @@ function checkScalar(field: protobuf.Field, value: unknown, where: string): void
   }
 }
 
+// google.protobuf.Value from any JSON value.
+function jsonToValue(value: unknown, where: string): Record<string, unknown> {
+  if (value === null) return { nullValue: 'NULL_VALUE' };
+  if (typeof value === 'number') return { numberValue: value };
+  if (typeof value === 'string') return { stringValue: value };
+  if (typeof value === 'boolean') return { boolValue: value };
+  if (Array.isArray(value)) return { listValue: jsonToList(value, where) };
+  if (isPlainObject(value)) return { structValue: jsonToStruct(value, where) };
+  throw new UsageError(`${where}: ${JSON.stringify(value)} is not a JSON value`);
+}
+
+function jsonToStruct(value: unknown, where: string): Record<string, unknown> {
+  if (!isPlainObject(value)) throw new UsageError(`${where}: expected a JSON object (Struct)`);
+  return {
+    fields: Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, jsonToValue(v, `${where}.${k}`)]),
+    ),
+  };
+}
+
+function jsonToList(value: unknown, where: string): Record<string, unknown> {
+  if (!Array.isArray(value)) throw new UsageError(`${where}: expected a JSON array (ListValue)`);
+  return { values: value.map((v, i) => jsonToValue(v, `${where}[${i}]`)) };
+}
+
+const snakeCase = (path: string): string => path.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+const camelCase = (path: string): string =>
+  path.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+
 function normalizeValue(type: protobuf.Type, value: unknown, where: string): unknown {
-  if (type.fullName === TIMESTAMP && typeof value === 'string') return parseTimestamp(value, where);
-  if (type.fullName === DURATION && typeof value === 'string')
-    return parseProtoDuration(value, where);
+  const name = type.fullName;
+  if (name === TIMESTAMP && typeof value === 'string') return parseTimestamp(value, where);
+  if (name === DURATION && typeof value === 'string') return parseProtoDuration(value, where);
+  if (WRAPPERS.has(name) && !isPlainObject(value)) {
+    checkScalar(type.fields.value!, value, where);
+    return { value };
+  }
+  if (name === STRUCT) return jsonToStruct(value, where);
+  if (name === VALUE) return jsonToValue(value, where);
+  if (name === LIST_VALUE) return jsonToList(value, where);
+  if (name === FIELD_MASK && typeof value === 'string')
+    return { paths: value === '' ? [] : value.split(',').map(snakeCase) };
   return normalize(type, value, where);
 }
 
 /** Encodes a JSON value as a `type` message. */
 export function encodeJson(type: protobuf.Type, json: unknown): Uint8Array {
-  const normalized = normalize(type, json, 'request');
+  const normalized = normalizeValue(type, json, 'request') as Record<string, unknown>;
   let message: protobuf.Message;
   try {
     message = type.fromObject(normalized);
@@ -227,11 +295,20 @@ function formatProtoDuration(seconds: string, nanos: number): string {
  * well-known types Timestamp and Duration as strings.
  */
 function present(type: protobuf.Type, object: Record<string, unknown>): unknown {
-  if (type.fullName === TIMESTAMP) {
+  const name = type.fullName;
+  if (name === TIMESTAMP) {
     return formatTimestamp(Number(object.seconds ?? 0), Number(object.nanos ?? 0));
   }
-  if (type.fullName === DURATION) {
+  if (name === DURATION) {
     return formatProtoDuration(String(object.seconds ?? '0'), Number(object.nanos ?? 0));
+  }
+  if (WRAPPERS.has(name)) return object.value;
+  if (name === STRUCT) return structToJson(object);
+  if (name === VALUE) return valueToJson(object);
+  if (name === LIST_VALUE) return listToJson(object);
+  if (name === FIELD_MASK) {
+    const paths = Array.isArray(object.paths) ? (object.paths as string[]) : [];
+    return paths.map(camelCase).join(',');
   }
   let target = type;
   const out: Record<string, unknown> = {};
@@ -240,6 +317,10 @@ function present(type: protobuf.Type, object: Record<string, unknown>): unknown 
     const found = type.root.lookup(url.slice(url.lastIndexOf('/') + 1), [protobuf.Type]);
     if (found instanceof protobuf.Type) target = found;
     out['@type'] = url;
+    if (target !== type && hasSpecialJson(target)) {
+      out.value = present(target, object);
+      return out;
+    }
   }
   for (const field of target.fieldsArray) {
     if (!(field.name in object)) continue;
@@ -261,6 +342,28 @@ function present(type: protobuf.Type, object: Record<string, unknown>): unknown 
     out[jsonName(field)] = shown;
   }
   return out;
+}
+
+// google.protobuf.Value / Struct / ListValue (as toObject gives them) to plain JSON.
+function valueToJson(object: Record<string, unknown>): unknown {
+  if (object.structValue !== undefined && object.structValue !== null)
+    return structToJson(object.structValue as Record<string, unknown>);
+  if (object.listValue !== undefined && object.listValue !== null)
+    return listToJson(object.listValue as Record<string, unknown>);
+  if (object.stringValue !== undefined) return object.stringValue;
+  if (object.numberValue !== undefined) return object.numberValue;
+  if (object.boolValue !== undefined) return object.boolValue;
+  return null;
+}
+
+function structToJson(object: Record<string, unknown>): Record<string, unknown> {
+  const fields = (object.fields ?? {}) as Record<string, Record<string, unknown>>;
+  return Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, valueToJson(v)]));
+}
+
+function listToJson(object: Record<string, unknown>): unknown[] {
+  const values = (object.values ?? []) as Record<string, unknown>[];
+  return values.map(valueToJson);
 }
 
 /** Decodes a `type` message into JSON-ready data (all fields, defaults included). */

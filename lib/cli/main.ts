@@ -258,7 +258,7 @@ async function bench(argv: string[], io: Output): Promise<number> {
   try {
     result = await runBench(registry, options, control, (state) => progress?.update(state));
   } catch (err) {
-    if (err instanceof TtrpcError) {
+    if (TtrpcError.is(err)) {
       io.err(`${formatCallError(err)}\n`);
       return EXIT_CALL;
     }

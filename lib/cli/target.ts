@@ -42,12 +42,12 @@ export async function connectTarget(
 
 /** `ERROR: <CODE_NAME>: <message>`, the one line a failed call prints on stderr. */
 export function formatCallError(err: unknown): string {
-  if (err instanceof TtrpcError) return `ERROR: ${codeName(err.code)}: ${err.message}`;
+  if (TtrpcError.is(err)) return `ERROR: ${codeName(err.code)}: ${err.message}`;
   const e = err as { message?: unknown } | null;
   return `ERROR: ${codeName(Code.UNKNOWN)}: ${typeof e?.message === 'string' ? e.message : String(err)}`;
 }
 
 /** The code name a failure is counted under. */
 export function errorCodeName(err: unknown): string {
-  return err instanceof TtrpcError ? codeName(err.code) : codeName(Code.UNKNOWN);
+  return TtrpcError.is(err) ? codeName(err.code) : codeName(Code.UNKNOWN);
 }

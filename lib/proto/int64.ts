@@ -4,6 +4,8 @@
 // message at once.
 import * as protobuf from 'protobufjs/minimal';
 
+import { codedError } from '../error-codes';
+
 interface LongLike {
   low: number;
   high: number;
@@ -22,9 +24,9 @@ const MAX = (1n << 64n) - 1n;
 
 function int64Error(value: unknown, why: string): TypeError {
   const shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
-  const err = new TypeError(`cannot encode ${shown} as a 64-bit integer: ${why}`) as TypeError & { code: string };
-  err.code = 'ERR_PROTOBUF_INT64';
-  return err;
+  return codedError('ERR_PROTOBUF_INT64', `cannot encode ${shown} as a 64-bit integer: ${why}`, {
+    type: TypeError,
+  });
 }
 
 function fromBigInt(value: bigint): unknown {

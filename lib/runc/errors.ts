@@ -14,6 +14,9 @@ export interface RuncErrorDetails {
   cause?: unknown;
 }
 
+// See TtrpcError: recognised across copies of this package.
+const BRAND = Symbol.for('containerd-shim.RuncError');
+
 /** A runc command failed: non-zero exit, killed, not startable, or unparsable output. */
 export class RuncError extends Error {
   readonly code = 'ERR_RUNC' as const;
@@ -52,8 +55,11 @@ export class RuncError extends Error {
   }
 }
 
+Object.defineProperty(RuncError.prototype, BRAND, { value: true });
+
+/** Whether `err` is a RuncError (from any copy of this package loaded in the process). */
 export function isRuncError(err: unknown): err is RuncError {
-  return err instanceof RuncError;
+  return typeof err === 'object' && err !== null && (err as { [BRAND]?: unknown })[BRAND] === true;
 }
 
 export interface LogEntry {

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 
+import { codedError } from '../error-codes';
 import { RuncCommand, fileSizeSync } from './command';
 import type { CommandResult, CommandSpec, StdioTarget } from './command';
 import { RuncError } from './errors';
@@ -47,7 +48,7 @@ export async function readPidFile(file: string): Promise<number> {
   const text = (await fs.promises.readFile(file, 'utf8')).trim();
   const pid = Number(text);
   if (!/^[0-9]+$/.test(text) || !Number.isSafeInteger(pid) || pid <= 0) {
-    throw new Error(`${file}: not a pid: ${JSON.stringify(text)}`);
+    throw codedError('ERR_INVALID_PID_FILE', `${file}: not a pid: ${JSON.stringify(text)}`);
   }
   return pid;
 }

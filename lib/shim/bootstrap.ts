@@ -4,6 +4,7 @@
 // generation is detected from the input, never configured.
 import * as fs from 'node:fs';
 
+import { codedError } from '../error-codes';
 import type * as generated from '../generated/bootstrap';
 import type { Any } from './util';
 
@@ -37,7 +38,8 @@ export function readStdin(): Buffer {
   try {
     if (fs.fstatSync(0).isCharacterDevice() && process.stdin.isTTY) return Buffer.alloc(0);
     const data = fs.readFileSync(0);
-    if (data.length > STDIN_LIMIT) throw new Error(`stdin larger than ${STDIN_LIMIT} bytes`);
+    if (data.length > STDIN_LIMIT)
+      throw codedError('ERR_INVALID_BOOTSTRAP', `stdin larger than ${STDIN_LIMIT} bytes`);
     return data;
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -67,11 +69,11 @@ export function parseStartInput(data: Uint8Array, id: string, namespace: string)
     const any = codec().google.protobuf.Any.decode(data);
     return { bootstrap: false, options: { type_url: any.type_url, value: any.value } };
   } catch (err) {
-    const e = new Error(
+    throw codedError(
+      'ERR_INVALID_BOOTSTRAP',
       `start: cannot decode stdin as BootstrapParams or runtime options: ${(err as Error).message}`,
-    ) as NodeJS.ErrnoException;
-    e.code = 'ERR_INVALID_BOOTSTRAP';
-    throw e;
+      { cause: err },
+    );
   }
 }
 

@@ -2,6 +2,8 @@
 // shims): `-flag value`, `-flag=value`, `--flag`; booleans take no separate value; parsing stops at
 // the first non-flag argument, which is the action (`start`, `delete`, or none to serve).
 
+import { codedError } from '../error-codes';
+
 /** What containerd passes to a shim binary. */
 export interface Flags {
   /** Namespace that owns the shim (required). */
@@ -46,9 +48,7 @@ const DEFINITIONS: Record<string, { key: keyof Flags; kind: FlagKind }> = {
 };
 
 function flagError(message: string): Error {
-  const err = new Error(message) as NodeJS.ErrnoException;
-  err.code = 'ERR_INVALID_FLAG';
-  return err;
+  return codedError('ERR_INVALID_FLAG', message);
 }
 
 function parseBool(name: string, value: string): boolean {

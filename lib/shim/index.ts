@@ -1,6 +1,6 @@
 // The shim runtime: run(), the Shim and Task contracts, spawn, socket addresses, the exit monitor,
 // the event publisher and helpers.
-export { run, logger } from './run';
+export { run } from './run';
 export type { Config, DeleteResponse, Shim, ShimConstructor } from './run';
 export { parseFlags } from './flags';
 export type { Flags } from './flags';
@@ -18,7 +18,7 @@ export {
   socketAddress,
   socketPath,
 } from './socket';
-export { openShimLog } from './logger';
+export { logger, openShimLog, setShimLogger } from './logger';
 export type { ShimLogger, ShimLogOptions } from './logger';
 export { RemotePublisher } from './publisher';
 export { ExitMonitor, monitor, spawnProcess } from './monitor';

@@ -157,17 +157,19 @@ export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
  * Before the shim exits: on Windows, waits (bounded) until connected log readers have been sent
  * every line, then closes the log pipe. Writes on Linux are synchronous: nothing to do.
  */
-export async function closeShimLog(logger: ShimLogger, timeoutMs = 1000): Promise<void> {
-  const pipe = pipeLogs.get(logger);
+export async function closeShimLog(log: ShimLogger = current, timeoutMs = 1000): Promise<void> {
+  const target = log === logger ? current : log;
+  const pipe = pipeLogs.get(target);
   if (!pipe) return;
-  pipeLogs.delete(logger);
+  pipeLogs.delete(target);
   await pipe.flush(timeoutMs);
   pipe.close();
 }
 
 const noop = (): void => undefined;
 
-// A logger that discards everything, without loading pino.
+// A logger that discards everything, without loading pino: the one in use during `start` and
+// `delete`, which must print nothing.
 const SILENT = {
   level: 'silent',
   trace: noop,
@@ -183,7 +185,50 @@ const SILENT = {
   },
 } as unknown as ShimLogger;
 
-/** A logger that discards everything (the `start` and `delete` actions must print nothing). */
-export function silentShimLog(): ShimLogger {
-  return SILENT;
+let current: ShimLogger = SILENT;
+
+/**
+ * A logger that forwards every call to whatever `resolve()` returns at the time of the call;
+ * its children are forwarding too (re-derived when the logger in use changes).
+ */
+function forwarding(resolve: () => ShimLogger): ShimLogger {
+  return new Proxy({} as ShimLogger, {
+    get(_, prop) {
+      if (prop === 'child') {
+        return (...args: Parameters<ShimLogger['child']>): ShimLogger => {
+          let parent: ShimLogger | undefined;
+          let child: ShimLogger = SILENT;
+          return forwarding(() => {
+            const now = resolve();
+            if (now !== parent) {
+              parent = now;
+              child = now.child(...args) as unknown as ShimLogger;
+            }
+            return child;
+          });
+        };
+      }
+      const target = resolve();
+      const value: unknown = Reflect.get(target, prop, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+    set: (_, prop, value) => Reflect.set(resolve(), prop, value),
+    has: (_, prop) => Reflect.has(resolve(), prop),
+  });
+}
+
+/**
+ * The shim's logger: one object for the life of the process whose calls go to the logger in use
+ * when they are made — silent during `start` and `delete`, the bundle's `log` FIFO (or the
+ * Windows log pipe) once `run()` serves, or the one given to setShimLogger. Safe to import by
+ * name from ESM and CommonJS alike and to keep in a variable or a child (`logger.child()`).
+ */
+export const logger: ShimLogger = forwarding(() => current);
+
+/**
+ * Makes `logger` write to `log` (run() does this when it starts serving; a shim that sets
+ * `noSetupLogger` may pass its own pino logger).
+ */
+export function setShimLogger(log: ShimLogger): void {
+  current = log === logger ? current : log;
 }

@@ -12,6 +12,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
+import { codedError } from '../error-codes';
 import { native } from '../native';
 
 /** One process exit. */
@@ -63,19 +64,11 @@ export interface WaitForOptions {
   signal?: AbortSignal;
 }
 
-function codeError(code: string, message: string): NodeJS.ErrnoException {
-  const err = new Error(message) as NodeJS.ErrnoException;
-  err.code = code;
-  return err;
-}
-
 function checkPid(pid: unknown): asserts pid is number {
   if (typeof pid !== 'number' || !Number.isInteger(pid) || pid <= 0) {
-    const err = new TypeError(
-      `pid must be a positive integer, got ${String(pid)}`,
-    ) as NodeJS.ErrnoException;
-    err.code = 'ERR_INVALID_ARG_TYPE';
-    throw err;
+    throw codedError('ERR_INVALID_ARG_TYPE', `pid must be a positive integer, got ${String(pid)}`, {
+      type: TypeError,
+    });
   }
 }
 
@@ -145,7 +138,7 @@ class ExitSubscription implements Subscription {
   next(): Promise<ExitEvent> {
     return this.#take().then((event) => {
       if (event === undefined) {
-        throw codeError(
+        throw codedError(
           'ERR_SUBSCRIPTION_CLOSED',
           `the exit subscription (${this.target}) is closed`,
         );
@@ -200,7 +193,11 @@ export class ExitMonitor {
   constructor(options: ExitMonitorOptions = {}) {
     const limit = options.recentExits ?? 4096;
     if (!Number.isInteger(limit) || limit < 0) {
-      throw new RangeError(`recentExits must be a non-negative integer, got ${limit}`);
+      throw codedError(
+        'ERR_INVALID_ARG_VALUE',
+        `recentExits must be a non-negative integer, got ${limit}`,
+        { type: RangeError },
+      );
     }
     this.#recentLimit = limit;
   }
@@ -220,20 +217,20 @@ export class ExitMonitor {
   start(): this {
     if (this.#started) return this;
     if (process.platform !== 'linux') {
-      throw codeError(
+      throw codedError(
         'ERR_UNSUPPORTED_PLATFORM',
         `the exit monitor's reaper is Linux-only (platform ${process.platform})`,
       );
     }
     if (!isMainThread) {
-      throw codeError(
+      throw codedError(
         'ERR_REAPER_WORKER',
         'the reaper can only run on the main thread (it would take the exits of the main ' +
           "thread's child_process children)",
       );
     }
     if (reaperTaken) {
-      throw codeError('ERR_REAPER_RUNNING', 'the reaper already feeds another ExitMonitor');
+      throw codedError('ERR_REAPER_RUNNING', 'the reaper already feeds another ExitMonitor');
     }
     // The first pass runs inside startReaper, so exits may be delivered before it returns.
     native.startReaper((batch) => this.#onBatch(batch));
@@ -256,7 +253,7 @@ export class ExitMonitor {
   subscribe(target: number | 'all', listener?: ExitListener): Subscription {
     if (target !== 'all') checkPid(target);
     if (listener !== undefined && typeof listener !== 'function') {
-      throw new TypeError('listener must be a function');
+      throw codedError('ERR_INVALID_ARG_TYPE', 'listener must be a function', { type: TypeError });
     }
     const sub = new ExitSubscription(target, listener, (s) => this.#detach(s));
     if (target === 'all') {
@@ -423,11 +420,13 @@ function resolveFile(file: string, env: string[] | null): string {
       // not here
     }
   }
-  const err = codeError('ENOENT', `spawn ${file} ENOENT`);
-  err.errno = -2;
-  err.syscall = `spawn ${file}`;
-  err.path = file;
-  throw err;
+  // Shaped like child_process's own error for a missing command.
+  throw Object.assign(new Error(`spawn ${file} ENOENT`), {
+    code: 'ENOENT',
+    errno: -2,
+    syscall: `spawn ${file}`,
+    path: file,
+  });
 }
 
 /**

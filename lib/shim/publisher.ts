@@ -5,6 +5,7 @@
 // then drop), events are only ever dropped when containerd itself rejects them or when the
 // publisher is closed: containerd relies on Create < Start < Exit < Delete, and an exit event lost
 // while containerd restarts leaves a task "running" forever.
+import { codedError } from '../error-codes';
 import { Client } from '../ttrpc/client';
 import { Code, TtrpcError } from '../ttrpc/errors';
 import { parseAddress } from '../ttrpc/address';
@@ -77,7 +78,7 @@ export class RemotePublisher {
   constructor(address: string, options: RemotePublisherOptions = {}) {
     this.address = parseAddress(address);
     if (this.address.kind === 'fd') {
-      throw publisherError('ERR_INVALID_ADDRESS', `cannot connect to a listening fd (${address})`);
+      throw codedError('ERR_INVALID_ADDRESS', `cannot connect to a listening fd (${address})`);
     }
     this.queueSize = positiveInteger('queueSize', options.queueSize, 2048);
     this.logger = options.logger ?? silentLogger;
@@ -96,7 +97,7 @@ export class RemotePublisher {
    */
   async publish(topic: string, namespace: string, event: Any): Promise<void> {
     validateEvent(topic, namespace, event);
-    if (this.closed) throw publisherError('ERR_PUBLISHER_CLOSED', 'the publisher is closed');
+    if (this.closed) throw codedError('ERR_PUBLISHER_CLOSED', 'the publisher is closed');
     const item: QueuedEvent = {
       envelope: {
         timestamp: timestamp(),
@@ -130,7 +131,7 @@ export class RemotePublisher {
       timer = setTimeout(() => {
         const left = target - this.settled;
         const message = `${left} event(s) not delivered to ${this.addressText} within ${timeoutMs} ms`;
-        reject(publisherError('ERR_PUBLISH_TIMEOUT', message));
+        reject(codedError('ERR_PUBLISH_TIMEOUT', message));
       }, timeoutMs);
     });
     return Promise.race([delivered, timeout]).finally(() => clearTimeout(timer));
@@ -280,10 +281,7 @@ export class RemotePublisher {
       { lost: lost.length, byTopic, address: this.addressText },
       'publisher closed with undelivered events; they are lost',
     );
-    const err = publisherError(
-      'ERR_PUBLISHER_CLOSED',
-      'the publisher closed before queuing the event',
-    );
+    const err = codedError('ERR_PUBLISHER_CLOSED', 'the publisher closed before queuing the event');
     for (const item of lost) item.admission?.reject(err);
     this.settled += lost.length;
     this.resolveFlushes();
@@ -295,7 +293,7 @@ export class RemotePublisher {
  * connection closed (UNAVAILABLE), no answer in time (DEADLINE_EXCEEDED), or a socket error.
  */
 function isTransportFailure(err: unknown): boolean {
-  if (err instanceof TtrpcError) {
+  if (TtrpcError.is(err)) {
     return err.code === Code.UNAVAILABLE || err.code === Code.DEADLINE_EXCEEDED;
   }
   return typeof (err as NodeJS.ErrnoException | null)?.syscall === 'string';
@@ -303,31 +301,28 @@ function isTransportFailure(err: unknown): boolean {
 
 function validateEvent(topic: unknown, namespace: unknown, event: unknown): void {
   if (typeof topic !== 'string' || topic.length < 2 || !topic.startsWith('/')) {
-    throw publisherError(
+    throw codedError(
       'ERR_INVALID_EVENT',
       `invalid topic ${JSON.stringify(topic)}: must start with "/"`,
     );
   }
   if (typeof namespace !== 'string' || namespace === '') {
-    throw publisherError('ERR_INVALID_EVENT', `invalid namespace ${JSON.stringify(namespace)}`);
+    throw codedError('ERR_INVALID_EVENT', `invalid namespace ${JSON.stringify(namespace)}`);
   }
   const typeUrl = (event as Any | null | undefined)?.type_url;
   if (typeof typeUrl !== 'string' || typeUrl === '') {
-    throw publisherError(
-      'ERR_INVALID_EVENT',
-      'the event must be an Any with a type_url (see toAny)',
-    );
+    throw codedError('ERR_INVALID_EVENT', 'the event must be an Any with a type_url (see toAny)');
   }
 }
 
 function positiveInteger(name: string, value: number | undefined, fallback: number): number {
   if (value === undefined) return fallback;
   if (!Number.isInteger(value) || value < 1) {
-    throw new RangeError(`RemotePublisher: ${name} must be a positive integer, got ${value}`);
+    throw codedError(
+      'ERR_INVALID_ARG_VALUE',
+      `RemotePublisher: ${name} must be a positive integer, got ${value}`,
+      { type: RangeError },
+    );
   }
   return value;
-}
-
-function publisherError(code: string, message: string): Error & { code: string } {
-  return Object.assign(new Error(message), { code });
 }

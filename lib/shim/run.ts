@@ -4,6 +4,7 @@
 // service, event publisher, graceful shutdown on SIGTERM/SIGINT or when the shim's wait() ends).
 import * as fs from 'node:fs';
 
+import { codedError } from '../error-codes';
 import type { containerd as taskTypes } from '../generated/task';
 import { registerTaskService } from '../generated/task-service';
 import { registerTaskV3Service } from '../generated/task-v3-service';
@@ -21,8 +22,7 @@ import type { RuntimeInfoProperties, StartResult } from './bootstrap';
 import { encodeDeleteResponse } from './delete-response';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
-import { closeShimLog, openShimLog, silentShimLog } from './logger';
-import type { ShimLogger } from './logger';
+import { closeShimLog, logger, openShimLog, setShimLogger } from './logger';
 import { monitor } from './monitor';
 import { RemotePublisher } from './publisher';
 import { removeSocket } from './socket';
@@ -69,9 +69,6 @@ export interface Shim {
 
 /** A Shim class: constructed with the runtime id, the parsed flags and the (mutable) config. */
 export type ShimConstructor = new (runtimeId: string, flags: Flags, config: Config) => Shim;
-
-/** The logger of the running shim (the `log` FIFO while serving; silent during start/delete). */
-export let logger: ShimLogger = silentShimLog();
 
 const VERSION = '0.1.0';
 
@@ -139,7 +136,8 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
     write(1, encodeRuntimeInfo(info));
     return;
   }
-  if (flags.namespace === '') throw new Error('shim namespace cannot be empty');
+  if (flags.namespace === '')
+    throw codedError('ERR_INVALID_FLAG', 'shim namespace cannot be empty');
   const shim = new Ctor(runtimeId, flags, config);
   switch (flags.action) {
     case 'start':
@@ -147,9 +145,7 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
       return;
     case 'delete': {
       if (flags.bundle !== '' && !fs.existsSync(flags.bundle)) {
-        throw Object.assign(new Error(`bundle ${flags.bundle} does not exist`), {
-          code: 'ERR_BUNDLE_NOT_FOUND',
-        });
+        throw codedError('ERR_BUNDLE_NOT_FOUND', `bundle ${flags.bundle} does not exist`);
       }
       const response = await shim.deleteShim();
       write(1, encodeDeleteResponse(response));
@@ -159,7 +155,10 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
       await serve(runtimeId, shim, flags, config);
       return;
     default:
-      throw new Error(`unknown action "${flags.action}" (want start, delete, or none to serve)`);
+      throw codedError(
+        'ERR_INVALID_FLAG',
+        `unknown action "${flags.action}" (want start, delete, or none to serve)`,
+      );
   }
 }
 
@@ -186,12 +185,14 @@ async function start(shim: Shim, flags: Flags): Promise<void> {
 
 async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config): Promise<void> {
   if (!config.noSetupLogger) {
-    logger = openShimLog({
-      debug: flags.debug,
-      level: config.defaultLogLevel,
-      base: { runtime: runtimeId, namespace: flags.namespace, id: flags.id },
-      redirectStderr: true,
-    });
+    setShimLogger(
+      openShimLog({
+        debug: flags.debug,
+        level: config.defaultLogLevel,
+        base: { runtime: runtimeId, namespace: flags.namespace, id: flags.id },
+        redirectStderr: true,
+      }),
+    );
   }
   const linux = process.platform === 'linux';
   // A vanished log reader must not kill the shim (Node ignores SIGPIPE; make it explicit).
@@ -201,7 +202,10 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
 
   const ttrpcAddress = process.env.TTRPC_ADDRESS ?? '';
   if (ttrpcAddress === '')
-    throw new Error('TTRPC_ADDRESS is not set (containerd sets it to its ttrpc socket)');
+    throw codedError(
+      'ERR_TTRPC_ADDRESS_UNSET',
+      'TTRPC_ADDRESS is not set (containerd sets it to its ttrpc socket)',
+    );
   const publisher = new RemotePublisher(ttrpcAddress, { logger });
   const task = await shim.createTaskService(publisher);
   const server = new Server({ handshaker: linux ? requireSameUser() : undefined, logger });

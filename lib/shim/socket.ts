@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { codedError } from '../error-codes';
 import { native } from '../native';
 import { Client } from '../ttrpc/client';
 import { isPipeAddress, pipeAddress } from './socket-win';
@@ -38,12 +39,6 @@ export function socketPath(address: string): string {
   return address.startsWith('unix://') ? address.slice('unix://'.length) : address;
 }
 
-function socketError(code: string, message: string): NodeJS.ErrnoException {
-  const err = new Error(message) as NodeJS.ErrnoException;
-  err.code = code;
-  return err;
-}
-
 /**
  * Binds and listens on a shim socket: creates the directory (0700), binds, restricts the socket
  * to 0600. Returns the listening fd (close-on-exec; pass it to the daemon explicitly). A socket
@@ -52,7 +47,7 @@ function socketError(code: string, message: string): NodeJS.ErrnoException {
 export function newSocket(address: string): number {
   const file = socketPath(address);
   if (file.length > SOCKET_PATH_LIMIT) {
-    throw socketError(
+    throw codedError(
       'ERR_SOCKET_PATH',
       `socket path too long (> ${SOCKET_PATH_LIMIT} bytes): ${file}`,
     );

@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { codedError, systemError } from '../error-codes';
 import type { containerd as runcTypes } from '../generated/runc';
 import type { google } from '../generated/task';
 import { int64ToNumber } from '../proto/convert';
@@ -44,15 +45,6 @@ export const OPTIONS_FILE = 'options.json';
 export const RUNTIME_FILE = 'runtime';
 export const ADDRESS_FILE = 'address';
 
-function shimError(code: string, message: string, cause?: unknown): Error {
-  const err = new Error(
-    message,
-    cause === undefined ? undefined : { cause },
-  ) as NodeJS.ErrnoException;
-  err.code = code;
-  return err;
-}
-
 /**
  * Hex SHA-256 of a string (shim socket names). node:crypto loads on first use: it costs several
  * milliseconds, and only `start` needs it.
@@ -90,7 +82,7 @@ export function fromAny<T>(type: MessageClass<T, unknown>, any: Any | null | und
   const url = any?.type_url ?? '';
   const name = typeName(type);
   if (url.slice(url.lastIndexOf('/') + 1) !== name) {
-    throw shimError('ERR_ANY_TYPE', `expected an Any holding ${name}, got "${url}"`);
+    throw codedError('ERR_ANY_TYPE', `expected an Any holding ${name}, got "${url}"`);
   }
   return type.decode(any?.value ?? new Uint8Array());
 }
@@ -126,24 +118,25 @@ export function readSpec(bundle = '.'): Spec {
     text = fs.readFileSync(file, 'utf8');
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    throw shimError(
-      e.code ?? 'ERR_INVALID_SPEC',
-      `cannot read the OCI spec ${file}: ${e.message}`,
-      err,
-    );
+    const message = `cannot read the OCI spec ${file}: ${e.message}`;
+    if (e.code === undefined) throw codedError('ERR_INVALID_SPEC', message, { cause: err });
+    throw systemError(e.code, message, {
+      errno: e.errno,
+      syscall: e.syscall,
+      path: file,
+      cause: err,
+    });
   }
   let spec: unknown;
   try {
     spec = JSON.parse(text);
   } catch (err) {
-    throw shimError(
-      'ERR_INVALID_SPEC',
-      `malformed OCI spec ${file}: ${(err as Error).message}`,
-      err,
-    );
+    throw codedError('ERR_INVALID_SPEC', `malformed OCI spec ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
   if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) {
-    throw shimError('ERR_INVALID_SPEC', `malformed OCI spec ${file}: not a JSON object`);
+    throw codedError('ERR_INVALID_SPEC', `malformed OCI spec ${file}: not a JSON object`);
   }
   return spec as Spec;
 }
@@ -155,10 +148,12 @@ export function readOptions(bundle = '.'): runcTypes.runc.v1.Options.$Properties
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as runcTypes.runc.v1.Options.$Properties;
   } catch (err) {
-    throw shimError(
+    throw codedError(
       'ERR_INVALID_OPTIONS',
       `malformed options ${file}: ${(err as Error).message}`,
-      err,
+      {
+        cause: err,
+      },
     );
   }
 }

@@ -1,6 +1,8 @@
 // TTRPC addresses: `unix:///path`, a bare `/path`, `@name` or `unix://@name` (Linux abstract
 // sockets), `fd://3` (an already-listening fd), and `\\.\pipe\name` (Windows named pipes).
 
+import { codedError } from '../error-codes';
+
 export type Address =
   | { kind: 'unix'; path: string }
   | { kind: 'abstract'; name: string }
@@ -8,9 +10,7 @@ export type Address =
   | { kind: 'pipe'; path: string };
 
 function invalid(text: string, why: string): Error {
-  const err = new Error(`invalid ttrpc address "${text}": ${why}`) as NodeJS.ErrnoException;
-  err.code = 'ERR_INVALID_ADDRESS';
-  return err;
+  return codedError('ERR_INVALID_ADDRESS', `invalid ttrpc address "${text}": ${why}`);
 }
 
 export function parseAddress(text: string): Address {

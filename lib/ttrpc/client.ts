@@ -5,10 +5,12 @@ import { parseAddress } from './address';
 import { Code, TtrpcError, closedError } from './errors';
 import { FrameFlag, FrameType, MAX_MESSAGE_LENGTH } from './frame';
 import { Metadata } from './metadata';
+import { clearLongTimeout, setLongTimeout } from './timer';
 import type { KeyValue, MetadataInit } from './metadata';
 import { platform } from './platform';
 import type { MethodDescriptor } from './service';
-import { ClientStream, DEFAULT_STREAM_BUFFER, MessageQueue } from './stream';
+import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes } from './flow';
+import { ClientStream, MessageQueue } from './stream';
 import type { PeerInfo, Transport } from './transport';
 import { decodeResponse, encodeRequest } from './wire';
 
@@ -45,8 +47,13 @@ export interface ClientOptions {
   interceptors?: UnaryClientInterceptor[];
   /** Runs once when the connection ends (local close or peer gone), with the cause if any. */
   onClose?: (error?: Error) => void;
-  /** Messages buffered per stream before a slow consumer's stream fails; default 1024. */
+  /**
+   * Messages queued for one stream that is read slower than the server sends, before the
+   * connection stops reading (until half of them were read); default 1024.
+   */
   streamBuffer?: number;
+  /** The same bound in bytes, across all the streams of the connection; default 16 MiB. */
+  streamBufferBytes?: number;
   /**
    * Latency over CPU: after sending, spin up to this many microseconds for the answer instead of
    * letting the process sleep (waking a sleeping vCPU costs tens of µs). Off by default; Linux.
@@ -108,7 +115,7 @@ function deadlineOf(options: CallOptions | undefined): number | undefined {
 
 function abortError(signal: AbortSignal): TtrpcError {
   const reason: unknown = signal.reason;
-  if (reason instanceof TtrpcError) return reason;
+  if (TtrpcError.is(reason)) return reason;
   return new TtrpcError(Code.CANCELLED, 'context canceled', { cause: reason });
 }
 
@@ -129,6 +136,7 @@ export class Client {
   private readonly interceptors: UnaryClientInterceptor[];
   private readonly onCloseCallback: ((error?: Error) => void) | undefined;
   private readonly streamBuffer: number;
+  private readonly gate: ReadGate;
   private closedResolve!: () => void;
   /** Resolves when the connection has ended (Go's UserOnCloseWait). */
   readonly closedPromise: Promise<void>;
@@ -139,6 +147,7 @@ export class Client {
     this.interceptors = options.interceptors ?? [];
     this.onCloseCallback = options.onClose;
     this.streamBuffer = options.streamBuffer ?? DEFAULT_STREAM_BUFFER;
+    this.gate = new ReadGate(options.streamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES);
     this.closedPromise = new Promise((resolve) => (this.closedResolve = resolve));
   }
 
@@ -156,6 +165,7 @@ export class Client {
       { timeoutMs: options.connectTimeoutMs },
     );
     client.transport = transport;
+    client.gate.transport = transport;
     client.peer = peer;
     if (options.busyPollMicros) transport.setBusyPoll(options.busyPollMicros);
     return client;
@@ -288,10 +298,10 @@ export class Client {
     signal: AbortSignal | undefined,
   ): void {
     if (remaining === undefined && !signal) return;
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ReturnType<typeof setLongTimeout> | undefined;
     const onAbort = (): void => this.fail(streamId, abortError(signal!));
     if (remaining !== undefined) {
-      timer = setTimeout(
+      timer = setLongTimeout(
         () =>
           this.fail(streamId, new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded')),
         remaining,
@@ -299,7 +309,7 @@ export class Client {
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     p.cleanup = () => {
-      if (timer) clearTimeout(timer);
+      clearLongTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
   }
@@ -329,7 +339,7 @@ export class Client {
       } else if (type === FrameType.RESPONSE) {
         this.onResponse(streamId, p, payload);
       } else if (type === FrameType.DATA) {
-        this.onData(streamId, p, flags, payload);
+        this.onData(streamId, p, flags, payload, data.length);
       }
     }
   }
@@ -360,7 +370,13 @@ export class Client {
     p.resolve(response.payload);
   }
 
-  private onData(streamId: number, p: Pending, flags: number, payload: Uint8Array): void {
+  private onData(
+    streamId: number,
+    p: Pending,
+    flags: number,
+    payload: Uint8Array,
+    batchLength: number,
+  ): void {
     const stream = p.stream;
     if (!stream) {
       this.fail(
@@ -372,7 +388,8 @@ export class Client {
     if ((flags & FrameFlag.NO_DATA) === 0) {
       let message: unknown;
       try {
-        message = p.responseType!.decode(payload);
+        const bytes = stream.waiting ? payload : ownBytes(payload, batchLength);
+        message = p.responseType!.decode(bytes);
       } catch (err) {
         this.fail(
           streamId,
@@ -380,16 +397,7 @@ export class Client {
         );
         return;
       }
-      if (!stream.push(message)) {
-        this.fail(
-          streamId,
-          new TtrpcError(
-            Code.RESOURCE_EXHAUSTED,
-            'ttrpc: stream buffer full: responses are not being read',
-          ),
-        );
-        return;
-      }
+      stream.push(message, payload.length);
     }
     if ((flags & FrameFlag.REMOTE_CLOSED) !== 0) {
       this.pending.delete(streamId);
@@ -437,7 +445,7 @@ export class Client {
     });
     if (frame.length > MAX_MESSAGE_LENGTH) throw oversize(frame.length);
     const streamId = this.allocateStreamId();
-    const queue = new MessageQueue<Res>(this.streamBuffer);
+    const queue = new MessageQueue<Res>(this.streamBuffer, this.gate);
     let sendClosed = !clientSends;
     const response = new Promise<Uint8Array>((resolve, reject) => {
       const p: Pending = {

@@ -27,6 +27,10 @@ export interface StatusDetail {
   value: Uint8Array;
 }
 
+// Marks TtrpcErrors in the global symbol registry, so `TtrpcError.is` recognises one made by
+// another copy of this package in the same process (where `instanceof` fails).
+const BRAND = Symbol.for('containerd-shim.TtrpcError');
+
 /**
  * A failed call: a status received from the peer, or a local failure mapped onto the same codes
  * (a closed connection is UNAVAILABLE, a passed deadline DEADLINE_EXCEEDED, an abort CANCELLED).
@@ -51,11 +55,20 @@ export class TtrpcError extends Error {
     return codeName(this.code);
   }
 
-  /** True when `err` is a TtrpcError with code `code`. */
+  /**
+   * True when `err` is a TtrpcError (from any copy of this package loaded in the process) and,
+   * if given, has code `code`.
+   */
   static is(err: unknown, code?: Code): err is TtrpcError {
-    return err instanceof TtrpcError && (code === undefined || err.code === code);
+    return (
+      typeof err === 'object' &&
+      err !== null &&
+      (err as { [BRAND]?: unknown })[BRAND] === true &&
+      (code === undefined || (err as TtrpcError).code === code)
+    );
   }
 }
+Object.defineProperty(TtrpcError.prototype, BRAND, { value: true });
 
 export function codeName(code: number): string {
   return Code[code] ?? `CODE_${code}`;
@@ -79,7 +92,7 @@ export function closedError(cause?: unknown): TtrpcError {
  * Go's convertCode (ENOENT is NOT_FOUND, ...); AbortErrors are CANCELLED; the rest are UNKNOWN.
  */
 export function toTtrpcError(err: unknown): TtrpcError {
-  if (err instanceof TtrpcError) return err;
+  if (TtrpcError.is(err)) return err;
   const e = err as { code?: unknown; name?: unknown; message?: unknown } | null;
   const message = typeof e?.message === 'string' ? e.message : String(err);
   switch (e?.code) {

@@ -1,4 +1,4 @@
-// Request metadata: a multi-valued map with case-insensitive keys, sent as repeated KeyValue.
+// Request metadata: a multi-valued map sent as repeated KeyValue, keys as written.
 
 export interface KeyValue {
   key?: string | null;
@@ -9,8 +9,9 @@ export type MetadataInit =
   Metadata | Record<string, string | readonly string[]> | Iterable<readonly [string, string]>;
 
 /**
- * Keys are stored lower-cased (Go's MD.Set/Get do the same), so lookups ignore case; values of a
- * key keep their order.
+ * Keys keep their case, on the wire in both directions (as Go's MD does: "X-Id" and "x-id" are two
+ * keys); the lookups (`get`, `first`, `has`, `delete`, `set`) ignore case and see every spelling
+ * of a key, in the order the spellings were added. Values of a key keep their order.
  */
 export class Metadata {
   private readonly map = new Map<string, string[]>();
@@ -29,40 +30,55 @@ export class Metadata {
     }
   }
 
-  /** All values of `key` (empty when absent). */
-  get(key: string): string[] {
-    return this.map.get(key.toLowerCase()) ?? [];
+  // The spellings of `key` present, exact match first (the common case costs one lookup).
+  private spellings(key: string): string[] {
+    const out: string[] = [];
+    const lower = key.toLowerCase();
+    for (const k of this.map.keys()) if (k === key || k.toLowerCase() === lower) out.push(k);
+    return out;
   }
 
-  /** The first value of `key`. */
+  /** All values of `key`, any case (empty when absent). */
+  get(key: string): string[] {
+    const exact = this.map.get(key);
+    const keys = this.spellings(key);
+    if (keys.length === 1 && exact) return exact;
+    return keys.flatMap((k) => this.map.get(k)!);
+  }
+
+  /** The first value of `key`, any case. */
   first(key: string): string | undefined {
-    return this.map.get(key.toLowerCase())?.[0];
+    return this.get(key)[0];
   }
 
   has(key: string): boolean {
-    return this.map.has(key.toLowerCase());
+    return this.map.has(key) || this.spellings(key).length > 0;
   }
 
-  /** Replaces the values of `key`. */
+  /** Replaces the values of `key` (every spelling) with `values` under `key` as written. */
   set(key: string, ...values: string[]): this {
-    if (values.length === 0) this.map.delete(key.toLowerCase());
-    else this.map.set(key.toLowerCase(), values);
+    for (const k of this.spellings(key)) this.map.delete(k);
+    if (values.length > 0) this.map.set(key, values);
     return this;
   }
 
+  /** Adds values to `key` exactly as written. */
   append(key: string, ...values: string[]): this {
     if (values.length === 0) return this;
-    const k = key.toLowerCase();
-    const existing = this.map.get(k);
+    const existing = this.map.get(key);
     if (existing) existing.push(...values);
-    else this.map.set(k, values);
+    else this.map.set(key, values);
     return this;
   }
 
+  /** Removes `key` in every spelling. */
   delete(key: string): boolean {
-    return this.map.delete(key.toLowerCase());
+    const keys = this.spellings(key);
+    for (const k of keys) this.map.delete(k);
+    return keys.length > 0;
   }
 
+  /** Distinct keys (spellings count separately). */
   get size(): number {
     return this.map.size;
   }

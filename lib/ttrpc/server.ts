@@ -8,6 +8,7 @@ import { FrameFlag, FrameType, MAX_MESSAGE_LENGTH } from './frame';
 import type { Logger } from './log';
 import { silentLogger } from './log';
 import { Metadata } from './metadata';
+import { clearLongTimeout, setLongTimeout } from './timer';
 import type { KeyValue } from './metadata';
 import { platform } from './platform';
 import type {
@@ -18,7 +19,8 @@ import type {
   ServiceHandlers,
 } from './service';
 import { registerService } from './service';
-import { DEFAULT_STREAM_BUFFER, MessageQueue, ServerStream } from './stream';
+import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes } from './flow';
+import { MessageQueue, ServerStream } from './stream';
 import type { IncomingConnection, PeerInfo, Transport, TransportListener } from './transport';
 import { decodeRequest, encodeResponse } from './wire';
 import type { WireStatus } from './wire';
@@ -52,8 +54,13 @@ export interface ServerOptions {
   handshaker?: Handshaker;
   /** Unary interceptors, outermost first. */
   interceptors?: UnaryServerInterceptor[];
-  /** Messages buffered per stream before a slow consumer's stream fails; default 1024. */
+  /**
+   * Messages queued for one stream whose handler reads slower than the client sends, before the
+   * connection stops reading (until the handler has taken half of them); default 1024.
+   */
   streamBuffer?: number;
+  /** The same bound in bytes, across all the streams of one connection; default 16 MiB. */
+  streamBufferBytes?: number;
   logger?: Logger;
   /** Spin up to this many µs for each connection's next request instead of sleeping (see Client). */
   busyPollMicros?: number;
@@ -113,7 +120,7 @@ class Context implements CallContext {
 interface ServerCall {
   context: Context;
   descriptor: MethodDescriptor;
-  timer: NodeJS.Timeout | undefined;
+  timer: ReturnType<typeof setLongTimeout> | undefined;
   queue: MessageQueue<unknown> | undefined;
   done: boolean;
 }
@@ -134,13 +141,27 @@ class ServerConnection {
   private readonly calls = new Map<number, ServerCall>();
   private drainWaiters: (() => void)[] = [];
   private closeWhenIdle = false;
+  /** Reading is held while answers wait for a peer that does not read them. */
+  private outputHeld = false;
+  readonly gate: ReadGate;
   closed = false;
-  transport!: Transport;
+  private channel!: Transport;
 
   constructor(
     private readonly server: Server,
     readonly peer: PeerInfo,
-  ) {}
+  ) {
+    this.gate = new ReadGate(server.streamBufferBytes);
+  }
+
+  get transport(): Transport {
+    return this.channel;
+  }
+
+  set transport(transport: Transport) {
+    this.channel = transport;
+    this.gate.transport = transport;
+  }
 
   get idle(): boolean {
     return this.calls.size === 0;
@@ -156,9 +177,17 @@ class ServerConnection {
       const payload: Uint8Array | number =
         offset < 0 ? meta[i + 2]! : data.subarray(offset, offset + meta[i + 2]!);
       try {
+        // Go's order of checks (server.go): an oversized frame of any type is answered first,
+        // then any frame on an even id; requests and data are served, the rest ignored.
         if (typeof payload === 'number') this.onOversize(streamId, type, payload);
+        else if (streamId % 2 === 0)
+          this.reject(
+            streamId,
+            Code.INVALID_ARGUMENT,
+            'StreamID must be odd for client initiated streams',
+          );
         else if (type === FrameType.REQUEST) this.onRequest(streamId, flags, payload);
-        else if (type === FrameType.DATA) this.onData(streamId, flags, payload);
+        else if (type === FrameType.DATA) this.onData(streamId, flags, payload, data.length);
         // Responses from a client and unknown types are ignored, as Go does (future types).
       } catch (err) {
         this.server.logger.warn({ err, streamId }, 'ttrpc: failed to handle frame');
@@ -167,6 +196,10 @@ class ServerConnection {
   }
 
   onDrain(): void {
+    if (this.outputHeld) {
+      this.outputHeld = false;
+      this.gate.release();
+    }
     const waiters = this.drainWaiters;
     this.drainWaiters = [];
     for (const w of waiters) w();
@@ -179,7 +212,7 @@ class ServerConnection {
     const reason = closedError(error);
     for (const call of this.calls.values()) {
       call.done = true;
-      if (call.timer) clearTimeout(call.timer);
+      clearLongTimeout(call.timer);
       call.queue?.fail(reason);
       call.context.abort(reason);
     }
@@ -198,9 +231,17 @@ class ServerConnection {
     if (this.idle) this.close(true);
   }
 
+  // Past the high-water mark of queued output, no more requests are read from this connection
+  // until the peer has read its answers (onDrain): a client that sends without reading gets
+  // blocked in its own socket instead of growing our memory.
   private send(streamId: number, type: FrameType, flags: number, payload?: Uint8Array): number {
     if (this.closed) return 0;
-    return this.transport.send(streamId, type, flags, payload);
+    const queued = this.channel.send(streamId, type, flags, payload);
+    if (queued >= this.channel.highWaterMark && !this.outputHeld) {
+      this.outputHeld = true;
+      this.gate.hold();
+    }
+    return queued;
   }
 
   private respond(streamId: number, payload?: Uint8Array, error?: TtrpcError): void {
@@ -214,23 +255,15 @@ class ServerConnection {
     this.respond(streamId, undefined, new TtrpcError(code, message));
   }
 
+  // Whatever its type, as Go does; data for a running stream ends that stream.
   private onOversize(streamId: number, type: number, length: number): void {
     const err = oversize(length);
-    const call = this.calls.get(streamId);
-    if (type === FrameType.DATA && call) this.finish(streamId, call, undefined, err);
-    else if (type === FrameType.REQUEST || type === FrameType.DATA)
-      this.respond(streamId, undefined, err);
+    const call = type === FrameType.DATA ? this.calls.get(streamId) : undefined;
+    if (call) this.finish(streamId, call, undefined, err);
+    else this.respond(streamId, undefined, err);
   }
 
   private onRequest(streamId: number, flags: number, frame: Uint8Array): void {
-    if (streamId % 2 === 0) {
-      this.reject(
-        streamId,
-        Code.INVALID_ARGUMENT,
-        'StreamID must be odd for client initiated streams',
-      );
-      return;
-    }
     if (streamId <= this.lastStreamId) {
       this.reject(streamId, Code.INVALID_ARGUMENT, 'StreamID cannot be re-used and must increment');
       return;
@@ -275,7 +308,7 @@ class ServerConnection {
     };
     this.calls.set(streamId, call);
     if (request.timeoutNano > 0) {
-      call.timer = setTimeout(
+      call.timer = setLongTimeout(
         () => {
           call.timer = undefined;
           this.finish(
@@ -352,7 +385,7 @@ class ServerConnection {
   ): void {
     const { descriptor, handler } = registered;
     const kind: MethodKind = descriptor.kind;
-    const queue = new MessageQueue<unknown>(this.server.streamBuffer);
+    const queue = new MessageQueue<unknown>(this.server.streamBuffer, this.gate);
     call.queue = queue;
     let first: unknown;
     try {
@@ -416,7 +449,7 @@ class ServerConnection {
     }
   }
 
-  private onData(streamId: number, flags: number, payload: Uint8Array): void {
+  private onData(streamId: number, flags: number, payload: Uint8Array, batchLength: number): void {
     const call = this.calls.get(streamId);
     const closing = (flags & FrameFlag.REMOTE_CLOSED) !== 0;
     const noData = (flags & FrameFlag.NO_DATA) !== 0;
@@ -431,23 +464,13 @@ class ServerConnection {
     if (!noData) {
       let message: unknown;
       try {
-        message = this.decode(call.descriptor, payload);
+        const bytes = queue.waiting ? payload : ownBytes(payload, batchLength);
+        message = this.decode(call.descriptor, bytes);
       } catch (err) {
         this.finish(streamId, call, undefined, toTtrpcError(err));
         return;
       }
-      if (!queue.push(message)) {
-        this.finish(
-          streamId,
-          call,
-          undefined,
-          new TtrpcError(
-            Code.RESOURCE_EXHAUSTED,
-            'ttrpc: stream buffer full: the handler is not reading',
-          ),
-        );
-        return;
-      }
+      queue.push(message, payload.length);
     }
     if (closing) queue.end();
   }
@@ -466,7 +489,7 @@ class ServerConnection {
     if (call.done) return;
     call.done = true;
     this.calls.delete(streamId);
-    if (call.timer) clearTimeout(call.timer);
+    clearLongTimeout(call.timer);
     if (endStream && !error) {
       this.send(streamId, FrameType.DATA, FrameFlag.REMOTE_CLOSED | FrameFlag.NO_DATA);
     } else {
@@ -489,6 +512,7 @@ class ServerConnection {
 export class Server {
   readonly logger: Logger;
   readonly streamBuffer: number;
+  readonly streamBufferBytes: number;
   private readonly services = new Map<string, Map<string, RegisteredMethod>>();
   private readonly listeners = new Set<TransportListener>();
   private readonly connections = new Set<ServerConnection>();
@@ -502,6 +526,7 @@ export class Server {
   constructor(options: ServerOptions = {}) {
     this.logger = options.logger ?? silentLogger;
     this.streamBuffer = options.streamBuffer ?? DEFAULT_STREAM_BUFFER;
+    this.streamBufferBytes = options.streamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES;
     this.interceptors = options.interceptors ?? [];
     this.handshaker = options.handshaker;
     this.onCloseCallback = options.onClose;

@@ -1,9 +1,11 @@
-// Streaming building blocks shared by client and server: a bounded message queue consumed as an
-// async iterator, and the two stream handles applications use.
-import { Code, TtrpcError } from './errors';
+// Streaming building blocks shared by client and server: a message queue consumed as an async
+// iterator, whose bound pauses the connection's reading (flow.ts), and the two stream handles
+// applications use.
+import { codedError } from '../error-codes';
+import { DEFAULT_STREAM_BUFFER, MESSAGE_OVERHEAD } from './flow';
+import type { ReadGate } from './flow';
 
-/** Default bound on messages buffered for one stream whose consumer is not reading. */
-export const DEFAULT_STREAM_BUFFER = 1024;
+export { DEFAULT_STREAM_BUFFER };
 
 interface Waiter<T> {
   resolve(result: IteratorResult<T>): void;
@@ -11,50 +13,62 @@ interface Waiter<T> {
 }
 
 /**
- * Messages received on one stream. The connection never waits for a consumer (that would stall
- * every other stream on it); a consumer that falls more than `limit` messages behind fails its
- * own stream with RESOURCE_EXHAUSTED instead.
+ * Messages received on one stream. A message that finds a reader waiting goes straight to it;
+ * otherwise it is queued. When `limit` messages are queued, or the connection's streams hold more
+ * bytes than its gate allows, the connection stops reading (the rest of the frames already read
+ * are still queued) until the consumer has taken half of them: a slow consumer slows its peer
+ * down instead of losing messages. Once the stream has ended its queue cannot grow, so it no
+ * longer holds the connection.
  */
 export class MessageQueue<T> implements AsyncIterable<T> {
   private readonly items: T[] = [];
+  // What each queued message was charged to the gate (while the stream can still grow).
+  private readonly costs: number[] = [];
   private head = 0;
   private waiter: Waiter<T> | undefined;
   private ended = false;
   private error: Error | undefined;
+  private holding = false;
 
-  constructor(private readonly limit = DEFAULT_STREAM_BUFFER) {}
+  constructor(
+    private readonly limit = DEFAULT_STREAM_BUFFER,
+    private gate?: ReadGate,
+  ) {}
 
-  /** Adds a message; false if the consumer is too far behind (the queue then fails). */
-  push(item: T): boolean {
-    if (this.ended || this.error) return true;
+  /** Adds a message of `size` payload bytes; it is never dropped. */
+  push(item: T, size = 0): void {
+    if (this.ended || this.error) return;
     if (this.waiter) {
       const w = this.waiter;
       this.waiter = undefined;
       w.resolve({ value: item, done: false });
-      return true;
-    }
-    if (this.items.length - this.head >= this.limit) {
-      this.fail(
-        new TtrpcError(
-          Code.RESOURCE_EXHAUSTED,
-          `ttrpc: stream buffer full (${this.limit} messages)`,
-        ),
-      );
-      return false;
+      return;
     }
     this.items.push(item);
-    return true;
+    const gate = this.gate;
+    if (gate === undefined) return;
+    const cost = size + MESSAGE_OVERHEAD;
+    this.costs.push(cost);
+    gate.charge(cost);
+    if (!this.holding && this.items.length - this.head >= this.limit) {
+      this.holding = true;
+      gate.hold();
+    }
   }
 
+  /** The peer sent its last message: what is queued stays for the consumer. */
   end(): void {
     if (this.ended || this.error) return;
     this.ended = true;
+    this.detach();
     this.settle();
   }
 
+  /** The stream failed: queued messages are dropped and the consumer gets `error`. */
   fail(error: Error): void {
     if (this.ended || this.error) return;
     this.error = error;
+    this.detach();
     this.items.length = 0;
     this.head = 0;
     this.settle();
@@ -62,6 +76,31 @@ export class MessageQueue<T> implements AsyncIterable<T> {
 
   get finished(): boolean {
     return this.ended || this.error !== undefined;
+  }
+
+  /** A consumer waits: the next message goes straight to it. */
+  get waiting(): boolean {
+    return this.waiter !== undefined;
+  }
+
+  /** Messages waiting for the consumer. */
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  // Gives back to the connection what this queue held: it will not grow any more.
+  private detach(): void {
+    const gate = this.gate;
+    if (gate === undefined) return;
+    this.gate = undefined;
+    let cost = 0;
+    for (let i = this.head; i < this.costs.length; i++) cost += this.costs[i]!;
+    this.costs.length = 0;
+    if (cost > 0) gate.refund(cost);
+    if (this.holding) {
+      this.holding = false;
+      gate.release();
+    }
   }
 
   private settle(): void {
@@ -74,16 +113,29 @@ export class MessageQueue<T> implements AsyncIterable<T> {
 
   next(): Promise<IteratorResult<T>> {
     if (this.head < this.items.length) {
-      const value = this.items[this.head++]!;
+      const at = this.head++;
+      const value = this.items[at]!;
+      const gate = this.gate;
+      if (gate !== undefined) {
+        gate.refund(this.costs[at]!);
+        if (this.holding && this.items.length - this.head <= this.limit >>> 1) {
+          this.holding = false;
+          gate.release();
+        }
+      }
       if (this.head > 64 && this.head * 2 > this.items.length) {
         this.items.splice(0, this.head);
+        if (this.costs.length > 0) this.costs.splice(0, this.head);
         this.head = 0;
       }
       return Promise.resolve({ value, done: false });
     }
     if (this.error) return Promise.reject(this.error);
     if (this.ended) return Promise.resolve({ value: undefined, done: true });
-    if (this.waiter) return Promise.reject(new Error('ttrpc: concurrent reads of one stream'));
+    if (this.waiter)
+      return Promise.reject(
+        codedError('ERR_STREAM_CONCURRENT_READ', 'ttrpc: concurrent reads of one stream'),
+      );
     return new Promise((resolve, reject) => {
       this.waiter = { resolve, reject };
     });

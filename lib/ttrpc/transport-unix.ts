@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { codedError } from '../error-codes';
 import { native } from '../native';
 import type { Address } from './address';
 import type {
@@ -22,11 +23,10 @@ function openChannel(fd: number, handlers: TransportHandlers): Transport {
 }
 
 function unsupported(address: Address): Error {
-  const err = new Error(
+  return codedError(
+    'ERR_INVALID_ADDRESS',
     `${address.kind} addresses are not supported on ${process.platform}`,
-  ) as NodeJS.ErrnoException;
-  err.code = 'ERR_INVALID_ADDRESS';
-  return err;
+  );
 }
 
 function listenFd(address: Address): { fd: number; unlinkPath?: string } {
@@ -37,11 +37,7 @@ function listenFd(address: Address): { fd: number; unlinkPath?: string } {
       return { fd: native.unixListen(address.name, true) };
     case 'fd': {
       if (!native.isListeningSocket(address.fd)) {
-        const err = new Error(
-          `fd ${address.fd} is not a listening socket`,
-        ) as NodeJS.ErrnoException;
-        err.code = 'ERR_INVALID_FD';
-        throw err;
+        throw codedError('ERR_INVALID_FD', `fd ${address.fd} is not a listening socket`);
       }
       native.setNonBlocking(address.fd, true);
       native.setCloexec(address.fd, true);

@@ -3,6 +3,7 @@
 // security descriptor that admits only the current user, Administrators and LocalSystem, and
 // refuses remote clients; connect retries ERROR_PIPE_BUSY (every instance taken) until its timeout
 // and fails at once with ENOENT when there is no such pipe, like a unix-socket connect.
+import { codedError } from '../error-codes';
 import { native } from '../native';
 import type { Address } from './address';
 import type {
@@ -19,11 +20,10 @@ import { channelEvents, channelTransport } from './transport';
 /** `//./pipe/name` → `\\.\pipe\name` (the Win32 API wants backslashes). */
 export function pipePath(address: Address): string {
   if (address.kind !== 'pipe') {
-    const err = new Error(
+    throw codedError(
+      'ERR_INVALID_ADDRESS',
       `${address.kind} addresses are not supported on ${process.platform} (use \\\\.\\pipe\\<name>)`,
-    ) as NodeJS.ErrnoException;
-    err.code = 'ERR_INVALID_ADDRESS';
-    throw err;
+    );
   }
   return address.path.replace(/\//g, '\\');
 }

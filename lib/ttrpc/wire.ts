@@ -1,6 +1,7 @@
 // The ttrpc.Request / ttrpc.Response envelopes. They are on every call, so they are encoded and
 // decoded by hand here (tests check them against the generated protobuf code, which is loaded
 // only for an error's google.rpc.Status).
+import { codedError } from '../error-codes';
 import type * as generated from '../generated/ttrpc';
 import type { StatusDetail } from './errors';
 import type { KeyValue } from './metadata';
@@ -27,7 +28,7 @@ export interface WireResponse {
 const EMPTY = new Uint8Array(0);
 
 function protocolError(message: string): Error {
-  return new Error(`invalid wire format: ${message}`);
+  return codedError('ERR_TTRPC_WIRE_FORMAT', `invalid wire format: ${message}`);
 }
 
 /** A minimal protobuf reader over one message (fields, varints, length-delimited slices). */

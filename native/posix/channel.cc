@@ -11,14 +11,13 @@
 
 #include "../errors.h"
 #include "../state.h"
+#include "read_loop.h"
 
 namespace shim {
 
 namespace {
 
-constexpr size_t kReadChunk = 64 << 10;
 constexpr size_t kFlushNow = 1 << 20;  // flush inline once this much output is queued
-constexpr int kMaxReadsPerWake = 32;
 constexpr size_t kDrainMark = 256 << 10;  // above this, JS waits for the drain event
 // Busy polling never holds the loop longer than this in one go (timers and other I/O wait).
 constexpr uint64_t kMaxSpinNanos = 2'000'000;
@@ -221,27 +220,15 @@ void Channel::HandleReadable() {
   Scheduler* sched = GetScheduler(env);
   uint8_t* buf = sched->read_buffer.get();
   BatchBuilder batch;
-  bool eof = false;
-  for (int i = 0; i < kMaxReadsPerWake; i++) {
-    ssize_t n = ::read(fd_, buf, kReadChunk);
-    if (n > 0) {
-      decoder_.Feed(buf, static_cast<size_t>(n), batch);
-      if (static_cast<size_t>(n) < kReadChunk) break;
-      continue;
-    }
-    if (n == 0) {
-      eof = true;
-      break;
-    }
-    if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      error_ = errno;
-      error_syscall_ = "read";
-      eof = true;
-    }
-    break;
+  int fd = fd_;
+  ReadOutcome outcome =
+      ReadFrames([fd](uint8_t* b, size_t n) { return ::read(fd, b, n); }, buf, decoder_, batch);
+  bool eof = outcome.end == ReadEnd::kEof || outcome.end == ReadEnd::kError;
+  if (outcome.end == ReadEnd::kError) {
+    error_ = outcome.error;
+    error_syscall_ = "read";
   }
-  if (!batch.empty()) {
+  if (!batch.empty() && !on_frames_.IsEmpty()) {
     auto taken = batch.Take(env);
     try {
       on_frames_.MakeCallback(Value(), {taken.first, taken.second}, async_context_);
@@ -293,7 +280,10 @@ void Channel::Schedule() {
 
 void Channel::FlushPending() {
   scheduled_ = false;
-  if (destroyed_) return;
+  if (destroyed_) {
+    Release();
+    return;
+  }
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   if (error_ == 0 && !waiting_writable_ && !WriteOut()) closing_ = true;
@@ -321,14 +311,28 @@ void Channel::Destroy() {
   }
   ::close(fd_);
   fd_ = -1;
-  out_.clear();
+  // Nothing of a closed connection stays: queued output, a partial frame, and the callbacks
+  // (they close over the connection object, which holds this channel).
+  std::vector<uint8_t>().swap(out_);
   out_offset_ = 0;
+  decoder_.Reset();
   napi_value err = error_ != 0 ? ErrnoError(env, error_, error_syscall_).Value() : env.Undefined();
   Emit(kClose, err);
+  on_frames_.Reset();
+  on_event_.Reset();
+  Release();
+}
+
+// Lets the JavaScript object (and so this) be collected once destroyed and out of the
+// scheduler's pending list, which holds a raw pointer.
+void Channel::Release() {
+  if (!destroyed_ || scheduled_ || released_) return;
+  released_ = true;
   Napi::ObjectWrap<Channel>::Unref();
 }
 
 void Channel::Emit(Event event, napi_value arg) {
+  if (on_event_.IsEmpty()) return;
   Napi::Env env = Env();
   try {
     on_event_.MakeCallback(Value(), {Napi::Number::New(env, event), arg}, async_context_);

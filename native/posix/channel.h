@@ -45,6 +45,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   void UpdatePoll();
   void Schedule();
   void Destroy();
+  void Release();
   void Emit(Event event, napi_value arg);
 
   int fd_;
@@ -56,6 +57,7 @@ class Channel : public Napi::ObjectWrap<Channel> {
   bool closing_ = false;       // close requested: flush what we can, then destroy
   bool graceful_ = false;      // close after the output buffer drained
   bool destroyed_ = false;
+  bool released_ = false;      // the JavaScript object may be collected
   bool spinning_ = false;      // in the scheduler's spinners list
   uint64_t busy_poll_ns_ = 0;
   int error_ = 0;              // errno that ended the channel; 0 for EOF or a local close

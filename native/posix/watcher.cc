@@ -53,7 +53,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
 
   static void OnPoll(uv_poll_t* handle, int status, int events) {
     FdWatcher* self = static_cast<FdWatcher*>(handle->data);
-    if (self == nullptr) return;
+    if (self == nullptr || self->callback_.IsEmpty()) return;
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
     napi_value err = status < 0 ? ErrnoError(env, -status, "poll").Value() : env.Undefined();
@@ -66,7 +66,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   }
 
   Napi::Value Start(const Napi::CallbackInfo& info) {
-    if (poll_ == nullptr) throw CodeError(info.Env(), "ERR_CLOSED", "watcher is closed");
+    if (poll_ == nullptr) throw CodeError(info.Env(), "ERR_FD_WATCHER_CLOSED", "FdWatcher: closed");
     int mask = info[0].As<Napi::Number>().Int32Value();
     int events = ((mask & 1) ? UV_READABLE : 0) | ((mask & 2) ? UV_WRITABLE : 0);
     int r = uv_poll_start(poll_, events, &FdWatcher::OnPoll);
@@ -83,6 +83,7 @@ class FdWatcher : public Napi::ObjectWrap<FdWatcher> {
   Napi::Value Close(const Napi::CallbackInfo& info) {
     if (poll_ != nullptr) {
       CloseHandle();
+      callback_.Reset();  // it closes over the listener's owner: let both be collected
       Napi::ObjectWrap<FdWatcher>::Unref();
     }
     return info.Env().Undefined();

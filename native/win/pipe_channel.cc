@@ -141,10 +141,10 @@ void PipeChannel::Deliver(BatchBuilder& batch, std::vector<uint8_t>& raw) {
   Napi::Env env = Env();
   std::vector<napi_value> args;
   if (raw_) {
-    if (raw.empty()) return;
+    if (raw.empty() || on_frames_.IsEmpty()) return;
     args.push_back(Napi::Buffer<uint8_t>::Copy(env, raw.data(), raw.size()));
   } else {
-    if (batch.empty()) return;
+    if (batch.empty() || on_frames_.IsEmpty()) return;
     auto taken = batch.Take(env);
     args.push_back(taken.first);
     args.push_back(taken.second);
@@ -317,8 +317,12 @@ void PipeChannel::Destroy() {
   Napi::Env env = Env();
   Napi::HandleScope scope(env);
   CloseHandleNow();  // pending operations complete with ERROR_OPERATION_ABORTED
-  out_.clear();
-  stash_.clear();
+  // Nothing of a closed connection stays: queued output, stashed input, a partial frame, and
+  // (after the close event) the callbacks, which close over the connection holding this channel.
+  // An in-flight write's buffer is freed with the channel (the system may still use it).
+  std::vector<uint8_t>().swap(out_);
+  std::vector<uint8_t>().swap(stash_);
+  decoder_.Reset();
   if (refed_) {
     refed_ = false;
     iocp_->Unref();
@@ -326,6 +330,8 @@ void PipeChannel::Destroy() {
   iocp_->Unregister(this);
   napi_value err = error_ != 0 ? Win32Error(env, error_, error_syscall_).Value() : env.Undefined();
   Emit(kClose, err);
+  on_frames_.Reset();
+  on_event_.Reset();
   MaybeRelease();
 }
 
@@ -336,6 +342,7 @@ void PipeChannel::MaybeRelease() {
 }
 
 void PipeChannel::Emit(Event event, napi_value arg) {
+  if (on_event_.IsEmpty()) return;
   Napi::Env env = Env();
   try {
     on_event_.MakeCallback(Value(), {Napi::Number::New(env, event), arg}, async_context_);

@@ -282,6 +282,7 @@ Napi::Value PipeListener::Close(const Napi::CallbackInfo& info) {
     iocp_->Unref();
   }
   iocp_->Unregister(this);
+  on_connection_.Reset();  // it closes over the server: let both be collected
   MaybeRelease();
   return info.Env().Undefined();
 }

@@ -110,6 +110,35 @@ export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
 }
 
 /**
+ * The prefix of one Linux Node distribution with its headers: <prefix>/bin/node and
+ * <prefix>/include/node, as a tarball or nvm installs it (for source builds against that Node).
+ */
+export async function nodePrefix(name: 'linux-x64@22' | 'linux-x64@24'): Promise<string> {
+  const binary = await nodeBinary(name);
+  const prefix = path.dirname(path.dirname(binary));
+  const marker = path.join(prefix, '.headers-complete');
+  if (fs.existsSync(marker)) return prefix;
+  const dist = NODE_DISTS[name];
+  const work = fs.mkdtempSync(`${prefix}.tmp-`);
+  try {
+    const packed = await runOk(
+      'npm',
+      ['pack', `${dist.pkg}@${dist.version}`, '--pack-destination', work, '--silent'],
+      { cwd: work, env: cleanEnv(), timeoutMs: 300_000 },
+    );
+    const tarball = path.join(work, packed.stdout.trim().split('\n').pop()!);
+    fs.rmSync(path.join(prefix, 'include'), { recursive: true, force: true });
+    await runOk('tar', ['-xzf', tarball, '-C', prefix, '--strip-components=1', 'package/include'], {
+      timeoutMs: 120_000,
+    });
+    fs.writeFileSync(marker, `${dist.pkg}@${dist.version} include/\n`);
+  } finally {
+    fs.rmSync(work, { recursive: true, force: true });
+  }
+  return prefix;
+}
+
+/**
  * The binary of one Node distribution: `npm pack <pkg>@<version>` once (about 30-50 MB each),
  * then only bin/node[.exe] is kept, in .cache/node-dist/<pkg>-<version>/.
  */

@@ -12,6 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { codedError, systemError } from '../../error-codes';
 import type * as generated from '../../generated/cgroups';
 import { toAny } from '../util';
 import { readMountInfo } from './mount';
@@ -47,12 +48,6 @@ const MAX_UINT64 = (1n << 64n) - 1n;
 const USER_HZ = 100n; // sysconf(_SC_CLK_TCK) is USER_HZ, 100 on every Linux ABI
 const NS_PER_SEC = 1_000_000_000n;
 
-function cgroupError(code: string, message: string, cause?: unknown): NodeJS.ErrnoException {
-  const err = new Error(message, cause === undefined ? undefined : { cause });
-  (err as NodeJS.ErrnoException).code = code;
-  return err as NodeJS.ErrnoException;
-}
-
 let cachedMode: CgroupMode | undefined;
 
 /** The cgroup mode of this host (cached): 'v2' if /sys/fs/cgroup is cgroup2, else 'v1'. */
@@ -79,7 +74,7 @@ export function parseProcCgroup(text: string): ProcCgroups {
     const first = line.indexOf(':');
     const second = line.indexOf(':', first + 1);
     if (first === -1 || second === -1) {
-      throw cgroupError('ERR_CGROUP_PARSE', `invalid cgroup entry: ${JSON.stringify(line)}`);
+      throw codedError('ERR_CGROUP_PARSE', `invalid cgroup entry: ${JSON.stringify(line)}`);
     }
     const names = line.slice(first + 1, second);
     const cgroupPath = line.slice(second + 1);
@@ -134,7 +129,7 @@ export function cgroupV1Paths(pid: number | 'self'): Record<string, string> {
 export function cgroupV2Path(pid: number | 'self'): string {
   const unified = readProcCgroup(pid).unified;
   if (unified === undefined) {
-    throw cgroupError('ERR_CGROUP_NOT_FOUND', `process ${pid} has no cgroup2 path`);
+    throw codedError('ERR_CGROUP_NOT_FOUND', `process ${pid} has no cgroup2 path`);
   }
   const mount = cgroup2Mount();
   return cgroupDir(mount.mountpoint, mount.root, unified);
@@ -144,7 +139,7 @@ function cgroup2Mount(): { mountpoint: string; root: string } {
   const mounts = readMountInfo().filter((m) => m.fstype === 'cgroup2');
   const mount = mounts.find((m) => m.mountpoint === CGROUP_ROOT) ?? mounts[0];
   if (mount === undefined) {
-    throw cgroupError('ERR_CGROUP_NOT_FOUND', 'no cgroup2 filesystem is mounted');
+    throw codedError('ERR_CGROUP_NOT_FOUND', 'no cgroup2 filesystem is mounted');
   }
   return mount;
 }
@@ -739,7 +734,7 @@ export function addProcessToCgroup(cgroupPath: string, pid: number): void {
     added++;
   }
   if (added === 0) {
-    throw cgroupError('ENOENT', `cgroup ${cgroupPath} does not exist in any v1 hierarchy`);
+    throw systemError('ENOENT', `cgroup ${cgroupPath} does not exist in any v1 hierarchy`);
   }
 }
 

@@ -14,6 +14,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { codedError, systemError } from '../../error-codes';
 import { native } from '../../native';
 
 /**
@@ -105,12 +106,6 @@ const PROPAGATION_OPTIONS: Record<string, number> = {
 
 const PROPAGATION_TYPES = F.MS_SHARED | F.MS_PRIVATE | F.MS_SLAVE | F.MS_UNBINDABLE;
 const MNT_DETACH = 2;
-
-function mountError(code: string, message: string, cause?: unknown): NodeJS.ErrnoException {
-  const err = new Error(message, cause === undefined ? undefined : { cause });
-  (err as NodeJS.ErrnoException).code = code;
-  return err as NodeJS.ErrnoException;
-}
 
 /**
  * Splits fstab-style options into mount(2) flags, propagation and fs-specific data, like
@@ -219,7 +214,7 @@ function mountIn(
     return;
   }
   if (!fs.statSync(cwd).isDirectory()) {
-    throw mountError('ENOTDIR', `mount: ${cwd} (lowerdir parent) is not a directory`);
+    throw systemError('ENOTDIR', `mount: ${cwd} (lowerdir parent) is not a directory`);
   }
   const nativeModule = path.join(__dirname, '..', '..', 'native');
   const args = JSON.stringify({ source, target: path.resolve(target), fstype, flags, data });
@@ -230,11 +225,9 @@ function mountIn(
     timeout: 60_000,
   });
   if (result.error !== undefined) {
-    throw mountError(
-      'ERR_MOUNT_HELPER',
-      `mount helper failed: ${result.error.message}`,
-      result.error,
-    );
+    throw codedError('ERR_MOUNT_HELPER', `mount helper failed: ${result.error.message}`, {
+      cause: result.error,
+    });
   }
   if (result.status === 0) return;
   if (result.status === 3) {
@@ -244,13 +237,15 @@ function mountIn(
       errno?: number;
       syscall?: string;
     };
-    const err = mountError(info.code ?? 'ERR_MOUNT_HELPER', info.message);
-    if (info.errno !== undefined) err.errno = info.errno;
-    if (info.syscall !== undefined) err.syscall = info.syscall;
-    err.path = target;
-    throw err;
+    // The helper's mount(2) failure, as the helper reported it.
+    if (info.code === undefined) throw codedError('ERR_MOUNT_HELPER', info.message);
+    throw systemError(info.code, info.message, {
+      ...(info.errno !== undefined && { errno: info.errno }),
+      ...(info.syscall !== undefined && { syscall: info.syscall }),
+      path: target,
+    });
   }
-  throw mountError(
+  throw codedError(
     'ERR_MOUNT_HELPER',
     `mount helper exited with ${result.status ?? result.signal}: ${result.stderr.trim()}`,
   );
@@ -283,7 +278,7 @@ export function rootPath(root: string, unsafePath: string): string {
       continue;
     }
     if (++links > 255) {
-      throw mountError('ELOOP', `too many symbolic links resolving ${unsafePath} in ${root}`);
+      throw systemError('ELOOP', `too many symbolic links resolving ${unsafePath} in ${root}`);
     }
     if (target.startsWith('/')) resolved.length = 0;
     pending = [...target.split('/').filter((c) => c !== '' && c !== '.'), ...pending];
@@ -323,21 +318,21 @@ export function mountRootfs(mount: MountSpec, target: string): void {
     (o) => o.startsWith('X-containerd.') || o.startsWith('uidmap=') || o.startsWith('gidmap='),
   );
   if (unsupported !== undefined) {
-    throw mountError(
+    throw codedError(
       'ERR_MOUNT_OPTION_UNSUPPORTED',
       `mount option "${unsupported}" is not supported (${type} at ${mountpoint})`,
     );
   }
   const opts = parseMountOptions(options);
   if (opts.loop) {
-    throw mountError(
+    throw codedError(
       'ERR_MOUNT_OPTION_UNSUPPORTED',
       `mount option "loop" is not supported (${type} ${mount.source ?? ''} at ${mountpoint})`,
     );
   }
   const data = opts.data.join(',');
   if (Buffer.byteLength(data) >= page) {
-    throw mountError(
+    throw codedError(
       'ERR_MOUNT_OPTIONS_TOO_LONG',
       `mount options of ${type} at ${mountpoint} are too long: ${Buffer.byteLength(data)} ` +
         `bytes of data, mount(2) takes at most ${page - 1}`,

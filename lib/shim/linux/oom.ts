@@ -14,6 +14,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { codedError } from '../../error-codes';
 import { native } from '../../native';
 import type { NativeFdWatcher } from '../../native';
 import { cgroupMode, cgroupV1Paths, cgroupV2Path } from './cgroup';
@@ -41,12 +42,6 @@ export interface OomWatchOptions {
   onClose?: (error?: Error) => void;
 }
 
-function oomError(code: string, message: string): NodeJS.ErrnoException {
-  const err = new Error(message) as NodeJS.ErrnoException;
-  err.code = code;
-  return err;
-}
-
 /**
  * Calls `onOom` each time `pid`'s memory cgroup runs out of memory (v1: each OOM notification;
  * v2: each time `oom_kill` grows). The cgroup is looked up once, now; the watch outlives the
@@ -61,7 +56,7 @@ export function watchOom(
   if (cgroupMode() === 'v2') return watchOomV2(cgroupV2Path(pid), onOom, options);
   const memory = cgroupV1Paths(pid).memory;
   if (memory === undefined) {
-    throw oomError('ERR_CGROUP_NO_MEMORY', `process ${pid} has no v1 memory cgroup`);
+    throw codedError('ERR_CGROUP_NO_MEMORY', `process ${pid} has no v1 memory cgroup`);
   }
   return watchOomV1(memory, onOom, options);
 }
@@ -156,7 +151,7 @@ export function watchOomV2(
   const eventsFile = path.join(cgroup, 'memory.events');
   const stateFile = path.join(cgroup, 'cgroup.events');
   if (!fs.existsSync(eventsFile)) {
-    throw oomError(
+    throw codedError(
       'ERR_CGROUP_NO_MEMORY',
       `${eventsFile} does not exist (is the memory controller enabled for ${cgroup}?)`,
     );
