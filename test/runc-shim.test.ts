@@ -4,14 +4,14 @@
 // twice: with warm start (every start, daemon and delete of ours handed to a standby, checked in
 // the launcher's trace) and with CONTAINERD_SHIM_WARM=0 (everything cold).
 import { strict as assert } from 'node:assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { requireEnvironment } from './helpers/env';
 import { Testbed } from './helpers/testbed';
-import { traceLines, waitReady } from './helpers/warm';
+import { prewarm, traceLines, waitReady } from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
 const OURS = path.join(top, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
@@ -114,11 +114,7 @@ for (const [mode, env] of Object.entries(MODES))
       if (!tb) return;
       if (mode === 'warm') {
         // Every action of ours in the scenario finds a standby: deterministic, not timing-bound.
-        const prewarm = spawnSync(OURS, ['--containerd-shim-prewarm'], {
-          env: { ...process.env, ...tb.env },
-        });
-        assert.equal(prewarm.status, 0, prewarm.stderr.toString());
-        await waitReady(tb.warmRoot, POOL);
+        await waitReady(prewarm(OURS, tb.env), POOL);
       }
       traced = traceLines(tb.warmLog).length;
     });

@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { codedError, systemError } from '../error-codes';
 import { nodeBoot } from './boot';
 
 export const LAUNCHER_NAME = 'containerd-shim-launcher';
@@ -31,16 +32,10 @@ export interface PackageResult {
   config: string[];
 }
 
-function packageError(code: string, message: string): NodeJS.ErrnoException {
-  const err = new Error(message) as NodeJS.ErrnoException;
-  err.code = code;
-  return err;
-}
-
 /** The launcher executable shipped with (or built into) this package. */
 export function findLauncher(): string {
   if (process.platform !== 'linux') {
-    throw packageError(
+    throw codedError(
       'ERR_UNSUPPORTED_PLATFORM',
       `the shim launcher is Linux-only (platform ${process.platform})`,
     );
@@ -52,7 +47,7 @@ export function findLauncher(): string {
   ];
   const found = candidates.find((file) => fs.existsSync(file));
   if (found === undefined) {
-    throw packageError(
+    throw codedError(
       'ERR_LAUNCHER_MISSING',
       `no shim launcher for linux-${process.arch} (looked for ${candidates.join(', ')}); ` +
         'build it from source with `npm explore containerd-shim -- npm run build:native`',
@@ -63,7 +58,7 @@ export function findLauncher(): string {
 
 function line(key: string, value: string): string {
   if (/[\n\0]/.test(value)) {
-    throw packageError('ERR_INVALID_ARG_VALUE', `${key} must not contain a newline or NUL`);
+    throw codedError('ERR_INVALID_ARG_VALUE', `${key} must not contain a newline or NUL`);
   }
   return `${key}=${value}`;
 }
@@ -75,12 +70,12 @@ export function packageShim(options: PackageOptions): PackageResult {
   const entry = path.resolve(options.entry);
   const node = path.resolve(options.node ?? process.execPath);
   if (!fs.statSync(entry, { throwIfNoEntry: false })?.isFile()) {
-    throw packageError('ENOENT', `entry script ${entry} is not a file`);
+    throw systemError('ENOENT', `entry script ${entry} is not a file`, { path: entry });
   }
   try {
     fs.accessSync(node, fs.constants.X_OK);
   } catch {
-    throw packageError('ENOENT', `node ${node} is not an executable`);
+    throw systemError('ENOENT', `node ${node} is not an executable`, { path: node });
   }
   const dir = fs.realpathSync(path.dirname(output));
   const recorded = options.relative ? path.relative(dir, fs.realpathSync(entry)) : entry;
@@ -97,7 +92,7 @@ export function packageShim(options: PackageOptions): PackageResult {
   length.writeUInt32LE(text.length);
   const image = fs.readFileSync(launcher);
   if (image.subarray(image.length - MAGIC.length).equals(MAGIC)) {
-    throw packageError('ERR_INVALID_ARG_VALUE', `${launcher} is already a packaged shim`);
+    throw codedError('ERR_INVALID_ARG_VALUE', `${launcher} is already a packaged shim`);
   }
   const tmp = path.join(dir, `.${path.basename(output)}.${process.pid}.tmp`);
   try {

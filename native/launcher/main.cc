@@ -22,6 +22,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <string>
@@ -62,12 +63,18 @@ void Fail(const std::string& message) {
   warm::WriteAll(2, line.data(), line.size());
 }
 
-// Go flag syntax, as containerd passes it (lib/shim/flags.ts): true when the binary is asked to
-// serve (no action, no -v/-info), the one invocation that does not end by itself.
-bool ServeInvocation(int argc, char** argv, std::string* action) {
+// What containerd asks for, read with Go's flag syntax (lib/shim/flags.ts).
+struct Invocation {
+  std::string action;         // start, delete, serve, or "flags" for -v/-info
+  bool serve = false;         // no action and no -v/-info: the one that does not end by itself
+  bool reads_stdin = false;   // start and -info read stdin (lib/shim/run.ts)
+};
+
+Invocation Parse(int argc, char** argv) {
   static const char* const with_value[] = {"namespace", "id",     "address",     "publish-binary",
                                            "bundle",    "socket", "debug-socket"};
   bool oneshot_flag = false;
+  bool info = false;
   int i = 1;
   for (; i < argc; i++) {
     std::string arg = argv[i];
@@ -80,12 +87,16 @@ bool ServeInvocation(int argc, char** argv, std::string* action) {
     size_t eq = body.find('=');
     std::string name = body.substr(0, eq);
     if (name == "v" || name == "version" || name == "info") oneshot_flag = true;
+    if (name == "info") info = true;
     bool takes_value = false;
     for (const char* f : with_value) takes_value = takes_value || name == f;
     if (takes_value && eq == std::string::npos) i++;
   }
-  *action = i < argc ? argv[i] : (oneshot_flag ? "flags" : "serve");
-  return i >= argc && !oneshot_flag;
+  Invocation inv;
+  inv.action = i < argc ? argv[i] : (oneshot_flag ? "flags" : "serve");
+  inv.serve = i >= argc && !oneshot_flag;
+  inv.reads_stdin = inv.action == "start" || (info && i >= argc);
+  return inv;
 }
 
 // NAME=value entries of `add` replace those of `env` with the same name, or are appended.
@@ -109,8 +120,9 @@ int MemFd(const char* name, unsigned flags) {
   return static_cast<int>(::syscall(SYS_memfd_create, name, flags));
 }
 
-// The launcher's stdin, read to EOF into a memfd (bounded: more than the shim accepts is
-// kept only up to the limit + 1, so the shim still reports it as too large).
+// The launcher's stdin, read to EOF into a memfd, for the actions that read it (bounded: more
+// than the shim accepts is kept only up to the limit + 1, so the shim still reports it as too
+// large). The bytes survive a standby that dies: the cold path gets the same memfd.
 int StdinCopy() {
   int fd = MemFd("stdin", MFD_CLOEXEC);
   if (fd < 0) return -1;
@@ -159,10 +171,12 @@ void Relay(int from, int to) {
 
 // The action in a standby: its exit status, or -1 when the caller must run it cold (nothing has
 // been written to our stdout/stderr then). `stdin_copy` receives the stdin memfd either way.
-int RunWarm(warm::Standby* standby, int argc, char** argv, const std::vector<std::string>& env,
-            int* stdin_copy, std::string* why) {
-  int in = StdinCopy();
-  *stdin_copy = in;
+int RunWarm(warm::Standby* standby, const Invocation& inv, int argc, char** argv,
+            const std::vector<std::string>& env, int* stdin_copy, std::string* why) {
+  // Actions that do not read stdin get ours as it is (a terminal or an open pipe included).
+  int in = inv.reads_stdin ? StdinCopy() : ::fcntl(0, F_DUPFD_CLOEXEC, 3);
+  if (in < 0 && !inv.reads_stdin) in = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (inv.reads_stdin) *stdin_copy = in;
   bool combined = SameFile(1, 2);
   int out = OutputFd("stdout");
   int err = combined ? out : OutputFd("stderr");
@@ -171,6 +185,7 @@ int RunWarm(warm::Standby* standby, int argc, char** argv, const std::vector<std
     *why = std::string("cannot prepare the handover: ") + strerror(errno);
     if (out >= 0) ::close(out);
     if (err >= 0 && err != out) ::close(err);
+    if (!inv.reads_stdin && in >= 0) ::close(in);
     warm::Release(standby);
     return -1;
   }
@@ -197,6 +212,7 @@ int RunWarm(warm::Standby* standby, int argc, char** argv, const std::vector<std
   }
   ::close(out);
   if (err != out) ::close(err);
+  if (!inv.reads_stdin && in >= 0) ::close(in);
   return status < 0 ? -1 : (status & 0xff);
 }
 
@@ -251,8 +267,8 @@ int Main(int argc, char** argv) {
   bool prewarm = argc == 2 && std::string(argv[1]) == kPrewarm;
   for (int i = 1; i < argc && !prewarm; i++) node_argv.emplace_back(argv[i]);
 
-  std::string action;
-  bool serve = ServeInvocation(argc, argv, &action);
+  Invocation inv = Parse(argc, argv);
+  const std::string& action = inv.action;
   Settings settings = ReadSettings();
   if (!settings.enabled) {
     Trace(settings, action + " cold: CONTAINERD_SHIM_WARM is off");
@@ -269,24 +285,33 @@ int Main(int argc, char** argv) {
   errno = 0;
   int nice = ::getpriority(PRIO_PROCESS, 0);
   if (errno == 0) spec.env.push_back("__CONTAINERD_SHIM_STANDBY_NICE=" + std::to_string(nice));
+  // When the demand that boots it happened: standbys refill the pool only for a while after it.
+  timespec now;
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  spec.env.push_back("__CONTAINERD_SHIM_STANDBY_DEMAND=" +
+                     std::to_string(static_cast<long long>(now.tv_sec) * 1000 + now.tv_nsec / 1000000));
   env.push_back(std::string(warm::kPoolEnv) + "=" + pool);
 
   if (prewarm) {
+    // For operators and tests: boot the pool (e.g. at machine start) and say where it is.
     warm::TopUp(pool, settings.target, settings.max_boots, spec, true);
+    std::string line = pool + "\n";
+    warm::WriteAll(1, line.data(), line.size());
     return 0;
   }
   int stdin_fd = -1;
-  if (!serve) {
+  if (!inv.serve) {
     warm::Standby standby;
     warm::FileId node_id;
     if (warm::IdOf(config.node.c_str(), &node_id) &&
         warm::Claim(pool, node_id, kHelloTimeoutMs, &standby, &why)) {
       pid_t pid = standby.pid;
+      std::string skipped = why.empty() ? "" : " (skipped: " + why + ")";
       why.clear();
-      int status = RunWarm(&standby, argc, argv, env, &stdin_fd, &why);
+      int status = RunWarm(&standby, inv, argc, argv, env, &stdin_fd, &why);
       if (status >= 0) {
         Trace(settings, action + " warm standby=" + std::to_string(pid) +
-                            " status=" + std::to_string(status));
+                            " status=" + std::to_string(status) + skipped);
         if (warm::PoolLacks(pool, settings.target))
           warm::TopUp(pool, settings.target, settings.max_boots, spec, false);
         return status;

@@ -375,7 +375,8 @@ Napi::Value WarmSetImage(const Napi::CallbackInfo& info) {
 }
 
 // warmHandDaemon(pool, node, cwd, args, env, fds, timeoutMs): hands the serving role to a ready
-// standby of `pool`: { pid } when one took it over, else { pid: 0, reason }. A standby that got
+// standby of `pool`: { pid, skipped? } when one took it over (skipped: the standbys passed over
+// before it, and why), else { pid: 0, reason }. A standby that got
 // the request but did not answer within `timeoutMs` is killed before this returns, so the
 // caller can start the daemon itself without two processes serving one socket.
 Napi::Value WarmHandDaemon(const Napi::CallbackInfo& info) {
@@ -419,6 +420,7 @@ Napi::Value WarmHandDaemon(const Napi::CallbackInfo& info) {
   if (r == 1 && status == 0) {
     warm::Release(&standby);
     result.Set("pid", Napi::Number::New(env, pid));
+    if (!why.empty()) result.Set("skipped", Napi::String::New(env, why));
     return result;
   }
   if (r == 1 && status == warm::kDeclined) {

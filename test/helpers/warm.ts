@@ -1,6 +1,7 @@
 // Warm-start helpers for tests: the standby processes of a pool root (found by the marker the
 // launcher puts in their environment), the ready sockets, the launcher's trace, and waiting
 // and cleaning up by pid.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -16,7 +17,8 @@ function environOf(pid: number): string[] | undefined {
   }
 }
 
-function alive(pid: number): boolean {
+/** Whether `pid` runs (a zombie waiting for its reaper does not). */
+export function alive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
@@ -26,14 +28,16 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Standby processes (not yet handed work) of pools under `root`, by pid. */
+/** Standby processes (not yet handed work) of the pool `root` or of pools under it, by pid. */
 export function standbyPids(root: string): number[] {
-  const prefix = `${MARKER}${root}/`;
+  const exact = `${MARKER}${root}`;
+  const prefix = `${exact}/`;
   const pids: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     const env = environOf(Number(name));
-    if (env?.some((e) => e.startsWith(prefix)) && alive(Number(name))) pids.push(Number(name));
+    if (env?.some((e) => e === exact || e.startsWith(prefix)) && alive(Number(name)))
+      pids.push(Number(name));
   }
   return pids.sort((a, b) => a - b);
 }
@@ -68,16 +72,25 @@ export function socketPid(name: string): number {
 }
 
 /**
- * Waits until `pool` (or, when undefined, the only pool under `root`) has at least `n` ready
- * standbys. Liveness only: standbys boot at nice 19 and the machine may be busy.
+ * Boots `binary`'s pool (`--containerd-shim-prewarm`, with containerd's environment `env`) and
+ * returns the pool directory it uses.
  */
-export async function waitReady(root: string, n: number, timeoutMs = 120_000): Promise<string> {
+export function prewarm(binary: string, env: Record<string, string>): string {
+  const r = spawnSync(binary, ['--containerd-shim-prewarm'], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  if (r.status !== 0 || !r.stdout.startsWith('/'))
+    throw new Error(`${binary} --containerd-shim-prewarm: ${r.status} ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Waits until `pool` has at least `n` ready standbys. Liveness only: boots run at nice 19. */
+export async function waitReady(pool: string, n: number, timeoutMs = 120_000): Promise<void> {
   const until = Date.now() + timeoutMs;
-  for (;;) {
-    const found = pools(root).find((p) => readySockets(p).length >= n);
-    if (found) return found;
+  while (readySockets(pool).length < n) {
     if (Date.now() > until)
-      throw new Error(`no pool under ${root} got ${n} ready standbys in ${timeoutMs} ms`);
+      throw new Error(`${pool} did not get ${n} ready standbys in ${timeoutMs} ms`);
     await sleep(50);
   }
 }

@@ -25,6 +25,11 @@ export function handDaemonToStandby(command: ServeCommand, cwd: string, listener
     [listener],
     HANDOVER_TIMEOUT_MS,
   );
-  trace(result.pid > 0 ? `daemon warm standby=${result.pid}` : `daemon cold: ${result.reason}`);
+  const skipped = result.skipped ? ` (skipped: ${result.skipped})` : '';
+  trace(
+    result.pid > 0
+      ? `daemon warm standby=${result.pid}${skipped}`
+      : `daemon cold: ${result.reason}`,
+  );
   return result.pid > 0;
 }

@@ -21,7 +21,7 @@ export interface WarmBinding {
     env: string[],
     fds: number[],
     timeoutMs: number,
-  ): { pid: number; reason?: string };
+  ): { pid: number; reason?: string; skipped?: string };
   warmHello(fd: number, pool: string, stale: boolean): void;
   warmReceive(fd: number, timeoutMs: number): WarmRequest;
   warmReply(fd: number, status: number): void;

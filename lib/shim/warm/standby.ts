@@ -12,7 +12,8 @@
 //
 // Exits by itself: after CONTAINERD_SHIM_WARM_IDLE_MS (default 60 s) without work; when a
 // module it loaded changed on disk (an upgrade: it answers "stale" and exits); when the client
-// goes away.
+// goes away. Once ready it boots what the pool lacks (refill), but only within the idle timeout
+// of the invocation that started the boots, so a quiet machine ends with no standby at all.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -113,8 +114,12 @@ function envCount(name: string, fallback: number): number {
 /**
  * Boots what the pool still lacks, with this standby's own boot command and environment: after
  * a burst the pool refills by itself while at most CONTAINERD_SHIM_WARM_BOOTS boot at a time.
+ * Only within the idle timeout of the demand that started the chain (its time travels in the
+ * boot environment), so standbys idling out never boot their own replacements.
  */
-function refill(pool: string, cmdline: string[], environ: string[]): void {
+function refill(pool: string, cmdline: string[], environ: string[], idle: number): void {
+  const demand = warmEnv.standbyDemand;
+  if (demand === undefined || Date.now() - demand > idle) return;
   const target = Math.min(envCount('CONTAINERD_SHIM_WARM_POOL', 3), 64);
   const boots = Math.max(1, Math.min(envCount('CONTAINERD_SHIM_WARM_BOOTS', 2), 64));
   try {
@@ -155,7 +160,7 @@ export function becomeStandby(pool: string, preload: () => void): Promise<void> 
     `s-${process.hrtime.bigint().toString(16).padStart(16, '0')}-${process.pid}`,
   );
   fs.renameSync(temp, ready); // published only once it listens
-  refill(pool, bootCmdline, bootEnviron);
+  refill(pool, bootCmdline, bootEnviron, idle);
 
   return new Promise<void>((resolve) => {
     let timer = setTimeout(onIdle, idle);
