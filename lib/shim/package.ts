@@ -23,6 +23,8 @@ export interface PackageOptions {
   relative?: boolean;
   /** The launcher to copy; default the package's own build or prebuilt one. */
   launcher?: string;
+  /** false: a binary that never uses standbys (always cold, like CONTAINERD_SHIM_WARM=0). */
+  warm?: boolean;
 }
 
 export interface PackageResult {
@@ -84,6 +86,7 @@ export function packageShim(options: PackageOptions): PackageResult {
     line('name', path.basename(output)),
     line('node', node),
     line('entry', recorded),
+    ...(options.warm === false ? ['warm=0'] : []),
     ...boot.execArgv.map((flag) => line('arg', flag)),
     ...Object.entries(boot.env).map(([k, v]) => line('env', `${k}=${v}`)),
   ];

@@ -91,6 +91,7 @@ bool LoadConfig(Config* config, std::string* error) {
     else if (key == "arg") config->args.push_back(value);
     else if (key == "env") config->env.push_back(value);
     else if (key == "name") config->name = value;
+    else if (key == "warm") config->warm = value != "0";
   }
   if (config->node.empty() || config->entry.empty()) {
     *error = "the shim configuration names no node or no entry script";

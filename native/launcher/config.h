@@ -6,7 +6,8 @@
 //
 // Keys: node (path), entry (path; relative paths are relative to the binary's directory),
 // arg (a node flag; repeated), env (NAME=value added to every Node process; repeated),
-// name (the runtime's name, for messages).
+// name (the runtime's name, for messages), warm (0: never hand work to standbys, as with
+// CONTAINERD_SHIM_WARM=0).
 #pragma once
 #include <sys/stat.h>
 
@@ -21,6 +22,7 @@ struct Config {
   std::vector<std::string> args;
   std::vector<std::string> env;
   std::string name;
+  bool warm = true;
   std::string text;   // the raw trailer (part of the build identity)
   struct stat self{};  // the binary itself
   std::string dir;    // the binary's directory (symlinks resolved)

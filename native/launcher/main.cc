@@ -192,17 +192,23 @@ int RunWarm(warm::Standby* standby, const Invocation& inv, int argc, char** argv
   std::vector<std::string> args(argv + 1, argv + argc);
   int fds[3] = {in, out, err};
   int32_t status = 0;
+  bool final = false;
   int r = 0;
   if (!warm::SendRequest(standby->fd, warm::kAction, cwd, args, env, fds, 3)) {
     *why = std::string("send: ") + strerror(errno);
   } else {
-    r = warm::RecvResult(standby->fd, -1, &status);
+    r = warm::RecvResult(standby->fd, -1, &status, &final);
     if (r != 1) *why = "standby " + std::to_string(standby->pid) + " died before answering";
     else if (status == warm::kDeclined) *why = "standby " + std::to_string(standby->pid) + " declined";
   }
   if (r == 1 && status != warm::kDeclined) {
-    // Output written after the status (exit handlers) still counts: wait for the exit.
-    warm::WaitClosed(standby->fd);
+    // The status comes when the action exits; a final one once every exit handler ran (all
+    // output is written). Otherwise what exit handlers write still counts: wait for the exit.
+    while (!final) {
+      int32_t later = 0;
+      if (warm::RecvResult(standby->fd, -1, &later, &final) != 1) break;  // closed: exited
+      status = later;
+    }
     warm::Release(standby);
     Relay(out, 1);
     if (!combined) Relay(err, 2);
@@ -270,8 +276,9 @@ int Main(int argc, char** argv) {
   Invocation inv = Parse(argc, argv);
   const std::string& action = inv.action;
   Settings settings = ReadSettings();
-  if (!settings.enabled) {
-    Trace(settings, action + " cold: CONTAINERD_SHIM_WARM is off");
+  if (!settings.enabled || !config.warm) {
+    Trace(settings, action + (config.warm ? " cold: CONTAINERD_SHIM_WARM is off"
+                                          : " cold: packaged with --no-warm"));
     return prewarm ? 0 : ExecCold(config, node_argv, env, -1);
   }
   std::string why;

@@ -464,11 +464,11 @@ Napi::Value WarmReceive(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// warmReply(fd, status): RESULT (blocking; a vanished client is ignored).
+// warmReply(fd, status, final): RESULT (blocking; a vanished client is ignored).
 Napi::Value WarmReply(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   int status = info[1].As<Napi::Number>().Int32Value();
-  warm::SendResult(fd, status);
+  warm::SendResult(fd, status, info.Length() < 3 || info[2].ToBoolean().Value());
   return info.Env().Undefined();
 }
 

@@ -32,6 +32,7 @@ struct RequestHeader {
 struct ResultMessage {
   uint32_t magic;
   int32_t status;
+  uint32_t final;
 };
 
 // Waits for `events` on fd until `deadline` (ms, monotonic; < 0 forever). 1 ready, 0 timeout.
@@ -287,16 +288,17 @@ bool RecvRequest(int fd, int timeout_ms, Request* out) {
   return true;
 }
 
-bool SendResult(int fd, int32_t status) {
-  ResultMessage m{kResultMagic, status};
+bool SendResult(int fd, int32_t status, bool final) {
+  ResultMessage m{kResultMagic, status, final ? 1u : 0u};
   return WriteAll(fd, &m, sizeof(m));
 }
 
-int RecvResult(int fd, int timeout_ms, int32_t* status) {
+int RecvResult(int fd, int timeout_ms, int32_t* status, bool* final) {
   ResultMessage m;
   if (!ReadExact(fd, &m, sizeof(m), timeout_ms)) return errno == ETIMEDOUT ? -1 : 0;
   if (m.magic != kResultMagic) return 0;
   *status = m.status;
+  if (final != nullptr) *final = m.final != 0;
   return 1;
 }
 

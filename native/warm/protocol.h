@@ -6,7 +6,10 @@
 //   client  -> standby  REQUEST  magic, version, kind (action | daemon), payload length, fd count,
 //                                the fds (SCM_RIGHTS), then the payload: cwd, args[], env[]
 //   standby -> client   RESULT   magic, status: an action's exit status; 0 when a daemon took
-//                                over; kDeclined when it did nothing (the client goes cold)
+//                                over; kDeclined when it did nothing (the client goes cold);
+//                                final: nothing more will be written (sent once the exit
+//                                handlers ran; a non-final status leaves the client to wait
+//                                for the connection to close, i.e. the standby's exit)
 //
 // Plain C++ over syscalls (no N-API): compiled into the launcher and into the addon.
 #pragma once
@@ -63,9 +66,9 @@ bool SendRequest(int fd, uint16_t kind, const std::string& cwd,
 // False on EOF, timeout, malformed input (errno EPROTO) or too much (EMSGSIZE); no fd leaks.
 bool RecvRequest(int fd, int timeout_ms, Request* out);
 
-bool SendResult(int fd, int32_t status);
-// 1: `status` read; 0: EOF or error; -1: timed out.
-int RecvResult(int fd, int timeout_ms, int32_t* status);
+bool SendResult(int fd, int32_t status, bool final);
+// 1: `status` (and `final`) read; 0: EOF or error; -1: timed out.
+int RecvResult(int fd, int timeout_ms, int32_t* status, bool* final = nullptr);
 
 // Waits until the peer closes the connection (bytes after RESULT are discarded).
 void WaitClosed(int fd);

@@ -24,7 +24,7 @@ export interface WarmBinding {
   ): { pid: number; reason?: string; skipped?: string };
   warmHello(fd: number, pool: string, stale: boolean): void;
   warmReceive(fd: number, timeoutMs: number): WarmRequest;
-  warmReply(fd: number, status: number): void;
+  warmReply(fd: number, status: number, final?: boolean): void;
   warmAdopt(pid: number): void;
   warmRenice(nice: number): void;
   warmSetImage(argv: string[], env: string[]): void;

@@ -72,6 +72,28 @@ function modulesChanged(snapshot: Map<string, string>): boolean {
   return false;
 }
 
+type Exiting = { reallyExit(code?: number): never };
+
+/**
+ * The action's exit status for the client. process.exit() ends in process.reallyExit() once
+ * every 'exit' listener ran: the status sent from there is final (all output written), and the
+ * client relays at once instead of waiting out node's teardown. Exits that bypass it (an
+ * uncaught exception) send it from an 'exit' listener, not final: the client then waits for the
+ * connection to close, so what later listeners write still counts.
+ */
+function reportExit(conn: number, f: Fault | undefined): void {
+  process.once('exit', (code) => {
+    die(f, 'result', 'action');
+    warmNative.warmReply(conn, code, false);
+  });
+  const exiting = process as unknown as Exiting;
+  const reallyExit = exiting.reallyExit;
+  exiting.reallyExit = (code?: number): never => {
+    warmNative.warmReply(conn, code ?? 0, true);
+    return reallyExit.call(process, code);
+  };
+}
+
 /** The boot marker inherited on fd 3 (pool.h): unlinked, and fd 3 kept busy with /dev/null. */
 function releaseBootMarker(pool: string): boolean {
   let target: string;
@@ -219,19 +241,14 @@ export function becomeStandby(pool: string, preload: () => void): Promise<void> 
         become(request, peer);
       } catch (err) {
         trace(`standby declined ${request.kind}: ${(err as Error).message}`);
-        warmNative.warmReply(conn, DECLINED);
+        warmNative.warmReply(conn, DECLINED, true);
         process.exit(0);
       }
       if (request.kind === 'daemon') {
-        warmNative.warmReply(conn, 0);
+        warmNative.warmReply(conn, 0, true);
         native.closeFd(conn);
       } else {
-        // The status goes out when the action exits; the client then waits for our exit (the
-        // connection closing) before it copies what we wrote, so exit handlers' output counts.
-        process.once('exit', (code) => {
-          die(f, 'result', 'action');
-          warmNative.warmReply(conn, code);
-        });
+        reportExit(conn, f);
       }
       resolve();
     }
