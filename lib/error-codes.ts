@@ -16,10 +16,6 @@ export const ERROR_CODES = {
     from: 'shim',
     meaning: '`fromAny`: the Any holds another message type than the one asked for',
   },
-  ERR_BUNDLE_NOT_FOUND: {
-    from: 'shim',
-    meaning: '`delete` was given a `-bundle` directory that does not exist',
-  },
   ERR_CGROUP_NOT_FOUND: {
     from: 'linux',
     meaning: 'the process has no cgroup v2 path, or no cgroup2 filesystem is mounted',

@@ -1,16 +1,23 @@
 // The TypeScript runc shim against containerd-shim-runc-v2, scenario by scenario, under the same
-// private containerd 1.6: each scenario runs under both runtimes and the observable results
-// (output, exit codes, task status, event topics in order) must match. The whole suite runs
-// twice: with warm start (every start, daemon and delete of ours handed to a standby, checked in
-// the launcher's trace) and with CONTAINERD_SHIM_WARM=0 (everything cold).
+// private containerd, for every containerd generation (1.6, 1.7, 2.1: each with its own runc-v2 as
+// the reference), plus a "loaded" pass beside two CPU-bound loops: each scenario runs under both
+// runtimes and the observable results (output, exit codes, task status, event topics in order,
+// error codes and messages) must match. Every generation runs warm (each start, daemon and delete
+// of ours taken by a standby, checked in the launcher's trace); 1.6 also runs with
+// CONTAINERD_SHIM_WARM=0 (everything cold); the loaded pass takes whatever the pool has.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { Client, TaskClient, TaskV3Client, TtrpcError } from '../lib';
+import { task as taskProtos } from '../lib/protos/task';
 import { requireEnvironment } from './helpers/env';
-import { Testbed } from './helpers/testbed';
+import { underLoad } from './helpers/load';
+import { containerdGenerations, requireContainerd } from './helpers/peers';
+import type { ContainerdGeneration } from './helpers/peers';
+import { SHIM_SOCKET_DIR, Testbed } from './helpers/testbed';
 import { prewarm, traceLines, waitReady } from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
@@ -19,6 +26,10 @@ const RUNTIMES: [string, string][] = [
   ['runc-v2', 'io.containerd.runc.v2'],
   ['runcts', OURS],
 ];
+
+const deleteResponse = taskProtos.DeleteResponse;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 let seq = 0;
 const name = (label: string): string => `${label}-${process.pid}-${++seq}`;
@@ -39,25 +50,86 @@ class EventLog {
   private lines: string[] = [];
   private readonly child;
   private constructor(tb: Testbed) {
-    this.child = spawn('ctr', ['-a', tb.address, 'events'], {
+    this.child = spawn(tb.ctrPath, ['-a', tb.address, 'events'], {
       stdio: ['ignore', 'pipe', 'ignore'],
     });
-    this.child.stdout.on('data', (d: Buffer) =>
-      this.lines.push(...d.toString().split('\n').filter(Boolean)),
-    );
+    // A chunk may end inside a line (it does when ctr is descheduled mid-write under load).
+    let partial = '';
+    this.child.stdout.on('data', (d: Buffer) => {
+      const lines = (partial + d.toString()).split('\n');
+      partial = lines.pop() ?? '';
+      this.lines.push(...lines.filter(Boolean));
+    });
   }
+
+  /** Opens the log once `ctr events` is provably subscribed (it sees an event we cause). */
   static async open(tb: Testbed): Promise<EventLog> {
     const log = new EventLog(tb);
-    await new Promise((r) => setTimeout(r, 300)); // ctr events subscribes asynchronously
+    const until = Date.now() + 20_000;
+    for (let n = 1; ; n++) {
+      const probe = `probe=${process.pid}-${++seq}`;
+      await tb.ctr(['namespaces', 'label', tb.namespace, probe]);
+      if (log.lines.some((l) => l.includes('/namespaces/update') && l.includes(probe.slice(6))))
+        break;
+      if (Date.now() > until) assert.fail('ctr events never reported a namespace update');
+      await sleep(20 * Math.min(n, 10));
+    }
     return log;
   }
+
   topics(id: string): string[] {
     return this.lines
       .filter((l) => l.includes(`"${id}"`) && / \/tasks\//.test(l))
       .map((l) => /(\/tasks\/[a-z-]+)/.exec(l)![1]!);
   }
+
+  /** Waits (bounded) until `topic` was published for `id`, then closes the log. */
+  async closeAfter(id: string, topic: string): Promise<void> {
+    const until = Date.now() + 20_000;
+    while (!this.topics(id).includes(topic) && Date.now() < until) await sleep(20);
+    this.close();
+  }
+
   close(): void {
-    if (this.child.pid) process.kill(this.child.pid, 'SIGKILL');
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
+  }
+}
+
+/** A TTRPC client for the shim serving `id`, task API v2 or v3 as the shim told containerd. */
+async function shimTask(
+  tb: Testbed,
+  id: string,
+): Promise<{ task: TaskClient | TaskV3Client; close(): void }> {
+  const bundle = path.join(tb.bundleRoot, id);
+  let address: string;
+  let version = 2;
+  try {
+    const bootstrap = JSON.parse(fs.readFileSync(path.join(bundle, 'bootstrap.json'), 'utf8')) as {
+      address: string;
+      version?: number;
+    };
+    address = bootstrap.address;
+    version = bootstrap.version ?? 2;
+  } catch {
+    address = fs.readFileSync(path.join(bundle, 'address'), 'utf8').trim();
+  }
+  const client = await Client.connect(address);
+  return {
+    task: version >= 3 ? new TaskV3Client(client) : new TaskClient(client),
+    close: () => void client.close(),
+  };
+}
+
+/** A call's outcome as comparable data: ok, or the error's code name and message. */
+async function outcome(
+  call: Promise<unknown>,
+): Promise<{ ok: true } | { code: string; message: string }> {
+  try {
+    await call;
+    return { ok: true };
+  } catch (err) {
+    if (!(err instanceof TtrpcError)) throw err;
+    return { code: err.codeName, message: err.message };
   }
 }
 
@@ -71,32 +143,39 @@ async function waitStatus(tb: Testbed, id: string, status: string): Promise<void
   }
 }
 
-/** Standbys kept ready in the warm run: the most one scenario uses (2 starts, 1 daemon, 2 deletes). */
+/** Standbys kept ready in a warm pass: the most one scenario uses (2 starts, 1 daemon, 2 deletes). */
 const POOL = 6;
 
-const MODES = {
+/**
+ * warm: every action of ours must be taken by a standby (the pool is full before each
+ * scenario); cold: none may be (CONTAINERD_SHIM_WARM=0); mixed: whatever the pool has (under
+ * load standbys boot slowly at nice 19), both paths being correct.
+ */
+type Mode = 'warm' | 'cold' | 'mixed';
+
+const MODE_ENV: Record<Mode, Record<string, string>> = {
   warm: { CONTAINERD_SHIM_WARM_POOL: String(POOL), CONTAINERD_SHIM_WARM_IDLE_MS: '600000' },
   cold: { CONTAINERD_SHIM_WARM: '0' },
-} as const;
+  mixed: {},
+};
 
-for (const [mode, env] of Object.entries(MODES))
-  describe(`runc shim in TypeScript vs containerd-shim-runc-v2 (${mode} start)`, function () {
+function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mode): void {
+  const title = `runc shim in TypeScript vs containerd-shim-runc-v2 (containerd ${generation}, ${mode} start${loaded ? ', loaded: two busy loops beside it' : ''})`;
+  describe(title, function () {
     this.timeout(180_000);
     let tb: Testbed;
     let rootfsDir: string;
     let traced = 0;
 
     before(async function () {
+      this.timeout(120_000);
       requireEnvironment(
         this,
-        {
-          commands: ['containerd', 'ctr', 'runc', 'containerd-shim-runc-v2', 'script'],
-          root: true,
-          files: ['/bin/busybox'],
-        },
-        'apt-get install containerd runc busybox-static bsdutils; run as root',
+        { commands: ['runc', 'script'], root: true, files: ['/bin/busybox'] },
+        'apt-get install runc busybox-static bsdutils; run as root',
       );
-      tb = await Testbed.start({ env });
+      requireContainerd(this, generation);
+      tb = await Testbed.start({ generation, env: MODE_ENV[mode] });
       rootfsDir = path.join(tb.dir, 'rootfs-plain');
       fs.mkdirSync(path.join(rootfsDir, 'bin'), { recursive: true });
       for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc']) fs.mkdirSync(path.join(rootfsDir, d));
@@ -106,14 +185,18 @@ for (const [mode, env] of Object.entries(MODES))
         fs.symlinkSync('busybox', path.join(rootfsDir, 'bin', applet));
     });
 
-    after(async () => {
+    if (loaded) underLoad(2);
+
+    after(async function () {
+      this.timeout(120_000);
       await tb?.destroy();
     });
 
-    beforeEach(async () => {
+    beforeEach(async function () {
       if (!tb) return;
       if (mode === 'warm') {
         // Every action of ours in the scenario finds a standby: deterministic, not timing-bound.
+        this.timeout(180_000);
         await waitReady(prewarm(OURS, tb.env), POOL);
       }
       traced = traceLines(tb.warmLog).length;
@@ -125,10 +208,7 @@ for (const [mode, env] of Object.entries(MODES))
       const lines = traceLines(tb.warmLog)
         .slice(traced)
         .filter((l) => /^(start|delete|daemon) /.test(l));
-      assert.ok(
-        lines.some((l) => l.startsWith('start ')),
-        'our shim was started',
-      );
+      if (mode === 'mixed') return;
       const expected = mode === 'warm' ? /^(start|delete|daemon) warm / : /^(start|delete) cold: /;
       assert.deepEqual(
         lines.filter((l) => !expected.test(l)),
@@ -160,8 +240,7 @@ for (const [mode, env] of Object.entries(MODES))
           'echo',
           'hello',
         ]);
-        await new Promise((res) => setTimeout(res, 300));
-        events.close();
+        await events.closeAfter(id, '/tasks/delete');
         return { code: r.code, stdout: r.stdout, topics: events.topics(id) };
       });
       assert.deepEqual(go, {
@@ -172,7 +251,9 @@ for (const [mode, env] of Object.entries(MODES))
       assert.deepEqual(ts, go);
     });
 
-    it('OOM: the /tasks/oom event before the exit, status 137', async () => {
+    // runc-v2 publishes /tasks/oom 2 to 11 times per OOM kill (one per cgroup event it sees), ours
+    // 2 to 6: what is compared is what a client relies on, never the count.
+    it('OOM: a /tasks/oom event before the exit, status 137', async () => {
       const [go, ts] = await both(async (runtime, label) => {
         const events = await EventLog.open(tb);
         const id = name(label);
@@ -189,15 +270,22 @@ for (const [mode, env] of Object.entries(MODES))
           '-c',
           'dd if=/dev/zero of=/dev/null bs=64M count=1',
         ]);
-        await new Promise((res) => setTimeout(res, 300));
-        events.close();
-        return { code: r.code, topics: events.topics(id) };
+        await events.closeAfter(id, '/tasks/delete');
+        const topics = events.topics(id);
+        const exitAt = topics.indexOf('/tasks/exit');
+        return {
+          code: r.code,
+          oom: topics.includes('/tasks/oom'),
+          oomBeforeExit: exitAt > 0 && topics.slice(0, exitAt).includes('/tasks/oom'),
+          others: topics.filter((t) => t !== '/tasks/oom'),
+        };
       });
-      assert.deepEqual(go, {
-        code: 137,
-        topics: ['/tasks/create', '/tasks/start', '/tasks/oom', '/tasks/exit', '/tasks/delete'],
-      });
-      assert.deepEqual(ts, go);
+      const others = ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'];
+      // Ours always reports the OOM before the exit it caused, then the delete; runc-v2's OOM
+      // goroutine can lose that race (its event then follows the exit), and under containerd 2.1
+      // its /tasks/delete was sometimes missing from the stream: only status and OOM are common.
+      assert.deepEqual([go.code, go.oom], [137, true], `runc-v2: ${JSON.stringify(go)}`);
+      assert.deepEqual(ts, { code: 137, oom: true, oomBeforeExit: true, others }, 'runcts');
     });
 
     it("sh -c 'exit 7': the exit status", async () => {
@@ -361,10 +449,25 @@ for (const [mode, env] of Object.entries(MODES))
           await tb.ctr(['task', 'delete', id]);
           await tb.ctr(['container', 'delete', id]);
         }
-        return { shims };
+        // The group's socket, once its shim is gone (bounded wait).
+        const socket = path.join(
+          SHIM_SOCKET_DIR,
+          createHash('sha256')
+            .update(path.join(tb.address, tb.namespace, group))
+            .digest('hex'),
+        );
+        const until = Date.now() + 10_000;
+        while ((tb.findShims().length > 0 || fs.existsSync(socket)) && Date.now() < until)
+          await sleep(50);
+        const socketLeft = fs.existsSync(socket);
+        // runc-v2 2.x leaves it: its shim looks for the address file in the bundle of the
+        // container that started it, which containerd has removed by then. Not ours to keep.
+        if (socketLeft) fs.rmSync(socket, { force: true });
+        return { shims, socketLeft };
       });
-      assert.deepEqual(go, { shims: 1 });
-      assert.deepEqual(ts, go);
+      assert.deepEqual(ts, { shims: 1, socketLeft: false });
+      assert.equal(go.shims, 1);
+      if (generation !== '2.1') assert.equal(go.socketLeft, false);
     });
 
     it('pause/resume, ps, metrics', async () => {
@@ -415,7 +518,8 @@ for (const [mode, env] of Object.entries(MODES))
     it('a terminal container (-t), driven through a pty', async () => {
       const [go, ts] = await both(async (runtime, label) => {
         const id = name(label);
-        const cmd = `ctr -a ${tb.address} -n ${tb.namespace} run -t --rm --fifo-dir ${tb.fifoDir} --runtime ${runtime} ${tb.image} ${id} sh`;
+        tb.noteId(id);
+        const cmd = `${tb.ctrPath} -a ${tb.address} -n ${tb.namespace} run -t --rm --fifo-dir ${tb.fifoDir} --runtime ${runtime} ${tb.image} ${id} sh`;
         const child = spawn('script', ['-qefc', cmd, '/dev/null'], {
           stdio: ['pipe', 'pipe', 'pipe'],
         });
@@ -432,4 +536,211 @@ for (const [mode, env] of Object.entries(MODES))
       assert.deepEqual(go, { code: 5, tty: true, typed: true });
       assert.deepEqual(ts, go);
     });
+
+    /** Runs `command` under script(1): a pty of `cols`x`rows` for ctr's console. */
+    const inPty = (command: string, cols = 91, rows = 33) => {
+      const child = spawn(
+        'script',
+        ['-qefc', `stty cols ${cols} rows ${rows}; ${command}`, '/dev/null'],
+        {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        },
+      );
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      return { child, output: () => out, exited };
+    };
+
+    const ctrCmd = (args: string): string =>
+      `${tb.ctrPath} -a ${tb.address} -n ${tb.namespace} ${args}`;
+
+    it('ResizePty: the window size reaches the shell; after the init exited ResizePty still succeeds', async () => {
+      const [go, ts] = await both(async (runtime, label) => {
+        // Interactive: the first command typed at the prompt sees ctr's window size.
+        const id = name(label);
+        const sh = inPty(
+          ctrCmd(`run -t --rm --fifo-dir ${tb.fifoDir} --runtime ${runtime} ${tb.image} ${id} sh`),
+        );
+        const until = Date.now() + 20_000;
+        while (!/# /.test(sh.output()) && Date.now() < until) await sleep(50);
+        // ctr resizes only after Start returns: ask until the size arrived (bounded).
+        for (let n = 0; !/^33 91\r?$/m.test(sh.output()) && Date.now() < until; n++) {
+          sh.child.stdin.write('stty size\n');
+          await sleep(100 * Math.min(n + 1, 5));
+        }
+        sh.child.stdin.write('exit 5\n');
+        const code = await sh.exited;
+        // A command that is gone before ctr's initial ResizePty arrives: ctr must log no error.
+        const quick = inPty(
+          ctrCmd(
+            `run -t --rm --fifo-dir ${tb.fifoDir} --runtime ${runtime} ${tb.image} ${name(label)} true`,
+          ),
+        );
+        const quickCode = await quick.exited;
+        // Deterministically after the exit: a stopped terminal task, resized before Delete.
+        const stoppedId = name(label);
+        const detached = inPty(
+          ctrCmd(
+            `run -d -t --fifo-dir ${tb.fifoDir} --runtime ${runtime} ${tb.image} ${stoppedId} true`,
+          ),
+        );
+        assert.equal(await detached.exited, 0, detached.output());
+        await waitStatus(tb, stoppedId, 'STOPPED');
+        const shim = await shimTask(tb, stoppedId);
+        const afterExit = await outcome(
+          shim.task.resizePty({ id: stoppedId, execId: '', width: 100, height: 40 }),
+        );
+        shim.close();
+        await tb.ctr(['task', 'delete', stoppedId]);
+        await tb.ctr(['container', 'delete', stoppedId]);
+        return {
+          code,
+          size: /^33 91\r?$/m.test(sh.output()),
+          resizeErrors: [sh.output(), quick.output()].filter((o) => /resize/i.test(o)).length,
+          quickCode,
+          afterExit,
+        };
+      });
+      assert.deepEqual(go, {
+        code: 5,
+        size: true,
+        resizeErrors: 0,
+        quickCode: 0,
+        afterExit: { ok: true },
+      });
+      assert.deepEqual(ts, go);
+    });
+
+    const LINUX_RESOURCES = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
+    const resources = (value: object) => ({
+      type_url: LINUX_RESOURCES,
+      value: Buffer.from(JSON.stringify(value)),
+    });
+
+    it('Update on a stopped task: UNKNOWN "cannot update a stopped container"', async () => {
+      const [go, ts] = await both(async (runtime, label) => {
+        const id = name(label);
+        const run = await tb.ctr(['run', '-d', '--runtime', runtime, tb.image, id, 'true']);
+        assert.equal(run.code, 0, run.stderr);
+        await waitStatus(tb, id, 'STOPPED');
+        const shim = await shimTask(tb, id);
+        const update = await outcome(
+          shim.task.update({ id, resources: resources({ memory: { limit: 64 << 20 } }) }),
+        );
+        shim.close();
+        await tb.ctr(['task', 'delete', id]);
+        await tb.ctr(['container', 'delete', id]);
+        return update;
+      });
+      assert.deepEqual(go, { code: 'UNKNOWN', message: 'cannot update a stopped container' });
+      assert.deepEqual(ts, go);
+    });
+
+    it("a failing runc command: go-runc's message, `runc did not terminate successfully: exit status 1: …`", async () => {
+      const [go, ts] = await both(async (runtime, label) => {
+        const id = name(label);
+        const run = await tb.ctr(['run', '-d', '--runtime', runtime, tb.image, id, 'sleep', '300']);
+        assert.equal(run.code, 0, run.stderr);
+        await waitStatus(tb, id, 'RUNNING');
+        const shim = await shimTask(tb, id);
+        const update = await outcome(
+          shim.task.update({ id, resources: resources({ cpu: { cpus: '77' } }) }),
+        );
+        shim.close();
+        await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        await waitStatus(tb, id, 'STOPPED');
+        await tb.ctr(['task', 'delete', id]);
+        await tb.ctr(['container', 'delete', id]);
+        return 'message' in update
+          ? { ...update, message: update.message.split(id).join('ID') }
+          : update;
+      });
+      assert.equal((go as { code: string }).code, 'UNKNOWN');
+      assert.match(
+        (go as { message: string }).message,
+        /^runc did not terminate successfully: exit status 1: \S/,
+      );
+      assert.deepEqual(ts, go);
+    });
+
+    it('Checkpoint: criu works in <bundle>/criu-work; a failure keeps criu-dump.log in the bundle and names it', async function () {
+      requireEnvironment(this, { commands: ['criu'] }, 'apt-get install criu');
+      const [go, ts] = await both(async (runtime, label) => {
+        const id = name(label);
+        const bundle = path.join(tb.bundleRoot, id);
+        const run = await tb.ctr(['run', '-d', '--runtime', runtime, tb.image, id, 'sleep', '300']);
+        assert.equal(run.code, 0, run.stderr);
+        await waitStatus(tb, id, 'RUNNING');
+        const r = await tb.ctr(['containers', 'checkpoint', '--task', id, `checkpoint/${id}:1`]);
+        const files = fs.readdirSync(bundle);
+        await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        await waitStatus(tb, id, 'STOPPED');
+        await tb.ctr(['task', 'delete', id]);
+        await tb.ctr(['container', 'delete', id]);
+        await tb.ctr(['images', 'rm', `checkpoint/${id}:1`]);
+        return {
+          code: r.code,
+          stderr: r.stderr.split(bundle).join('BUNDLE').split(id).join('ID'),
+          dumpLog: files.includes('criu-dump.log'),
+          workLeft: files.includes('criu-work'),
+        };
+      });
+      if (go.code !== 0) {
+        assert.match(go.stderr, /path= BUNDLE\/criu-dump\.log/);
+        assert.equal(go.dumpLog, true);
+      }
+      assert.equal(go.workLeft, false);
+      assert.deepEqual(ts, go);
+    });
+
+    it('`delete` with a missing bundle exits 0 with a DeleteResponse (as runc-v2 2.x)', async () => {
+      const work = fs.mkdtempSync(path.join(tb.dir, 'gone-'));
+      const id = name('gone');
+      const run = (binary: string) =>
+        new Promise<{ code: number | null; response: object }>((resolve) => {
+          const child = spawn(
+            binary,
+            [
+              '-namespace',
+              tb.namespace,
+              '-address',
+              tb.address,
+              '-id',
+              id,
+              '-bundle',
+              path.join(work, id),
+              'delete',
+            ],
+            { cwd: work, stdio: ['ignore', 'pipe', 'ignore'], env: tb.containerdEnv },
+          );
+          const out: Buffer[] = [];
+          child.stdout.on('data', (d: Buffer) => out.push(d));
+          child.on('close', (code) => {
+            const r = deleteResponse.decode(Buffer.concat(out));
+            resolve({
+              code,
+              response: { pid: r.pid, exitStatus: r.exitStatus, exitedAt: r.exitedAt != null },
+            });
+          });
+        });
+      const go = await run(tb.peer.shimRuncV2);
+      const ts = await run(OURS);
+      fs.rmSync(work, { recursive: true, force: true });
+      const expected = { code: 0, response: { pid: 4294967295, exitStatus: 137, exitedAt: true } };
+      // 1.x's runc-v2 still fails here (it reads <bundle>/runtime); ours answers like 2.x's.
+      if (generation === '2.1') assert.deepEqual(go, expected);
+      assert.deepEqual(ts, expected);
+    });
   });
+}
+
+for (const generation of containerdGenerations()) paritySuite(generation, false, 'warm');
+// The cold path (no standby, or CONTAINERD_SHIM_WARM=0) does not depend on the generation.
+paritySuite('1.6', false, 'cold');
+// The loaded pass runs where users are: the newest generation (CONTAINERD_LOADED narrows or widens it).
+for (const generation of containerdGenerations().filter((g) =>
+  (process.env.CONTAINERD_LOADED ?? '2.1').split(',').includes(g),
+))
+  paritySuite(generation, true, 'mixed');

@@ -357,7 +357,8 @@ export class Container {
   }
 
   async update(resources: protobuf.Any.$Properties | null | undefined): Promise<void> {
-    this.init.assertAlive();
+    // runc-v2's stopped state: an error of no particular kind (UNKNOWN), not NOT_FOUND.
+    if (this.init.stopped) throw new TtrpcError(Code.UNKNOWN, 'cannot update a stopped container');
     await this.runc.update(this.id, jsonAny(resources, 'resources'));
   }
 
@@ -365,14 +366,31 @@ export class Container {
     const options: runcTypes.CheckpointOptions.$Properties = request.options?.value?.length
       ? fromAny(runcTypes.CheckpointOptions, request.options)
       : {};
-    await this.runc.checkpoint(this.id, {
-      imagePath: request.path,
-      workDir: options.workPath || undefined,
-      leaveRunning: !options.exit,
-      allowOpenTcp: options.openTcp ?? false,
-      allowExternalUnixSockets: options.externalUnixSockets ?? false,
-      allowTerminal: options.terminal ?? false,
-      fileLocks: options.fileLocks ?? false,
-    });
+    // criu works (and logs) in the bundle unless told otherwise, not in containerd's temporary
+    // image directory; on failure its dump.log is kept as <bundle>/criu-dump.log (runc-v2).
+    const work = options.workPath || path.join(this.bundle, 'criu-work');
+    try {
+      await this.runc.checkpoint(this.id, {
+        imagePath: request.path,
+        workDir: work,
+        leaveRunning: !options.exit,
+        allowOpenTcp: options.openTcp ?? false,
+        allowExternalUnixSockets: options.externalUnixSockets ?? false,
+        allowTerminal: options.terminal ?? false,
+        fileLocks: options.fileLocks ?? false,
+        emptyNamespaces: options.emptyNamespaces ?? [],
+      });
+    } catch (err) {
+      const dumpLog = path.join(this.bundle, 'criu-dump.log');
+      try {
+        fs.copyFileSync(path.join(work, 'dump.log'), dumpLog);
+      } catch (copyErr) {
+        logger.error({ err: copyErr }, 'failed to copy dump.log to criu-dump.log');
+      }
+      const first = ((err as Error).message ?? String(err)).split('\n')[0];
+      throw new TtrpcError(Code.UNKNOWN, `${first} path= ${dumpLog}`);
+    } finally {
+      if (!options.workPath) fs.rmSync(work, { recursive: true, force: true });
+    }
   }
 }

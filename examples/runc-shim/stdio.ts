@@ -96,10 +96,13 @@ export class ProcessIo {
     if (this.stdout >= 0) this.pumps.push(new Pump(master, this.stdout));
   }
 
+  /**
+   * ResizePty. Like runc-v2 it succeeds without a terminal, and after the process exited: the
+   * console is kept until Delete, because clients resize right after Start, by which time a short
+   * command may already be gone.
+   */
   resize(width: number, height: number): void {
-    if (this.master < 0)
-      throw new TtrpcError(Code.FAILED_PRECONDITION, 'the process has no terminal');
-    native.setWindowSize(this.master, width, height);
+    if (this.master >= 0) native.setWindowSize(this.master, width, height);
   }
 
   /** CloseIO: the client will write nothing more to stdin. */
@@ -108,22 +111,31 @@ export class ProcessIo {
     this.stdinKeep = -1;
   }
 
-  /** Waits for the terminal output to be copied out (bounded), then closes everything. */
+  /**
+   * After the process exited: waits for the terminal output to be copied out (bounded), then
+   * closes everything but the console (see resize; close() releases it at Delete).
+   */
   async drain(timeoutMs = 2000): Promise<void> {
     const output = this.pumps[this.pumps.length - 1];
     if (this.master >= 0 && output && this.stdout >= 0) {
       await Promise.race([output.finished, new Promise((r) => setTimeout(r, timeoutMs).unref())]);
     }
-    this.close();
+    this.closeStreams();
+  }
+
+  private closeStreams(): void {
+    for (const p of this.pumps) p.stop();
+    this.pumps = [];
+    for (const fd of [this.stdinRead, this.stdinKeep, this.stdout, this.stderr]) {
+      if (fd >= 0) native.closeFd(fd);
+    }
+    this.stdinRead = this.stdinKeep = this.stdout = this.stderr = -1;
   }
 
   close(): void {
-    for (const p of this.pumps) p.stop();
-    this.pumps = [];
-    for (const fd of [this.stdinRead, this.stdinKeep, this.stdout, this.stderr, this.master]) {
-      if (fd >= 0) native.closeFd(fd);
-    }
-    this.stdinRead = this.stdinKeep = this.stdout = this.stderr = this.master = -1;
+    this.closeStreams();
+    if (this.master >= 0) native.closeFd(this.master);
+    this.master = -1;
   }
 }
 

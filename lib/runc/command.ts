@@ -215,21 +215,25 @@ export class RuncCommand {
     return loggedOnly ? lastLoggedError(result.stderr) : stderrError(result.stderr);
   }
 
-  /** The RuncError for a failed command. */
+  /**
+   * The RuncError for a failed command. Its message has go-runc's form, which runc-v2 passes on
+   * and users grep for: `runc did not terminate successfully: exit status 1: <runc's output>`
+   * (the output as runc printed it, else runc's last logged error).
+   */
   async failure(name: string, result: CommandResult, cause?: unknown): Promise<RuncError> {
     const spawnError = result.spawnError;
     const runcMessage = spawnError === undefined ? await this.runcMessage(result) : undefined;
     let message: string;
     if (spawnError !== undefined) {
       message = `runc ${name}: cannot run ${this.command}: ${spawnError.message}`;
-    } else if (runcMessage !== undefined) {
-      message = runcMessage.startsWith('runc ') ? runcMessage : `runc ${name}: ${runcMessage}`;
     } else {
       const how =
         result.exitStatus !== null
           ? `exit status ${result.exitStatus}`
           : `killed by ${result.signal ?? 'a signal'}`;
-      message = `runc ${name} failed: ${how}`;
+      const output = result.stdout.toString('utf8') + result.stderr;
+      const said = output.trim() !== '' ? output : (runcMessage ?? '');
+      message = `${this.command} did not terminate successfully: ${how}${said === '' ? '' : `: ${said}`}`;
     }
     return new RuncError(message, {
       command: result.argv,

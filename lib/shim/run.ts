@@ -144,9 +144,8 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
       await start(shim, flags);
       return;
     case 'delete': {
-      if (flags.bundle !== '' && !fs.existsSync(flags.bundle)) {
-        throw codedError('ERR_BUNDLE_NOT_FOUND', `bundle ${flags.bundle} does not exist`);
-      }
+      // A missing bundle is no error (runc-v2 2.x answers too): containerd 2.x may remove it
+      // while this process starts, and then expects the DeleteResponse all the same.
       const response = await shim.deleteShim();
       write(1, encodeDeleteResponse(response));
       return;

@@ -1,5 +1,8 @@
 // A private containerd for the test suite: own root/state/sockets in a short temp dir under /tmp,
 // never the system containerd, never a registry (the busybox image is built locally and imported).
+// Any containerd generation of test/helpers/peers.ts: 1.6 (installed), 1.7 or 2.1 (unpacked from
+// trixie/sid), each run with its own ctr and, first on its PATH, its own containerd-shim-runc-v2
+// (the reference shim `io.containerd.runc.v2` resolves to); runc is the system's.
 //
 // Known shared paths that containerd 1.6 and its runc-v2 shim use regardless of our config:
 //   /run/containerd/s/<sha256>        shim sockets (hard-coded socket root in 1.x)
@@ -9,12 +12,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as path from 'node:path';
 
 import { findCommand } from './env';
 import { buildBusyboxImage } from './image';
 import { killStandbys, standbyPids } from './warm';
+import { findContainerd } from './peers';
+import type { ContainerdGeneration, ContainerdPeer } from './peers';
 
 export interface CtrOptions {
   input?: string | Buffer;
@@ -42,6 +46,8 @@ export interface TestbedOptions {
    * standbys in `<dir>/warm` and trace to `<dir>/warm.log` (CONTAINERD_SHIM_WARM_DIR/_LOG).
    */
   env?: Record<string, string>;
+  /** Which containerd runs (default 1.6, the installed one). */
+  generation?: ContainerdGeneration;
   /** Force a snapshotter; by default overlayfs if containerd reports it usable, else native. */
   snapshotter?: 'overlayfs' | 'native';
 }
@@ -61,7 +67,10 @@ function tomlString(s: string): string {
   return JSON.stringify(s); // TOML basic strings use the same escapes as JSON for our paths
 }
 
-/** Plugins a bare `ctr run` never needs; disabling them keeps start-up quick and side-effect free. */
+/**
+ * Plugins a bare `ctr run` never needs; disabling them keeps start-up quick and side-effect free.
+ * Ids that a generation does not have are ignored by it.
+ */
 const DISABLED_PLUGINS = [
   'io.containerd.grpc.v1.cri',
   'io.containerd.internal.v1.opt', // would create /opt/containerd
@@ -71,11 +80,24 @@ const DISABLED_PLUGINS = [
   'io.containerd.snapshotter.v1.btrfs',
   'io.containerd.snapshotter.v1.devmapper',
   'io.containerd.snapshotter.v1.zfs',
+  // 1.7 and 2.x
+  'io.containerd.nri.v1.nri', // on by default in 2.x: would serve /var/run/nri/nri.sock
+  'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.internal.v1.tracing',
+  // 2.x names and CRI parts
+  'io.containerd.monitor.container.v1.restart',
+  'io.containerd.monitor.task.v1.cgroups',
+  'io.containerd.cri.v1.images',
+  'io.containerd.cri.v1.runtime',
+  'io.containerd.grpc.v1.healthcheck',
+  'io.containerd.snapshotter.v1.erofs',
+  'io.containerd.differ.v1.erofs',
 ];
 
-function renderConfig(dir: string): string {
+function renderConfig(dir: string, generation: ContainerdGeneration): string {
   return [
-    'version = 2',
+    // 2.x reads version 3 (it would migrate 2, logging that it did); 1.x reads version 2.
+    generation.startsWith('1.') ? 'version = 2' : 'version = 3',
     `root = ${tomlString(path.join(dir, 'root'))}`,
     `state = ${tomlString(path.join(dir, 'state'))}`,
     `disabled_plugins = [${DISABLED_PLUGINS.map(tomlString).join(', ')}]`,
@@ -139,18 +161,6 @@ function childrenMap(): Map<number, number[]> {
     map.set(ppid, list);
   }
   return map;
-}
-
-/** Whether a server accepts connections on the unix socket `file` (connects, then closes). */
-function accepts(file: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(file);
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }
 
 function unescapeMountPath(s: string): string {
@@ -229,11 +239,16 @@ export class Testbed {
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
+  /** The containerd release this testbed runs, and its ctr and reference shim. */
+  readonly peer: ContainerdPeer;
+
   private constructor(
     readonly dir: string,
     namespace: string,
+    peer: ContainerdPeer,
     env: Record<string, string> = {},
   ) {
+    this.peer = peer;
     this.namespace = namespace;
     this.env = {
       CONTAINERD_SHIM_WARM_DIR: path.join(dir, 'warm'),
@@ -265,18 +280,39 @@ export class Testbed {
     return path.join(this.stateDir, 'io.containerd.runtime.v2.task', this.namespace);
   }
 
+  get generation(): ContainerdGeneration {
+    return this.peer.generation;
+  }
+
+  /** The ctr binary of this containerd release. */
+  get ctrPath(): string {
+    return this.peer.ctr;
+  }
+
+  /**
+   * containerd's environment (so every shim's): ours, `env` (warm-start settings included), and
+   * its own release's binaries (the reference shim) first on PATH.
+   */
+  get containerdEnv(): NodeJS.ProcessEnv {
+    return {
+      ...process.env,
+      ...this.env,
+      PATH: `${this.peer.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    };
+  }
+
   static async start(opts: TestbedOptions = {}): Promise<Testbed> {
-    for (const cmd of ['containerd', 'ctr']) {
-      if (findCommand(cmd) === undefined) throw new Error(`testbed: ${cmd} not found in PATH`);
-    }
+    const generation = opts.generation ?? '1.6';
+    const peer = findContainerd(generation);
+    if (peer === undefined) throw new Error(`testbed: containerd ${generation} not found`);
     // Short path: unix socket paths are limited to 107 bytes.
     const dir = await fs.promises.mkdtemp('/tmp/ctb-');
-    const tb = new Testbed(dir, opts.namespace ?? 'testbed', opts.env);
+    const tb = new Testbed(dir, opts.namespace ?? 'testbed', peer, opts.env);
     try {
       await fs.promises.mkdir(tb.rootDir, { mode: 0o700 });
       await fs.promises.mkdir(tb.stateDir, { mode: 0o711 });
       await fs.promises.mkdir(tb.fifoDir, { mode: 0o700 });
-      await fs.promises.writeFile(tb.configPath, renderConfig(dir));
+      await fs.promises.writeFile(tb.configPath, renderConfig(dir, generation));
       await tb.launch();
       tb.snapshotter = opts.snapshotter ?? (await tb.detectSnapshotter());
       const tarball = await buildBusyboxImage(dir, tb.image);
@@ -321,10 +357,10 @@ export class Testbed {
     const log = fs.openSync(this.logPath, 'a');
     let child: ChildProcess;
     try {
-      child = spawn('containerd', ['--config', this.configPath], {
+      child = spawn(this.peer.containerd, ['--config', this.configPath], {
         stdio: ['ignore', log, log],
         cwd: this.dir,
-        env: { ...process.env, ...this.env },
+        env: this.containerdEnv,
       });
     } finally {
       fs.closeSync(log);
@@ -347,7 +383,7 @@ export class Testbed {
       }
       if (fs.existsSync(this.address)) {
         const res = await runCommand(
-          'ctr',
+          this.ctrPath,
           ['-a', this.address, '--connect-timeout', '2s', 'version'],
           5_000,
         );
@@ -388,6 +424,7 @@ export class Testbed {
    */
   ctr(args: string[], opts: CtrOptions = {}): Promise<CtrResult> {
     const since = Date.now();
+    for (const arg of args) this.noteId(arg);
     const attachesTask =
       args[0] === 'run' ||
       (['t', 'task', 'tasks'].includes(args[0] ?? '') && ['start', 'exec'].includes(args[1] ?? ''));
@@ -397,7 +434,7 @@ export class Testbed {
       args = [...args.slice(0, at), '--fifo-dir', this.fifoDir, ...args.slice(at)];
     }
     return runCommand(
-      'ctr',
+      this.ctrPath,
       ['-a', this.address, '-n', this.namespace, ...args],
       opts.timeoutMs ?? DEFAULT_CTR_TIMEOUT_MS,
       {
@@ -521,9 +558,22 @@ export class Testbed {
   }
 
   /**
-   * Socket files in the shim socket dir created since this testbed started that no server
-   * accepts on any more. The dir is shared by every containerd on the machine: a live shim's
-   * socket (ours shows in `shims`; another suite's is none of our business) is not a leftover.
+   * Container and group ids this testbed's clients named (every ctr argument, and the value of
+   * any `key=value` argument): a shim socket is ours only if its name is the hash of one of them.
+   */
+  private readonly ids = new Set<string>();
+
+  /** Records an id used outside `ctr()` (e.g. by a client of the testbed's own). */
+  noteId(id: string): void {
+    this.ids.add(id);
+    const eq = id.indexOf('=');
+    if (eq >= 0) this.ids.add(id.slice(eq + 1));
+  }
+
+  /**
+   * Shim socket files of this testbed: /run/containerd/s is shared with every other containerd
+   * on the machine (other suites running at the same time), so a socket counts only if its name
+   * is sha256(<our address>/<namespace>/<id>[-debug]) for an id we used, created since we started.
    */
   async findSockets(): Promise<string[]> {
     let names: string[];
@@ -532,13 +582,21 @@ export class Testbed {
     } catch {
       return [];
     }
+    const ours = new Set<string>();
+    for (const id of this.ids) {
+      for (const suffix of ['', '-debug']) {
+        const key = `${path.join(this.address, this.namespace, id)}${suffix}`;
+        ours.add(crypto.createHash('sha256').update(key).digest('hex'));
+      }
+    }
     const sockets: string[] = [];
     for (const name of names) {
+      if (!ours.has(name)) continue;
       const p = path.join(SHIM_SOCKET_DIR, name);
       try {
         const st = await fs.promises.lstat(p);
         const born = st.birthtimeMs > 0 ? st.birthtimeMs : st.ctimeMs;
-        if (st.isSocket() && born >= this.startedAt - 1000 && !(await accepts(p))) sockets.push(p);
+        if (st.isSocket() && born >= this.startedAt - 1000) sockets.push(p);
       } catch {
         // vanished meanwhile
       }
