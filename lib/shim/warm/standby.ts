@@ -158,6 +158,17 @@ function refill(pool: string, cmdline: string[], environ: string[], idle: number
  * itself).
  */
 export function becomeStandby(pool: string, preload: () => void): Promise<void> {
+  try {
+    return standby(pool, preload);
+  } catch (err) {
+    // A shim whose preload throws, a pool it cannot listen in: say why, and leave the work to
+    // the cold path (the boot marker's lock goes with this process).
+    trace(`standby could not start: ${(err as Error).message}`);
+    process.exit(1);
+  }
+}
+
+function standby(pool: string, preload: () => void): Promise<void> {
   const f = fault();
   const idle = idleMs();
   preload();
