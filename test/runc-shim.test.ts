@@ -695,6 +695,117 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
       assert.deepEqual(ts, go);
     });
 
+    it("runc failures in runc-v2's words: create, exec, resume, kill and pause of a stopped task", async () => {
+      const [go, ts] = await both(async (runtime, label) => {
+        // ctr's own line; ours also shows runc's message on the container's stderr (README).
+        const said = (r: { stderr: string }, id: string): string =>
+          r.stderr
+            .split('\n')
+            .filter((l) => l.startsWith('ctr: '))
+            .join('\n')
+            .split(id)
+            .join('ID');
+        const missing = name(label);
+        const create = await tb.ctr([
+          'run',
+          '--rm',
+          '--runtime',
+          runtime,
+          tb.image,
+          missing,
+          '/nope',
+        ]);
+        const id = name(label);
+        const run = await tb.ctr(['run', '-d', '--runtime', runtime, tb.image, id, 'sleep', '300']);
+        assert.equal(run.code, 0, run.stderr);
+        await waitStatus(tb, id, 'RUNNING');
+        const exec = await tb.ctr(['task', 'exec', '--exec-id', 'x', id, '/nope']);
+        const resume = await tb.ctr(['task', 'resume', id]);
+        await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        await waitStatus(tb, id, 'STOPPED');
+        const kill = await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+        const pause = await tb.ctr(['task', 'pause', id]);
+        await tb.ctr(['task', 'delete', id]);
+        await tb.ctr(['container', 'delete', id]);
+        return {
+          create: [create.code, said(create, missing)],
+          exec: [exec.code, said(exec, id)],
+          resume: [resume.code, said(resume, id)],
+          kill: [kill.code, said(kill, id)],
+          pause: [pause.code, said(pause, id)],
+        };
+      });
+      assert.equal(go.create[0], 1);
+      assert.match(
+        go.create[1] as string,
+        /^ctr: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: "\/nope": stat \/nope: no such file or directory(: unknown)?$/,
+      );
+      assert.match(go.exec[1] as string, /^ctr: OCI runtime exec failed: exec failed: .*"\/nope"/);
+      assert.match(go.kill[1] as string, /^ctr: process already finished: not found/);
+      assert.deepEqual(ts, go);
+    });
+
+    it('an exec that fails to start: Wait answers at once, Kill and Delete as runc-v2 answers', async () => {
+      const [go, ts] = await both(async (runtime, label) => {
+        const id = name(label);
+        const run = await tb.ctr(['run', '-d', '--runtime', runtime, tb.image, id, 'sleep', '300']);
+        assert.equal(run.code, 0, run.stderr);
+        await waitStatus(tb, id, 'RUNNING');
+        // Talk to the shim as containerd does: add an exec of a missing command and start it.
+        const spec = JSON.parse(
+          fs.readFileSync(path.join(tb.bundleRoot, id, 'config.json'), 'utf8'),
+        ) as { process: object };
+        const shim = await shimTask(tb, id);
+        const opts = {
+          metadata: { 'containerd-namespace-ttrpc': tb.namespace },
+          timeoutMs: 20_000,
+        };
+        try {
+          await shim.task.exec(
+            {
+              id,
+              execId: 'bad',
+              spec: {
+                type_url: 'types.containerd.io/opencontainers/runtime-spec/1/Process',
+                value: Buffer.from(JSON.stringify({ ...spec.process, args: ['/nope'] })),
+              },
+            },
+            opts,
+          );
+          const start = await outcome(shim.task.start({ id, execId: 'bad' }, opts));
+          // Without an answer here containerd 1.6 waits a minute (ExecSync of a missing command).
+          const wait = await shim.task.wait({ id, execId: 'bad' }, opts);
+          const kill = await outcome(shim.task.kill({ id, execId: 'bad', signal: 9 }, opts));
+          const del = await outcome(shim.task.delete({ id, execId: 'bad' }, opts));
+          return {
+            start:
+              'code' in start
+                ? [
+                    start.code,
+                    /^OCI runtime exec failed: exec failed: .*"\/nope"/.test(start.message),
+                  ]
+                : start,
+            waitStatus: wait.exitStatus,
+            kill,
+            delete: del,
+          };
+        } finally {
+          shim.close();
+          await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+          await waitStatus(tb, id, 'STOPPED');
+          await tb.ctr(['task', 'delete', id]);
+          await tb.ctr(['container', 'delete', id]);
+        }
+      });
+      assert.deepEqual(go, {
+        start: ['UNKNOWN', true],
+        waitStatus: 0,
+        kill: { code: 'FAILED_PRECONDITION', message: 'process not created: failed precondition' },
+        delete: { ok: true },
+      });
+      assert.deepEqual(ts, go);
+    });
+
     it('`delete` with a missing bundle exits 0 with a DeleteResponse (as runc-v2 2.x)', async () => {
       const work = fs.mkdtempSync(path.join(tb.dir, 'gone-'));
       const id = name('gone');

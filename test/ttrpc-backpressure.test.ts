@@ -8,7 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Client, FrameType } from '../lib/ttrpc';
+import { Client, Code, FrameType } from '../lib/ttrpc';
 import { JsFrameDecoder, encodeHeader } from '../lib/ttrpc/frame';
 import { decodeResponse, encodeRequest } from '../lib/ttrpc/wire';
 import { Echo, SERVICE, decodeEchoResponse, echoRequest } from './fixtures/interop';
@@ -31,6 +31,19 @@ function requestFrame(index: number): Buffer {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Sends `bytes` on a fresh connection and counts the answers until the server has been quiet. */
+async function answersTo(address: string, bytes: Buffer): Promise<number> {
+  const socket = net.connect(address);
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+  const decoder = new JsFrameDecoder();
+  let answers = 0;
+  socket.on('data', (chunk: Buffer) => (answers += decoder.push(chunk).length));
+  socket.write(bytes);
+  while (answers === 0) await sleep(10);
+  socket.destroy();
+  return answers;
+}
 
 describe('ttrpc server write backpressure', function () {
   this.timeout(120_000);
@@ -120,6 +133,63 @@ describe('ttrpc server write backpressure', function () {
             return;
           }
           if (++answered === written) resolve();
+        }
+      });
+      socket.once('close', () => reject(new Error(`closed after ${answered} answers`)));
+      socket.resume();
+    });
+    socket.destroy();
+  });
+
+  it('a client writing 10-byte frames that each earn an error answer, for 10 s without reading: bounded, all answered after', async () => {
+    // 1,000 frames per write, each on the even stream id 2: each answered INVALID_ARGUMENT.
+    const burst = Buffer.alloc(10 * 1000);
+    for (let k = 0; k < 1000; k++) {
+      burst.writeUInt32BE(2, k * 10 + 4);
+      burst[k * 10 + 8] = FrameType.REQUEST;
+    }
+    const warm = await answersTo(address, burst.subarray(0, 10));
+    assert.equal(warm, 1);
+    await sleep(100);
+    const base = rssOf(server.pid!);
+    const socket = net.connect(address);
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    socket.pause();
+    let writes = 0;
+    let peak = base;
+    const until = Date.now() + WRITE_FOR_MS;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssOf(server.pid!))), 50);
+    try {
+      while (Date.now() < until) {
+        writes++;
+        if (!socket.write(burst)) {
+          await Promise.race([
+            new Promise((resolve) => socket.once('drain', resolve)),
+            sleep(until - Date.now()),
+          ]);
+        }
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    const grew = mib(peak - base);
+    // Unbounded, this grows by several MB a second (about 70 MB in 10 s). Bounded, the server
+    // holds one read batch (2 MiB of frames, 4.8 MB of their index) and 256 KiB of answers; the
+    // rest is V8's young generation filling with the answers' garbage before it is collected.
+    assert.ok(writes < 1000, `${writes} writes of 1,000 frames were accepted`);
+    assert.ok(grew < 32, `server RSS grew ${grew.toFixed(1)} MiB (peak ${mib(peak).toFixed(0)})`);
+    const expected = writes * 1000;
+    const decoder = new JsFrameDecoder();
+    let answered = 0;
+    await new Promise<void>((resolve, reject) => {
+      socket.on('data', (chunk: Buffer) => {
+        for (const frame of decoder.push(chunk)) {
+          const status = decodeResponse(frame.payload as Uint8Array).status;
+          if (frame.streamId !== 2 || status?.code !== Code.INVALID_ARGUMENT) {
+            reject(new Error(`answer ${answered}: stream ${frame.streamId}, ${status?.message}`));
+            return;
+          }
+          if (++answered === expected) resolve();
         }
       });
       socket.once('close', () => reject(new Error(`closed after ${answered} answers`)));

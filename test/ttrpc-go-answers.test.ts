@@ -6,10 +6,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Code, FrameType, MAX_MESSAGE_LENGTH, Server } from '../lib/ttrpc';
+import { Client, Code, FrameType, MAX_MESSAGE_LENGTH, Server } from '../lib/ttrpc';
 import { HEADER_LENGTH, encodeHeader } from '../lib/ttrpc/frame';
 import { decodeResponse, encodeRequest } from '../lib/ttrpc/wire';
-import { SERVICE, echoRequest } from './fixtures/interop';
+import { Echo, SERVICE, echoRequest } from './fixtures/interop';
 import { serveInterop } from './fixtures/interop-server';
 import { requireGoPeer, requireGoPeer12, startGoServer } from './helpers/go-peer';
 import type { GoServer } from './helpers/go-peer';
@@ -164,6 +164,34 @@ describe('answers to hostile frames, byte for byte with Go ttrpc 1.1.1 and 1.2.7
           `byte for byte as Go ${version}`,
         );
       }
+    });
+  });
+
+  it('metadata keys reach the handler as written, on Node and on Go 1.1.1 and 1.2.7', async () => {
+    const metadata: [string, string][] = [
+      ['b-key', '1'],
+      ['A-Key', 'x'],
+      ['b-key', '2'],
+    ];
+    const seen: Record<string, string[]> = {};
+    for (const [name, address] of [
+      ['node', path.join(dir, 'node.sock')],
+      ['go 1.1.1', go[0]!.address],
+      ['go 1.2.7', go[1]!.address],
+    ] as const) {
+      const client = await Client.connect(address);
+      try {
+        const r = await client.unary(Echo, {}, { metadata });
+        // The Go peers list keys sorted (their MD is a map); values of a key in wire order.
+        seen[name] = r.metadata.map((kv) => `${kv.key}=${kv.value}`).sort();
+      } finally {
+        client.close();
+      }
+    }
+    assert.deepEqual(seen, {
+      node: ['A-Key=x', 'b-key=1', 'b-key=2'],
+      'go 1.1.1': ['A-Key=x', 'b-key=1', 'b-key=2'],
+      'go 1.2.7': ['A-Key=x', 'b-key=1', 'b-key=2'],
     });
   });
 });

@@ -14,6 +14,7 @@ import {
   monitor,
   readPidFile,
   readSpec,
+  timestamp,
   toAny,
   writeOptions,
   writeRuntime,
@@ -22,10 +23,12 @@ import type { Spec } from '../../lib';
 import { protobuf, task, taskTypes } from '../../lib/protos/task';
 import { events } from '../../lib/protos/events';
 import { runc as runcTypes } from '../../lib/protos/runc';
-import { Runc } from '../../lib/runc';
+import { Runc, isRuncError } from '../../lib/runc';
 import { collectMetrics, mountAll, unmountRecursive, watchOom } from '../../lib/shim/linux';
 import type { OomWatcher } from '../../lib/shim/linux';
+import { killError, processFinished, runtimeError } from './errors';
 import { Process } from './process';
+import type { ProcessState } from './process';
 import { ConsoleSocket, ProcessIo } from './stdio';
 
 /** Where the container's events go (the service publishes them in order). */
@@ -37,6 +40,19 @@ export type RuncOptions = runcTypes.Options.$Properties;
 
 const SIGKILL = 9;
 const OCI_PROCESS_TYPE = 'types.containerd.io/opencontainers/runtime-spec/1/Process';
+
+// Go's init state machine refuses these in its own words (UNKNOWN, as plain Go errors travel).
+const PAUSE_REFUSED: Partial<Record<ProcessState, string>> = {
+  created: 'cannot pause task in created state',
+  paused: 'cannot pause a paused container',
+  pausing: 'cannot pause a paused container',
+  stopped: 'cannot pause a stopped container',
+};
+const RESUME_REFUSED: Partial<Record<ProcessState, string>> = {
+  created: 'cannot resume task in created state',
+  running: 'cannot resume a running process',
+  stopped: 'cannot resume a stopped container',
+};
 
 /** An Any holding JSON (how containerd ships OCI specs and resources). */
 function jsonAny(value: protobuf.Any.$Properties | null | undefined, what: string): object {
@@ -131,7 +147,7 @@ export class Container {
       io.close();
       await runc.delete(id, { force: true }).catch(() => undefined);
       if (rootfs) unmountRecursive(rootfs);
-      throw err;
+      throw runtimeError(err, 'OCI runtime create failed');
     } finally {
       console?.close();
     }
@@ -176,7 +192,9 @@ export class Container {
     }
     await p.starting(async () => {
       if (p.isInit) {
-        await this.runc.start(this.id);
+        await this.runc.start(this.id).catch((err: unknown) => {
+          throw runtimeError(err, 'OCI runtime start failed');
+        });
         p.state = 'running';
         this.events.send(
           TOPICS.TASK_START,
@@ -220,7 +238,8 @@ export class Container {
       p.pid = readPidFile(pidFile);
     } catch (err) {
       p.io.close();
-      throw err;
+      p.failedToStart(); // Wait must answer: containerd 1.6 would wait a minute for it
+      throw runtimeError(err, 'OCI runtime exec failed');
     } finally {
       console?.close();
       fs.rmSync(pidFile, { force: true });
@@ -232,8 +251,12 @@ export class Container {
     void monitor.waitFor(p.pid, { since }).then(async (exit) => {
       await p.afterStart();
       if (p.isInit) {
-        if (sharesPidNamespace(this.spec))
-          await this.runc.kill(this.id, SIGKILL, { all: true }).catch(() => undefined);
+        if (sharesPidNamespace(this.spec)) {
+          await this.runc.kill(this.id, SIGKILL, { all: true }).catch((err: unknown) => {
+            const e = runtimeError(err, 'OCI runtime killall failed');
+            logger.warn({ err: e, id: this.id }, "failed to kill init's children");
+          });
+        }
         // containerd expects the init's exit after the exits of its execs.
         await Promise.all(
           [...this.execs.values()].filter((e) => e.pid > 0 && !e.stopped).map((e) => e.reported),
@@ -242,8 +265,11 @@ export class Container {
         this.oom?.poll();
         this.oom?.close();
       }
+      // Stamped when handled, not when reaped, so never before the Start response (as in Go);
+      // rounded up to the next millisecond, so a Date's truncation cannot make it earlier.
+      const exitedAt = new Date(Date.now() + 1);
       await p.io.drain();
-      p.setExited(exit);
+      p.setExited(exit.status, exitedAt);
       this.events.send(
         TOPICS.TASK_EXIT,
         toAny(events.TaskExit, {
@@ -251,10 +277,7 @@ export class Container {
           id: p.id,
           pid: p.pid,
           exitStatus: p.exitStatus,
-          exitedAt: {
-            seconds: Math.floor(exit.timestamp.getTime() / 1000),
-            nanos: (exit.timestamp.getTime() % 1000) * 1e6,
-          },
+          exitedAt: timestamp(p.exitedAt),
         }),
       );
       p.markReported();
@@ -288,12 +311,20 @@ export class Container {
   async kill(execId: string, signal: number, all: boolean): Promise<void> {
     const p = this.process(execId);
     if (p.isInit) {
-      if (p.stopped && !all) throw new TtrpcError(Code.NOT_FOUND, 'process already finished');
-      await this.runc.kill(this.id, signal, { all });
+      if (p.stopped && !all) throw processFinished();
+      await this.runc.kill(this.id, signal, { all }).catch((err: unknown) => {
+        throw killError(err);
+      });
       return;
     }
-    if (p.pid <= 0 || p.stopped) throw new TtrpcError(Code.NOT_FOUND, 'process already finished');
-    process.kill(p.pid, signal);
+    if (p.pid <= 0)
+      throw new TtrpcError(Code.FAILED_PRECONDITION, 'process not created: failed precondition');
+    if (p.stopped) throw processFinished();
+    try {
+      process.kill(p.pid, signal);
+    } catch (err) {
+      throw killError(err);
+    }
   }
 
   /** Deletes a process; for the init, the whole container (runc state and rootfs mounts). */
@@ -312,7 +343,10 @@ export class Container {
         `cannot delete a running container ${this.id}`,
       );
     }
-    await this.runc.delete(this.id, { force: p.state === 'created' });
+    await this.runc.delete(this.id, { force: p.state === 'created' }).catch((err: unknown) => {
+      // runc already forgot it (after a checkpoint, say): only our state is left to drop
+      if (!(isRuncError(err) && err.notFound)) throw runtimeError(err, 'failed to delete task');
+    });
     this.oom?.close();
     p.io.close();
     if (this.rootfs) unmountRecursive(this.rootfs);
@@ -320,22 +354,25 @@ export class Container {
   }
 
   async pause(): Promise<void> {
-    this.init.assertAlive();
+    const refused = PAUSE_REFUSED[this.init.state];
+    if (refused) throw new TtrpcError(Code.UNKNOWN, refused);
     this.init.state = 'pausing';
     try {
       await this.runc.pause(this.id);
       this.init.state = 'paused';
     } catch (err) {
       this.init.state = 'running';
-      throw err;
+      throw runtimeError(err, 'OCI runtime pause failed');
     }
     this.events.send(TOPICS.TASK_PAUSED, toAny(events.TaskPaused, { containerId: this.id }));
   }
 
   async resume(): Promise<void> {
-    if (this.init.state !== 'paused')
-      throw new TtrpcError(Code.FAILED_PRECONDITION, `container ${this.id} is not paused`);
-    await this.runc.resume(this.id);
+    const refused = RESUME_REFUSED[this.init.state];
+    if (refused) throw new TtrpcError(Code.UNKNOWN, refused);
+    await this.runc.resume(this.id).catch((err: unknown) => {
+      throw runtimeError(err, 'OCI runtime resume failed');
+    });
     this.init.state = 'running';
     this.events.send(TOPICS.TASK_RESUMED, toAny(events.TaskResumed, { containerId: this.id }));
   }

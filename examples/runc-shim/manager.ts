@@ -11,6 +11,7 @@ import {
   readPidFile,
   readRuntime,
   spawn,
+  taskApiVersion,
   timestamp,
 } from '../../lib';
 import type {
@@ -20,6 +21,7 @@ import type {
   RemotePublisher,
   Shim,
   StartOpts,
+  StartResult,
   Task,
 } from '../../lib';
 
@@ -47,8 +49,11 @@ export class RuncShim implements Shim {
     _config: Config,
   ) {}
 
-  async startShim(opts: StartOpts): Promise<string> {
-    return spawn(opts, opts.id, []);
+  // Version 3 where containerd takes it (2.x): containerd then attaches a pod's further
+  // containers to this shim without running `start` or `delete` (Task.Delete cleans up).
+  async startShim(opts: StartOpts): Promise<StartResult> {
+    const address = await spawn(opts, opts.id, []);
+    return { address, version: await taskApiVersion(opts) };
   }
 
   async deleteShim(): Promise<DeleteResponse> {

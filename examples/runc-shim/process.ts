@@ -1,6 +1,5 @@
 // One process of a container (its init or an exec): identity, state, exit, and stdio.
 import { Code, TtrpcError } from '../../lib';
-import type { ExitEvent } from '../../lib';
 import type { ProcessIo } from './stdio';
 
 export type ProcessState = 'created' | 'running' | 'paused' | 'pausing' | 'stopped';
@@ -37,14 +36,19 @@ export class Process {
     return this.execId || this.containerId;
   }
 
-  /** Runs `start` with exit reporting held back until it is done. */
+  /**
+   * Runs `start` with exit handling held back until its answer is on the wire: the gate opens
+   * one macrotask after `start` settles, by when the TTRPC server has queued and flushed the
+   * response. So an exit is stamped after the Start response, as Go's shim stamps it after Start
+   * releases its lock, and never precedes the start time containerd records on that response.
+   */
   async starting<T>(start: () => Promise<T>): Promise<T> {
     let open!: () => void;
     this.startGate = new Promise((resolve) => (open = resolve));
     try {
       return await start();
     } finally {
-      open();
+      setImmediate(open);
     }
   }
 
@@ -53,10 +57,19 @@ export class Process {
     return this.startGate;
   }
 
-  setExited(exit: ExitEvent): void {
+  /** Records the exit; `at` is when the shim handled it (after Start answered), as in Go. */
+  setExited(status: number, at: Date): void {
     this.state = 'stopped';
-    this.exitStatus = exit.status;
-    this.exitedAt = exit.timestamp;
+    this.exitStatus = status;
+    this.exitedAt = at;
+    this.exitResolve();
+  }
+
+  /**
+   * The process never started (runc exec failed): Wait answers at once with status 0 and no
+   * exit time, the state stays `created`, and no exit event is sent (Go closes the exec's wait).
+   */
+  failedToStart(): void {
     this.exitResolve();
   }
 

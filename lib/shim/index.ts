@@ -7,6 +7,8 @@ export type { Flags } from './flags';
 export { spawn, specGroup, GROUP_LABELS } from './spawn';
 export type { SpawnEnv, StartOpts } from './spawn';
 export type { StartResult, RuntimeInfoProperties } from './bootstrap';
+export { queryContainerdVersion, taskApiVersion } from './containerd-version';
+export type { TaskApiVersion } from './containerd-version';
 export { ExitSignal } from './exit-signal';
 export { TASK_METHODS } from './task';
 export type { Task, TaskHandlers } from './task';

@@ -143,6 +143,8 @@ class ServerConnection {
   private closeWhenIdle = false;
   /** Reading is held while answers wait for a peer that does not read them. */
   private outputHeld = false;
+  /** The part of a read batch not served yet because answers were waiting (see serveFrames). */
+  private unserved: { data: Buffer; meta: Float64Array; at: number } | undefined;
   readonly gate: ReadGate;
   closed = false;
   private channel!: Transport;
@@ -168,7 +170,17 @@ class ServerConnection {
   }
 
   onFrames(data: Buffer, meta: Float64Array): void {
-    for (let i = 0; i < meta.length && !this.closed; i += 3) {
+    this.serveFrames(data, meta, 0);
+  }
+
+  // Frames from `from` on. Once answers wait for the peer (outputHeld) the rest of the batch
+  // waits too, for onDrain: a peer that sends without reading gets no more answers queued.
+  private serveFrames(data: Buffer, meta: Float64Array, from: number): void {
+    for (let i = from; i < meta.length && !this.closed; i += 3) {
+      if (this.outputHeld) {
+        this.unserved = { data, meta, at: i };
+        return;
+      }
       const head = meta[i]!;
       const streamId = Math.floor(head / 65536);
       const type = (head >>> 8) & 0xff;
@@ -198,6 +210,10 @@ class ServerConnection {
   onDrain(): void {
     if (this.outputHeld) {
       this.outputHeld = false;
+      const rest = this.unserved;
+      this.unserved = undefined;
+      // May hold reading again (its own hold) before this drain's hold is released.
+      if (rest) this.serveFrames(rest.data, rest.meta, rest.at);
       this.gate.release();
     }
     const waiters = this.drainWaiters;
@@ -208,6 +224,7 @@ class ServerConnection {
   onClose(error?: Error): void {
     if (this.closed) return;
     this.closed = true;
+    this.unserved = undefined;
     if (error) this.server.logger.debug({ err: error }, 'ttrpc: connection error');
     const reason = closedError(error);
     for (const call of this.calls.values()) {

@@ -13,7 +13,7 @@ import (
 
 // The messages of test/fixtures/interop.proto this peer uses, field numbers as there.
 var (
-	echoRequest, echoResponse, chunk, sourceRequest, streamSummary protoreflect.MessageDescriptor
+	keyValue, echoRequest, echoResponse, chunk, sourceRequest, streamSummary protoreflect.MessageDescriptor
 )
 
 func field(name string, number int32, t descriptorpb.FieldDescriptorProto_Type) *descriptorpb.FieldDescriptorProto {
@@ -38,6 +38,9 @@ func init() {
 		int32T  = descriptorpb.FieldDescriptorProto_TYPE_INT32
 		stringT = descriptorpb.FieldDescriptorProto_TYPE_STRING
 	)
+	metadata := field("metadata", 2, descriptorpb.FieldDescriptorProto_TYPE_MESSAGE)
+	metadata.TypeName = proto.String(".ttrpc.interop.v1.KeyValue")
+	metadata.Label = descriptorpb.FieldDescriptorProto_LABEL_REPEATED.Enum()
 	file := &descriptorpb.FileDescriptorProto{
 		Name:    proto.String("interop.proto"),
 		Package: proto.String("ttrpc.interop.v1"),
@@ -45,7 +48,8 @@ func init() {
 		MessageType: []*descriptorpb.DescriptorProto{
 			message("EchoRequest", field("payload", 1, bytesT), field("response_size", 2, uint32T),
 				field("sleep_ms", 3, uint32T), field("fail_code", 4, int32T), field("fail_message", 5, stringT)),
-			message("EchoResponse", field("payload", 1, bytesT)),
+			message("KeyValue", field("key", 1, stringT), field("value", 2, stringT)),
+			message("EchoResponse", field("payload", 1, bytesT), metadata),
 			message("Chunk", field("data", 1, bytesT)),
 			message("SourceRequest", field("count", 1, uint32T), field("size", 2, uint32T)),
 			message("StreamSummary", field("count", 1, uint64T), field("in_order", 2, uint64T), field("bytes", 3, uint64T)),
@@ -56,7 +60,7 @@ func init() {
 		panic(err)
 	}
 	m := fd.Messages()
-	echoRequest, echoResponse = m.ByName("EchoRequest"), m.ByName("EchoResponse")
+	keyValue, echoRequest, echoResponse = m.ByName("KeyValue"), m.ByName("EchoRequest"), m.ByName("EchoResponse")
 	chunk, sourceRequest, streamSummary = m.ByName("Chunk"), m.ByName("SourceRequest"), m.ByName("StreamSummary")
 }
 

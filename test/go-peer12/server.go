@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -18,7 +19,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// Interop/Echo as documented in interop.proto (payload, response_size, sleep_ms, fail_*).
+// Interop/Echo as documented in interop.proto (payload, response_size, sleep_ms, fail_*, and the
+// metadata as received: keys verbatim, sorted as go-peer does, values of a key in wire order).
 func echo(ctx context.Context, unmarshal func(interface{}) error) (interface{}, error) {
 	req := newMessage(echoRequest)
 	if err := unmarshal(req); err != nil {
@@ -40,6 +42,22 @@ func echo(ctx context.Context, unmarshal func(interface{}) error) (interface{}, 
 		payload = []byte(strings.Repeat("x", int(n)))
 	}
 	set(resp, "payload", protoreflect.ValueOfBytes(payload))
+	if md, ok := ttrpc.GetMetadata(ctx); ok {
+		keys := make([]string, 0, len(md))
+		for k := range md {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		list := resp.Mutable(resp.Descriptor().Fields().ByName("metadata")).List()
+		for _, k := range keys {
+			for _, v := range md[k] {
+				kv := newMessage(keyValue)
+				set(kv, "key", protoreflect.ValueOfString(k))
+				set(kv, "value", protoreflect.ValueOfString(v))
+				list.Append(protoreflect.ValueOfMessage(kv))
+			}
+		}
+	}
 	return resp, nil
 }
 

@@ -1,5 +1,7 @@
-// Builds a tiny OCI image (image-layout tarball, as understood by `ctr images import`) from the
-// statically linked /bin/busybox of the busybox-static package. No registry, no network.
+// Builds tiny OCI images (image-layout tarballs, as understood by `ctr images import`): busybox
+// from the statically linked /bin/busybox of the busybox-static package, and a pod sandbox
+// ("pause") image from test/fixtures/pause.c compiled static with gcc. No registry, no network.
+import { execFile } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -57,7 +59,7 @@ export const BUSYBOX_APPLETS: readonly string[] = [
 const MTIME = 1_700_000_000;
 const CREATED = new Date(MTIME * 1000).toISOString();
 
-interface TarEntry {
+export interface TarEntry {
   name: string;
   type: 'file' | 'dir' | 'symlink';
   mode: number;
@@ -174,7 +176,42 @@ export async function buildBusyboxImage(
   ref = 'docker.io/library/busybox:local',
 ): Promise<string> {
   const busybox = await fs.promises.readFile(BUSYBOX_BINARY);
-  const layerTar = tar(layerEntries(busybox));
+  return writeImage(path.join(dir, 'busybox-oci.tar'), ref, layerEntries(busybox), {
+    Cmd: ['sh'],
+  });
+}
+
+const PAUSE_SOURCE = path.resolve(__dirname, '..', '..', '..', 'test', 'fixtures', 'pause.c');
+
+/**
+ * Writes `<dir>/pause-oci.tar`: a pod sandbox image whose only file is /pause, compiled here
+ * from test/fixtures/pause.c (`gcc -static`). Returns the tarball's path.
+ */
+export async function buildPauseImage(dir: string, ref: string): Promise<string> {
+  const binary = path.join(dir, 'pause');
+  await new Promise<void>((resolve, reject) =>
+    execFile('gcc', ['-static', '-Os', '-s', '-o', binary, PAUSE_SOURCE], (err, _out, stderr) =>
+      err ? reject(new Error(`gcc pause.c: ${err.message}\n${stderr}`)) : resolve(),
+    ),
+  );
+  const pause = await fs.promises.readFile(binary);
+  await fs.promises.rm(binary, { force: true });
+  return writeImage(
+    path.join(dir, 'pause-oci.tar'),
+    ref,
+    [{ name: 'pause', type: 'file', mode: 0o755, data: pause }],
+    { Entrypoint: ['/pause'] },
+  );
+}
+
+/** An OCI image-layout tarball at `out` with one layer of `entries` and `runConfig`. */
+async function writeImage(
+  out: string,
+  ref: string,
+  entries: TarEntry[],
+  runConfig: { Entrypoint?: string[]; Cmd?: string[] },
+): Promise<string> {
+  const layerTar = tar(entries);
   const layer = zlib.gzipSync(layerTar, { level: 6 });
 
   const config = Buffer.from(
@@ -184,7 +221,7 @@ export async function buildBusyboxImage(
       os: 'linux',
       config: {
         Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'],
-        Cmd: ['sh'],
+        ...runConfig,
         WorkingDir: '/',
       },
       rootfs: { type: 'layers', diff_ids: [sha256(layerTar)] },
@@ -253,7 +290,6 @@ export async function buildBusyboxImage(
     blob(layer),
   ]);
 
-  const out = path.join(dir, 'busybox-oci.tar');
   await fs.promises.writeFile(out, archive);
   return out;
 }

@@ -75,3 +75,17 @@ export function requireContainerd(
   requireCondition(ctx, peer !== undefined, `containerd ${generation} not found`, hint);
   return peer!;
 }
+
+const CRI_PROTO = 'usr/share/gocode/src/k8s.io/cri-api/pkg/apis/runtime/v1/api.proto';
+
+/**
+ * The CRI v1 `api.proto` of Debian's golang-k8s-cri-api-dev (sid, else trixie), unpacked by
+ * scripts/debian-peers.sh; undefined when it is not there.
+ */
+export function findCriProto(): string | undefined {
+  for (const suite of ['sid', 'trixie']) {
+    const file = path.join(peerRoot(suite), CRI_PROTO);
+    if (fs.existsSync(file)) return file;
+  }
+  return undefined;
+}

@@ -118,7 +118,7 @@ function renderConfig(dir: string, generation: ContainerdGeneration): string {
   ].join('\n');
 }
 
-function procAlive(pid: number): boolean {
+export function procAlive(pid: number): boolean {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
     const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
@@ -128,7 +128,7 @@ function procAlive(pid: number): boolean {
   }
 }
 
-async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
+export async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
   const deadline = Date.now() + timeoutMs;
   let alive = pids.filter(procAlive);
   while (alive.length > 0 && Date.now() < deadline) {
@@ -138,7 +138,7 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
   return alive;
 }
 
-function listPids(): number[] {
+export function listPids(): number[] {
   return fs
     .readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
@@ -146,7 +146,7 @@ function listPids(): number[] {
 }
 
 /** pid -> children, from /proc/<pid>/stat. */
-function childrenMap(): Map<number, number[]> {
+export function childrenMap(): Map<number, number[]> {
   const map = new Map<number, number[]>();
   for (const pid of listPids()) {
     let stat: string;
@@ -163,11 +163,11 @@ function childrenMap(): Map<number, number[]> {
   return map;
 }
 
-function unescapeMountPath(s: string): string {
+export function unescapeMountPath(s: string): string {
   return s.replace(/\\([0-7]{3})/g, (_m, oct: string) => String.fromCharCode(parseInt(oct, 8)));
 }
 
-function runCommand(
+export function runCommand(
   file: string,
   args: string[],
   timeoutMs: number,
