@@ -1,4 +1,9 @@
 {
+  "variables": {
+    # 1: a generic-POSIX build on Linux: the POSIX layer's portable paths only, no Linux layer
+    # (scripts/build-posix.js; native/posix/features.h).
+    "generic_posix%": 0
+  },
   "targets": [
     {
       "target_name": "containerd_shim",
@@ -9,19 +14,38 @@
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-O2"],
       "conditions": [
-        ["OS=='linux'", {
+        ["OS!='win'", {
           "sources": [
             "native/posix/channel.cc",
+            "native/posix/fd.cc",
             "native/posix/socket.cc",
-            "native/posix/watcher.cc",
-            "native/linux/process.cc",
-            "native/linux/reaper.cc",
+            "native/posix/spawn.cc",
+            "native/posix/watcher.cc"
+          ]
+        }],
+        ["OS=='linux' and generic_posix==0", {
+          "sources": [
             "native/linux/mount.cc",
+            "native/linux/reaper.cc",
+            "native/linux/subreaper.cc",
             "native/linux/warm.cc",
             "native/warm/claim.cc",
             "native/warm/pool.cc",
             "native/warm/protocol.cc"
           ]
+        }],
+        ["OS=='linux' and generic_posix==1", {
+          # glibc has no getpeereid(); libbsd provides it, as a BSD libc does.
+          "defines": ["SHIM_GENERIC_POSIX", "SHIM_GETPEEREID_LIBBSD"],
+          "libraries": ["-lbsd"]
+        }],
+        ["OS=='mac'", {
+          "xcode_settings": {
+            "GCC_ENABLE_CPP_EXCEPTIONS": "YES",
+            "CLANG_CXX_LANGUAGE_STANDARD": "c++17",
+            "GCC_SYMBOLS_PRIVATE_EXTERN": "YES",
+            "MACOSX_DEPLOYMENT_TARGET": "10.15"
+          }
         }],
         ["OS=='win'", {
           "sources": [
@@ -39,10 +63,11 @@
     }
   ],
   "conditions": [
-    ["OS=='linux'", {
+    ["OS=='linux' and generic_posix==0", {
       "targets": [
         {
           # The shim launcher (native/launcher): a small executable, no V8, no libstdc++.so.
+          # Linux-only (warm start is), so not part of a generic-POSIX build.
           "target_name": "containerd-shim-launcher",
           "type": "executable",
           "sources": [

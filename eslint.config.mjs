@@ -1,6 +1,8 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+import exampleImports from './scripts/lint/example-imports.mjs';
+
 export default tseslint.config(
   {
     ignores: [
@@ -32,10 +34,21 @@ export default tseslint.config(
         module: 'writable',
         process: 'readonly',
         __dirname: 'readonly',
+        __filename: 'readonly',
         console: 'readonly',
         Buffer: 'readonly',
       },
     },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
+    files: ['scripts/**/*.mjs', 'eslint.config.mjs'],
+    languageOptions: { sourceType: 'module' },
+  },
+  // Examples are written only against the published API (package.json exports).
+  {
+    files: ['examples/**/*.ts', 'examples/**/*.js', 'examples/**/*.mjs', 'examples/**/*.cjs'],
+    plugins: { local: { rules: { 'example-imports': exampleImports } } },
+    rules: { 'local/example-imports': 'error' },
   },
 );

@@ -1,4 +1,4 @@
-// npm run demo: the seed's manual flow with no containerd. It starts the skeleton shim the way
+// npm run demo: a shim's life with no containerd. It starts the skeleton shim the way
 // containerd 2.3 does (`start` in a bundle, BootstrapParams on stdin, socket in a private dir),
 // connects with the connect example (Connect, Shutdown), and prints the shim's log.
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -6,7 +6,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import * as protos from '../lib/protos';
+import * as protos from 'containerd-shim/protos';
 
 const top = path.resolve(__dirname, '..', '..');
 const shim = path.join(top, 'examples', 'skeleton', 'containerd-shim-skeleton-v1');

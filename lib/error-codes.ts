@@ -25,6 +25,19 @@ export const ERROR_CODES = {
     meaning: 'OOM watch: the process has no cgroup v1 memory controller',
   },
   ERR_CGROUP_PARSE: { from: 'linux', meaning: 'a malformed line in `/proc/<pid>/cgroup`' },
+  ERR_CONSOLE_CLOSED: {
+    from: 'runc',
+    meaning: '`ConsoleSocket.receive` on a closed socket, or the socket closed while it waited',
+  },
+  ERR_CONSOLE_INVALID: {
+    from: 'runc',
+    meaning:
+      'runc sent no descriptor or one that is not a terminal; or a second `receive` while one waits',
+  },
+  ERR_CONSOLE_TIMEOUT: {
+    from: 'runc',
+    meaning: '`ConsoleSocket.receive`: runc sent no console in time',
+  },
   ERR_FD_WATCHER_CLOSED: {
     from: 'native',
     meaning: '`FdWatcher.start` after `close`',
@@ -44,6 +57,10 @@ export const ERROR_CODES = {
   ERR_INVALID_BOOTSTRAP: {
     from: 'shim',
     meaning: '`start`: stdin is neither BootstrapParams nor runtime options, or too large',
+  },
+  ERR_INVALID_DURATION: {
+    from: 'duration',
+    meaning: '`parseDuration`: not a Go duration (`100ms`, `1m30s`, ...)',
   },
   ERR_INVALID_EVENT: {
     from: 'shim',
@@ -122,8 +139,9 @@ export const ERROR_CODES = {
     meaning: 'a TTRPC Request/Response envelope that is not valid protobuf',
   },
   ERR_UNSUPPORTED_PLATFORM: {
-    from: 'native loader, shim',
-    meaning: 'a function this platform lacks (the message names the function and the platform)',
+    from: 'native, native loader, shim',
+    meaning:
+      'a function (or an abstract socket name) this platform lacks; the message names it and the platform',
   },
   ERR_WARM_ADOPT: {
     from: 'native',

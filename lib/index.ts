@@ -1,8 +1,9 @@
 // containerd-shim: write containerd runtime v2 shims in TypeScript.
 export * from './ttrpc';
 export { ERROR_CODES, hasErrorCode } from './error-codes';
+export { formatDuration, parseDuration } from './duration';
 export type { CodedError, ErrorCode, ErrorCodeInfo } from './error-codes';
-export { int64ToBigInt, int64ToNumber } from './proto/convert';
+export { int64ToBigInt, int64ToNumber } from './int64/convert';
 export { TaskClient, TaskService, registerTaskService } from './generated/task-service';
 export type { TaskHandlers } from './generated/task-service';
 export { TaskV3Client, TaskV3Service, registerTaskV3Service } from './generated/task-v3-service';

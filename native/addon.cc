@@ -1,13 +1,16 @@
-// The addon's entry point: each source file contributes its exports.
+// The addon's entry point: each layer contributes its exports. Every build has the frame codec;
+// POSIX builds (Linux, macOS, the BSDs) the POSIX layer; Linux builds also the Linux layer; Windows
+// builds the Windows layer. `platform` says which: "linux", "posix" or "win32" (lib/native).
 #include <napi.h>
 
 #include "frame.h"
 
 #ifndef _WIN32
 #include "posix/channel.h"
+#include "posix/features.h"
 #include "posix/posix.h"
 #endif
-#ifdef __linux__
+#ifdef SHIM_LINUX
 #include "linux/linux.h"
 #endif
 #ifdef _WIN32
@@ -21,23 +24,25 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #ifndef _WIN32
   InitChannel(env, exports);
   InitSocket(env, exports);
+  InitFd(env, exports);
+  InitSpawn(env, exports);
   InitWatcher(env, exports);
+#endif
+#ifdef SHIM_LINUX
+  InitSubreaper(env, exports);
+  InitReaper(env, exports);
+  InitMount(env, exports);
+  InitWarm(env, exports);
 #endif
 #ifdef _WIN32
   InitPipe(env, exports);
   InitPipeConnect(env, exports);
   InitProcessWin(env, exports);
 #endif
-#ifdef __linux__
-  InitProcess(env, exports);
-  InitReaper(env, exports);
-  InitMount(env, exports);
-  InitWarm(env, exports);
-#endif
   exports.Set("platform", Napi::String::New(env,
 #if defined(_WIN32)
                                              "win32"
-#elif defined(__linux__)
+#elif defined(SHIM_LINUX)
                                              "linux"
 #else
                                              "posix"

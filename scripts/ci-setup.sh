@@ -12,6 +12,10 @@ set -euo pipefail
 
 PACKAGES=(containerd runc criu golang-go golang-github-containerd-ttrpc-dev busybox-static
   clang-14 libclang-rt-14-dev containernetworking-plugins iproute2 gcc libc6-dev)
+# node-gyp's (source builds: test/source-build.test.ts); python3 also plays runc's console sender.
+PACKAGES+=(python3 make)
+# getpeereid for the generic-POSIX addon built on Linux (scripts/build-posix.js).
+PACKAGES+=(libbsd-dev)
 # Installed without recommends (wine64 would otherwise pull in 32-bit wine and fonts).
 CROSS_PACKAGES=(g++ binutils g++-aarch64-linux-gnu binutils-aarch64-linux-gnu qemu-user
   g++-mingw-w64-x86-64-posix binutils-mingw-w64-x86-64 wine64)

@@ -126,7 +126,7 @@ function generate(root, options) {
   });
 }
 
-// int64 inputs also take bigint (lib/proto/int64.ts teaches protobufjs to encode it exactly).
+// int64 inputs also take bigint (lib/int64/encode.ts teaches protobufjs to encode it exactly).
 function widenInt64Inputs(dts) {
   return dts.replace(/\?: \(number\|Long\|null\)/g, '?: (number|bigint|Long|null)');
 }
@@ -162,7 +162,7 @@ function serviceModule(bundle, root, services) {
     '',
     "// The message classes load on first use: a shim's `start` and `delete` never need them.",
     '// eslint-disable-next-line @typescript-eslint/no-require-imports',
-    `const $load = (): typeof ${alias} => (require('../proto/int64'), require('./${bundle}')) as typeof ${alias};`,
+    `const $load = (): typeof ${alias} => (require('../int64/encode'), require('./${bundle}')) as typeof ${alias};`,
     '',
   ];
   for (const [fullName, tsName] of Object.entries(services)) {

@@ -2,9 +2,11 @@
 import { strict as assert } from 'node:assert';
 import * as fc from 'fast-check';
 
-import { native } from '../lib/native';
-import { JsFrameDecoder, MAX_MESSAGE_LENGTH, encodeHeader, unpackBatch } from '../lib/ttrpc/frame';
-import type { Frame } from '../lib/ttrpc/frame';
+import {} from '../lib/native';
+import { MAX_MESSAGE_LENGTH } from '../lib/ttrpc/frame';
+import { JsFrameDecoder, encodeHeader, unpackBatch } from './helpers/frame-oracle';
+import type { Frame } from './helpers/frame-oracle';
+import { nativeFrameCodec as native } from './helpers/native-frame';
 
 interface Spec {
   streamId: number;

@@ -11,9 +11,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { native } from '../lib/native';
+import { linux } from '../lib/native';
 import { cgroupsV1 } from '../lib/protos';
-import { int64ToBigInt, int64ToNumber } from '../lib/proto/int64';
+import { int64ToBigInt, int64ToNumber } from '../lib/int64/encode';
 import {
   METRICS_V1_TYPE_URL,
   adjustOomScore,
@@ -36,9 +36,10 @@ import {
   watchOomV1,
   watchOomV2,
 } from '../lib/shim/linux';
+import { MS } from '../lib/shim/linux/mount-flags';
 import { requireCondition, requireEnvironment } from './helpers/env';
 
-const F = native.mountFlags;
+const F = MS;
 const ROOT_HINT = 'run the suite as root on Linux with cgroup v1 controllers mounted';
 
 function mountsUnder(dir: string): string[] {
@@ -71,6 +72,10 @@ describe('linux helpers', function () {
       `a Linux host (this is ${process.platform})`,
       'run on Linux',
     );
+  });
+
+  it('the MS_* constants are the values the addon was compiled with', function () {
+    assert.deepEqual({ ...linux.mountFlags }, { ...MS });
   });
 
   describe('parseMountOptions', function () {

@@ -111,13 +111,24 @@ import { task } from 'containerd-shim/protos';
 const require = createRequire(import.meta.url);
 ${ROUND_TRIP_BODY}`;
 
-// On Windows the package loads and the native frame codec round-trips (test/windows.test.ts
-// covers the named-pipe transport).
+// On Windows every entry point loads, a Linux-only helper fails with ERR_UNSUPPORTED_PLATFORM, and
+// the native frame codec round-trips (test/windows.test.ts covers the named-pipe transport).
 const WINDOWS_CJS = `'use strict';
 const path = require('node:path');
 const shim = require('containerd-shim');
 const pkg = path.dirname(require.resolve('containerd-shim/package.json'));
-const { native } = require(path.join(pkg, 'dist', 'lib', 'native.js'));
+const entryPoints = Object.keys(require('containerd-shim/package.json').exports)
+  .filter((k) => k !== './package.json')
+  .flatMap((k) => (k.includes('*') ? ['task', 'task-v3', 'events', 'runc', 'cgroups', 'bootstrap'].map((g) => k.replace('*', g)) : [k]))
+  .map((k) => (k === '.' ? 'containerd-shim' : 'containerd-shim/' + k.slice(2)));
+const loaded = entryPoints.filter((name) => typeof require(name) === 'object');
+let unsupported;
+try {
+  require('containerd-shim/linux').watchOomV1('C:\\nowhere', () => undefined);
+} catch (err) {
+  unsupported = err.code + ': ' + err.message.split(':')[0];
+}
+const native = require('node-gyp-build')(pkg);
 const frame = Buffer.concat([native.encodeHeader(5, 7, 2, 1), Buffer.from('hello')]);
 const parser = new native.FrameParser();
 parser.push(frame.subarray(0, 7));
@@ -128,6 +139,8 @@ console.log(JSON.stringify({
   node: process.version,
   nativePlatform: native.platform,
   client: typeof shim.Client,
+  entryPoints: loaded.length === entryPoints.length && loaded.length,
+  unsupported,
   head: meta[0],
   payload: Buffer.from(data.subarray(meta[1], meta[1] + meta[2])).toString(),
   buffered: parser.buffered,
@@ -255,7 +268,7 @@ describe('npm package: prebuilt addon, installed without a compiler or install s
       'dist/lib/index.d.ts',
       'dist/lib/protos/index.js',
       'dist/lib/protos/index.d.ts',
-      'dist/lib/native.js',
+      'dist/lib/native/index.js',
       'binding.gyp',
       'native/addon.cc',
       'prebuilds/README.md',
@@ -449,6 +462,8 @@ describe('npm package: prebuilt addon, installed without a compiler or install s
         node: out.node,
         nativePlatform: 'win32',
         client: 'function',
+        entryPoints: 13,
+        unsupported: 'ERR_UNSUPPORTED_PLATFORM: eventfd() is not supported on win32',
         head: 7 * 65536 + (2 << 8) + 1,
         payload: 'hello',
         buffered: 0,

@@ -16,7 +16,7 @@ import {
   toAny,
 } from '../lib';
 import * as protos from '../lib/protos';
-import { int64ToBigInt } from '../lib/proto/int64';
+import { int64ToBigInt } from '../lib/int64/encode';
 
 describe('generated protobuf code', () => {
   it('encodes int64 from number and bigint exactly, never silently as 0', () => {

@@ -6,9 +6,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Server, registerTaskService } from '../lib';
-import { native } from '../lib/native';
+import { posix } from '../lib/native';
 import * as protos from '../lib/protos';
-import { FrameType, HEADER_LENGTH, encodeHeader } from '../lib/ttrpc/frame';
+import { FrameType, HEADER_LENGTH } from '../lib/ttrpc/frame';
+import { encodeHeader } from './helpers/frame-oracle';
 import { encodeRequest } from '../lib/ttrpc/wire';
 import { Process } from '../examples/runc-shim/process';
 import { ProcessIo } from '../examples/runc-shim/stdio';
@@ -31,9 +32,9 @@ describe('runc shim: process exits and Start', () => {
     });
     const socket = path.join(dir, 's');
     await server.listen(socket);
-    const fd = native.unixConnect(socket, false);
+    const fd = posix.unixConnect(socket, false);
     try {
-      native.setNonBlocking(fd, true);
+      posix.setNonBlocking(fd, true);
       const request = encodeRequest({
         service: 'containerd.task.v2.Task',
         method: 'Start',
@@ -60,7 +61,7 @@ describe('runc shim: process exits and Start', () => {
         `answer not flushed: ${await answered}`,
       );
     } finally {
-      native.closeFd(fd);
+      posix.closeFd(fd);
       await server.shutdown({ timeoutMs: 1000 });
       fs.rmSync(dir, { recursive: true, force: true });
     }

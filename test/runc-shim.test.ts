@@ -243,12 +243,15 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
         await events.closeAfter(id, '/tasks/delete');
         return { code: r.code, stdout: r.stdout, topics: events.topics(id) };
       });
-      assert.deepEqual(go, {
-        code: 0,
-        stdout: 'hello\n',
-        topics: ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'],
-      });
-      assert.deepEqual(ts, go);
+      const topics = ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'];
+      assert.deepEqual(ts, { code: 0, stdout: 'hello\n', topics }, 'runcts');
+      // runc-v2 under containerd 2.1 on a loaded machine sometimes exits before forwarding its
+      // /tasks/delete (seen here): the reference may lack that last event, nothing else.
+      assert.deepEqual(
+        { ...go, topics: go.topics.filter((t) => t !== '/tasks/delete') },
+        { code: 0, stdout: 'hello\n', topics: topics.slice(0, 3) },
+        'runc-v2',
+      );
     });
 
     // runc-v2 publishes /tasks/oom 2 to 11 times per OOM kill (one per cgroup event it sees), ours
@@ -281,11 +284,14 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
         };
       });
       const others = ['/tasks/create', '/tasks/start', '/tasks/exit', '/tasks/delete'];
-      // Ours always reports the OOM before the exit it caused, then the delete; runc-v2's OOM
-      // goroutine can lose that race (its event then follows the exit), and under containerd 2.1
-      // its /tasks/delete was sometimes missing from the stream: only status and OOM are common.
-      assert.deepEqual([go.code, go.oom], [137, true], `runc-v2: ${JSON.stringify(go)}`);
+      // Ours always reports the OOM before the exit it caused, then the delete. runc-v2 is less
+      // steady (seen here): its /tasks/oom can follow the exit or, under containerd 2.1, be
+      // missing (its cgroup v1 watcher loses the race with the exit); its /tasks/delete can be
+      // missing too. What they share is the status.
       assert.deepEqual(ts, { code: 137, oom: true, oomBeforeExit: true, others }, 'runcts');
+      assert.equal(go.code, 137, `runc-v2: ${JSON.stringify(go)}`);
+      if (!go.oom)
+        process.stderr.write(`      (runc-v2 published no /tasks/oom: ${JSON.stringify(go)})\n`);
     });
 
     it("sh -c 'exit 7': the exit status", async () => {
@@ -417,9 +423,24 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
           parallel: parallel.map((p) => [p.code, p.stdout]),
         };
       });
-      assert.deepEqual(go.one, [3, 'from exec\n']);
-      assert.equal(go.quick, 0);
-      assert.deepEqual(ts, go);
+      const expected = {
+        one: [3, 'from exec\n'],
+        quick: 0,
+        parallel: Array.from({ length: 20 }, (_, i) => [i % 4, `${i}\n`]),
+      };
+      assert.deepEqual(ts, expected, 'runcts');
+      // Under containerd 1.6 on a loaded machine runc-v2's execs sometimes reach ctr without
+      // their output (seen here: 2 of 20 parallel ones, another time the single one, exit codes
+      // right): the reference may lose an exec's output, nothing else.
+      assert.deepEqual(
+        {
+          ...go,
+          one: [go.one[0], go.one[1] === '' ? 'from exec\n' : go.one[1]],
+          parallel: go.parallel.map(([code, out], i) => [code, out === '' ? `${i}\n` : out]),
+        },
+        expected,
+        'runc-v2',
+      );
     });
 
     it('two containers grouped into one shim; nothing is left once both are deleted', async () => {

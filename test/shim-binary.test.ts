@@ -10,7 +10,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Client, TaskClient } from '../lib';
-import { native } from '../lib/native';
+import { posix } from '../lib/native';
 import * as protos from '../lib/protos';
 import { requireEnvironment } from './helpers/env';
 import { connectAsNobody } from './helpers/raw-peer';
@@ -165,8 +165,8 @@ describe('shim binary contract', function () {
       );
       const expected = `unix:///run/containerd/s/${sha256(`${grpc()}/testns/group-${id}`)}`;
       // A stale socket from a dead shim: bound, never listened to again.
-      const stale = native.unixListen(expected.slice(7), false);
-      native.closeFd(stale);
+      const stale = posix.unixListen(expected.slice(7), false);
+      posix.closeFd(stale);
       const first = shim(startArgs(), { cwd: bundle });
       assert.equal(first.stdout.toString(), expected, first.stderr);
       started.push(expected);

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Client, Code, FrameType } from '../lib/ttrpc';
-import { JsFrameDecoder, encodeHeader } from '../lib/ttrpc/frame';
+import { JsFrameDecoder, encodeHeader } from './helpers/frame-oracle';
 import { decodeResponse, encodeRequest } from '../lib/ttrpc/wire';
 import { Echo, SERVICE, decodeEchoResponse, echoRequest } from './fixtures/interop';
 import { mib } from './helpers/memory';

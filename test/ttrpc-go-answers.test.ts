@@ -7,7 +7,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Client, Code, FrameType, MAX_MESSAGE_LENGTH, Server } from '../lib/ttrpc';
-import { HEADER_LENGTH, encodeHeader } from '../lib/ttrpc/frame';
+import { HEADER_LENGTH } from '../lib/ttrpc/frame';
+import { encodeHeader } from './helpers/frame-oracle';
 import { decodeResponse, encodeRequest } from '../lib/ttrpc/wire';
 import { Echo, SERVICE, echoRequest } from './fixtures/interop';
 import { serveInterop } from './fixtures/interop-server';

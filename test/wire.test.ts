@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import * as fc from 'fast-check';
 
 import { google, ttrpc } from '../lib/generated/ttrpc';
-import { int64ToNumber } from '../lib/proto/int64';
+import { int64ToNumber } from '../lib/int64/encode';
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse } from '../lib/ttrpc/wire';
 
 const kv = fc.record({ key: fc.string(), value: fc.string() });

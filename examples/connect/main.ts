@@ -1,6 +1,6 @@
-// The seed's shim-proto-connect: sends Connect and Shutdown to a shim and prints the answers.
+// The Rust crate's shim-proto-connect: sends Connect and Shutdown to a shim and prints the answers.
 //   node dist/examples/connect/main.js unix:///run/containerd/s/<hash>
-import { Client, TaskClient } from '../../lib';
+import { Client, TaskClient } from 'containerd-shim';
 
 async function main(): Promise<void> {
   const address = process.argv[2];

@@ -2,9 +2,9 @@
 //   node dist/examples/publish/main.js <ttrpc-address> <namespace> [container-id]
 // e.g. node dist/examples/publish/main.js /run/containerd/containerd.sock.ttrpc default 123
 // and watch it arrive with `ctr events`.
-import { RemotePublisher, TOPICS, toAny } from '../../lib';
-import type { Logger } from '../../lib';
-import { events } from '../../lib/protos/events';
+import { RemotePublisher, TOPICS, toAny } from 'containerd-shim';
+import type { Logger } from 'containerd-shim';
+import { events } from 'containerd-shim/protos/events';
 
 const DELIVERY_TIMEOUT_MS = 10_000;
 

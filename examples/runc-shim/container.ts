@@ -12,24 +12,24 @@ import {
   fromAny,
   logger,
   monitor,
-  readPidFile,
+  tryReadPidFile,
   readSpec,
   timestamp,
   toAny,
   writeOptions,
   writeRuntime,
-} from '../../lib';
-import type { Spec } from '../../lib';
-import { protobuf, task, taskTypes } from '../../lib/protos/task';
-import { events } from '../../lib/protos/events';
-import { runc as runcTypes } from '../../lib/protos/runc';
-import { Runc, isRuncError } from '../../lib/runc';
-import { collectMetrics, mountAll, unmountRecursive, watchOom } from '../../lib/shim/linux';
-import type { OomWatcher } from '../../lib/shim/linux';
+} from 'containerd-shim';
+import type { Spec } from 'containerd-shim';
+import { protobuf, task, taskTypes } from 'containerd-shim/protos/task';
+import { events } from 'containerd-shim/protos/events';
+import { runc as runcTypes } from 'containerd-shim/protos/runc';
+import { ConsoleSocket, Runc, isRuncError } from 'containerd-shim/runc';
+import { collectMetrics, mountAll, unmountRecursive, watchOom } from 'containerd-shim/linux';
+import type { OomWatcher } from 'containerd-shim/linux';
 import { killError, processFinished, runtimeError } from './errors';
 import { Process } from './process';
 import type { ProcessState } from './process';
-import { ConsoleSocket, ProcessIo } from './stdio';
+import { ProcessIo } from './stdio';
 
 /** Where the container's events go (the service publishes them in order). */
 export interface EventSink {
@@ -142,7 +142,7 @@ export class Container {
         await created;
       }
       io.handedOver();
-      init.pid = readPidFile(pidFile);
+      init.pid = tryReadPidFile(pidFile);
     } catch (err) {
       io.close();
       await runc.delete(id, { force: true }).catch(() => undefined);
@@ -235,7 +235,7 @@ export class Container {
         await started;
       }
       p.io.handedOver();
-      p.pid = readPidFile(pidFile);
+      p.pid = tryReadPidFile(pidFile);
     } catch (err) {
       p.io.close();
       p.failedToStart(); // Wait must answer: containerd 1.6 would wait a minute for it

@@ -1,8 +1,8 @@
 // runc failures in the words containerd-shim-runc-v2 uses, so what the kubelet (or ctr) shows is
 // the same whichever shim ran the container: "OCI runtime create failed: <runc's error>", and
 // the NOT_FOUND answers containerd expects from Kill on a finished process.
-import { Code, TtrpcError } from '../../lib';
-import { isRuncError } from '../../lib/runc';
+import { Code, TtrpcError } from 'containerd-shim';
+import { isRuncError } from 'containerd-shim/runc';
 
 /** Go's Init.runtimeError: `<what>: <runc's last logged error>`, else `<what>: <the failure>`. */
 export function runtimeError(err: unknown, what: string): unknown {

@@ -8,12 +8,12 @@ import {
   ExitSignal,
   logger,
   readOptions,
-  readPidFile,
+  tryReadPidFile,
   readRuntime,
   spawn,
   taskApiVersion,
   timestamp,
-} from '../../lib';
+} from 'containerd-shim';
 import type {
   Config,
   DeleteResponse,
@@ -23,7 +23,7 @@ import type {
   StartOpts,
   StartResult,
   Task,
-} from '../../lib';
+} from 'containerd-shim';
 
 const SIGKILL = 9;
 
@@ -57,9 +57,9 @@ export class RuncShim implements Shim {
   }
 
   async deleteShim(): Promise<DeleteResponse> {
-    const { Runc } = load<typeof import('../../lib/runc')>('../../lib/runc');
-    const { unmountRecursive } = load<typeof import('../../lib/shim/linux/mount')>(
-      '../../lib/shim/linux/mount',
+    const { Runc } = load<typeof import('containerd-shim/runc')>('containerd-shim/runc');
+    const { unmountRecursive } = load<typeof import('containerd-shim/linux/mount')>(
+      'containerd-shim/linux/mount',
     );
     const bundle = this.flags.bundle || process.cwd();
     const options = readOptions(bundle);
@@ -82,7 +82,7 @@ export class RuncShim implements Shim {
     } catch (err) {
       logger.warn({ err }, 'failed to cleanup rootfs mount');
     }
-    const pid = readPidFile(path.join(bundle, 'init.pid'));
+    const pid = tryReadPidFile(path.join(bundle, 'init.pid'));
     return { pid: pid >>> 0, exitStatus: 128 + SIGKILL, exitedAt: timestamp() };
   }
 

@@ -1,5 +1,5 @@
 // One process of a container (its init or an exec): identity, state, exit, and stdio.
-import { Code, TtrpcError } from '../../lib';
+import { Code, TtrpcError } from 'containerd-shim';
 import type { ProcessIo } from './stdio';
 
 export type ProcessState = 'created' | 'running' | 'paused' | 'pausing' | 'stopped';

@@ -2,10 +2,10 @@
 // a whole pod). Events go through one ordered queue to the SDK's publisher.
 import * as fs from 'node:fs';
 
-import { Code, ExitSignal, TOPICS, TtrpcError, logger, timestamp, toAny } from '../../lib';
-import type { RemotePublisher, Task } from '../../lib';
-import { protobuf, task } from '../../lib/protos/task';
-import { events } from '../../lib/protos/events';
+import { Code, ExitSignal, TOPICS, TtrpcError, logger, timestamp, toAny } from 'containerd-shim';
+import type { RemotePublisher, Task } from 'containerd-shim';
+import { protobuf, task } from 'containerd-shim/protos/task';
+import { events } from 'containerd-shim/protos/events';
 import { Container } from './container';
 import type { EventSink, RuncOptions } from './container';
 import type { Process } from './process';

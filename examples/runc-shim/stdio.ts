@@ -3,12 +3,10 @@
 // a terminal runc sends the pty master over a console socket and the shim copies between it and
 // the FIFOs.
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { Code, TtrpcError } from '../../lib';
-import { native } from '../../lib/native';
-import { Pump } from './pump';
+import { Code, TtrpcError } from 'containerd-shim';
+import { FdPump, setNonBlocking, setWindowSize } from 'containerd-shim/runc';
 
 export interface StdioPaths {
   stdin: string;
@@ -43,7 +41,7 @@ function openOutput(uri: string): number {
     if ((err as NodeJS.ErrnoException).code !== 'ENXIO') throw err;
     fd = fs.openSync(t.path, O_RDWR | O_NONBLOCK);
   }
-  native.setNonBlocking(fd, false);
+  setNonBlocking(fd, false);
   return fd;
 }
 
@@ -55,7 +53,7 @@ export class ProcessIo {
   private stdout = -1;
   private stderr = -1;
   private master = -1;
-  private pumps: Pump[] = [];
+  private pumps: FdPump[] = [];
 
   constructor(readonly paths: StdioPaths) {}
 
@@ -66,7 +64,7 @@ export class ProcessIo {
         const p = target(this.paths.stdin).path;
         this.stdinRead = fs.openSync(p, O_RDONLY | O_NONBLOCK);
         this.stdinKeep = fs.openSync(p, O_WRONLY | O_NONBLOCK);
-        if (!this.paths.terminal) native.setNonBlocking(this.stdinRead, false);
+        if (!this.paths.terminal) setNonBlocking(this.stdinRead, false);
       }
       if (this.paths.stdout) this.stdout = openOutput(this.paths.stdout);
       if (this.paths.stderr && !this.paths.terminal) this.stderr = openOutput(this.paths.stderr);
@@ -85,15 +83,15 @@ export class ProcessIo {
   /** After runc started the process: the container holds its fds, the shim drops its copies. */
   handedOver(): void {
     if (this.paths.terminal) return;
-    for (const fd of [this.stdinRead, this.stdout, this.stderr]) if (fd >= 0) native.closeFd(fd);
+    for (const fd of [this.stdinRead, this.stdout, this.stderr]) if (fd >= 0) fs.closeSync(fd);
     this.stdinRead = this.stdout = this.stderr = -1;
   }
 
   /** With a terminal: copy stdin → pty master and pty master → stdout. */
   attachConsole(master: number): void {
     this.master = master;
-    if (this.stdinRead >= 0) this.pumps.push(new Pump(this.stdinRead, master));
-    if (this.stdout >= 0) this.pumps.push(new Pump(master, this.stdout));
+    if (this.stdinRead >= 0) this.pumps.push(new FdPump(this.stdinRead, master));
+    if (this.stdout >= 0) this.pumps.push(new FdPump(master, this.stdout));
   }
 
   /**
@@ -102,12 +100,12 @@ export class ProcessIo {
    * command may already be gone.
    */
   resize(width: number, height: number): void {
-    if (this.master >= 0) native.setWindowSize(this.master, width, height);
+    if (this.master >= 0) setWindowSize(this.master, { width, height });
   }
 
   /** CloseIO: the client will write nothing more to stdin. */
   closeStdin(): void {
-    if (this.stdinKeep >= 0) native.closeFd(this.stdinKeep);
+    if (this.stdinKeep >= 0) fs.closeSync(this.stdinKeep);
     this.stdinKeep = -1;
   }
 
@@ -127,78 +125,14 @@ export class ProcessIo {
     for (const p of this.pumps) p.stop();
     this.pumps = [];
     for (const fd of [this.stdinRead, this.stdinKeep, this.stdout, this.stderr]) {
-      if (fd >= 0) native.closeFd(fd);
+      if (fd >= 0) fs.closeSync(fd);
     }
     this.stdinRead = this.stdinKeep = this.stdout = this.stderr = -1;
   }
 
   close(): void {
     this.closeStreams();
-    if (this.master >= 0) native.closeFd(this.master);
+    if (this.master >= 0) fs.closeSync(this.master);
     this.master = -1;
-  }
-}
-
-/** A one-shot unix socket runc connects to (`--console-socket`) to send the pty master. */
-export class ConsoleSocket {
-  private constructor(
-    readonly path: string,
-    private readonly dir: string,
-    private readonly fd: number,
-  ) {}
-
-  static create(): ConsoleSocket {
-    const base = process.env.XDG_RUNTIME_DIR || os.tmpdir();
-    const dir = fs.mkdtempSync(path.join(base, 'pty'));
-    const file = path.join(dir, 'pty.sock');
-    return new ConsoleSocket(file, dir, native.unixListen(file, false, 1));
-  }
-
-  /** The pty master runc sent (bounded wait). */
-  receive(timeoutMs = 10_000): Promise<number> {
-    return new Promise((resolve, reject) => {
-      let conn = -1;
-      let connWatch: InstanceType<typeof native.FdWatcher> | undefined;
-      const listenWatch = new native.FdWatcher(this.fd, () => {
-        const accepted = native.accept(this.fd);
-        if (accepted.length === 0) return;
-        conn = accepted[0]!;
-        for (let i = 4; i < accepted.length; i += 4) native.closeFd(accepted[i]!);
-        listenWatch.close();
-        connWatch = new native.FdWatcher(conn, () => tryReceive());
-        connWatch.start(1);
-        tryReceive();
-      });
-      const timer = setTimeout(
-        () => finish(new Error('timed out waiting for the console from runc')),
-        timeoutMs,
-      );
-      const finish = (err: Error | undefined, master?: number): void => {
-        clearTimeout(timer);
-        listenWatch.close();
-        connWatch?.close();
-        if (conn >= 0) native.closeFd(conn);
-        if (err) reject(err);
-        else resolve(master!);
-      };
-      const tryReceive = (): void => {
-        try {
-          const got = native.recvFd(conn);
-          if (!got) return;
-          if (got.fd < 0) throw new Error('runc sent no file descriptor on the console socket');
-          if (!native.isTerminal(got.fd))
-            throw new Error('runc sent a descriptor that is not a terminal');
-          finish(undefined, got.fd);
-        } catch (err) {
-          finish(err as Error);
-        }
-      };
-      listenWatch.start(1);
-    });
-  }
-
-  close(): void {
-    native.closeFd(this.fd);
-    fs.rmSync(this.dir, { recursive: true, force: true });
   }
 }

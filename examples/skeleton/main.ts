@@ -1,9 +1,9 @@
-// The seed's skeleton shim: Connect answers version "example", Shutdown ends the shim.
+// The smallest shim (the Rust crate's skeleton example): Connect answers version "example", Shutdown ends the shim.
 // Build, then: ctr run --runtime "$PWD/examples/skeleton/containerd-shim-skeleton-v1" ...
 //
 // Rust lets one type implement both the Shim and Task traits; in TypeScript Shim.wait() and the
 // Wait RPC would share a name, so the Task handlers live in their own class.
-import { ExitSignal, logger, run, spawn } from '../../lib';
+import { ExitSignal, logger, run, spawn } from 'containerd-shim';
 import type {
   Config,
   DeleteResponse,
@@ -12,8 +12,8 @@ import type {
   Shim,
   StartOpts,
   Task,
-} from '../../lib';
-import type { protobuf, task } from '../../lib/protos';
+} from 'containerd-shim';
+import type { protobuf, task } from 'containerd-shim/protos';
 
 class Service implements Shim {
   private readonly exit = new ExitSignal();

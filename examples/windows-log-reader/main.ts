@@ -1,4 +1,4 @@
-// The seed's windows-log-reader: connects to a shim's log pipe and prints its lines until the
+// The Rust crate's windows-log-reader: connects to a shim's log pipe and prints its lines until the
 // shim goes away. A Windows shim serves its log on \\.\pipe\containerd-shim-<ns>-<id>-log and
 // buffers lines while nobody reads, so the reader may start before or after the shim; it retries
 // until the pipe exists (bounded). containerd is normally that pipe's reader.
@@ -6,7 +6,7 @@
 import * as net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { parseDuration } from '../../lib/cli/duration';
+import { parseDuration } from 'containerd-shim';
 
 async function connect(pipe: string, timeoutMs: number): Promise<net.Socket> {
   const deadline = Date.now() + timeoutMs;

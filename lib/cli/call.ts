@@ -4,7 +4,7 @@
 import { Code, TtrpcError } from '../ttrpc';
 import type { Client, MethodDescriptor } from '../ttrpc';
 import { EXIT_CALL, EXIT_OK, UsageError } from './args';
-import { parseDuration } from './duration';
+import { parseDuration } from '../duration';
 import { decodeToJson, encodeJson, parseJsonValues } from './json';
 import type { ProtoRegistry, ResolvedMethod } from './protos';
 import { connectTarget, formatCallError } from './target';

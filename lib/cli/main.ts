@@ -29,7 +29,7 @@ import type { BenchOptions, Control } from './bench';
 import { parseMetadata, parsePositiveDuration, runCall } from './call';
 import type { Output } from './call';
 import { describe, list } from './describe';
-import { isDuration } from './duration';
+import { isDuration } from '../duration';
 import { ProtoRegistry } from './protos';
 import { benchJson, benchText, startProgress } from './report';
 import { formatCallError } from './target';

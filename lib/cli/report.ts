@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 
 import type { BenchOptions, RunState, Target } from './bench';
-import { formatDuration } from './duration';
+import { formatDuration } from '../duration';
 
 export interface LatencyJson {
   min: number;

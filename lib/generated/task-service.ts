@@ -8,7 +8,7 @@ import type { Server } from '../ttrpc/server';
 
 // The message classes load on first use: a shim's `start` and `delete` never need them.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const $load = (): typeof $pb => (require('../proto/int64'), require('./task')) as typeof $pb;
+const $load = (): typeof $pb => (require('../int64/encode'), require('./task')) as typeof $pb;
 
 /** Descriptor of `containerd.task.v2.Task`. */
 export const TaskService = {

@@ -1,5 +1,5 @@
 // The containerd 2.3+ start protocol and RuntimeInfo (what `-info` prints).
-import '../proto/int64';
+import '../int64/encode';
 import * as pb from '../generated/bootstrap';
 
 /** containerd.runtime.bootstrap.v1: BootstrapParams, BootstrapResult. */

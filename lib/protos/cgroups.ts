@@ -1,5 +1,5 @@
 // cgroup v1 and v2 metrics (what the Stats RPC carries).
-import '../proto/int64';
+import '../int64/encode';
 import * as pb from '../generated/cgroups';
 
 /** io.containerd.cgroups.v1 metrics. */

@@ -1,5 +1,5 @@
 // containerd.events: TaskCreate, TaskExit, ... (what shims publish).
-import '../proto/int64';
+import '../int64/encode';
 import * as pb from '../generated/events';
 
 export import events = pb.containerd.events;

@@ -1,5 +1,5 @@
 // containerd's task API messages (one generated module; see ./index.ts for all groups).
-import '../proto/int64';
+import '../int64/encode';
 import * as pb from '../generated/task';
 
 /** containerd.task.v2: the shim Task API's requests and responses. */

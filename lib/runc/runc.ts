@@ -43,7 +43,10 @@ export function globalArgs(options: RuncOptions): string[] {
   return args;
 }
 
-/** Reads a pid file written by runc (`--pid-file`). */
+/**
+ * The pid runc wrote with `--pid-file`; fails (ERR_INVALID_PID_FILE, or the read's ENOENT) when
+ * there is none. `tryReadPidFile` of the main entry point is the lenient, synchronous one.
+ */
 export async function readPidFile(file: string): Promise<number> {
   const text = (await fs.promises.readFile(file, 'utf8')).trim();
   const pid = Number(text);

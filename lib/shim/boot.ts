@@ -2,9 +2,11 @@
 // Node process of a shim gets (the serving daemon, standbys, and the cold `start`/`delete`),
 // and the exact command line and environment of the serving daemon. The launcher
 // (`containerd-shim package`) bakes nodeBoot() into the shim binary; spawn() uses serveCommand()
-// for a cold daemon and for a standby taking the daemon role alike, so the two never differ.
+// for a cold daemon (every platform) and for a standby taking the daemon role alike, so the two
+// never differ.
 import { serveArgs } from './flags';
 import type { Flags } from './flags';
+import type { SpawnEnv } from './start-opts';
 
 /** Node flags and environment for a shim's Node processes. */
 export interface NodeBoot {
@@ -30,26 +32,30 @@ export interface ServeCommand {
   env: string[];
 }
 
+/** This process's environment with nodeBoot().env and `extra` (a shim's additions) on top. */
+export function daemonEnvironment(extra: SpawnEnv = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries({ ...process.env, ...nodeBoot().env }))
+    if (v !== undefined) env[k] = v;
+  for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
+  return env;
+}
+
 /**
  * The serving daemon's command line and environment: this node with this process's node flags
- * (plus nodeBoot()'s) and entry script, the serve flags, and this process's environment with
- * nodeBoot().env and `extra` (a shim's additions) on top.
+ * (plus nodeBoot()'s) and entry script, the serve flags, and daemonEnvironment(extra). Every
+ * platform's daemon start uses it (spawn-unix.ts, spawn-win.ts, and a standby taking the role).
  */
 export function serveCommand(
   flags: Pick<Flags, 'namespace' | 'id' | 'address' | 'debug'>,
-  extra: Record<string, string> | readonly (readonly [string, string])[] = [],
+  extra: SpawnEnv = [],
 ): ServeCommand {
-  const boot = nodeBoot();
   const execArgv = [...process.execArgv];
-  for (const flag of boot.execArgv) if (!execArgv.includes(flag)) execArgv.push(flag);
+  for (const flag of nodeBoot().execArgv) if (!execArgv.includes(flag)) execArgv.push(flag);
   const script = process.argv[1];
-  const env: Record<string, string | undefined> = { ...process.env, ...boot.env };
-  for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
   return {
     file: process.execPath,
     argv: [process.execPath, ...execArgv, ...(script ? [script] : []), ...serveArgs(flags)],
-    env: Object.entries(env)
-      .filter((e): e is [string, string] => e[1] !== undefined)
-      .map(([k, v]) => `${k}=${v}`),
+    env: Object.entries(daemonEnvironment(extra)).map(([k, v]) => `${k}=${v}`),
   };
 }

@@ -11,7 +11,7 @@ import type { Any } from './util';
 // Loaded only when containerd sent something on stdin (2.3+, or runtime options).
 const codec = (): typeof generated =>
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require('../proto/int64'), require('../generated/bootstrap')) as typeof generated;
+  (require('../int64/encode'), require('../generated/bootstrap')) as typeof generated;
 
 const STDIN_LIMIT = 10 << 20;
 

@@ -3,7 +3,7 @@
 //   DeleteResponse { uint32 pid = 1; uint32 exit_status = 2; Timestamp exited_at = 3; }
 //   Timestamp { int64 seconds = 1; int32 nanos = 2; }
 import type { containerd } from '../generated/task';
-import { int64ToBigInt } from '../proto/convert';
+import { int64ToBigInt } from '../int64/convert';
 
 type Int64 = number | bigint | { low: number; high: number } | null | undefined;
 

@@ -42,7 +42,7 @@ export {
   fromAny,
   readAddress,
   readOptions,
-  readPidFile,
+  tryReadPidFile,
   readRuntime,
   readSpec,
   timestamp,

@@ -4,7 +4,7 @@
 // to the next reader that connects; every connected reader gets every line after that, and a
 // reader that disconnects can connect again. The pipe has the same security descriptor and
 // remote-client refusal as the TTRPC pipe, and never keeps the process alive.
-import { native } from '../native';
+import { win } from '../native';
 import type { NativePipeChannel, NativePipeListener } from '../native';
 
 export interface PipeLogOptions {
@@ -72,7 +72,7 @@ export function openPipeLog(path: string, options: PipeLogOptions = {}): PipeLog
 
   const accept = (handle: number): void => {
     const reader: Reader = { channel: undefined as unknown as NativePipeChannel, dropped: 0 };
-    reader.channel = new native.PipeChannel(
+    reader.channel = new win.PipeChannel(
       handle,
       () => undefined, // readers have nothing to say
       (kind) => {
@@ -94,10 +94,10 @@ export function openPipeLog(path: string, options: PipeLogOptions = {}): PipeLog
     backlogDropped = 0;
   };
 
-  const listener: NativePipeListener = new native.PipeListener(path, (batch) => {
+  const listener: NativePipeListener = new win.PipeListener(path, (batch) => {
     // Accept errors are not worth a line: the next client is accepted all the same.
     for (let i = 0; batch && i < batch.length; i += 2) {
-      if (closed) native.closeHandle(batch[i]!);
+      if (closed) win.closeHandle(batch[i]!);
       else accept(batch[i]!);
     }
   });

@@ -1,145 +1,30 @@
-// The shim's log: pino writing logrus-style text lines (what containerd copies from every shim)
-// synchronously to the bundle's `log` FIFO, so nothing is lost when the shim exits or is killed.
-// On Windows the shim serves the log on a named pipe instead (logger-win.ts).
-import * as fs from 'node:fs';
-
+// The shim's log: pino writing logrus-style text lines (log-sink.ts) to where the platform puts a
+// serving shim's log — synchronously to the bundle's `log` FIFO on Linux, macOS and the BSDs, so
+// nothing is lost when the shim exits or is killed; a named pipe the shim serves on Windows.
 import type { Logger as PinoLogger } from 'pino';
 import type PinoModule from 'pino';
 
-import { native } from '../native';
-import { openPipeLog } from './logger-win';
-import type { PipeLog, PipeLogOptions } from './logger-win';
-import { isPipeAddress, logPipeAddress } from './socket-win';
+import { toLogfmt } from './log-sink';
+import type { LogSink, ShimLogOptions } from './log-sink';
+import { platform } from './platform';
 
+export type { ShimLogOptions } from './log-sink';
 export type ShimLogger = PinoLogger;
 
 // pino loads only when a shim serves: `start` and `delete` log nothing and must start fast.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const loadPino = (): typeof PinoModule => require('pino') as typeof PinoModule;
 
-const LEVELS: Record<number, string> = {
-  10: 'trace',
-  20: 'debug',
-  30: 'info',
-  40: 'warning',
-  50: 'error',
-  60: 'fatal',
-};
-
-function quote(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value);
-  return /^[A-Za-z0-9_.:/@+-]+$/.test(text) ? text : JSON.stringify(text);
-}
-
-/** pino's JSON line as `time="…" level=info msg="…" key=value …` (logrus text format). */
-export function toLogfmt(json: string): string {
-  let record: Record<string, unknown>;
-  try {
-    record = JSON.parse(json) as Record<string, unknown>;
-  } catch {
-    return json;
-  }
-  const { time, level, msg, ...fields } = record;
-  const parts = [
-    `time=${JSON.stringify(new Date(typeof time === 'number' ? time : Date.now()).toISOString())}`,
-    `level=${LEVELS[level as number] ?? String(level)}`,
-    `msg=${JSON.stringify(typeof msg === 'string' ? msg : '')}`,
-  ];
-  for (const [k, v] of Object.entries(fields)) {
-    if (v !== undefined)
-      parts.push(
-        `${k}=${quote(k === 'err' && v && typeof v === 'object' ? (v as { message?: unknown }).message : v)}`,
-      );
-  }
-  return parts.join(' ') + '\n';
-}
-
-/** A synchronous pino destination on an fd; write errors (reader gone: EPIPE) are dropped. */
-function fdDestination(fd: number): { write(line: string): void } {
-  return {
-    write(line: string): void {
-      const data = Buffer.from(toLogfmt(line));
-      let offset = 0;
-      while (offset < data.length) {
-        try {
-          offset += fs.writeSync(fd, data, offset);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') continue;
-          return;
-        }
-      }
-    },
-  };
-}
-
-export interface ShimLogOptions {
-  /**
-   * Log file or FIFO; default `log` in the current directory (the bundle). On Windows the named
-   * pipe to serve the log on; default `\\.\pipe\containerd-shim-<base.namespace>-<base.id>-log`.
-   */
-  path?: string;
-  /** Windows: the log pipe's buffer for lines written while no reader is connected. */
-  pipe?: PipeLogOptions;
-  level?: string;
-  debug?: boolean;
-  /** Fields on every line (runtime, namespace, id). */
-  base?: Record<string, unknown>;
-  /** Also point stderr at the log, so crash output reaches containerd (Go shims do the same). */
-  redirectStderr?: boolean;
-}
-
-function openLogFd(file: string, redirectStderr: boolean): number {
-  let fd: number;
-  try {
-    fd = fs.openSync(
-      file,
-      fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT,
-      0o600,
-    );
-  } catch {
-    return 2;
-  }
-  if (redirectStderr && process.platform === 'linux') {
-    try {
-      native.dup2(fd, 2);
-    } catch {
-      // stderr stays where it was; the logger still writes to the log
-    }
-  }
-  return fd;
-}
-
-const pipeLogs = new WeakMap<ShimLogger, PipeLog>();
-
-/** Windows: the log pipe server (see logger-win.ts), or undefined if it cannot be created. */
-function openLogPipe(options: ShimLogOptions): PipeLog | undefined {
-  const base = options.base ?? {};
-  const pipe =
-    options.path !== undefined && isPipeAddress(options.path)
-      ? options.path
-      : logPipeAddress(String(base.namespace ?? ''), String(base.id ?? ''));
-  try {
-    return openPipeLog(pipe, options.pipe);
-  } catch {
-    return undefined; // e.g. EADDRINUSE: another shim serves it; log to stderr instead
-  }
-}
+const sinks = new WeakMap<ShimLogger, LogSink>();
 
 /**
- * Opens the bundle's `log` FIFO write-only (containerd holds the read side, so this does not
- * block) and returns a pino logger on it; on Windows serves the log pipe instead. Falls back to
- * stderr if the log cannot be opened.
+ * A pino logger on the platform's shim log: the bundle's `log` FIFO opened write-only
+ * (containerd holds the read side, so this does not block), or on Windows the log pipe. Falls
+ * back to stderr if the log cannot be opened.
  */
 export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
   const level = options.debug ? 'debug' : (options.level ?? 'info');
-  const pipe = process.platform === 'win32' ? openLogPipe(options) : undefined;
-  const destination = pipe
-    ? { write: (line: string) => pipe.write(toLogfmt(line)) }
-    : fdDestination(
-        process.platform === 'win32'
-          ? 2
-          : openLogFd(options.path ?? 'log', options.redirectStderr === true),
-      );
+  const sink = platform.openLog(options);
   const pino = loadPino();
   const logger = pino(
     {
@@ -147,23 +32,22 @@ export function openShimLog(options: ShimLogOptions = {}): ShimLogger {
       base: { pid: process.pid, ...options.base },
       timestamp: pino.stdTimeFunctions.epochTime,
     },
-    destination,
+    { write: (line: string) => sink.write(toLogfmt(line)) },
   );
-  if (pipe) pipeLogs.set(logger, pipe);
+  sinks.set(logger, sink);
   return logger;
 }
 
 /**
  * Before the shim exits: on Windows, waits (bounded) until connected log readers have been sent
- * every line, then closes the log pipe. Writes on Linux are synchronous: nothing to do.
+ * every line, then closes the log pipe. Writes to the FIFO are synchronous: nothing to wait for.
  */
 export async function closeShimLog(log: ShimLogger = current, timeoutMs = 1000): Promise<void> {
   const target = log === logger ? current : log;
-  const pipe = pipeLogs.get(target);
-  if (!pipe) return;
-  pipeLogs.delete(target);
-  await pipe.flush(timeoutMs);
-  pipe.close();
+  const sink = sinks.get(target);
+  if (!sink) return;
+  sinks.delete(target);
+  await sink.close(timeoutMs);
 }
 
 const noop = (): void => undefined;

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
 import { codedError } from '../error-codes';
-import { native } from '../native';
+import { addonPlatform, linux, posix } from '../native';
 
 /** One process exit. */
 export interface ExitEvent {
@@ -212,11 +212,12 @@ export class ExitMonitor {
    * process can be fed, and only from the main thread: the reaper collects every child of the
    * process that the main thread's libuv loop does not own, so child processes created with
    * child_process in a worker thread would have their exits taken. Making the process a
-   * subreaper is separate (`native.setSubreaper()`).
+   * subreaper is separate (`linux.setSubreaper()`).
    */
   start(): this {
     if (this.#started) return this;
-    if (process.platform !== 'linux') {
+    // Linux only: the OS, and an addon built with its Linux layer.
+    if (process.platform !== 'linux' || addonPlatform !== 'linux') {
       throw codedError(
         'ERR_UNSUPPORTED_PLATFORM',
         `the exit monitor's reaper is Linux-only (platform ${process.platform})`,
@@ -233,7 +234,7 @@ export class ExitMonitor {
       throw codedError('ERR_REAPER_RUNNING', 'the reaper already feeds another ExitMonitor');
     }
     // The first pass runs inside startReaper, so exits may be delivered before it returns.
-    native.startReaper((batch) => this.#onBatch(batch));
+    linux.startReaper((batch) => this.#onBatch(batch));
     reaperTaken = true;
     this.#started = true;
     return this;
@@ -443,7 +444,7 @@ export function spawnProcess(
   // spawn and the subscription below.
   m.start();
   const env = envStrings(options.env);
-  const pid = native.spawn(
+  const pid = posix.spawn(
     resolveFile(file, env),
     [file, ...args],
     env,

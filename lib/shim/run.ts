@@ -8,8 +8,7 @@ import { codedError } from '../error-codes';
 import type { containerd as taskTypes } from '../generated/task';
 import { registerTaskService } from '../generated/task-service';
 import { registerTaskV3Service } from '../generated/task-v3-service';
-import { native } from '../native';
-import { requireSameUser } from '../ttrpc/handshake';
+import { addonPlatform, posix } from '../native';
 import { Server } from '../ttrpc/server';
 import {
   encodeRuntimeInfo,
@@ -23,7 +22,7 @@ import { encodeDeleteResponse } from './delete-response';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
 import { closeShimLog, logger, openShimLog, setShimLogger } from './logger';
-import { monitor } from './monitor';
+import { platform } from './platform';
 import { RemotePublisher } from './publisher';
 import { removeSocket } from './socket';
 import type { StartOpts } from './spawn';
@@ -102,7 +101,7 @@ export async function run(
   process.removeAllListeners('warning');
   process.noDeprecation = true;
   const settings = defaultConfig(config);
-  if (warmEnv.standby !== undefined && process.platform === 'linux') {
+  if (warmEnv.standby !== undefined && addonPlatform === 'linux') {
     // Resolves once handed work: from here on this process is what a cold start would be.
     await becomeStandby(warmEnv.standby, () => {
       preloadServing();
@@ -193,11 +192,9 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
       }),
     );
   }
-  const linux = process.platform === 'linux';
   // A vanished log reader must not kill the shim (Node ignores SIGPIPE; make it explicit).
   process.on('SIGPIPE', () => undefined);
-  if (linux && !config.noSubReaper) native.setSubreaper(true);
-  if (linux && !config.noReaper) monitor.start();
+  platform.prepareServe({ subreaper: !config.noSubReaper, reaper: !config.noReaper });
 
   const ttrpcAddress = process.env.TTRPC_ADDRESS ?? '';
   if (ttrpcAddress === '')
@@ -207,7 +204,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     );
   const publisher = new RemotePublisher(ttrpcAddress, { logger });
   const task = await shim.createTaskService(publisher);
-  const server = new Server({ handshaker: linux ? requireSameUser() : undefined, logger });
+  const server = new Server({ handshaker: platform.handshaker(), logger });
   registerTaskService(server, task);
   registerTaskV3Service(server, task);
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
@@ -220,7 +217,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
     // Windows: Ctrl-Break too (Go's os.Interrupt covers both console events).
-    if (process.platform === 'win32') process.once('SIGBREAK', () => resolve('SIGBREAK'));
+    for (const signal of platform.stopSignals) process.once(signal, () => resolve(signal));
   });
   const why = await Promise.race([shim.wait().then(() => 'exit signal'), signalled]);
   logger.info({ reason: why }, 'Shutting down shim instance');
@@ -235,7 +232,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
 /** The path of the socket inherited on `fd` (undefined for an abstract one or on failure). */
 function listenerPath(fd: number): string | undefined {
   try {
-    const address = native.localAddress(fd);
+    const address = posix.localAddress(fd);
     return address === '' || address.startsWith('@') ? undefined : address;
   } catch (err) {
     logger.warn({ err }, 'cannot tell which socket the shim serves');

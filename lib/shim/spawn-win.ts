@@ -7,10 +7,12 @@ import * as childProcess from 'node:child_process';
 import * as path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { native } from '../native';
-import { serveArgs } from './flags';
-import { canConnect, socketAddress } from './socket';
-import type { SpawnEnv, StartOpts } from './spawn';
+import { systemError } from '../error-codes';
+import { win } from '../native';
+import { daemonEnvironment, serveCommand } from './boot';
+import { canConnect } from './can-connect';
+import { pipeAddress } from './socket-win';
+import type { SpawnEnv, StartOpts } from './start-opts';
 import { writeAddress } from './util';
 
 export interface AwaitPipeOptions {
@@ -38,43 +40,34 @@ export async function awaitPipeReady(
     const failure = options.failed?.();
     if (failure) throw failure;
     if (Date.now() >= deadline) {
-      const err = new Error(
+      throw systemError(
+        'ETIMEDOUT',
         `shim did not start serving on ${address} within ${timeoutMs} ms`,
-      ) as NodeJS.ErrnoException;
-      err.code = 'ETIMEDOUT';
-      throw err;
+      );
     }
     await sleep(options.intervalMs ?? 10);
   }
 }
 
-function environment(extra: SpawnEnv): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
-  return env;
-}
-
-/** spawn() on Windows: see the file comment. `group` is already resolved by the caller. */
-export async function spawnWindows(opts: StartOpts, group: string, env: SpawnEnv): Promise<string> {
-  const address = socketAddress(opts.address, opts.namespace, group);
+/** Starts (or finds) the daemon of `group` (see the file comment); its address. */
+export async function startWindowsDaemon(
+  opts: StartOpts,
+  group: string,
+  env: SpawnEnv,
+): Promise<string> {
+  const address = pipeAddress(opts.address, opts.namespace, group);
   if (await canConnect(address)) {
     writeAddress(address, path.join(opts.bundle, 'address'));
     return address;
   }
   // containerd reads our stdout and stderr to EOF (CombinedOutput): the daemon must not inherit
   // them, and libuv starts processes with bInheritHandles.
-  native.setStdHandleInheritance(false);
-  const script = process.argv[1];
-  const args = [
-    ...process.execArgv,
-    ...(script ? [script] : []),
-    ...serveArgs(opts),
-    '-socket',
-    address,
-  ];
-  const child = childProcess.spawn(process.execPath, args, {
+  win.setStdHandleInheritance(false);
+  const command = serveCommand(opts, env);
+  const args = [...command.argv.slice(1), '-socket', address];
+  const child = childProcess.spawn(command.file, args, {
     cwd: opts.bundle,
-    env: environment(env),
+    env: daemonEnvironment(env),
     stdio: 'ignore',
     detached: true,
     windowsHide: true,

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 import { codedError, systemError } from '../error-codes';
 import type { containerd as runcTypes } from '../generated/runc';
 import type { google } from '../generated/task';
-import { int64ToNumber } from '../proto/convert';
+import { int64ToNumber } from '../int64/convert';
 
 /** A `google.protobuf.Any` as the generated code represents it. */
 export interface Any {
@@ -192,8 +192,12 @@ export function writeFileAtomic(file: string, content: string | Uint8Array, mode
   fs.renameSync(tmp, file);
 }
 
-/** Reads a pid file (runc's `init.pid`); -1 when missing or malformed, as Go's ReadPidFile. */
-export function readPidFile(file: string): number {
+/**
+ * The pid in a pid file (runc's `init.pid`), or -1 when the file is missing or holds no pid:
+ * never throws (the shim's cleanup paths, like Go's shim ReadPidFile). `readPidFile` of
+ * `containerd-shim/runc` is the strict, asynchronous one.
+ */
+export function tryReadPidFile(file: string): number {
   try {
     const pid = Number.parseInt(fs.readFileSync(file, 'utf8').trim(), 10);
     return Number.isInteger(pid) && pid > 0 ? pid : -1;

@@ -2,13 +2,8 @@
 export { Client } from './client';
 export type { CallOptions, ClientCallInfo, ClientOptions, UnaryClientInterceptor } from './client';
 export { Server } from './server';
-export type {
-  CallContext,
-  Handshaker,
-  ServerOptions,
-  ShutdownOptions,
-  UnaryServerInterceptor,
-} from './server';
+export type { CallContext } from './context';
+export type { Handshaker, ServerOptions, ShutdownOptions, UnaryServerInterceptor } from './server';
 export { requireRoot, requireSameUser, requireUidGid } from './handshake';
 export { Code, TtrpcError, codeName, parseCode, toTtrpcError } from './errors';
 export type { StatusDetail } from './errors';
@@ -19,6 +14,7 @@ export { bidi, clientStream, registerService, serverStream, unary } from './serv
 export type {
   Handler,
   MessageType,
+  MethodRegistry,
   MethodDescriptor,
   MethodKind,
   ServiceDescriptor,

@@ -5,6 +5,7 @@ import { Code, TtrpcError, closedError, toTtrpcError } from './errors';
 import type { Address } from './address';
 import { parseAddress } from './address';
 import { FrameFlag, FrameType, MAX_MESSAGE_LENGTH } from './frame';
+import type { CallContext } from './context';
 import type { Logger } from './log';
 import { silentLogger } from './log';
 import { Metadata } from './metadata';
@@ -24,21 +25,6 @@ import { MessageQueue, ServerStream } from './stream';
 import type { IncomingConnection, PeerInfo, Transport, TransportListener } from './transport';
 import { decodeRequest, encodeResponse } from './wire';
 import type { WireStatus } from './wire';
-
-/** What a handler (and an interceptor) knows about the call it serves. */
-export interface CallContext {
-  /** Fully-qualified service name. */
-  readonly service: string;
-  readonly method: string;
-  /** `/service/method`, as Go's interceptors see it. */
-  readonly fullMethod: string;
-  readonly metadata: Metadata;
-  /** Aborted when the deadline passes, the client disconnects or the server closes. */
-  readonly signal: AbortSignal;
-  /** Deadline from the request's timeout_nano, in Date.now() milliseconds. */
-  readonly deadline: number | undefined;
-  readonly peer: PeerInfo;
-}
 
 export type UnaryServerInterceptor = (
   context: CallContext,

@@ -1,6 +1,6 @@
 // Service descriptors (what the generated stubs are made of) and their typed server registration.
 import { Code, TtrpcError } from './errors';
-import type { CallContext, Server } from './server';
+import type { CallContext } from './context';
 import type { ServerStream } from './stream';
 
 export type MethodKind = 'unary' | 'serverStream' | 'clientStream' | 'bidi';
@@ -133,12 +133,20 @@ export type ServiceHandlers<S extends ServiceDescriptor> = {
   [K in keyof S['methods']]: Handler<S['methods'][K]>;
 };
 
+/** Where registerService puts handlers: a Server, or anything else with its addMethod. */
+export interface MethodRegistry {
+  addMethod<M extends MethodDescriptor<any, any, any, any>>(
+    descriptor: M,
+    handler: Handler<M>,
+  ): void;
+}
+
 /**
  * Registers every method of `service` on `server`. Handlers are called with `handlers` as `this`,
  * so a class instance works; methods it lacks answer UNIMPLEMENTED.
  */
 export function registerService<S extends ServiceDescriptor>(
-  server: Server,
+  server: MethodRegistry,
   service: S,
   handlers: Partial<ServiceHandlers<S>>,
 ): void {

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 import { codedError } from '../error-codes';
-import { native } from '../native';
+import { posix } from '../native';
 import type { Address } from './address';
 import type {
   ConnectOptions,
@@ -18,8 +18,8 @@ import type {
 import { channelEvents, channelTransport } from './transport';
 
 function openChannel(fd: number, handlers: TransportHandlers): Transport {
-  const channel = new native.Channel(fd, handlers.onFrames, channelEvents(handlers));
-  return channelTransport(channel, native.writeHighWaterMark);
+  const channel = new posix.Channel(fd, handlers.onFrames, channelEvents(handlers));
+  return channelTransport(channel, posix.writeHighWaterMark);
 }
 
 function unsupported(address: Address): Error {
@@ -32,15 +32,15 @@ function unsupported(address: Address): Error {
 function listenFd(address: Address): { fd: number; unlinkPath?: string } {
   switch (address.kind) {
     case 'unix':
-      return { fd: native.unixListen(address.path, false), unlinkPath: address.path };
+      return { fd: posix.unixListen(address.path, false), unlinkPath: address.path };
     case 'abstract':
-      return { fd: native.unixListen(address.name, true) };
+      return { fd: posix.unixListen(address.name, true) };
     case 'fd': {
-      if (!native.isListeningSocket(address.fd)) {
+      if (!posix.isListeningSocket(address.fd)) {
         throw codedError('ERR_INVALID_FD', `fd ${address.fd} is not a listening socket`);
       }
-      native.setNonBlocking(address.fd, true);
-      native.setCloexec(address.fd, true);
+      posix.setNonBlocking(address.fd, true);
+      posix.setCloexec(address.fd, true);
       return { fd: address.fd };
     }
     default:
@@ -52,7 +52,7 @@ export const unixPlatform: Platform = {
   listen(address, onConnection, onError): TransportListener {
     const { fd, unlinkPath } = listenFd(address);
     let closed = false;
-    const watcher = new native.FdWatcher(fd, (_events, error) => {
+    const watcher = new posix.FdWatcher(fd, (_events, error) => {
       if (closed) return;
       if (error) {
         onError(error);
@@ -60,7 +60,7 @@ export const unixPlatform: Platform = {
       }
       let accepted: number[];
       try {
-        accepted = native.accept(fd);
+        accepted = posix.accept(fd);
       } catch (err) {
         onError(err as Error);
         return;
@@ -75,7 +75,7 @@ export const unixPlatform: Platform = {
         const incoming: IncomingConnection = {
           peer,
           open: (handlers) => openChannel(connFd, handlers),
-          reject: () => native.closeFd(connFd),
+          reject: () => posix.closeFd(connFd),
         };
         onConnection(incoming);
       }
@@ -87,7 +87,7 @@ export const unixPlatform: Platform = {
         if (closed) return;
         closed = true;
         watcher.close();
-        native.closeFd(fd);
+        posix.closeFd(fd);
         if (unlinkPath !== undefined) fs.rmSync(unlinkPath, { force: true });
       },
       ref: () => watcher.ref(),
@@ -101,8 +101,8 @@ export const unixPlatform: Platform = {
     const deadline = Date.now() + (options?.timeoutMs ?? 5000);
     for (let delay = 1; ; delay = Math.min(delay * 2, 50)) {
       try {
-        const fd = native.unixConnect(path, address.kind === 'abstract');
-        const cred = native.peerCredentials(fd);
+        const fd = posix.unixConnect(path, address.kind === 'abstract');
+        const cred = posix.peerCredentials(fd);
         return { transport: openChannel(fd, handlers), peer: cred };
       } catch (err) {
         // A full backlog is transient; anything else (ENOENT, ECONNREFUSED) is the caller's call.

@@ -4,7 +4,7 @@
 // refuses remote clients; connect retries ERROR_PIPE_BUSY (every instance taken) until its timeout
 // and fails at once with ENOENT when there is no such pipe, like a unix-socket connect.
 import { codedError } from '../error-codes';
-import { native } from '../native';
+import { win } from '../native';
 import type { Address } from './address';
 import type {
   ConnectOptions,
@@ -34,17 +34,17 @@ function peerOf(pid: number): PeerInfo {
 }
 
 function openChannel(handle: number, handlers: TransportHandlers): Transport {
-  const channel = new native.PipeChannel(handle, handlers.onFrames, channelEvents(handlers));
-  return channelTransport(channel, native.writeHighWaterMark);
+  const channel = new win.PipeChannel(handle, handlers.onFrames, channelEvents(handlers));
+  return channelTransport(channel, win.writeHighWaterMark);
 }
 
 export const winPlatform: Platform = {
   listen(address, onConnection, onError): TransportListener {
     const path = pipePath(address);
     let closed = false;
-    const listener = new native.PipeListener(path, (batch, error) => {
+    const listener = new win.PipeListener(path, (batch, error) => {
       if (closed) {
-        for (let i = 0; batch && i < batch.length; i += 2) native.closeHandle(batch[i]!);
+        for (let i = 0; batch && i < batch.length; i += 2) win.closeHandle(batch[i]!);
         return;
       }
       if (error || !batch) {
@@ -56,7 +56,7 @@ export const winPlatform: Platform = {
         const incoming: IncomingConnection = {
           peer: peerOf(batch[i + 1]!),
           open: (handlers) => openChannel(handle, handlers),
-          reject: () => native.closeHandle(handle),
+          reject: () => win.closeHandle(handle),
         };
         onConnection(incoming);
       }
@@ -75,7 +75,7 @@ export const winPlatform: Platform = {
 
   async connect(address, handlers, options?: ConnectOptions) {
     const path = pipePath(address);
-    const { handle, pid } = await native.pipeConnect(path, options?.timeoutMs ?? 5000);
+    const { handle, pid } = await win.pipeConnect(path, options?.timeoutMs ?? 5000);
     return { transport: openChannel(handle, handlers), peer: peerOf(pid) };
   },
 };

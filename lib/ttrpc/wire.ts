@@ -104,7 +104,7 @@ function asBuffer(data: Uint8Array): Buffer {
 
 const statusCodec = (): typeof generated =>
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require('../proto/int64'), require('../generated/ttrpc')) as typeof generated;
+  (require('../int64/encode'), require('../generated/ttrpc')) as typeof generated;
 
 function stringField(field: number, value: string | null | undefined): Buffer | undefined {
   if (!value) return undefined;

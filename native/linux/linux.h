@@ -1,11 +1,11 @@
-// Entry points of the Linux-only sources: process spawning, the subreaper, the reaper, mounts
-// and warm start.
+// Entry points of the Linux layer: the subreaper, the exit reaper, mounts, eventfd and warm start
+// (native/warm). Not part of a generic-POSIX build (native/posix/features.h).
 #pragma once
 #include <napi.h>
 
 namespace shim {
 
-Napi::Object InitProcess(Napi::Env env, Napi::Object exports);
+Napi::Object InitSubreaper(Napi::Env env, Napi::Object exports);
 Napi::Object InitReaper(Napi::Env env, Napi::Object exports);
 Napi::Object InitMount(Napi::Env env, Napi::Object exports);
 Napi::Object InitWarm(Napi::Env env, Napi::Object exports);

@@ -1,10 +1,7 @@
 // Mount primitives for runtime shims (rootfs from the task's mounts, overlay included) and the
-// small Linux fd kinds a runc shim needs: eventfd (cgroup v1 OOM notifications) and the pty
-// window size.
+// eventfd a runc shim needs for cgroup v1 OOM notifications. Linux only.
 #include <sys/eventfd.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <termios.h>
 
 #include <cerrno>
 #include <string>
@@ -52,32 +49,12 @@ Napi::Value EventFd(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), fd);
 }
 
-// setWindowSize(fd, columns, rows): TIOCSWINSZ on a pty master (ResizePty).
-Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  winsize ws{};
-  ws.ws_col = static_cast<unsigned short>(info[1].As<Napi::Number>().Uint32Value());
-  ws.ws_row = static_cast<unsigned short>(info[2].As<Napi::Number>().Uint32Value());
-  if (::ioctl(fd, TIOCSWINSZ, &ws) != 0) throw ErrnoError(env, errno, "ioctl");
-  return env.Undefined();
-}
-
-// isTerminal(fd): whether fd is a terminal (checks a received console fd, like runc shims do).
-Napi::Value IsTerminal(const Napi::CallbackInfo& info) {
-  termios t{};
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  return Napi::Boolean::New(info.Env(), ::tcgetattr(fd, &t) == 0);
-}
-
 }  // namespace
 
 Napi::Object InitMount(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
-  exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize, "setWindowSize"));
-  exports.Set("isTerminal", Napi::Function::New(env, IsTerminal, "isTerminal"));
   Napi::Object flags = Napi::Object::New(env);
 #define FLAG(name) flags.Set(#name, Napi::Number::New(env, static_cast<double>(name)));
   FLAG(MS_RDONLY) FLAG(MS_NOSUID) FLAG(MS_NODEV) FLAG(MS_NOEXEC) FLAG(MS_SYNCHRONOUS) FLAG(MS_REMOUNT)

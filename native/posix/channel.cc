@@ -11,6 +11,7 @@
 
 #include "../errors.h"
 #include "../state.h"
+#include "features.h"
 #include "read_loop.h"
 
 namespace shim {

@@ -1,4 +1,5 @@
-// Entry points of the POSIX sources (sockets, fd watching, the frame channel).
+// Entry points of the POSIX layer: sockets, fd helpers, spawn, fd watching (and the frame channel,
+// channel.h). Portable to macOS and the BSDs; Linux shortcuts are feature-tested (features.h).
 #pragma once
 #include <napi.h>
 
@@ -16,6 +17,8 @@ struct PeerCredentials {
 PeerCredentials GetPeerCredentials(int fd);
 
 Napi::Object InitSocket(Napi::Env env, Napi::Object exports);
+Napi::Object InitFd(Napi::Env env, Napi::Object exports);
+Napi::Object InitSpawn(Napi::Env env, Napi::Object exports);
 Napi::Object InitWatcher(Napi::Env env, Napi::Object exports);
 
 }  // namespace shim

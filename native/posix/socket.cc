@@ -1,17 +1,26 @@
 // Unix socket syscalls the TTRPC transports and the shim need and Node's net module lacks:
 // listening and connecting by fd (so an inherited listener and abstract names work the same way),
-// batched accept with SO_PEERCRED, and SCM_RIGHTS fd passing.
-#include <fcntl.h>
+// batched accept with the peer's credentials, and receiving an fd (SCM_RIGHTS). Portable POSIX;
+// the Linux shortcuts are feature-tested (features.h).
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
+#if defined(LOCAL_PEERCRED)
+#include <sys/ucred.h>
+#endif
+#if defined(SHIM_GETPEEREID_LIBBSD)
+#include <bsd/unistd.h>  // getpeereid for glibc, from libbsd (the generic-POSIX test build)
+#endif
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <string>
 
 #include "../errors.h"
+#include "features.h"
 #include "posix.h"
 
 namespace shim {
@@ -22,6 +31,11 @@ namespace {
 socklen_t MakeAddress(Napi::Env env, const std::string& path, bool abstract, sockaddr_un* addr) {
   std::memset(addr, 0, sizeof(*addr));
   addr->sun_family = AF_UNIX;
+#if !defined(SHIM_HAVE_ABSTRACT_SOCKETS)
+  if (abstract)
+    throw CodeError(env, "ERR_UNSUPPORTED_PLATFORM",
+                    "abstract unix socket names (@" + path + ") are Linux-only");
+#endif
   size_t offset = abstract ? 1 : 0;
   if (path.empty() || path.size() + offset >= sizeof(addr->sun_path))
     throw CodeError(env, "ERR_SOCKET_PATH", "socket path must be 1 to " +
@@ -31,10 +45,37 @@ socklen_t MakeAddress(Napi::Env env, const std::string& path, bool abstract, soc
   return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + offset + path.size() + (abstract ? 0 : 1));
 }
 
+// A non-blocking, close-on-exec unix stream socket.
 int NewSocket(Napi::Env env) {
+#if defined(SHIM_HAVE_SOCK_FLAGS)
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw ErrnoError(env, errno, "socket");
+#else
+  int fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) throw ErrnoError(env, errno, "socket");
+  if (SetFdFlags(fd, true, true) != 0) {
+    int err = errno;
+    ::close(fd);
+    throw ErrnoError(env, err, "fcntl");
+  }
+#endif
   return fd;
+}
+
+// accept(2) of one connection as a non-blocking, close-on-exec fd; -1 with errno set.
+int AcceptOne(int lfd) {
+#if defined(SHIM_HAVE_SOCK_FLAGS)
+  return ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+  int fd = ::accept(lfd, nullptr, nullptr);
+  if (fd >= 0 && SetFdFlags(fd, true, true) != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+#endif
 }
 
 std::string DisplayName(const std::string& path, bool abstract) { return abstract ? "@" + path : path; }
@@ -89,12 +130,12 @@ Napi::Value Accept(const Napi::CallbackInfo& info) {
   Napi::Array out = Napi::Array::New(env);
   uint32_t n = 0;
   for (int i = 0; i < 64; i++) {
-    int fd = ::accept4(lfd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = AcceptOne(lfd);
     if (fd < 0) {
       if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
       if (n > 0) break;  // report the error on the next call, after these are handled
-      throw ErrnoError(env, errno, "accept4");
+      throw ErrnoError(env, errno, "accept");
     }
     PeerCredentials cred = GetPeerCredentials(fd);
     out.Set(n++, Napi::Number::New(env, fd));
@@ -131,9 +172,14 @@ Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   msg.msg_iovlen = 1;
   msg.msg_control = control;
   msg.msg_controllen = sizeof(control);
+#if defined(SHIM_HAVE_MSG_CMSG_CLOEXEC)
+  const int flags = MSG_CMSG_CLOEXEC | MSG_DONTWAIT;
+#else
+  const int flags = MSG_DONTWAIT;  // received fds are marked close-on-exec below
+#endif
   ssize_t n;
   do {
-    n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    n = ::recvmsg(sock, &msg, flags);
   } while (n < 0 && errno == EINTR);
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK) return env.Null();
@@ -147,6 +193,9 @@ Napi::Value RecvFd(const Napi::CallbackInfo& info) {
     for (size_t i = 0; i < count; i++) {
       if (received < 0) {
         received = fds[i];
+#if !defined(SHIM_HAVE_MSG_CMSG_CLOEXEC)
+        SetFdFlags(received, false, true);
+#endif
       } else {
         ::close(fds[i]);  // one descriptor per message is the protocol (runc's console socket)
       }
@@ -159,40 +208,22 @@ Napi::Value RecvFd(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// sendFd(sock, fd, data?): sends one descriptor with a payload (at least one byte goes out).
-Napi::Value SendFd(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int sock = info[0].As<Napi::Number>().Int32Value();
-  int fd = info[1].As<Napi::Number>().Int32Value();
-  std::string payload = info.Length() > 2 && info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
-  if (payload.empty()) payload = "\0";
-  iovec iov{const_cast<char*>(payload.data()), payload.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))];
-  std::memset(control, 0, sizeof(control));
-  msghdr msg{};
-  msg.msg_iov = &iov;
-  msg.msg_iovlen = 1;
-  msg.msg_control = control;
-  msg.msg_controllen = sizeof(control);
-  cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  ssize_t n;
-  do {
-    n = ::sendmsg(sock, &msg, MSG_NOSIGNAL);
-  } while (n < 0 && errno == EINTR);
-  if (n < 0) throw ErrnoError(env, errno, "sendmsg");
-  return env.Undefined();
-}
-
 // socketPair(): two connected non-blocking, close-on-exec stream sockets.
 Napi::Value SocketPair(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fds[2];
+#if defined(SHIM_HAVE_SOCK_FLAGS)
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds) != 0)
     throw ErrnoError(env, errno, "socketpair");
+#else
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) != 0) throw ErrnoError(env, errno, "socketpair");
+  if (SetFdFlags(fds[0], true, true) != 0 || SetFdFlags(fds[1], true, true) != 0) {
+    int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw ErrnoError(env, err, "fcntl");
+  }
+#endif
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::Number::New(env, fds[0]));
   out.Set(1u, Napi::Number::New(env, fds[1]));
@@ -223,55 +254,57 @@ Napi::Value LocalAddress(const Napi::CallbackInfo& info) {
   return Napi::String::New(env, std::string(addr.sun_path, strnlen(addr.sun_path, n)));
 }
 
-// setBlocking(fd, blocking) and setCloexec(fd, cloexec): fcntl flag toggles.
-Napi::Value SetFlag(const Napi::CallbackInfo& info, int get, int set, int flag, const char* name) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  bool on = info[1].ToBoolean().Value();
-  int flags = ::fcntl(fd, get);
-  if (flags < 0) throw ErrnoError(env, errno, name);
-  flags = on ? (flags | flag) : (flags & ~flag);
-  if (::fcntl(fd, set, flags) != 0) throw ErrnoError(env, errno, name);
-  return env.Undefined();
-}
-
-Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
-  return SetFlag(info, F_GETFL, F_SETFL, O_NONBLOCK, "fcntl");
-}
-
-Napi::Value SetCloexec(const Napi::CallbackInfo& info) {
-  return SetFlag(info, F_GETFD, F_SETFD, FD_CLOEXEC, "fcntl");
-}
-
-Napi::Value CloseFd(const Napi::CallbackInfo& info) {
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  if (::close(fd) != 0 && errno != EINTR) throw ErrnoError(info.Env(), errno, "close");
-  return info.Env().Undefined();
-}
-
 }  // namespace
 
 PeerCredentials GetPeerCredentials(int fd) {
   PeerCredentials cred;
-#ifdef SO_PEERCRED
+#if defined(SHIM_PEERCRED_UCRED)
   ucred uc{};
   socklen_t len = sizeof(uc);
-  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) == 0) {
-    cred.pid = uc.pid;
-    cred.uid = static_cast<int64_t>(uc.uid);
-    cred.gid = static_cast<int64_t>(uc.gid);
-  } else {
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0) {
     cred.error = errno;
+    return cred;
   }
+  cred.pid = uc.pid;
+  cred.uid = static_cast<int64_t>(uc.uid);
+  cred.gid = static_cast<int64_t>(uc.gid);
+#elif defined(SHIM_PEERCRED_SOCKPEERCRED)
+  sockpeercred pc{};
+  socklen_t len = sizeof(pc);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &pc, &len) != 0) {
+    cred.error = errno;
+    return cred;
+  }
+  cred.pid = pc.pid;
+  cred.uid = static_cast<int64_t>(pc.uid);
+  cred.gid = static_cast<int64_t>(pc.gid);
+#elif defined(SHIM_PEERCRED_XUCRED)
+  xucred xc{};
+  socklen_t len = sizeof(xc);
+  if (::getsockopt(fd, 0 /* SOL_LOCAL */, LOCAL_PEERCRED, &xc, &len) != 0) {
+    cred.error = errno;
+    return cred;
+  }
+  if (xc.cr_version != XUCRED_VERSION) {
+    cred.error = EINVAL;
+    return cred;
+  }
+  cred.uid = static_cast<int64_t>(xc.cr_uid);
+  cred.gid = xc.cr_ngroups > 0 ? static_cast<int64_t>(xc.cr_groups[0]) : -1;
+#if defined(LOCAL_PEERPID)
+  pid_t pid = -1;
+  len = sizeof(pid);
+  if (::getsockopt(fd, 0 /* SOL_LOCAL */, LOCAL_PEERPID, &pid, &len) == 0) cred.pid = pid;
+#endif
 #else
   uid_t uid;
   gid_t gid;
-  if (::getpeereid(fd, &uid, &gid) == 0) {
-    cred.uid = uid;
-    cred.gid = gid;
-  } else {
+  if (::getpeereid(fd, &uid, &gid) != 0) {
     cred.error = errno;
+    return cred;
   }
+  cred.uid = static_cast<int64_t>(uid);
+  cred.gid = static_cast<int64_t>(gid);
 #endif
   return cred;
 }
@@ -282,13 +315,9 @@ Napi::Object InitSocket(Napi::Env env, Napi::Object exports) {
   exports.Set("accept", Napi::Function::New(env, Accept, "accept"));
   exports.Set("peerCredentials", Napi::Function::New(env, PeerCredentialsJs, "peerCredentials"));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd, "recvFd"));
-  exports.Set("sendFd", Napi::Function::New(env, SendFd, "sendFd"));
   exports.Set("socketPair", Napi::Function::New(env, SocketPair, "socketPair"));
   exports.Set("isListeningSocket", Napi::Function::New(env, IsListeningSocket, "isListeningSocket"));
   exports.Set("localAddress", Napi::Function::New(env, LocalAddress, "localAddress"));
-  exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking, "setNonBlocking"));
-  exports.Set("setCloexec", Napi::Function::New(env, SetCloexec, "setCloexec"));
-  exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   return exports;
 }
 

@@ -3,7 +3,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { native } from '../../lib/native';
+import { posix } from '../../lib/native';
 
 setFlagsFromString('--expose_gc');
 const forceGc = runInNewContext('gc') as () => void;
@@ -55,15 +55,15 @@ export function tracker<T extends object>(): Tracker<T> {
  */
 export function trackChannels(): Tracker<object> & { restore(): void } {
   const t = tracker<object>();
-  const original = native.Channel;
-  native.Channel = new Proxy(original, {
+  const original = posix.Channel;
+  posix.Channel = new Proxy(original, {
     construct(target, args: ConstructorParameters<typeof original>) {
       return t.track(Reflect.construct(target, args) as object);
     },
   });
   return Object.assign(t, {
     restore: () => {
-      native.Channel = original;
+      posix.Channel = original;
     },
   });
 }

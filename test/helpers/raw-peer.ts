@@ -3,8 +3,8 @@
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 
-import { JsFrameDecoder, encodeHeader } from '../../lib/ttrpc/frame';
-import type { Frame } from '../../lib/ttrpc/frame';
+import { JsFrameDecoder, encodeHeader } from './frame-oracle';
+import type { Frame } from './frame-oracle';
 
 export class RawPeer {
   private readonly decoder = new JsFrameDecoder();

@@ -20,7 +20,7 @@ import { readMountInfo } from './mount';
 // The metrics messages (a large module) load on the first Stats call.
 const codec = (): typeof generated.io.containerd.cgroups =>
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  (require('../../proto/int64'), require('../../generated/cgroups') as typeof generated).io
+  (require('../../int64/encode'), require('../../generated/cgroups') as typeof generated).io
     .containerd.cgroups;
 
 export type MetricsV1 = generated.io.containerd.cgroups.v1.Metrics.$Properties;
@@ -397,7 +397,7 @@ export function readMetricsV1(paths: Readonly<Record<string, string | undefined>
     if (system !== undefined) usage.kernel = small((big(system) * NS_PER_SEC) / USER_HZ);
     const percpu = readText(path.join(paths.cpuacct, 'cpuacct.usage_percpu'));
     if (percpu !== undefined) {
-      // The generated type says number|Long; bigint encodes exactly too (lib/proto/int64).
+      // The generated type says number|Long; bigint encodes exactly too (lib/int64/encode).
       usage.perCpu = percpu
         .trim()
         .split(/\s+/)

@@ -15,7 +15,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { codedError, systemError } from '../../error-codes';
-import { native } from '../../native';
+import { linux } from '../../native';
+import { MS } from './mount-flags';
 
 /**
  * A mount as containerd passes it: `containerd.types.Mount` properties (a decoded
@@ -61,7 +62,7 @@ export interface MountInfo {
   superOptions: string;
 }
 
-const F = native.mountFlags;
+const F = MS;
 
 // containerd's table (core/mount/mount_linux.go parseMountOptions), the Rust crate's MOUNT_FLAGS.
 const FLAG_OPTIONS: Record<string, { clear: boolean; flag: number }> = {
@@ -194,7 +195,7 @@ const MOUNT_IN_CHILD = `
 const [, nativeModule, json] = process.argv;
 const a = JSON.parse(json);
 try {
-  require(nativeModule).native.mount(a.source, a.target, a.fstype, a.flags, a.data);
+  require(nativeModule).linux.mount(a.source, a.target, a.fstype, a.flags, a.data);
 } catch (e) {
   process.stdout.write(JSON.stringify({ message: e.message, code: e.code, errno: e.errno, syscall: e.syscall }));
   process.exit(3);
@@ -210,7 +211,7 @@ function mountIn(
   data: string,
 ): void {
   if (cwd === undefined) {
-    native.mount(source || null, target, fstype || null, flags, data || null);
+    linux.mount(source || null, target, fstype || null, flags, data || null);
     return;
   }
   if (!fs.statSync(cwd).isDirectory()) {
@@ -347,16 +348,16 @@ export function mountRootfs(mount: MountSpec, target: string): void {
   }
   try {
     if (opts.propagation !== 0) {
-      native.mount(null, mountpoint, null, opts.propagation, null);
+      linux.mount(null, mountpoint, null, opts.propagation, null);
     }
     const bindRo = F.MS_BIND | F.MS_RDONLY;
     if ((oflags & bindRo) === bindRo) {
-      native.mount(null, mountpoint, null, oflags | F.MS_REMOUNT, null);
+      linux.mount(null, mountpoint, null, oflags | F.MS_REMOUNT, null);
     }
   } catch (err) {
     if (mounted) {
       try {
-        native.umount2(mountpoint, MNT_DETACH);
+        linux.umount2(mountpoint, MNT_DETACH);
       } catch {
         // report the original error
       }
@@ -378,7 +379,7 @@ export function mountAll(mounts: readonly MountSpec[], target: string): void {
     } catch (err) {
       for (const mountpoint of done.reverse()) {
         try {
-          native.umount2(mountpoint, MNT_DETACH);
+          linux.umount2(mountpoint, MNT_DETACH);
         } catch {
           // keep going; the original error is what matters
         }
@@ -461,13 +462,13 @@ export function isMountPoint(p: string): boolean {
 function unmountAll(mountpoint: string): void {
   for (let i = 0; i < 1000; i++) {
     try {
-      native.umount2(mountpoint, 0);
+      linux.umount2(mountpoint, 0);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EINVAL' || code === 'ENOENT') return;
       if (code !== 'EBUSY') throw err;
       try {
-        native.umount2(mountpoint, MNT_DETACH);
+        linux.umount2(mountpoint, MNT_DETACH);
       } catch (err2) {
         const code2 = (err2 as NodeJS.ErrnoException).code;
         if (code2 === 'EINVAL' || code2 === 'ENOENT') return;

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { codedError } from '../../error-codes';
-import { native } from '../../native';
+import { linux, posix } from '../../native';
 import type { NativeFdWatcher } from '../../native';
 import { cgroupMode, cgroupV1Paths, cgroupV2Path } from './cgroup';
 
@@ -67,7 +67,7 @@ export function watchOomV1(
   onOom: () => void,
   options: OomWatchOptions = {},
 ): OomWatcher {
-  const efd = native.eventfd();
+  const efd = linux.eventfd();
   let watcher: NativeFdWatcher | undefined;
   try {
     const control = fs.openSync(path.join(memoryCgroup, 'memory.oom_control'), 'r');
@@ -78,11 +78,11 @@ export function watchOomV1(
     } finally {
       fs.closeSync(control);
     }
-    watcher = new native.FdWatcher(efd, (_events, error) => onReadable(error));
+    watcher = new posix.FdWatcher(efd, (_events, error) => onReadable(error));
     watcher.start(1);
   } catch (err) {
     watcher?.close();
-    native.closeFd(efd);
+    posix.closeFd(efd);
     throw err;
   }
 
@@ -92,7 +92,7 @@ export function watchOomV1(
     if (closed) return;
     closed = true;
     (watcher as NativeFdWatcher).close();
-    native.closeFd(efd);
+    posix.closeFd(efd);
     options.onClose?.(error);
   };
 
@@ -122,7 +122,7 @@ export function watchOomV1(
       if (closed) return;
       closed = true;
       (watcher as NativeFdWatcher).close();
-      native.closeFd(efd);
+      posix.closeFd(efd);
     },
     poll: () => onReadable(),
     get closed() {

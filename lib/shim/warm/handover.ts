@@ -1,9 +1,9 @@
 // The serving daemon, handed to a standby (`start`'s side, called by spawn()): the standby takes
 // the listening socket as its fd 3 and becomes exactly what spawning `command` would have made.
-import { warmEnv } from './env';
-import { warmNative } from './native';
-import { trace } from './trace';
+import { addonPlatform, linux } from '../../native';
 import type { ServeCommand } from '../boot';
+import { warmEnv } from './env';
+import { trace } from './trace';
 
 /** A claimed standby that does not answer within this is killed and the daemon started cold. */
 export const HANDOVER_TIMEOUT_MS = 5000;
@@ -15,8 +15,8 @@ export const HANDOVER_TIMEOUT_MS = 5000;
  */
 export function handDaemonToStandby(command: ServeCommand, cwd: string, listener: number): boolean {
   const pool = warmEnv.pool;
-  if (pool === undefined || process.platform !== 'linux') return false;
-  const result = warmNative.warmHandDaemon(
+  if (pool === undefined || addonPlatform !== 'linux') return false; // warm start is Linux's
+  const result = linux.warmHandDaemon(
     pool,
     command.file,
     cwd,

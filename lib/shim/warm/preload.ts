@@ -4,7 +4,7 @@
 export function preloadServing(): void {
   require('node:crypto'); // start: the socket name
   require('pino'); // the serving log
-  require('../../proto/int64');
+  require('../../int64/encode');
   require('../../generated/bootstrap'); // start: containerd 2.3's stdin
   require('../../generated/task');
   require('../../generated/ttrpc');

@@ -17,12 +17,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { native } from '../../native';
+import { linux, posix } from '../../native';
+import type { WarmRequest } from '../../native';
 import { takeWarmEnv, warmEnv } from './env';
-import { DECLINED, warmNative } from './native';
-import type { WarmRequest } from './native';
 import { trace } from './trace';
 
+/** RESULT status of a standby that did nothing (native/warm/protocol.h kDeclined). */
+const DECLINED = -1;
 /** How long an idle standby waits for work (CONTAINERD_SHIM_WARM_IDLE_MS overrides). */
 export const DEFAULT_IDLE_MS = 60_000;
 /** A standby whose socket was claimed waits this long for the claimer to connect. */
@@ -84,12 +85,12 @@ type Exiting = { reallyExit(code?: number): never };
 function reportExit(conn: number, f: Fault | undefined): void {
   process.once('exit', (code) => {
     die(f, 'result', 'action');
-    warmNative.warmReply(conn, code, false);
+    linux.warmReply(conn, code, false);
   });
   const exiting = process as unknown as Exiting;
   const reallyExit = exiting.reallyExit;
   exiting.reallyExit = (code?: number): never => {
-    warmNative.warmReply(conn, code ?? 0, true);
+    linux.warmReply(conn, code ?? 0, true);
     return reallyExit.call(process, code);
   };
 }
@@ -105,7 +106,7 @@ function releaseBootMarker(pool: string): boolean {
   if (path.dirname(target) !== pool || !path.basename(target).startsWith('b-')) return false;
   fs.rmSync(target, { force: true });
   const nul = fs.openSync('/dev/null', 'r+');
-  native.dup2(nul, 3); // closes the marker: its lock goes with it
+  posix.dup2(nul, 3); // closes the marker: its lock goes with it
   fs.closeSync(nul);
   return true;
 }
@@ -145,7 +146,7 @@ function refill(pool: string, cmdline: string[], environ: string[], idle: number
   const target = Math.min(envCount('CONTAINERD_SHIM_WARM_POOL', 3), 64);
   const boots = Math.max(1, Math.min(envCount('CONTAINERD_SHIM_WARM_BOOTS', 2), 64));
   try {
-    warmNative.warmTopUp(pool, target, boots, process.execPath, cmdline, environ);
+    linux.warmTopUp(pool, target, boots, process.execPath, cmdline, environ);
   } catch {
     // the launcher tops up on the next start
   }
@@ -178,7 +179,7 @@ function standby(pool: string, preload: () => void): Promise<void> {
   const fd3Free = releaseBootMarker(pool);
   if (warmEnv.standbyNice !== undefined) {
     try {
-      warmNative.warmRenice(warmEnv.standbyNice); // booted at nice 19, off the critical path
+      linux.warmRenice(warmEnv.standbyNice); // booted at nice 19, off the critical path
     } catch {
       // stays low; the handover sets the requester's value
     }
@@ -186,7 +187,7 @@ function standby(pool: string, preload: () => void): Promise<void> {
 
   const temp = path.join(pool, `t-${process.pid}`);
   fs.rmSync(temp, { force: true });
-  const listener = native.unixListen(temp, false, 8);
+  const listener = posix.unixListen(temp, false, 8);
   fs.chmodSync(temp, 0o600);
   const ready = path.join(
     pool,
@@ -197,18 +198,18 @@ function standby(pool: string, preload: () => void): Promise<void> {
 
   return new Promise<void>((resolve) => {
     let timer = setTimeout(onIdle, idle);
-    const watcher = new native.FdWatcher(listener, (_events, error) => {
+    const watcher = new posix.FdWatcher(listener, (_events, error) => {
       if (error) process.exit(1);
       let batch: number[];
       try {
-        batch = native.accept(listener);
+        batch = posix.accept(listener);
       } catch {
         return;
       }
       for (let i = 0; i + 3 < batch.length; i += 4) {
         const [conn, pid, uid] = [batch[i]!, batch[i + 1]!, batch[i + 2]!];
         if (uid !== process.geteuid!() || watcherClosed) {
-          native.closeFd(conn); // not ours to serve
+          posix.closeFd(conn); // not ours to serve
           continue;
         }
         takeOver(conn, pid);
@@ -239,25 +240,25 @@ function standby(pool: string, preload: () => void): Promise<void> {
       const stale = modulesChanged(modules);
       let request: WarmRequest;
       try {
-        warmNative.warmHello(conn, pool, stale);
+        linux.warmHello(conn, pool, stale);
         if (stale) process.exit(0);
-        request = warmNative.warmReceive(conn, REQUEST_TIMEOUT_MS);
+        request = linux.warmReceive(conn, REQUEST_TIMEOUT_MS);
       } catch {
         process.exit(0); // the client went away: nothing was done
       }
       die(f, 'request', request.kind);
-      native.closeFd(listener);
+      posix.closeFd(listener);
       fs.rmSync(ready, { force: true });
       try {
         become(request, peer);
       } catch (err) {
         trace(`standby declined ${request.kind}: ${(err as Error).message}`);
-        warmNative.warmReply(conn, DECLINED, true);
+        linux.warmReply(conn, DECLINED, true);
         process.exit(0);
       }
       if (request.kind === 'daemon') {
-        warmNative.warmReply(conn, 0, true);
-        native.closeFd(conn);
+        linux.warmReply(conn, 0, true);
+        posix.closeFd(conn);
       } else {
         reportExit(conn, f);
       }
@@ -280,20 +281,20 @@ function standby(pool: string, preload: () => void): Promise<void> {
       } else if (request.fds.length !== 3) {
         throw new Error('an action handover carries stdin, stdout and stderr');
       }
-      warmNative.warmAdopt(peer);
+      linux.warmAdopt(peer);
       const cmdline = request.kind === 'daemon' ? request.args : [...bootCmdline, ...request.args];
       try {
-        warmNative.warmSetImage(cmdline, request.env);
+        linux.warmSetImage(cmdline, request.env);
       } catch (err) {
         if (request.kind === 'daemon') throw err; // ps and tools must see the daemon as it is
       }
       process.chdir(request.cwd);
       if (request.kind === 'daemon') {
-        native.dup2(request.fds[0]!, 3);
-        native.closeFd(request.fds[0]!);
+        posix.dup2(request.fds[0]!, 3);
+        posix.closeFd(request.fds[0]!);
       } else {
-        request.fds.forEach((fd, target) => native.dup2(fd, target));
-        for (const fd of request.fds) native.closeFd(fd);
+        request.fds.forEach((fd, target) => posix.dup2(fd, target));
+        for (const fd of request.fds) posix.closeFd(fd);
       }
       replaceEnv(request.env);
       warmEnv.standby = undefined;

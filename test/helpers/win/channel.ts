@@ -4,7 +4,7 @@
 // listener's address-in-use check, accept batches, and connects that find every instance busy.
 // Prints one JSON line.
 //   node.exe channel.js
-import { native } from '../../../lib/native';
+import { win } from '../../../lib/native';
 import type { NativePipeChannel } from '../../../lib/native';
 
 const DRAIN = 1;
@@ -33,7 +33,7 @@ function open(handle: number): End {
     text: '',
     events: [],
   };
-  end.channel = new native.PipeChannel(
+  end.channel = new win.PipeChannel(
     handle,
     (data) => {
       end.received += data.length;
@@ -56,15 +56,13 @@ async function main(): Promise<void> {
   const out: Record<string, unknown> = {};
   const path = `\\\\.\\pipe\\containerd-shim-test-channel-${process.pid}`;
   const accepted: number[] = [];
-  const listener = new native.PipeListener(path, (batch) => {
+  const listener = new win.PipeListener(path, (batch) => {
     for (let i = 0; batch && i < batch.length; i += 2) accepted.push(batch[i]!);
   });
   out.sddl = listener.sddl;
 
   // Several clients at once: more than the instances waiting (4), so some wait for the next one.
-  const clients = await Promise.all(
-    Array.from({ length: 6 }, () => native.pipeConnect(path, 5000)),
-  );
+  const clients = await Promise.all(Array.from({ length: 6 }, () => win.pipeConnect(path, 5000)));
   await until('six accepts', () => accepted.length === 6);
   out.accepted = accepted.length;
   // Which accepted instance is whose: each client says its number first.
@@ -98,7 +96,7 @@ async function main(): Promise<void> {
   const chunk = Buffer.alloc(64 << 10, 0x61);
   let queued = 0;
   for (let i = 0; i < 32; i++) queued = server.channel.write(chunk);
-  out.queuedPastMark = queued >= native.writeHighWaterMark;
+  out.queuedPastMark = queued >= win.writeHighWaterMark;
   await sleep(300);
   out.drainWhilePaused = server.events.includes('drain');
   const before = client.received;
@@ -144,7 +142,7 @@ async function main(): Promise<void> {
 
   // A second server on the same name (Windows refuses it: EADDRINUSE; Wine allows it).
   try {
-    new native.PipeListener(path, () => undefined).close();
+    new win.PipeListener(path, () => undefined).close();
     out.secondListener = 'allowed';
   } catch (err) {
     out.secondListener = (err as NodeJS.ErrnoException).code;
@@ -155,15 +153,15 @@ async function main(): Promise<void> {
   // whose timeout passes first fails with EBUSY.
   const busyPath = `${path}-busy`;
   const busyAccepted: number[] = [];
-  const busyListener = new native.PipeListener(
+  const busyListener = new win.PipeListener(
     busyPath,
     (batch) => {
       for (let i = 0; batch && i < batch.length; i += 2) busyAccepted.push(batch[i]!);
     },
     { instances: 1 },
   );
-  const patient = [0, 1, 2].map(() => native.pipeConnect(busyPath, 5000));
-  const impatient = native.pipeConnect(busyPath, 100).then(
+  const patient = [0, 1, 2].map(() => win.pipeConnect(busyPath, 5000));
+  const impatient = win.pipeConnect(busyPath, 100).then(
     () => 'connected',
     (err: NodeJS.ErrnoException) =>
       `${err.code} ${err.syscall} ${String((err as { winError?: number }).winError)}`,
@@ -175,8 +173,8 @@ async function main(): Promise<void> {
   out.patient = (await Promise.all(patient)).length;
   out.impatient = await impatient;
   await until('three accepts', () => busyAccepted.length === 3);
-  for (const h of busyAccepted) native.closeHandle(h);
-  for (const c of await Promise.all(patient)) native.closeHandle(c.handle);
+  for (const h of busyAccepted) win.closeHandle(h);
+  for (const c of await Promise.all(patient)) win.closeHandle(c.handle);
   busyListener.close();
 
   for (const p of paired.slice(2)) {

@@ -17,7 +17,7 @@ import {
   unary,
 } from '../../../lib';
 import type { CallContext, ServerStream } from '../../../lib';
-import { native } from '../../../lib/native';
+import { win } from '../../../lib/native';
 import { text } from '../../fixtures/text-codec';
 
 const S = 'test.windows.v1.Peer';
@@ -136,8 +136,8 @@ async function main(): Promise<void> {
   };
 
   // The pipe's DACL, read through a raw native connection.
-  const raw = await native.pipeConnect(other, 5000);
-  const channel = new native.PipeChannel(
+  const raw = await win.pipeConnect(other, 5000);
+  const channel = new win.PipeChannel(
     raw.handle,
     () => undefined,
     () => undefined,

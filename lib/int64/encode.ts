@@ -23,7 +23,7 @@ const MIN = -(1n << 63n);
 const MAX = (1n << 64n) - 1n;
 
 function int64Error(value: unknown, why: string): TypeError {
-  const shown = typeof value === 'bigint' ? `${value}n` : JSON.stringify(value) ?? String(value);
+  const shown = typeof value === 'bigint' ? `${value}n` : (JSON.stringify(value) ?? String(value));
   return codedError('ERR_PROTOBUF_INT64', `cannot encode ${shown} as a 64-bit integer: ${why}`, {
     type: TypeError,
   });
@@ -46,9 +46,15 @@ function from(value: unknown): unknown {
       if (!/^-?\d+$/.test(value.trim())) throw int64Error(value, 'not a decimal integer');
       return fromBigInt(BigInt(value.trim()));
     case 'object':
-      if (value !== null && typeof (value as LongLike).low === 'number' && typeof (value as LongLike).high === 'number') {
+      if (
+        value !== null &&
+        typeof (value as LongLike).low === 'number' &&
+        typeof (value as LongLike).high === 'number'
+      ) {
         const long = value as LongLike;
-        return long.low || long.high ? new LongBits(long.low >>> 0, long.high >>> 0) : LongBits.zero;
+        return long.low || long.high
+          ? new LongBits(long.low >>> 0, long.high >>> 0)
+          : LongBits.zero;
       }
       break;
     default:

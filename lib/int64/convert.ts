@@ -14,7 +14,10 @@ export function int64ToNumber(value: number | LongLike | null | undefined): numb
 }
 
 /** A decoded int64 as a bigint, exact over the whole range. */
-export function int64ToBigInt(value: number | LongLike | null | undefined, unsigned = false): bigint {
+export function int64ToBigInt(
+  value: number | LongLike | null | undefined,
+  unsigned = false,
+): bigint {
   if (value === null || value === undefined) return 0n;
   if (typeof value === 'number') return BigInt(value);
   const bits = (BigInt(value.high >>> 0) << 32n) | BigInt(value.low >>> 0);

@@ -1,20 +1,25 @@
-// Process primitives for shims: becoming a child subreaper, and spawning a process with an exact
-// fd layout (stdio plus extra fds such as the listening socket on fd 3) in a new session.
+// Spawning a process with an exact fd layout (stdio plus extra fds such as the listening socket
+// on fd 3), optionally in a new session: what a shim's `start` needs to launch its daemon, and
+// what the Linux reaper's spawnProcess builds on. Portable POSIX (fork/exec); close_range and
+// pipe2 where available (features.h).
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "../errors.h"
-#include "linux.h"
+#include "features.h"
+#include "posix.h"
+
+#if defined(SHIM_HAVE_CLOSE_RANGE)
+#include <sys/syscall.h>
+#endif
 
 extern char** environ;
 
@@ -22,22 +27,9 @@ namespace shim {
 
 namespace {
 
-#ifndef CLOSE_RANGE_CLOEXEC
+#if defined(SHIM_HAVE_CLOSE_RANGE) && !defined(CLOSE_RANGE_CLOEXEC)
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
-
-// setSubreaper(on): prctl(PR_SET_CHILD_SUBREAPER); orphaned descendants are reparented to us.
-Napi::Value SetSubreaper(const Napi::CallbackInfo& info) {
-  unsigned long on = info.Length() == 0 || info[0].ToBoolean().Value() ? 1 : 0;
-  if (::prctl(PR_SET_CHILD_SUBREAPER, on, 0, 0, 0) != 0) throw ErrnoError(info.Env(), errno, "prctl");
-  return info.Env().Undefined();
-}
-
-Napi::Value IsSubreaper(const Napi::CallbackInfo& info) {
-  int value = 0;
-  if (::prctl(PR_GET_CHILD_SUBREAPER, &value, 0, 0, 0) != 0) throw ErrnoError(info.Env(), errno, "prctl");
-  return Napi::Boolean::New(info.Env(), value != 0);
-}
 
 std::vector<std::string> StringArray(Napi::Env env, Napi::Value value, const char* what) {
   std::vector<std::string> out;
@@ -115,8 +107,13 @@ const char* StageName(int stage) {
   for (int i = 0; i < n; i++) {
     if (::dup2(temp[i], i) < 0) Fail(report, kDup);
   }
-  // Everything above the layout is closed at exec; fall back to a loop on old kernels.
-  if (::syscall(SYS_close_range, static_cast<unsigned>(n), ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+  // Everything above the layout is closed at exec: close_range where the kernel has it (the
+  // report pipe is close-on-exec already), else a loop.
+  bool marked = false;
+#if defined(SHIM_HAVE_CLOSE_RANGE)
+  marked = ::syscall(SYS_close_range, static_cast<unsigned>(n), ~0U, CLOSE_RANGE_CLOEXEC) == 0;
+#endif
+  if (!marked) {
     long max = ::sysconf(_SC_OPEN_MAX);
     if (max < 0 || max > 65536) max = 65536;
     for (int fd = n; fd < max; fd++) {
@@ -158,7 +155,13 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   char** child_env = inherit_env ? environ : envp.data();
 
   int report[2];
+#if defined(SHIM_HAVE_PIPE2)
   if (::pipe2(report, O_CLOEXEC) != 0) throw ErrnoError(env, errno, "pipe2");
+#else
+  if (::pipe(report) != 0) throw ErrnoError(env, errno, "pipe");
+  SetFdFlags(report[0], false, true);
+  SetFdFlags(report[1], false, true);
+#endif
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -191,25 +194,10 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, pid);
 }
 
-// dup2(oldfd, newfd): e.g. the shim's log FIFO onto stderr, so crashes land in containerd's log.
-Napi::Value Dup2(const Napi::CallbackInfo& info) {
-  int from = info[0].As<Napi::Number>().Int32Value();
-  int to = info[1].As<Napi::Number>().Int32Value();
-  int r;
-  do {
-    r = ::dup2(from, to);
-  } while (r < 0 && errno == EINTR);
-  if (r < 0) throw ErrnoError(info.Env(), errno, "dup2");
-  return info.Env().Undefined();
-}
-
 }  // namespace
 
-Napi::Object InitProcess(Napi::Env env, Napi::Object exports) {
-  exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper, "setSubreaper"));
-  exports.Set("isSubreaper", Napi::Function::New(env, IsSubreaper, "isSubreaper"));
+Napi::Object InitSpawn(Napi::Env env, Napi::Object exports) {
   exports.Set("spawn", Napi::Function::New(env, Spawn, "spawn"));
-  exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));
   return exports;
 }
 

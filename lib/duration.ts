@@ -1,4 +1,8 @@
 // Go's duration syntax (time.ParseDuration): `100ms`, `2s`, `1m30s`, `1.5h`, `300us`/`300µs`, `10ns`.
+// The ttrpc command's flags and the examples' use it; shims may too (containerd's configuration
+// writes durations this way).
+
+import { codedError } from './error-codes';
 
 const UNITS: Record<string, number> = {
   ns: 1e-6,
@@ -18,7 +22,7 @@ const COMPONENT = /^(\d*)(?:\.(\d*))?([^\d.]+)/;
  * required unit, with an optional sign; "0" alone needs no unit) into milliseconds.
  */
 export function parseDuration(text: string): number {
-  const invalid = (): Error => new Error(`invalid duration "${text}"`);
+  const invalid = (): Error => codedError('ERR_INVALID_DURATION', `invalid duration "${text}"`);
   let rest = text;
   let sign = 1;
   if (rest.startsWith('-') || rest.startsWith('+')) {
@@ -35,7 +39,8 @@ export function parseDuration(text: string): number {
     if (whole === '' && (fraction === undefined || fraction === '')) throw invalid();
     const unit = UNITS[unitText];
     if (unit === undefined) {
-      throw new Error(
+      throw codedError(
+        'ERR_INVALID_DURATION',
         `unknown unit "${unitText}" in duration "${text}" (use ns, us, µs, ms, s, m or h)`,
       );
     }

@@ -1,0 +1,175 @@
+// The native addon's exports, by the part of native/ that provides them. Which parts a build has
+// depends on its platform: Linux has core + posix + linux, another POSIX system (macOS, the BSDs)
+// core + posix, Windows core + win (see index.ts).
+import type { NativeFrameChannel } from '../ttrpc/transport';
+
+/** A queued-frame transport over one connected socket (native/posix/channel.h). */
+export interface NativeChannel extends NativeFrameChannel {
+  readonly fd: number;
+  setBusyPoll(microseconds: number): void;
+}
+
+/** A queued-frame (or, raw, byte) transport over one connected named pipe (native/win/pipe.h). */
+export interface NativePipeChannel extends NativeFrameChannel {
+  /** Raw bytes (raw-mode channels). */
+  write(data: Uint8Array): number;
+  /** The pipe's DACL as SDDL. */
+  securityDescriptor(): string;
+  readonly handle: number;
+}
+
+/** A named-pipe server: pipe instances waiting for clients (native/win/pipe.h). */
+export interface NativePipeListener {
+  close(): void;
+  ref(): void;
+  unref(): void;
+  /** The security descriptor the pipe was created with. */
+  readonly sddl: string;
+  readonly path: string;
+}
+
+/** Readiness of an fd the caller owns (native/posix/watcher.cc). */
+export interface NativeFdWatcher {
+  /** events: 1 readable, 2 writable. */
+  start(events: number): void;
+  stop(): void;
+  /** Stops watching for good; the fd stays open. */
+  close(): void;
+  ref(): void;
+  unref(): void;
+}
+
+export interface PeerCredentials {
+  /** -1 where the platform cannot tell (getpeereid has no pid). */
+  pid: number;
+  uid: number;
+  gid: number;
+}
+
+/** The addon's build: "linux", "posix" (another POSIX system) or "win32". */
+export type NativePlatform = 'linux' | 'win32' | 'posix';
+
+/** Every build. */
+export interface CoreBinding {
+  platform: NativePlatform;
+}
+
+/** POSIX builds (Linux included): sockets, fds, terminals, process spawning. */
+export interface PosixBinding {
+  Channel: new (
+    fd: number,
+    onFrames: (data: Buffer, meta: Float64Array) => void,
+    onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
+  ) => NativeChannel;
+  /** Queued output past which a Channel's writers wait for a drain event. */
+  writeHighWaterMark: number;
+  FdWatcher: new (
+    fd: number,
+    callback: (events: number, error?: NodeJS.ErrnoException) => void,
+  ) => NativeFdWatcher;
+  /** Abstract names (`abstract` true) exist on Linux only. */
+  unixListen(path: string, abstract: boolean, backlog?: number): number;
+  unixConnect(path: string, abstract: boolean): number;
+  /** Up to 64 pending connections: [fd, pid, uid, gid, ...]. */
+  accept(fd: number): number[];
+  peerCredentials(fd: number): PeerCredentials;
+  /** One message with (or, fd -1, without) a descriptor; null when nothing is pending. */
+  recvFd(fd: number): { fd: number; data: Buffer } | null;
+  socketPair(): [number, number];
+  isListeningSocket(fd: number): boolean;
+  localAddress(fd: number): string;
+  setNonBlocking(fd: number, on: boolean): void;
+  setCloexec(fd: number, on: boolean): void;
+  closeFd(fd: number): void;
+  dup2(from: number, to: number): void;
+  setWindowSize(fd: number, columns: number, rows: number): void;
+  /** fork/exec with an exact fd layout; `fds[i]` becomes fd i (-1: /dev/null). */
+  spawn(
+    file: string,
+    args: string[],
+    env: string[] | null,
+    cwd: string | null,
+    fds: number[],
+    setsid: boolean,
+    setpgid: boolean,
+  ): number;
+}
+
+/** A warm-start handover request as a standby receives it (native/warm/protocol.h). */
+export interface WarmRequest {
+  kind: 'action' | 'daemon';
+  cwd: string;
+  /** action: the arguments after the entry script; daemon: the full command line. */
+  args: string[];
+  env: string[];
+  /** action: stdin, stdout, stderr; daemon: the listening socket. Close-on-exec, ours. */
+  fds: number[];
+}
+
+/** Linux builds: the subreaper, the exit reaper, mounts, eventfd, warm start (lib/shim/warm). */
+export interface LinuxBinding {
+  setSubreaper(on?: boolean): void;
+  isSubreaper(): boolean;
+  startReaper(callback: (batch: number[]) => void): void;
+  reapNow(): void;
+  mount(
+    source: string | null,
+    target: string,
+    fstype: string | null,
+    flags: number,
+    data: string | null,
+  ): void;
+  umount2(target: string, flags?: number): void;
+  eventfd(): number;
+  /** MS_* from <sys/mount.h>, as compiled (lib/shim/linux/mount-flags.ts has the same values). */
+  mountFlags: Record<string, number>;
+  /** Hands the serving daemon to a ready standby of `pool`; pid 0 (and why) when none took it. */
+  warmHandDaemon(
+    pool: string,
+    node: string,
+    cwd: string,
+    args: string[],
+    env: string[],
+    fds: number[],
+    timeoutMs: number,
+  ): { pid: number; reason?: string; skipped?: string };
+  warmHello(fd: number, pool: string, stale: boolean): void;
+  warmReceive(fd: number, timeoutMs: number): WarmRequest;
+  warmReply(fd: number, status: number, final?: boolean): void;
+  /** Takes on the requester's cgroups, OOM score, scheduling, affinity, rlimits and umask. */
+  warmAdopt(pid: number): void;
+  warmRenice(nice: number): void;
+  /** What /proc/self/cmdline and environ show. */
+  warmSetImage(argv: string[], env: string[]): void;
+  /** Boots standbys until `pool` has `target` (at most `maxBoots` booting at once). */
+  warmTopUp(
+    pool: string,
+    target: number,
+    maxBoots: number,
+    node: string,
+    argv: string[],
+    env: string[],
+  ): void;
+}
+
+/** Windows builds: named pipes over an I/O completion port. */
+export interface WinBinding {
+  PipeChannel: new (
+    handle: number,
+    onFrames: (data: Buffer, meta: Float64Array) => void,
+    onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
+    raw?: boolean,
+  ) => NativePipeChannel;
+  PipeListener: new (
+    path: string,
+    /** `batch` is [handle, clientPid, ...]; null with an error when an accept failed. */
+    onConnection: (batch: number[] | null, error?: NodeJS.ErrnoException) => void,
+    options?: { sddl?: string; instances?: number },
+  ) => NativePipeListener;
+  /** Queued output past which a PipeChannel's writers wait for a drain event. */
+  writeHighWaterMark: number;
+  /** Connects to a pipe; retries ERROR_PIPE_BUSY until `timeoutMs`. `pid` -1 where unknown. */
+  pipeConnect(path: string, timeoutMs?: number): Promise<{ handle: number; pid: number }>;
+  closeHandle(handle: number): void;
+  setStdHandleInheritance(inherit: boolean): void;
+}
