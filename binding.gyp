@@ -23,6 +23,11 @@
             "native/posix/watcher.cc"
           ]
         }],
+        ["OS=='linux'", {
+          # Never unloaded: when a worker thread that loaded the addon ends, Node unloads
+          # addons before libuv runs the close callbacks of the addon's loop handles.
+          "ldflags": ["-Wl,-z,nodelete"]
+        }],
         ["OS=='linux' and generic_posix==0", {
           "sources": [
             "native/linux/mount.cc",

@@ -3,62 +3,47 @@
 // either implementation with the other.
 //
 //   node dist/bench/node-peer.js server [-creds] [-busy-poll µs] <address>
-//   node dist/bench/node-peer.js bench <address> [-mode serial|parallel] [-n calls] [-d duration]
-//                                [-c concurrency] [-size bytes] [-warmup calls]
+//   node dist/bench/node-peer.js bench <address> [-mode serial|parallel|stream|idle] [-n calls]
+//                                [-d duration] [-c concurrency] [-conns connections]
+//                                [-size bytes] [-count chunks] [-warmup calls] [-windows n]
+//                                [-pause duration] [-busy-poll µs]
+//
+// parallel: -c callers on each of -conns connections; stream: whole Streaming.Source calls of
+// -count chunks of -size bytes; idle: the warm-up calls, then nothing for -windows times -d
+// (`mark` between the windows). `measuring` is
+// printed when the measured phase starts (the harness samples CPU time there and at the result).
 //
 // <address> is a unix socket path or @name (abstract socket); unix:///path works too.
-import * as path from 'node:path';
-import * as protobuf from 'protobufjs';
+import { Client, Code, Server, TtrpcError, requireSameUser, serverStream, unary } from '../lib';
+import type { CallContext, ServerStream } from '../lib';
+import { posix } from '../lib/native';
+import { ChunkType, EchoRequestType, EchoResponseType, SourceRequestType } from './interop-codec';
+import type { Chunk, EchoRequest, EchoResponse, KeyValue, SourceRequest } from './interop-codec';
 
-import { Client, Code, Server, TtrpcError, requireSameUser, unary } from '../lib';
-import type { CallContext, MessageType } from '../lib';
+const spinStats = (): unknown => (process.platform === 'linux' ? posix.spinStats() : {});
 
 const INTEROP_SERVICE = 'ttrpc.interop.v1.Interop';
 const ECHO_METHOD = 'Echo';
 
 const USAGE = `usage:
   node-peer server [-creds] <address>
-  node-peer bench <address> [-mode serial|parallel] [-n calls] [-d duration] [-c concurrency] [-size bytes] [-warmup calls]
+  node-peer bench <address> [-mode serial|parallel|stream|idle] [-n calls] [-d duration] [-c concurrency]
+                  [-conns connections] [-size bytes] [-count chunks] [-warmup calls] [-windows n]
+                  [-pause duration] [-busy-poll µs]
 <address> is a unix socket path or @name (abstract socket)`;
 
-// --- messages ------------------------------------------------------------------------------------
+// --- messages (encoded by hand, as the Go peer's are: bench/interop-codec.ts) ---------------------
 
-interface EchoRequest {
-  payload: Uint8Array;
-  responseSize: number;
-  sleepMs: number;
-  failCode: number;
-  failMessage: string;
-}
+type KeyValueInit = KeyValue;
+type EchoResponseInit = Partial<EchoResponse>;
 
-interface KeyValueInit {
-  key: string;
-  value: string;
-}
-
-interface EchoResponseInit {
-  payload?: Uint8Array;
-  metadata?: KeyValueInit[];
-  timeoutNano?: number;
-}
-
-interface EchoResponse {
-  payload: Uint8Array;
-  metadata: KeyValueInit[];
-  timeoutNano: number;
-}
-
-const repoRoot = path.resolve(__dirname, '..', '..');
-const root = protobuf.loadSync(path.join(repoRoot, 'test/fixtures/interop.proto'));
-const EchoRequestType = root.lookupType('ttrpc.interop.v1.EchoRequest') as unknown as MessageType<
-  EchoRequest,
-  Partial<EchoRequest>
->;
-const EchoResponseType = root.lookupType('ttrpc.interop.v1.EchoResponse') as unknown as MessageType<
-  EchoResponse,
-  EchoResponseInit
->;
 const echoMethod = unary(INTEROP_SERVICE, ECHO_METHOD, EchoRequestType, EchoResponseType);
+const sourceMethod = serverStream(
+  'ttrpc.interop.v1.Streaming',
+  'Source',
+  SourceRequestType,
+  ChunkType,
+);
 
 const EMPTY = new Uint8Array(0);
 
@@ -154,6 +139,11 @@ export function parseGoDuration(text: string): number {
   return sign * Math.round(total);
 }
 
+/** `-busy-poll µs`: the bound of adaptive busy polling (0: off); absent: the library default. */
+function busyPollOption(flags: Map<string, string>): number | undefined {
+  return flags.has('busy-poll') ? intFlag(flags, 'busy-poll', 0) : undefined;
+}
+
 // --- server --------------------------------------------------------------------------------------
 
 function statusError(code: Code, message: string): TtrpcError {
@@ -221,19 +211,34 @@ function echo(req: EchoRequest, ctx: CallContext): EchoResponseInit | Promise<Ec
   return answer(req, resp);
 }
 
+/**
+ * Streaming.Source as interop.proto has it: `count` chunks of `size` bytes, each a fresh zeroed
+ * buffer numbered in its first 4 bytes (as the Go 1.2 peer's are), as fast as the client takes
+ * them.
+ */
+async function source(req: SourceRequest, stream: ServerStream<never, Chunk>): Promise<void> {
+  for (let i = 0; i < req.count; i++) {
+    const data = Buffer.alloc(req.size);
+    if (req.size >= 4) data.writeUInt32BE(i, 0);
+    await stream.send({ data });
+  }
+}
+
 async function runServer(args: string[]): Promise<void> {
   const { flags, positional } = parseArgs(args, { creds: 'bool', 'busy-poll': 'int' }, 1);
   const creds = ['true', '1', 't', 'TRUE'].includes(flags.get('creds') ?? 'false');
   const address = positional[0]!;
   const server = new Server({
     ...(creds ? { handshaker: requireSameUser() } : {}),
-    busyPollMicros: intFlag(flags, 'busy-poll', 0),
+    busyPollMicros: busyPollOption(flags),
   });
   server.addMethod(echoMethod, echo);
+  server.addMethod(sourceMethod, source);
   await server.listen(address);
 
   let stopping = false;
   const stop = (): void => {
+    if (process.env.NODE_PEER_SPIN_STATS) process.stderr.write(JSON.stringify(spinStats()) + '\n');
     if (stopping) return;
     stopping = true;
     // close() also unlinks a path socket this server bound.
@@ -255,6 +260,8 @@ interface BenchResult {
   size: number;
   calls: number;
   errors: number;
+  /** Payload bytes moved while measuring: request + response for Echo, the chunks of streams. */
+  bytes: number;
   seconds: number;
   ops_per_sec: number;
   p50_us: number;
@@ -307,61 +314,82 @@ async function runBench(args: string[]): Promise<void> {
       n: 'int',
       d: 'duration',
       c: 'int',
+      conns: 'int',
       size: 'int',
+      count: 'int',
       warmup: 'int',
+      windows: 'int',
+      pause: 'duration',
       'busy-poll': 'int',
     },
     1,
   );
   const address = positional[0]!;
   const mode = flags.get('mode') ?? 'serial';
+  const windows = intFlag(flags, 'windows', 1);
+  const pause = flags.has('pause') ? parseGoDuration(flags.get('pause')!) : 0;
   const n = intFlag(flags, 'n', 10000);
   const d = flags.has('d') ? parseGoDuration(flags.get('d')!) : 0;
   const c = intFlag(flags, 'c', 64);
+  const conns = intFlag(flags, 'conns', 1);
   const size = intFlag(flags, 'size', 64);
+  const count = intFlag(flags, 'count', 64);
   const warmup = intFlag(flags, 'warmup', 200);
 
   let workers = 1;
   if (mode === 'parallel') {
     if (c < 1) throw new Error('-c must be >= 1');
     workers = c;
-  } else if (mode !== 'serial') {
-    throw new Error(`unknown -mode ${JSON.stringify(mode)} (serial|parallel)`);
+  } else if (!['serial', 'idle', 'stream'].includes(mode)) {
+    throw new Error(`unknown -mode ${JSON.stringify(mode)} (serial|parallel|stream|idle)`);
   }
-  if (size < 0 || n < 0 || warmup < 0) throw new Error('-size, -n and -warmup must be >= 0');
+  if (size < 0 || n < 0 || warmup < 0 || count < 0 || conns < 1)
+    throw new Error('-size, -n, -count and -warmup must be >= 0, -conns >= 1');
 
-  const client = await Client.connect(address, { busyPollMicros: intFlag(flags, 'busy-poll', 0) });
+  const clients: Client[] = [];
+  for (let i = 0; i < conns; i++)
+    clients.push(await Client.connect(address, { busyPollMicros: busyPollOption(flags) }));
   const request: Partial<EchoRequest> = { payload: Buffer.alloc(size, 'p') };
   let firstErr: unknown;
   let hasErr = false;
 
-  const call = async (): Promise<void> => {
+  const echoCall = async (client: Client): Promise<void> => {
     const resp = await client.unary(echoMethod, request);
     const got = resp.payload?.length ?? 0;
     if (got !== size) throw new Error(`echo returned ${got} bytes, want ${size}`);
   };
+  // One whole server stream: `count` chunks of `size` bytes.
+  const streamCall = async (client: Client): Promise<void> => {
+    let bytes = 0;
+    for await (const chunk of client.serverStream(sourceMethod, { count, size }))
+      bytes += chunk.data.length;
+    if (bytes !== count * size)
+      throw new Error(`stream brought ${bytes} bytes, want ${count * size}`);
+  };
+  const call = mode === 'stream' ? streamCall : echoCall;
 
-  // Runs `workers` async callers on the one connection until `count` calls were claimed (or
-  // until `until` when non-zero), recording each call's latency.
+  // Runs `workers` async callers on each connection until `total` calls were claimed (or until
+  // `until`, performance.now() ms, when non-zero), recording each call's latency. (The clock is
+  // performance.now(): a double, where hrtime.bigint() allocates a BigInt per reading.)
   const run = async (
-    count: number,
-    until: bigint,
+    total: number,
+    until: number,
     record: Samples | undefined,
   ): Promise<{ done: number; errs: number }> => {
     let claimed = 0;
     let errs = 0;
-    const worker = async (): Promise<void> => {
+    const worker = async (client: Client): Promise<void> => {
       for (;;) {
-        if (until === 0n) {
-          if (++claimed > count) return;
-        } else if (process.hrtime.bigint() >= until) {
+        if (until === 0) {
+          if (++claimed > total) return;
+        } else if (performance.now() >= until) {
           return;
         } else {
           claimed++;
         }
-        const t0 = process.hrtime.bigint();
+        const t0 = performance.now();
         try {
-          await call();
+          await call(client);
         } catch (err) {
           errs++;
           if (!hasErr) {
@@ -370,35 +398,51 @@ async function runBench(args: string[]): Promise<void> {
           }
           continue;
         }
-        if (record) record.push(Number(process.hrtime.bigint() - t0));
+        if (record) record.push((performance.now() - t0) * 1e6);
       }
     };
     const all: Promise<void>[] = [];
-    for (let w = 0; w < workers; w++) all.push(worker());
+    for (const client of clients) for (let w = 0; w < workers; w++) all.push(worker(client));
     await Promise.all(all);
-    const done = until === 0n && claimed > count ? count : claimed;
+    const done = until === 0 && claimed > total ? total : claimed;
     return { done, errs };
   };
 
   try {
     if (warmup > 0) {
-      await run(warmup, 0n, undefined);
+      await run(warmup, 0, undefined);
       hasErr = false;
       firstErr = undefined;
     }
+    // The harness samples both processes' CPU time between this line and the result.
+    process.stdout.write('measuring\n');
+    // -pause: time for a profiler to attach between the warm-up and the measured calls.
+    if (pause > 0) await new Promise((resolve) => setTimeout(resolve, pause / 1e6));
     const samples = new Samples();
-    const start = process.hrtime.bigint();
-    const until = d > 0 ? start + BigInt(d) : 0n;
-    const { done, errs } = await run(n, until, samples);
-    const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+    const start = performance.now();
+    let done = 0;
+    let errs = 0;
+    if (mode === 'idle') {
+      // -windows windows of -d, the harness sampling CPU time at each `mark`: the first comes
+      // right after the calls (V8 compacts the heap once, some seconds after a process went
+      // quiet, maybe in the next one), the others are steady.
+      for (let w = 0; w < windows; w++) {
+        if (w > 0) process.stdout.write('mark\n');
+        await new Promise((resolve) => setTimeout(resolve, d / 1e6));
+      }
+    } else {
+      ({ done, errs } = await run(n, d > 0 ? start + d / 1e6 : 0, samples));
+    }
+    const elapsed = (performance.now() - start) / 1e3;
 
     const sorted = samples.sorted();
     const res: BenchResult = {
       mode,
-      concurrency: workers,
+      concurrency: workers * conns,
       size,
       calls: done,
       errors: errs,
+      bytes: mode === 'stream' ? done * count * size : mode === 'idle' ? 0 : done * size * 2,
       seconds: round(elapsed, 4),
       ops_per_sec: elapsed > 0 ? round(done / elapsed, 1) : 0,
       p50_us: percentileUs(sorted, 0.5),
@@ -410,9 +454,12 @@ async function runBench(args: string[]): Promise<void> {
       const [code, msg] = errorCode(firstErr);
       process.stderr.write(`node-peer bench: ${errs} error(s), first: code ${code}: ${msg}\n`);
     }
+    if (process.env.NODE_PEER_SPIN_STATS) process.stderr.write(JSON.stringify(spinStats()) + '\n');
     process.stdout.write(JSON.stringify(res) + '\n');
+    // The harness samples CPU time on the result line: closing waits until it has.
+    await new Promise((resolve) => setTimeout(resolve, 100));
   } finally {
-    client.close();
+    for (const client of clients) client.close();
   }
 }
 

@@ -38,10 +38,18 @@ const CJS_SHIM = `'use strict';
 const { ExitSignal, logger, run } = require('containerd-shim');
 const KIND = 'cjs';${SHIM_BODY}`;
 
-async function waitFor(file: string, ms: number): Promise<void> {
+// The socket file exists from bind(2) on, before listen(2): wait for the shim to say it serves.
+async function waitForLine(file: string, line: string, ms: number): Promise<void> {
   const until = Date.now() + ms;
-  while (!fs.existsSync(file)) {
-    if (Date.now() > until) throw new Error(`${file} did not appear`);
+  const has = (): boolean => {
+    try {
+      return fs.readFileSync(file, 'utf8').includes(line);
+    } catch {
+      return false;
+    }
+  };
+  while (!has()) {
+    if (Date.now() > until) throw new Error(`${file} did not get "${line}"`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }
@@ -78,7 +86,7 @@ describe('shim logger: one binding for ESM and CommonJS importers', function () 
           timeoutMs: 50_000,
         },
       );
-      await waitFor(socket, 30_000);
+      await waitForLine(path.join(bundle, 'log'), 'server started', 30_000);
       const client = await Client.connect(socket);
       const task = new TaskClient(client);
       assert.equal((await task.connect({ id: kind })).version, kind);

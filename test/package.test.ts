@@ -132,7 +132,9 @@ const native = require('node-gyp-build')(pkg);
 const frame = Buffer.concat([native.encodeHeader(5, 7, 2, 1), Buffer.from('hello')]);
 const parser = new native.FrameParser();
 parser.push(frame.subarray(0, 7));
-const [data, meta] = parser.push(frame.subarray(7));
+// A payload split across pushes is collected in a buffer of its own: bodies[-offset - 2].
+const [data, meta, , bodies] = parser.push(frame.subarray(7));
+const payload = meta[1] >= 0 ? data.subarray(meta[1], meta[1] + meta[2]) : bodies[-meta[1] - 2];
 console.log(JSON.stringify({
   platform: process.platform,
   arch: process.arch,
@@ -142,7 +144,7 @@ console.log(JSON.stringify({
   entryPoints: loaded.length === entryPoints.length && loaded.length,
   unsupported,
   head: meta[0],
-  payload: Buffer.from(data.subarray(meta[1], meta[1] + meta[2])).toString(),
+  payload: Buffer.from(payload).toString(),
   buffered: parser.buffered,
   addon: path.relative(pkg, require('node-gyp-build').path(pkg)).split(path.sep).join('/'),
 }));

@@ -215,7 +215,7 @@ describe('ttrpc streaming and client behaviour', () => {
     await assert.rejects(c.unary(Echo, 'x'), { code: Code.UNAVAILABLE });
   });
 
-  it('busyPollMicros (opt-in): calls, streams and close behave the same with spinning on', async () => {
+  it('busyPollMicros 50: calls, streams and close behave the same with a tighter spin bound', async () => {
     const s = new Server({ busyPollMicros: 50 });
     s.addMethod(Echo, (v: string) => `${v}!`);
     s.addMethod(Count, async (request: string, stream: ServerStream<never, string>) => {

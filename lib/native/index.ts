@@ -19,6 +19,9 @@ function keys<T>() {
 const POSIX = keys<PosixBinding>()(
   'Channel',
   'writeHighWaterMark',
+  'staging',
+  'spinStats',
+  'spinAlways',
   'FdWatcher',
   'unixListen',
   'unixConnect',

@@ -3,10 +3,37 @@
 // core + posix, Windows core + win (see index.ts).
 import type { NativeFrameChannel } from '../ttrpc/transport';
 
+/**
+ * A batch of frames, as the channels hand them to JavaScript (native/frame.h BatchBuilder): `count`
+ * frames described in `meta` as (head, offset, length), payloads in `data` or, for large ones read
+ * into buffers of their own, in `bodies` (see lib/ttrpc/client.ts onFrames).
+ */
+export type FramesCallback = (
+  data: Buffer,
+  meta: Float64Array,
+  count: number,
+  bodies?: Buffer[],
+) => void;
+
 /** A queued-frame transport over one connected socket (native/posix/channel.h). */
 export interface NativeChannel extends NativeFrameChannel {
   readonly fd: number;
+  /** Adaptive busy polling's bound (native/posix/spin.h); 0 turns it off. */
   setBusyPoll(microseconds: number): void;
+  /** Queues a frame whose body (`length` bytes) was written at the start of staging(). */
+  sendStaged(streamId: number, type: number, flags: number, length: number): number;
+}
+
+/** What adaptive busy polling did in this thread so far (native/posix/channel.cc). */
+export interface SpinStats {
+  /** Spins started; each ends with I/O (hits), its budget spent (timeouts) or a busy CPU. */
+  spins: number;
+  hits: number;
+  timeouts: number;
+  contended: number;
+  /** Spins not started on a busy machine (more threads runnable than CPUs, or CPU pressure). */
+  busy: number;
+  spinNanos: number;
 }
 
 /** A queued-frame (or, raw, byte) transport over one connected named pipe (native/win/pipe.h). */
@@ -58,11 +85,17 @@ export interface CoreBinding {
 export interface PosixBinding {
   Channel: new (
     fd: number,
-    onFrames: (data: Buffer, meta: Float64Array) => void,
+    onFrames: FramesCallback,
     onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
   ) => NativeChannel;
   /** Queued output past which a Channel's writers wait for a drain event. */
   writeHighWaterMark: number;
+  /** This thread's staging buffer for NativeChannel.sendStaged (64 KiB). */
+  staging(): Buffer;
+  /** What adaptive busy polling did in this thread so far. */
+  spinStats(): SpinStats;
+  /** Tests: spin on every wait for the whole bound, however busy the CPU. */
+  spinAlways(on: boolean): void;
   FdWatcher: new (
     fd: number,
     callback: (events: number, error?: NodeJS.ErrnoException) => void,
@@ -156,7 +189,7 @@ export interface LinuxBinding {
 export interface WinBinding {
   PipeChannel: new (
     handle: number,
-    onFrames: (data: Buffer, meta: Float64Array) => void,
+    onFrames: FramesCallback,
     onEvent: (kind: number, error?: NodeJS.ErrnoException) => void,
     raw?: boolean,
   ) => NativePipeChannel;

@@ -11,8 +11,9 @@ import { platform } from './platform';
 import type { MethodDescriptor } from './service';
 import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes } from './flow';
 import { ClientStream, MessageQueue } from './stream';
+import { DEFAULT_BUSY_POLL_MICROS } from './transport';
 import type { PeerInfo, Transport } from './transport';
-import { decodeResponse, encodeRequest } from './wire';
+import { EnvelopeHead, ResponseFields, decodeStatus, methodPrefix, parseResponse } from './wire';
 
 export interface CallOptions {
   /** Relative deadline; sent to the server as timeout_nano. */
@@ -55,14 +56,17 @@ export interface ClientOptions {
   /** The same bound in bytes, across all the streams of the connection; default 16 MiB. */
   streamBufferBytes?: number;
   /**
-   * Latency over CPU: after sending, spin up to this many microseconds for the answer instead of
-   * letting the process sleep (waking a sleeping vCPU costs tens of µs). Off by default; Linux.
+   * Adaptive busy polling (Linux): when this connection's recent answers came within this many
+   * microseconds, it spins (yielding the CPU) for about twice their usual delay instead of letting
+   * the process sleep, which saves the tens of µs a sleeping vCPU takes to wake. Idle and slow
+   * connections never spin. Default 100; 0 turns it off.
    */
   busyPollMicros?: number;
 }
 
 interface Pending {
-  resolve(payload: Uint8Array): void;
+  /** The response payload, or for a unary call with a responseType its decoded message. */
+  resolve(response: unknown): void;
   reject(error: Error): void;
   stream: MessageQueue<unknown> | undefined;
   responseType: MethodDescriptor['responseType'] | undefined;
@@ -70,6 +74,7 @@ interface Pending {
 }
 
 const MAX_STREAM_ID = 0xffffffff;
+const EMPTY = new Uint8Array(0);
 
 // What interceptors see of a call; metadata is only materialized when someone asks for it.
 class CallInfo implements ClientCallInfo {
@@ -130,6 +135,10 @@ export class Client {
   private transport!: Transport;
   private nextStreamId = 1;
   private readonly pending = new Map<number, Pending>();
+  // Envelope scratch: requests written, responses parsed in place (nothing allocated for them).
+  private readonly head = new EnvelopeHead();
+  private readonly fields = new ResponseFields();
+  private readonly prefixes = new Map<string, Map<string, Buffer>>();
   private closeError: Error | undefined;
   private isClosed = false;
   private drainWaiters: (() => void)[] = [];
@@ -158,7 +167,7 @@ export class Client {
     const { transport, peer } = await platform.connect(
       parsed,
       {
-        onFrames: (data, meta) => client.onFrames(data, meta),
+        onFrames: (data, meta, count, bodies) => client.onFrames(data, meta, count, bodies),
         onDrain: () => client.onDrain(),
         onClose: (err) => client.onClose(err),
       },
@@ -167,7 +176,7 @@ export class Client {
     client.transport = transport;
     client.gate.transport = transport;
     client.peer = peer;
-    if (options.busyPollMicros) transport.setBusyPoll(options.busyPollMicros);
+    transport.setBusyPoll(options.busyPollMicros ?? DEFAULT_BUSY_POLL_MICROS);
     return client;
   }
 
@@ -199,7 +208,8 @@ export class Client {
     const invoke = (req: unknown): Promise<Res> => {
       try {
         const payload = method.requestType.encode(req as ReqIn).finish();
-        return this.send(info, payload, options).then((bytes) => method.responseType.decode(bytes));
+        // Decoded as the response arrives: no extra promise per call.
+        return this.send(info, payload, options, method.responseType) as Promise<Res>;
       } catch (err) {
         return Promise.reject(err as Error);
       }
@@ -218,7 +228,7 @@ export class Client {
     const info = new CallInfo(service, method, options);
     const invoke = (req: unknown): Promise<Uint8Array> => {
       try {
-        return this.send(info, req as Uint8Array, options);
+        return this.send(info, req as Uint8Array, options) as Promise<Uint8Array>;
       } catch (err) {
         return Promise.reject(err as Error);
       }
@@ -259,7 +269,8 @@ export class Client {
     info: CallInfo,
     payload: Uint8Array,
     options: CallOptions | undefined,
-  ): Promise<Uint8Array> {
+    responseType?: MethodDescriptor['responseType'],
+  ): Promise<unknown> {
     this.checkOpen();
     const signal = options?.signal;
     if (signal?.aborted) return Promise.reject(abortError(signal));
@@ -267,27 +278,45 @@ export class Client {
     if (remaining !== undefined && remaining <= 0) {
       return Promise.reject(new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'));
     }
-    const frame = encodeRequest({
-      service: info.service,
-      method: info.method,
-      payload,
-      timeoutNano: remaining === undefined ? 0 : Math.round(remaining * 1e6),
-      metadata: info.wireMetadata(),
-    });
-    if (frame.length > MAX_MESSAGE_LENGTH) return Promise.reject(oversize(frame.length));
+    const length = this.writeHead(
+      info,
+      remaining === undefined ? 0 : Math.round(remaining * 1e6),
+      payload.length,
+    );
+    if (length > MAX_MESSAGE_LENGTH) return Promise.reject(oversize(length));
     const streamId = this.allocateStreamId();
-    return new Promise<Uint8Array>((resolve, reject) => {
+    return new Promise<unknown>((resolve, reject) => {
       const p: Pending = {
         resolve,
         reject,
         stream: undefined,
-        responseType: undefined,
+        responseType,
         cleanup: undefined,
       };
       this.track(streamId, p, remaining, signal);
       this.pending.set(streamId, p);
-      this.transport.send(streamId, FrameType.REQUEST, 0, frame);
+      const head = this.head;
+      this.transport.send(streamId, FrameType.REQUEST, 0, payload, head.buf, head.length);
     });
+  }
+
+  /**
+   * Writes a request's envelope up to its payload into `this.head`; returns the length of the
+   * whole Request. Service and method are encoded once per method.
+   */
+  private writeHead(info: CallInfo, timeoutNano: number, payloadLength: number): number {
+    let methods = this.prefixes.get(info.service);
+    if (!methods) {
+      methods = new Map();
+      this.prefixes.set(info.service, methods);
+    }
+    let prefix = methods.get(info.method);
+    if (!prefix) {
+      prefix = methodPrefix(info.service, info.method);
+      methods.set(info.method, prefix);
+    }
+    this.head.request(prefix, timeoutNano, info.wireMetadata(), payloadLength);
+    return this.head.length + payloadLength;
   }
 
   // Deadline timer and abort listener of one call; removed when the call settles.
@@ -323,33 +352,40 @@ export class Client {
     p.reject(error);
   }
 
-  private onFrames(data: Buffer, meta: Float64Array): void {
-    for (let i = 0; i < meta.length; i += 3) {
-      const head = meta[i]!;
+  private onFrames(data: Buffer, meta: Float64Array, count: number, bodies?: Buffer[]): void {
+    for (let i = 0; i < count; i++) {
+      const head = meta[3 * i]!;
       const streamId = Math.floor(head / 65536);
       const type = (head >>> 8) & 0xff;
       const flags = head & 0xff;
-      const offset = meta[i + 1]!;
-      const payload: Uint8Array | number =
-        offset < 0 ? meta[i + 2]! : data.subarray(offset, offset + meta[i + 2]!);
+      let offset = meta[3 * i + 1]!;
+      const length = meta[3 * i + 2]!;
       const p = this.pending.get(streamId);
       if (!p) continue; // late response of a call that timed out or was cancelled
-      if (typeof payload === 'number') {
-        this.fail(streamId, oversize(payload));
+      let buf = data;
+      if (offset < -1) {
+        // A large payload in a buffer of its own.
+        buf = bodies![-offset - 2]!;
+        offset = 0;
+      }
+      if (offset < 0) {
+        this.fail(streamId, oversize(length));
       } else if (type === FrameType.RESPONSE) {
-        this.onResponse(streamId, p, payload);
+        this.onResponse(streamId, p, buf, offset, offset + length);
       } else if (type === FrameType.DATA) {
-        this.onData(streamId, p, flags, payload, data.length);
+        this.onData(streamId, p, flags, buf.subarray(offset, offset + length), buf.length);
       }
     }
   }
 
-  private onResponse(streamId: number, p: Pending, frame: Uint8Array): void {
+  private onResponse(streamId: number, p: Pending, data: Buffer, start: number, end: number): void {
     this.pending.delete(streamId);
     p.cleanup?.();
-    let response;
+    const f = this.fields;
+    let status;
     try {
-      response = decodeResponse(frame);
+      parseResponse(data, start, end, f);
+      if (f.statusStart >= 0) status = decodeStatus(data.subarray(f.statusStart, f.statusEnd));
     } catch (err) {
       const error = new TtrpcError(
         Code.INTERNAL,
@@ -359,15 +395,29 @@ export class Client {
       p.reject(error);
       return;
     }
-    if (response.status) {
-      const { code, message, details } = response.status;
-      const error = new TtrpcError(code, message, { details });
+    if (status) {
+      const error = new TtrpcError(status.code, status.message, { details: status.details });
       p.stream?.fail(error);
       p.reject(error);
       return;
     }
-    p.stream?.end();
-    p.resolve(response.payload);
+    const payload =
+      f.payloadEnd > f.payloadStart ? data.subarray(f.payloadStart, f.payloadEnd) : EMPTY;
+    if (p.stream) {
+      p.stream.end();
+      p.resolve(payload);
+    } else if (p.responseType) {
+      let message: unknown;
+      try {
+        message = p.responseType.decode(payload);
+      } catch (err) {
+        p.reject(err as Error);
+        return;
+      }
+      p.resolve(message);
+    } else {
+      p.resolve(payload);
+    }
   }
 
   private onData(
@@ -436,14 +486,12 @@ export class Client {
     const remaining = info.deadline === undefined ? undefined : info.deadline - Date.now();
     const payload =
       initial === undefined ? new Uint8Array(0) : method.requestType.encode(initial).finish();
-    const frame = encodeRequest({
-      service: info.service,
-      method: info.method,
-      payload,
-      timeoutNano: remaining === undefined ? 0 : Math.max(1, Math.round(remaining * 1e6)),
-      metadata: info.wireMetadata(),
-    });
-    if (frame.length > MAX_MESSAGE_LENGTH) throw oversize(frame.length);
+    const length = this.writeHead(
+      info,
+      remaining === undefined ? 0 : Math.max(1, Math.round(remaining * 1e6)),
+      payload.length,
+    );
+    if (length > MAX_MESSAGE_LENGTH) throw oversize(length);
     const streamId = this.allocateStreamId();
     const queue = new MessageQueue<Res>(this.streamBuffer, this.gate);
     let sendClosed = !clientSends;
@@ -458,11 +506,14 @@ export class Client {
       this.track(streamId, p, remaining, options?.signal);
       this.pending.set(streamId, p);
     }).then((bytes) => method.responseType.decode(bytes));
+    const head = this.head;
     this.transport.send(
       streamId,
       FrameType.REQUEST,
       clientSends ? FrameFlag.REMOTE_OPEN : FrameFlag.REMOTE_CLOSED,
-      frame,
+      payload,
+      head.buf,
+      head.length,
     );
     const sink = {
       send: async (message: ReqIn): Promise<void> => {

@@ -22,6 +22,7 @@ export type {
 } from './service';
 export { formatAddress, parseAddress } from './address';
 export type { Address } from './address';
+export { DEFAULT_BUSY_POLL_MICROS } from './transport';
 export type { PeerInfo } from './transport';
 export type { Logger } from './log';
 export { FrameFlag, FrameType, HEADER_LENGTH, MAX_MESSAGE_LENGTH } from './frame';

@@ -22,8 +22,9 @@ import type {
 import { registerService } from './service';
 import { DEFAULT_STREAM_BUFFER, DEFAULT_STREAM_BUFFER_BYTES, ReadGate, ownBytes } from './flow';
 import { MessageQueue, ServerStream } from './stream';
+import { DEFAULT_BUSY_POLL_MICROS } from './transport';
 import type { IncomingConnection, PeerInfo, Transport, TransportListener } from './transport';
-import { decodeRequest, encodeResponse } from './wire';
+import { EnvelopeHead, RequestFields, encodeResponse, parseRequest } from './wire';
 import type { WireStatus } from './wire';
 
 export type UnaryServerInterceptor = (
@@ -48,7 +49,10 @@ export interface ServerOptions {
   /** The same bound in bytes, across all the streams of one connection; default 16 MiB. */
   streamBufferBytes?: number;
   logger?: Logger;
-  /** Spin up to this many µs for each connection's next request instead of sleeping (see Client). */
+  /**
+   * Adaptive busy polling per connection (see Client): spin for a connection's next request, when
+   * it usually comes within this many µs of our answer. Default 100; 0 turns it off.
+   */
   busyPollMicros?: number;
   /** Called once the server has closed and its last connection ended. */
   onClose?: () => void;
@@ -60,6 +64,9 @@ export interface ShutdownOptions {
 }
 
 type AnyHandler = (...args: never[]) => unknown;
+
+/** Methods lookupFields remembers by their bytes. */
+const RECENT_METHODS = 16;
 
 interface RegisteredMethod {
   descriptor: MethodDescriptor;
@@ -74,7 +81,7 @@ class Context implements CallContext {
   constructor(
     readonly service: string,
     readonly method: string,
-    private readonly wireMetadata: KeyValue[],
+    private readonly wireMetadata: KeyValue[] | undefined,
     readonly deadline: number | undefined,
     readonly peer: PeerInfo,
   ) {}
@@ -118,6 +125,8 @@ function oversize(length: number): TtrpcError {
   );
 }
 
+const EMPTY = new Uint8Array(0);
+
 function statusOf(err: TtrpcError): WireStatus {
   return { code: err.code, message: err.message, details: err.details };
 }
@@ -125,12 +134,16 @@ function statusOf(err: TtrpcError): WireStatus {
 class ServerConnection {
   private lastStreamId = 0;
   private readonly calls = new Map<number, ServerCall>();
+  // Reused for every request and response of this connection (nothing allocated per envelope).
+  private readonly fields = new RequestFields();
+  private readonly head = new EnvelopeHead();
   private drainWaiters: (() => void)[] = [];
   private closeWhenIdle = false;
   /** Reading is held while answers wait for a peer that does not read them. */
   private outputHeld = false;
   /** The part of a read batch not served yet because answers were waiting (see serveFrames). */
-  private unserved: { data: Buffer; meta: Float64Array; at: number } | undefined;
+  private unserved:
+    { data: Buffer; meta: Float64Array; count: number; bodies: Buffer[] | undefined } | undefined;
   readonly gate: ReadGate;
   closed = false;
   private channel!: Transport;
@@ -155,37 +168,51 @@ class ServerConnection {
     return this.calls.size === 0;
   }
 
-  onFrames(data: Buffer, meta: Float64Array): void {
-    this.serveFrames(data, meta, 0);
+  onFrames(data: Buffer, meta: Float64Array, count: number, bodies?: Buffer[]): void {
+    this.serveFrames(data, meta, count, bodies, 0);
   }
 
   // Frames from `from` on. Once answers wait for the peer (outputHeld) the rest of the batch
   // waits too, for onDrain: a peer that sends without reading gets no more answers queued.
-  private serveFrames(data: Buffer, meta: Float64Array, from: number): void {
-    for (let i = from; i < meta.length && !this.closed; i += 3) {
+  private serveFrames(
+    data: Buffer,
+    meta: Float64Array,
+    count: number,
+    bodies: Buffer[] | undefined,
+    from: number,
+  ): void {
+    for (let i = from; i < count && !this.closed; i++) {
       if (this.outputHeld) {
-        this.unserved = { data, meta, at: i };
+        // The frame table is the channel's, reused for its next batch: keep a copy of the rest.
+        this.unserved = { data, meta: meta.slice(3 * i, 3 * count), count: count - i, bodies };
         return;
       }
-      const head = meta[i]!;
+      const head = meta[3 * i]!;
       const streamId = Math.floor(head / 65536);
       const type = (head >>> 8) & 0xff;
       const flags = head & 0xff;
-      const offset = meta[i + 1]!;
-      const payload: Uint8Array | number =
-        offset < 0 ? meta[i + 2]! : data.subarray(offset, offset + meta[i + 2]!);
+      let offset = meta[3 * i + 1]!;
+      const length = meta[3 * i + 2]!;
+      let buf = data;
+      if (offset < -1) {
+        // A large payload in a buffer of its own.
+        buf = bodies![-offset - 2]!;
+        offset = 0;
+      }
       try {
         // Go's order of checks (server.go): an oversized frame of any type is answered first,
         // then any frame on an even id; requests and data are served, the rest ignored.
-        if (typeof payload === 'number') this.onOversize(streamId, type, payload);
+        if (offset < 0) this.onOversize(streamId, type, length);
         else if (streamId % 2 === 0)
           this.reject(
             streamId,
             Code.INVALID_ARGUMENT,
             'StreamID must be odd for client initiated streams',
           );
-        else if (type === FrameType.REQUEST) this.onRequest(streamId, flags, payload);
-        else if (type === FrameType.DATA) this.onData(streamId, flags, payload, data.length);
+        else if (type === FrameType.REQUEST)
+          this.onRequest(streamId, flags, buf, offset, offset + length);
+        else if (type === FrameType.DATA)
+          this.onData(streamId, flags, buf.subarray(offset, offset + length), buf.length);
         // Responses from a client and unknown types are ignored, as Go does (future types).
       } catch (err) {
         this.server.logger.warn({ err, streamId }, 'ttrpc: failed to handle frame');
@@ -199,7 +226,7 @@ class ServerConnection {
       const rest = this.unserved;
       this.unserved = undefined;
       // May hold reading again (its own hold) before this drain's hold is released.
-      if (rest) this.serveFrames(rest.data, rest.meta, rest.at);
+      if (rest) this.serveFrames(rest.data, rest.meta, rest.count, rest.bodies, 0);
       this.gate.release();
     }
     const waiters = this.drainWaiters;
@@ -237,9 +264,16 @@ class ServerConnection {
   // Past the high-water mark of queued output, no more requests are read from this connection
   // until the peer has read its answers (onDrain): a client that sends without reading gets
   // blocked in its own socket instead of growing our memory.
-  private send(streamId: number, type: FrameType, flags: number, payload?: Uint8Array): number {
+  private send(
+    streamId: number,
+    type: FrameType,
+    flags: number,
+    payload?: Uint8Array,
+    head?: Uint8Array,
+    headLength?: number,
+  ): number {
     if (this.closed) return 0;
-    const queued = this.channel.send(streamId, type, flags, payload);
+    const queued = this.channel.send(streamId, type, flags, payload, head, headLength);
     if (queued >= this.channel.highWaterMark && !this.outputHeld) {
       this.outputHeld = true;
       this.gate.hold();
@@ -248,6 +282,15 @@ class ServerConnection {
   }
 
   private respond(streamId: number, payload?: Uint8Array, error?: TtrpcError): void {
+    if (!error && payload !== undefined) {
+      // Response{payload}: the envelope's two or three bytes go before the payload as it is.
+      const head = this.head;
+      head.response(payload.length);
+      if (head.length + payload.length <= MAX_MESSAGE_LENGTH) {
+        this.send(streamId, FrameType.RESPONSE, 0, payload, head.buf, head.length);
+        return;
+      }
+    }
     let frame = encodeResponse(payload, error ? statusOf(error) : undefined);
     if (frame.length > MAX_MESSAGE_LENGTH)
       frame = encodeResponse(undefined, statusOf(oversize(frame.length)));
@@ -266,15 +309,21 @@ class ServerConnection {
     else this.respond(streamId, undefined, err);
   }
 
-  private onRequest(streamId: number, flags: number, frame: Uint8Array): void {
+  private onRequest(
+    streamId: number,
+    flags: number,
+    data: Buffer,
+    start: number,
+    end: number,
+  ): void {
     if (streamId <= this.lastStreamId) {
       this.reject(streamId, Code.INVALID_ARGUMENT, 'StreamID cannot be re-used and must increment');
       return;
     }
     this.lastStreamId = streamId;
-    let request;
+    const request = this.fields;
     try {
-      request = decodeRequest(frame);
+      parseRequest(data, start, end, request);
     } catch (err) {
       this.reject(
         streamId,
@@ -283,21 +332,27 @@ class ServerConnection {
       );
       return;
     }
-    const registered = this.server.lookup(request.service, request.method);
+    const registered = this.server.lookupFields(data, request);
     if (!registered) {
-      const known = this.server.hasService(request.service);
+      const service = data.toString('utf8', request.serviceStart, request.serviceEnd);
+      const method = data.toString('utf8', request.methodStart, request.methodEnd);
       this.reject(
         streamId,
         Code.UNIMPLEMENTED,
-        known ? `method ${request.method}` : `service ${request.service}`,
+        this.server.hasService(service) ? `method ${method}` : `service ${service}`,
       );
       return;
     }
+    const payload =
+      request.payloadEnd > request.payloadStart
+        ? data.subarray(request.payloadStart, request.payloadEnd)
+        : EMPTY;
     const { descriptor } = registered;
-    const deadline = request.timeoutNano > 0 ? Date.now() + request.timeoutNano / 1e6 : undefined;
+    const timeoutNano = request.timeoutNano;
+    const deadline = timeoutNano > 0 ? Date.now() + timeoutNano / 1e6 : undefined;
     const context = new Context(
-      request.service,
-      request.method,
+      descriptor.service,
+      descriptor.name,
       request.metadata,
       deadline,
       this.peer,
@@ -310,7 +365,7 @@ class ServerConnection {
       done: false,
     };
     this.calls.set(streamId, call);
-    if (request.timeoutNano > 0) {
+    if (timeoutNano > 0) {
       call.timer = setLongTimeout(
         () => {
           call.timer = undefined;
@@ -321,11 +376,11 @@ class ServerConnection {
             new TtrpcError(Code.DEADLINE_EXCEEDED, 'context deadline exceeded'),
           );
         },
-        Math.max(0, request.timeoutNano / 1e6),
+        Math.max(0, timeoutNano / 1e6),
       );
     }
-    if (descriptor.kind === 'unary') this.runUnary(streamId, call, registered, request.payload);
-    else this.runStream(streamId, flags, call, registered, request.payload);
+    if (descriptor.kind === 'unary') this.runUnary(streamId, call, registered, payload);
+    else this.runStream(streamId, flags, call, registered, payload);
   }
 
   private decode(descriptor: MethodDescriptor, payload: Uint8Array): unknown {
@@ -517,6 +572,8 @@ export class Server {
   readonly streamBuffer: number;
   readonly streamBufferBytes: number;
   private readonly services = new Map<string, Map<string, RegisteredMethod>>();
+  private readonly recent: { key: Buffer; serviceLength: number; registered: RegisteredMethod }[] =
+    [];
   private readonly listeners = new Set<TransportListener>();
   private readonly connections = new Set<ServerConnection>();
   private readonly interceptors: UnaryServerInterceptor[];
@@ -533,7 +590,7 @@ export class Server {
     this.interceptors = options.interceptors ?? [];
     this.handshaker = options.handshaker;
     this.onCloseCallback = options.onClose;
-    this.busyPollMicros = options.busyPollMicros ?? 0;
+    this.busyPollMicros = options.busyPollMicros ?? DEFAULT_BUSY_POLL_MICROS;
   }
 
   /** Registers one method; replaces an earlier registration of the same name. */
@@ -548,6 +605,7 @@ export class Server {
       this.services.set(descriptor.service, methods);
     }
     methods.set(descriptor.name, { descriptor, handler: handler as AnyHandler });
+    this.recent.length = 0;
   }
 
   /** Registers a whole service; methods missing from `handlers` answer UNIMPLEMENTED. */
@@ -558,6 +616,39 @@ export class Server {
 
   lookup(service: string, method: string): RegisteredMethod | undefined {
     return this.services.get(service)?.get(method);
+  }
+
+  /**
+   * The method a parsed request names, found by its bytes: a small cache of recently called
+   * methods spares decoding two strings and hashing them on every call.
+   */
+  lookupFields(data: Buffer, f: RequestFields): RegisteredMethod | undefined {
+    const serviceLength = f.serviceEnd - f.serviceStart;
+    const methodLength = f.methodEnd - f.methodStart;
+    const cache = this.recent;
+    for (let i = 0; i < cache.length; i++) {
+      const entry = cache[i]!;
+      const key = entry.key;
+      if (entry.serviceLength !== serviceLength || key.length !== serviceLength + methodLength)
+        continue;
+      let same = true;
+      for (let j = 0; j < serviceLength && same; j++) same = key[j] === data[f.serviceStart + j];
+      for (let j = 0; j < methodLength && same; j++)
+        same = key[serviceLength + j] === data[f.methodStart + j];
+      if (same) return entry.registered;
+    }
+    const registered = this.lookup(
+      data.toString('utf8', f.serviceStart, f.serviceEnd),
+      data.toString('utf8', f.methodStart, f.methodEnd),
+    );
+    if (registered) {
+      if (cache.length >= RECENT_METHODS) cache.shift();
+      const key = Buffer.allocUnsafe(serviceLength + methodLength);
+      data.copy(key, 0, f.serviceStart, f.serviceEnd);
+      data.copy(key, serviceLength, f.methodStart, f.methodEnd);
+      cache.push({ key, serviceLength, registered });
+    }
+    return registered;
   }
 
   hasService(service: string): boolean {
@@ -625,7 +716,7 @@ export class Server {
     const connection = new ServerConnection(this, incoming.peer);
     this.connections.add(connection);
     connection.transport = incoming.open({
-      onFrames: (data, meta) => connection.onFrames(data, meta),
+      onFrames: (data, meta, count, bodies) => connection.onFrames(data, meta, count, bodies),
       onDrain: () => connection.onDrain(),
       onClose: (err) => connection.onClose(err),
     });

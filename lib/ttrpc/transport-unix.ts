@@ -19,7 +19,7 @@ import { channelEvents, channelTransport } from './transport';
 
 function openChannel(fd: number, handlers: TransportHandlers): Transport {
   const channel = new posix.Channel(fd, handlers.onFrames, channelEvents(handlers));
-  return channelTransport(channel, posix.writeHighWaterMark);
+  return channelTransport(channel, posix.writeHighWaterMark, posix.staging());
 }
 
 function unsupported(address: Address): Error {

@@ -165,6 +165,269 @@ export function encodeRequest(request: {
   return out;
 }
 
+// --- the hot path: envelopes read in place and written into scratch heads ---------------------
+
+/**
+ * Where the fields of a ttrpc.Request are inside its frame (parseRequest): byte offsets into the
+ * buffer the frame was read into, so nothing is copied or decoded unless a caller needs it. One
+ * instance per connection is reused for every request.
+ */
+export class RequestFields {
+  serviceStart = 0;
+  serviceEnd = 0;
+  methodStart = 0;
+  methodEnd = 0;
+  payloadStart = 0;
+  payloadEnd = 0;
+  timeoutNano = 0;
+  /** Allocated only when the request has metadata; the caller takes it over. */
+  metadata: KeyValue[] | undefined = undefined;
+}
+
+// The position after the last varint read (readVarint returns the value).
+let cursor = 0;
+
+function readVarint(buf: Uint8Array, pos: number, end: number): number {
+  let result = 0;
+  let shift = 0;
+  for (;;) {
+    if (pos >= end) throw protocolError('truncated varint');
+    const b = buf[pos++]!;
+    result += (b & 0x7f) * 2 ** shift;
+    if ((b & 0x80) === 0) {
+      cursor = pos;
+      return result;
+    }
+    shift += 7;
+    if (shift > 63) throw protocolError('varint too long');
+  }
+}
+
+// Skips a field of `wireType` at `pos`; returns the position after it.
+function skipField(buf: Uint8Array, pos: number, end: number, wireType: number): number {
+  switch (wireType) {
+    case 0:
+      readVarint(buf, pos, end);
+      return cursor;
+    case 1:
+      pos += 8;
+      break;
+    case 2: {
+      const length = readVarint(buf, pos, end);
+      pos = cursor + length;
+      break;
+    }
+    case 5:
+      pos += 4;
+      break;
+    default:
+      throw protocolError(`wire type ${wireType}`);
+  }
+  if (pos > end) throw protocolError('truncated field');
+  return pos;
+}
+
+/** Parses the ttrpc.Request in buf[start, end) into `out` (decodeRequest's rules). */
+export function parseRequest(buf: Buffer, start: number, end: number, out: RequestFields): void {
+  out.serviceStart = out.serviceEnd = out.methodStart = out.methodEnd = start;
+  out.payloadStart = out.payloadEnd = start;
+  out.timeoutNano = 0;
+  out.metadata = undefined;
+  let pos = start;
+  while (pos < end) {
+    let tag = buf[pos]!;
+    if (tag < 0x80) {
+      pos++;
+    } else {
+      tag = readVarint(buf, pos, end);
+      pos = cursor;
+    }
+    const field = Math.floor(tag / 8);
+    const wireType = tag & 7;
+    if (wireType === 2 && field >= 1 && field <= 3) {
+      const length = readVarint(buf, pos, end);
+      const from = cursor;
+      const to = from + length;
+      if (to > end) throw protocolError('length out of range');
+      if (field === 1) {
+        out.serviceStart = from;
+        out.serviceEnd = to;
+      } else if (field === 2) {
+        out.methodStart = from;
+        out.methodEnd = to;
+      } else {
+        out.payloadStart = from;
+        out.payloadEnd = to;
+      }
+      pos = to;
+    } else if (field === 4 && wireType === 0) {
+      out.timeoutNano = readVarint(buf, pos, end);
+      // int64: a 10-byte varint is negative, which counts as no timeout (as in Go).
+      if (cursor - pos === 10) out.timeoutNano = -1;
+      pos = cursor;
+    } else if (field === 5 && wireType === 2) {
+      const length = readVarint(buf, pos, end);
+      const to = cursor + length;
+      if (to > end) throw protocolError('length out of range');
+      (out.metadata ??= []).push(decodeKeyValue(buf.subarray(cursor, to)));
+      pos = to;
+    } else {
+      pos = skipField(buf, pos, end, wireType);
+    }
+  }
+}
+
+/** Where the fields of a ttrpc.Response are inside its frame (parseResponse). */
+export class ResponseFields {
+  /** -1 when there is no status. */
+  statusStart = -1;
+  statusEnd = -1;
+  payloadStart = 0;
+  payloadEnd = 0;
+}
+
+/** Parses the ttrpc.Response in buf[start, end) into `out` (decodeResponse's rules). */
+export function parseResponse(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  out: ResponseFields,
+): void {
+  out.statusStart = out.statusEnd = -1;
+  out.payloadStart = out.payloadEnd = start;
+  let pos = start;
+  while (pos < end) {
+    let tag = buf[pos]!;
+    if (tag < 0x80) {
+      pos++;
+    } else {
+      tag = readVarint(buf, pos, end);
+      pos = cursor;
+    }
+    const wireType = tag & 7;
+    if (wireType === 2 && (tag === 0x0a || tag === 0x12)) {
+      const length = readVarint(buf, pos, end);
+      const to = cursor + length;
+      if (to > end) throw protocolError('length out of range');
+      if (tag === 0x0a) {
+        out.statusStart = cursor;
+        out.statusEnd = to;
+      } else {
+        out.payloadStart = cursor;
+        out.payloadEnd = to;
+      }
+      pos = to;
+    } else {
+      pos = skipField(buf, pos, end, wireType);
+    }
+  }
+}
+
+/** The google.rpc.Status of a Response (its encoded bytes), undefined when its code is OK. */
+export function decodeStatus(bytes: Uint8Array): WireStatus | undefined {
+  const s = statusCodec().google.rpc.Status.decode(bytes);
+  if (!s.code) return undefined;
+  return {
+    code: s.code,
+    message: s.message ?? '',
+    details: (s.details ?? []).map((d: generated.google.protobuf.Any.$Properties) => ({
+      typeUrl: d.type_url ?? '',
+      value: d.value ?? EMPTY,
+    })),
+  };
+}
+
+/** Fields 1 and 2 of a Request (service, method), encoded once per method. */
+export function methodPrefix(service: string, method: string): Buffer {
+  return Buffer.concat(
+    [stringField(1, service), stringField(2, method)].filter((b): b is Buffer => b !== undefined),
+  );
+}
+
+/**
+ * A reusable buffer for the envelope bytes written before a payload (the frame's "head"): one
+ * per client, so sending a request allocates nothing for its envelope.
+ */
+export class EnvelopeHead {
+  buf: Buffer = Buffer.allocUnsafeSlow(256);
+  length = 0;
+
+  private reserve(n: number): void {
+    if (this.length + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.buf.length * 2, this.length + n));
+    this.buf.copy(bigger, 0, 0, this.length);
+    this.buf = bigger;
+  }
+
+  private varint(n: number): void {
+    const buf = this.buf;
+    let pos = this.length;
+    while (n >= 0x80) {
+      buf[pos++] = (n & 0x7f) | 0x80;
+      n = Math.floor(n / 128);
+    }
+    buf[pos++] = n;
+    this.length = pos;
+  }
+
+  private string(tag: number, value: string | null | undefined): void {
+    if (!value) return;
+    const n = Buffer.byteLength(value, 'utf8');
+    this.reserve(1 + 10 + n);
+    this.buf[this.length++] = tag;
+    this.varint(n);
+    this.length += this.buf.write(value, this.length, 'utf8');
+  }
+
+  /**
+   * A Request up to its payload: service and method (`prefix`), timeout_nano, metadata, then
+   * the payload field's tag and length. Protobuf readers take fields in any order (Go's and
+   * Rust's ttrpc do), so the payload can come last and be sent from where it is.
+   */
+  request(
+    prefix: Uint8Array,
+    timeoutNano: number,
+    metadata: KeyValue[] | undefined,
+    payloadLength: number,
+  ): void {
+    this.length = 0;
+    this.reserve(prefix.length + 32);
+    this.buf.set(prefix, 0);
+    this.length = prefix.length;
+    if (timeoutNano > 0) {
+      this.buf[this.length++] = 0x20;
+      this.varint(Math.floor(timeoutNano));
+    }
+    if (metadata) {
+      for (const kv of metadata) {
+        const key = kv.key ? Buffer.byteLength(kv.key, 'utf8') : 0;
+        const value = kv.value ? Buffer.byteLength(kv.value, 'utf8') : 0;
+        const size =
+          (key ? 1 + varintLength(key) + key : 0) + (value ? 1 + varintLength(value) + value : 0);
+        this.reserve(1 + 10 + size);
+        this.buf[this.length++] = 0x2a;
+        this.varint(size);
+        this.string(0x0a, kv.key);
+        this.string(0x12, kv.value);
+      }
+    }
+    this.payloadField(0x1a, payloadLength);
+  }
+
+  /** A Response up to its payload: field 2's tag and length (nothing for an empty payload). */
+  response(payloadLength: number): void {
+    this.length = 0;
+    this.payloadField(0x12, payloadLength);
+  }
+
+  private payloadField(tag: number, payloadLength: number): void {
+    if (payloadLength === 0) return;
+    this.reserve(11);
+    this.buf[this.length++] = tag;
+    this.varint(payloadLength);
+  }
+}
+
 export function decodeRequest(data: Uint8Array): WireRequest {
   const r = new Reader(asBuffer(data));
   const out: WireRequest = {
@@ -255,17 +518,8 @@ export function decodeResponse(data: Uint8Array): WireResponse {
   }
   const out: WireResponse = { payload };
   if (statusBytes !== undefined) {
-    const s = statusCodec().google.rpc.Status.decode(statusBytes);
-    if (s.code) {
-      out.status = {
-        code: s.code,
-        message: s.message ?? '',
-        details: (s.details ?? []).map((d: generated.google.protobuf.Any.$Properties) => ({
-          typeUrl: d.type_url ?? '',
-          value: d.value ?? EMPTY,
-        })),
-      };
-    }
+    const status = decodeStatus(statusBytes);
+    if (status) out.status = status;
   }
   return out;
 }

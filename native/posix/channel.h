@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "../frame.h"
+#include "out_queue.h"
+#include "spin.h"
 
 namespace shim {
 
@@ -20,15 +22,17 @@ class Channel : public Napi::ObjectWrap<Channel> {
 
   // Called by the per-loop flush scheduler.
   void FlushPending();
-  // Busy polling (see Scheduler::Spin).
-  uint64_t BusyPollNanos() const;
-  bool InputPending() const;
-  void ReadNow();
+  // Adaptive busy polling (see spin.h and Scheduler::Spin): until when a spin for this
+  // channel's current wait pays (0: it does not), and its removal from the spinners.
+  uint64_t SpinUntil(bool always) const;
+  void LeftSpinners();
 
  private:
   enum Event { kDrain = 1, kClose = 2 };
 
   Napi::Value Send(const Napi::CallbackInfo& info);
+  Napi::Value SendStaged(const Napi::CallbackInfo& info);
+  Napi::Value Queued(Napi::Env env);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value PauseReading(const Napi::CallbackInfo& info);
   Napi::Value ResumeReading(const Napi::CallbackInfo& info);
@@ -38,8 +42,10 @@ class Channel : public Napi::ObjectWrap<Channel> {
   Napi::Value Fd(const Napi::CallbackInfo& info);
   Napi::Value SetBusyPoll(const Napi::CallbackInfo& info);
   void StopSpinning();
+  void Wrote();
 
   static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void ReleasePayload(void* owner, void* keep);
   void HandleReadable();
   bool WriteOut();  // false when the socket failed; error_ is set
   void UpdatePoll();
@@ -59,12 +65,11 @@ class Channel : public Napi::ObjectWrap<Channel> {
   bool destroyed_ = false;
   bool released_ = false;      // the JavaScript object may be collected
   bool spinning_ = false;      // in the scheduler's spinners list
-  uint64_t busy_poll_ns_ = 0;
+  SpinPredictor spin_;
   int error_ = 0;              // errno that ended the channel; 0 for EOF or a local close
   const char* error_syscall_ = "";
   FrameDecoder decoder_;
-  std::vector<uint8_t> out_;
-  size_t out_offset_ = 0;
+  OutQueue out_;
   Napi::FunctionReference on_frames_;
   Napi::FunctionReference on_event_;
   Napi::AsyncContext async_context_;

@@ -1,6 +1,8 @@
 // The channel's read loop without libuv or N-API (so the fuzzer in native/fuzz runs the same
 // code): reads a non-blocking source until it would block, ends, fails or has been read
-// kMaxReadsPerWake times, feeding every byte to the frame decoder.
+// kMaxReadsPerWake times, feeding every byte to the frame decoder; the rest of a large payload
+// is read straight into its buffer (FrameDecoder::DirectTarget), so the kernel's copy is its only
+// one.
 #pragma once
 #include <sys/types.h>
 
@@ -32,10 +34,16 @@ struct ReadOutcome {
 template <typename ReadFn>
 ReadOutcome ReadFrames(ReadFn&& read, uint8_t* buf, FrameDecoder& decoder, FrameSink& sink) {
   for (int i = 0; i < kMaxReadsPerWake; i++) {
-    ssize_t n = read(buf, kReadChunk);
+    size_t room = 0;
+    uint8_t* direct = decoder.DirectTarget(&room);
+    size_t want = direct != nullptr ? room : kReadChunk;
+    ssize_t n = read(direct != nullptr ? direct : buf, want);
     if (n > 0) {
-      decoder.Feed(buf, static_cast<size_t>(n), sink);
-      if (static_cast<size_t>(n) < kReadChunk) return {ReadEnd::kDrained, 0};
+      if (direct != nullptr)
+        decoder.DirectFilled(static_cast<size_t>(n), sink);
+      else
+        decoder.Feed(buf, static_cast<size_t>(n), sink);
+      if (static_cast<size_t>(n) < want) return {ReadEnd::kDrained, 0};
       continue;
     }
     if (n == 0) return {ReadEnd::kEof, 0};

@@ -145,9 +145,8 @@ void PipeChannel::Deliver(BatchBuilder& batch, std::vector<uint8_t>& raw) {
     args.push_back(Napi::Buffer<uint8_t>::Copy(env, raw.data(), raw.size()));
   } else {
     if (batch.empty() || on_frames_.IsEmpty()) return;
-    auto taken = batch.Take(env);
-    args.push_back(taken.first);
-    args.push_back(taken.second);
+    BatchBuilder::Args taken = batch.Take(env);
+    args.assign(taken.values, taken.values + taken.count);
   }
   try {
     on_frames_.MakeCallback(Value(), args, async_context_);

@@ -22,6 +22,7 @@ type benchResult struct {
 	Size        int     `json:"size"`
 	Calls       int64   `json:"calls"`
 	Errors      int64   `json:"errors"`
+	Bytes       int64   `json:"bytes"`
 	Seconds     float64 `json:"seconds"`
 	OpsPerSec   float64 `json:"ops_per_sec"`
 	P50Us       float64 `json:"p50_us"`
@@ -32,17 +33,19 @@ type benchResult struct {
 
 func runBench(args []string) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	mode := fs.String("mode", "serial", "serial (one call at a time) or parallel (-c goroutines on one connection)")
+	mode := fs.String("mode", "serial", "serial (one call at a time), parallel (-c goroutines on each of -conns connections) or idle (warm-up calls, then nothing for -windows times -d)")
 	n := fs.Int64("n", 10000, "number of measured calls (ignored when -d is set)")
 	d := fs.Duration("d", 0, "measure for this long instead of -n calls")
-	c := fs.Int("c", 64, "concurrent callers in parallel mode")
+	c := fs.Int("c", 64, "concurrent callers per connection in parallel mode")
+	conns := fs.Int("conns", 1, "connections in parallel mode")
 	size := fs.Int("size", 64, "request payload size in bytes")
 	warmup := fs.Int64("warmup", 200, "unmeasured calls before measuring")
+	windows := fs.Int("windows", 1, "idle mode: windows of -d, a mark printed between them")
 	address := parseArgs(fs, args, 1)[0]
 
 	workers := 1
 	switch *mode {
-	case "serial":
+	case "serial", "idle":
 	case "parallel":
 		if *c < 1 {
 			return fmt.Errorf("-c must be >= 1")
@@ -51,16 +54,19 @@ func runBench(args []string) error {
 	default:
 		return fmt.Errorf("unknown -mode %q (serial|parallel)", *mode)
 	}
-	if *size < 0 || *n < 0 || *warmup < 0 {
-		return fmt.Errorf("-size, -n and -warmup must be >= 0")
+	if *size < 0 || *n < 0 || *warmup < 0 || *conns < 1 {
+		return fmt.Errorf("-size, -n and -warmup must be >= 0, -conns >= 1")
 	}
 
-	conn, err := dial(address)
-	if err != nil {
-		return err
+	clients := make([]*ttrpc.Client, *conns)
+	for i := range clients {
+		conn, err := dial(address)
+		if err != nil {
+			return err
+		}
+		clients[i] = ttrpc.NewClient(conn)
+		defer clients[i].Close()
 	}
-	client := ttrpc.NewClient(conn)
-	defer client.Close()
 
 	req := &EchoRequest{Payload: bytes.Repeat([]byte{'p'}, *size)}
 	var (
@@ -75,7 +81,7 @@ func runBench(args []string) error {
 		errMu.Unlock()
 	}
 
-	call := func() error {
+	call := func(client *ttrpc.Client) error {
 		var resp EchoResponse
 		if err := client.Call(context.Background(), interopService, echoMethod, req, &resp); err != nil {
 			return err
@@ -86,17 +92,19 @@ func runBench(args []string) error {
 		return nil
 	}
 
-	// run performs calls on `workers` goroutines until `count` calls were
-	// claimed (or until `until` when non-zero), returning per-worker latencies.
+	// run performs calls on `workers` goroutines per connection until `count`
+	// calls were claimed (or until `until` when non-zero), returning
+	// per-worker latencies.
 	run := func(count int64, until time.Time, record bool) ([][]time.Duration, int64, int64) {
 		var (
 			claimed, errs int64
 			wg            sync.WaitGroup
-			lat           = make([][]time.Duration, workers)
+			lat           = make([][]time.Duration, workers*len(clients))
 		)
-		for w := 0; w < workers; w++ {
+		for w := 0; w < workers*len(clients); w++ {
 			wg.Add(1)
 			go func(w int) {
+				client := clients[w/workers]
 				defer wg.Done()
 				for {
 					if until.IsZero() {
@@ -109,7 +117,7 @@ func runBench(args []string) error {
 						atomic.AddInt64(&claimed, 1)
 					}
 					t0 := time.Now()
-					err := call()
+					err := call(client)
 					dt := time.Since(t0)
 					if err != nil {
 						atomic.AddInt64(&errs, 1)
@@ -135,12 +143,29 @@ func runBench(args []string) error {
 		firstErr = nil
 	}
 
+	// The harness samples both processes' CPU time between this line and the result.
+	fmt.Fprintln(os.Stdout, "measuring")
 	start := time.Now()
 	var until time.Time
 	if *d > 0 {
 		until = start.Add(*d)
 	}
-	lat, calls, errs := run(*n, until, true)
+	var (
+		lat         [][]time.Duration
+		calls, errs int64
+	)
+	if *mode == "idle" {
+		// -windows windows of -d, as the Node peer does; the harness samples CPU
+		// time at each mark.
+		for w := 0; w < *windows; w++ {
+			if w > 0 {
+				fmt.Fprintln(os.Stdout, "mark")
+			}
+			time.Sleep(*d)
+		}
+	} else {
+		lat, calls, errs = run(*n, until, true)
+	}
 	elapsed := time.Since(start).Seconds()
 
 	var all []time.Duration
@@ -151,10 +176,11 @@ func runBench(args []string) error {
 
 	res := benchResult{
 		Mode:        *mode,
-		Concurrency: workers,
+		Concurrency: workers * len(clients),
 		Size:        *size,
 		Calls:       calls,
 		Errors:      errs,
+		Bytes:       calls * int64(*size) * 2,
 		Seconds:     round(elapsed, 4),
 		P50Us:       percentileUs(all, 0.50),
 		P90Us:       percentileUs(all, 0.90),
@@ -173,6 +199,8 @@ func runBench(args []string) error {
 		return err
 	}
 	_, err = fmt.Fprintln(os.Stdout, string(out))
+	// The harness samples CPU time on the result line: closing waits until it has.
+	time.Sleep(100 * time.Millisecond)
 	return err
 }
 

@@ -4,8 +4,9 @@
 //
 //	go-peer server [-creds] <address>
 //	go-peer client <address>          (JSON lines on stdin, one JSON line per call on stdout)
-//	go-peer bench <address> [-mode serial|parallel] [-n calls] [-d duration]
-//	              [-c concurrency] [-size bytes] [-warmup calls]
+//	go-peer bench <address> [-mode serial|parallel|idle] [-n calls] [-d duration]
+//	              [-c concurrency] [-conns connections] [-size bytes] [-warmup calls]
+//	              [-windows n]
 //
 // <address> is a unix socket path, or @name for a Linux abstract socket.
 package main
@@ -27,7 +28,7 @@ const (
 const usage = `usage:
   go-peer server [-creds] <address>
   go-peer client <address>
-  go-peer bench <address> [-mode serial|parallel] [-n calls] [-d duration] [-c concurrency] [-size bytes] [-warmup calls]
+  go-peer bench <address> [-mode serial|parallel|idle] [-n calls] [-d duration] [-c concurrency] [-conns connections] [-size bytes] [-warmup calls]
 <address> is a unix socket path or @name (abstract socket)`
 
 func main() {

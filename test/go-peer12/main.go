@@ -7,6 +7,8 @@
 //	go-peer12 server <address>                           prints "ready", serves until SIGTERM
 //	go-peer12 client <address> <source|sink|bidi> <count> <size>
 //	                                                     one volume case; prints its summary JSON
+//	go-peer12 bench <address> [-mode stream] [-d duration] [-count n] [-size bytes] [-warmup n]
+//	                                                     whole Source streams for bench/ttrpc.ts
 //
 // <address> is a unix socket path or @name (abstract socket).
 package main
@@ -19,11 +21,14 @@ import (
 
 const usage = `usage:
   go-peer12 server <address>
-  go-peer12 client <address> <source|sink|bidi> <count> <size>`
+  go-peer12 client <address> <source|sink|bidi> <count> <size>
+  go-peer12 bench <address> [-mode stream] [-d duration] [-count n] [-size bytes] [-warmup n]`
 
 func main() {
 	var err error
 	switch {
+	case len(os.Args) >= 3 && os.Args[1] == "bench":
+		err = runBench(os.Args[2], os.Args[3:])
 	case len(os.Args) == 3 && os.Args[1] == "server":
 		err = runServer(os.Args[2])
 	case len(os.Args) == 6 && os.Args[1] == "client":

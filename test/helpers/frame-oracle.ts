@@ -11,21 +11,33 @@ export interface Frame {
 }
 
 /**
- * Unpacks a native batch: `data` holds the payloads back to back, `meta` has (head, offset,
- * length) per frame with head = streamId * 65536 + type * 256 + flags; offset -1 marks an
- * oversized frame whose payload was skipped (length is what its header claimed).
+ * Unpacks a native batch (native/frame.h BatchBuilder): `meta` has (head, offset, length) for each
+ * of `count` frames (default: all of `meta`) with head = streamId * 65536 + type * 256 + flags; the
+ * payload is data[offset, offset + length), or for offset -1 an oversized frame whose payload was
+ * skipped (its declared length), or for offset -2 - k the whole of bodies[k] (a large payload
+ * collected in a buffer of its own).
  */
-export function unpackBatch(data: Uint8Array, meta: Float64Array): Frame[] {
+export function unpackBatch(
+  data: Uint8Array,
+  meta: Float64Array,
+  count = meta.length / 3,
+  bodies?: Uint8Array[],
+): Frame[] {
   const frames: Frame[] = [];
-  for (let i = 0; i < meta.length; i += 3) {
-    const head = meta[i]!;
-    const offset = meta[i + 1]!;
-    const length = meta[i + 2]!;
+  for (let i = 0; i < count; i++) {
+    const head = meta[3 * i]!;
+    const offset = meta[3 * i + 1]!;
+    const length = meta[3 * i + 2]!;
     frames.push({
       streamId: Math.floor(head / 65536),
       type: (head >>> 8) & 0xff,
       flags: head & 0xff,
-      payload: offset < 0 ? length : data.subarray(offset, offset + length),
+      payload:
+        offset >= 0
+          ? data.subarray(offset, offset + length)
+          : offset === -1
+            ? length
+            : bodies![-offset - 2]!,
     });
   }
   return frames;

@@ -4,7 +4,8 @@ import { loadAddon } from '../../lib/native/load';
 
 export interface NativeFrameCodec {
   FrameParser: new () => {
-    push(chunk: Uint8Array): [Buffer, Float64Array];
+    /** The frames the chunk completed, as a channel's onFrames gets them (frame-oracle.ts). */
+    push(chunk: Uint8Array): [Buffer, Float64Array, number, Buffer[]?];
     readonly buffered: number;
   };
   encodeHeader(length: number, streamId: number, type: number, flags: number): Buffer;
