@@ -151,6 +151,20 @@ for (const generation of containerdGenerations()) {
       }
     };
 
+    /**
+     * The status of an exited container once containerd recorded its OOM kill, or the last one
+     * seen (liveness bound only). containerd learns of the exit (task Wait) and of the OOM kill
+     * (a TaskOOM event) by separate paths: the status may show the exit, reason Error, first.
+     */
+    const waitOomKilled = async (id: string): Promise<Message> => {
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const s = await waitExited(id);
+        if (s.reason === 'OOMKilled' || Date.now() > until) return s;
+        await sleep(100);
+      }
+    };
+
     /** The kubelet's view of an exited container. */
     const exitView = (s: Message): unknown => ({
       state: s.state,
@@ -377,18 +391,27 @@ for (const generation of containerdGenerations()) {
             linux: { resources: { memory_limit_in_bytes: 16 * MiB }, security_context: {} },
           },
         );
-        const view = exitView(await waitExited(id));
+        const view = exitView(await waitOomKilled(id));
         await tb.cri.runtime('RemoveContainer', { container_id: id });
         return view;
       });
-      assert.deepEqual(results.runc, {
+      const expected = {
         state: 'CONTAINER_EXITED',
         exit_code: 137,
         reason: 'OOMKilled',
         started: true,
         finished: true,
-      });
-      assert.deepEqual(results.runcts, results.runc);
+      };
+      assert.deepEqual(results.runcts, expected);
+      // runc-v2 watches memory.events apart from its reaper: on a loaded machine the cgroup can
+      // be gone (runc delete after the exit) before it looks, and the OOM kill is never reported
+      // (seen under 2.1: reason Error). Ours reports it before the exit it caused.
+      assert.deepEqual(
+        results.runc,
+        (results.runc as { reason?: string }).reason === 'Error'
+          ? { ...expected, reason: 'Error' }
+          : expected,
+      );
     });
 
     it('StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox: nothing left behind', async () => {
