@@ -33,7 +33,11 @@
             "native/linux/memory.cc",
             "native/linux/mount.cc",
             "native/linux/reaper.cc",
-            "native/linux/subreaper.cc"
+            "native/linux/subreaper.cc",
+            "native/linux/warm.cc",
+            "native/warm/claim.cc",
+            "native/warm/pool.cc",
+            "native/warm/protocol.cc"
           ]
         }],
         ["OS=='linux' and generic_posix==1", {
@@ -63,5 +67,28 @@
         }]
       ]
     }
+  ],
+  "conditions": [
+    ["OS=='linux' and generic_posix==0", {
+      "targets": [
+        {
+          # The shim launcher (native/launcher): a small executable, no V8, no libstdc++.so.
+          # Linux-only (warm start is), so not part of a generic-POSIX build.
+          "target_name": "containerd-shim-launcher",
+          "type": "executable",
+          "sources": [
+            "native/launcher/main.cc",
+            "native/launcher/config.cc",
+            "native/launcher/settings.cc",
+            "native/warm/claim.cc",
+            "native/warm/pool.cc",
+            "native/warm/protocol.cc"
+          ],
+          "cflags_cc!": ["-std=gnu++17"],
+          "cflags_cc": ["-std=c++17", "-O2", "-fno-exceptions", "-fno-rtti", "-ffunction-sections", "-fdata-sections"],
+          "ldflags": ["-static", "-Wl,--gc-sections"]
+        }
+      ]
+    }]
   ]
 }

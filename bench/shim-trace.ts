@@ -4,8 +4,10 @@
 // From the events the run is cut into consecutive phases that add up to ctr's lifetime:
 //   ctr → shim start       ctr's set-up and containerd's work until it execs `<shim> start`
 //   shim start             the `start` process, exec to exit (it binds the socket, spawns the daemon)
-//   wait for daemon        start exited, the daemon has not called accept4 yet (its boot time
-//                          beyond start's exit; containerd's Connect/Create wait on it)
+//   wait for daemon        start exited, the daemon has not accepted containerd's connection yet
+//                          (its boot time beyond start's exit; containerd's Connect/Create wait
+//                          on it). A warm daemon was a standby before: it exec'd nothing in the
+//                          run, and its accept of the handover comes before containerd's
 //   daemon → runc create   Create handled by the daemon until it execs `runc create`
 //   runc create/start/delete   each runc command, exec to exit
 //   shim between runc      the rest of the window from the first runc exec to the last runc exit
@@ -14,7 +16,8 @@
 //                          `<shim> delete` (its cleanup after the shim's connection closed)
 //   shim delete            the `delete` process, exec to exit
 //   → ctr exit             the rest
-// The daemon's boot (exec → first accept4) is reported too; it overlaps start's tail.
+// The daemon's boot (exec → its accept of containerd's connection) is reported too when it
+// exec'd in the run (a cold daemon); it overlaps start's tail.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -37,10 +40,12 @@ export type TracePhase = (typeof TRACE_PHASES)[number];
 export interface TraceResult {
   totalMs: number;
   phases: Record<TracePhase, number>;
-  /** Daemon exec → first accept4 (overlaps `shim start`). */
+  /** Daemon exec → accept of containerd's connection (overlaps `shim start`); NaN when warm. */
   daemonBootMs: number;
-  /** Spawn of the daemon by `start`, ms after start's exec. */
+  /** Spawn of the daemon by `start`, ms after start's exec; NaN when warm (no exec). */
   daemonSpawnMs: number;
+  /** True when the daemon exec'd nothing during the run (a standby took the role). */
+  warmDaemon: boolean;
   /** runc commands the daemon ran (exec → exit ms), in order. */
   runc: number[];
 }
@@ -50,7 +55,7 @@ interface Proc {
   parent?: number;
   execs: { t: number; file: string }[];
   exit?: number;
-  firstAccept?: number;
+  accepts: number[];
 }
 
 const EVENTS = [
@@ -115,6 +120,8 @@ export async function traceCtrRun(
   dir: string,
   tag: string,
   env: NodeJS.ProcessEnv,
+  /** After the run: the pid of a warm daemon, when a standby took the role (else undefined). */
+  warmDaemon: () => number | undefined = () => undefined,
 ): Promise<TraceResult> {
   const data = path.join(dir, `perf-${tag}.data`);
   try {
@@ -141,7 +148,7 @@ export async function traceCtrRun(
       { timeoutMs: 60_000 },
     );
     if (script.code !== 0) throw new Error(`perf script failed: ${script.stderr.trim()}`);
-    return analyse(script.stdout, ctr, shimBinary);
+    return analyse(script.stdout, ctr, shimBinary, warmDaemon());
   } finally {
     fs.rmSync(data, { force: true });
     fs.rmSync(data + '.old', { force: true });
@@ -151,11 +158,16 @@ export async function traceCtrRun(
 const LINE = /^\s*(.*?)\s+(\d+)\/(\d+)\s+([\d.]+):\s+(\S+):\s*(.*)$/;
 
 /** Phases of one traced run from `perf script -F comm,pid,tid,time,event,trace` output. */
-export function analyse(text: string, ctrPath: string, shimBinary: string): TraceResult {
+export function analyse(
+  text: string,
+  ctrPath: string,
+  shimBinary: string,
+  warmDaemonPid?: number,
+): TraceResult {
   const procs = new Map<number, Proc>();
   const proc = (pid: number): Proc => {
     let p = procs.get(pid);
-    if (!p) procs.set(pid, (p = { pid, execs: [] }));
+    if (!p) procs.set(pid, (p = { pid, execs: [], accepts: [] }));
     return p;
   };
   const forkedBy = new Map<number, number>(); // child tid -> parent tgid
@@ -171,13 +183,12 @@ export function analyse(text: string, ctrPath: string, shimBinary: string): Trac
       forkedBy.set(child, tgid);
     } else if (event === 'sched:sched_process_exec') {
       const p = proc(tgid);
-      if (p.parent === undefined) p.parent = forkedBy.get(tgid);
+      p.parent ??= forkedBy.get(tgid);
       p.execs.push({ t, file: /filename=(\S+)/.exec(trace)?.[1] ?? '' });
     } else if (event === 'sched:sched_process_exit') {
       if (/group_dead=1|group_dead=true/.test(trace)) proc(tgid).exit = t;
     } else if (event === 'syscalls:sys_enter_accept4') {
-      const p = proc(tgid);
-      if (p.firstAccept === undefined) p.firstAccept = t;
+      proc(tgid).accepts.push(t);
     }
   }
   const all = [...procs.values()].filter((p) => p.execs.length > 0);
@@ -198,27 +209,38 @@ export function analyse(text: string, ctrPath: string, shimBinary: string): Trac
     shimExecs.find((p) => p.parent !== undefined && p.parent !== ctr.pid),
     `exec of ${shimBinary} start`,
   );
-  // The daemon: a process forked by `start` that exec'd something (itself, or node for ours).
+  // The daemon: forked by `start` and exec'd (cold), or the standby the launcher's trace names
+  // (warm: it exec'd nothing during the run). The trace is system-wide: only this daemon's
+  // runc commands count.
   const daemon = need(
-    byTime.find((p) => p.parent === start.pid),
-    'daemon spawned by shim start',
+    warmDaemonPid !== undefined
+      ? procs.get(warmDaemonPid)
+      : byTime.find((p) => p.parent === start.pid),
+    warmDaemonPid !== undefined ? `warm daemon ${warmDaemonPid}` : 'daemon spawned by shim start',
   );
-  const del = need(
-    [...shimExecs].reverse().find((p) => p !== start && p !== daemon && first(p) > first(daemon)),
-    `exec of ${shimBinary} delete`,
-  );
+  const warmDaemon = warmDaemonPid !== undefined;
   const runcs = byTime.filter(
     (p) => p.parent === daemon.pid && p.execs.some((e) => path.basename(e.file) === 'runc'),
   );
   if (runcs.length === 0) throw new Error('trace: the daemon ran no runc command');
+  const del = need(
+    [...shimExecs].reverse().find((p) => p !== start && p !== daemon && first(p) > first(start)),
+    `exec of ${shimBinary} delete`,
+  );
+  const runcFirst = first(runcs[0]!);
   const t = {
     ctrExec: first(ctr),
     ctrExit: need(ctr.exit, 'ctr exit'),
     startExec: first(start),
     startExit: need(start.exit, 'shim start exit'),
-    daemonExec: first(daemon),
-    ready: need(daemon.firstAccept, 'accept4 by the daemon'),
-    runcFirst: first(runcs[0]!),
+    daemonExec: warmDaemon ? NaN : first(daemon),
+    // containerd's connection: the daemon's last accept before runc create (a warm daemon's
+    // first one is the handover).
+    ready: need(
+      daemon.accepts.filter((a) => a < runcFirst).pop(),
+      'accept4 of containerd by the daemon',
+    ),
+    runcFirst,
     runcLast: Math.max(...runcs.map((r) => need(r.exit, 'runc exit'))),
     delExec: first(del),
     delExit: need(del.exit, 'shim delete exit'),
@@ -246,6 +268,7 @@ export function analyse(text: string, ctrPath: string, shimBinary: string): Trac
     phases,
     daemonBootMs: t.ready - t.daemonExec,
     daemonSpawnMs: t.daemonExec - t.startExec,
+    warmDaemon,
     runc: runcMs,
   };
 }

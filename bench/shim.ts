@@ -3,9 +3,13 @@
 // containerd 1.6 (test/helpers/testbed). A benchmark, not a test: no figure ever fails the run.
 //
 //   1. start latency: `ctr run --rm <busybox> <id> /bin/true`, runtimes alternating after a
-//      warm-up; median/p90 per runtime and the ratio of medians. Plus each binary's `-v` time
-//      (its start-up floor) and, when perf is usable, a per-phase breakdown of a few traced runs
-//      (bench/shim-trace.ts: shim start, daemon boot, runc commands, shim delete, ...).
+//      warm-up; median/p90 per runtime and the ratio of medians. Ours runs twice: as built
+//      (warm start: standbys take start, the daemon role and delete; how many did is counted
+//      from the launcher's trace) and as a copy packaged with --no-warm (runcts-cold, every
+//      action a fresh node). Plus each binary's `-v` time (its start-up floor) and, when perf is
+//      usable, a per-phase breakdown of a few traced runs (bench/shim-trace.ts: shim start,
+//      daemon boot, runc commands, shim delete, ...).
+//   1c. burst: N containers started at once (`ctr run -d`), then all removed; wall time.
 //   2. memory: 5 shims per runtime, one `sleep` container each; per shim process private
 //      (Private_Clean + Private_Dirty), PSS and RSS from /proc/<pid>/smaps_rollup, and where the
 //      private memory sits (bench/shim-smaps.ts). Medians and ratios.
@@ -15,7 +19,7 @@
 //   4. rpc: a running shim's Task State latency through the same client, its CPU time per call
 //      at a few calls per second, and its CPU time while idle (bench/shim-rpc.ts).
 //
-//   node dist/bench/shim.js [--runs N] [--quick] [--json] [--only latency,trace,memory,group,rpc]
+//   node dist/bench/shim.js [--runs N] [--quick] [--json] [--only latency,trace,burst,memory,group,rpc]
 //                           [--variant label=/path/to/shim]...
 //
 // The VM is small and shared: runs of different runtimes are interleaved, figures are medians,
@@ -28,8 +32,10 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { packageShim } from '../lib/shim/package';
 import { findCommand } from '../test/helpers/env';
 import { SHIM_SOCKET_DIR, Testbed } from '../test/helpers/testbed';
+import { traceLines } from '../test/helpers/warm';
 import {
   CATEGORIES,
   CATEGORY_NOTES,
@@ -47,7 +53,9 @@ import type { TracePhase, TraceResult } from './shim-trace';
 const repoRoot = path.resolve(__dirname, '..', '..');
 const OURS = path.join(repoRoot, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
 const GROUP_ANNOTATION = 'io.containerd.runc.v2.group';
-const SECTIONS = ['latency', 'trace', 'memory', 'group', 'rpc'] as const;
+const SECTIONS = ['latency', 'trace', 'burst', 'memory', 'group', 'rpc'] as const;
+/** Our shim packaged with --no-warm: the cold path, measured side by side. */
+const COLD = 'runcts-cold';
 type Section = (typeof SECTIONS)[number];
 
 interface Runtime {
@@ -78,12 +86,16 @@ interface Options {
   memShims: number;
   groupSize: number;
   groupRuns: number;
+  burst: number;
+  burstRounds: number;
   settleMs: number;
   rpcCalls: number;
   rpcSeconds: number;
   sections: Set<Section>;
   variants: Runtime[];
   keepEnv: boolean;
+  /** Leave out runcts-cold (our shim packaged with --no-warm). */
+  noCold: boolean;
   /** Our shim's binary (default: examples/runc-shim/containerd-shim-runcts-v2). */
   ours: string;
   json: boolean;
@@ -97,12 +109,15 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --mem N           shims per runtime for the memory figures (default 5; --quick 3)
   --group N         containers in the grouped shim (default 10; --quick 4)
   --group-runs N    ctr run --rm into the running group shim, per runtime (default 10; --quick 4)
+  --burst N         containers started at once in the burst section (default 10)
+  --burst-rounds N  bursts per runtime, alternating (default 3; --quick 1)
   --settle S        seconds shims idle before the steady-state memory reading (default 15)
   --rpc N           serial State calls per runtime (default 1000; --quick 200)
   --rpc-seconds S   then S s of 10 calls/s and S s idle, for the shim's CPU time (default 30; --quick 10)
   --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
   --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L
   --ours PATH       the binary measured as runcts (default examples/runc-shim/containerd-shim-runcts-v2)
+  --no-cold         leave out runcts-cold (our shim packaged with --no-warm)
   --keep-env        keep NODE_EXTRA_CA_CERTS in the environment containerd and the shims inherit
                     (by default it is removed: node parses that CA bundle at every start)
   --quick           fewer runs everywhere
@@ -113,6 +128,7 @@ function parseOptions(argv: string[]): Options {
   let quick = false;
   let json = false;
   let keepEnv = false;
+  let noCold = false;
   let ours = OURS;
   let sections = new Set<Section>(SECTIONS);
   const variants: Runtime[] = [];
@@ -151,6 +167,12 @@ function parseOptions(argv: string[]): Options {
       case '--group-runs':
         o.groupRuns = int(0);
         break;
+      case '--burst':
+        o.burst = int(1);
+        break;
+      case '--burst-rounds':
+        o.burstRounds = int(1);
+        break;
       case '--settle':
         o.settleMs = Number(value()) * 1000;
         if (!(o.settleMs >= 0)) throw new Error('--settle must be >= 0');
@@ -186,6 +208,9 @@ function parseOptions(argv: string[]): Options {
       case '--keep-env':
         keepEnv = true;
         break;
+      case '--no-cold':
+        noCold = true;
+        break;
       case '--ours':
         ours = path.resolve(value());
         if (findCommand(ours) === undefined) throw new Error(`${ours} is not executable`);
@@ -210,12 +235,15 @@ function parseOptions(argv: string[]): Options {
     memShims: o.memShims ?? (quick ? 3 : 5),
     groupSize: o.groupSize ?? (quick ? 4 : 10),
     groupRuns: o.groupRuns ?? (quick ? 4 : 10),
+    burst: o.burst ?? 10,
+    burstRounds: o.burstRounds ?? (quick ? 1 : 3),
     settleMs: o.settleMs ?? 15_000,
     rpcCalls: o.rpcCalls ?? (quick ? 200 : 1000),
     rpcSeconds: o.rpcSeconds ?? (quick ? 10 : 30),
     sections,
     variants,
     keepEnv,
+    noCold,
     ours,
     json,
   };
@@ -434,6 +462,14 @@ async function removeContainers(): Promise<void> {
 
 // --- 1. floors and start latency -----------------------------------------------------------------
 
+/** How many of a runtime's actions a standby took (from the launcher's trace). */
+interface WarmHits {
+  runs: number;
+  start: number;
+  daemon: number;
+  delete: number;
+}
+
 interface LatencyStats {
   label: string;
   n: number;
@@ -444,7 +480,23 @@ interface LatencyStats {
   maxMs: number;
   ratio: number;
   samples: number[];
+  /** Ours: the actions standbys took over the timed runs. */
+  warm?: WarmHits;
 }
+
+/** Lines in the testbed's warm-start trace so far. */
+const traceMark = (): number => traceLines(tb!.warmLog).length;
+
+/** Adds the warm actions traced since `from` to `hits`. */
+function countWarm(hits: WarmHits, from: number, runs = 1): void {
+  hits.runs += runs;
+  for (const line of traceLines(tb!.warmLog).slice(from)) {
+    const m = /^(start|daemon|delete) warm /.exec(line);
+    if (m) hits[m[1] as 'start' | 'daemon' | 'delete']++;
+  }
+}
+
+const noHits = (): WarmHits => ({ runs: 0, start: 0, daemon: 0, delete: 0 });
 
 interface FloorStats {
   label: string;
@@ -501,10 +553,13 @@ async function measureLatency(runtimes: Runtime[], opts: Options): Promise<Laten
   runtimes = active(runtimes);
   const samples = runtimes.map(() => [] as number[]);
   const errors = runtimes.map(() => 0);
+  const hits = runtimes.map(noHits);
   for (let i = 0; i < opts.runs; i++) {
     for (const [k, rt] of runtimes.entries()) {
       if (rt.failed) continue;
+      const from = traceMark();
       const r = await runRm(rt, `l-${rt.label}`);
+      countWarm(hits[k]!, from);
       if (r.code === 0) samples[k]!.push(r.ms);
       else {
         errors[k]!++;
@@ -529,6 +584,7 @@ async function measureLatency(runtimes: Runtime[], opts: Options): Promise<Laten
     maxMs: Math.max(...samples[k]!),
     ratio: median(samples[k]!) / base,
     samples: samples[k]!,
+    warm: rt.label === 'runc-v2' ? undefined : hits[k],
   }));
 }
 
@@ -541,8 +597,12 @@ interface TraceStats {
   phases: Record<TracePhase, number>;
   daemonBootMs: number;
   daemonSpawnMs: number;
+  /** Traced runs whose daemon was a standby (no exec during the run). */
+  warmDaemons: number;
   runs: TraceResult[];
 }
+
+const finite = (values: number[]): number[] => values.filter(Number.isFinite);
 
 async function measureTrace(
   runtimes: Runtime[],
@@ -556,6 +616,15 @@ async function measureTrace(
     for (const [k, rt] of runtimes.entries()) {
       const id = newId(`t-${rt.label}`);
       live.add(id);
+      const from = traceMark();
+      // A standby that took the daemon role is named in the launcher's trace.
+      const warmDaemon = (): number | undefined => {
+        for (const line of traceLines(tb!.warmLog).slice(from)) {
+          const m = /^daemon warm standby=(\d+)/.exec(line);
+          if (m) return Number(m[1]);
+        }
+        return undefined;
+      };
       try {
         const res = await traceCtrRun(
           perf,
@@ -565,6 +634,7 @@ async function measureTrace(
           dir,
           `${rt.label}-${i}`,
           ctrEnv(),
+          warmDaemon,
         );
         live.delete(id);
         runs[k]!.push(res);
@@ -585,11 +655,90 @@ async function measureTrace(
       n: r.length,
       totalMs: median(r.map((x) => x.totalMs)),
       phases,
-      daemonBootMs: median(r.map((x) => x.daemonBootMs)),
-      daemonSpawnMs: median(r.map((x) => x.daemonSpawnMs)),
+      daemonBootMs: median(finite(r.map((x) => x.daemonBootMs))),
+      daemonSpawnMs: median(finite(r.map((x) => x.daemonSpawnMs))),
+      warmDaemons: r.filter((x) => x.warmDaemon).length,
       runs: r,
     };
   });
+}
+
+// --- 1c. a burst ---------------------------------------------------------------------------------
+
+interface BurstStats {
+  label: string;
+  containers: number;
+  rounds: number;
+  errors: number;
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  ratio: number;
+  samples: number[];
+  warm?: WarmHits;
+}
+
+/** Until no shim of ours runs and every bundle is gone (the last `shim delete` has run). */
+async function waitRemoved(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = await tb!.leftovers();
+    if (left.shims.length + left.bundles.length === 0 || Date.now() > deadline) return;
+    await sleep(10);
+  }
+}
+
+/** `n` containers started at once (`ctr run -d`), then all removed: ms until nothing is left. */
+async function burstOnce(rt: Runtime, n: number): Promise<{ ms: number; errors: number }> {
+  const ids = Array.from({ length: n }, () => newId(`b-${rt.label}`));
+  for (const id of ids) live.add(id);
+  const begin = process.hrtime.bigint();
+  const runs = await Promise.all(
+    ids.map((id) => timed('ctr', runArgs(rt, id, ['-d'], [], ['sleep', '600']), ctrEnv())),
+  );
+  await Promise.all(
+    ids.map(async (id) => {
+      await tb!.ctr(['tasks', 'rm', '-f', id], { timeoutMs: 30_000 });
+      const rm = await tb!.ctr(['containers', 'rm', id], { timeoutMs: 30_000 });
+      if (rm.code === 0) live.delete(id);
+    }),
+  );
+  await waitRemoved(30_000);
+  const ms = Number(process.hrtime.bigint() - begin) / 1e6;
+  const failed = runs.filter((r) => r.code !== 0);
+  for (const r of failed) log(`  ${rt.label}: burst ctr run failed (${r.code}): ${r.stderr}`);
+  return { ms, errors: failed.length };
+}
+
+async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstStats[]> {
+  const samples = runtimes.map(() => [] as number[]);
+  const errors = runtimes.map(() => 0);
+  const hits = runtimes.map(noHits);
+  for (let i = 0; i < opts.burstRounds; i++) {
+    for (const [k, rt] of runtimes.entries()) {
+      if (rt.failed) continue;
+      const from = traceMark();
+      const r = await burstOnce(rt, opts.burst);
+      countWarm(hits[k]!, from, opts.burst);
+      errors[k]! += r.errors;
+      if (r.errors === 0) samples[k]!.push(r.ms);
+      log(`  burst ${i + 1}/${opts.burstRounds}: ${rt.label} ${r.ms.toFixed(0)} ms`);
+    }
+  }
+  await removeContainers();
+  const base = median(samples[0]!);
+  return runtimes.map((rt, k) => ({
+    label: rt.label,
+    containers: opts.burst,
+    rounds: samples[k]!.length,
+    errors: errors[k]!,
+    medianMs: median(samples[k]!),
+    minMs: Math.min(...samples[k]!),
+    maxMs: Math.max(...samples[k]!),
+    ratio: median(samples[k]!) / base,
+    samples: samples[k]!,
+    warm: rt.label === 'runc-v2' ? undefined : hits[k],
+  }));
 }
 
 // --- 2./3. memory --------------------------------------------------------------------------------
@@ -859,7 +1008,7 @@ async function measureRpcs(runtimes: Runtime[], opts: Options): Promise<RpcStats
 
 interface Report {
   machine: Machine;
-  options: Omit<Options, 'sections' | 'variants' | 'keepEnv' | 'ours'> & {
+  options: Omit<Options, 'sections' | 'variants' | 'keepEnv' | 'ours' | 'noCold'> & {
     sections: Section[];
     runtimes: Runtime[];
   };
@@ -880,9 +1029,12 @@ interface Report {
   /** Warm start's standby pool at the steady memory reading: how many, and their memory. */
   standbys?: { count: number; private: number; pss: number; rss: number };
   rpc?: RpcStats[];
+  burst?: BurstStats[];
 }
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : '–');
+const hitsText = (h: WarmHits | undefined): string =>
+  h ? `${h.start} / ${h.daemon} / ${h.delete} of ${h.runs}` : '–';
 const mib = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '–');
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
 
@@ -934,7 +1086,15 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     out.push('');
     out.push(
       table(
-        ['runtime', 'median ms', 'p90 ms', 'min ms', 'max ms', 'vs runc-v2 (medians)'],
+        [
+          'runtime',
+          'median ms',
+          'p90 ms',
+          'min ms',
+          'max ms',
+          'vs runc-v2 (medians)',
+          'warm: start / daemon / delete',
+        ],
         r.latency.map((s) => [
           s.label + (s.errors ? ` (${s.errors} failed)` : ''),
           ms(s.medianMs),
@@ -942,10 +1102,46 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           ms(s.minMs),
           ms(s.maxMs),
           x(s.ratio),
+          hitsText(s.warm),
         ]),
       ),
     );
     const ratio = find(r.latency)?.ratio;
+    if (ratio !== undefined) {
+      out.push('');
+      out.push(`Target ≤ 1.0× runc-v2: ${ratio <= 1 ? 'met' : 'not met'} (${x(ratio)}).`);
+    }
+  }
+  if (r.burst) {
+    const o = r.options;
+    out.push('');
+    out.push(
+      `### Burst: ${o.burst} containers started at once (\`ctr run -d … sleep 600\`), then all ` +
+        `removed (\`ctr tasks rm -f\`, \`ctr containers rm\`) until no shim or bundle is left ` +
+        `(${o.burstRounds} round(s) each, runtimes alternating)`,
+    );
+    out.push('');
+    out.push(
+      table(
+        [
+          'runtime',
+          'median ms',
+          'min ms',
+          'max ms',
+          'vs runc-v2 (medians)',
+          'warm: start / daemon / delete',
+        ],
+        r.burst.map((b) => [
+          b.label + (b.errors ? ` (${b.errors} failed)` : ''),
+          ms(b.medianMs),
+          ms(b.minMs),
+          ms(b.maxMs),
+          x(b.ratio),
+          hitsText(b.warm),
+        ]),
+      ),
+    );
+    const ratio = find(r.burst)?.ratio;
     if (ratio !== undefined) {
       out.push('');
       out.push(`Target ≤ 1.0× runc-v2: ${ratio <= 1 ? 'met' : 'not met'} (${x(ratio)}).`);
@@ -1004,8 +1200,21 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           '(shim start exec → daemon spawned)',
           t.map((s) => s.daemonSpawnMs),
         ),
+        ['(runs whose daemon was a standby)', ...t.map((s) => `${s.warmDaemons} of ${s.n}`), ''],
       ]),
     );
+    const go = t.find((s) => s.label === 'runc-v2');
+    const ts = t.find((s) => s.label === ours);
+    if (go && ts) {
+      for (const phase of ['shim start', 'shim delete'] as const) {
+        const ratio = ts.phases[phase] / go.phases[phase];
+        out.push('');
+        out.push(
+          `Target \`${phase}\` (the action, exec to exit) ≤ 2× runc-v2's: ` +
+            `${ratio <= 2 ? 'met' : 'not met'} (${x(ratio)}).`,
+        );
+      }
+    }
     out.push('');
     out.push(
       'ctr → shim start: ctr and containerd before the shim (snapshot, container, bundle). ' +
@@ -1234,6 +1443,17 @@ async function main(): Promise<void> {
     { label: 'runcts', runtime: opts.ours, binary: opts.ours },
     ...opts.variants,
   ];
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-shim-'));
+  if (!opts.noCold) {
+    // The same shim with every action cold: a copy of the launcher packaged with --no-warm.
+    const cold = path.join(tmp, 'containerd-shim-runctscold-v2');
+    packageShim({
+      entry: path.join(repoRoot, 'dist', 'examples', 'runc-shim', 'main.js'),
+      output: cold,
+      warm: false,
+    });
+    runtimes.splice(2, 0, { label: COLD, runtime: cold, binary: cold });
+  }
   let stopping = false;
   const onSignal = (sig: NodeJS.Signals): void => {
     if (stopping) return;
@@ -1244,7 +1464,6 @@ async function main(): Promise<void> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-shim-'));
   log('starting the testbed (private containerd 1.6)…');
   // containerd passes its environment to the shims. NODE_EXTRA_CA_CERTS (set on this kind of VM,
   // not in containerd's systemd unit) makes every node start parse a CA bundle: ~45 ms, ~1 MiB.
@@ -1265,6 +1484,8 @@ async function main(): Promise<void> {
       memShims: opts.memShims,
       groupSize: opts.groupSize,
       groupRuns: opts.groupRuns,
+      burst: opts.burst,
+      burstRounds: opts.burstRounds,
       settleMs: opts.settleMs,
       rpcCalls: opts.rpcCalls,
       rpcSeconds: opts.rpcSeconds,
@@ -1282,6 +1503,10 @@ async function main(): Promise<void> {
       log(`start latency (${opts.warmup} warm-up + ${opts.runs} runs per runtime)…`);
       report.latency = await measureLatency(active(runtimes), opts);
     }
+    if (opts.sections.has('burst') && opts.burst > 0) {
+      log(`burst (${opts.burst} containers at once, ${opts.burstRounds} round(s) per runtime)…`);
+      report.burst = await measureBurst(active(runtimes), opts);
+    }
     if (opts.sections.has('trace') && opts.traceRuns > 0) {
       const perf = findCommand('perf');
       const ok = await traceAvailable(perf);
@@ -1295,7 +1520,11 @@ async function main(): Promise<void> {
     if (opts.sections.has('memory')) {
       log(`memory (${opts.memShims} shims per runtime)…`);
       report.sharers = {};
-      const mem = await measureMemory(active(runtimes), opts, report.sharers);
+      const mem = await measureMemory(
+        active(runtimes).filter((rt) => rt.label !== COLD),
+        opts,
+        report.sharers,
+      );
       report.memory = mem.steady;
       report.memoryFresh = mem.fresh;
       report.standbys = {
@@ -1318,7 +1547,7 @@ async function main(): Promise<void> {
         },
       );
       const grouped: Runtime[] = [
-        ...active(runtimes),
+        ...active(runtimes).filter((rt) => rt.label !== COLD),
         {
           label: 'runcts-ns', // RUNCTS_SHIM_GROUP=namespace
           runtime: nsGrouped,

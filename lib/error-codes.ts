@@ -81,6 +81,10 @@ export const ERROR_CODES = {
     meaning: '`readPidFile` (runc): the file runc wrote with `--pid-file` holds no pid',
   },
   ERR_INVALID_SPEC: { from: 'shim', meaning: "a bundle's `config.json` (OCI spec) is malformed" },
+  ERR_LAUNCHER_MISSING: {
+    from: 'shim',
+    meaning: '`containerd-shim package`: no shim launcher built or prebuilt for this platform',
+  },
   ERR_MOUNT_HELPER: {
     from: 'linux',
     meaning: 'the helper process that mounts from another directory (long overlay options) failed',
@@ -142,6 +146,10 @@ export const ERROR_CODES = {
     from: 'native, native loader, shim',
     meaning:
       'a function (or an abstract socket name) this platform lacks; the message names it and the platform',
+  },
+  ERR_WARM_ADOPT: {
+    from: 'native',
+    meaning: 'warm start: a standby could not take on the cgroups or limits of its requester',
   },
 } as const satisfies Record<string, ErrorCodeInfo>;
 

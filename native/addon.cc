@@ -33,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitReaper(env, exports);
   InitMount(env, exports);
   InitMemory(env, exports);
+  InitWarm(env, exports);
 #endif
 #ifdef _WIN32
   InitPipe(env, exports);

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
-// npm run build: the addon (node-gyp, incremental), the TypeScript, and the generated protobuf
-// JavaScript copied next to its compiled TypeScript importers in dist/. The addon is compiled
-// against the headers of the Node running this script (scripts/node-headers.js); switching Node
-// reconfigures build/.
+// npm run build: the addon and the shim launcher (node-gyp, incremental), the TypeScript, the
+// generated protobuf JavaScript copied next to its compiled TypeScript importers in dist/, and
+// (Linux) the examples' runtime binaries, written by `containerd-shim package`. The addon is
+// compiled against the headers of the Node running this script (scripts/node-headers.js);
+// switching Node reconfigures build/.
 'use strict';
 
 const { execFileSync } = require('node:child_process');
@@ -60,4 +61,26 @@ for (const name of fs.readdirSync(from, { recursive: true })) {
   if (!name.endsWith('.js') && !name.endsWith('.d.ts')) continue;
   fs.mkdirSync(path.dirname(path.join(to, name)), { recursive: true });
   fs.copyFileSync(path.join(from, name), path.join(to, name));
+}
+
+// The binaries containerd executes for the examples: the launcher with the entry script recorded
+// relative to it (the checkout can move).
+if (process.platform === 'linux') {
+  const { packageShim } = require(path.join(top, 'dist', 'lib', 'shim', 'package.js'));
+  const examples = [
+    ['runc-shim', 'containerd-shim-runcts-v2'],
+    ['skeleton', 'containerd-shim-skeleton-v1'],
+  ];
+  for (const [dir, binary] of examples) {
+    try {
+      packageShim({
+        entry: path.join(top, 'dist', 'examples', dir, 'main.js'),
+        output: path.join(top, 'examples', dir, binary),
+        relative: true,
+      });
+    } catch (err) {
+      console.error(`build: examples/${dir}/${binary}: ${err.message}`);
+      process.exit(1);
+    }
+  }
 }

@@ -4,11 +4,13 @@
 //
 //   node scripts/check-glibc.js [--max-glibc 2.28] [file.node ...]
 //
-// With no files it checks prebuilds/linux-*/*.node. Reads `objdump -T` (the target's objdump,
+// With no files it checks prebuilds/linux-*/*.node and the launchers. Reads `objdump -T` (the target's objdump,
 // e.g. aarch64-linux-gnu-objdump, when installed) and `objdump -p`, and fails listing each
 // offending symbol. Also checked: GLIBCXX/CXXABI (only present when libstdc++ is linked
 // dynamically; the prebuilds link it statically), libgcc_s's GCC_ versions, the NEEDED libraries
 // (only libc's family and libgcc_s may be needed) and the size (a static libstdc++ must not bloat).
+// A statically linked executable (the shim launcher) needs no glibc at all: it passes if it
+// really is static (no interpreter, no NEEDED) and within the size limit.
 'use strict';
 
 const { execFileSync } = require('node:child_process');
@@ -89,10 +91,16 @@ function objdumpFor(machine) {
 function checkElf(file, floor = FLOOR) {
   const machine = elfMachine(file);
   const objdump = objdumpFor(machine);
-  const symbols = execFileSync(objdump, ['-T', file], { encoding: 'utf8' });
   const headers = execFileSync(objdump, ['-p', file], { encoding: 'utf8' });
   const problems = [];
   const max = {};
+  if (!/^Dynamic Section:/m.test(headers)) {
+    if (/^\s*INTERP\s/m.test(headers)) problems.push('has an interpreter but no dynamic section');
+    const size = fs.statSync(file).size;
+    if (size > MAX_SIZE) problems.push(`${size} bytes (more than ${MAX_SIZE})`);
+    return { file, machine, size, needed: [], max, problems, static: true };
+  }
+  const symbols = execFileSync(objdump, ['-T', file], { encoding: 'utf8' });
   for (const line of symbols.split('\n')) {
     if (!line.includes('*UND*')) continue;
     const m = /\(?\b(GLIBC|GLIBCXX|CXXABI|GCC)_([0-9][0-9.]*)\)?\s+(\S+)\s*$/.exec(line);
@@ -115,6 +123,7 @@ function checkElf(file, floor = FLOOR) {
 }
 
 function describe(result) {
+  if (result.static) return `${result.machine}, ${result.size} bytes, static (needs no glibc)`;
   const versions = Object.entries(result.max)
     .map(([ns, [version, symbol]]) => `${ns}_${version} (${symbol})`)
     .join(', ');
@@ -133,7 +142,7 @@ function defaultFiles(top) {
     .flatMap((d) =>
       fs
         .readdirSync(path.join(dir, d))
-        .filter((f) => f.endsWith('.node'))
+        .filter((f) => f.endsWith('.node') || f === 'containerd-shim-launcher')
         .map((f) => path.join(dir, d, f)),
     );
 }

@@ -2,7 +2,10 @@
 // npm run prebuilds: the addon binaries the npm package ships, cross-built on Debian x64.
 //
 //   prebuilds/linux-x64/containerd-shim.glibc.node    prebuildify + g++, glibc >= 2.28
+//   prebuilds/linux-x64/containerd-shim-launcher      the shim launcher (binding.gyp's second
+//                                                     target), static: needs no glibc at all
 //   prebuilds/linux-arm64/containerd-shim.glibc.node  prebuildify + g++-aarch64-linux-gnu
+//   prebuilds/linux-arm64/containerd-shim-launcher
 //   prebuilds/win32-x64/containerd-shim.node          mingw-w64 g++ (posix threads), linked
 //                                                     against node.exe's N-API exports
 //
@@ -32,6 +35,7 @@ const top = path.resolve(__dirname, '..');
 const NAME = require(path.join(top, 'package.json')).name;
 const STAGE = path.join(top, '.cache', 'prebuild');
 const BUILD_TIMEOUT_MS = 10 * 60 * 1000;
+const LAUNCHER = 'containerd-shim-launcher';
 
 const LINUX_LDFLAGS = [
   // No libstdc++.so dependency (and so no GLIBCXX floor); libgcc_s stays shared, as libgcc_eh
@@ -52,6 +56,7 @@ const TARGETS = {
     arch: 'x64',
     triple: 'x86_64-linux-gnu',
     file: `${NAME}.glibc.node`,
+    launcher: LAUNCHER,
     apt: ['g++', 'binutils'],
   },
   'linux-arm64': {
@@ -59,6 +64,7 @@ const TARGETS = {
     arch: 'arm64',
     triple: 'aarch64-linux-gnu',
     file: `${NAME}.glibc.node`,
+    launcher: LAUNCHER,
     apt: ['g++-aarch64-linux-gnu', 'binutils-aarch64-linux-gnu'],
   },
   'win32-x64': {
@@ -176,22 +182,34 @@ function outputPath(target) {
   return path.join(top, 'prebuilds', target, TARGETS[target].file);
 }
 
+/** Every file a target ships: the addon and, on Linux, the launcher. */
+function outputPaths(target) {
+  const t = TARGETS[target];
+  return [t.file, ...(t.launcher ? [t.launcher] : [])].map((f) =>
+    path.join(top, 'prebuilds', target, f),
+  );
+}
+
 function stampPath(target) {
   return path.join(STAGE, `${target}.stamp.json`);
 }
 
 /** { fresh: boolean, reason: string } for the binary now in prebuilds/. */
 function status(target, current = inputs(target)) {
-  const out = outputPath(target);
-  const rel = path.relative(top, out);
-  if (!fs.existsSync(out)) return { fresh: false, reason: `${rel} is missing` };
+  const outs = outputPaths(target);
+  const rel = path.relative(top, outs[0]);
+  for (const out of outs) {
+    if (!fs.existsSync(out))
+      return { fresh: false, reason: `${path.relative(top, out)} is missing` };
+  }
   let stamp;
   try {
     stamp = JSON.parse(fs.readFileSync(stampPath(target), 'utf8'));
   } catch {
     return { fresh: false, reason: `no build record for ${rel}` };
   }
-  if (stamp.output !== sha256(fs.readFileSync(out))) {
+  const hashes = outs.map((out) => sha256(fs.readFileSync(out)));
+  if (JSON.stringify(stamp.outputs) !== JSON.stringify(hashes)) {
     return { fresh: false, reason: `${rel} was not produced by this script` };
   }
   if (stamp.sources !== current.sources) {
@@ -313,13 +331,24 @@ async function buildLinux(target, dir, log) {
   ];
   await run(process.execPath, args, { cwd: dir, env, log });
   const built = path.join(dir, 'prebuilds', target, t.file);
-  const result = checkElf(built);
-  if (result.problems.length > 0) {
-    throw new Error(
-      `fails the glibc floor: ${describe(result)}\n  ${result.problems.join('\n  ')}`,
-    );
+  // node-gyp built the launcher next to the addon (binding.gyp links it statically).
+  const launcher = path.join(dir, 'prebuilds', target, t.launcher);
+  await run(tl.strip, ['-o', launcher, path.join(dir, 'build', 'Release', t.launcher)], {
+    cwd: dir,
+    env,
+    log,
+  });
+  const summaries = [];
+  for (const file of [built, launcher]) {
+    const result = checkElf(file);
+    if (result.problems.length > 0) {
+      throw new Error(
+        `${path.basename(file)} fails the glibc floor: ${describe(result)}\n  ${result.problems.join('\n  ')}`,
+      );
+    }
+    summaries.push(`${path.basename(file)}: ${describe(result)}`);
   }
-  return { file: built, summary: describe(result) };
+  return { files: [built, launcher], summary: summaries.join('; ') };
 }
 
 /** binding.gyp's sources, defines, C++ flags and libraries for OS=='win' (gyp files are JSON plus comments). */
@@ -381,7 +410,7 @@ async function buildWindows(target, dir, log) {
   if (!/\bnapi_register_module_v1\b/.test(pe))
     throw new Error('does not export napi_register_module_v1');
   const size = fs.statSync(out).size;
-  return { file: out, summary: `PE32+ x86-64, ${size} bytes, imports ${imports.join(' ')}` };
+  return { files: [out], summary: `PE32+ x86-64, ${size} bytes, imports ${imports.join(' ')}` };
 }
 
 async function buildTarget(target, force) {
@@ -408,16 +437,20 @@ async function buildTarget(target, force) {
       { cause: err },
     );
   }
-  const binary = fs.readFileSync(built.file);
-  fs.mkdirSync(path.dirname(outputPath(target)), { recursive: true });
-  writeAtomic(outputPath(target), binary);
-  fs.chmodSync(outputPath(target), 0o755);
+  const outputs = [];
+  for (const [i, out] of outputPaths(target).entries()) {
+    const binary = fs.readFileSync(built.files[i]);
+    fs.mkdirSync(path.dirname(out), { recursive: true });
+    writeAtomic(out, binary);
+    fs.chmodSync(out, 0o755);
+    outputs.push(sha256(binary));
+  }
   writeAtomic(
     stampPath(target),
     JSON.stringify({
       sources: current.sources,
       toolchain: current.toolchain,
-      output: sha256(binary),
+      outputs,
       builtAt: new Date().toISOString(),
     }),
   );
@@ -457,7 +490,9 @@ function verify(targets) {
       if (TARGETS[target].platform === 'linux') {
         let problems;
         try {
-          problems = checkElf(outputPath(target)).problems;
+          problems = outputPaths(target).flatMap((file) =>
+            checkElf(file).problems.map((p) => `${path.basename(file)}: ${p}`),
+          );
         } catch (err) {
           problems = [err.message];
         }

@@ -493,7 +493,7 @@ function daemonIn(dir: string): number {
     if (!/^\d+$/.test(entry) || Number(entry) === process.pid) continue;
     try {
       if (fs.readlinkSync(`/proc/${entry}/cwd`) !== dir) continue;
-      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('containerd-shim-skeleton-v1'))
+      if (fs.readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes('examples/skeleton/main.js'))
         return Number(entry);
     } catch {
       // gone meanwhile, or not ours to look at

@@ -1,8 +1,9 @@
 // The runc shim as a Kubernetes RuntimeClass handler: pods driven through containerd's CRI API as
 // the kubelet drives them, on containerd 1.6, 1.7 and 2.1 (one private containerd per generation
 // for the whole suite). Every scenario runs under the `runc` handler (that release's
-// containerd-shim-runc-v2) and the `runcts` handler (examples/runc-shim), and what the kubelet
-// would see must be the same; at the end nothing may be left behind.
+// containerd-shim-runc-v2) and the `runcts` handler (examples/runc-shim, the binary `npm run build`
+// packages: warm start on), and what the kubelet would see must be the same; at the end nothing
+// may be left behind, warm-start standbys included.
 import { strict as assert } from 'node:assert';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -13,6 +14,7 @@ import { CNI_BIN_DIR, CriTestbed, HANDLERS } from './helpers/cri-testbed';
 import type { Handler } from './helpers/cri-testbed';
 import { requireCondition, requireEnvironment } from './helpers/env';
 import { containerdGenerations, findCriProto, requireContainerd } from './helpers/peers';
+import { standbyPids, traceLines } from './helpers/warm';
 
 const MiB = 1 << 20;
 const handlers = Object.keys(HANDLERS) as Handler[];
@@ -105,7 +107,9 @@ for (const generation of containerdGenerations()) {
     });
 
     after(async () => {
-      await tb?.destroy();
+      if (!tb) return;
+      await tb.destroy();
+      assert.deepEqual(standbyPids(tb.warmRoot), [], 'standbys left by the CRI testbed');
     });
 
     /** The pod of `handler` with its two long-running containers (created on first use). */
@@ -143,6 +147,20 @@ for (const generation of containerdGenerations()) {
         const s = (await status(id)).status as Message;
         if (s.state === 'CONTAINER_EXITED') return s;
         if (Date.now() > until) assert.fail(`container ${id} did not exit: ${JSON.stringify(s)}`);
+        await sleep(100);
+      }
+    };
+
+    /**
+     * The status of an exited container once containerd recorded its OOM kill, or the last one
+     * seen (liveness bound only). containerd learns of the exit (task Wait) and of the OOM kill
+     * (a TaskOOM event) by separate paths: the status may show the exit, reason Error, first.
+     */
+    const waitOomKilled = async (id: string): Promise<Message> => {
+      const until = Date.now() + 30_000;
+      for (;;) {
+        const s = await waitExited(id);
+        if (s.reason === 'OOMKilled' || Date.now() > until) return s;
         await sleep(100);
       }
     };
@@ -373,18 +391,27 @@ for (const generation of containerdGenerations()) {
             linux: { resources: { memory_limit_in_bytes: 16 * MiB }, security_context: {} },
           },
         );
-        const view = exitView(await waitExited(id));
+        const view = exitView(await waitOomKilled(id));
         await tb.cri.runtime('RemoveContainer', { container_id: id });
         return view;
       });
-      assert.deepEqual(results.runc, {
+      const expected = {
         state: 'CONTAINER_EXITED',
         exit_code: 137,
         reason: 'OOMKilled',
         started: true,
         finished: true,
-      });
-      assert.deepEqual(results.runcts, results.runc);
+      };
+      assert.deepEqual(results.runcts, expected);
+      // runc-v2 watches memory.events apart from its reaper: on a loaded machine the cgroup can
+      // be gone (runc delete after the exit) before it looks, and the OOM kill is never reported
+      // (seen under 2.1: reason Error). Ours reports it before the exit it caused.
+      assert.deepEqual(
+        results.runc,
+        (results.runc as { reason?: string }).reason === 'Error'
+          ? { ...expected, reason: 'Error' }
+          : expected,
+      );
     });
 
     it('StopContainer, RemoveContainer, StopPodSandbox, RemovePodSandbox: nothing left behind', async () => {
@@ -415,6 +442,17 @@ for (const generation of containerdGenerations()) {
         addresses: [],
         cniResults: [],
       });
+    });
+
+    it('runcts ran as the packaged binary: its launcher traced its starts and daemons', function () {
+      // Whether containerd also runs the binary's `delete` (its clean-up after a shim's exit)
+      // depends on the generation and on timing: start and the daemon handover are certain.
+      const lines = traceLines(tb.warmLog);
+      for (const action of ['start', 'daemon'])
+        assert.ok(
+          lines.some((l) => new RegExp(`^${action} (warm|cold)`).test(l)),
+          `no ${action} in the launcher trace: ${lines.join('; ')}`,
+        );
     });
   });
 }

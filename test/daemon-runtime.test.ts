@@ -1,13 +1,13 @@
-// How a shim daemon runs Node (lib/shim/daemon-runtime.ts): its argv and environment, and the
+// How a shim daemon runs Node (lib/shim/daemon-runtime.ts, applied by boot.ts): its flags and environment, and the
 // memory releaser's schedule. That a real daemon under containerd gets these settings is checked
 // in test/runc-shim.test.ts.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
 import * as path from 'node:path';
 
+import { daemonEnvironment, nodeBoot, serveCommand } from '../lib/shim/boot';
 import {
   MemoryReleaser,
-  daemonArgv,
   daemonEnv,
   daemonNodeOptions,
   releaseMemory,
@@ -24,23 +24,31 @@ async function until(what: string, done: () => boolean, timeoutMs = 20_000): Pro
 }
 
 describe('daemon runtime settings', () => {
-  it('argv: node, the daemon options, then the binary’s own execArgv, the script and the flags', () => {
-    const argv = daemonArgv('/x/main.js', ['-namespace', 'ns']);
-    assert.deepEqual(argv, [
-      process.execPath,
-      ...daemonNodeOptions(),
-      ...process.execArgv,
-      '/x/main.js',
-      '-namespace',
-      'ns',
-    ]);
-    assert.deepEqual(daemonArgv(undefined, ['-id', 'a']), [
-      process.execPath,
-      ...daemonNodeOptions(),
-      ...process.execArgv,
-      '-id',
-      'a',
-    ]);
+  it('every Node process of a shim boots with them (boot.ts); an operator’s environment wins', () => {
+    assert.deepEqual(nodeBoot(), { execArgv: daemonNodeOptions(), env: daemonEnv({}) });
+    const saved = process.env.MALLOC_ARENA_MAX;
+    try {
+      delete process.env.MALLOC_ARENA_MAX;
+      assert.equal(daemonEnvironment().MALLOC_ARENA_MAX, '1');
+      process.env.MALLOC_ARENA_MAX = '4';
+      assert.equal(daemonEnvironment().MALLOC_ARENA_MAX, '4');
+      assert.equal(daemonEnvironment({ MALLOC_ARENA_MAX: '2' }).MALLOC_ARENA_MAX, '2');
+      const command = serveCommand({
+        namespace: 'ns',
+        id: 'a',
+        address: '/run/c.sock',
+        debug: false,
+      });
+      assert.equal(command.file, process.execPath);
+      assert.deepEqual(command.argv.slice(0, 1 + process.execArgv.length), [
+        process.execPath,
+        ...process.execArgv,
+      ]);
+      assert.ok(command.env.includes('MALLOC_ARENA_MAX=4'), command.env.join(' '));
+    } finally {
+      if (saved === undefined) delete process.env.MALLOC_ARENA_MAX;
+      else process.env.MALLOC_ARENA_MAX = saved;
+    }
   });
 
   it('env: the daemon settings, unless the environment already sets them', () => {

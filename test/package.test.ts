@@ -13,6 +13,7 @@ import * as path from 'node:path';
 
 import { findCommand, requireEnvironment } from './helpers/env';
 import { cacheDir, cleanEnv, nodeBinary, run, runOk, top } from './helpers/node-dist';
+import { killStandbys, waitReady } from './helpers/warm';
 
 const PREBUILDS = {
   'linux-x64': 'prebuilds/linux-x64/containerd-shim.glibc.node',
@@ -20,6 +21,23 @@ const PREBUILDS = {
   'win32-x64': 'prebuilds/win32-x64/containerd-shim.node',
 } as const;
 type Target = keyof typeof PREBUILDS;
+/** The shim launcher (`containerd-shim package` copies it), Linux only: static executables. */
+const LAUNCHERS = {
+  'linux-x64': 'prebuilds/linux-x64/containerd-shim-launcher',
+  'linux-arm64': 'prebuilds/linux-arm64/containerd-shim-launcher',
+} as const;
+
+// A minimal shim for the installed package's `containerd-shim package`.
+const SHIM_CJS = `'use strict';
+const { run } = require('containerd-shim');
+class PackagedShim {
+  startShim() { return 'unix:///nowhere'; }
+  deleteShim() { return {}; }
+  wait() { return new Promise(() => {}); }
+  createTaskService() { return {}; }
+}
+void run('io.containerd.pkgtest.v1', PackagedShim);
+`;
 
 const WINE = '/usr/lib/wine/wine64';
 const WINESERVER = '/usr/lib/wine/wineserver';
@@ -263,9 +281,9 @@ describe('npm package: prebuilt addon, installed without a compiler or install s
       list.some((f) => f.startsWith('proto/') && f.endsWith('.proto')),
       'no .proto files',
     );
-    for (const target of Object.keys(PREBUILDS) as Target[]) {
-      if (fs.existsSync(path.join(top, PREBUILDS[target]))) {
-        assert.ok(list.includes(PREBUILDS[target]), `tarball lacks ${PREBUILDS[target]}`);
+    for (const file of [...Object.values(PREBUILDS), ...Object.values(LAUNCHERS)]) {
+      if (fs.existsSync(path.join(top, file))) {
+        assert.ok(list.includes(file), `tarball lacks ${file}`);
       }
     }
     const unwanted = list.filter((f) =>
@@ -297,9 +315,10 @@ describe('npm package: prebuilt addon, installed without a compiler or install s
   it('the Linux prebuilds need no glibc newer than 2.28 (scripts/check-glibc.js)', async function () {
     requireEnvironment(this, { commands: ['objdump'] }, 'apt-get install binutils');
     const files = (['linux-x64', 'linux-arm64'] as const)
-      .map((t) => path.join(installed, PREBUILDS[t]))
+      .flatMap((t) => [PREBUILDS[t], LAUNCHERS[t]])
+      .map((f) => path.join(installed, f))
       .filter((f) => fs.existsSync(f));
-    if (files.length < 2) {
+    if (files.length < 4) {
       skipOrFail(this, `a Linux prebuild is missing from the tarball`, PREBUILD_HINT);
     }
     const r = await runOk(
@@ -310,7 +329,41 @@ describe('npm package: prebuilt addon, installed without a compiler or install s
       },
     );
     process.stdout.write(r.stdout.replace(/^/gm, '      '));
-    assert.equal(r.stdout.match(/: ok,/g)?.length, 2);
+    assert.equal(r.stdout.match(/: ok,/g)?.length, 4);
+    assert.equal(r.stdout.match(/static \(needs no glibc\)/g)?.length, 2, 'the launchers');
+  });
+
+  it('containerd-shim package (the bin) wraps the prebuilt launcher around a shim; the binary runs cold and warm', async function () {
+    await requirePrebuild(this, 'linux-x64');
+    fs.writeFileSync(path.join(project, 'shim.cjs'), SHIM_CJS);
+    const binary = path.join(project, 'containerd-shim-pkgtest-v1');
+    await runOk(
+      path.join(project, 'node_modules', '.bin', 'containerd-shim'),
+      ['package', 'shim.cjs', '-o', binary],
+      { cwd: project, env: userEnv(), timeoutMs: 60_000 },
+    );
+    const root = path.join(tmp, 'warm');
+    const log = path.join(tmp, 'warm.log');
+    const env = {
+      ...userEnv(),
+      CONTAINERD_SHIM_WARM_DIR: root,
+      CONTAINERD_SHIM_WARM_IDLE_MS: '600000',
+      CONTAINERD_SHIM_WARM_LOG: log,
+    };
+    try {
+      const cold = await runOk(binary, ['-v'], {
+        env: { ...env, CONTAINERD_SHIM_WARM: '0' },
+        timeoutMs: 60_000,
+      });
+      assert.match(cold.stdout, /^io\.containerd\.pkgtest\.v1:\n {2}Version: /);
+      const pool = await runOk(binary, ['--containerd-shim-prewarm'], { env, timeoutMs: 60_000 });
+      await waitReady(pool.stdout.trim(), 1);
+      const warm = await runOk(binary, ['-v'], { env, timeoutMs: 60_000 });
+      assert.equal(warm.stdout, cold.stdout);
+      assert.match(fs.readFileSync(log, 'utf8'), / flags warm standby=\d+ status=0/);
+    } finally {
+      await killStandbys(root);
+    }
   });
 
   it('Node 20 x64: require and import load the prebuild and complete a ttrpc round trip', async function () {

@@ -2,7 +2,9 @@
 // private containerd, for every containerd generation (1.6, 1.7, 2.1: each with its own runc-v2 as
 // the reference), plus a "loaded" pass beside two CPU-bound loops: each scenario runs under both
 // runtimes and the observable results (output, exit codes, task status, event topics in order,
-// error codes and messages) must match.
+// error codes and messages) must match. Every generation runs warm (each start, daemon and delete
+// of ours taken by a standby, checked in the launcher's trace); 1.6 also runs with
+// CONTAINERD_SHIM_WARM=0 (everything cold); the loaded pass takes whatever the pool has.
 import { strict as assert } from 'node:assert';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -17,9 +19,12 @@ import { underLoad } from './helpers/load';
 import { containerdGenerations, requireContainerd } from './helpers/peers';
 import type { ContainerdGeneration } from './helpers/peers';
 import { SHIM_SOCKET_DIR, Testbed } from './helpers/testbed';
+import { prewarm, traceLines, waitReady } from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
 const OURS = path.join(top, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
+/** The script that binary (`containerd-shim package`) runs in node. */
+const ENTRY = path.join(top, 'dist', 'examples', 'runc-shim', 'main.js');
 const RUNTIMES: [string, string][] = [
   ['runc-v2', 'io.containerd.runc.v2'],
   ['runcts', OURS],
@@ -150,12 +155,29 @@ async function waitStatus(tb: Testbed, id: string, status: string): Promise<void
   }
 }
 
-function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
-  const title = `runc shim in TypeScript vs containerd-shim-runc-v2 (containerd ${generation}${loaded ? ', loaded: two busy loops beside it' : ''})`;
+/** Standbys kept ready in a warm pass: the most one scenario uses (2 starts, 1 daemon, 2 deletes). */
+const POOL = 6;
+
+/**
+ * warm: every action of ours must be taken by a standby (the pool is full before each
+ * scenario); cold: none may be (CONTAINERD_SHIM_WARM=0); mixed: whatever the pool has (under
+ * load standbys boot slowly at nice 19), both paths being correct.
+ */
+type Mode = 'warm' | 'cold' | 'mixed';
+
+const MODE_ENV: Record<Mode, Record<string, string>> = {
+  warm: { CONTAINERD_SHIM_WARM_POOL: String(POOL), CONTAINERD_SHIM_WARM_IDLE_MS: '600000' },
+  cold: { CONTAINERD_SHIM_WARM: '0' },
+  mixed: {},
+};
+
+function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mode): void {
+  const title = `runc shim in TypeScript vs containerd-shim-runc-v2 (containerd ${generation}, ${mode} start${loaded ? ', loaded: two busy loops beside it' : ''})`;
   describe(title, function () {
     this.timeout(180_000);
     let tb: Testbed;
     let rootfsDir: string;
+    let traced = 0;
 
     before(async function () {
       this.timeout(120_000);
@@ -165,7 +187,7 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
         'apt-get install runc busybox-static bsdutils; run as root',
       );
       requireContainerd(this, generation);
-      tb = await Testbed.start({ generation });
+      tb = await Testbed.start({ generation, env: MODE_ENV[mode] });
       rootfsDir = path.join(tb.dir, 'rootfs-plain');
       fs.mkdirSync(path.join(rootfsDir, 'bin'), { recursive: true });
       for (const d of ['proc', 'sys', 'dev', 'tmp', 'etc']) fs.mkdirSync(path.join(rootfsDir, d));
@@ -182,8 +204,30 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
       await tb?.destroy();
     });
 
+    beforeEach(async function () {
+      if (!tb) return;
+      if (mode === 'warm') {
+        // Every action of ours in the scenario finds a standby: deterministic, not timing-bound.
+        this.timeout(180_000);
+        await waitReady(prewarm(OURS, tb.env), POOL);
+      }
+      traced = traceLines(tb.warmLog).length;
+    });
+
     afterEach(async () => {
-      if (tb) await settle(tb);
+      if (!tb) return;
+      await settle(tb);
+      const lines = traceLines(tb.warmLog)
+        .slice(traced)
+        .filter((l) => /^(start|delete|daemon) /.test(l));
+      if (mode === 'mixed') return;
+      const expected = mode === 'warm' ? /^(start|delete|daemon) warm / : /^(start|delete) cold: /;
+      assert.deepEqual(
+        lines.filter((l) => !expected.test(l)),
+        [],
+        `every action of ours ran ${mode}`,
+      );
+      if (mode === 'cold') assert.deepEqual(tb.standbys(), [], 'no standby when forced cold');
     });
 
     const both = async <T>(
@@ -495,7 +539,8 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
         const options = daemonNodeOptions();
         assert.equal(argv[0], process.execPath);
         assert.deepEqual(argv.slice(1, 1 + options.length), options);
-        assert.equal(argv[1 + options.length], OURS); // the shim binary, run again to serve
+        // the entry script the packaged binary runs (examples/runc-shim/main.ts), run to serve
+        assert.equal(argv[1 + options.length], ENTRY);
         const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
         // containerd's own variables are still there, next to the daemon's settings
         assert.ok(environ.includes(`TTRPC_ADDRESS=${tb.ttrpcAddress}`), 'TTRPC_ADDRESS');
@@ -888,9 +933,11 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean): void {
   });
 }
 
-for (const generation of containerdGenerations()) paritySuite(generation, false);
+for (const generation of containerdGenerations()) paritySuite(generation, false, 'warm');
+// The cold path (no standby, or CONTAINERD_SHIM_WARM=0) does not depend on the generation.
+paritySuite('1.6', false, 'cold');
 // The loaded pass runs where users are: the newest generation (CONTAINERD_LOADED narrows or widens it).
 for (const generation of containerdGenerations().filter((g) =>
   (process.env.CONTAINERD_LOADED ?? '2.1').split(',').includes(g),
 ))
-  paritySuite(generation, true);
+  paritySuite(generation, true, 'mixed');

@@ -1,5 +1,5 @@
 // containerd-shim-runcts-v2: a runc shim written against this package's public API.
 import { run } from 'containerd-shim';
-import { RuncShim } from './manager';
+import { RuncShim, preload } from './manager';
 
-void run('io.containerd.runcts.v2', RuncShim);
+void run('io.containerd.runcts.v2', RuncShim, { preload });

@@ -51,6 +51,15 @@ export function shimGroup(opts: Pick<StartOpts, 'id' | 'namespace'>): string {
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const load = <T>(id: string): T => require(id) as T;
 
+/**
+ * Warm start (Config.preload): what the serving daemon and `delete` load on first use (the Task
+ * service brings the runc client, mount, cgroup and OOM helpers), loaded by standbys ahead of
+ * demand.
+ */
+export function preload(): void {
+  load('./service');
+}
+
 export class RuncShim implements Shim {
   private readonly exit = new ExitSignal();
 

@@ -48,6 +48,14 @@ const LINUX = keys<LinuxBinding>()(
   'eventfd',
   'mountFlags',
   'mallocTrim',
+  'warmHandDaemon',
+  'warmHello',
+  'warmReceive',
+  'warmReply',
+  'warmAdopt',
+  'warmRenice',
+  'warmSetImage',
+  'warmTopUp',
 );
 const WIN = keys<WinBinding>()(
   'PipeChannel',
@@ -131,7 +139,7 @@ const addon = loadAddon();
 export const addonPlatform: NativePlatform = (addon as unknown as CoreBinding).platform;
 /** POSIX sockets, fds, terminals and spawn (Linux, macOS, the BSDs). */
 export const posix: PosixBinding = view<PosixBinding>('posix', POSIX);
-/** Linux only: subreaper, reaper, mounts, eventfd. */
+/** Linux only: subreaper, reaper, mounts, eventfd, warm start. */
 export const linux: LinuxBinding = view<LinuxBinding>('linux', LINUX);
 /** Windows only: named pipes. */
 export const win: WinBinding = view<WinBinding>('win', WIN);

@@ -128,7 +128,19 @@ export interface PosixBinding {
   ): number;
 }
 
-/** Linux builds: the subreaper, the exit reaper, mounts, eventfd, malloc trimming. */
+/** A warm-start handover request as a standby receives it (native/warm/protocol.h). */
+export interface WarmRequest {
+  kind: 'action' | 'daemon';
+  cwd: string;
+  /** action: the arguments after the entry script; daemon: the full command line. */
+  args: string[];
+  env: string[];
+  /** action: stdin, stdout, stderr; daemon: the listening socket. Close-on-exec, ours. */
+  fds: number[];
+}
+
+/** Linux builds: the subreaper, the exit reaper, mounts, eventfd, malloc trimming, warm start
+ * (lib/shim/warm). */
 export interface LinuxBinding {
   setSubreaper(on?: boolean): void;
   isSubreaper(): boolean;
@@ -147,6 +159,33 @@ export interface LinuxBinding {
   mountFlags: Record<string, number>;
   /** malloc_trim(0): free malloc pages back to the kernel; false if none (or not glibc). */
   mallocTrim(): boolean;
+  /** Hands the serving daemon to a ready standby of `pool`; pid 0 (and why) when none took it. */
+  warmHandDaemon(
+    pool: string,
+    node: string,
+    cwd: string,
+    args: string[],
+    env: string[],
+    fds: number[],
+    timeoutMs: number,
+  ): { pid: number; reason?: string; skipped?: string };
+  warmHello(fd: number, pool: string, stale: boolean): void;
+  warmReceive(fd: number, timeoutMs: number): WarmRequest;
+  warmReply(fd: number, status: number, final?: boolean): void;
+  /** Takes on the requester's cgroups, OOM score, scheduling, affinity, rlimits and umask. */
+  warmAdopt(pid: number): void;
+  warmRenice(nice: number): void;
+  /** What /proc/self/cmdline and environ show. */
+  warmSetImage(argv: string[], env: string[]): void;
+  /** Boots standbys until `pool` has `target` (at most `maxBoots` booting at once). */
+  warmTopUp(
+    pool: string,
+    target: number,
+    maxBoots: number,
+    node: string,
+    argv: string[],
+    env: string[],
+  ): void;
 }
 
 /** Windows builds: named pipes over an I/O completion port. */

@@ -2,9 +2,9 @@
 // next to thousands of others, and spends nearly all of that time idle: what counts is the memory
 // it keeps, not peak speed. Two halves:
 //
-//  - what it boots with: the Node/V8 flags and environment below, applied wherever a serving
-//    process is started (spawn-unix.ts and spawn-win.ts today; a launcher's warm process when it
-//    boots);
+//  - what it boots with: the Node/V8 flags and environment below, which boot.ts's nodeBoot()
+//    gives every Node process of a shim (a cold daemon on any platform, and the standbys the
+//    launcher boots, which take the daemon role);
 //  - what it does while serving: give freed malloc memory back to the kernel once start-up is
 //    over and after bursts of work (Go shims call debug.FreeOSMemory every 30 s for the same
 //    reason; V8's own heap is shrunk by its memory reducer when the daemon goes idle).
@@ -41,17 +41,6 @@ export function daemonEnv(environment: NodeJS.ProcessEnv = process.env): Record<
 // top): -0.3 MiB per daemon. A shim's threads seldom allocate at the same time, and each has its
 // tcache, so the shared lock costs nothing measurable.
 const DAEMON_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '1' };
-
-/** The daemon's argv: node, the daemon's Node options, the shim's own execArgv, the script. */
-export function daemonArgv(script: string | undefined, args: string[]): string[] {
-  return [
-    process.execPath,
-    ...daemonNodeOptions(),
-    ...process.execArgv,
-    ...(script !== undefined ? [script] : []),
-    ...args,
-  ];
-}
 
 /**
  * Returns free malloc memory to the kernel now (glibc's malloc_trim: every arena, not only the

@@ -1,17 +1,17 @@
 // `start` on Linux, macOS and the BSDs: bind the shim socket, reuse a live shim of the same group,
 // or start the serving daemon in a new session with the listener as fd 3 — the socket listens
-// before `start` prints, so containerd's immediate connect never races the daemon's start-up. The
-// daemon boots with daemon-runtime.ts's Node options and environment.
+// before `start` prints, so containerd's immediate connect never races the daemon's start-up.
+// On Linux under the launcher the daemon role goes to a standby when one is ready
+// (warm/handover.ts); it becomes exactly the process spawning serveCommand() would make.
 import * as path from 'node:path';
 
 import { posix } from '../native';
+import { serveCommand } from './boot';
 import { canConnect } from './can-connect';
-import { daemonArgv } from './daemon-runtime';
-import { serveArgs } from './flags';
 import { newSocket, removeUnixSocket, unixSocketAddress } from './socket-unix';
-import { daemonEnvironment } from './start-opts';
 import type { SpawnEnv, StartOpts } from './start-opts';
 import { writeAddress } from './util';
+import { handDaemonToStandby } from './warm/handover';
 
 /** Starts (or finds) the daemon of `group`; its address. */
 export async function startUnixDaemon(
@@ -33,15 +33,18 @@ export async function startUnixDaemon(
     fd = newSocket(address);
   }
   try {
-    posix.spawn(
-      process.execPath,
-      daemonArgv(process.argv[1] || undefined, serveArgs(opts)),
-      Object.entries(daemonEnvironment(env)).map(([k, v]) => `${k}=${v}`),
-      opts.bundle,
-      [-1, -1, -1, fd],
-      true,
-      false,
-    );
+    const command = serveCommand(opts, env);
+    if (!handDaemonToStandby(command, opts.bundle, fd)) {
+      posix.spawn(
+        command.file,
+        command.argv,
+        command.env,
+        opts.bundle,
+        [-1, -1, -1, fd],
+        true,
+        false,
+      );
+    }
   } finally {
     posix.closeFd(fd);
   }

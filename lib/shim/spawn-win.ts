@@ -9,11 +9,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { systemError } from '../error-codes';
 import { win } from '../native';
-import { daemonArgv } from './daemon-runtime';
-import { serveArgs } from './flags';
+import { daemonEnvironment, serveCommand } from './boot';
 import { canConnect } from './can-connect';
 import { pipeAddress } from './socket-win';
-import { daemonEnvironment } from './start-opts';
 import type { SpawnEnv, StartOpts } from './start-opts';
 import { writeAddress } from './util';
 
@@ -65,13 +63,9 @@ export async function startWindowsDaemon(
   // containerd reads our stdout and stderr to EOF (CombinedOutput): the daemon must not inherit
   // them, and libuv starts processes with bInheritHandles.
   win.setStdHandleInheritance(false);
-  // daemonArgv()[0] is node itself: spawn takes the arguments after it.
-  const args = daemonArgv(process.argv[1] || undefined, [
-    ...serveArgs(opts),
-    '-socket',
-    address,
-  ]).slice(1);
-  const child = childProcess.spawn(process.execPath, args, {
+  const command = serveCommand(opts, env);
+  const args = [...command.argv.slice(1), '-socket', address];
+  const child = childProcess.spawn(command.file, args, {
     cwd: opts.bundle,
     env: daemonEnvironment(env),
     stdio: 'ignore',

@@ -24,8 +24,10 @@ export function specGroup(bundle: string): string | undefined {
  * address to print. `grouping` is the default group key (usually the task id); a group named in
  * the bundle's spec annotations takes precedence, so all containers of a pod share one shim. The
  * daemon re-executes this program with the serve flags, cwd = bundle, stdio on /dev/null and
- * `env` added to the environment: on POSIX in a new session with the listening socket on fd 3,
- * on Windows with `-socket <pipe>` (it creates the pipe; spawn waits until it accepts).
+ * `env` added to the environment (boot.ts serveCommand): on POSIX in a new session with the
+ * listening socket on fd 3, on Windows with `-socket <pipe>` (it creates the pipe; spawn waits
+ * until it accepts). On Linux under the launcher a standby takes the daemon role when one is
+ * ready (warm/handover.ts) and becomes that same process.
  */
 export async function spawn(
   opts: StartOpts,

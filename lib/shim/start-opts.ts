@@ -1,6 +1,6 @@
 // What `start` knows (StartOpts) and what a shim adds to its daemon's environment (SpawnEnv):
-// the input of every platform's daemon start (spawn-unix.ts, spawn-win.ts).
-import { daemonEnv } from './daemon-runtime';
+// the input of every platform's daemon start (spawn-unix.ts, spawn-win.ts; boot.ts builds the
+// daemon's command line and environment from them).
 import type { Any } from './util';
 
 /** What the framework tells `startShim`. */
@@ -30,15 +30,3 @@ export interface StartOpts {
 }
 
 export type SpawnEnv = Record<string, string> | readonly (readonly [string, string])[];
-
-/**
- * The daemon's environment: this process's, the daemon's settings (daemon-runtime.ts daemonEnv(),
- * where the environment does not set them), then `extra` (an undefined value removes nothing).
- */
-export function daemonEnvironment(extra: SpawnEnv): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
-  Object.assign(env, daemonEnv());
-  for (const [k, v] of Array.isArray(extra) ? extra : Object.entries(extra)) env[k] = v;
-  return env;
-}

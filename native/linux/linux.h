@@ -1,5 +1,5 @@
-// Entry points of the Linux layer: the subreaper, the exit reaper, mounts and eventfd, and
-// malloc trimming. Not part of a generic-POSIX build (native/posix/features.h).
+// Entry points of the Linux layer: the subreaper, the exit reaper, mounts, eventfd, malloc
+// trimming and warm start (native/warm). Not part of a generic-POSIX build (native/posix/features.h).
 #pragma once
 #include <napi.h>
 
@@ -9,5 +9,6 @@ Napi::Object InitSubreaper(Napi::Env env, Napi::Object exports);
 Napi::Object InitReaper(Napi::Env env, Napi::Object exports);
 Napi::Object InitMount(Napi::Env env, Napi::Object exports);
 Napi::Object InitMemory(Napi::Env env, Napi::Object exports);
+Napi::Object InitWarm(Napi::Env env, Napi::Object exports);
 
 }  // namespace shim

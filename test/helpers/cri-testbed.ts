@@ -3,7 +3,8 @@
 // Debian's CNI plugins (a bridge of its own without a gateway, host-local addresses, one netns
 // per pod: nothing leaves the machine), a locally built pause image and busybox image (never a
 // registry), and two RuntimeClass handlers: `runc` (that release's containerd-shim-runc-v2) and
-// `runcts` (examples/runc-shim). Pod cgroups go under a parent of their own.
+// `runcts` (examples/runc-shim: the binary `npm run build` packages, so warm start is on, with
+// its standbys in a pool root of this testbed's own). Pod cgroups go under a parent of their own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -15,6 +16,7 @@ import { buildBusyboxImage, buildPauseImage } from './image';
 import type { ContainerdPeer } from './peers';
 import {
   SHIM_SOCKET_DIR,
+  Testbed,
   childrenMap,
   listPids,
   procAlive,
@@ -22,6 +24,7 @@ import {
   unescapeMountPath,
   waitGone,
 } from './testbed';
+import { killStandbys, standbyPids } from './warm';
 
 /** The RuntimeClass handlers every CRI testbed configures, and their containerd runtimes. */
 export const HANDLERS = {
@@ -35,6 +38,10 @@ export const CNI_BIN_DIR = '/usr/lib/cni';
 
 const top = path.resolve(__dirname, '..', '..', '..');
 const RUNCTS_DIR = path.join(top, 'examples', 'runc-shim');
+/** The runcts runtime binary `npm run build` packages (`containerd-shim package`). */
+export const RUNCTS_BINARY = path.join(RUNCTS_DIR, 'containerd-shim-runcts-v2');
+/** The trailer's last bytes in a packaged shim binary (lib/shim/package.ts). */
+const PACKAGED_MAGIC = 'CSHIMLN1';
 const NAMESPACE = 'k8s.io';
 const READY_TIMEOUT_MS = 30_000;
 const STOP_TIMEOUT_MS = 10_000;
@@ -98,6 +105,10 @@ export class CriTestbed {
   readonly podLogDir: string;
   /** cgroupfs parent of every pod (relative to each controller's root). */
   readonly cgroupParent: string;
+  /** Where the runcts shims keep their warm-start standbys (CONTAINERD_SHIM_WARM_DIR). */
+  readonly warmRoot: string;
+  /** The warm-start trace (CONTAINERD_SHIM_WARM_LOG). */
+  readonly warmLog: string;
   readonly network: { name: string; bridge: string; subnet: string };
   /** Milliseconds from spawning containerd until CRI answered ready. */
   bootMs = 0;
@@ -119,6 +130,9 @@ export class CriTestbed {
     this.logPath = path.join(dir, 'containerd.log');
     this.stateDir = path.join(dir, 'state');
     this.podLogDir = path.join(dir, 'pods');
+    this.warmRoot = path.join(dir, 'warm');
+    this.warmLog = path.join(dir, 'warm.log');
+    Testbed.warmRoots.push(this.warmRoot); // the suite's root hook checks none is left
     const suffix = path
       .basename(dir)
       .replace(/[^a-zA-Z0-9]/g, '')
@@ -146,6 +160,9 @@ export class CriTestbed {
     protoFile: string,
     options: CriTestbedOptions = {},
   ): Promise<CriTestbed> {
+    const image = fs.readFileSync(RUNCTS_BINARY);
+    if (image.subarray(image.length - PACKAGED_MAGIC.length).toString('latin1') !== PACKAGED_MAGIC)
+      throw new Error(`cri testbed: ${RUNCTS_BINARY} is not a packaged shim (npm run build)`);
     const dir = await fs.promises.mkdtemp('/tmp/ctb-');
     const tb = new CriTestbed(dir, peer, protoFile, options);
     try {
@@ -284,6 +301,8 @@ export class CriTestbed {
     for (const name of this.options.dropEnv ?? []) delete env[name];
     const dirs = [this.peer.binDir, RUNCTS_DIR, ...(process.env.PATH ?? '').split(':')];
     env.PATH = [...new Set(dirs.filter((d) => d !== ''))].join(':');
+    env.CONTAINERD_SHIM_WARM_DIR = this.warmRoot;
+    env.CONTAINERD_SHIM_WARM_LOG = this.warmLog;
     return env;
   }
 
@@ -452,6 +471,11 @@ export class CriTestbed {
     return shims;
   }
 
+  /** Warm-start standbys of this testbed's runcts shims, by pid. */
+  standbys(): number[] {
+    return standbyPids(this.warmRoot);
+  }
+
   /** Mount points at or below our dir (rootfs, shm, netns), deepest first. */
   findMounts(): string[] {
     const prefix = this.dir + '/';
@@ -562,8 +586,8 @@ export class CriTestbed {
 
   /**
    * Tears everything down: pods through CRI (while containerd runs), containerd, then by pid
-   * whatever shim is left and its processes, mounts under our dir, our cgroups, the bridge, CNI
-   * results of our network, and the dir.
+   * whatever shim is left and its processes and the warm-start standbys, mounts under our dir,
+   * our cgroups, the bridge, CNI results of our network, and the dir.
    */
   async destroy(): Promise<void> {
     if (this.client && this.child?.exitCode === null) {
@@ -591,6 +615,7 @@ export class CriTestbed {
       }
       await waitGone(victims, 5_000);
     }
+    await killStandbys(this.warmRoot);
     await this.deleteRuncContainers();
     for (const p of (await this.leftovers()).sockets) await fs.promises.rm(p, { force: true });
     for (const mountPoint of this.findMounts()) {

@@ -16,6 +16,7 @@ import * as path from 'node:path';
 
 import { findCommand } from './env';
 import { buildBusyboxImage } from './image';
+import { killStandbys, standbyPids } from './warm';
 import { findContainerd } from './peers';
 import type { ContainerdGeneration, ContainerdPeer } from './peers';
 
@@ -40,6 +41,11 @@ export interface Leftovers {
 
 export interface TestbedOptions {
   namespace?: string;
+  /**
+   * Added to containerd's environment (so to every shim's). By default shims keep warm-start
+   * standbys in `<dir>/warm` and trace to `<dir>/warm.log` (CONTAINERD_SHIM_WARM_DIR/_LOG).
+   */
+  env?: Record<string, string>;
   /** Which containerd runs (default 1.6, the installed one). */
   generation?: ContainerdGeneration;
   /** Force a snapshotter; by default overlayfs if containerd reports it usable, else native. */
@@ -222,6 +228,14 @@ export class Testbed {
   snapshotter: 'overlayfs' | 'native' = 'overlayfs';
   /** Milliseconds the last (re)start of containerd took until `ctr version` answered. */
   lastBootMs = 0;
+  /** containerd's environment on top of ours (see TestbedOptions.env). */
+  readonly env: Record<string, string>;
+  /** Where shims keep their warm-start standbys (CONTAINERD_SHIM_WARM_DIR). */
+  readonly warmRoot: string;
+  /** The warm-start trace (CONTAINERD_SHIM_WARM_LOG). */
+  readonly warmLog: string;
+  /** Every warm root of a testbed of this process (the suite checks none keeps a standby). */
+  static readonly warmRoots: string[] = [];
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
 
@@ -232,9 +246,18 @@ export class Testbed {
     readonly dir: string,
     namespace: string,
     peer: ContainerdPeer,
+    env: Record<string, string> = {},
   ) {
     this.peer = peer;
     this.namespace = namespace;
+    this.env = {
+      CONTAINERD_SHIM_WARM_DIR: path.join(dir, 'warm'),
+      CONTAINERD_SHIM_WARM_LOG: path.join(dir, 'warm.log'),
+      ...env,
+    };
+    this.warmRoot = this.env.CONTAINERD_SHIM_WARM_DIR!;
+    this.warmLog = this.env.CONTAINERD_SHIM_WARM_LOG!;
+    Testbed.warmRoots.push(this.warmRoot);
     this.address = path.join(dir, 'containerd.sock');
     this.ttrpcAddress = path.join(dir, 'containerd.sock.ttrpc');
     this.configPath = path.join(dir, 'config.toml');
@@ -266,9 +289,16 @@ export class Testbed {
     return this.peer.ctr;
   }
 
-  /** containerd's environment: its own release's binaries (the reference shim) first on PATH. */
+  /**
+   * containerd's environment (so every shim's): ours, `env` (warm-start settings included), and
+   * its own release's binaries (the reference shim) first on PATH.
+   */
   get containerdEnv(): NodeJS.ProcessEnv {
-    return { ...process.env, PATH: `${this.peer.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}` };
+    return {
+      ...process.env,
+      ...this.env,
+      PATH: `${this.peer.binDir}:${process.env.PATH ?? '/usr/bin:/bin'}`,
+    };
   }
 
   static async start(opts: TestbedOptions = {}): Promise<Testbed> {
@@ -277,7 +307,7 @@ export class Testbed {
     if (peer === undefined) throw new Error(`testbed: containerd ${generation} not found`);
     // Short path: unix socket paths are limited to 107 bytes.
     const dir = await fs.promises.mkdtemp('/tmp/ctb-');
-    const tb = new Testbed(dir, opts.namespace ?? 'testbed', peer);
+    const tb = new Testbed(dir, opts.namespace ?? 'testbed', peer, opts.env);
     try {
       await fs.promises.mkdir(tb.rootDir, { mode: 0o700 });
       await fs.promises.mkdir(tb.stateDir, { mode: 0o711 });
@@ -505,6 +535,11 @@ export class Testbed {
     return shims;
   }
 
+  /** Warm-start standbys of this testbed's shims, by pid. */
+  standbys(): number[] {
+    return standbyPids(this.warmRoot);
+  }
+
   /** Mount points at or below the testbed dir, deepest first. */
   findMounts(): string[] {
     const prefix = this.dir + '/';
@@ -618,6 +653,7 @@ export class Testbed {
         throw new Error(`testbed: pids still alive after SIGKILL: ${alive.join(' ')}`);
       }
     }
+    await killStandbys(this.warmRoot);
     await this.removeBundleSockets();
     await this.deleteOrphanedRuncContainers();
 

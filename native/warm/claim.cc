@@ -1,0 +1,258 @@
+// Claiming and verifying a standby (see claim.h).
+#include "claim.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "protocol.h"
+
+namespace warm {
+
+namespace {
+
+// At most this many entries are tried per claim: a directory full of junk must not stall a start.
+constexpr int kMaxAttempts = 6;
+constexpr size_t kEnvironLimit = 1u << 20;
+
+int PidfdOpen(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+int ConnectPath(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof(addr.sun_path)) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int r;
+  do {
+    r = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  } while (r != 0 && errno == EINTR);
+  if (r != 0) {
+    int err = errno;
+    ::close(fd);
+    errno = err;
+    return -1;
+  }
+  return fd;
+}
+
+// Whether /proc/<pid>/environ holds exactly `entry` ("NAME=value").
+bool EnvironHas(pid_t pid, const std::string& entry) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/environ", static_cast<int>(pid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  std::string data;
+  char buf[16384];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    data.append(buf, static_cast<size_t>(n));
+    if (data.size() > kEnvironLimit) break;
+  }
+  ::close(fd);
+  size_t pos = 0;
+  while (pos < data.size()) {
+    size_t end = data.find('\0', pos);
+    if (end == std::string::npos) end = data.size();
+    if (data.compare(pos, end - pos, entry) == 0) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+bool SameExecutable(pid_t pid, const FileId& node) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/exe", static_cast<int>(pid));
+  FileId id;
+  return IdOf(path, &id) && id.dev == node.dev && id.ino == node.ino;
+}
+
+void Append(std::string* why, const std::string& text) {
+  if (why == nullptr) return;
+  if (!why->empty()) *why += "; ";
+  *why += text;
+}
+
+std::string Errno(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
+
+// Connects to one claimed socket and checks the peer; the connection on success, else -1.
+bool Verify(const std::string& pool, const std::string& claimed, pid_t pid,
+            const FileId& node, int hello_timeout_ms, Standby* out, std::string* why) {
+  int fd = ConnectPath(claimed);
+  ::unlink(claimed.c_str());  // whatever happens next, the name is used up
+  if (fd < 0) {
+    Append(why, Errno("connect"));  // a standby that died: its socket was stale
+    return false;
+  }
+  ucred cred{};
+  socklen_t len = sizeof(cred);
+  if (::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+    Append(why, Errno("SO_PEERCRED"));
+    ::close(fd);
+    return false;
+  }
+  if (cred.uid != ::geteuid() || cred.pid != pid) {
+    Append(why, "peer uid " + std::to_string(cred.uid) + " pid " + std::to_string(cred.pid) +
+                    " is not the standby its name announces");
+    ::close(fd);
+    return false;
+  }
+  // Pin the process before looking at it, so the checks and a later kill hit the same one.
+  int pidfd = PidfdOpen(pid);
+  if (!EnvironHas(pid, std::string(kStandbyEnv) + "=" + pool)) {
+    Append(why, "pid " + std::to_string(pid) + " is not a standby of this pool");
+    if (pidfd >= 0) ::close(pidfd);
+    ::close(fd);
+    return false;
+  }
+  if (!SameExecutable(pid, node)) {
+    Append(why, "pid " + std::to_string(pid) + " does not run this node");
+    if (pidfd >= 0) ::close(pidfd);
+    ::close(fd);
+    return false;
+  }
+  uint16_t status = 0;
+  uint32_t hello_pid = 0;
+  std::string hello_pool;
+  if (!RecvHello(fd, hello_timeout_ms, &status, &hello_pid, &hello_pool)) {
+    Append(why, "pid " + std::to_string(pid) + ": " + Errno("hello"));
+    if (pidfd >= 0) ::close(pidfd);
+    ::close(fd);
+    return false;
+  }
+  if (status != kReady || hello_pid != static_cast<uint32_t>(pid) || hello_pool != pool) {
+    Append(why, "pid " + std::to_string(pid) +
+                    (status == kStale ? ": stale (its modules changed on disk)" : ": bad hello"));
+    if (pidfd >= 0) ::close(pidfd);
+    ::close(fd);
+    return false;
+  }
+  out->fd = fd;
+  out->pid = pid;
+  out->pidfd = pidfd;
+  return true;
+}
+
+}  // namespace
+
+bool ParseReadyName(const char* name, unsigned long long* ready_ns, pid_t* pid) {
+  if (name[0] != 's' || name[1] != '-') return false;
+  char* end = nullptr;
+  errno = 0;
+  unsigned long long t = std::strtoull(name + 2, &end, 16);
+  if (errno != 0 || end != name + 18 || *end != '-') return false;
+  char* end2 = nullptr;
+  long p = std::strtol(end + 1, &end2, 10);
+  if (*end2 != '\0' || p <= 0 || end2 == end + 1) return false;
+  *ready_ns = t;
+  *pid = static_cast<pid_t>(p);
+  return true;
+}
+
+bool ParseClaimedName(const char* name, pid_t* pid, pid_t* claimer) {
+  if (name[0] != 'c' || name[1] != '-') return false;
+  char* end = nullptr;
+  long p = std::strtol(name + 2, &end, 10);
+  if (end == name + 2 || *end != '-' || p <= 0) return false;
+  char* end2 = nullptr;
+  long c = std::strtol(end + 1, &end2, 10);
+  if (end2 == end + 1 || *end2 != '\0' || c <= 0) return false;
+  *pid = static_cast<pid_t>(p);
+  *claimer = static_cast<pid_t>(c);
+  return true;
+}
+
+bool ProcessExists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+bool IdOf(const char* path, FileId* id) {
+  struct statx st;
+  if (::statx(AT_FDCWD, path, 0, STATX_INO, &st) != 0) return false;
+  id->dev = (static_cast<unsigned long long>(st.stx_dev_major) << 32) | st.stx_dev_minor;
+  id->ino = st.stx_ino;
+  return true;
+}
+
+bool Claim(const std::string& pool, const FileId& node_stat, int hello_timeout_ms, Standby* out,
+           std::string* why) {
+  DIR* dir = ::opendir(pool.c_str());
+  if (dir == nullptr) {
+    Append(why, Errno("opendir"));
+    return false;
+  }
+  std::vector<std::pair<unsigned long long, std::string>> ready;
+  while (dirent* e = ::readdir(dir)) {
+    unsigned long long t;
+    pid_t pid;
+    if (ParseReadyName(e->d_name, &t, &pid)) ready.emplace_back(t, e->d_name);
+  }
+  ::closedir(dir);
+  if (ready.empty()) {
+    Append(why, "no standby ready");
+    return false;
+  }
+  std::sort(ready.begin(), ready.end());
+  int attempts = 0;
+  for (const auto& entry : ready) {
+    if (attempts++ >= kMaxAttempts) break;
+    unsigned long long t;
+    pid_t pid;
+    ParseReadyName(entry.second.c_str(), &t, &pid);
+    std::string from = pool + "/" + entry.second;
+    std::string to = pool + "/c-" + std::to_string(pid) + "-" + std::to_string(::getpid());
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      if (errno != ENOENT) Append(why, Errno("rename"));
+      continue;  // ENOENT: another client got it first
+    }
+    if (Verify(pool, to, pid, node_stat, hello_timeout_ms, out, why)) return true;
+  }
+  if (why != nullptr && why->empty()) *why = "every standby was taken";
+  return false;
+}
+
+void Release(Standby* s) {
+  if (s->fd >= 0) ::close(s->fd);
+  if (s->pidfd >= 0) ::close(s->pidfd);
+  s->fd = -1;
+  s->pidfd = -1;
+}
+
+void Kill(Standby* s) {
+#ifdef SYS_pidfd_send_signal
+  if (s->pidfd >= 0) {
+    ::syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, nullptr, 0);
+  } else
+#endif
+      if (s->pid > 0) {
+    ::kill(s->pid, SIGKILL);
+  }
+  Release(s);
+}
+
+}  // namespace warm

@@ -1,0 +1,136 @@
+// Warm-start helpers for tests: the standby processes of a pool root (found by the marker the
+// launcher puts in their environment), the ready sockets, the launcher's trace, and waiting
+// and cleaning up by pid.
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+const MARKER = '__CONTAINERD_SHIM_STANDBY=';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+function environOf(pid: number): string[] | undefined {
+  try {
+    return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether `pid` runs (a zombie waiting for its reaper does not). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
+
+/** Standby processes (not yet handed work) of the pool `root` or of pools under it, by pid. */
+export function standbyPids(root: string): number[] {
+  const exact = `${MARKER}${root}`;
+  const prefix = `${exact}/`;
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    const env = environOf(Number(name));
+    if (env?.some((e) => e === exact || e.startsWith(prefix)) && alive(Number(name)))
+      pids.push(Number(name));
+  }
+  return pids.sort((a, b) => a - b);
+}
+
+/** The pool directories under `root` (one per shim build). */
+export function pools(root: string): string[] {
+  try {
+    return fs
+      .readdirSync(root)
+      .filter((n) => /^[0-9a-f]{32}$/.test(n))
+      .map((n) => path.join(root, n));
+  } catch {
+    return [];
+  }
+}
+
+/** Ready standbys' socket names (s-<time>-<pid>) in `pool`, oldest first. */
+export function readySockets(pool: string): string[] {
+  try {
+    return fs
+      .readdirSync(pool)
+      .filter((n) => n.startsWith('s-'))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** The pid a ready socket name announces. */
+export function socketPid(name: string): number {
+  return Number(name.slice(name.lastIndexOf('-') + 1));
+}
+
+/**
+ * Boots `binary`'s pool (`--containerd-shim-prewarm`, with containerd's environment `env`) and
+ * returns the pool directory it uses.
+ */
+export function prewarm(binary: string, env: Record<string, string>): string {
+  const r = spawnSync(binary, ['--containerd-shim-prewarm'], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+  });
+  if (r.status !== 0 || !r.stdout.startsWith('/'))
+    throw new Error(`${binary} --containerd-shim-prewarm: ${r.status} ${r.stderr}`);
+  return r.stdout.trim();
+}
+
+/** Waits until `pool` has at least `n` ready standbys. Liveness only: boots run at nice 19. */
+export async function waitReady(pool: string, n: number, timeoutMs = 120_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (readySockets(pool).length < n) {
+    if (Date.now() > until)
+      throw new Error(`${pool} did not get ${n} ready standbys in ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/** Waits until no standby of `root` is alive; returns those still alive after `timeoutMs`. */
+export async function waitNoStandbys(root: string, timeoutMs: number): Promise<number[]> {
+  const until = Date.now() + timeoutMs;
+  let left = standbyPids(root);
+  while (left.length > 0 && Date.now() < until) {
+    await sleep(100);
+    left = standbyPids(root);
+  }
+  return left;
+}
+
+/** SIGKILLs every standby of `root` (by pid) and waits until they are gone. */
+export async function killStandbys(root: string): Promise<void> {
+  for (let round = 0; round < 3; round++) {
+    const pids = standbyPids(root);
+    if (pids.length === 0) return;
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // gone
+      }
+    }
+    await sleep(100);
+  }
+}
+
+/** The lines of a CONTAINERD_SHIM_WARM_LOG trace, without the time and pid prefix. */
+export function traceLines(file: string): string[] {
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/^\S+ pid=\d+ /, ''));
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,220 @@
+// The shim launcher and `containerd-shim package`, without containerd: a packaged binary gives
+// byte-identical stdout, stderr (apart or combined) and exit status whether a standby runs the
+// action (warm) or node does (CONTAINERD_SHIM_WARM=0), for `-v`, a bad flag, `start` with
+// containerd 2.3's BootstrapParams on stdin (and too much stdin) and `delete`; a launcher without
+// a configuration and bad package command lines fail clearly.
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { Client, TaskClient } from '../lib';
+import * as protos from '../lib/protos';
+import { packageShim } from '../lib/shim/package';
+import { killStandbys, prewarm, standbyPids, traceLines, waitReady } from './helpers/warm';
+
+const top = path.resolve(__dirname, '..', '..');
+const CLI = path.join(top, 'bin', 'containerd-shim');
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+describe('shim launcher and containerd-shim package', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let binary: string;
+  let warmEnv: Record<string, string>;
+  const coldEnv = { CONTAINERD_SHIM_WARM: '0' };
+
+  before(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shim-launcher-'));
+    binary = path.join(dir, 'containerd-shim-skeleton-v1');
+    const r = spawnSync(
+      process.execPath,
+      [CLI, 'package', path.join(top, 'dist', 'examples', 'skeleton', 'main.js'), '-o', binary],
+      { encoding: 'utf8' },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(
+      r.stdout,
+      /^.*containerd-shim-skeleton-v1: name=containerd-shim-skeleton-v1, node=/,
+    );
+    warmEnv = {
+      CONTAINERD_SHIM_WARM_DIR: path.join(dir, 'warm'),
+      CONTAINERD_SHIM_WARM_LOG: path.join(dir, 'warm.log'),
+      CONTAINERD_SHIM_WARM_IDLE_MS: '600000',
+      TTRPC_ADDRESS: path.join(dir, 'containerd.sock.ttrpc'),
+    };
+  });
+
+  after(async () => {
+    if (!dir) return;
+    await killStandbys(path.join(dir, 'warm'));
+    assert.deepEqual(standbyPids(path.join(dir, 'warm')), []);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function run(
+    args: string[],
+    env: Record<string, string>,
+    opts: { cwd?: string; input?: Uint8Array } = {},
+  ): Result {
+    const r = spawnSync(binary, args, {
+      cwd: opts.cwd,
+      input: opts.input ?? Buffer.alloc(0),
+      env: { ...process.env, ...warmEnv, ...env },
+      encoding: 'latin1',
+      timeout: 60_000,
+    });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** Runs cold, then warm with a ready pool; both results, and the trace lines of the warm run. */
+  async function both(
+    args: string[],
+    opts: { cwd?: string; input?: Uint8Array } = {},
+  ): Promise<{ cold: Result; warm: Result; trace: string[] }> {
+    const cold = run(args, coldEnv, opts);
+    await waitReady(prewarm(binary, warmEnv), 1);
+    const from = traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).length;
+    const warm = run(args, {}, opts);
+    return { cold, warm, trace: traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).slice(from) };
+  }
+
+  it('-v: the same output warm and cold', async () => {
+    const { cold, warm, trace } = await both(['-v']);
+    assert.equal(cold.status, 0);
+    assert.match(cold.stdout, /^io\.containerd\.empty\.v1:\n {2}Version: /);
+    assert.deepEqual(warm, cold);
+    assert.match(trace.join('\n'), /^flags warm standby=\d+ status=0/m);
+  });
+
+  it('a bad flag: the same stderr and exit status, and combined output, warm and cold', async () => {
+    const { cold, warm, trace } = await both(['-bogus', 'start']);
+    assert.equal(cold.status, 1);
+    assert.equal(cold.stderr, 'io.containerd.empty.v1: flag provided but not defined: -bogus\n');
+    assert.deepEqual(warm, cold);
+    assert.match(trace.join('\n'), /^start warm standby=\d+ status=1/m);
+
+    // stdout and stderr on one pipe (containerd's CombinedOutput for start)
+    const combined = (env: Record<string, string>): string => {
+      const file = path.join(dir, 'combined');
+      const fd = fs.openSync(file, 'w');
+      spawnSync(binary, ['-v', '-bogus'], {
+        env: { ...process.env, ...warmEnv, ...env },
+        stdio: ['ignore', fd, fd],
+      });
+      fs.closeSync(fd);
+      return fs.readFileSync(file, 'latin1');
+    };
+    const coldText = combined(coldEnv);
+    await waitReady(prewarm(binary, warmEnv), 1);
+    assert.equal(combined({}), coldText);
+  });
+
+  it("start with containerd 2.3's BootstrapParams on stdin: the same BootstrapResult warm and cold", async () => {
+    const bundle = path.join(dir, 'bundle');
+    fs.mkdirSync(bundle, { recursive: true });
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2' }));
+    const grpc = path.join(dir, 'containerd.sock');
+    const params = protos.bootstrap.BootstrapParams.encode({
+      instanceId: 'launcher-test',
+      namespace: 'default',
+      containerdGrpcAddress: grpc,
+      containerdTtrpcAddress: `${grpc}.ttrpc`,
+      socketDir: path.join(dir, 's'),
+    }).finish();
+    const args = ['-namespace', 'default', '-id', 'launcher-test', '-address', grpc, 'start'];
+    const cold = run(args, coldEnv, { cwd: bundle, input: params });
+    assert.equal(cold.status, 0, cold.stderr);
+    await stop(cold.stdout);
+    await waitReady(prewarm(binary, warmEnv), 2);
+    const from = traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).length;
+    const warm = run(args, {}, { cwd: bundle, input: params });
+    assert.deepEqual(warm, cold);
+    const trace = traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).slice(from).join('\n');
+    assert.match(trace, /^start warm standby=\d+ status=0/m);
+    assert.match(trace, /^daemon warm standby=\d+/m);
+    await stop(warm.stdout);
+
+    // delete, and more stdin than `start` accepts
+    const del = await both(
+      ['-namespace', 'default', '-id', 'launcher-test', '-bundle', bundle, 'delete'],
+      {
+        cwd: bundle,
+      },
+    );
+    assert.equal(del.cold.status, 0, del.cold.stderr);
+    assert.deepEqual(del.warm, del.cold);
+    const big = await both(args, { cwd: bundle, input: Buffer.alloc((10 << 20) + 1) });
+    assert.equal(big.cold.status, 1);
+    assert.match(big.cold.stderr, /stdin larger than/);
+    assert.deepEqual(big.warm, big.cold);
+  });
+
+  it('an action that does not read stdin runs even while stdin stays open', async () => {
+    await waitReady(prewarm(binary, warmEnv), 1);
+    const child = spawn(binary, ['-v'], {
+      env: { ...process.env, ...warmEnv },
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    child.stdin.end();
+    assert.equal(status, 0);
+    assert.match(out, /^io\.containerd\.empty\.v1:/);
+  });
+
+  it('a launcher without a configuration, and bad package command lines, fail clearly', () => {
+    const bare = [
+      path.join(top, 'build', 'Release', 'containerd-shim-launcher'),
+      path.join(top, 'prebuilds', `linux-${process.arch}`, 'containerd-shim-launcher'),
+    ].find((f) => fs.existsSync(f))!;
+    const r = spawnSync(bare, ['-v'], { encoding: 'utf8' });
+    assert.equal(r.status, 1);
+    assert.match(
+      r.stderr,
+      /carries no shim configuration: write a shim binary with `containerd-shim package/,
+    );
+
+    const cli = (args: string[]): Result => {
+      const c = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
+      return { status: c.status, stdout: c.stdout, stderr: c.stderr };
+    };
+    assert.equal(cli([]).status, 2);
+    assert.match(cli(['package', 'x.js']).stderr, /need <entry\.js> and -o <binary>/);
+    assert.equal(cli(['package', 'x.js', '--nope']).status, 2);
+    const missing = cli(['package', path.join(dir, 'missing.js'), '-o', path.join(dir, 'out')]);
+    assert.equal(missing.status, 1);
+    assert.match(missing.stderr, /entry script .*missing\.js is not a file \(ENOENT\)/);
+    assert.ok(!fs.existsSync(path.join(dir, 'out')));
+    // A packaged binary is no launcher to package again (it would carry two trailers).
+    assert.throws(
+      () =>
+        packageShim({
+          entry: path.join(top, 'dist', 'examples', 'skeleton', 'main.js'),
+          output: path.join(dir, 'twice'),
+          launcher: binary,
+        }),
+      { code: 'ERR_INVALID_ARG_VALUE', message: /is already a packaged shim/ },
+    );
+  });
+});
+
+/** Connect + Shutdown on the address `start` printed (a BootstrapResult), until it is gone. */
+async function stop(output: string): Promise<void> {
+  const address = protos.bootstrap.BootstrapResult.decode(Buffer.from(output, 'latin1')).address;
+  const client = await Client.connect(address);
+  const task = new TaskClient(client);
+  await task.connect({ id: 'launcher-test' });
+  await task.shutdown({ id: 'launcher-test' }).catch(() => undefined);
+  await client.closedPromise;
+  const file = address.replace('unix://', '');
+  const until = Date.now() + 20_000;
+  while (fs.existsSync(file) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+}

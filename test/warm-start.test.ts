@@ -1,0 +1,467 @@
+// Warm start under a real containerd 1.6: the daemon a standby becomes is the daemon a cold start
+// makes (session, cgroups, environment, cwd, OOM score, limits, signals, fds), and every fault of
+// a handover ends in a correct container run with nothing left behind: a standby killed in the
+// middle, two clients racing for one standby, a standby of another build, a module changed on
+// disk, a foreign process listening in the pool, another uid connecting. Nothing here depends on
+// timing: each case sets the pool up, waits (liveness only) until it is ready, and checks what
+// the launcher's trace and /proc say.
+import { strict as assert } from 'node:assert';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as path from 'node:path';
+
+import { requireEnvironment } from './helpers/env';
+import { connectAsNobody } from './helpers/raw-peer';
+import { Testbed } from './helpers/testbed';
+import {
+  alive,
+  pools,
+  prewarm,
+  readySockets,
+  socketPid,
+  traceLines,
+  waitNoStandbys,
+  waitReady,
+} from './helpers/warm';
+
+const top = path.resolve(__dirname, '..', '..');
+const OURS = path.join(top, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
+const POOL = 3;
+
+let seq = 0;
+const name = (label: string): string => `warm-${label}-${process.pid}-${++seq}`;
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Boots the pool of `binary` under the testbed's environment; waits for `n` ready. */
+async function ready(tb: Testbed, n = POOL, binary = OURS): Promise<string> {
+  const pool = prewarm(binary, tb.env);
+  await waitReady(pool, n);
+  return pool;
+}
+
+/** Trace lines about start, delete and the daemon since `from` (a line count). */
+function actions(tb: Testbed, from: number): string[] {
+  return traceLines(tb.warmLog)
+    .slice(from)
+    .filter((l) => /^(start|delete|daemon|flags) /.test(l));
+}
+
+/** The standby pids the trace says took work ("... warm standby=<pid> ..."). */
+function servedBy(lines: string[]): number[] {
+  return lines.flatMap((l) => {
+    const m = / warm standby=(\d+)/.exec(l);
+    return m ? [Number(m[1])] : [];
+  });
+}
+
+/** Waits until the processes are gone; those still alive after `timeoutMs`. */
+async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
+  const until = Date.now() + timeoutMs;
+  let left = pids.filter(alive);
+  while (left.length > 0 && Date.now() < until) {
+    await sleep(50);
+    left = left.filter(alive);
+  }
+  return left;
+}
+
+async function settle(tb: Testbed): Promise<void> {
+  const until = Date.now() + 30_000;
+  for (;;) {
+    const left = await tb.leftovers();
+    if (left.shims.length + left.mounts.length + left.sockets.length + left.bundles.length === 0)
+      return;
+    if (Date.now() > until) assert.fail(`leftovers: ${JSON.stringify(left)}`);
+    await sleep(100);
+  }
+}
+
+/** Nothing of a handover may stay in a pool: only ready sockets, booting markers and the lock. */
+function assertPoolClean(root: string): void {
+  for (const pool of pools(root)) {
+    const junk = fs.readdirSync(pool).filter((n) => !/^(s-|b-|lock$)/.test(n));
+    assert.deepEqual(junk, [], `stray entries in ${pool}`);
+    for (const s of readySockets(pool)) {
+      assert.ok(alive(socketPid(s)), `${s} belongs to a live standby`);
+    }
+  }
+}
+
+async function runRm(tb: Testbed, id: string, runtime = OURS): Promise<void> {
+  const r = await tb.ctr(['run', '--rm', '--runtime', runtime, tb.image, id, 'echo', `hi ${id}`]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout, `hi ${id}\n`);
+}
+
+/** The shim serving container `id` (its cmdline has `-id <id>`). */
+function shimOf(tb: Testbed, id: string): number {
+  for (const pid of tb.findShims()) {
+    const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    if (argv[argv.indexOf('-id') + 1] === id) return pid;
+  }
+  throw new Error(`no shim for ${id}`);
+}
+
+/** What a process looks like from outside, with its container id made generic. */
+function portrait(pid: number, id: string): Record<string, unknown> {
+  const read = (f: string): string => fs.readFileSync(`/proc/${pid}/${f}`, 'utf8');
+  // The container id, and the per-run directory of ctr's FIFOs.
+  const generic = (s: string): string =>
+    s
+      .split(id)
+      .join('<id>')
+      .replace(/\/fifo\/\d+\//g, '/fifo/<n>/');
+  const stat = read('stat');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // f[0] is field 3
+  const status = Object.fromEntries(
+    read('status')
+      .split('\n')
+      .map((l) => l.split(':\t'))
+      .filter((kv) => kv.length === 2),
+  ) as Record<string, string>;
+  const fdKind = (fd: string): string => {
+    try {
+      return generic(fs.readlinkSync(`/proc/${pid}/fd/${fd}`)).replace(/:\[\d+\]$/, '');
+    } catch {
+      return 'closed meanwhile';
+    }
+  };
+  const fds = fs.readdirSync(`/proc/${pid}/fd`).map(Number);
+  return {
+    exe: fs.readlinkSync(`/proc/${pid}/exe`),
+    comm: read('comm'),
+    cmdline: generic(read('cmdline')).split('\0'),
+    environ: read('environ').split('\0').sort(),
+    cwd: generic(fs.readlinkSync(`/proc/${pid}/cwd`)),
+    session: { leader: Number(f[3]) === pid, group: Number(f[2]) === pid, tty: f[4] },
+    parent: Number(f[1]),
+    scheduling: { nice: f[16], policy: f[38], rtPriority: f[37] },
+    cgroup: read('cgroup'),
+    oomScoreAdj: read('oom_score_adj'),
+    limits: read('limits'),
+    status: Object.fromEntries(
+      [
+        'Umask',
+        'Uid',
+        'Gid',
+        'Groups',
+        'SigBlk',
+        'SigIgn',
+        'SigCgt',
+        'CapEff',
+        'CapBnd',
+        'NoNewPrivs',
+        'Seccomp',
+        'Cpus_allowed_list',
+        'Threads',
+      ].map((k) => [k, status[k]]),
+    ),
+    stdio: ['0', '1', '2', '3'].map(fdKind),
+    // The daemon's own fds (the container's stdio FIFOs come and go with ctr and CloseIO).
+    fdKinds: fds
+      .filter((fd) => fd > 3)
+      .map((fd) => fdKind(String(fd)))
+      .filter((kind) => !kind.includes('/fifo/') && kind !== 'closed meanwhile')
+      .sort(),
+  };
+}
+
+/**
+ * A new cgroup in the v1 `pids` hierarchy and in the cgroup2 one (whichever exist), each with
+ * the cgroup this process is in there (`home`), to move standbys away and back.
+ */
+function testCgroups(leaf: string): { dir: string; home: string }[] {
+  const own = fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n');
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' - '))
+    .filter((p) => p.length === 2)
+    .map(([head, tail]) => ({ point: head!.split(' ')[4]!, fields: tail!.split(' ') }));
+  const out: { dir: string; home: string }[] = [];
+  const v1 = mounts.find(
+    (m) => m.fields[0] === 'cgroup' && m.fields[2]!.split(',').includes('pids'),
+  );
+  const pidsPath = own.find((l) => /^\d+:pids:/.test(l))?.split(':')[2];
+  if (v1 && pidsPath !== undefined) {
+    out.push({ dir: path.join(v1.point, leaf), home: path.join(v1.point, pidsPath) });
+  }
+  const v2 = mounts.find((m) => m.fields[0] === 'cgroup2');
+  const unifiedPath = own.find((l) => l.startsWith('0::'))?.slice(3);
+  if (v2 && unifiedPath !== undefined) {
+    out.push({ dir: path.join(v2.point, leaf), home: path.join(v2.point, unifiedPath) });
+  }
+  return out;
+}
+
+describe('warm start under containerd', function () {
+  this.timeout(300_000);
+  let tb: Testbed;
+  let mark = 0;
+
+  before(async function () {
+    requireEnvironment(
+      this,
+      { commands: ['containerd', 'ctr', 'runc'], root: true, files: ['/bin/busybox'] },
+      'apt-get install containerd runc busybox-static; run as root',
+    );
+    tb = await Testbed.start({
+      namespace: 'warm',
+      env: { CONTAINERD_SHIM_WARM_POOL: String(POOL), CONTAINERD_SHIM_WARM_IDLE_MS: '600000' },
+    });
+  });
+
+  after(async () => {
+    await tb?.destroy();
+  });
+
+  beforeEach(() => {
+    if (tb) mark = traceLines(tb.warmLog).length;
+  });
+
+  afterEach(async () => {
+    if (!tb) return;
+    await settle(tb);
+    assertPoolClean(tb.warmRoot);
+  });
+
+  it('a daemon taken over by a standby is the daemon a cold start makes', async () => {
+    // Cold first: a pool root that is not private (0755) is never used.
+    fs.mkdirSync(tb.warmRoot, { recursive: true, mode: 0o700 });
+    fs.chmodSync(tb.warmRoot, 0o755);
+    const cold = name('cold');
+    assert.equal(
+      (await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, cold, 'sleep', '300'])).code,
+      0,
+    );
+    fs.chmodSync(tb.warmRoot, 0o700);
+    assert.match(actions(tb, mark).join('\n'), /^start cold: .* not used$/m);
+    assert.equal(tb.standbys().length, 0, 'nothing boots in a pool that is not private');
+
+    // The standbys that will take the work live elsewhere: another cgroup, another OOM score.
+    const pool = await ready(tb);
+    const standbys = readySockets(pool).map(socketPid);
+    const cgroups = testCgroups(`warm-test-${process.pid}`);
+    for (const { dir } of cgroups) {
+      fs.mkdirSync(dir);
+      for (const pid of standbys) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+    }
+    for (const pid of standbys) fs.writeFileSync(`/proc/${pid}/oom_score_adj`, '321');
+
+    const from = traceLines(tb.warmLog).length;
+    const warm = name('warm');
+    assert.equal(
+      (await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, warm, 'sleep', '300'])).code,
+      0,
+    );
+    const lines = actions(tb, from);
+    assert.match(lines.join('\n'), /^start warm standby=\d+ status=0$/m);
+    assert.match(lines.join('\n'), /^daemon warm standby=\d+$/m);
+    const daemon = shimOf(tb, warm);
+    assert.ok(standbys.includes(daemon), 'the daemon is one of the prepared standbys');
+
+    try {
+      assert.deepEqual(portrait(daemon, warm), portrait(shimOf(tb, cold), cold));
+    } finally {
+      for (const id of [cold, warm]) {
+        await tb.ctr(['tasks', 'rm', '-f', id]); // kills, waits for the exit, deletes
+        await tb.ctr(['container', 'delete', id]);
+      }
+      await settle(tb);
+      // The prepared standby nobody took goes back where it came from; then the cgroups go.
+      for (const { dir, home } of cgroups) {
+        for (const pid of fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')) {
+          if (pid !== '') fs.writeFileSync(path.join(home, 'cgroup.procs'), pid);
+        }
+        fs.rmdirSync(dir);
+      }
+    }
+  });
+
+  it('a standby SIGKILLed while it holds the request: the action runs cold, correctly', async () => {
+    tb.env.CONTAINERD_SHIM_WARM_FAULT = 'request';
+    try {
+      await tb.restart();
+      await ready(tb);
+      await runRm(tb, name('killed'));
+      const lines = actions(tb, mark);
+      assert.match(lines.join('\n'), /^start cold after warm attempt: standby \d+ died/m);
+      assert.match(lines.join('\n'), /^daemon cold: standby \d+ died before answering$/m);
+      assert.match(lines.join('\n'), /^delete cold after warm attempt: standby \d+ died/m);
+      assert.deepEqual(servedBy(lines), []);
+    } finally {
+      delete tb.env.CONTAINERD_SHIM_WARM_FAULT;
+      await tb.restart();
+    }
+  });
+
+  it('a standby SIGKILLed after its action, before the status: the action is run again, cold', async () => {
+    tb.env.CONTAINERD_SHIM_WARM_FAULT = 'result:action';
+    try {
+      await tb.restart();
+      await ready(tb);
+      await runRm(tb, name('rerun'));
+      const lines = actions(tb, mark).join('\n');
+      // start ran twice (the second finds the daemon the first handed over, and reuses it)
+      assert.match(lines, /^start cold after warm attempt: standby \d+ died before answering$/m);
+      assert.match(lines, /^daemon warm standby=\d+$/m);
+      assert.match(lines, /^delete cold after warm attempt: standby \d+ died before answering$/m);
+    } finally {
+      delete tb.env.CONTAINERD_SHIM_WARM_FAULT;
+      await tb.restart();
+    }
+  });
+
+  it('clients racing for standbys: each standby serves exactly one of them', async () => {
+    await ready(tb);
+    // Ten containers at once against three standbys, and ten -v of the launcher at once.
+    const ids = Array.from({ length: 10 }, (_, i) => name(`race${i}`));
+    await Promise.all(ids.map((id) => runRm(tb, id)));
+    const env = { ...process.env, ...tb.env };
+    const versions = await Promise.all(
+      Array.from(
+        { length: 10 },
+        () =>
+          new Promise<string>((resolve) => {
+            const child = spawn(OURS, ['-v'], { env });
+            let out = '';
+            child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+            child.on('close', (code) => resolve(`${code} ${out}`));
+          }),
+      ),
+    );
+    for (const v of versions) assert.match(v, /^0 io\.containerd\.runcts\.v2:\n {2}Version: /);
+    const lines = actions(tb, mark);
+    const served = servedBy(lines);
+    assert.ok(served.length >= 1, 'some of them found a standby');
+    assert.equal(new Set(served).size, served.length, `a standby served twice: ${lines}`);
+  });
+
+  it('standbys of another build never get work: an upgraded binary, a socket moved in, a changed module', async () => {
+    const dir = fs.mkdtempSync(path.join(tb.dir, 'build-'));
+    const dep = path.join(dir, 'dep.js');
+    const entry = path.join(dir, 'entry.js');
+    const binary = path.join(dir, 'containerd-shim-upgraded-v2');
+    fs.writeFileSync(dep, 'module.exports = 1;\n');
+    fs.writeFileSync(
+      entry,
+      `require('./dep.js');\nrequire(${JSON.stringify(path.join(top, 'dist', 'examples', 'runc-shim', 'main.js'))});\n`,
+    );
+    const packageShim = (): void => {
+      const r = spawnSync(
+        process.execPath,
+        [path.join(top, 'bin', 'containerd-shim'), 'package', entry, '-o', binary],
+        { encoding: 'utf8' },
+      );
+      assert.equal(r.status, 0, r.stderr);
+    };
+    packageShim();
+    const oldPool = await ready(tb, POOL, binary);
+    const old = readySockets(oldPool).map(socketPid);
+
+    // 1. A module the standbys loaded changes: they answer "stale", exit, and the run is cold.
+    fs.writeFileSync(dep, 'module.exports = 2;\n');
+    await runRm(tb, name('changed'), binary);
+    assert.match(actions(tb, mark).join('\n'), /stale \(its modules changed on disk\)/);
+    // (standbys booted after the change load the new module and may serve)
+    assert.deepEqual(
+      servedBy(actions(tb, mark)).filter((p) => old.includes(p)),
+      [],
+    );
+    // They exit (the pool refills with standbys that loaded the new module).
+    assert.deepEqual(await waitGone(old, 60_000), [], 'stale standbys exit');
+
+    // 2. The binary is upgraded in place: a new build identity, a new pool.
+    packageShim();
+    const newPool = await ready(tb, POOL, binary);
+    assert.notEqual(newPool, oldPool);
+    const current = readySockets(newPool).map(socketPid);
+
+    // 3. A standby of the old build is moved into the new pool, ahead of the others.
+    const otherPool = await ready(tb, 1, OURS);
+    const foreign = readySockets(otherPool)[0]!;
+    const foreignPid = socketPid(foreign);
+    fs.renameSync(
+      path.join(otherPool, foreign),
+      path.join(newPool, `s-0000000000000000-${foreignPid}`),
+    );
+    const from = traceLines(tb.warmLog).length;
+    await runRm(tb, name('upgraded'), binary);
+    const lines = actions(tb, from);
+    assert.match(lines.join('\n'), new RegExp(`pid ${foreignPid} is not a standby of this pool`));
+    for (const pid of servedBy(lines))
+      assert.ok(current.includes(pid), `pid ${pid} is of this build`);
+    // The moved standby saw its claimer go away and exited.
+    assert.deepEqual(await waitGone([foreignPid], 60_000), [], "the other build's standby exited");
+  });
+
+  it('a foreign process listening in the pool gets nothing', async () => {
+    const pool = await ready(tb);
+    let received = 0;
+    let connections = 0;
+    const server = net.createServer((socket) => {
+      connections++;
+      socket.on('data', (d) => (received += d.length));
+      socket.on('error', () => undefined);
+    });
+    // Named like a standby, with our own pid (what SO_PEERCRED will report), oldest of all.
+    const file = path.join(pool, `s-0000000000000000-${process.pid}`);
+    await new Promise<void>((resolve) => server.listen(file, resolve));
+    try {
+      await runRm(tb, name('foreign'));
+      const lines = actions(tb, mark);
+      assert.match(
+        lines.join('\n'),
+        new RegExp(`pid ${process.pid} is not a standby of this pool`),
+      );
+      assert.ok(connections <= 1, 'claimed once: a claim uses the name up');
+      assert.equal(received, 0, 'no byte of a request reached it');
+    } finally {
+      server.close();
+      fs.rmSync(file, { force: true });
+    }
+  });
+
+  it('another uid can neither reach a standby nor, with the directory opened up, be served by it', async () => {
+    const pool = await ready(tb);
+    const target = readySockets(pool)[0]!;
+    const socket = path.join(pool, target);
+    assert.match(await connectAsNobody(socket, '00'), /^error EACCES$/);
+
+    // Misconfigured permissions: the standby's own check refuses the peer, and no launcher
+    // uses a pool root that others can enter.
+    const modes = [tb.dir, tb.warmRoot, pool].map((d) => [d, fs.statSync(d).mode & 0o777] as const);
+    for (const [d] of modes) fs.chmodSync(d, 0o711);
+    fs.chmodSync(socket, 0o777);
+    try {
+      // Refused: closed before any HELLO (the write may see the close first).
+      assert.match(await connectAsNobody(socket, '00'), /^(closed|error EPIPE|error ECONNRESET)$/);
+      await runRm(tb, name('opened'));
+      assert.match(actions(tb, mark).join('\n'), /^start cold: .* not used$/m);
+    } finally {
+      for (const [d, mode] of modes) fs.chmodSync(d, mode);
+      fs.chmodSync(socket, 0o600);
+    }
+    // The standby that refused the stranger is still there and serves the next start.
+    const from = traceLines(tb.warmLog).length;
+    await runRm(tb, name('after'));
+    assert.ok(fs.existsSync(socket) || servedBy(actions(tb, from)).includes(socketPid(target)));
+    assert.match(actions(tb, from).join('\n'), /^start warm standby=/m);
+  });
+
+  it('idle standbys exit on their own after CONTAINERD_SHIM_WARM_IDLE_MS', async () => {
+    tb.env.CONTAINERD_SHIM_WARM_IDLE_MS = '1000';
+    try {
+      // A pool of its own: the idle timeout is part of the build identity.
+      const pool = await ready(tb, 1);
+      const pids = readySockets(pool).map(socketPid);
+      // Liveness bound only: they go after 1 s of idling, refills included, on a busy machine.
+      assert.deepEqual(await waitNoStandbys(pool, 120_000), []);
+      assert.deepEqual(pids.filter(alive), []);
+      assert.deepEqual(readySockets(pool), []);
+    } finally {
+      tb.env.CONTAINERD_SHIM_WARM_IDLE_MS = '600000';
+    }
+  });
+});
