@@ -3,7 +3,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 
-import { posix } from '../../lib/native';
+import { addonPlatform, linux, posix } from '../../lib/native';
 
 setFlagsFromString('--expose_gc');
 const forceGc = runInNewContext('gc') as () => void;
@@ -22,6 +22,18 @@ export async function collectUntil(done: () => boolean, rounds = 200): Promise<v
 }
 
 export const mib = (bytes: number): number => bytes / (1 << 20);
+
+/**
+ * process.memoryUsage() once caches have settled: past the channel's reuse of freed payload blocks
+ * (each kept at most 1 s), collected, and with malloc's free memory returned to the kernel
+ * (malloc_trim), so RSS counts what is kept rather than what the allocator happens to cache.
+ */
+export async function settledMemory(): Promise<NodeJS.MemoryUsage> {
+  await new Promise((resolve) => setTimeout(resolve, 1100));
+  await collectGarbage();
+  if (addonPlatform === 'linux') linux.mallocTrim();
+  return process.memoryUsage();
+}
 
 export interface Tracker<T extends object> {
   track(target: T): T;
