@@ -66,4 +66,17 @@ Napi::Error ArgError(Napi::Env env, const std::string& message) {
   return error;
 }
 
+std::vector<std::string> StringArray(Napi::Env env, Napi::Value value, const char* what) {
+  std::vector<std::string> out;
+  if (value.IsUndefined() || value.IsNull()) return out;
+  if (!value.IsArray()) throw ArgError(env, std::string(what) + " must be an array of strings");
+  Napi::Array array = value.As<Napi::Array>();
+  for (uint32_t i = 0; i < array.Length(); i++) {
+    Napi::Value item = array.Get(i);
+    if (!item.IsString()) throw ArgError(env, std::string(what) + " must be an array of strings");
+    out.push_back(item.As<Napi::String>().Utf8Value());
+  }
+  return out;
+}
+
 }  // namespace shim

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include <string>
+#include <vector>
 
 namespace shim {
 
@@ -19,5 +20,9 @@ Napi::Error CodeError(Napi::Env env, const char* code, const std::string& messag
 
 // A TypeError with code ERR_INVALID_ARG_TYPE for bad arguments from JavaScript.
 Napi::Error ArgError(Napi::Env env, const std::string& message);
+
+// An array of strings from JavaScript (undefined or null: empty); anything else throws an
+// ArgError naming `what`.
+std::vector<std::string> StringArray(Napi::Env env, Napi::Value value, const char* what);
 
 }  // namespace shim

@@ -100,16 +100,7 @@ export interface Platform {
 }
 
 /** What both native frame channels (Linux `Channel`, Windows `PipeChannel`) offer. */
-export interface NativeFrameChannel {
-  send(
-    streamId: number,
-    type: number,
-    flags: number,
-    payload?: Uint8Array,
-    head?: Uint8Array,
-    headLength?: number,
-  ): number;
-  close(graceful?: boolean): void;
+export interface NativeFrameChannel extends Pick<Transport, 'send' | 'close'> {
   pauseReading(): void;
   resumeReading(): void;
   ref(): void;

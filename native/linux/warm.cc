@@ -30,18 +30,6 @@ namespace shim {
 
 namespace {
 
-std::vector<std::string> Strings(Napi::Env env, Napi::Value value, const char* what) {
-  std::vector<std::string> out;
-  if (!value.IsArray()) throw ArgError(env, std::string(what) + " must be an array of strings");
-  Napi::Array array = value.As<Napi::Array>();
-  for (uint32_t i = 0; i < array.Length(); i++) {
-    Napi::Value item = array.Get(i);
-    if (!item.IsString()) throw ArgError(env, std::string(what) + " must be an array of strings");
-    out.push_back(item.As<Napi::String>().Utf8Value());
-  }
-  return out;
-}
-
 Napi::Array ToArray(Napi::Env env, const std::vector<std::string>& list) {
   Napi::Array a = Napi::Array::New(env, list.size());
   for (uint32_t i = 0; i < list.size(); i++) a.Set(i, Napi::String::New(env, list[i]));
@@ -352,8 +340,8 @@ char* image_block = nullptr;
 // process shows the argv and environment it was executed with).
 Napi::Value WarmSetImage(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string args = Block(Strings(env, info[0], "argv"));
-  std::string vars = Block(Strings(env, info[1], "env"));
+  std::string args = Block(StringArray(env, info[0], "argv"));
+  std::string vars = Block(StringArray(env, info[1], "env"));
   if (args.empty()) args.push_back('\0');
   if (vars.empty()) vars.push_back('\0');
   // One allocation holds both; a spare byte past the end keeps `end` inside the mapping.
@@ -386,8 +374,8 @@ Napi::Value WarmHandDaemon(const Napi::CallbackInfo& info) {
   std::string pool = info[0].As<Napi::String>().Utf8Value();
   std::string node = info[1].As<Napi::String>().Utf8Value();
   std::string cwd = info[2].As<Napi::String>().Utf8Value();
-  std::vector<std::string> args = Strings(env, info[3], "args");
-  std::vector<std::string> vars = Strings(env, info[4], "env");
+  std::vector<std::string> args = StringArray(env, info[3], "args");
+  std::vector<std::string> vars = StringArray(env, info[4], "env");
   std::vector<int> fds;
   Napi::Array fa = info[5].As<Napi::Array>();
   for (uint32_t i = 0; i < fa.Length(); i++) fds.push_back(fa.Get(i).As<Napi::Number>().Int32Value());
@@ -479,8 +467,8 @@ Napi::Value WarmTopUp(const Napi::CallbackInfo& info) {
   std::string pool = info[0].As<Napi::String>().Utf8Value();
   size_t target = info[1].As<Napi::Number>().Uint32Value();
   size_t max_boots = info[2].As<Napi::Number>().Uint32Value();
-  warm::BootSpec spec{info[3].As<Napi::String>().Utf8Value(), Strings(env, info[4], "argv"),
-                      Strings(env, info[5], "env")};
+  warm::BootSpec spec{info[3].As<Napi::String>().Utf8Value(), StringArray(env, info[4], "argv"),
+                      StringArray(env, info[5], "env")};
   if (warm::PoolLacks(pool, target)) warm::TopUp(pool, target, max_boots, spec, true);
   return env.Undefined();
 }
