@@ -12,7 +12,17 @@ import * as path from 'node:path';
 import { Client, TaskClient } from '../lib';
 import * as protos from '../lib/protos';
 import { packageShim } from '../lib/shim/package';
-import { killStandbys, prewarm, standbyPids, traceLines, waitReady } from './helpers/warm';
+import {
+  killStandbys,
+  pools,
+  prewarm,
+  readySockets,
+  socketPid,
+  standbyPids,
+  traceLines,
+  waitNoStandbys,
+  waitReady,
+} from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
 const CLI = path.join(top, 'bin', 'containerd-shim');
@@ -168,6 +178,77 @@ describe('shim launcher and containerd-shim package', function () {
     child.stdin.end();
     assert.equal(status, 0);
     assert.match(out, /^io\.containerd\.empty\.v1:/);
+  });
+
+  it("standbys boot at SCHED_IDLE and nice 19, and are back at the launcher's scheduling once ready", async () => {
+    // A preload script (a pool of its own: NODE_OPTIONS is boot environment) notes how each
+    // standby was scheduled when node started running it.
+    const seen = path.join(dir, 'boot-sched');
+    fs.mkdirSync(seen);
+    const probe = path.join(dir, 'boot-probe.js');
+    fs.writeFileSync(
+      probe,
+      `if (process.env.__CONTAINERD_SHIM_STANDBY) {
+        const fs = require('fs');
+        fs.writeFileSync(${JSON.stringify(seen)} + '/' + process.pid, schedOf('self'));
+      }
+      function schedOf(p) {
+        const s = require('fs').readFileSync('/proc/' + p + '/stat', 'utf8');
+        const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+        return 'policy=' + f[38] + ' nice=' + f[16];
+      }`,
+    );
+    const pool = prewarm(binary, { ...warmEnv, NODE_OPTIONS: `--require ${probe}` });
+    await waitReady(pool, 1);
+    const pid = socketPid(readySockets(pool)[0]!);
+    const ours = `policy=0 nice=${os.getPriority()}`;
+    // Unprivileged, a standby could not leave SCHED_IDLE again (RLIMIT_NICE): it boots as is.
+    const boot = process.getuid!() === 0 ? 'policy=5 nice=19' : ours;
+    assert.equal(fs.readFileSync(path.join(seen, String(pid)), 'utf8'), boot);
+    const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const s = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      return `policy=${f[38]} nice=${f[16]}`;
+    });
+    assert.ok(threads.length > 1);
+    assert.deepEqual(new Set(threads), new Set([ours]), 'every thread of a ready standby');
+  });
+
+  it('claims that miss grow the pool to the burst (capped); it idles back to nothing', async function () {
+    this.timeout(400_000);
+    const root = path.join(dir, 'warm-burst');
+    const env = {
+      ...warmEnv,
+      CONTAINERD_SHIM_WARM_DIR: root,
+      CONTAINERD_SHIM_WARM_POOL: '1',
+      CONTAINERD_SHIM_WARM_MAX: '5',
+      CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
+    };
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () => {
+        const child = spawn(binary, ['-v'], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        return new Promise<number | null>((resolve) => child.on('exit', resolve));
+      }),
+    );
+    assert.deepEqual(burst, Array(8).fill(0));
+    const [pool] = pools(root);
+    assert.ok(pool, `a pool under ${root}`);
+    // Liveness bounds only: boots run at SCHED_IDLE, refilling the pool one after another.
+    await waitReady(pool, 5);
+    const booting = (): string[] => fs.readdirSync(pool).filter((n) => n.startsWith('b-'));
+    const until = Date.now() + 120_000;
+    while (booting().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(booting(), []);
+    assert.equal(readySockets(pool).length, 5, 'grown to the cap, no further');
+    assert.equal(standbyPids(root).length, 5);
+    const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
+    assert.ok(demand.length <= 6, `demand markers stay bounded: ${demand.join(' ')}`);
+    // The grown pool is not kept: its standbys idle out, and nothing boots them again.
+    assert.deepEqual(await waitNoStandbys(root, 200_000), []);
+    assert.deepEqual(readySockets(pool), []);
   });
 
   it('a launcher without a configuration, and bad package command lines, fail clearly', () => {
