@@ -251,6 +251,60 @@ describe('shim launcher and containerd-shim package', function () {
     assert.deepEqual(readySockets(pool), []);
   });
 
+  it("a standby rehearses the serving path and the shim's warmup before it is ready, leaving nothing open", async () => {
+    // A shim of its own whose Config.warmup notes what is open at that point (after the SDK's
+    // loopback exchange) or, with WARMUP_FAIL set, throws.
+    const entry = path.join(dir, 'warmup-shim.js');
+    const notes = path.join(dir, 'warmup-notes');
+    fs.mkdirSync(notes);
+    fs.writeFileSync(
+      entry,
+      `const fs = require('fs');
+      const { run } = require(${JSON.stringify(path.join(top, 'dist', 'lib'))});
+      class Shim {
+        startShim() { throw new Error('not in this test'); }
+        deleteShim() { return {}; }
+        wait() { return new Promise(() => undefined); }
+        createTaskService() { return {}; }
+      }
+      void run('io.containerd.warmup.v1', Shim, {
+        warmup: async () => {
+          if (process.env.WARMUP_FAIL) throw new Error('warmup failed on purpose');
+          await new Promise((r) => setImmediate(r));
+          const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+          fs.writeFileSync(${JSON.stringify(notes)} + '/' + process.pid, JSON.stringify(open));
+        },
+      });`,
+    );
+    const shim = path.join(dir, 'containerd-shim-warmup-v1');
+    packageShim({ entry, output: shim });
+    const log = warmEnv.CONTAINERD_SHIM_WARM_LOG!;
+
+    // A failing warm-up: the standby says why and exits; nothing is left in the pool.
+    const from = traceLines(log).length;
+    const failing = prewarm(shim, { ...warmEnv, WARMUP_FAIL: '1' });
+    const said = (): string => traceLines(log).slice(from).join('\n');
+    const until = Date.now() + 120_000; // liveness only: the boot runs at SCHED_IDLE
+    while (!said().includes('standby could not start') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.match(said(), /^standby could not start: warmup failed on purpose$/m);
+    assert.deepEqual(await waitNoStandbys(failing, 120_000), []);
+    assert.deepEqual(readySockets(failing), []);
+
+    const pool = prewarm(shim, warmEnv);
+    assert.equal(pool, failing);
+    await waitReady(pool, 1);
+    const pid = socketPid(readySockets(pool)[0]!);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(notes, String(pid)), 'utf8')), []);
+    const r = spawnSync(shim, ['-v'], { env: { ...process.env, ...warmEnv }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^io\.containerd\.warmup\.v1:/);
+    assert.match(
+      traceLines(log).join('\n'),
+      new RegExp(`^flags warm standby=${pid} status=0`, 'm'),
+    );
+  });
+
   it('a launcher without a configuration, and bad package command lines, fail clearly', () => {
     const bare = [
       path.join(top, 'build', 'Release', 'containerd-shim-launcher'),

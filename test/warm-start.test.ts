@@ -77,11 +77,18 @@ async function settle(tb: Testbed): Promise<void> {
   }
 }
 
-/** Nothing of a handover may stay in a pool: only ready sockets, booting markers and the lock. */
+/**
+ * Nothing of a handover may stay in a pool: only ready sockets, booting markers, the lock and
+ * the recent demand (d-/m- markers, bounded by CONTAINERD_SHIM_WARM_MAX).
+ */
 function assertPoolClean(root: string): void {
   for (const pool of pools(root)) {
-    const junk = fs.readdirSync(pool).filter((n) => !/^(s-|b-|lock$)/.test(n));
+    const junk = fs
+      .readdirSync(pool)
+      .filter((n) => !/^(s-|b-|[dm]-[0-9a-f]{16}-\d+$|lock$)/.test(n));
     assert.deepEqual(junk, [], `stray entries in ${pool}`);
+    const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
+    assert.ok(demand.length <= 17, `demand markers beyond the cap (16 + 1): ${demand.length}`);
     for (const s of readySockets(pool)) {
       assert.ok(alive(socketPid(s)), `${s} belongs to a live standby`);
     }
@@ -137,6 +144,20 @@ function portrait(pid: number, id: string): Record<string, unknown> {
     session: { leader: Number(f[3]) === pid, group: Number(f[2]) === pid, tty: f[4] },
     parent: Number(f[1]),
     scheduling: { nice: f[16], policy: f[38], rtPriority: f[37] },
+    // Every thread's, not only the main one's: a standby booted at SCHED_IDLE, nice 19.
+    threadScheduling: [
+      ...new Set(
+        fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+          try {
+            const t = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+            const g = t.slice(t.lastIndexOf(')') + 2).split(' ');
+            return [`policy=${g[38]} nice=${g[16]} rt=${g[37]}`];
+          } catch {
+            return []; // the thread ended meanwhile
+          }
+        }),
+      ),
+    ],
     cgroup: read('cgroup'),
     oomScoreAdj: read('oom_score_adj'),
     limits: read('limits'),

@@ -30,7 +30,7 @@ import type { StartOpts } from './spawn';
 import type { Task } from './task';
 import type { Any } from './util';
 import { warmEnv } from './warm/env';
-import { preloadServing } from './warm/preload';
+import { prepareStandby } from './warm/preload';
 import { becomeStandby } from './warm/standby';
 
 /** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
@@ -49,6 +49,13 @@ export interface Config {
    * serving path, so a daemon taken over from a standby answers containerd at once.
    */
   preload?: () => void;
+  /**
+   * Warm start: called once in each standby after `preload` and the SDK's own rehearsal of the
+   * serving path, before it waits for work. Exercise your serving code here (parse a sample
+   * request or spec, build a command line) so V8 compiles it ahead of demand; it must be cheap
+   * and touch nothing outside the process (no containers, mounts, files or timers left).
+   */
+  warmup?: () => Promise<void> | void;
 }
 
 export type DeleteResponse = taskTypes.task.v2.DeleteResponse.$Properties;
@@ -105,10 +112,8 @@ export async function run(
   const settings = defaultConfig(config);
   if (warmEnv.standby !== undefined && addonPlatform === 'linux') {
     // Resolves once handed work: from here on this process is what a cold start would be.
-    await becomeStandby(warmEnv.standby, () => {
-      preloadServing();
-      settings.preload?.();
-    });
+    await prepareStandby(settings); // loads and rehearses the serving path
+    await becomeStandby(warmEnv.standby, () => undefined);
   }
   try {
     await dispatch(runtimeId, shim, settings);

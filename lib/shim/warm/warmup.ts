@@ -1,0 +1,167 @@
+// A standby's rehearsal of the serving path, before it announces itself: one loopback TTRPC
+// exchange through the SDK's own Server and Client (the daemon's handshaker, the Task service
+// registered against a throw-away Task, realistic Task API messages decoded and encoded both
+// ways, an error answer) and the events a container's life publishes, through a RemotePublisher
+// to a loopback Events service. A daemon adopted from the standby then runs code V8 has already
+// compiled instead of interpreting it cold on containerd's clock.
+//
+// Side-effect free: an abstract unix socket (no file), no process, mount or signal handler;
+// everything it opens is closed before it resolves.
+import { registerEventsService } from '../../generated/events-service';
+import type { containerd as eventTypes } from '../../generated/events';
+import type { containerd as taskTypes } from '../../generated/task';
+import { TaskClient, registerTaskService } from '../../generated/task-service';
+import { Client } from '../../ttrpc/client';
+import { Code, TtrpcError } from '../../ttrpc/errors';
+import { Server } from '../../ttrpc/server';
+import { platform } from '../platform';
+import { RemotePublisher } from '../publisher';
+import type { Task } from '../task';
+import { TOPICS, timestamp, toAny } from '../util';
+
+type Events = typeof eventTypes.events;
+
+const ID = 'warmup0123456789abcdef0123456789abcdef0123456789abcdef0123456789ab';
+const BUNDLE = `/run/containerd/io.containerd.runtime.v2.task/default/${ID}`;
+const FIFO = `/run/containerd/fifo/1234567890/${ID}`;
+const NAMESPACE = 'default';
+
+/** A Task that answers like a shim running one container, and touches nothing. */
+function throwAwayTask(): Task {
+  let exitedAt = timestamp();
+  return {
+    create: (r) => ({ pid: r.rootfs.length > 0 ? 4242 : 0 }),
+    start: () => ({ pid: 4242 }),
+    state: (r) => ({
+      id: r.id,
+      bundle: BUNDLE,
+      pid: 4242,
+      status: 3,
+      stdout: `${FIFO}-stdout`,
+      stderr: `${FIFO}-stderr`,
+      exitStatus: 0,
+      exitedAt,
+      execId: r.execId,
+    }),
+    wait: () => ({ exitStatus: 0, exitedAt }),
+    kill: (r) => {
+      throw new TtrpcError(Code.NOT_FOUND, `process ${r.execId || r.id} does not exist`);
+    },
+    delete: () => {
+      exitedAt = timestamp();
+      return { pid: 4242, exitStatus: 0, exitedAt };
+    },
+    connect: () => ({ shimPid: process.pid, taskPid: 4242, version: '2' }),
+  };
+}
+
+function createRequest(): taskTypes.task.v2.CreateTaskRequest.$Properties {
+  return {
+    id: ID,
+    bundle: BUNDLE,
+    rootfs: [
+      {
+        type: 'overlay',
+        source: 'overlay',
+        target: '',
+        options: [
+          'index=off',
+          'workdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/12/work',
+          'upperdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/12/fs',
+          'lowerdir=/var/lib/containerd/io.containerd.snapshotter.v1.overlayfs/snapshots/1/fs',
+        ],
+      },
+    ],
+    stdin: '',
+    stdout: `${FIFO}-stdout`,
+    stderr: `${FIFO}-stderr`,
+    // A runc Options message (binary_name, root), as containerd sends it.
+    options: {
+      type_url: 'containerd.runc.v1.Options',
+      value: Buffer.from(
+        '320472756e633a1c2f72756e2f636f6e7461696e6572642f72756e632f64656661756c74',
+        'hex',
+      ),
+    },
+  };
+}
+
+/** The exchange containerd has with a daemon over one container's life. */
+async function exchange(tasks: TaskClient): Promise<void> {
+  await tasks.connect({ id: ID });
+  await tasks.create(createRequest());
+  await tasks.start({ id: ID });
+  await tasks.state({ id: ID });
+  const waited = tasks.wait({ id: ID });
+  await tasks.kill({ id: ID, execId: 'missing', signal: 15 }).catch(() => undefined);
+  await waited;
+  await tasks.delete({ id: ID });
+}
+
+async function publishLifecycle(publisher: RemotePublisher, ev: Events): Promise<void> {
+  await publisher.publish(
+    TOPICS.TASK_CREATE,
+    NAMESPACE,
+    toAny(ev.TaskCreate, {
+      containerId: ID,
+      bundle: BUNDLE,
+      rootfs: createRequest().rootfs,
+      io: { stdout: `${FIFO}-stdout`, stderr: `${FIFO}-stderr` },
+      pid: 4242,
+    }),
+  );
+  await publisher.publish(
+    TOPICS.TASK_START,
+    NAMESPACE,
+    toAny(ev.TaskStart, { containerId: ID, pid: 4242 }),
+  );
+  await publisher.publish(
+    TOPICS.TASK_EXIT,
+    NAMESPACE,
+    toAny(ev.TaskExit, {
+      containerId: ID,
+      id: ID,
+      pid: 4242,
+      exitStatus: 0,
+      exitedAt: timestamp(),
+    }),
+  );
+  await publisher.publish(
+    TOPICS.TASK_DELETE,
+    NAMESPACE,
+    toAny(ev.TaskDelete, { containerId: ID, pid: 4242, exitStatus: 0, exitedAt: timestamp() }),
+  );
+  await publisher.flush(5000);
+}
+
+/**
+ * Runs the rehearsal once. Resolves when everything it opened is closed; rejects (with nothing
+ * left open) if the serving path fails, which the standby reports before exiting.
+ */
+export async function warmUpServing(): Promise<void> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const ev = (require('../../generated/events') as { containerd: typeof eventTypes }).containerd
+    .events as Events;
+  const address = `@containerd-shim-warmup-${process.pid}`;
+  const forwarded: unknown[] = [];
+  const server = new Server({
+    handshaker: platform.handshaker(),
+    interceptors: [(_context, request, next) => next(request)],
+  });
+  registerTaskService(server, throwAwayTask());
+  registerEventsService(server, { forward: (r) => (forwarded.push(r.envelope), {}) });
+  let client: Client | undefined;
+  let publisher: RemotePublisher | undefined;
+  try {
+    await server.listen(address);
+    client = await Client.connect(address);
+    await exchange(new TaskClient(client));
+    publisher = new RemotePublisher(address);
+    await publishLifecycle(publisher, ev);
+    if (forwarded.length !== 4) throw new Error(`${forwarded.length} of 4 events forwarded`);
+  } finally {
+    client?.close();
+    await publisher?.close(1000);
+    await server.close();
+  }
+}
