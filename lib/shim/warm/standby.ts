@@ -176,7 +176,6 @@ function standby(pool: string, preload: () => void): Promise<void> {
   const modules = snapshotModules();
   const bootCmdline = readList('cmdline');
   const bootEnviron = readList('environ');
-  const fd3Free = releaseBootMarker(pool);
   if (warmEnv.standbyNice !== undefined) {
     try {
       linux.warmRenice(warmEnv.standbyNice); // booted at nice 19, off the critical path
@@ -194,6 +193,8 @@ function standby(pool: string, preload: () => void): Promise<void> {
     `s-${process.hrtime.bigint().toString(16).padStart(16, '0')}-${process.pid}`,
   );
   fs.renameSync(temp, ready); // published only once it listens
+  // Only now: until its socket is published the boot marker keeps this standby counted.
+  const fd3Free = releaseBootMarker(pool);
   refill(pool, bootCmdline, bootEnviron, idle);
 
   return new Promise<void>((resolve) => {
