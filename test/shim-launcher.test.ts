@@ -214,6 +214,40 @@ describe('shim launcher and containerd-shim package', function () {
     assert.deepEqual(new Set(threads), new Set([ours]), 'every thread of a ready standby');
   });
 
+  it('boots that never get the CPU (stopped) cost nothing but the cold path: actions run, boots stay bounded', async () => {
+    // A preload script stops every standby as node starts it: a boot starved forever.
+    const probe = path.join(dir, 'boot-stop.js');
+    fs.writeFileSync(
+      probe,
+      `if (process.env.__CONTAINERD_SHIM_STANDBY) process.kill(process.pid, 'SIGSTOP');`,
+    );
+    const root = path.join(dir, 'warm-starved');
+    const env = {
+      ...warmEnv,
+      CONTAINERD_SHIM_WARM_DIR: root,
+      CONTAINERD_SHIM_WARM_BOOTS: '2',
+      NODE_OPTIONS: `--require ${probe}`,
+    };
+    const from = traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).length;
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = run(['-v'], env);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^io\.containerd\.empty\.v1:/);
+      }
+      const lines = traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).slice(from);
+      assert.equal(lines.filter((l) => /^flags cold: /.test(l)).length, 4, lines.join('\n'));
+      // The stopped boots hold their markers: no more than CONTAINERD_SHIM_WARM_BOOTS boot.
+      const [pool] = pools(root);
+      const booting = fs.readdirSync(pool!).filter((n) => n.startsWith('b-'));
+      assert.ok(booting.length >= 1 && booting.length <= 2, booting.join(' '));
+      assert.ok(standbyPids(root).length <= 2);
+    } finally {
+      for (const pid of standbyPids(root)) process.kill(pid, 'SIGKILL');
+      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+    }
+  });
+
   it('claims that miss grow the pool to the burst (capped); it idles back to nothing', async function () {
     this.timeout(400_000);
     const root = path.join(dir, 'warm-burst');
