@@ -316,7 +316,8 @@ describe('shim launcher and containerd-shim package', function () {
 
     // A failing warm-up: the standby says why and exits; nothing is left in the pool.
     const from = traceLines(log).length;
-    const failing = prewarm(shim, { ...warmEnv, WARMUP_FAIL: '1' });
+    const rehearsing = { ...warmEnv, CONTAINERD_SHIM_WARM_WARMUP: '1' };
+    const failing = prewarm(shim, { ...rehearsing, WARMUP_FAIL: '1' });
     const said = (): string => traceLines(log).slice(from).join('\n');
     const until = Date.now() + 120_000; // liveness only: the boot runs at SCHED_IDLE
     while (!said().includes('standby could not start') && Date.now() < until)
@@ -325,12 +326,12 @@ describe('shim launcher and containerd-shim package', function () {
     assert.deepEqual(await waitNoStandbys(failing, 120_000), []);
     assert.deepEqual(readySockets(failing), []);
 
-    const pool = prewarm(shim, warmEnv);
+    const pool = prewarm(shim, rehearsing);
     assert.equal(pool, failing);
     await waitReady(pool, 1);
     const pid = socketPid(readySockets(pool)[0]!);
     assert.deepEqual(JSON.parse(fs.readFileSync(path.join(notes, String(pid)), 'utf8')), []);
-    const r = spawnSync(shim, ['-v'], { env: { ...process.env, ...warmEnv }, encoding: 'utf8' });
+    const r = spawnSync(shim, ['-v'], { env: { ...process.env, ...rehearsing }, encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stdout, /^io\.containerd\.warmup\.v1:/);
     assert.match(

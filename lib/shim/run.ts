@@ -50,8 +50,8 @@ export interface Config {
    */
   preload?: () => void;
   /**
-   * Warm start: called once in each standby after `preload` and the SDK's own rehearsal of the
-   * serving path, before it waits for work. Exercise your serving code here (parse a sample
+   * Warm start, with CONTAINERD_SHIM_WARM_WARMUP=1: called once in each standby after `preload`
+   * and the SDK's own rehearsal of the serving path, before it waits for work. Exercise your serving code here (parse a sample
    * request or spec, build a command line) so V8 compiles it ahead of demand; it must be cheap
    * and touch nothing outside the process (no containers, mounts, files or timers left).
    */
