@@ -300,6 +300,33 @@ describe('warm start under containerd', function () {
     }
   });
 
+  it('a daemon from a standby that rehearsed the serving path (CONTAINERD_SHIM_WARM_WARMUP=1) is the daemon a cold start makes', async () => {
+    tb.env.CONTAINERD_SHIM_WARM_WARMUP = '1';
+    const [cold, warm] = [name('cold'), name('rehearsed')];
+    try {
+      await tb.restart();
+      fs.mkdirSync(tb.warmRoot, { recursive: true, mode: 0o700 });
+      fs.chmodSync(tb.warmRoot, 0o755); // not private: not used, the start is cold
+      const c = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, cold, 'sleep', '300']);
+      fs.chmodSync(tb.warmRoot, 0o700);
+      assert.equal(c.code, 0, c.stderr);
+      await ready(tb);
+      const from = traceLines(tb.warmLog).length;
+      const w = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, warm, 'sleep', '300']);
+      assert.equal(w.code, 0, w.stderr);
+      assert.match(actions(tb, from).join('\n'), /^daemon warm standby=\d+$/m);
+      // Nothing of the rehearsal (its sockets, the shim's warmup) shows in the daemon.
+      assert.deepEqual(portrait(shimOf(tb, warm), warm), portrait(shimOf(tb, cold), cold));
+    } finally {
+      for (const id of [cold, warm]) {
+        await tb.ctr(['tasks', 'rm', '-f', id]);
+        await tb.ctr(['container', 'delete', id]);
+      }
+      delete tb.env.CONTAINERD_SHIM_WARM_WARMUP;
+      await tb.restart();
+    }
+  });
+
   it('a standby SIGKILLed while it holds the request: the action runs cold, correctly', async () => {
     tb.env.CONTAINERD_SHIM_WARM_FAULT = 'request';
     try {
