@@ -2,7 +2,6 @@
 // first use (a cold `start` or `delete` keeps them out to start fast; a standby has the time).
 /* eslint-disable @typescript-eslint/no-require-imports */
 export function preloadServing(): void {
-  require('node:crypto'); // start: the socket name
   require('pino'); // the serving log
   require('../../int64/encode');
   require('../../generated/bootstrap'); // start: containerd 2.3's stdin
