@@ -21,7 +21,8 @@ import { addonPlatform, linux } from '../native';
  * --lite-mode, --jitless, --no-expose-wasm, --optimize-for-size, --bytecode-old-age) saved at most
  * 0.3 MiB of V8 heap, and any flag that changes V8's flag hash makes Node reject its embedded
  * code cache for the built-in modules, which it then compiles and caches again in malloc memory
- * (+0.35 MiB in a daemon that loads child_process and net), so none paid off.
+ * (+0.35 MiB in a daemon that loads child_process and net), so none paid off. What pays off is
+ * set at run time instead: SERVING_V8_FLAGS.
  */
 export function daemonNodeOptions(): string[] {
   return [];
