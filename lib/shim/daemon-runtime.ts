@@ -11,8 +11,6 @@
 //
 // Every choice here was measured with `npm run bench:shim` (README, "Memory"); the ones that did
 // not pay off are listed there too.
-import * as v8 from 'node:v8';
-
 import { addonPlatform, linux } from '../native';
 
 /**
@@ -43,6 +41,9 @@ export const SERVING_V8_FLAGS: readonly string[] = ['--bytecode-old-age=1'];
 
 /** Sets SERVING_V8_FLAGS in this process (the serving daemon, once it serves); returns them. */
 export function servingV8Flags(): readonly string[] {
+  // Loaded here: node:v8 costs a `start` or `delete` (which load this file too) 1-8 ms.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const v8 = require('node:v8') as typeof import('node:v8');
   v8.setFlagsFromString(SERVING_V8_FLAGS.join(' '));
   return SERVING_V8_FLAGS;
 }
