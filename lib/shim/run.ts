@@ -19,7 +19,7 @@ import {
 } from './bootstrap';
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
 import { encodeDeleteResponse } from './delete-response';
-import { MemoryReleaser } from './daemon-runtime';
+import { MemoryReleaser, servingV8Flags } from './daemon-runtime';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
 import { closeShimLog, logger, openShimLog, setShimLogger } from './logger';
@@ -227,7 +227,8 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
   const ownSocket = flags.socket !== '' ? flags.socket : listenerPath(3);
   logger.info('server listen started');
-  logger.info('server started');
+  // Start-up is over (the serving path is loaded): what only ran until now may lose its code.
+  logger.info({ v8Flags: servingV8Flags() }, 'server started');
   logger.info('Shim successfully started, waiting for exit signal...');
 
   const signalled = new Promise<string>((resolve) => {

@@ -4,7 +4,6 @@ import { trace } from './trace';
 
 /* eslint-disable @typescript-eslint/no-require-imports */
 export function preloadServing(): void {
-  require('node:crypto'); // start: the socket name
   require('pino'); // the serving log
   require('../../int64/encode');
   require('../../generated/bootstrap'); // start: containerd 2.3's stdin
