@@ -391,7 +391,8 @@ Napi::Value WarmHandDaemon(const Napi::CallbackInfo& info) {
   }
   warm::Standby standby;
   std::string why;
-  if (!warm::Claim(pool, node_st, timeout, &standby, &why)) {
+  // A fresh standby only: a daemon runs for the container's lifetime, without what actions left.
+  if (!warm::Claim(pool, node_st, timeout, warm::kFreshOnly, &standby, &why)) {
     result.Set("reason", Napi::String::New(env, why));
     return result;
   }
