@@ -12,9 +12,9 @@
 // drops its own handles, and returns to run(), which then dispatches exactly as in a cold
 // process.
 //
-// After an action (reuse()): the status is sent only once fds 0-2 are /dev/null again, then the
-// process goes back to its boot state (environment, argv, cwd /, umask, /proc image) and
-// publishes itself again. It exits instead (after the status, as today) when the action left
+// After an action (reuse()): fds 0-2 become /dev/null, the process goes back to its boot state
+// (environment, argv, cwd /, umask, /proc image) and publishes itself again, and only then
+// sends the status (the caller's next action finds it waiting). It exits instead (after the status, as today) when the action left
 // anything behind: a handle, request or timer, an fd, a process listener (an 'exit' or signal
 // handler), or called process.exit(); after MAX_USES actions; when its RSS grew more than
 // RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers are waiting already.
@@ -441,21 +441,27 @@ class StandbyProcess implements Standby {
     die(this.f, 'result', 'action');
     this.unhook?.();
     this.unhook = undefined;
+    // Published again before the status goes out, so that the client's caller, running its
+    // next action at once, finds it (a new client waits in the backlog until we listen).
+    let exit: string | undefined;
+    try {
+      this.restore();
+      if (this.servers() >= MAX_SERVERS) exit = `${MAX_SERVERS} action servers wait already`;
+    } catch (err) {
+      exit = `cannot restore it: ${(err as Error).message}`;
+    }
+    if (exit === undefined) {
+      snapshotModules(this.modules); // what the action loaded counts for staleness too
+      this.publish('a');
+    }
     linux.warmReply(this.conn, status, true);
     posix.closeFd(this.conn);
     this.conn = -1;
-    try {
-      this.restore();
-    } catch (err) {
-      trace(`standby exits after its action: cannot restore it: ${(err as Error).message}`);
+    if (exit !== undefined) {
+      trace(`standby exits after its action: ${exit}`);
       process.exit(0);
     }
-    if (this.servers() >= MAX_SERVERS) {
-      trace(`standby exits after its action: ${MAX_SERVERS} action servers wait already`);
-      process.exit(0);
-    }
-    snapshotModules(this.modules); // what the action loaded counts for staleness too
-    this.publish('a');
+    trace(`standby waits again: action server after ${this.uses} action(s)`);
     return true;
   }
 
