@@ -19,8 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -225,48 +223,6 @@ int RunWarm(warm::Standby* standby, const Invocation& inv, int argc, char** argv
   return status < 0 ? -1 : (status & 0xff);
 }
 
-// CONTAINERD_SHIM_WARM_SERVER_WAIT_MS (default 0: off): how long an action that finds no action
-// server waiting waits for a busy one to come back before it takes a fresh standby. Measured in
-// the README (bursts): waiting serializes a burst behind one process, so it stays off.
-int ServerWaitMs() {
-  const char* v = ::getenv("CONTAINERD_SHIM_WARM_SERVER_WAIT_MS");
-  if (v == nullptr || *v == '\0') return 0;
-  long ms = std::strtol(v, nullptr, 10);
-  return ms > 0 && ms <= 1000 ? static_cast<int>(ms) : 0;
-}
-
-// Claims an action server, waiting up to `wait_ms` for one to be published (inotify on the pool
-// directory), else any standby the action may take.
-bool ClaimForAction(const std::string& pool, const warm::FileId& node, int wait_ms,
-                    warm::Standby* standby, std::string* why) {
-  if (wait_ms <= 0) return warm::Claim(pool, node, kHelloTimeoutMs, warm::kActionFirst, standby, why);
-  int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (in >= 0 && ::inotify_add_watch(in, pool.c_str(), IN_MOVED_TO) < 0) {
-    ::close(in);
-    in = -1;
-  }
-  std::string ignored;
-  bool got = warm::Claim(pool, node, kHelloTimeoutMs, warm::kActionOnly, standby, &ignored);
-  int64_t deadline = warm::NowMs() + wait_ms;
-  while (!got && in >= 0) {
-    int64_t left = deadline - warm::NowMs();
-    if (left <= 0) break;
-    pollfd p{in, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left)) <= 0) continue;
-    alignas(inotify_event) char buf[4096];
-    bool server = false;
-    ssize_t n = ::read(in, buf, sizeof(buf));
-    for (ssize_t at = 0; at < n;) {
-      auto* e = reinterpret_cast<inotify_event*>(buf + at);
-      if (e->len > 0 && e->name[0] == 'a' && e->name[1] == '-') server = true;
-      at += static_cast<ssize_t>(sizeof(inotify_event) + e->len);
-    }
-    if (server) got = warm::Claim(pool, node, kHelloTimeoutMs, warm::kActionOnly, standby, &ignored);
-  }
-  if (in >= 0) ::close(in);
-  return got || warm::Claim(pool, node, kHelloTimeoutMs, warm::kActionFirst, standby, why);
-}
-
 int ExecCold(const Config& config, const std::vector<std::string>& argv,
              const std::vector<std::string>& env, int stdin_fd) {
   if (stdin_fd >= 0) {
@@ -356,7 +312,7 @@ int Main(int argc, char** argv) {
     warm::Standby standby;
     warm::FileId node_id;
     if (warm::IdOf(config.node.c_str(), &node_id) &&
-        ClaimForAction(pool, node_id, ServerWaitMs(), &standby, &why)) {
+        warm::Claim(pool, node_id, kHelloTimeoutMs, warm::kActionFirst, &standby, &why)) {
       pid_t pid = standby.pid;
       const char* kind = standby.server ? " (action server)" : "";
       std::string skipped = why.empty() ? "" : " (skipped: " + why + ")";

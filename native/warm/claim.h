@@ -35,7 +35,6 @@ struct Standby {
 // fresh standby) or kFreshOnly (the daemon role: a fresh process, nothing left of earlier work).
 constexpr const char* kActionFirst = "as";
 constexpr const char* kFreshOnly = "s";
-constexpr const char* kActionOnly = "a";
 
 // Claims and verifies one standby of `pool` of the `kinds` (above; the peer runs as our uid, is the pid its socket
 // name announces, runs `node` (same file as `node`), was booted as a standby of this pool,
