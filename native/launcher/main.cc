@@ -9,8 +9,9 @@
 // containerd yet and the launcher runs the action itself (cold). The cold path execs node with
 // the same argv and environment as before warm starts existed. Actions prefer an action server
 // (a standby that served actions before and went back to waiting: JIT-warm, no boot needed);
-// missing fresh standbys are booted off the critical path (pool.h). Serving (no action) always execs node: the serving daemon is
-// handed to a standby by the shim's `start` (lib/shim/spawn.ts), not by the launcher.
+// missing fresh standbys are booted off the critical path (pool.h). Serving (no action) always
+// execs node: the serving daemon is handed to a fresh standby by the shim's `start`
+// (lib/shim/spawn.ts), not by the launcher.
 //
 // Switches (environment, i.e. containerd's): CONTAINERD_SHIM_WARM=0 forces the cold path;
 // CONTAINERD_SHIM_WARM_POOL, _BOOTS, _DIR, _LOG, _IDLE_MS (see the README).

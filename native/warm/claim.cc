@@ -215,30 +215,27 @@ bool Claim(const std::string& pool, const FileId& node_stat, int hello_timeout_m
     Append(why, Errno("opendir"));
     return false;
   }
-  std::vector<std::pair<unsigned long long, std::string>> fresh, servers;
+  struct Entry {
+    unsigned long long ready_ns;
+    std::string name;
+    pid_t pid;
+    bool server;
+    bool operator<(const Entry& o) const { return ready_ns < o.ready_ns; }
+  };
+  std::vector<Entry> fresh, servers;
   while (dirent* e = ::readdir(dir)) {
     unsigned long long t;
     pid_t pid;
-    if (ParseReadyName(e->d_name, &t, &pid)) fresh.emplace_back(t, e->d_name);
-    else if (ParseServerName(e->d_name, &t, &pid)) servers.emplace_back(t, e->d_name);
+    if (ParseReadyName(e->d_name, &t, &pid)) fresh.push_back({t, e->d_name, pid, false});
+    else if (ParseServerName(e->d_name, &t, &pid)) servers.push_back({t, e->d_name, pid, true});
   }
   ::closedir(dir);
   std::sort(fresh.begin(), fresh.end());
   std::sort(servers.rbegin(), servers.rend());
-  struct Entry {
-    pid_t pid;
-    std::string name;
-    bool server;
-  };
   std::vector<Entry> ready;
   for (const char* k = kinds; *k != '\0'; k++) {
-    if (*k != 'a' && *k != 's') continue;
-    for (const auto& entry : *k == 'a' ? servers : fresh) {
-      unsigned long long t;
-      pid_t pid;
-      if (ParseTimedName(*k, entry.second.c_str(), &t, &pid))
-        ready.push_back({pid, entry.second, *k == 'a'});
-    }
+    if (*k == 'a') ready.insert(ready.end(), servers.begin(), servers.end());
+    if (*k == 's') ready.insert(ready.end(), fresh.begin(), fresh.end());
   }
   if (ready.empty()) {
     Append(why, "no standby ready");

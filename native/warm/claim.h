@@ -25,9 +25,9 @@ struct FileId {
 bool IdOf(const char* path, FileId* id);
 
 struct Standby {
-  int fd = -1;     // the connection, HELLO already read and checked
-  pid_t pid = 0;   // verified with SO_PEERCRED
-  int pidfd = -1;  // for killing it without a pid-reuse race (-1 where pidfd_open is missing)
+  int fd = -1;          // the connection, HELLO already read and checked
+  pid_t pid = 0;        // verified with SO_PEERCRED
+  int pidfd = -1;       // for killing it without a pid-reuse race (-1 without pidfd_open)
   bool server = false;  // an action server (a-...), not a fresh standby
 };
 
@@ -36,9 +36,9 @@ struct Standby {
 constexpr const char* kActionFirst = "as";
 constexpr const char* kFreshOnly = "s";
 
-// Claims and verifies one standby of `pool` of the `kinds` (above; the peer runs as our uid, is the pid its socket
-// name announces, runs `node` (same file as `node`), was booted as a standby of this pool,
-// and says HELLO ready for this pool within `hello_timeout_ms`). Returns false when none is
+// Claims and verifies one standby of `pool` of the `kinds` above (the peer runs as our uid, is
+// the pid its socket name announces, runs `node` (same file as `node`), was booted as a standby
+// of this pool, and says HELLO ready for this pool within `hello_timeout_ms`). Returns false when none is
 // available; `why` says what was tried, for the trace.
 bool Claim(const std::string& pool, const FileId& node, int hello_timeout_ms, const char* kinds,
            Standby* out, std::string* why);
