@@ -110,7 +110,8 @@ const PROBE_ID = 'io.containerd.probe.v1';
 /**
  * A shim whose `delete` writes what it sees to $PROBE_OUT (its pid, a variable an earlier
  * action set, cwd, umask, exitCode, argv), then changes all of them and, as $PROBE_MODE says,
- * fails, leaves a timer or a signal handler, or calls process.exit(0).
+ * fails, leaves a timer or a signal handler, calls process.exit(0), or (`once`) hangs the first
+ * time, after writing to stdout.
  */
 function probeShim(dir: string): string {
   const entry = path.join(dir, 'probe.js');
@@ -137,6 +138,12 @@ class Probe {
     if (mode === 'timer') setTimeout(() => undefined, 3600000);
     if (mode === 'listener') process.on('SIGHUP', () => undefined);
     if (mode === 'exit') process.exit(0);
+    if (mode === 'once' && !fs.existsSync(process.env.PROBE_OUT + '.blocked')) {
+      // The first attempt writes some output, then hangs (until killed); a rerun completes.
+      fs.writeFileSync(process.env.PROBE_OUT + '.blocked', String(process.pid));
+      fs.writeSync(1, 'partial output of the first attempt\\n');
+      await new Promise(() => setInterval(() => undefined, 1000));
+    }
     return {};
   }
   wait() { return new Promise(() => undefined); }
@@ -675,6 +682,42 @@ describe('warm start under containerd', function () {
       assert.equal(fs.readlinkSync(`/proc/${pid}/cwd`), '/');
       for (const fd of [0, 1, 2])
         assert.equal(fs.readlinkSync(`/proc/${pid}/fd/${fd}`), '/dev/null');
+    });
+
+    it('an action server SIGKILLed in the middle of an action: the action runs cold, nothing of the first attempt shows', async () => {
+      const pool = await ready(tb, 1, probe);
+      const server = runProbe('').report.pid;
+      await waitServer(pool, server);
+      const from = traceLines(tb.warmLog).length;
+      const out = path.join(dir, 'report.json');
+      fs.rmSync(`${out}.blocked`, { force: true });
+      const child = spawn(probe, ['-namespace', 'probe', '-id', 'p', 'delete'], {
+        cwd: dir,
+        env: { ...process.env, ...tb.env, PROBE_OUT: out, PROBE_MODE: 'once' },
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const status = new Promise<number | null>((resolve) => child.on('close', resolve));
+      // Liveness only: the action runs in the server and hangs there.
+      const until = Date.now() + 60_000;
+      while (!fs.existsSync(`${out}.blocked`)) {
+        if (Date.now() > until) assert.fail('the action never started');
+        await sleep(20);
+      }
+      assert.equal(fs.readFileSync(`${out}.blocked`, 'utf8'), String(server));
+      process.kill(server, 'SIGKILL');
+      assert.equal(await status, 0);
+      assert.equal(stdout, runProbe('', true).stdout, "only the cold run's output");
+      const report = JSON.parse(fs.readFileSync(out, 'utf8')) as ProbeRun['report'];
+      assert.notEqual(report.pid, server);
+      assert.match(
+        actions(tb, from).join('\n'),
+        new RegExp(
+          `^delete cold after warm attempt: standby ${server} died before answering$`,
+          'm',
+        ),
+      );
+      assert.deepEqual(await waitGone([server], 60_000), []);
     });
 
     for (const [mode, why] of [
