@@ -8,7 +8,7 @@ const UNITS: Record<string, number> = {
   ns: 1e-6,
   us: 1e-3,
   µs: 1e-3, // U+00B5 MICRO SIGN
-  μs: 1e-3, // U+03BC GREEK SMALL LETTER MU
+  '\u03bcs': 1e-3, // U+03BC GREEK SMALL LETTER MU (escaped: see error-codes.ts)
   ms: 1,
   s: 1000,
   m: 60_000,

@@ -73,7 +73,10 @@ export const ERROR_CODES = {
   },
   ERR_INVALID_LOG_LEVEL: {
     from: 'shim',
-    meaning: 'a log level the shim logger does not know (trace … fatal, silent; warning = warn)',
+    // Escaped: V8 keeps a loaded module's source text, two bytes a character if any character is
+    // beyond Latin-1 (the compiled JavaScript has no comments, so only literals count).
+    meaning:
+      'a log level the shim logger does not know (trace \u2026 fatal, silent; warning = warn)',
   },
   ERR_INVALID_OPTIONS: { from: 'shim', meaning: "a bundle's `options.json` does not parse" },
   ERR_INVALID_PID_FILE: {

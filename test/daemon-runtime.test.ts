@@ -3,11 +3,13 @@
 // in test/runc-shim.test.ts.
 import { strict as assert } from 'node:assert';
 import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { daemonEnvironment, nodeBoot, serveCommand } from '../lib/shim/boot';
 import {
   MemoryReleaser,
+  SERVING_V8_FLAGS,
   daemonEnv,
   daemonNodeOptions,
   releaseMemory,
@@ -63,6 +65,84 @@ describe('daemon runtime settings', () => {
     const result = releaseMemory();
     assert.equal(typeof result, 'boolean');
     if (process.platform !== 'linux') assert.equal(result, false);
+  });
+});
+
+describe('what a serving daemon keeps', () => {
+  // A child node: 3000 functions run once, then the serving flags (or none), then old-generation
+  // garbage until V8 has run enough full GCs of its own (forced ones leave code ages alone).
+  const flushScript = (flags: boolean): string =>
+    `const v8 = require('node:v8');
+let src = '';
+for (let i = 0; i < 3000; i++) src += 'exports.f' + i + ' = (a) => { let s = 0; for (let j = 0; j < a; j++) s += j * ' + i + '; return s; };\\n';
+const m = { exports: {} };
+new Function('exports', src)(m.exports);
+for (const f of Object.values(m.exports)) f(3);
+const bytecode = () => v8.getHeapCodeStatistics().bytecode_and_metadata_size;
+const before = bytecode();
+${flags ? `require(${JSON.stringify(path.join(top, 'dist', 'lib', 'shim', 'daemon-runtime.js'))}).servingV8Flags();` : ''}
+let majors = 0;
+new (require('node:perf_hooks').PerformanceObserver)((list) => {
+  for (const e of list.getEntries()) if (e.detail.kind === require('node:perf_hooks').constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
+}).observe({ entryTypes: ['gc'] });
+let keep = [];
+const churn = () => {
+  if (majors < 4) {
+    for (let i = 0; i < 20000; i++) keep.push({ i, s: 'x' + i });
+    if (keep.length > 400000) keep = [];
+    return setImmediate(churn);
+  }
+  process.stdout.write(JSON.stringify({ before, after: bytecode() }));
+};
+churn();`;
+  const measure = (flags: boolean): Promise<{ before: number; after: number }> =>
+    new Promise((resolve, reject) => {
+      execFile(
+        process.execPath,
+        ['-e', flushScript(flags)],
+        { timeout: 50_000 },
+        (err, stdout, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
+      );
+    });
+
+  it('servingV8Flags(): code that did not run between two full GCs is dropped', async () => {
+    assert.deepEqual(SERVING_V8_FLAGS, ['--bytecode-old-age=1']);
+    const [flushed, kept] = await Promise.all([measure(true), measure(false)]);
+    // 3000 functions' bytecode is well over 500 kB: with the flags it goes, without them it stays
+    // (bar the one-off outer function's).
+    assert.ok(flushed.before - flushed.after > 500_000, `flags: ${JSON.stringify(flushed)}`);
+    assert.ok(kept.after - flushed.after > 400_000, `none: ${JSON.stringify(kept)}`);
+  });
+
+  it('the compiled library is plain Latin-1 JavaScript without comments (V8 keeps its source)', () => {
+    const files = (dir: string): string[] =>
+      fs
+        .readdirSync(dir, { withFileTypes: true })
+        .flatMap((e) =>
+          e.isDirectory()
+            ? files(path.join(dir, e.name))
+            : e.name.endsWith('.js')
+              ? [path.join(dir, e.name)]
+              : [],
+        );
+    const lib = path.join(top, 'dist', 'lib');
+    // The generated protobuf code is copied, not compiled; lib/cli is the ttrpc command, no shim's.
+    const compiled = files(lib).filter(
+      (f) =>
+        !f.includes(`${path.sep}generated${path.sep}`) && !f.includes(`${path.sep}cli${path.sep}`),
+    );
+    assert.ok(compiled.length > 50, `${compiled.length} files`);
+    for (const file of compiled) {
+      const text = fs.readFileSync(file, 'utf8');
+      assert.ok(
+        ![...text].some((c) => c.charCodeAt(0) > 0xff),
+        `${file}: a character beyond Latin-1`,
+      );
+      assert.ok(!/^\s*\/\/ /m.test(text), `${file}: a comment line`);
+    }
+    // The declarations keep their documentation.
+    assert.match(fs.readFileSync(path.join(lib, 'shim', 'run.d.ts'), 'utf8'), /\/\*\*/);
   });
 });
 

@@ -13,7 +13,7 @@ import * as path from 'node:path';
 
 import { Client, TaskClient, TaskV3Client, TtrpcError } from '../lib';
 import { task as taskProtos } from '../lib/protos/task';
-import { daemonEnv, daemonNodeOptions } from '../lib/shim/daemon-runtime';
+import { SERVING_V8_FLAGS, daemonEnv, daemonNodeOptions } from '../lib/shim/daemon-runtime';
 import { requireEnvironment } from './helpers/env';
 import { underLoad } from './helpers/load';
 import { containerdGenerations, requireContainerd } from './helpers/peers';
@@ -548,6 +548,20 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
           const expected = process.env[key] ?? value; // an operator's setting wins
           assert.ok(environ.includes(`${key}=${expected}`), `${key}=${expected} in the environ`);
         }
+        // The V8 flags it sets on itself once it serves (cold and adopted alike), as it logged
+        // them: `msg="server started" … id=<id> v8Flags="[…]"` in the log containerd copies.
+        const started = (): string | undefined =>
+          fs
+            .readFileSync(tb.logPath, 'utf8')
+            .split('\n')
+            .find((l) => l.includes('msg="server started"') && l.includes(`id=${id} `));
+        const deadline = Date.now() + 20_000;
+        while (started() === undefined && Date.now() < deadline) await sleep(50);
+        const line = started();
+        assert.ok(line !== undefined, `no "server started" line for ${id}\n${tb.logTail()}`);
+        const flags = / v8Flags=("(?:[^"\\]|\\.)*")/.exec(line);
+        assert.ok(flags, line);
+        assert.deepEqual(JSON.parse(JSON.parse(flags[1]!) as string), SERVING_V8_FLAGS);
       } finally {
         await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
         await waitStatus(tb, id, 'STOPPED');

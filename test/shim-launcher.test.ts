@@ -12,7 +12,17 @@ import * as path from 'node:path';
 import { Client, TaskClient } from '../lib';
 import * as protos from '../lib/protos';
 import { packageShim } from '../lib/shim/package';
-import { killStandbys, prewarm, standbyPids, traceLines, waitReady } from './helpers/warm';
+import {
+  killStandbys,
+  pools,
+  prewarm,
+  readySockets,
+  socketPid,
+  standbyPids,
+  traceLines,
+  waitNoStandbys,
+  waitReady,
+} from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
 const CLI = path.join(top, 'bin', 'containerd-shim');
@@ -168,6 +178,166 @@ describe('shim launcher and containerd-shim package', function () {
     child.stdin.end();
     assert.equal(status, 0);
     assert.match(out, /^io\.containerd\.empty\.v1:/);
+  });
+
+  it("standbys boot at SCHED_IDLE and nice 19, and are back at the launcher's scheduling once ready", async () => {
+    // A preload script (a pool of its own: NODE_OPTIONS is boot environment) notes how each
+    // standby was scheduled when node started running it.
+    const seen = path.join(dir, 'boot-sched');
+    fs.mkdirSync(seen);
+    const probe = path.join(dir, 'boot-probe.js');
+    fs.writeFileSync(
+      probe,
+      `if (process.env.__CONTAINERD_SHIM_STANDBY) {
+        const fs = require('fs');
+        fs.writeFileSync(${JSON.stringify(seen)} + '/' + process.pid, schedOf('self'));
+      }
+      function schedOf(p) {
+        const s = require('fs').readFileSync('/proc/' + p + '/stat', 'utf8');
+        const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+        return 'policy=' + f[38] + ' nice=' + f[16];
+      }`,
+    );
+    const pool = prewarm(binary, { ...warmEnv, NODE_OPTIONS: `--require ${probe}` });
+    await waitReady(pool, 1);
+    const pid = socketPid(readySockets(pool)[0]!);
+    const ours = `policy=0 nice=${os.getPriority()}`;
+    // Unprivileged, a standby could not leave SCHED_IDLE again (RLIMIT_NICE): it boots as is.
+    const boot = process.getuid!() === 0 ? 'policy=5 nice=19' : ours;
+    assert.equal(fs.readFileSync(path.join(seen, String(pid)), 'utf8'), boot);
+    const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
+      const s = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
+      return `policy=${f[38]} nice=${f[16]}`;
+    });
+    assert.ok(threads.length > 1);
+    assert.deepEqual(new Set(threads), new Set([ours]), 'every thread of a ready standby');
+  });
+
+  it('boots that never get the CPU (stopped) cost nothing but the cold path: actions run, boots stay bounded', async () => {
+    // A preload script stops every standby as node starts it: a boot starved forever.
+    const probe = path.join(dir, 'boot-stop.js');
+    fs.writeFileSync(
+      probe,
+      `if (process.env.__CONTAINERD_SHIM_STANDBY) process.kill(process.pid, 'SIGSTOP');`,
+    );
+    const root = path.join(dir, 'warm-starved');
+    const env = {
+      ...warmEnv,
+      CONTAINERD_SHIM_WARM_DIR: root,
+      CONTAINERD_SHIM_WARM_BOOTS: '2',
+      NODE_OPTIONS: `--require ${probe}`,
+    };
+    const from = traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).length;
+    try {
+      for (let i = 0; i < 4; i++) {
+        const r = run(['-v'], env);
+        assert.equal(r.status, 0, r.stderr);
+        assert.match(r.stdout, /^io\.containerd\.empty\.v1:/);
+      }
+      const lines = traceLines(warmEnv.CONTAINERD_SHIM_WARM_LOG!).slice(from);
+      assert.equal(lines.filter((l) => /^flags cold: /.test(l)).length, 4, lines.join('\n'));
+      // The stopped boots hold their markers: no more than CONTAINERD_SHIM_WARM_BOOTS boot.
+      const [pool] = pools(root);
+      const booting = fs.readdirSync(pool!).filter((n) => n.startsWith('b-'));
+      assert.ok(booting.length >= 1 && booting.length <= 2, booting.join(' '));
+      assert.ok(standbyPids(root).length <= 2);
+    } finally {
+      for (const pid of standbyPids(root)) process.kill(pid, 'SIGKILL');
+      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+    }
+  });
+
+  it('claims that miss grow the pool to the burst (capped); it idles back to nothing', async function () {
+    this.timeout(400_000);
+    const root = path.join(dir, 'warm-burst');
+    const env = {
+      ...warmEnv,
+      CONTAINERD_SHIM_WARM_DIR: root,
+      CONTAINERD_SHIM_WARM_POOL: '1',
+      CONTAINERD_SHIM_WARM_MAX: '5',
+      CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
+    };
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, () => {
+        const child = spawn(binary, ['-v'], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'ignore', 'inherit'],
+        });
+        return new Promise<number | null>((resolve) => child.on('exit', resolve));
+      }),
+    );
+    assert.deepEqual(burst, Array(8).fill(0));
+    const [pool] = pools(root);
+    assert.ok(pool, `a pool under ${root}`);
+    // Liveness bounds only: boots run at SCHED_IDLE, refilling the pool one after another.
+    await waitReady(pool, 5);
+    const booting = (): string[] => fs.readdirSync(pool).filter((n) => n.startsWith('b-'));
+    const until = Date.now() + 120_000;
+    while (booting().length > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(booting(), []);
+    assert.equal(readySockets(pool).length, 5, 'grown to the cap, no further');
+    assert.equal(standbyPids(root).length, 5);
+    const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
+    assert.ok(demand.length <= 6, `demand markers stay bounded: ${demand.join(' ')}`);
+    // The grown pool is not kept: its standbys idle out, and nothing boots them again.
+    assert.deepEqual(await waitNoStandbys(root, 200_000), []);
+    assert.deepEqual(readySockets(pool), []);
+  });
+
+  it("a standby rehearses the serving path and the shim's warmup before it is ready, leaving nothing open", async () => {
+    // A shim of its own whose Config.warmup notes what is open at that point (after the SDK's
+    // loopback exchange) or, with WARMUP_FAIL set, throws.
+    const entry = path.join(dir, 'warmup-shim.js');
+    const notes = path.join(dir, 'warmup-notes');
+    fs.mkdirSync(notes);
+    fs.writeFileSync(
+      entry,
+      `const fs = require('fs');
+      const { run } = require(${JSON.stringify(path.join(top, 'dist', 'lib'))});
+      class Shim {
+        startShim() { throw new Error('not in this test'); }
+        deleteShim() { return {}; }
+        wait() { return new Promise(() => undefined); }
+        createTaskService() { return {}; }
+      }
+      void run('io.containerd.warmup.v1', Shim, {
+        warmup: async () => {
+          if (process.env.WARMUP_FAIL) throw new Error('warmup failed on purpose');
+          await new Promise((r) => setImmediate(r));
+          const open = process.getActiveResourcesInfo().filter((r) => r !== 'TTYWrap');
+          fs.writeFileSync(${JSON.stringify(notes)} + '/' + process.pid, JSON.stringify(open));
+        },
+      });`,
+    );
+    const shim = path.join(dir, 'containerd-shim-warmup-v1');
+    packageShim({ entry, output: shim });
+    const log = warmEnv.CONTAINERD_SHIM_WARM_LOG!;
+
+    // A failing warm-up: the standby says why and exits; nothing is left in the pool.
+    const from = traceLines(log).length;
+    const rehearsing = { ...warmEnv, CONTAINERD_SHIM_WARM_WARMUP: '1' };
+    const failing = prewarm(shim, { ...rehearsing, WARMUP_FAIL: '1' });
+    const said = (): string => traceLines(log).slice(from).join('\n');
+    const until = Date.now() + 120_000; // liveness only: the boot runs at SCHED_IDLE
+    while (!said().includes('standby could not start') && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.match(said(), /^standby could not start: warmup failed on purpose$/m);
+    assert.deepEqual(await waitNoStandbys(failing, 120_000), []);
+    assert.deepEqual(readySockets(failing), []);
+
+    const pool = prewarm(shim, rehearsing);
+    assert.equal(pool, failing);
+    await waitReady(pool, 1);
+    const pid = socketPid(readySockets(pool)[0]!);
+    assert.deepEqual(JSON.parse(fs.readFileSync(path.join(notes, String(pid)), 'utf8')), []);
+    const r = spawnSync(shim, ['-v'], { env: { ...process.env, ...rehearsing }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^io\.containerd\.warmup\.v1:/);
+    assert.match(
+      traceLines(log).join('\n'),
+      new RegExp(`^flags warm standby=${pid} status=0`, 'm'),
+    );
   });
 
   it('a launcher without a configuration, and bad package command lines, fail clearly', () => {

@@ -181,12 +181,17 @@ async function settle(tb: Testbed): Promise<void> {
 
 /**
  * Nothing of a handover may stay in a pool: only ready sockets (fresh standbys' and action
- * servers'), booting markers and the lock.
+ * servers'), booting markers, the lock and the recent demand (d-/m- markers, bounded by
+ * CONTAINERD_SHIM_WARM_MAX).
  */
 function assertPoolClean(root: string): void {
   for (const pool of pools(root)) {
-    const junk = fs.readdirSync(pool).filter((n) => !/^(s-|a-|b-|lock$)/.test(n));
+    const junk = fs
+      .readdirSync(pool)
+      .filter((n) => !/^(s-|a-|b-|[dm]-[0-9a-f]{16}-\d+$|lock$)/.test(n));
     assert.deepEqual(junk, [], `stray entries in ${pool}`);
+    const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
+    assert.ok(demand.length <= 17, `demand markers beyond the cap (16 + 1): ${demand.length}`);
     for (const s of [...readySockets(pool), ...serverSockets(pool)]) {
       assert.ok(alive(socketPid(s)), `${s} belongs to a live standby`);
     }
@@ -242,6 +247,20 @@ function portrait(pid: number, id: string): Record<string, unknown> {
     session: { leader: Number(f[3]) === pid, group: Number(f[2]) === pid, tty: f[4] },
     parent: Number(f[1]),
     scheduling: { nice: f[16], policy: f[38], rtPriority: f[37] },
+    // Every thread's, not only the main one's: a standby booted at SCHED_IDLE, nice 19.
+    threadScheduling: [
+      ...new Set(
+        fs.readdirSync(`/proc/${pid}/task`).flatMap((tid) => {
+          try {
+            const t = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+            const g = t.slice(t.lastIndexOf(')') + 2).split(' ');
+            return [`policy=${g[38]} nice=${g[16]} rt=${g[37]}`];
+          } catch {
+            return []; // the thread ended meanwhile
+          }
+        }),
+      ),
+    ],
     cgroup: read('cgroup'),
     oomScoreAdj: read('oom_score_adj'),
     limits: read('limits'),
@@ -381,6 +400,33 @@ describe('warm start under containerd', function () {
         }
         fs.rmdirSync(dir);
       }
+    }
+  });
+
+  it('a daemon from a standby that rehearsed the serving path (CONTAINERD_SHIM_WARM_WARMUP=1) is the daemon a cold start makes', async () => {
+    tb.env.CONTAINERD_SHIM_WARM_WARMUP = '1';
+    const [cold, warm] = [name('cold'), name('rehearsed')];
+    try {
+      await tb.restart();
+      fs.mkdirSync(tb.warmRoot, { recursive: true, mode: 0o700 });
+      fs.chmodSync(tb.warmRoot, 0o755); // not private: not used, the start is cold
+      const c = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, cold, 'sleep', '300']);
+      fs.chmodSync(tb.warmRoot, 0o700);
+      assert.equal(c.code, 0, c.stderr);
+      await ready(tb);
+      const from = traceLines(tb.warmLog).length;
+      const w = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, warm, 'sleep', '300']);
+      assert.equal(w.code, 0, w.stderr);
+      assert.match(actions(tb, from).join('\n'), /^daemon warm standby=\d+$/m);
+      // Nothing of the rehearsal (its sockets, the shim's warmup) shows in the daemon.
+      assert.deepEqual(portrait(shimOf(tb, warm), warm), portrait(shimOf(tb, cold), cold));
+    } finally {
+      for (const id of [cold, warm]) {
+        await tb.ctr(['tasks', 'rm', '-f', id]);
+        await tb.ctr(['container', 'delete', id]);
+      }
+      delete tb.env.CONTAINERD_SHIM_WARM_WARMUP;
+      await tb.restart();
     }
   });
 

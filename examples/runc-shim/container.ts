@@ -63,6 +63,16 @@ function jsonAny(value: protobuf.Any.$Properties | null | undefined, what: strin
   }
 }
 
+/**
+ * Warm start (Config.warmup): what create does with containerd's request before it runs runc
+ * (the options Any, the spec's namespaces), on a sample; touches nothing.
+ */
+export function rehearseCreate(options: protobuf.Any.$Properties, specJson: string): boolean {
+  const decoded = fromAny(runcTypes.Options, options);
+  const spec = JSON.parse(specJson) as Spec;
+  return Boolean(decoded.binaryName) && sharesPidNamespace(spec);
+}
+
 /** Does the container share a PID namespace (the host's)? Then its init's exit kills nothing. */
 function sharesPidNamespace(spec: Spec): boolean {
   const namespaces = (spec.linux?.namespaces ?? []) as { type?: string; path?: string }[];

@@ -60,6 +60,11 @@ export function preload(): void {
   load('./service');
 }
 
+/** Warm start (Config.warmup): the Task service rehearses its request handling (service.ts). */
+export function warmup(): void {
+  load<typeof import('./service')>('./service').warmup();
+}
+
 export class RuncShim implements Shim {
   private readonly exit = new ExitSignal();
 

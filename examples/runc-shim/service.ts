@@ -6,7 +6,8 @@ import { Code, ExitSignal, TOPICS, TtrpcError, logger, timestamp, toAny } from '
 import type { RemotePublisher, Task } from 'containerd-shim';
 import { protobuf, task } from 'containerd-shim/protos/task';
 import { events } from 'containerd-shim/protos/events';
-import { Container } from './container';
+import { runc as runcTypes } from 'containerd-shim/protos/runc';
+import { Container, rehearseCreate } from './container';
 import type { EventSink, RuncOptions } from './container';
 import type { Process } from './process';
 
@@ -199,4 +200,34 @@ function taskDelete(id: string, r: task.DeleteResponse.$Properties): protobuf.An
     exitStatus: r.exitStatus,
     exitedAt: r.exitedAt,
   });
+}
+
+/** A config.json as containerd writes it for `ctr run` (trimmed), for the warm-up. */
+const SAMPLE_SPEC = JSON.stringify({
+  ociVersion: '1.1.0',
+  process: { args: ['/bin/true'], env: ['PATH=/usr/bin:/bin'], cwd: '/', user: { uid: 0, gid: 0 } },
+  root: { path: 'rootfs' },
+  linux: {
+    namespaces: ['pid', 'ipc', 'uts', 'mount', 'network'].map((type) => ({ type })),
+    cgroupsPath: '/default/sample',
+  },
+});
+
+/**
+ * Warm start (Config.warmup): the service's own request handling on samples (runc options,
+ * spec, the events it builds), so a daemon adopted from a standby runs compiled code. Runs no
+ * runc, mounts nothing, writes no file.
+ */
+export function warmup(): void {
+  const options = toAny(runcTypes.Options, { binaryName: 'runc', root: '/run/containerd/runc' });
+  rehearseCreate(options, SAMPLE_SPEC);
+  const request = task.CreateTaskRequest.fromObject({
+    id: 'sample',
+    bundle: '/run/containerd/sample',
+    rootfs: [{ type: 'overlay', source: 'overlay', options: ['lowerdir=/l', 'upperdir=/u'] }],
+    stdout: '/run/containerd/fifo/sample-stdout',
+    options,
+  });
+  taskCreate(request, 1);
+  taskDelete('sample', { pid: 1, exitStatus: 0, exitedAt: timestamp() });
 }

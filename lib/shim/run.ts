@@ -19,7 +19,7 @@ import {
 } from './bootstrap';
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
 import { encodeDeleteResponse } from './delete-response';
-import { MemoryReleaser } from './daemon-runtime';
+import { MemoryReleaser, servingV8Flags } from './daemon-runtime';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
 import { closeShimLog, logger, openShimLog, setShimLogger } from './logger';
@@ -30,7 +30,7 @@ import type { StartOpts } from './spawn';
 import type { Task } from './task';
 import type { Any } from './util';
 import { warmEnv } from './warm/env';
-import { preloadServing } from './warm/preload';
+import { prepareStandby } from './warm/preload';
 import { openStandby } from './warm/standby';
 
 /** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
@@ -55,6 +55,13 @@ export interface Config {
    * keep state in module scope that the next action must not see: each then exits.
    */
   reuseStandby?: boolean;
+  /**
+   * Warm start, with CONTAINERD_SHIM_WARM_WARMUP=1: called once in each standby after `preload`
+   * and the SDK's own rehearsal of the serving path, before it waits for work. Exercise your serving code here (parse a sample
+   * request or spec, build a command line) so V8 compiles it ahead of demand; it must be cheap
+   * and touch nothing outside the process (no containers, mounts, files or timers left).
+   */
+  warmup?: () => Promise<void> | void;
 }
 
 export type DeleteResponse = taskTypes.task.v2.DeleteResponse.$Properties;
@@ -110,10 +117,8 @@ export async function run(
   if (!process.noDeprecation) process.noDeprecation = true;
   const settings = defaultConfig(config);
   if (warmEnv.standby !== undefined && addonPlatform === 'linux') {
-    const standby = openStandby(warmEnv.standby, () => {
-      preloadServing();
-      settings.preload?.();
-    });
+    await prepareStandby(settings); // loads (and, opted in, rehearses) the serving path
+    const standby = openStandby(warmEnv.standby, () => undefined);
     // Each time it is handed work, this process is what a cold start would be. An action that
     // returned leaves it waiting again when it is clean (standby.ts); the daemon role, or an
     // action that is not, ends as in a cold process.
@@ -243,7 +248,8 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
   const ownSocket = flags.socket !== '' ? flags.socket : listenerPath(3);
   logger.info('server listen started');
-  logger.info('server started');
+  // Start-up is over (the serving path is loaded): what only ran until now may lose its code.
+  logger.info({ v8Flags: servingV8Flags() }, 'server started');
   logger.info('Shim successfully started, waiting for exit signal...');
 
   const signalled = new Promise<string>((resolve) => {

@@ -6,7 +6,7 @@ import * as path from 'node:path';
 
 import { codedError } from '../error-codes';
 import { posix } from '../native';
-import { sha256Hex } from './util';
+import { sha256Hex } from './sha256';
 
 /** containerd's default shim socket directory (`<state>/s`). */
 export const SOCKET_ROOT = '/run/containerd/s';

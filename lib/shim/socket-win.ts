@@ -1,7 +1,7 @@
 // Shim addresses on Windows: named pipes. There is no socket directory (containerd 2.3's
 // `socket_dir` does not apply) and nothing on disk to create or remove.
 import * as path from 'node:path';
-import { sha256Hex } from './util';
+import { sha256Hex } from './sha256';
 
 /** The prefix of every named-pipe path. */
 export const PIPE_PREFIX = '\\\\.\\pipe\\';

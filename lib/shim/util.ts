@@ -45,16 +45,6 @@ export const OPTIONS_FILE = 'options.json';
 export const RUNTIME_FILE = 'runtime';
 export const ADDRESS_FILE = 'address';
 
-/**
- * Hex SHA-256 of a string (shim socket names). node:crypto loads on first use: it costs several
- * milliseconds, and only `start` needs it.
- */
-export function sha256Hex(text: string): string {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { createHash } = require('node:crypto') as typeof import('node:crypto');
-  return createHash('sha256').update(text).digest('hex');
-}
-
 /** The current time as a Timestamp. */
 export function timestamp(date: Date = new Date()): Timestamp {
   const ms = date.getTime();

@@ -300,10 +300,11 @@ int Main(int argc, char** argv) {
   spec.env.push_back("__CONTAINERD_SHIM_STANDBY_DEMAND=" +
                      std::to_string(static_cast<long long>(now.tv_sec) * 1000 + now.tv_nsec / 1000000));
   env.push_back(std::string(warm::kPoolEnv) + "=" + pool);
+  size_t cap = warm::MaxTarget();
 
   if (prewarm) {
     // For operators and tests: boot the pool (e.g. at machine start) and say where it is.
-    warm::TopUp(pool, settings.target, settings.max_boots, spec, true);
+    warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, true);
     std::string line = pool + "\n";
     warm::WriteAll(1, line.data(), line.size());
     return 0;
@@ -312,8 +313,11 @@ int Main(int argc, char** argv) {
   if (!inv.serve) {
     warm::Standby standby;
     warm::FileId node_id;
-    if (warm::IdOf(config.node.c_str(), &node_id) &&
-        warm::Claim(pool, node_id, kHelloTimeoutMs, warm::kActionFirst, &standby, &why)) {
+    bool claimed = warm::IdOf(config.node.c_str(), &node_id) &&
+                   warm::Claim(pool, node_id, kHelloTimeoutMs, warm::kActionFirst, &standby, &why);
+    // The pool grows with missed demand (pool.h); an action server's work uses no fresh standby.
+    if (!claimed || !standby.server) warm::RecordDemand(pool, cap, !claimed);
+    if (claimed) {
       pid_t pid = standby.pid;
       const char* kind = standby.server ? " (action server)" : "";
       std::string skipped = why.empty() ? "" : " (skipped: " + why + ")";
@@ -322,8 +326,8 @@ int Main(int argc, char** argv) {
       if (status >= 0) {
         Trace(settings, action + " warm standby=" + std::to_string(pid) +
                             " status=" + std::to_string(status) + kind + skipped);
-        if (warm::PoolLacks(pool, settings.target))
-          warm::TopUp(pool, settings.target, settings.max_boots, spec, false);
+        if (warm::PoolLacks(pool, settings.target, cap))
+          warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, false);
         return status;
       }
       Trace(settings, action + " cold after warm attempt: " + why);
@@ -333,8 +337,8 @@ int Main(int argc, char** argv) {
   } else {
     Trace(settings, action + " cold: serving is started by the shim's start");
   }
-  if (warm::PoolLacks(pool, settings.target))
-    warm::TopUp(pool, settings.target, settings.max_boots, spec, true);
+  if (warm::PoolLacks(pool, settings.target, cap))
+    warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, true);
   return ExecCold(config, node_argv, env, stdin_fd);
 }
 

@@ -30,7 +30,7 @@ constexpr size_t kSocketNameLength = 2 + 16 + 1 + 10;
 // are a different pool (the rest of the environment is set at handover).
 const char* const kBootEnvPrefixes[] = {
     "NODE_", "UV_", "LD_", "GLIBC_TUNABLES=", "MALLOC_", "TZ=", "OPENSSL_", "SSL_CERT_",
-    "CONTAINERD_SHIM_WARM_IDLE_MS=", "CONTAINERD_SHIM_WARM_FAULT=",
+    "CONTAINERD_SHIM_WARM_IDLE_MS=", "CONTAINERD_SHIM_WARM_FAULT=", "CONTAINERD_SHIM_WARM_WARMUP=",
 };
 
 size_t EnvSize(const char* name, size_t fallback, size_t max) {

@@ -266,8 +266,15 @@ Napi::Value WarmAdopt(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// warmRenice(nice): every thread's nice value (a standby that finished booting at 19).
+// warmRenice(nice): every thread back from a boot's SCHED_IDLE to SCHED_OTHER, at `nice` (a
+// standby that finished booting, pool.cc Boot): a claimed standby answers at normal speed.
 Napi::Value WarmRenice(const Napi::CallbackInfo& info) {
+  for (pid_t tid : Threads()) {
+    if (::sched_getscheduler(tid) != SCHED_IDLE) continue;
+    sched_param normal{};
+    if (::sched_setscheduler(tid, SCHED_OTHER, &normal) != 0 && errno != ESRCH)
+      AdoptError(info.Env(), "sched_setscheduler SCHED_OTHER");
+  }
   SetNice(info.Env(), info[0].As<Napi::Number>().Int32Value());
   return info.Env().Undefined();
 }
@@ -392,7 +399,9 @@ Napi::Value WarmHandDaemon(const Napi::CallbackInfo& info) {
   warm::Standby standby;
   std::string why;
   // A fresh standby only: a daemon runs for the container's lifetime, without what actions left.
-  if (!warm::Claim(pool, node_st, timeout, warm::kFreshOnly, &standby, &why)) {
+  bool claimed = warm::Claim(pool, node_st, timeout, warm::kFreshOnly, &standby, &why);
+  warm::RecordDemand(pool, warm::MaxTarget(), !claimed);  // pool.h: grows with missed demand
+  if (!claimed) {
     result.Set("reason", Napi::String::New(env, why));
     return result;
   }
@@ -470,7 +479,8 @@ Napi::Value WarmTopUp(const Napi::CallbackInfo& info) {
   size_t max_boots = info[2].As<Napi::Number>().Uint32Value();
   warm::BootSpec spec{info[3].As<Napi::String>().Utf8Value(), StringArray(env, info[4], "argv"),
                       StringArray(env, info[5], "env")};
-  if (warm::PoolLacks(pool, target)) warm::TopUp(pool, target, max_boots, spec, true);
+  size_t cap = warm::MaxTarget();
+  if (warm::PoolLacks(pool, target, cap)) warm::TopUp(pool, target, cap, max_boots, spec, true);
   return env.Undefined();
 }
 

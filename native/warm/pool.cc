@@ -4,15 +4,19 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstring>
 
 #include "claim.h"
 
@@ -35,18 +39,107 @@ bool StaleMarker(const std::string& path) {
   return stale;
 }
 
+unsigned long long NowNs() {
+  timespec t;
+  ::clock_gettime(CLOCK_MONOTONIC, &t);
+  return static_cast<unsigned long long>(t.tv_sec) * 1000000000ull +
+         static_cast<unsigned long long>(t.tv_nsec);
+}
+
+// d-<16 hex ns>-<pid> (a claim that got a standby) or m-... (one that missed): its time.
+bool ParseDemandName(const char* name, unsigned long long* ns, bool* missed) {
+  if ((name[0] != 'd' && name[0] != 'm') || name[1] != '-') return false;
+  char* end = nullptr;
+  *ns = std::strtoull(name + 2, &end, 16);
+  *missed = name[0] == 'm';
+  return end == name + 18 && *end == '-';
+}
+
+bool Recent(unsigned long long ns, unsigned long long now) {
+  return ns <= now && now - ns <= static_cast<unsigned long long>(kDemandWindowMs) * 1000000ull;
+}
+
+// The target the recent demand asks for: `base`, or up to `cap` recent claims when some of
+// them missed (a pool that covers its demand does not grow).
+size_t Wanted(size_t base, size_t demand, size_t misses, size_t cap) {
+  return misses == 0 ? base : std::max(base, std::min(demand, cap));
+}
+
+// How long a grown target holds after the demand that grew it: the idle timeout
+// (CONTAINERD_SHIM_WARM_IDLE_MS, part of the pool's identity, so the same for all its users).
+unsigned long long HoldNs() {
+  const char* v = ::getenv("CONTAINERD_SHIM_WARM_IDLE_MS");
+  char* end = nullptr;
+  unsigned long long ms = v != nullptr ? std::strtoull(v, &end, 10) : 0;
+  if (v == nullptr || *v == '\0' || *end != '\0' || ms == 0) ms = 60000;
+  return ms * 1000000ull;
+}
+
+// The grown target, in the lock file: "<target> <16 hex: monotonic ns until it holds>\n";
+// 0 when there is none, or it expired.
+size_t HeldTarget(int fd, unsigned long long now) {
+  char buf[32] = {};
+  ssize_t n = ::pread(fd, buf, sizeof(buf) - 1, 0);
+  if (n <= 0) return 0;
+  char* end = nullptr;
+  unsigned long target = std::strtoul(buf, &end, 10);
+  if (end == buf || *end != ' ') return 0;
+  unsigned long long until = std::strtoull(end + 1, nullptr, 16);
+  return now <= until ? target : 0;
+}
+
+size_t HeldTarget(const std::string& pool, unsigned long long now) {
+  int fd = ::open((pool + "/lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  size_t held = HeldTarget(fd, now);
+  ::close(fd);
+  return held;
+}
+
+// Under the lock: the target to boot for. Demand above `base` is written down, so the
+// standbys' refills keep booting for it after its claims left the window (boots are slower
+// than a burst); a held target lasts an idle timeout past the demand that grew it, then the
+// pool shrinks back to `base` as its standbys idle out.
+size_t Grow(int lock, size_t base, size_t want, size_t cap, unsigned long long now) {
+  size_t held = std::min(HeldTarget(lock, now), cap);
+  if (want > base && want >= held) {
+    char buf[32];
+    int n = std::snprintf(buf, sizeof(buf), "%4zu %016llx\n", want, now + HoldNs());
+    if (::ftruncate(lock, 0) == 0) ::pwrite(lock, buf, static_cast<size_t>(n), 0);
+  }
+  return std::max(want, held);
+}
+
+// Whether a boot may run at the lowest priority: only if the standby can leave it again once
+// ready (root, or an RLIMIT_NICE that allows our nice value), else it would serve slowly.
+bool CanLower() {
+  if (::geteuid() == 0) return true;
+  errno = 0;
+  int nice = ::getpriority(PRIO_PROCESS, 0);
+  rlimit r{};
+  if (errno != 0 || ::getrlimit(RLIMIT_NICE, &r) != 0) return false;
+  return r.rlim_cur == RLIM_INFINITY || static_cast<rlim_t>(20 - nice) <= r.rlim_cur;
+}
+
 [[noreturn]] void Boot(const BootSpec& spec, int marker) {
   ::setsid();
-  // Off the critical path: a boot only gets the CPU that starting containers leave (root can
-  // lower the nice value again at handover; others would stay slow, so they boot at normal).
-  if (::geteuid() == 0) ::setpriority(PRIO_PROCESS, 0, 19);
   if (marker != 3) {
     if (::dup2(marker, 3) < 0) ::_exit(127);
   } else {
     ::fcntl(3, F_SETFD, 0);
   }
-  if (::syscall(SYS_close_range, 4U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
-    for (int fd = 4; fd < 1024; fd++) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  // Closed now, not at exec: the pool lock must not stay held by a boot starved of CPU below.
+  if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0) {
+    for (int fd = 4; fd < 1024; fd++) ::close(fd);
+  }
+  // Off the critical path: SCHED_IDLE runs a boot only on CPU nobody else wants, so boots
+  // never compete with starting containers (a boot starved on a busy machine means the cold
+  // path). The standby returns to normal scheduling once ready (warmRenice), before it can be
+  // claimed; a handover then copies the requester's.
+  if (CanLower()) {
+    ::setpriority(PRIO_PROCESS, 0, 19);
+    sched_param idle{};
+    ::sched_setscheduler(0, SCHED_IDLE, &idle);
   }
   std::vector<char*> argv, envp;
   for (const auto& s : spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
@@ -61,8 +154,8 @@ bool StaleMarker(const std::string& path) {
 }
 
 // Runs in the forked helper: sweep, count, boot.
-[[noreturn]] void TopUpChild(const std::string& pool, size_t target, size_t max_boots,
-                             const BootSpec& spec) {
+[[noreturn]] void TopUpChild(const std::string& pool, size_t target, size_t cap,
+                             size_t max_boots, const BootSpec& spec) {
   int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     // Release containerd's pipes at once: `start`'s caller waits until they close.
@@ -74,7 +167,8 @@ bool StaleMarker(const std::string& path) {
   int lock = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock < 0 || ::flock(lock, LOCK_EX) != 0) ::_exit(1);
 
-  size_t ready = 0, booting = 0;
+  size_t ready = 0, booting = 0, demand = 0, misses = 0;
+  unsigned long long now = NowNs();
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) ::_exit(1);
   while (dirent* e = ::readdir(dir)) {
@@ -82,7 +176,15 @@ bool StaleMarker(const std::string& path) {
     std::string path = pool + "/" + name;
     unsigned long long t;
     pid_t pid, claimer;
-    if (ParseReadyName(name, &t, &pid)) {
+    bool missed;
+    if (ParseDemandName(name, &t, &missed)) {
+      if (!Recent(t, now)) {
+        ::unlink(path.c_str());
+      } else {
+        demand++;
+        misses += missed;
+      }
+    } else if (ParseReadyName(name, &t, &pid)) {
       if (Alive(pid)) ready++;
       else ::unlink(path.c_str());
     } else if (ParseServerName(name, &t, &pid)) {
@@ -99,6 +201,7 @@ bool StaleMarker(const std::string& path) {
   }
   ::closedir(dir);
 
+  target = Grow(lock, target, Wanted(target, demand, misses, cap), cap, now);
   size_t have = ready + booting;
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
@@ -122,22 +225,65 @@ bool StaleMarker(const std::string& path) {
 
 }  // namespace
 
-bool PoolLacks(const std::string& pool, size_t target) {
-  DIR* dir = ::opendir(pool.c_str());
-  if (dir == nullptr) return false;
-  size_t have = 0;
-  while (dirent* e = ::readdir(dir)) {
-    if ((e->d_name[0] == 's' || e->d_name[0] == 'b') && e->d_name[1] == '-') have++;
-  }
-  ::closedir(dir);
-  return have < target;
+size_t MaxTarget() {
+  const char* v = ::getenv("CONTAINERD_SHIM_WARM_MAX");
+  if (v == nullptr || *v == '\0') return 16;
+  char* end = nullptr;
+  unsigned long n = std::strtoul(v, &end, 10);
+  if (*end != '\0') return 16;
+  return std::min<size_t>(n, 64);
 }
 
-void TopUp(const std::string& pool, size_t target, size_t max_boots, const BootSpec& spec,
-           bool wait) {
+void RecordDemand(const std::string& pool, size_t cap, bool missed) {
+  DIR* dir = ::opendir(pool.c_str());
+  if (dir == nullptr) return;
+  unsigned long long now = NowNs(), t;
+  size_t recent = 0, misses = 0;
+  bool m;
+  while (dirent* e = ::readdir(dir)) {
+    if (!ParseDemandName(e->d_name, &t, &m)) continue;
+    if (!Recent(t, now)) {
+      ::unlink((pool + "/" + e->d_name).c_str());
+    } else {
+      recent++;
+      misses += m;
+    }
+  }
+  ::closedir(dir);
+  // Past the cap the pool grows no further: no need to count more (one miss still counts).
+  if (recent >= cap && !(missed && misses == 0)) return;
+  char name[48];
+  std::snprintf(name, sizeof(name), "/%c-%016llx-%d", missed ? 'm' : 'd', now,
+                static_cast<int>(::getpid()));
+  int fd = ::open((pool + name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+                  0600);
+  if (fd >= 0) ::close(fd);
+}
+
+bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
+  DIR* dir = ::opendir(pool.c_str());
+  if (dir == nullptr) return false;
+  size_t have = 0, demand = 0, misses = 0;
+  unsigned long long now = NowNs(), t;
+  bool missed;
+  while (dirent* e = ::readdir(dir)) {
+    if ((e->d_name[0] == 's' || e->d_name[0] == 'b') && e->d_name[1] == '-') {
+      have++;
+    } else if (ParseDemandName(e->d_name, &t, &missed) && Recent(t, now)) {
+      demand++;
+      misses += missed;
+    }
+  }
+  ::closedir(dir);
+  size_t held = std::min(HeldTarget(pool, now), cap);
+  return have < std::max(Wanted(target, demand, misses, cap), held);
+}
+
+void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
+           const BootSpec& spec, bool wait) {
   if (target == 0) return;
   pid_t c = ::fork();
-  if (c == 0) TopUpChild(pool, target, max_boots, spec);
+  if (c == 0) TopUpChild(pool, target, cap, max_boots, spec);
   if (c > 0 && wait) {
     int status;
     while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {

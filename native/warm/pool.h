@@ -1,10 +1,16 @@
 // Keeping a pool directory stocked with standbys (used by the launcher after each invocation and
 // by each standby once it is ready, so a pool refills itself while boots are rationed). Entries
 // besides the sockets of claim.h:
-//   lock              flock'ed while counting and booting, so two processes never over-boot
+//   lock              flock'ed while counting and booting, so two processes never over-boot;
+//                     holds the target grown by demand and until when it holds (pool.cc Grow)
 //   b-<pid>-<n>       a booting standby's marker, flock'ed by the booting process (its fd 3)
 //                     until it is ready or dead, so a boot that died is told apart
 //   t-<pid>           a standby binding its socket before publishing it as s-...
+//   d-<16 hex: monotonic ns>-<pid>, m-<same>
+//                     a claim in the last kDemandWindowMs that got a standby (d) or missed (m):
+//                     demand. When some missed, the pool grows to their number (capped) for an
+//                     idle timeout; older ones are swept by the next claim or top-up, and no
+//                     more than the cap (+1 miss) are kept, so the directory stays small.
 #pragma once
 #include <sys/types.h>
 
@@ -22,14 +28,26 @@ struct BootSpec {
   std::vector<std::string> env;
 };
 
-// Cheap (no lock): whether ready plus booting standbys are fewer than `target`.
-bool PoolLacks(const std::string& pool, size_t target);
+// Claims counted as demand: those of the last 2 s (a burst of `ctr run`s spreads over that).
+constexpr long long kDemandWindowMs = 2000;
+// The cap on the demand-grown target: CONTAINERD_SHIM_WARM_MAX (default 16, at most 64).
+size_t MaxTarget();
 
-// Forks a helper that sweeps stale entries and boots the missing standbys (at most
-// `max_boots` booting at a time; each in its own session, stdio on /dev/null, nice 19 when we
-// are root), then exits; the booted standbys are orphans (reaped by init or a subreaper).
-// Waits for the helper (a few fork()s) when `wait` is set.
-void TopUp(const std::string& pool, size_t target, size_t max_boots, const BootSpec& spec,
-           bool wait);
+// Records one claim in `pool`'s demand, `missed` when it found no standby; cheap: one
+// readdir, at most one create. Stops counting at `cap`.
+void RecordDemand(const std::string& pool, size_t cap, bool missed);
+
+// Cheap (no lock): whether ready plus booting standbys are fewer than the target: `target`;
+// or, when recent claims missed, their number up to `cap`; or a target that demand grew
+// within the last idle timeout (CONTAINERD_SHIM_WARM_IDLE_MS).
+bool PoolLacks(const std::string& pool, size_t target, size_t cap);
+
+// Forks a helper that sweeps stale entries and boots the missing standbys up to the target
+// (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
+// /dev/null, SCHED_IDLE and nice 19 where it can leave them again once ready), then exits; the
+// booted standbys are orphans (reaped by init or a subreaper). Waits for the helper (a few
+// fork()s) when `wait` is set.
+void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
+           const BootSpec& spec, bool wait);
 
 }  // namespace warm

@@ -100,7 +100,7 @@ export function prewarm(binary: string, env: Record<string, string>): string {
   return r.stdout.trim();
 }
 
-/** Waits until `pool` has at least `n` ready standbys. Liveness only: boots run at nice 19. */
+/** Waits until `pool` has at least `n` ready standbys. Liveness only: boots run at SCHED_IDLE. */
 export async function waitReady(pool: string, n: number, timeoutMs = 120_000): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (readySockets(pool).length < n) {

@@ -277,7 +277,6 @@ class StandbyProcess implements Standby {
     this.bootEnv = envEntries();
     this.bootArgv = [...process.argv];
     this.bootUmask = process.umask();
-    this.fd3Free = releaseBootMarker(pool);
     if (warmEnv.standbyNice !== undefined) {
       try {
         linux.warmRenice(warmEnv.standbyNice); // booted at nice 19, off the critical path
@@ -286,6 +285,8 @@ class StandbyProcess implements Standby {
       }
     }
     this.publish('s');
+    // Only now: until its socket is published the boot marker keeps this standby counted.
+    this.fd3Free = releaseBootMarker(pool);
     this.rss = process.memoryUsage.rss();
     refill(pool, this.bootCmdline, this.bootEnviron, this.idle);
   }
