@@ -637,9 +637,11 @@ describe('warm start under containerd', function () {
     await waitServer(pool, server);
     await waitReady(pool, POOL);
     await waitBooted(pool);
-    const fresh = readySockets(pool).map(socketPid);
-    for (const pid of fresh) process.kill(pid, 'SIGKILL');
-    assert.deepEqual(await waitGone(fresh, 60_000), []);
+    const fresh = readySockets(pool);
+    for (const sock of fresh) process.kill(socketPid(sock), 'SIGKILL');
+    assert.deepEqual(await waitGone(fresh.map(socketPid), 60_000), []);
+    // (what the next top-up's sweep would do)
+    for (const sock of fresh) fs.rmSync(path.join(pool, sock), { force: true });
     const id = name('nofresh');
     const from2 = traceLines(tb.warmLog).length;
     try {
