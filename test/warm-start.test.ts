@@ -2,9 +2,11 @@
 // makes (session, cgroups, environment, cwd, OOM score, limits, signals, fds), and every fault of
 // a handover ends in a correct container run with nothing left behind: a standby killed in the
 // middle, two clients racing for one standby, a standby of another build, a module changed on
-// disk, a foreign process listening in the pool, another uid connecting. Nothing here depends on
-// timing: each case sets the pool up, waits (liveness only) until it is ready, and checks what
-// the launcher's trace and /proc say.
+// disk, a foreign process listening in the pool, another uid connecting. Action servers (standbys
+// that went back to waiting after an action) serve one action after another, nothing of one
+// action reaches the next, an unclean action ends its process, and the daemon role never goes
+// to one. Nothing here depends on timing: each case sets the pool up, waits (liveness only)
+// until it is ready, and checks what the launcher's trace and /proc say.
 import { strict as assert } from 'node:assert';
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -19,6 +21,7 @@ import {
   pools,
   prewarm,
   readySockets,
+  serverSockets,
   socketPid,
   traceLines,
   waitNoStandbys,
@@ -47,6 +50,24 @@ function actions(tb: Testbed, from: number): string[] {
     .filter((l) => /^(start|delete|daemon|flags) /.test(l));
 }
 
+/** Trace lines as written ("<time> pid=<pid> <what>"). */
+function rawTrace(file: string): string[] {
+  return fs.readFileSync(file, 'utf8').split('\n').filter(Boolean);
+}
+
+/** Waits (liveness only) until the trace has a line matching `re` after line `from`. */
+async function traceHas(file: string, from: number, re: RegExp): Promise<string> {
+  const until = Date.now() + 60_000;
+  for (;;) {
+    const found = rawTrace(file)
+      .slice(from)
+      .find((l) => re.test(l));
+    if (found !== undefined) return found;
+    if (Date.now() > until) assert.fail(`no trace line ${re}: ${traceLines(file).slice(from)}`);
+    await sleep(20);
+  }
+}
+
 /** The standby pids the trace says took work ("... warm standby=<pid> ..."). */
 function servedBy(lines: string[]): number[] {
   return lines.flatMap((l) => {
@@ -66,6 +87,87 @@ async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
   return left;
 }
 
+/** Waits (liveness only) until `pid` waits in `pool` as an action server. */
+async function waitServer(pool: string, pid: number): Promise<void> {
+  const until = Date.now() + 60_000;
+  while (!serverSockets(pool).map(socketPid).includes(pid)) {
+    if (Date.now() > until) assert.fail(`${pid} is no action server: ${fs.readdirSync(pool)}`);
+    await sleep(20);
+  }
+}
+
+/** Waits (liveness only) until `pool` boots nothing (no b-... marker). */
+async function waitBooted(pool: string): Promise<void> {
+  const until = Date.now() + 120_000;
+  while (fs.readdirSync(pool).some((n) => n.startsWith('b-'))) {
+    if (Date.now() > until) assert.fail(`${pool} keeps booting`);
+    await sleep(50);
+  }
+}
+
+const PROBE_ID = 'io.containerd.probe.v1';
+
+/**
+ * A shim whose `delete` writes what it sees to $PROBE_OUT (its pid, a variable an earlier
+ * action set, cwd, umask, exitCode, argv), then changes all of them and, as $PROBE_MODE says,
+ * fails, leaves a timer or a signal handler, calls process.exit(0), or (`once`) hangs the first
+ * time, after writing to stdout.
+ */
+function probeShim(dir: string): string {
+  const entry = path.join(dir, 'probe.js');
+  const binary = path.join(dir, 'containerd-shim-probe-v1');
+  const sdk = JSON.stringify(path.join(top, 'dist', 'lib', 'index.js'));
+  fs.writeFileSync(
+    entry,
+    `'use strict';
+const fs = require('node:fs');
+const { run } = require(${sdk});
+class Probe {
+  startShim() { return 'unix:///nowhere'; }
+  async deleteShim() {
+    fs.writeFileSync(process.env.PROBE_OUT, JSON.stringify({
+      pid: process.pid, leak: process.env.PROBE_LEAK ?? null, cwd: process.cwd(),
+      umask: process.umask(), exitCode: process.exitCode ?? null, argv: process.argv.slice(2),
+    }));
+    process.env.PROBE_LEAK = 'set by ' + process.pid;
+    process.chdir('/tmp');
+    process.umask(0o077);
+    process.exitCode = 7;
+    const mode = process.env.PROBE_MODE;
+    if (mode === 'fail') throw new Error('probe failed');
+    if (mode === 'timer') setTimeout(() => undefined, 3600000);
+    if (mode === 'listener') process.on('SIGHUP', () => undefined);
+    if (mode === 'exit') process.exit(0);
+    if (mode === 'once' && !fs.existsSync(process.env.PROBE_OUT + '.blocked')) {
+      // The first attempt writes some output, then hangs (until killed); a rerun completes.
+      fs.writeFileSync(process.env.PROBE_OUT + '.blocked', String(process.pid));
+      fs.writeSync(1, 'partial output of the first attempt\\n');
+      await new Promise(() => setInterval(() => undefined, 1000));
+    }
+    return {};
+  }
+  wait() { return new Promise(() => undefined); }
+  createTaskService() { throw new Error('not serving'); }
+}
+void run(${JSON.stringify(PROBE_ID)}, Probe);
+`,
+  );
+  const r = spawnSync(
+    process.execPath,
+    [path.join(top, 'bin', 'containerd-shim'), 'package', entry, '-o', binary],
+    { encoding: 'utf8' },
+  );
+  assert.equal(r.status, 0, r.stderr);
+  return binary;
+}
+
+interface ProbeRun {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+  report: { pid: number; leak: string | null; cwd: string; umask: number; exitCode: unknown };
+}
+
 async function settle(tb: Testbed): Promise<void> {
   const until = Date.now() + 30_000;
   for (;;) {
@@ -78,18 +180,19 @@ async function settle(tb: Testbed): Promise<void> {
 }
 
 /**
- * Nothing of a handover may stay in a pool: only ready sockets, booting markers, the lock and
- * the recent demand (d-/m- markers, bounded by CONTAINERD_SHIM_WARM_MAX).
+ * Nothing of a handover may stay in a pool: only ready sockets (fresh standbys' and action
+ * servers'), booting markers, the lock and the recent demand (d-/m- markers, bounded by
+ * CONTAINERD_SHIM_WARM_MAX).
  */
 function assertPoolClean(root: string): void {
   for (const pool of pools(root)) {
     const junk = fs
       .readdirSync(pool)
-      .filter((n) => !/^(s-|b-|[dm]-[0-9a-f]{16}-\d+$|lock$)/.test(n));
+      .filter((n) => !/^(s-|a-|b-|[dm]-[0-9a-f]{16}-\d+$|lock$)/.test(n));
     assert.deepEqual(junk, [], `stray entries in ${pool}`);
     const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
     assert.ok(demand.length <= 17, `demand markers beyond the cap (16 + 1): ${demand.length}`);
-    for (const s of readySockets(pool)) {
+    for (const s of [...readySockets(pool), ...serverSockets(pool)]) {
       assert.ok(alive(socketPid(s)), `${s} belongs to a live standby`);
     }
   }
@@ -361,7 +464,7 @@ describe('warm start under containerd', function () {
     }
   });
 
-  it('clients racing for standbys: each standby serves exactly one of them', async () => {
+  it('clients racing for standbys: each gets its own, and no daemon ran an action', async () => {
     await ready(tb);
     // Ten containers at once against three standbys, and ten -v of the launcher at once.
     const ids = Array.from({ length: 10 }, (_, i) => name(`race${i}`));
@@ -381,9 +484,12 @@ describe('warm start under containerd', function () {
     );
     for (const v of versions) assert.match(v, /^0 io\.containerd\.runcts\.v2:\n {2}Version: /);
     const lines = actions(tb, mark);
-    const served = servedBy(lines);
-    assert.ok(served.length >= 1, 'some of them found a standby');
-    assert.equal(new Set(served).size, served.length, `a standby served twice: ${lines}`);
+    assert.ok(servedBy(lines).length >= 1, 'some of them found a standby');
+    // An action server serves one client after another; a daemon is a fresh standby, taken once.
+    const daemons = servedBy(lines.filter((l) => l.startsWith('daemon ')));
+    const actionPids = new Set(servedBy(lines.filter((l) => !l.startsWith('daemon '))));
+    assert.equal(new Set(daemons).size, daemons.length, `a standby became two daemons: ${lines}`);
+    for (const pid of daemons) assert.ok(!actionPids.has(pid), `${pid} ran an action: ${lines}`);
   });
 
   it('standbys of another build never get work: an upgraded binary, a socket moved in, a changed module', async () => {
@@ -406,15 +512,25 @@ describe('warm start under containerd', function () {
     };
     packageShim();
     const oldPool = await ready(tb, POOL, binary);
-    const old = readySockets(oldPool).map(socketPid);
+    // One run leaves an action server (the standby that ran its start and delete).
+    await runRm(tb, name('before'), binary);
+    const server = serverSockets(oldPool).map(socketPid);
+    assert.equal(server.length, 1, `one action server: ${fs.readdirSync(oldPool)}`);
+    await waitReady(oldPool, POOL);
+    const old = [...readySockets(oldPool).map(socketPid), ...server];
 
-    // 1. A module the standbys loaded changes: they answer "stale", exit, and the run is cold.
+    // 1. A module the standbys loaded changes: they answer "stale", exit, and the run is cold;
+    // the action server too (it is checked at every reuse).
     fs.writeFileSync(dep, 'module.exports = 2;\n');
+    const changedFrom = traceLines(tb.warmLog).length;
     await runRm(tb, name('changed'), binary);
-    assert.match(actions(tb, mark).join('\n'), /stale \(its modules changed on disk\)/);
+    assert.match(
+      actions(tb, changedFrom).join('\n') + `\n(trace: ${rawTrace(tb.warmLog).join('\n')})`,
+      new RegExp(`pid ${server[0]}: stale \\(its modules changed on disk\\)`),
+    );
     // (standbys booted after the change load the new module and may serve)
     assert.deepEqual(
-      servedBy(actions(tb, mark)).filter((p) => old.includes(p)),
+      servedBy(actions(tb, changedFrom)).filter((p) => old.includes(p)),
       [],
     );
     // They exit (the pool refills with standbys that loaded the new module).
@@ -498,7 +614,191 @@ describe('warm start under containerd', function () {
     assert.match(actions(tb, from).join('\n'), /^start warm standby=/m);
   });
 
-  it('idle standbys exit on their own after CONTAINERD_SHIM_WARM_IDLE_MS', async () => {
+  it('one action server serves every start and delete; the daemon role never goes to it', async () => {
+    const pool = await ready(tb);
+    const from = traceLines(tb.warmLog).length;
+    for (let i = 0; i < 3; i++) await runRm(tb, name(`seq${i}`));
+    const lines = actions(tb, from);
+    const acts = lines.filter((l) => /^(start|delete) /.test(l));
+    assert.equal(acts.length, 6, lines.join('\n'));
+    const servers = new Set(servedBy(acts));
+    assert.equal(servers.size, 1, `one process ran every action: ${lines.join('\n')}`);
+    assert.ok(
+      acts.slice(1).every((l) => l.endsWith(' (action server)')),
+      `after the first action, an action server: ${lines.join('\n')}`,
+    );
+    const daemons = servedBy(lines.filter((l) => l.startsWith('daemon ')));
+    assert.equal(new Set(daemons).size, 3, `three fresh daemons: ${lines.join('\n')}`);
+    const [server] = [...servers] as [number];
+    assert.ok(!daemons.includes(server));
+
+    // Only the action server is left (the fresh standbys are killed, nothing boots): the
+    // daemon is started cold rather than by it.
+    await waitServer(pool, server);
+    await waitReady(pool, POOL);
+    await waitBooted(pool);
+    const fresh = readySockets(pool);
+    for (const sock of fresh) process.kill(socketPid(sock), 'SIGKILL');
+    assert.deepEqual(await waitGone(fresh.map(socketPid), 60_000), []);
+    // (what the next top-up's sweep would do)
+    for (const sock of fresh) fs.rmSync(path.join(pool, sock), { force: true });
+    const id = name('nofresh');
+    const from2 = traceLines(tb.warmLog).length;
+    try {
+      const r = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, id, 'sleep', '300']);
+      assert.equal(r.code, 0, r.stderr);
+      const text = actions(tb, from2).join('\n');
+      assert.match(
+        text,
+        new RegExp(`^start warm standby=${server} status=0 \\(action server\\)`, 'm'),
+      );
+      assert.match(text, /^daemon cold: /m);
+      assert.notEqual(shimOf(tb, id), server);
+      assert.ok(alive(server));
+    } finally {
+      await tb.ctr(['tasks', 'rm', '-f', id]);
+      await tb.ctr(['container', 'delete', id]);
+    }
+  });
+
+  describe('what an action server keeps between actions', () => {
+    let probe: string;
+    let dir: string;
+
+    before(() => {
+      dir = fs.mkdtempSync(path.join(tb.dir, 'probe-'));
+      probe = probeShim(dir);
+    });
+
+    /** `probe delete` in `dir` with $PROBE_MODE `mode` (warm unless `cold`). */
+    function runProbe(mode: string, cold = false): ProbeRun {
+      const out = path.join(dir, 'report.json');
+      fs.rmSync(out, { force: true });
+      const r = spawnSync(probe, ['-namespace', 'probe', '-id', 'p', 'delete'], {
+        cwd: dir,
+        env: {
+          ...process.env,
+          ...tb.env,
+          PROBE_OUT: out,
+          PROBE_MODE: mode,
+          ...(cold ? { CONTAINERD_SHIM_WARM: '0' } : {}),
+        },
+        encoding: 'utf8',
+      });
+      return {
+        status: r.status,
+        stdout: r.stdout,
+        stderr: r.stderr,
+        report: JSON.parse(fs.readFileSync(out, 'utf8')) as ProbeRun['report'],
+      };
+    }
+
+    it('one process serves action after action; environment, cwd, umask and exitCode start afresh', async () => {
+      const pool = await ready(tb, 1, probe);
+      const from = traceLines(tb.warmLog).length;
+      const runs = ['', 'fail', '', ''].map((mode) => runProbe(mode));
+      const cold = runProbe('fail', true);
+      assert.deepEqual(
+        runs.map((r) => r.status),
+        [0, 1, 0, 0],
+      );
+      // A failed action prints what a cold one prints, and the process is reused all the same.
+      assert.equal(cold.stderr, `${PROBE_ID}: probe failed\n`);
+      assert.deepEqual([runs[1]!.stdout, runs[1]!.stderr], [cold.stdout, cold.stderr]);
+      const pid = runs[0]!.report.pid;
+      for (const r of runs) {
+        assert.deepEqual(
+          { ...r.report, pid: r.report.pid === pid },
+          {
+            pid: true,
+            leak: null,
+            cwd: dir,
+            umask: cold.report.umask,
+            exitCode: null,
+            argv: ['-namespace', 'probe', '-id', 'p', 'delete'],
+          },
+        );
+      }
+      const lines = actions(tb, from).filter((l) => l.startsWith('delete '));
+      assert.deepEqual(servedBy(lines), [pid, pid, pid, pid], lines.join('\n'));
+      // Between actions it looks like a standby of its pool again: the claim's check of
+      // /proc/<pid>/environ passed for each reuse; cwd is /, stdio /dev/null.
+      await waitServer(pool, pid);
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      assert.ok(environ.includes(`__CONTAINERD_SHIM_STANDBY=${pool}`));
+      assert.ok(!environ.some((e) => e.startsWith('PROBE_')));
+      assert.equal(fs.readlinkSync(`/proc/${pid}/cwd`), '/');
+      for (const fd of [0, 1, 2])
+        assert.equal(fs.readlinkSync(`/proc/${pid}/fd/${fd}`), '/dev/null');
+    });
+
+    it('an action server SIGKILLed in the middle of an action: the action runs cold, nothing of the first attempt shows', async () => {
+      const pool = await ready(tb, 1, probe);
+      const server = runProbe('').report.pid;
+      await waitServer(pool, server);
+      const from = traceLines(tb.warmLog).length;
+      const out = path.join(dir, 'report.json');
+      fs.rmSync(`${out}.blocked`, { force: true });
+      const child = spawn(probe, ['-namespace', 'probe', '-id', 'p', 'delete'], {
+        cwd: dir,
+        env: { ...process.env, ...tb.env, PROBE_OUT: out, PROBE_MODE: 'once' },
+      });
+      let stdout = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      const status = new Promise<number | null>((resolve) => child.on('close', resolve));
+      // Liveness only: the action runs in the server and hangs there.
+      const until = Date.now() + 60_000;
+      while (!fs.existsSync(`${out}.blocked`)) {
+        if (Date.now() > until) assert.fail('the action never started');
+        await sleep(20);
+      }
+      assert.equal(fs.readFileSync(`${out}.blocked`, 'utf8'), String(server));
+      process.kill(server, 'SIGKILL');
+      assert.equal(await status, 0);
+      assert.equal(stdout, runProbe('', true).stdout, "only the cold run's output");
+      const report = JSON.parse(fs.readFileSync(out, 'utf8')) as ProbeRun['report'];
+      assert.notEqual(report.pid, server);
+      assert.match(
+        actions(tb, from).join('\n'),
+        new RegExp(
+          `^delete cold after warm attempt: standby ${server} died before answering$`,
+          'm',
+        ),
+      );
+      assert.deepEqual(await waitGone([server], 60_000), []);
+    });
+
+    for (const [mode, why] of [
+      ['timer', /left resource Timeout/],
+      ['listener', /left process 'SIGHUP' listener/],
+      ['exit', undefined],
+    ] as const) {
+      it(`an action that ${mode === 'exit' ? 'calls process.exit()' : `leaves a ${mode}`} is not reused: its process exits`, async () => {
+        const pool = await ready(tb, 1, probe);
+        const from = traceLines(tb.warmLog).length;
+        const run = runProbe(mode);
+        const cold = runProbe(mode, true);
+        assert.deepEqual(
+          [run.status, run.stdout, run.stderr],
+          [cold.status, cold.stdout, cold.stderr],
+        );
+        const pid = run.report.pid;
+        assert.deepEqual(servedBy(actions(tb, from)), [pid]);
+        assert.deepEqual(await waitGone([pid], 60_000), [], 'it exited');
+        assert.ok(!serverSockets(pool).map(socketPid).includes(pid));
+        if (why) {
+          await traceHas(
+            tb.warmLog,
+            from,
+            new RegExp(` pid=${pid} standby exits after its action: `),
+          );
+          assert.match(rawTrace(tb.warmLog).slice(from).join('\n'), why);
+        }
+      });
+    }
+  });
+
+  it('idle standbys and action servers exit on their own after CONTAINERD_SHIM_WARM_IDLE_MS', async () => {
     tb.env.CONTAINERD_SHIM_WARM_IDLE_MS = '1000';
     try {
       // A pool of its own: the idle timeout is part of the build identity.
@@ -508,6 +808,23 @@ describe('warm start under containerd', function () {
       assert.deepEqual(await waitNoStandbys(pool, 120_000), []);
       assert.deepEqual(pids.filter(alive), []);
       assert.deepEqual(readySockets(pool), []);
+
+      // An action server (a standby back from its action) idles out too. Its action must find
+      // a standby first: boot again until one did (a busy machine may idle them out before).
+      let server = 0;
+      for (let attempt = 0; attempt < 5 && server === 0; attempt++) {
+        await ready(tb, 1);
+        const from = traceLines(tb.warmLog).length;
+        const v = spawnSync(OURS, ['-v'], { env: { ...process.env, ...tb.env } });
+        assert.equal(v.status, 0);
+        server = servedBy(actions(tb, from))[0] ?? 0;
+        if (server !== 0)
+          await traceHas(tb.warmLog, from, new RegExp(` pid=${server} standby waits again: `));
+      }
+      assert.notEqual(server, 0, 'an action found a standby');
+      assert.deepEqual(await waitGone([server], 120_000), [], 'the action server idled out');
+      assert.deepEqual(await waitNoStandbys(pool, 120_000), []);
+      assert.deepEqual([...readySockets(pool), ...serverSockets(pool)], []);
     } finally {
       tb.env.CONTAINERD_SHIM_WARM_IDLE_MS = '600000';
     }

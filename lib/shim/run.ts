@@ -31,7 +31,7 @@ import type { Task } from './task';
 import type { Any } from './util';
 import { warmEnv } from './warm/env';
 import { prepareStandby } from './warm/preload';
-import { becomeStandby } from './warm/standby';
+import { openStandby } from './warm/standby';
 
 /** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
 export interface Config {
@@ -49,6 +49,12 @@ export interface Config {
    * serving path, so a daemon taken over from a standby answers containerd at once.
    */
   preload?: () => void;
+  /**
+   * Warm start: a standby that ran an action (`start`, `delete`, `-v`, `-info`) waits for the
+   * next one when the action left nothing behind (default true). Set false when your actions
+   * keep state in module scope that the next action must not see: each then exits.
+   */
+  reuseStandby?: boolean;
   /**
    * Warm start, with CONTAINERD_SHIM_WARM_WARMUP=1: called once in each standby after `preload`
    * and the SDK's own rehearsal of the serving path, before it waits for work. Exercise your serving code here (parse a sample
@@ -111,18 +117,33 @@ export async function run(
   if (!process.noDeprecation) process.noDeprecation = true;
   const settings = defaultConfig(config);
   if (warmEnv.standby !== undefined && addonPlatform === 'linux') {
-    // Resolves once handed work: from here on this process is what a cold start would be.
-    await prepareStandby(settings); // loads and rehearses the serving path
-    await becomeStandby(warmEnv.standby, () => undefined);
+    await prepareStandby(settings); // loads (and, opted in, rehearses) the serving path
+    const standby = openStandby(warmEnv.standby, () => undefined);
+    // Each time it is handed work, this process is what a cold start would be. An action that
+    // returned leaves it waiting again when it is clean (standby.ts); the daemon role, or an
+    // action that is not, ends as in a cold process.
+    while ((await standby.work()) === 'action') {
+      const status = await perform(runtimeId, shim, settings);
+      if (!(await standby.reuse(status, settings.reuseStandby !== false))) process.exit(status);
+    }
   }
+  process.exit(await perform(runtimeId, shim, settings));
+}
+
+/** Runs the action (or serves): 0, or 1 once `runtimeId: message` is on stderr. */
+async function perform(
+  runtimeId: string,
+  shim: ShimConstructor,
+  settings: Config,
+): Promise<number> {
   try {
     await dispatch(runtimeId, shim, settings);
-    process.exit(0);
+    return 0;
   } catch (err) {
     logger.error({ err }, 'shim failed');
     await closeShimLog(logger, 500); // Windows: the log pipe is asynchronous
     write(2, `${runtimeId}: ${(err as Error)?.message ?? String(err)}\n`);
-    process.exit(1);
+    return 1;
   }
 }
 

@@ -7,9 +7,11 @@
 // stdout/stderr, waits for the exit status and the standby's exit, and only then copies the
 // captured output to its own stdout/stderr: if the standby dies first, nothing has reached
 // containerd yet and the launcher runs the action itself (cold). The cold path execs node with
-// the same argv and environment as before warm starts existed. Missing standbys are booted
-// off the critical path (pool.h). Serving (no action) always execs node: the serving daemon is
-// handed to a standby by the shim's `start` (lib/shim/spawn.ts), not by the launcher.
+// the same argv and environment as before warm starts existed. Actions prefer an action server
+// (a standby that served actions before and went back to waiting: JIT-warm, no boot needed);
+// missing fresh standbys are booted off the critical path (pool.h). Serving (no action) always
+// execs node: the serving daemon is handed to a fresh standby by the shim's `start`
+// (lib/shim/spawn.ts), not by the launcher.
 //
 // Switches (environment, i.e. containerd's): CONTAINERD_SHIM_WARM=0 forces the cold path;
 // CONTAINERD_SHIM_WARM_POOL, _BOOTS, _DIR, _LOG, _IDLE_MS (see the README).
@@ -312,16 +314,18 @@ int Main(int argc, char** argv) {
     warm::Standby standby;
     warm::FileId node_id;
     bool claimed = warm::IdOf(config.node.c_str(), &node_id) &&
-                   warm::Claim(pool, node_id, kHelloTimeoutMs, &standby, &why);
-    warm::RecordDemand(pool, cap, !claimed);  // the pool grows with missed demand (pool.h)
+                   warm::Claim(pool, node_id, kHelloTimeoutMs, warm::kActionFirst, &standby, &why);
+    // The pool grows with missed demand (pool.h); an action server's work uses no fresh standby.
+    if (!claimed || !standby.server) warm::RecordDemand(pool, cap, !claimed);
     if (claimed) {
       pid_t pid = standby.pid;
+      const char* kind = standby.server ? " (action server)" : "";
       std::string skipped = why.empty() ? "" : " (skipped: " + why + ")";
       why.clear();
       int status = RunWarm(&standby, inv, argc, argv, env, &stdin_fd, &why);
       if (status >= 0) {
         Trace(settings, action + " warm standby=" + std::to_string(pid) +
-                            " status=" + std::to_string(status) + skipped);
+                            " status=" + std::to_string(status) + kind + skipped);
         if (warm::PoolLacks(pool, settings.target, cap))
           warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, false);
         return status;

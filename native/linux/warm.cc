@@ -398,7 +398,8 @@ Napi::Value WarmHandDaemon(const Napi::CallbackInfo& info) {
   }
   warm::Standby standby;
   std::string why;
-  bool claimed = warm::Claim(pool, node_st, timeout, &standby, &why);
+  // A fresh standby only: a daemon runs for the container's lifetime, without what actions left.
+  bool claimed = warm::Claim(pool, node_st, timeout, warm::kFreshOnly, &standby, &why);
   warm::RecordDemand(pool, warm::MaxTarget(), !claimed);  // pool.h: grows with missed demand
   if (!claimed) {
     result.Set("reason", Napi::String::New(env, why));

@@ -160,10 +160,9 @@ bool Verify(const std::string& pool, const std::string& claimed, pid_t pid,
   return true;
 }
 
-}  // namespace
-
-bool ParseReadyName(const char* name, unsigned long long* ready_ns, pid_t* pid) {
-  if (name[0] != 's' || name[1] != '-') return false;
+// <kind>-<16 hex>-<pid>
+bool ParseTimedName(char kind, const char* name, unsigned long long* ready_ns, pid_t* pid) {
+  if (name[0] != kind || name[1] != '-') return false;
   char* end = nullptr;
   errno = 0;
   unsigned long long t = std::strtoull(name + 2, &end, 16);
@@ -174,6 +173,16 @@ bool ParseReadyName(const char* name, unsigned long long* ready_ns, pid_t* pid) 
   *ready_ns = t;
   *pid = static_cast<pid_t>(p);
   return true;
+}
+
+}  // namespace
+
+bool ParseReadyName(const char* name, unsigned long long* ready_ns, pid_t* pid) {
+  return ParseTimedName('s', name, ready_ns, pid);
+}
+
+bool ParseServerName(const char* name, unsigned long long* ready_ns, pid_t* pid) {
+  return ParseTimedName('a', name, ready_ns, pid);
 }
 
 bool ParseClaimedName(const char* name, pid_t* pid, pid_t* claimer) {
@@ -199,38 +208,53 @@ bool IdOf(const char* path, FileId* id) {
   return true;
 }
 
-bool Claim(const std::string& pool, const FileId& node_stat, int hello_timeout_ms, Standby* out,
-           std::string* why) {
+bool Claim(const std::string& pool, const FileId& node_stat, int hello_timeout_ms,
+           const char* kinds, Standby* out, std::string* why) {
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) {
     Append(why, Errno("opendir"));
     return false;
   }
-  std::vector<std::pair<unsigned long long, std::string>> ready;
+  struct Entry {
+    unsigned long long ready_ns;
+    std::string name;
+    pid_t pid;
+    bool server;
+    bool operator<(const Entry& o) const { return ready_ns < o.ready_ns; }
+  };
+  std::vector<Entry> fresh, servers;
   while (dirent* e = ::readdir(dir)) {
     unsigned long long t;
     pid_t pid;
-    if (ParseReadyName(e->d_name, &t, &pid)) ready.emplace_back(t, e->d_name);
+    if (ParseReadyName(e->d_name, &t, &pid)) fresh.push_back({t, e->d_name, pid, false});
+    else if (ParseServerName(e->d_name, &t, &pid)) servers.push_back({t, e->d_name, pid, true});
   }
   ::closedir(dir);
+  std::sort(fresh.begin(), fresh.end());
+  std::sort(servers.rbegin(), servers.rend());
+  std::vector<Entry> ready;
+  for (const char* k = kinds; *k != '\0'; k++) {
+    if (*k == 'a') ready.insert(ready.end(), servers.begin(), servers.end());
+    if (*k == 's') ready.insert(ready.end(), fresh.begin(), fresh.end());
+  }
   if (ready.empty()) {
     Append(why, "no standby ready");
     return false;
   }
-  std::sort(ready.begin(), ready.end());
   int attempts = 0;
   for (const auto& entry : ready) {
     if (attempts++ >= kMaxAttempts) break;
-    unsigned long long t;
-    pid_t pid;
-    ParseReadyName(entry.second.c_str(), &t, &pid);
-    std::string from = pool + "/" + entry.second;
+    pid_t pid = entry.pid;
+    std::string from = pool + "/" + entry.name;
     std::string to = pool + "/c-" + std::to_string(pid) + "-" + std::to_string(::getpid());
     if (::rename(from.c_str(), to.c_str()) != 0) {
       if (errno != ENOENT) Append(why, Errno("rename"));
       continue;  // ENOENT: another client got it first
     }
-    if (Verify(pool, to, pid, node_stat, hello_timeout_ms, out, why)) return true;
+    if (Verify(pool, to, pid, node_stat, hello_timeout_ms, out, why)) {
+      out->server = entry.server;
+      return true;
+    }
   }
   if (why != nullptr && why->empty()) *why = "every standby was taken";
   return false;

@@ -187,6 +187,8 @@ bool CanLower() {
     } else if (ParseReadyName(name, &t, &pid)) {
       if (Alive(pid)) ready++;
       else ::unlink(path.c_str());
+    } else if (ParseServerName(name, &t, &pid)) {
+      if (!Alive(pid)) ::unlink(path.c_str());  // action servers are not counted: not fresh
     } else if (ParseClaimedName(name, &pid, &claimer)) {
       if (!Alive(claimer)) ::unlink(path.c_str());
     } else if (name[0] == 't' && name[1] == '-') {

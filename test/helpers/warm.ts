@@ -28,7 +28,10 @@ export function alive(pid: number): boolean {
   }
 }
 
-/** Standby processes (not yet handed work) of the pool `root` or of pools under it, by pid. */
+/**
+ * Standby processes (fresh, or action servers between actions) of the pool `root` or of pools
+ * under it, by pid.
+ */
 export function standbyPids(root: string): number[] {
   const exact = `${MARKER}${root}`;
   const prefix = `${exact}/`;
@@ -54,12 +57,24 @@ export function pools(root: string): string[] {
   }
 }
 
-/** Ready standbys' socket names (s-<time>-<pid>) in `pool`, oldest first. */
+/** Ready fresh standbys' socket names (s-<time>-<pid>) in `pool`, oldest first. */
 export function readySockets(pool: string): string[] {
   try {
     return fs
       .readdirSync(pool)
       .filter((n) => n.startsWith('s-'))
+      .sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Waiting action servers' socket names (a-<time>-<pid>) in `pool`, oldest first. */
+export function serverSockets(pool: string): string[] {
+  try {
+    return fs
+      .readdirSync(pool)
+      .filter((n) => n.startsWith('a-'))
       .sort();
   } catch {
     return [];

@@ -1,7 +1,9 @@
 // A standby: a Node process of a shim, booted by the launcher ahead of demand with the shim's
-// modules loaded, waiting on its own socket in the pool directory for exactly one piece of work.
-// It serves one action (`start`, `delete`, ...) and exits, or becomes the serving daemon; it is
-// never reused, so nothing an action did can leak into the next one.
+// modules loaded, waiting on its own socket in the pool directory for work. Handed the daemon
+// role, it becomes the serving daemon (never reused). Handed an action (`start`, `delete`, `-v`,
+// `-info`), it runs it and, when the action left the process clean, goes back to waiting as an
+// "action server": JIT-warm for the next action, published under another name (a-... instead
+// of s-..., native/warm/claim.h) so that actions prefer it and the daemon role never takes it.
 //
 // Until it is handed work it runs nothing of the shim: no timers but its idle timer, no handles
 // but its listening socket, no signal handlers. When handed work it first becomes the process a
@@ -9,6 +11,13 @@
 // umask; the argv, environment and cwd it was sent; /proc's cmdline and environ; fds 0-2 or 3),
 // drops its own handles, and returns to run(), which then dispatches exactly as in a cold
 // process.
+//
+// After an action (reuse()): fds 0-2 become /dev/null, the process goes back to its boot state
+// (environment, argv, cwd /, umask, /proc image) and publishes itself again, and only then
+// sends the status (the caller's next action finds it waiting). It exits instead (after the status, as today) when the action left
+// anything behind: a handle, request or timer, an fd, a process listener (an 'exit' or signal
+// handler), or called process.exit(); after MAX_USES actions; when its RSS grew more than
+// RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers are waiting already.
 //
 // Exits by itself: after CONTAINERD_SHIM_WARM_IDLE_MS (default 60 s) without work; when a
 // module it loaded changed on disk (an upgrade: it answers "stale" and exits); when the client
@@ -30,6 +39,17 @@ export const DEFAULT_IDLE_MS = 60_000;
 const CLAIM_WAIT_MS = 10_000;
 /** Between HELLO and the request (liveness only: a client sends it at once). */
 const REQUEST_TIMEOUT_MS = 10_000;
+/** Actions one process serves before it exits (a fresh one takes over). */
+export const MAX_USES = 200;
+/** Action servers waiting at once; one more exits after its action instead of waiting. */
+export const MAX_SERVERS = 2;
+/**
+ * RSS an action server may gain over its post-boot figure (~54 MiB for the runc shim; its first
+ * action adds ~1 MiB of code and heap, 16 more add ~2 MiB, mostly young generation).
+ */
+export const RSS_GROWTH = 16 << 20;
+/** Event loop turns an action's closed handles get to go away before it counts as unclean. */
+const SETTLE_TURNS = 3;
 
 type Fault = { stage: string; kind?: string };
 
@@ -57,9 +77,10 @@ function die(f: Fault | undefined, stage: string, kind?: string): void {
 }
 
 /** Identity of every loaded module file, to notice an upgrade before taking work. */
-function snapshotModules(): Map<string, string> {
-  const map = new Map<string, string>();
-  for (const file of Object.keys(require.cache)) map.set(file, signature(file));
+function snapshotModules(map = new Map<string, string>()): Map<string, string> {
+  for (const file of Object.keys(require.cache)) {
+    if (!map.has(file)) map.set(file, signature(file));
+  }
   return map;
 }
 
@@ -76,22 +97,29 @@ function modulesChanged(snapshot: Map<string, string>): boolean {
 type Exiting = { reallyExit(code?: number): never };
 
 /**
- * The action's exit status for the client. process.exit() ends in process.reallyExit() once
+ * The action's exit status for the client when the action ends the process (process.exit()
+ * in the shim's code, an uncaught exception). process.exit() ends in process.reallyExit() once
  * every 'exit' listener ran: the status sent from there is final (all output written), and the
  * client relays at once instead of waiting out node's teardown. Exits that bypass it (an
  * uncaught exception) send it from an 'exit' listener, not final: the client then waits for the
- * connection to close, so what later listeners write still counts.
+ * connection to close, so what later listeners write still counts. Returns the undo (an action
+ * that returned normally).
  */
-function reportExit(conn: number, f: Fault | undefined): void {
-  process.once('exit', (code) => {
+function reportExit(conn: number, f: Fault | undefined): () => void {
+  const onExit = (code: number): void => {
     die(f, 'result', 'action');
     linux.warmReply(conn, code, false);
-  });
+  };
+  process.once('exit', onExit);
   const exiting = process as unknown as Exiting;
   const reallyExit = exiting.reallyExit;
   exiting.reallyExit = (code?: number): never => {
     linux.warmReply(conn, code ?? 0, true);
     return reallyExit.call(process, code);
+  };
+  return () => {
+    process.removeListener('exit', onExit);
+    exiting.reallyExit = reallyExit;
   };
 }
 
@@ -119,6 +147,10 @@ function replaceEnv(entries: readonly string[]): void {
   }
 }
 
+function envEntries(): string[] {
+  return Object.entries(process.env).map(([k, v]) => `${k}=${v ?? ''}`);
+}
+
 function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
@@ -132,6 +164,37 @@ function readList(file: 'cmdline' | 'environ'): string[] {
 function envCount(name: string, fallback: number): number {
   const n = Number(process.env[name]);
   return process.env[name] !== undefined && Number.isInteger(n) && n >= 0 ? n : fallback;
+}
+
+/** How many of each: active handles/requests/timers, process listeners, open fds. */
+type Census = Map<string, number>;
+
+function census(): Census {
+  const c: Census = new Map();
+  const add = (key: string, n = 1): void => void c.set(key, (c.get(key) ?? 0) + n);
+  for (const r of process.getActiveResourcesInfo()) add(`resource ${r}`);
+  for (const name of process.eventNames()) {
+    add(`process '${String(name)}' listener`, process.listenerCount(name));
+  }
+  for (const fd of fs.readdirSync('/proc/self/fd')) {
+    let target: string;
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue; // the readdir's own fd, closed by now
+    }
+    // libuv opens /dev/null once, for the first child spawned with an ignored stdio, and keeps
+    // it: harmless (it holds nothing of containerd's), so it does not count.
+    if (target !== '/dev/null') add(`fd ${target.replace(/\[\d+\]$/, '')}`);
+  }
+  return c;
+}
+
+/** What `after` holds beyond `before` (undefined when nothing). */
+function leftOver(before: Census, after: Census): string | undefined {
+  const extra: string[] = [];
+  for (const [key, n] of after) if (n > (before.get(key) ?? 0)) extra.push(key);
+  return extra.length > 0 ? `left ${extra.join(', ')}` : undefined;
 }
 
 /**
@@ -152,15 +215,28 @@ function refill(pool: string, cmdline: string[], environ: string[], idle: number
   }
 }
 
+/** A standby's side of run(): wait for work, and after an action, maybe wait again. */
+export interface Standby {
+  /**
+   * Waits until handed work and turns this process into the one a cold start would be; then
+   * run() dispatches. Never resolves when there is no work: the process exits.
+   */
+  work(): Promise<'action' | 'daemon'>;
+  /**
+   * After an action that returned (`status`: 0, or 1 with its message written): sends the
+   * status and waits again (true), unless the process is not clean enough or `allowed` is
+   * false (false: the caller exits with the status, which reaches the client as before).
+   */
+  reuse(status: number, allowed: boolean): Promise<boolean>;
+}
+
 /**
- * Waits in `pool` until handed work, then turns this process into the one a cold start would
- * be and resolves (run() then dispatches). Never resolves when there is no work: the process
- * exits. `preload` loads the modules the shim needs (called before the standby announces
- * itself).
+ * Makes this process a standby of `pool`: `preload` loads the modules the shim needs (before
+ * the standby announces itself). Exits the process when that fails.
  */
-export function becomeStandby(pool: string, preload: () => void): Promise<void> {
+export function openStandby(pool: string, preload: () => void): Standby {
   try {
-    return standby(pool, preload);
+    return new StandbyProcess(pool, preload);
   } catch (err) {
     // A shim whose preload throws, a pool it cannot listen in: say why, and leave the work to
     // the cold path (the boot marker's lock goes with this process).
@@ -169,139 +245,257 @@ export function becomeStandby(pool: string, preload: () => void): Promise<void> 
   }
 }
 
-function standby(pool: string, preload: () => void): Promise<void> {
-  const f = fault();
-  const idle = idleMs();
-  preload();
-  const modules = snapshotModules();
-  const bootCmdline = readList('cmdline');
-  const bootEnviron = readList('environ');
-  if (warmEnv.standbyNice !== undefined) {
-    try {
-      linux.warmRenice(warmEnv.standbyNice); // booted at nice 19, off the critical path
-    } catch {
-      // stays low; the handover sets the requester's value
+class StandbyProcess implements Standby {
+  private readonly f = fault();
+  private readonly idle = idleMs();
+  private readonly modules: Map<string, string>;
+  private readonly bootCmdline: string[];
+  private readonly bootEnviron: string[];
+  private readonly bootEnv: string[];
+  private readonly bootArgv: string[];
+  private readonly bootUmask: number;
+  private readonly fd3Free: boolean;
+  /** Its socket in the pool, while published. */
+  private ready = '';
+  private listener = -1;
+  private uses = 0;
+  /** RSS once booted (modules loaded). */
+  private readonly rss: number;
+  /** During an action: its connection, the undo of reportExit, the census before it. */
+  private conn = -1;
+  private unhook: (() => void) | undefined;
+  private before: Census | undefined;
+
+  constructor(
+    private readonly pool: string,
+    preload: () => void,
+  ) {
+    preload();
+    this.modules = snapshotModules();
+    this.bootCmdline = readList('cmdline');
+    this.bootEnviron = readList('environ');
+    this.bootEnv = envEntries();
+    this.bootArgv = [...process.argv];
+    this.bootUmask = process.umask();
+    if (warmEnv.standbyNice !== undefined) {
+      try {
+        linux.warmRenice(warmEnv.standbyNice); // booted at nice 19, off the critical path
+      } catch {
+        // stays low; the handover sets the requester's value
+      }
     }
+    this.publish('s');
+    // Only now: until its socket is published the boot marker keeps this standby counted.
+    this.fd3Free = releaseBootMarker(pool);
+    this.rss = process.memoryUsage.rss();
+    refill(pool, this.bootCmdline, this.bootEnviron, this.idle);
   }
 
-  const temp = path.join(pool, `t-${process.pid}`);
-  fs.rmSync(temp, { force: true });
-  const listener = posix.unixListen(temp, false, 8);
-  fs.chmodSync(temp, 0o600);
-  const ready = path.join(
-    pool,
-    `s-${process.hrtime.bigint().toString(16).padStart(16, '0')}-${process.pid}`,
-  );
-  fs.renameSync(temp, ready); // published only once it listens
-  // Only now: until its socket is published the boot marker keeps this standby counted.
-  const fd3Free = releaseBootMarker(pool);
-  refill(pool, bootCmdline, bootEnviron, idle);
+  /** Listens on a new socket and publishes it as `<kind>-<time>-<pid>` (claim.h). */
+  private publish(kind: 's' | 'a'): void {
+    const temp = path.join(this.pool, `t-${process.pid}`);
+    fs.rmSync(temp, { force: true });
+    this.listener = posix.unixListen(temp, false, 8);
+    fs.chmodSync(temp, 0o600);
+    this.ready = path.join(
+      this.pool,
+      `${kind}-${process.hrtime.bigint().toString(16).padStart(16, '0')}-${process.pid}`,
+    );
+    fs.renameSync(temp, this.ready); // published only once it listens
+  }
 
-  return new Promise<void>((resolve) => {
-    let timer = setTimeout(onIdle, idle);
-    const watcher = new posix.FdWatcher(listener, (_events, error) => {
-      if (error) process.exit(1);
-      let batch: number[];
-      try {
-        batch = posix.accept(listener);
-      } catch {
-        return;
-      }
-      for (let i = 0; i + 3 < batch.length; i += 4) {
-        const [conn, pid, uid] = [batch[i]!, batch[i + 1]!, batch[i + 2]!];
-        if (uid !== process.geteuid!() || watcherClosed) {
-          posix.closeFd(conn); // not ours to serve
-          continue;
+  work(): Promise<'action' | 'daemon'> {
+    const { pool, f, listener } = this;
+    const ready = this.ready;
+    return new Promise((resolve) => {
+      let timer = setTimeout(onIdle, this.idle);
+      let watcherClosed = false;
+      const watcher = new posix.FdWatcher(listener, (_events, error) => {
+        if (error) process.exit(1);
+        let batch: number[];
+        try {
+          batch = posix.accept(listener);
+        } catch {
+          return;
         }
-        takeOver(conn, pid);
-      }
-      // A peer of another uid connected (the directory is 0700: it should not have been able
-      // to) and our name is gone: nobody can find us any more.
-      if (!watcherClosed && !fs.existsSync(ready)) process.exit(0);
-    });
-    let watcherClosed = false;
-    watcher.start(1);
+        for (let i = 0; i + 3 < batch.length; i += 4) {
+          const [conn, pid, uid] = [batch[i]!, batch[i + 1]!, batch[i + 2]!];
+          if (uid !== process.geteuid!() || watcherClosed) {
+            posix.closeFd(conn); // not ours to serve
+            continue;
+          }
+          takeOver(conn, pid);
+        }
+        // A peer of another uid connected (the directory is 0700: it should not have been able
+        // to) and our name is gone: nobody can find us any more.
+        if (!watcherClosed && !fs.existsSync(ready)) process.exit(0);
+      });
+      watcher.start(1);
 
-    function onIdle(): void {
-      try {
-        fs.unlinkSync(ready);
-      } catch {
-        // Claimed (renamed) just now: the claimer is about to connect.
-        timer = setTimeout(() => process.exit(0), CLAIM_WAIT_MS);
-        return;
-      }
-      process.exit(0);
-    }
-
-    function takeOver(conn: number, peer: number): void {
-      clearTimeout(timer);
-      watcher.close();
-      watcherClosed = true;
-      die(f, 'hello');
-      const stale = modulesChanged(modules);
-      let request: WarmRequest;
-      try {
-        linux.warmHello(conn, pool, stale);
-        if (stale) process.exit(0);
-        request = linux.warmReceive(conn, REQUEST_TIMEOUT_MS);
-      } catch {
-        process.exit(0); // the client went away: nothing was done
-      }
-      die(f, 'request', request.kind);
-      posix.closeFd(listener);
-      fs.rmSync(ready, { force: true });
-      try {
-        become(request, peer);
-      } catch (err) {
-        trace(`standby declined ${request.kind}: ${(err as Error).message}`);
-        linux.warmReply(conn, DECLINED, true);
+      function onIdle(): void {
+        try {
+          fs.unlinkSync(ready);
+        } catch {
+          // Claimed (renamed) just now: the claimer is about to connect.
+          timer = setTimeout(() => process.exit(0), CLAIM_WAIT_MS);
+          return;
+        }
         process.exit(0);
       }
-      if (request.kind === 'daemon') {
-        linux.warmReply(conn, 0, true);
-        posix.closeFd(conn);
-      } else {
-        reportExit(conn, f);
-      }
-      resolve();
-    }
 
-    function become(request: WarmRequest, peer: number): void {
-      const node = process.execArgv.length;
-      if (request.kind === 'daemon') {
-        const argv = request.args;
-        if (!fd3Free) throw new Error('fd 3 is not free in this standby');
-        if (request.fds.length !== 1) throw new Error('a daemon handover carries one listener');
-        if (
-          argv.length < node + 2 ||
-          !sameList(argv.slice(1, node + 1), process.execArgv) ||
-          argv[node + 1] !== process.argv[1]
-        ) {
-          throw new Error('the daemon command line is not this node and entry script');
+      const takeOver = (conn: number, peer: number): void => {
+        clearTimeout(timer);
+        watcher.close();
+        watcherClosed = true;
+        die(f, 'hello');
+        const stale = modulesChanged(this.modules);
+        let request: WarmRequest;
+        try {
+          linux.warmHello(conn, pool, stale);
+          if (stale) process.exit(0);
+          request = linux.warmReceive(conn, REQUEST_TIMEOUT_MS);
+        } catch {
+          process.exit(0); // the client went away: nothing was done
         }
-      } else if (request.fds.length !== 3) {
-        throw new Error('an action handover carries stdin, stdout and stderr');
+        die(f, 'request', request.kind);
+        posix.closeFd(listener);
+        fs.rmSync(ready, { force: true });
+        try {
+          this.become(request, peer);
+        } catch (err) {
+          trace(`standby declined ${request.kind}: ${(err as Error).message}`);
+          linux.warmReply(conn, DECLINED, true);
+          process.exit(0);
+        }
+        if (request.kind === 'daemon') {
+          linux.warmReply(conn, 0, true);
+          posix.closeFd(conn);
+        } else {
+          this.conn = conn;
+          this.unhook = reportExit(conn, f);
+          this.before = census();
+        }
+        resolve(request.kind);
+      };
+    });
+  }
+
+  private become(request: WarmRequest, peer: number): void {
+    const node = process.execArgv.length;
+    if (request.kind === 'daemon') {
+      const argv = request.args;
+      if (this.uses > 0) throw new Error('an action server never becomes a daemon');
+      if (!this.fd3Free) throw new Error('fd 3 is not free in this standby');
+      if (request.fds.length !== 1) throw new Error('a daemon handover carries one listener');
+      if (
+        argv.length < node + 2 ||
+        !sameList(argv.slice(1, node + 1), process.execArgv) ||
+        argv[node + 1] !== process.argv[1]
+      ) {
+        throw new Error('the daemon command line is not this node and entry script');
       }
-      linux.warmAdopt(peer);
-      const cmdline = request.kind === 'daemon' ? request.args : [...bootCmdline, ...request.args];
-      try {
-        linux.warmSetImage(cmdline, request.env);
-      } catch (err) {
-        if (request.kind === 'daemon') throw err; // ps and tools must see the daemon as it is
-      }
-      process.chdir(request.cwd);
-      if (request.kind === 'daemon') {
-        posix.dup2(request.fds[0]!, 3);
-        posix.closeFd(request.fds[0]!);
-      } else {
-        request.fds.forEach((fd, target) => posix.dup2(fd, target));
-        for (const fd of request.fds) posix.closeFd(fd);
-      }
-      replaceEnv(request.env);
-      warmEnv.standby = undefined;
-      takeWarmEnv();
-      const args = request.kind === 'daemon' ? request.args.slice(node + 2) : request.args;
-      process.argv = [process.execPath, process.argv[1]!, ...args];
+    } else if (request.fds.length !== 3) {
+      throw new Error('an action handover carries stdin, stdout and stderr');
     }
-  });
+    linux.warmAdopt(peer);
+    const cmdline =
+      request.kind === 'daemon' ? request.args : [...this.bootCmdline, ...request.args];
+    try {
+      linux.warmSetImage(cmdline, request.env);
+    } catch (err) {
+      if (request.kind === 'daemon') throw err; // ps and tools must see the daemon as it is
+    }
+    process.chdir(request.cwd);
+    if (request.kind === 'daemon') {
+      posix.dup2(request.fds[0]!, 3);
+      posix.closeFd(request.fds[0]!);
+    } else {
+      request.fds.forEach((fd, target) => posix.dup2(fd, target));
+      for (const fd of request.fds) posix.closeFd(fd);
+    }
+    replaceEnv(request.env);
+    warmEnv.standby = undefined;
+    warmEnv.pool = undefined;
+    takeWarmEnv();
+    const args = request.kind === 'daemon' ? request.args.slice(node + 2) : request.args;
+    process.argv = [process.execPath, this.bootArgv[1]!, ...args];
+  }
+
+  async reuse(status: number, allowed: boolean): Promise<boolean> {
+    this.uses++;
+    let why = this.dirty(allowed);
+    // Handles the action closed are released in the loop's close phase (a child process's,
+    // for one): give them a few turns.
+    for (let turn = 0; turn < SETTLE_TURNS && why?.startsWith('left '); turn++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      why = this.dirty(allowed);
+    }
+    if (why !== undefined) {
+      trace(`standby exits after its action: ${why}`);
+      return false;
+    }
+    // containerd must not wait on our copies of its pipes (the launcher relays from memfds, but
+    // an action that does not read stdin gets the launcher's own fd 0).
+    const nul = fs.openSync('/dev/null', 'r+');
+    for (let fd = 0; fd < 3; fd++) posix.dup2(nul, fd);
+    fs.closeSync(nul);
+    die(this.f, 'result', 'action');
+    this.unhook?.();
+    this.unhook = undefined;
+    // Published again before the status goes out, so that the client's caller, running its
+    // next action at once, finds it (a new client waits in the backlog until we listen).
+    let exit: string | undefined;
+    try {
+      this.restore();
+      if (this.servers() >= MAX_SERVERS) exit = `${MAX_SERVERS} action servers wait already`;
+    } catch (err) {
+      exit = `cannot restore it: ${(err as Error).message}`;
+    }
+    if (exit === undefined) {
+      snapshotModules(this.modules); // what the action loaded counts for staleness too
+      this.publish('a');
+    }
+    linux.warmReply(this.conn, status, true);
+    posix.closeFd(this.conn);
+    this.conn = -1;
+    if (exit !== undefined) {
+      trace(`standby exits after its action: ${exit}`);
+      process.exit(0);
+    }
+    trace(`standby waits again: action server after ${this.uses} action(s)`);
+    return true;
+  }
+
+  /** Why this process must not serve again (undefined: it may). */
+  private dirty(allowed: boolean): string | undefined {
+    if (!allowed) return 'the shim turned reuse off';
+    if (this.uses >= MAX_USES) return `served ${MAX_USES} actions`;
+    const left = leftOver(this.before!, census());
+    if (left !== undefined) return left;
+    const rss = process.memoryUsage.rss();
+    if (rss > this.rss + RSS_GROWTH) return `RSS grew to ${rss >> 20} MiB`;
+    return undefined;
+  }
+
+  /** Back to the boot state (what a fresh standby of this pool looks like from outside). */
+  private restore(): void {
+    replaceEnv(this.bootEnv);
+    warmEnv.pool = undefined;
+    warmEnv.standby = this.pool;
+    process.argv = [...this.bootArgv];
+    process.exitCode = undefined;
+    process.umask(this.bootUmask);
+    process.chdir('/'); // a bundle directory is not kept busy
+    // The claim checks /proc/<pid>/environ for the pool's marker.
+    linux.warmSetImage(this.bootCmdline, this.bootEnviron);
+  }
+
+  /** Action servers of this pool waiting now. */
+  private servers(): number {
+    try {
+      return fs.readdirSync(this.pool).filter((n) => n.startsWith('a-')).length;
+    } catch {
+      return MAX_SERVERS;
+    }
+  }
 }
