@@ -155,6 +155,18 @@ async function waitStatus(tb: Testbed, id: string, status: string): Promise<void
   }
 }
 
+/** Waits (bounded: liveness only) until the container's init created /trap-set in its rootfs. */
+async function waitTrapSet(tb: Testbed, id: string): Promise<void> {
+  const until = Date.now() + 20_000;
+  for (;;) {
+    const r = await tb.ctr(['task', 'ls']);
+    const pid = new RegExp(`^${id}\\s+(\\d+)\\s`, 'm').exec(r.stdout)?.[1];
+    if (pid !== undefined && fs.existsSync(`/proc/${pid}/root/trap-set`)) return;
+    if (Date.now() > until) assert.fail(`task ${id} never set its TERM trap: ${r.stdout}`);
+    await new Promise((r2) => setTimeout(r2, 50));
+  }
+}
+
 /** Standbys kept ready in a warm pass: the most one scenario uses (2 starts, 1 daemon, 2 deletes). */
 const POOL = 6;
 
@@ -380,10 +392,12 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
           id,
           'sh',
           '-c',
-          'trap "exit 143" TERM; while true; do sleep 0.1; done',
+          'trap "exit 143" TERM; touch /trap-set; while true; do sleep 0.1; done',
         ]);
         assert.equal(run.code, 0, run.stderr);
         await waitStatus(tb, id, 'RUNNING');
+        // A TERM before the shell's trap is set is ignored (it is pid 1): wait for the trap.
+        await waitTrapSet(tb, id);
         const kill = await tb.ctr(['task', 'kill', id]);
         await waitStatus(tb, id, 'STOPPED');
         const del = await tb.ctr(['task', 'delete', id]);
