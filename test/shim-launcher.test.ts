@@ -17,6 +17,7 @@ import {
   pools,
   prewarm,
   readySockets,
+  serverSockets,
   socketPid,
   standbyPids,
   traceLines,
@@ -279,7 +280,7 @@ describe('shim launcher and containerd-shim package', function () {
     assert.equal(readySockets(pool).length, 5, 'grown to the cap, no further');
     // A `-v` of the burst that found a standby already booted made it an action server (a-...,
     // at most 2 kept): those are the only other processes of the pool.
-    const servers = fs.readdirSync(pool).filter((n) => n.startsWith('a-'));
+    const servers = serverSockets(pool);
     assert.ok(servers.length <= 2, `at most 2 action servers: ${servers.join(' ')}`);
     assert.equal(standbyPids(root).length, 5 + servers.length);
     const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));

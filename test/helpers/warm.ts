@@ -57,28 +57,26 @@ export function pools(root: string): string[] {
   }
 }
 
-/** Ready fresh standbys' socket names (s-<time>-<pid>) in `pool`, oldest first. */
-export function readySockets(pool: string): string[] {
+/** Entries of `pool` whose names start with `prefix`, sorted (oldest first for sockets). */
+function entries(pool: string, prefix: string): string[] {
   try {
     return fs
       .readdirSync(pool)
-      .filter((n) => n.startsWith('s-'))
+      .filter((n) => n.startsWith(prefix))
       .sort();
   } catch {
     return [];
   }
 }
 
+/** Ready fresh standbys' socket names (s-<time>-<pid>) in `pool`, oldest first. */
+export function readySockets(pool: string): string[] {
+  return entries(pool, 's-');
+}
+
 /** Waiting action servers' socket names (a-<time>-<pid>) in `pool`, oldest first. */
 export function serverSockets(pool: string): string[] {
-  try {
-    return fs
-      .readdirSync(pool)
-      .filter((n) => n.startsWith('a-'))
-      .sort();
-  } catch {
-    return [];
-  }
+  return entries(pool, 'a-');
 }
 
 /** The pid a ready socket name announces. */
