@@ -641,7 +641,13 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
         child.stdout.on('data', (d: Buffer) => (out += d.toString()));
         const until = Date.now() + 20_000;
         while (!/# /.test(out) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-        child.stdin.write('tty; echo "sum=$((6*7))"; exit 5\n');
+        // The result is read before the shell exits: output a session leader writes right before
+        // its exit can be lost in the pty's hangup under CPU load (README, issue 14's note), for
+        // either shim; this test is about the terminal, not that race.
+        child.stdin.write('tty; echo "sum=$((6*7))"\n');
+        while (!/sum=42/.test(out) && Date.now() < until)
+          await new Promise((r) => setTimeout(r, 50));
+        child.stdin.write('exit 5\n');
         const code = await new Promise<number | null>((resolve) =>
           child.on('exit', (c) => resolve(c)),
         );
