@@ -642,7 +642,7 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
         const until = Date.now() + 20_000;
         while (!/# /.test(out) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
         // The result is read before the shell exits: output a session leader writes right before
-        // its exit can be lost in the pty's hangup under CPU load (README, issue 14's note), for
+        // its exit can be lost in the pty's hangup under CPU load (seen for ours; cause unproven), for
         // either shim; this test is about the terminal, not that race.
         child.stdin.write('tty; echo "sum=$((6*7))"\n');
         while (!/sum=42/.test(out) && Date.now() < until)
