@@ -133,10 +133,15 @@ function releaseBootMarker(pool: string): boolean {
   }
   if (path.dirname(target) !== pool || !path.basename(target).startsWith('b-')) return false;
   fs.rmSync(target, { force: true });
-  const nul = fs.openSync('/dev/null', 'r+');
-  posix.dup2(nul, 3); // closes the marker: its lock goes with it
-  fs.closeSync(nul);
+  onDevNull([3]); // closes the marker: its lock goes with it
   return true;
+}
+
+/** Puts /dev/null on `fds` (whatever they held is closed). */
+function onDevNull(fds: readonly number[]): void {
+  const nul = fs.openSync('/dev/null', 'r+');
+  for (const fd of fds) posix.dup2(nul, fd);
+  fs.closeSync(nul);
 }
 
 function replaceEnv(entries: readonly string[]): void {
@@ -436,9 +441,7 @@ class StandbyProcess implements Standby {
     }
     // containerd must not wait on our copies of its pipes (the launcher relays from memfds, but
     // an action that does not read stdin gets the launcher's own fd 0).
-    const nul = fs.openSync('/dev/null', 'r+');
-    for (let fd = 0; fd < 3; fd++) posix.dup2(nul, fd);
-    fs.closeSync(nul);
+    onDevNull([0, 1, 2]);
     die(this.f, 'result', 'action');
     this.unhook?.();
     this.unhook = undefined;
