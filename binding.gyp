@@ -31,6 +31,7 @@
         ["OS=='linux' and generic_posix==0", {
           "sources": [
             "native/linux/memory.cc",
+            "native/linux/module_watch.cc",
             "native/linux/mount.cc",
             "native/linux/reaper.cc",
             "native/linux/subreaper.cc",

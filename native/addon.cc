@@ -34,6 +34,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMount(env, exports);
   InitMemory(env, exports);
   InitWarm(env, exports);
+  InitModuleWatch(env, exports);
 #endif
 #ifdef _WIN32
   InitPipe(env, exports);

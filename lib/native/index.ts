@@ -56,6 +56,9 @@ const LINUX = keys<LinuxBinding>()(
   'warmRenice',
   'warmSetImage',
   'warmTopUp',
+  'moduleWatchAdd',
+  'moduleWatchChanged',
+  'moduleWatchClose',
 );
 const WIN = keys<WinBinding>()(
   'PipeChannel',

@@ -186,6 +186,15 @@ export interface LinuxBinding {
     argv: string[],
     env: string[],
   ): void;
+  /**
+   * Records the identity (device, inode, size, mtime) of each file not recorded yet and
+   * watches it and the directories above it (inotify), for moduleWatchChanged.
+   */
+  moduleWatchAdd(paths: string[]): void;
+  /** Whether a recorded file changed, appeared or went (a stat of each only after an event). */
+  moduleWatchChanged(): boolean;
+  /** Forgets the recorded files and closes the inotify instance. */
+  moduleWatchClose(): void;
 }
 
 /** Windows builds: named pipes over an I/O completion port. */

@@ -14,10 +14,13 @@
 //
 // After an action (reuse()): fds 0-2 become /dev/null, the process goes back to its boot state
 // (environment, argv, cwd /, umask, /proc image) and publishes itself again, and only then
-// sends the status (the caller's next action finds it waiting). It exits instead (after the status, as today) when the action left
-// anything behind: a handle, request or timer, an fd, a process listener (an 'exit' or signal
-// handler), or called process.exit(); after MAX_USES actions; when its RSS grew more than
-// RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers are waiting already.
+// sends the status (the caller's next action finds it waiting). When the action's closed
+// handles still need event-loop turns to go (a child process's), the status goes out first and
+// the process waits for them before it publishes itself. It exits instead (after the status)
+// when the action left anything behind: a handle, request or timer, an fd, a process listener
+// (an 'exit' or signal handler), or called process.exit(); after MAX_USES actions; when its RSS
+// grew more than RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers are
+// waiting already.
 //
 // Exits by itself: after CONTAINERD_SHIM_WARM_IDLE_MS (default 60 s) without work; when a
 // module it loaded changed on disk (an upgrade: it answers "stale" and exits); when the client
@@ -76,22 +79,13 @@ function die(f: Fault | undefined, stage: string, kind?: string): void {
   }
 }
 
-/** Identity of every loaded module file, to notice an upgrade before taking work. */
-function snapshotModules(map = new Map<string, string>()): Map<string, string> {
-  for (const file of Object.keys(require.cache)) {
-    if (!map.has(file)) map.set(file, signature(file));
-  }
-  return map;
-}
-
-function signature(file: string): string {
-  const st = fs.statSync(file, { throwIfNoEntry: false });
-  return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}` : 'missing';
-}
-
-function modulesChanged(snapshot: Map<string, string>): boolean {
-  for (const [file, sig] of snapshot) if (signature(file) !== sig) return true;
-  return false;
+/**
+ * Records the identity of every loaded module file not recorded yet, to notice an upgrade
+ * before taking work (linux.moduleWatchChanged: inotify says whether anything may have changed
+ * since the last check, so a takeover stats the ~165 files only after an event).
+ */
+function snapshotModules(): void {
+  linux.moduleWatchAdd(Object.keys(require.cache));
 }
 
 type Exiting = { reallyExit(code?: number): never };
@@ -253,7 +247,6 @@ export function openStandby(pool: string, preload: () => void): Standby {
 class StandbyProcess implements Standby {
   private readonly f = fault();
   private readonly idle = idleMs();
-  private readonly modules: Map<string, string>;
   private readonly bootCmdline: string[];
   private readonly bootEnviron: string[];
   private readonly bootEnv: string[];
@@ -276,7 +269,7 @@ class StandbyProcess implements Standby {
     preload: () => void,
   ) {
     preload();
-    this.modules = snapshotModules();
+    snapshotModules();
     this.bootCmdline = readList('cmdline');
     this.bootEnviron = readList('environ');
     this.bootEnv = envEntries();
@@ -353,7 +346,7 @@ class StandbyProcess implements Standby {
         watcher.close();
         watcherClosed = true;
         die(f, 'hello');
-        const stale = modulesChanged(this.modules);
+        const stale = linux.moduleWatchChanged();
         let request: WarmRequest;
         try {
           linux.warmHello(conn, pool, stale);
@@ -412,6 +405,7 @@ class StandbyProcess implements Standby {
     }
     process.chdir(request.cwd);
     if (request.kind === 'daemon') {
+      linux.moduleWatchClose(); // a cold daemon has no inotify instance
       posix.dup2(request.fds[0]!, 3);
       posix.closeFd(request.fds[0]!);
     } else {
@@ -429,24 +423,27 @@ class StandbyProcess implements Standby {
   async reuse(status: number, allowed: boolean): Promise<boolean> {
     this.uses++;
     let why = this.dirty(allowed);
-    // Handles the action closed are released in the loop's close phase (a child process's,
-    // for one): give them a few turns.
-    for (let turn = 0; turn < SETTLE_TURNS && why?.startsWith('left '); turn++) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
-      why = this.dirty(allowed);
+    const settling = why?.startsWith('left ') === true;
+    if (settling) {
+      // Handles the action closed are released in the loop's close phase (a child process's,
+      // for one): they get a few turns, but not on the client's clock. The status goes out
+      // first; this process is published again only once they went (a caller's next action
+      // that comes before takes another standby).
+      this.release(status);
+      for (let turn = 0; turn < SETTLE_TURNS && why?.startsWith('left '); turn++) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        why = this.dirty(allowed);
+      }
     }
     if (why !== undefined) {
       trace(`standby exits after its action: ${why}`);
+      if (settling) process.exit(0); // the status went out already
       return false;
     }
-    // containerd must not wait on our copies of its pipes (the launcher relays from memfds, but
-    // an action that does not read stdin gets the launcher's own fd 0).
-    onDevNull([0, 1, 2]);
-    die(this.f, 'result', 'action');
-    this.unhook?.();
-    this.unhook = undefined;
-    // Published again before the status goes out, so that the client's caller, running its
-    // next action at once, finds it (a new client waits in the backlog until we listen).
+    if (!settling) this.detach();
+    // Unless settling, published again before the status goes out, so that the client's caller,
+    // running its next action at once, finds it (a new client waits in the backlog until we
+    // listen).
     let exit: string | undefined;
     try {
       this.restore();
@@ -455,18 +452,39 @@ class StandbyProcess implements Standby {
       exit = `cannot restore it: ${(err as Error).message}`;
     }
     if (exit === undefined) {
-      snapshotModules(this.modules); // what the action loaded counts for staleness too
+      snapshotModules(); // what the action loaded counts for staleness too
       this.publish('a');
     }
-    linux.warmReply(this.conn, status, true);
-    posix.closeFd(this.conn);
-    this.conn = -1;
+    if (!settling) this.reply(status);
     if (exit !== undefined) {
       trace(`standby exits after its action: ${exit}`);
       process.exit(0);
     }
     trace(`standby waits again: action server after ${this.uses} action(s)`);
     return true;
+  }
+
+  /** Lets go of the action's stdio and of the exit hook: nothing of the client's stays open. */
+  private detach(): void {
+    // containerd must not wait on our copies of its pipes (the launcher relays from memfds, but
+    // an action that does not read stdin gets the launcher's own fd 0).
+    onDevNull([0, 1, 2]);
+    die(this.f, 'result', 'action');
+    this.unhook?.();
+    this.unhook = undefined;
+  }
+
+  /** Sends the action's final status and closes the connection. */
+  private reply(status: number): void {
+    linux.warmReply(this.conn, status, true);
+    posix.closeFd(this.conn);
+    this.conn = -1;
+  }
+
+  /** detach() and reply(). */
+  private release(status: number): void {
+    this.detach();
+    this.reply(status);
   }
 
   /** Why this process must not serve again (undefined: it may). */
