@@ -7,6 +7,8 @@
 // changed": every file is then stat'ed and compared, so the answer is the identity comparison's
 // either way. Without inotify (no instance or watch left for this uid) every check compares.
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,10 +27,10 @@ namespace {
 struct Module {
   std::string path;
   bool found;
-  dev_t dev;
-  ino_t ino;
-  off_t size;
-  struct timespec mtime;
+  uint32_t dev_major, dev_minor;
+  uint64_t ino, size;
+  int64_t mtime_sec;
+  uint32_t mtime_nsec;
 };
 
 constexpr uint32_t kFileMask = IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVE_SELF | IN_DELETE_SELF;
@@ -61,23 +63,27 @@ bool Watch(const std::string& path, uint32_t mask) {
   return true;
 }
 
+// statx (glibc 2.28), not stat: glibc >= 2.33 exports stat itself, above the prebuilds' floor.
 Module Identify(const std::string& path) {
-  Module m{path, false, 0, 0, 0, {0, 0}};
-  struct stat st;
-  if (::stat(path.c_str(), &st) == 0) {
+  Module m{path, false, 0, 0, 0, 0, 0, 0};
+  struct statx st;
+  if (::statx(AT_FDCWD, path.c_str(), 0, STATX_INO | STATX_SIZE | STATX_MTIME, &st) == 0) {
     m.found = true;
-    m.dev = st.st_dev;
-    m.ino = st.st_ino;
-    m.size = st.st_size;
-    m.mtime = st.st_mtim;
+    m.dev_major = st.stx_dev_major;
+    m.dev_minor = st.stx_dev_minor;
+    m.ino = st.stx_ino;
+    m.size = st.stx_size;
+    m.mtime_sec = st.stx_mtime.tv_sec;
+    m.mtime_nsec = st.stx_mtime.tv_nsec;
   }
   return m;
 }
 
 bool Same(const Module& a, const Module& b) {
   if (a.found != b.found) return false;
-  return !a.found || (a.dev == b.dev && a.ino == b.ino && a.size == b.size &&
-                      a.mtime.tv_sec == b.mtime.tv_sec && a.mtime.tv_nsec == b.mtime.tv_nsec);
+  return !a.found || (a.dev_major == b.dev_major && a.dev_minor == b.dev_minor && a.ino == b.ino &&
+                      a.size == b.size && a.mtime_sec == b.mtime_sec &&
+                      a.mtime_nsec == b.mtime_nsec);
 }
 
 // Whether the queue held anything (read to empty); an unreadable queue counts as an event.
