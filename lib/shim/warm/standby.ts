@@ -14,13 +14,11 @@
 //
 // After an action (reuse()): fds 0-2 become /dev/null, the process goes back to its boot state
 // (environment, argv, cwd /, umask, /proc image) and publishes itself again, and only then
-// sends the status (the caller's next action finds it waiting). When the action's closed
-// handles still need event-loop turns to go (a child process's), the status goes out first and
-// the process waits for them before it publishes itself. It exits instead (after the status)
-// when the action left anything behind: a handle, request or timer, an fd, a process listener
-// (an 'exit' or signal handler), or called process.exit(); after MAX_USES actions; when its RSS
-// grew more than RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers are
-// waiting already.
+// sends the status (the caller's next action finds it waiting). It exits instead (after the
+// status) when the action left anything behind: a handle, request or timer, an fd, a process
+// listener (an 'exit' or signal handler), or called process.exit(); after MAX_USES actions; when
+// its RSS grew more than RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers
+// are waiting already.
 //
 // Exits by itself: after CONTAINERD_SHIM_WARM_IDLE_MS (default 60 s) without work; when a
 // module it loaded changed on disk (an upgrade: it answers "stale" and exits); when the client
@@ -423,27 +421,24 @@ class StandbyProcess implements Standby {
   async reuse(status: number, allowed: boolean): Promise<boolean> {
     this.uses++;
     let why = this.dirty(allowed);
-    const settling = why?.startsWith('left ') === true;
-    if (settling) {
-      // Handles the action closed are released in the loop's close phase (a child process's,
-      // for one): they get a few turns, but not on the client's clock. The status goes out
-      // first; this process is published again only once they went (a caller's next action
-      // that comes before takes another standby).
-      this.release(status);
-      for (let turn = 0; turn < SETTLE_TURNS && why?.startsWith('left '); turn++) {
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        why = this.dirty(allowed);
-      }
+    // Handles the action closed are released in the loop's close phase (a child process's,
+    // for one): give them a few turns.
+    for (let turn = 0; turn < SETTLE_TURNS && why?.startsWith('left '); turn++) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      why = this.dirty(allowed);
     }
     if (why !== undefined) {
       trace(`standby exits after its action: ${why}`);
-      if (settling) process.exit(0); // the status went out already
       return false;
     }
-    if (!settling) this.detach();
-    // Unless settling, published again before the status goes out, so that the client's caller,
-    // running its next action at once, finds it (a new client waits in the backlog until we
-    // listen).
+    // containerd must not wait on our copies of its pipes (the launcher relays from memfds, but
+    // an action that does not read stdin gets the launcher's own fd 0).
+    onDevNull([0, 1, 2]);
+    die(this.f, 'result', 'action');
+    this.unhook?.();
+    this.unhook = undefined;
+    // Published again before the status goes out, so that the client's caller, running its
+    // next action at once, finds it (a new client waits in the backlog until we listen).
     let exit: string | undefined;
     try {
       this.restore();
@@ -455,36 +450,15 @@ class StandbyProcess implements Standby {
       snapshotModules(); // what the action loaded counts for staleness too
       this.publish('a');
     }
-    if (!settling) this.reply(status);
+    linux.warmReply(this.conn, status, true);
+    posix.closeFd(this.conn);
+    this.conn = -1;
     if (exit !== undefined) {
       trace(`standby exits after its action: ${exit}`);
       process.exit(0);
     }
     trace(`standby waits again: action server after ${this.uses} action(s)`);
     return true;
-  }
-
-  /** Lets go of the action's stdio and of the exit hook: nothing of the client's stays open. */
-  private detach(): void {
-    // containerd must not wait on our copies of its pipes (the launcher relays from memfds, but
-    // an action that does not read stdin gets the launcher's own fd 0).
-    onDevNull([0, 1, 2]);
-    die(this.f, 'result', 'action');
-    this.unhook?.();
-    this.unhook = undefined;
-  }
-
-  /** Sends the action's final status and closes the connection. */
-  private reply(status: number): void {
-    linux.warmReply(this.conn, status, true);
-    posix.closeFd(this.conn);
-    this.conn = -1;
-  }
-
-  /** detach() and reply(). */
-  private release(status: number): void {
-    this.detach();
-    this.reply(status);
   }
 
   /** Why this process must not serve again (undefined: it may). */
