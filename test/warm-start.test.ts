@@ -15,7 +15,7 @@ import * as path from 'node:path';
 
 import { requireEnvironment } from './helpers/env';
 import { connectAsNobody } from './helpers/raw-peer';
-import { Testbed } from './helpers/testbed';
+import { Testbed, waitGone } from './helpers/testbed';
 import {
   alive,
   pools,
@@ -74,17 +74,6 @@ function servedBy(lines: string[]): number[] {
     const m = / warm standby=(\d+)/.exec(l);
     return m ? [Number(m[1])] : [];
   });
-}
-
-/** Waits until the processes are gone; those still alive after `timeoutMs`. */
-async function waitGone(pids: number[], timeoutMs: number): Promise<number[]> {
-  const until = Date.now() + timeoutMs;
-  let left = pids.filter(alive);
-  while (left.length > 0 && Date.now() < until) {
-    await sleep(50);
-    left = left.filter(alive);
-  }
-  return left;
 }
 
 /** Waits (liveness only) until `pid` waits in `pool` as an action server. */
@@ -584,6 +573,56 @@ describe('warm start under containerd', function () {
     } finally {
       server.close();
       fs.rmSync(file, { force: true });
+    }
+  });
+
+  it('a stale standby that answered and exited before it was checked is named stale, not foreign', async () => {
+    const pool = await ready(tb);
+    // What a busy machine makes of a stale standby: it answers "stale" the moment it accepts and
+    // exits, before the claimer reads its /proc/<pid>/environ. Here the process that listened
+    // (the pid SO_PEERCRED reports) is gone before the claim, and a child it forked answers.
+    const fake = `
+import os, socket, struct, sys
+pool = sys.argv[1]
+pid = os.getpid()
+name = os.path.join(pool, 's-0000000000000000-%d' % pid)
+s = socket.socket(socket.AF_UNIX)
+s.bind(name + '.t')
+s.listen(1)
+os.rename(name + '.t', name)
+child = os.fork()
+if child == 0:
+    null = os.open('/dev/null', os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(null, fd)
+    c, _ = s.accept()
+    c.sendall(struct.pack('<IHHII', 0x48575343, 1, 1, pid, len(pool)) + pool.encode())
+    c.recv(1)
+    os._exit(0)
+print(pid, child, flush=True)
+`;
+    const r = spawnSync('python3', ['-c', fake, pool], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const [listened, answering] = r.stdout.trim().split(' ').map(Number) as [number, number];
+    try {
+      assert.ok(!fs.existsSync(`/proc/${listened}`), 'the listening process is gone');
+      await runRm(tb, name('exited'));
+      const lines = actions(tb, mark).join('\n');
+      assert.match(lines, new RegExp(`pid ${listened}: stale \\(its modules changed on disk\\)`));
+      assert.doesNotMatch(lines, new RegExp(`pid ${listened} is not a standby`));
+      assert.deepEqual(
+        await waitGone([answering], 10_000),
+        [],
+        'its answer was read and it was let go',
+      );
+    } finally {
+      try {
+        process.kill(answering, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      for (const f of fs.readdirSync(pool))
+        if (f.endsWith(`-${listened}`)) fs.rmSync(path.join(pool, f), { force: true });
     }
   });
 

@@ -61,12 +61,16 @@ int ConnectPath(const std::string& path) {
   return fd;
 }
 
-// Whether /proc/<pid>/environ holds exactly `entry` ("NAME=value").
-bool EnvironHas(pid_t pid, const std::string& entry) {
+enum class Marker { kPresent, kAbsent, kGone };
+
+// Whether /proc/<pid>/environ holds exactly `entry` ("NAME=value"). kGone when it reads empty or
+// not at all: the process is exiting (the kernel drops its memory, and with it the environment,
+// before it closes its files, so its socket can still be connected to) or already reaped.
+Marker EnvironMarker(pid_t pid, const std::string& entry) {
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/environ", static_cast<int>(pid));
   int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
+  if (fd < 0) return Marker::kGone;
   std::string data;
   char buf[16384];
   for (;;) {
@@ -77,14 +81,15 @@ bool EnvironHas(pid_t pid, const std::string& entry) {
     if (data.size() > kEnvironLimit) break;
   }
   ::close(fd);
+  if (data.empty()) return Marker::kGone;
   size_t pos = 0;
   while (pos < data.size()) {
     size_t end = data.find('\0', pos);
     if (end == std::string::npos) end = data.size();
-    if (data.compare(pos, end - pos, entry) == 0) return true;
+    if (data.compare(pos, end - pos, entry) == 0) return Marker::kPresent;
     pos = end + 1;
   }
-  return false;
+  return Marker::kAbsent;
 }
 
 bool SameExecutable(pid_t pid, const FileId& node) {
@@ -126,8 +131,22 @@ bool Verify(const std::string& pool, const std::string& claimed, pid_t pid,
   }
   // Pin the process before looking at it, so the checks and a later kill hit the same one.
   int pidfd = PidfdOpen(pid);
-  if (!EnvironHas(pid, std::string(kStandbyEnv) + "=" + pool)) {
-    Append(why, "pid " + std::to_string(pid) + " is not a standby of this pool");
+  Marker marker = EnvironMarker(pid, std::string(kStandbyEnv) + "=" + pool);
+  if (marker != Marker::kPresent) {
+    // A standby answers the moment it accepts: a stale one says so and exits, which on a busy
+    // machine can be done before we get here. Its answer is still in the socket; it is only
+    // ever a refusal, so it needs no trust, and it names the real reason.
+    uint16_t status = 0;
+    uint32_t hello_pid = 0;
+    std::string hello_pool;
+    if (marker == Marker::kGone &&
+        RecvHello(fd, hello_timeout_ms, &status, &hello_pid, &hello_pool) &&
+        status == kStale && hello_pid == static_cast<uint32_t>(pid) && hello_pool == pool) {
+      Append(why, "pid " + std::to_string(pid) + ": stale (its modules changed on disk)");
+    } else {
+      Append(why, "pid " + std::to_string(pid) +
+                      (marker == Marker::kGone ? " is exiting" : " is not a standby of this pool"));
+    }
     if (pidfd >= 0) ::close(pidfd);
     ::close(fd);
     return false;

@@ -5,6 +5,11 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { procAlive as alive } from './testbed';
+
+/** Whether `pid` runs (a zombie waiting for its reaper does not). */
+export { alive };
+
 const MARKER = '__CONTAINERD_SHIM_STANDBY=';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -14,17 +19,6 @@ function environOf(pid: number): string[] | undefined {
     return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
   } catch {
     return undefined;
-  }
-}
-
-/** Whether `pid` runs (a zombie waiting for its reaper does not). */
-export function alive(pid: number): boolean {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
   }
 }
 
