@@ -69,13 +69,7 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fds[2];
-#if defined(SHIM_HAVE_PIPE2)
-  if (::pipe2(fds, O_CLOEXEC) != 0) throw ErrnoError(env, errno, "pipe2");
-#else
-  if (::pipe(fds) != 0) throw ErrnoError(env, errno, "pipe");
-  SetFdFlags(fds[0], false, true);
-  SetFdFlags(fds[1], false, true);
-#endif
+  if (CloexecPipe(fds) != 0) throw ErrnoError(env, errno, "pipe");
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::Number::New(env, fds[0]));
   out.Set(1u, Napi::Number::New(env, fds[1]));

@@ -203,13 +203,7 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
   }
 
   int report[2];
-#if defined(SHIM_HAVE_PIPE2)
-  if (::pipe2(report, O_CLOEXEC) != 0) throw ErrnoError(env, errno, "pipe2");
-#else
-  if (::pipe(report) != 0) throw ErrnoError(env, errno, "pipe");
-  SetFdFlags(report[0], false, true);
-  SetFdFlags(report[1], false, true);
-#endif
+  if (CloexecPipe(report) != 0) throw ErrnoError(env, errno, "pipe");
   ChildArgs child{file.c_str(), argv.data(), envp.data(), cwd.empty() ? nullptr : cwd.c_str(),
                   fds.data(),   static_cast<int>(fds.size()), setsid, setpgid, report[1]};
   // Every signal blocked from before the child exists until its handlers are reset.
