@@ -26,7 +26,9 @@
         ["OS=='linux'", {
           # Never unloaded: when a worker thread that loaded the addon ends, Node unloads
           # addons before libuv runs the close callbacks of the addon's loop handles.
-          "ldflags": ["-Wl,-z,nodelete"]
+          # Symbols bound at load: a spawn's vfork child (native/posix/spawn.cc) then never runs
+          # the lazy-binding resolver in memory it shares with the parent.
+          "ldflags": ["-Wl,-z,nodelete", "-Wl,-z,now"]
         }],
         ["OS=='linux' and generic_posix==0", {
           "sources": [

@@ -13,6 +13,7 @@ import { requireCondition } from './helpers/env';
 import { underLoad } from './helpers/load';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'exit-storm.js');
+const SPAWN_FIXTURE = path.join(__dirname, 'fixtures', 'native-spawn.js');
 // Liveness is judged inside the fixture (a storm in which no child finishes for a minute stops and
 // reports); these only catch a fixture that hangs outright. A 10,000-child storm takes about a
 // minute beside two busy loops, several when the machine is busy with other work as well.
@@ -290,15 +291,15 @@ interface FixtureResult {
   [key: string]: unknown;
 }
 
-function runFixture(args: string[]): Promise<FixtureResult> {
+function runFixture(args: string[], fixture = FIXTURE): Promise<FixtureResult> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [FIXTURE, ...args],
+      [fixture, ...args],
       { maxBuffer: 16 * 1024 * 1024, timeout: FIXTURE_BACKSTOP_MS },
       (err, stdout, stderr) => {
         if (err) {
-          reject(new Error(`${FIXTURE} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
+          reject(new Error(`${fixture} ${args.join(' ')} failed: ${err.message}\n${stderr}`));
           return;
         }
         try {
@@ -426,6 +427,47 @@ describe('reaper (in a child Node process)', function () {
   it('spawnProcess statuses, waitFor after the fact, child_process alongside the reaper', async function () {
     this.timeout(60_000);
     checkBasics(await runFixture(['basics']));
+  });
+
+  it('the addon spawn (vfork-style): failures with code/errno/syscall, fd layout, env, signals reset, session, exits via the monitor, nothing left', async function () {
+    this.timeout(60_000);
+    const r = await runFixture(['spawn'], SPAWN_FIXTURE);
+    assert.deepEqual(r.missing, {
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'execve',
+      path: '/nonexistent/program',
+    });
+    assert.deepEqual(r.notExecutable, {
+      code: 'EACCES',
+      errno: -13,
+      syscall: 'execve',
+      path: '/etc/passwd',
+    });
+    assert.deepEqual(r.badCwd, {
+      code: 'ENOENT',
+      errno: -2,
+      syscall: 'chdir',
+      path: '/nonexistent/dir',
+    });
+    assert.deepEqual(r.zombiesAfterFailures, [], 'a failed spawn left a child');
+    assert.deepEqual(r.layout, ['0', '1', '2', '3'], 'the child has exactly the fds given');
+    assert.equal(r.via3, 'via3\n');
+    assert.equal(r.env, 'A=1\nB=two words\n');
+    assert.deepEqual(r.inheritedEnv, ['NATIVE_SPAWN_FIXTURE=inherited']);
+    assert.deepEqual(r.signals, {
+      blocked: '0000000000000000',
+      ignored: '0000000000000000',
+      caught: '0000000000000000',
+    });
+    assert.deepEqual(r.session, { sameAsParent: true, setsidIsOwn: true });
+    assert.deepEqual(r.exits, [
+      { status: 7, signal: 0 },
+      { status: 137, signal: 9 },
+    ]);
+    assert.equal(r.manyOk, true, '50 concurrent children: each exit to its own subscriber');
+    assert.deepEqual(r.zombies, []);
+    assert.deepEqual(r.fdsLeaked, []);
   });
 
   it('exit storm: 2000 children, half child_process, half orphans reparented to the subreaper', async function () {

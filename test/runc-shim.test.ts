@@ -338,6 +338,8 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
     });
 
     it('1 MiB of stdout arrives intact', async () => {
+      const line = 'abcdefghijklmnopqrstuvwxyz012345678\n';
+      const expected = line.repeat(Math.ceil(1048576 / line.length)).slice(0, 1048576);
       const [go, ts] = await both(async (runtime, label) => {
         const r = await tb.ctr([
           'run',
@@ -350,14 +352,16 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
           '-c',
           'yes abcdefghijklmnopqrstuvwxyz012345678 | head -c 1048576',
         ]);
-        return {
-          code: r.code,
-          length: r.stdout.length,
-          sha: createHash('sha256').update(r.stdout).digest('hex'),
-        };
+        return { code: r.code, stdout: r.stdout };
       });
-      assert.equal(go.length, 1048576);
-      assert.deepEqual(ts, go);
+      assert.equal(ts.code, go.code);
+      assert.ok(ts.stdout === expected, `ours: ${ts.stdout.length} bytes, not the 1 MiB written`);
+      // The reference itself can lose the tail on a busy machine (seen once: runc-v2 under
+      // containerd 2.1 delivered 983040 bytes, the last 64 KiB cut). Ours must be complete;
+      // what runc-v2 delivered must still be a prefix of what was written.
+      assert.ok(expected.startsWith(go.stdout), 'runc-v2 delivered other bytes than were written');
+      if (go.stdout.length !== expected.length)
+        console.log(`      (runc-v2 delivered ${go.stdout.length} of 1048576 bytes)`);
     });
 
     it('--rootfs (no snapshot mounts)', async () => {

@@ -4,15 +4,16 @@
 // The test process is no subreaper: container inits are reparented to pid 1 once runc exits, so
 // exits are observed by polling `runc state` (status "stopped"), never by waitpid.
 import * as assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Runc, RuncError, isRuncError, parseLogLine, readPidFile } from '../lib/runc';
+import { nativeLaunch } from '../lib/runc/launch';
 import type { Container, RuncEvent } from '../lib/runc';
-import { requireEnvironment } from './helpers/env';
+import { findCommand, requireCondition, requireEnvironment } from './helpers/env';
 import { BUSYBOX_APPLETS, BUSYBOX_BINARY } from './helpers/image';
 
 const SIGTERM = 15;
@@ -486,5 +487,53 @@ describe('runc client (lib/runc)', function () {
       process.stderr.write(`      (criu unusable here: ${JSON.stringify(err.message)})\n`);
     }
     assert.equal(await status(id), 'running');
+  });
+});
+
+// Inside a shim daemon the exit monitor's reaper runs, and runc commands are started with the
+// addon's vfork-style spawn instead of child_process (lib/runc/launch.ts). The mocha process
+// runs no reaper (the suite above takes the child_process path), so this runs in a child Node
+// process that starts one (test/fixtures/native-spawn.ts), with /bin/sh standing in for runc.
+describe('runc commands through the addon spawn (in a child Node process with the reaper)', function () {
+  before(function () {
+    requireCondition(
+      this,
+      process.platform === 'linux',
+      `a Linux host (this is ${process.platform})`,
+      'the reaper is Linux-only',
+    );
+  });
+
+  it('this process, without a reaper, uses child_process', function () {
+    assert.equal(nativeLaunch(), false);
+  });
+
+  it('capture, stdin input, an fd, a stream killed midway, a stray holding a pipe, a missing binary; no fd or child left', async function () {
+    this.timeout(60_000);
+    const fixture = path.join(__dirname, 'fixtures', 'native-spawn.js');
+    const stdout = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, [fixture, 'runc'], { timeout: 50_000 }, (err, out, errOut) => {
+        if (err) reject(new Error(`${fixture} failed: ${err.message}\n${errOut}`));
+        else resolve(out);
+      });
+    });
+    const r = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+    assert.equal(r.native, true, 'with the reaper running, runc commands use the addon spawn');
+    assert.deepEqual(r.captured, { exitStatus: 3, signal: null, stdout: 'out\n', stderr: 'err\n' });
+    assert.equal(r.inputBytes, '1048576', '1 MiB of stdin input arrives whole');
+    assert.equal(r.unreadInput, 4, 'input runc never reads: the exit status, no error');
+    assert.deepEqual(r.toFd, { exitStatus: 0, stdout: 'direct\n' });
+    assert.deepEqual(r.streamed, {
+      lines: ['one', 'two'],
+      exitStatus: null,
+      signal: 'SIGKILL',
+      running: false,
+    });
+    assert.deepEqual(r.stray, { exitStatus: 0, pid: true });
+    assert.deepEqual(r.missing, { exitStatus: null, code: 'ENOENT' });
+    assert.match(String(r.missingMessage), /^runc state: cannot run \/nonexistent\/runc: ENOENT/);
+    if (findCommand('runc') !== undefined) assert.match(String(r.runcVersion), /^\d+\.\d+/);
+    assert.deepEqual(r.zombies, [], 'children left');
+    assert.deepEqual(r.fdsLeaked, [], 'pipes left open');
   });
 });

@@ -35,6 +35,7 @@ const POSIX = keys<PosixBinding>()(
   'setCloexec',
   'closeFd',
   'dup2',
+  'pipe',
   'setWindowSize',
   'spawn',
 );

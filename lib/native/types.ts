@@ -115,8 +115,13 @@ export interface PosixBinding {
   setCloexec(fd: number, on: boolean): void;
   closeFd(fd: number): void;
   dup2(from: number, to: number): void;
+  /** A pipe: [read end, write end], both close-on-exec. */
+  pipe(): [number, number];
   setWindowSize(fd: number, columns: number, rows: number): void;
-  /** fork/exec with an exact fd layout; `fds[i]` becomes fd i (-1: /dev/null). */
+  /**
+   * Starts a program with an exact fd layout; `fds[i]` becomes fd i (-1: /dev/null). Linux:
+   * clone(CLONE_VM | CLONE_VFORK), no copy of this process; elsewhere fork/exec.
+   */
   spawn(
     file: string,
     args: string[],

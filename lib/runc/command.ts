@@ -1,14 +1,14 @@
-// Running runc: child_process.spawn (no shell), stdio wiring, output capture, and turning a failed
-// run into a RuncError with runc's own message from the part of the --log file this command wrote.
-//
-// libuv reaps these children itself; the shim's reaper leaves libuv's children alone, so plain
-// child_process is safe inside a shim.
-import { spawn } from 'node:child_process';
-import type { ChildProcess, StdioOptions } from 'node:child_process';
+// Running runc (no shell): stdio wiring, output capture, and turning a failed run into a
+// RuncError with runc's own message from the part of the --log file this command wrote. How runc
+// is started (the addon's vfork-style spawn in a shim daemon, child_process elsewhere) is
+// launch.ts's concern.
 import * as fs from 'node:fs';
+import type { Readable } from 'node:stream';
 
 import { RuncError, lastLoggedError, stderrError } from './errors';
 import { readTail, stat } from './files';
+import { launch } from './launch';
+import type { LaunchExit, Launched, StdioSpec } from './launch';
 
 /**
  * Where a stdio stream of runc goes: an fd, /dev/null, a pipe collected into the result
@@ -95,13 +95,19 @@ class Tail {
   }
 }
 
-function stdioEntry(target: StdioTarget | undefined): 'ignore' | 'pipe' | number {
+function stdioEntry(target: StdioTarget | undefined): StdioSpec {
   if (target === undefined || target === 'ignore') return 'ignore';
   return target === 'capture' || target === 'stream' ? 'pipe' : target;
 }
 
+/** Resolves once `stream` has closed. */
+function closed(stream: Readable): Promise<void> {
+  return new Promise<void>((resolve) => stream.once('close', resolve));
+}
+
 export interface Spawned {
-  child: ChildProcess;
+  /** The running runc: its pipes, whether it still runs, kill(). */
+  child: Launched;
   argv: string[];
   /**
    * Settles once runc exited and its pipes closed (captured ones at most 2 s after the exit);
@@ -122,54 +128,62 @@ export class RuncCommand {
   start(spec: CommandSpec, logOffset?: number): Spawned {
     const argv = [this.command, ...(spec.globals === false ? [] : this.globalArgs), ...spec.args];
     const stdin = spec.stdin;
-    const stdio: StdioOptions = [
-      stdin === undefined || stdin === 'ignore'
-        ? 'ignore'
-        : typeof stdin === 'number'
-          ? stdin
-          : 'pipe',
-      stdioEntry(spec.stdout),
-      stdioEntry(spec.stderr),
-      ...(spec.extraFiles ?? []),
-    ];
-    const child = spawn(argv[0], argv.slice(1), { stdio });
+    const child = launch(
+      argv,
+      [
+        stdin === undefined || stdin === 'ignore'
+          ? 'ignore'
+          : typeof stdin === 'number'
+            ? stdin
+            : 'pipe',
+        stdioEntry(spec.stdout),
+        stdioEntry(spec.stderr),
+      ],
+      spec.extraFiles ?? [],
+    );
     const stdout: Buffer[] = [];
     const stderr = new Tail(STDERR_LIMIT);
     if (spec.stdout === 'capture') child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
     if (spec.stderr === 'capture') child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    for (const s of [child.stdout, child.stderr]) {
+      s?.on('error', () => {
+        // a read error ends the stream ('close' follows); the exit status tells what happened
+      });
+    }
     if (child.stdin !== null) {
       child.stdin.on('error', () => {
         // runc may exit without reading its input (EPIPE); its exit status tells what happened
       });
       if (typeof stdin === 'object') child.stdin.end(stdin.input);
     }
-    const done = new Promise<CommandResult>((resolve) => {
-      const result = (exitStatus: number | null, signal: NodeJS.Signals | null): CommandResult => ({
-        argv,
-        exitStatus,
-        signal,
-        stdout: Buffer.concat(stdout),
-        stderr: stderr.toString(),
-        ...(logOffset === undefined ? {} : { logOffset }),
-      });
-      child.on('error', (err) => {
-        // Only a failed spawn settles here; 'close' follows for a process that ran.
-        if (child.pid === undefined) resolve({ ...result(null, null), spawnError: err });
-      });
+    const result = (exit: LaunchExit): CommandResult => ({
+      argv,
+      exitStatus: exit.exitStatus,
+      signal: exit.signal,
+      stdout: Buffer.concat(stdout),
+      stderr: stderr.toString(),
+      ...(logOffset === undefined ? {} : { logOffset }),
+      ...(exit.spawnError === undefined ? {} : { spawnError: exit.spawnError }),
+    });
+    // Settles once runc exited and its output pipes closed; should a stray descendant (a
+    // daemonizing hook) hold the captured ones, they are destroyed 2 s after the exit.
+    const pipes = [child.stdout, child.stderr].filter((s) => s !== null);
+    const allClosed = Promise.all(pipes.map((s) => closed(s)));
+    const done = child.exit.then(async (exit) => {
+      if (exit.spawnError !== undefined) return result(exit);
       let grace: NodeJS.Timeout | undefined;
-      child.once('exit', (code, signal) => {
-        // 'close' waits for the captured pipes too; should a stray descendant (a daemonizing
-        // hook) hold them, do not wait for it forever.
-        grace = setTimeout(() => {
-          if (spec.stdout === 'capture') child.stdout?.destroy();
-          if (spec.stderr === 'capture') child.stderr?.destroy();
-          resolve(result(code, signal));
-        }, CLOSE_GRACE_MS);
-      });
-      child.once('close', (code, signal) => {
-        clearTimeout(grace);
-        resolve(result(code, signal));
-      });
+      await Promise.race([
+        allClosed,
+        new Promise<void>((resolve) => {
+          grace = setTimeout(() => {
+            if (spec.stdout === 'capture') child.stdout?.destroy();
+            if (spec.stderr === 'capture') child.stderr?.destroy();
+            resolve();
+          }, CLOSE_GRACE_MS);
+        }),
+      ]);
+      clearTimeout(grace);
+      return result(exit);
     });
     return { child, argv, done };
   }

@@ -326,7 +326,7 @@ export class Runc {
     const close = (): void => {
       if (closed) return;
       closed = true;
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      child.kill('SIGKILL');
     };
     const cmd = this.cmd;
     async function* iterate(): AsyncGenerator<RuncEvent> {

@@ -1,5 +1,6 @@
-// File descriptor helpers Node lacks: O_NONBLOCK and FD_CLOEXEC toggles, close, dup2, and a
-// terminal's window size (TIOCSWINSZ, for ResizePty on a pty master).
+// File descriptor helpers Node lacks: O_NONBLOCK and FD_CLOEXEC toggles, close, dup2, pipes (for
+// children spawned without child_process), and a terminal's window size (TIOCSWINSZ, for
+// ResizePty on a pty master).
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <termios.h>
@@ -8,6 +9,7 @@
 #include <cerrno>
 
 #include "../errors.h"
+#include "features.h"
 #include "posix.h"
 
 namespace shim {
@@ -63,6 +65,17 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// pipe(): [readFd, writeFd], both close-on-exec (a spawn's fd layout clears that in the child).
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (CloexecPipe(fds) != 0) throw ErrnoError(env, errno, "pipe");
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fds[0]));
+  out.Set(1u, Napi::Number::New(env, fds[1]));
+  return out;
+}
+
 }  // namespace
 
 Napi::Object InitFd(Napi::Env env, Napi::Object exports) {
@@ -70,6 +83,7 @@ Napi::Object InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("setCloexec", Napi::Function::New(env, SetCloexec, "setCloexec"));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd, "closeFd"));
   exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));
+  exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize, "setWindowSize"));
   return exports;
 }

@@ -20,6 +20,7 @@
 // the Linux layer is in the build.
 #pragma once
 #include <fcntl.h>
+#include <unistd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -72,6 +73,18 @@ inline int SetFdFlags(int fd, bool nonblocking, bool cloexec) {
     if (fd_flags < 0 || ::fcntl(fd, F_SETFD, fd_flags | FD_CLOEXEC) != 0) return -1;
   }
   return 0;
+}
+
+// A pipe with both ends close-on-exec (pipe2 where there is one); 0 or -1 with errno set.
+inline int CloexecPipe(int fds[2]) {
+#if defined(SHIM_HAVE_PIPE2)
+  return ::pipe2(fds, O_CLOEXEC);
+#else
+  if (::pipe(fds) != 0) return -1;
+  SetFdFlags(fds[0], false, true);
+  SetFdFlags(fds[1], false, true);
+  return 0;
+#endif
 }
 
 }  // namespace shim

@@ -1,7 +1,14 @@
 // Spawning a process with an exact fd layout (stdio plus extra fds such as the listening socket
 // on fd 3), optionally in a new session: what a shim's `start` needs to launch its daemon, and
-// what the Linux reaper's spawnProcess builds on. Portable POSIX (fork/exec); close_range and
-// pipe2 where available (features.h).
+// what the Linux reaper's spawnProcess (and through it the runc command runner) builds on.
+//
+// On Linux the child is a clone(CLONE_VM | CLONE_VFORK) on a small stack of its own, as glibc's
+// posix_spawn makes it: a fork would copy the page tables of the whole Node process (tens of MiB
+// of RSS: milliseconds of the main thread per spawn). Until it execs, that child shares the
+// parent's memory while the calling thread waits; so it makes async-signal-safe calls only, writes
+// nothing but its own stack, and runs with every signal blocked until its handlers are back to
+// SIG_DFL (a Node handler run by the child would act on the parent's state). Elsewhere fork/exec.
+// close_range and pipe2 where available (features.h).
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -20,6 +27,10 @@
 #if defined(SHIM_HAVE_CLOSE_RANGE)
 #include <sys/syscall.h>
 #endif
+#if defined(SHIM_LINUX)
+#include <sched.h>
+#include <sys/mman.h>
+#endif
 
 extern char** environ;
 
@@ -30,6 +41,8 @@ namespace {
 #if defined(SHIM_HAVE_CLOSE_RANGE) && !defined(CLOSE_RANGE_CLOEXEC)
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
+
+constexpr int kMaxFds = 64;
 
 std::vector<char*> Pointers(std::vector<std::string>& strings) {
   std::vector<char*> out;
@@ -56,6 +69,19 @@ const char* StageName(int stage) {
   }
 }
 
+// Everything the child needs, prepared by the parent (the child allocates nothing).
+struct ChildArgs {
+  const char* file;
+  char** argv;
+  char** envp;
+  const char* cwd;
+  const int* fds;
+  int nfds;
+  bool setsid;
+  bool setpgid;
+  int report;  // write end of the close-on-exec failure pipe
+};
+
 [[noreturn]] void Fail(int fd, int stage) {
   ChildFailure f{errno, stage};
   ssize_t ignored = ::write(fd, &f, sizeof(f));
@@ -63,27 +89,27 @@ const char* StageName(int stage) {
   ::_exit(127);
 }
 
-// Runs in the forked child: async-signal-safe calls only.
-[[noreturn]] void Child(const char* file, char** argv, char** envp, const char* cwd,
-                        const std::vector<int>& fds, bool setsid, bool setpgid, int report) {
+// Runs in the child: async-signal-safe calls only, no allocation, no writes outside its stack.
+[[noreturn]] void Child(const ChildArgs& a) {
   struct sigaction dfl;
   std::memset(&dfl, 0, sizeof(dfl));
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; sig++) {
     if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);
   }
-  if (setsid && ::setsid() < 0) Fail(report, kSetsid);
-  if (!setsid && setpgid && ::setpgid(0, 0) != 0) Fail(report, kSetpgid);
-  int n = static_cast<int>(fds.size());
+  int report = a.report;
+  if (a.setsid && ::setsid() < 0) Fail(report, kSetsid);
+  if (!a.setsid && a.setpgid && ::setpgid(0, 0) != 0) Fail(report, kSetpgid);
+  int n = a.nfds;
   // Move the report pipe and every source above the target range so no dup2 clobbers a source.
   if (report < n) {
     int moved = ::fcntl(report, F_DUPFD_CLOEXEC, n);
     if (moved < 0) ::_exit(127);
     report = moved;
   }
-  int temp[64];
+  int temp[kMaxFds];
   for (int i = 0; i < n; i++) {
-    int src = fds[i];
+    int src = a.fds[i];
     if (src < 0) {
       src = ::open("/dev/null", O_RDWR | O_CLOEXEC);
       if (src < 0) Fail(report, kOpen);
@@ -107,17 +133,47 @@ const char* StageName(int stage) {
       if (fd != report) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
   }
-  if (cwd != nullptr && ::chdir(cwd) != 0) Fail(report, kChdir);
+  if (a.cwd != nullptr && ::chdir(a.cwd) != 0) Fail(report, kChdir);
   sigset_t none;
   sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  ::execve(file, argv, envp);
+  ::execve(a.file, a.argv, a.envp);
   Fail(report, kExec);
 }
 
+#if defined(SHIM_LINUX)
+// The child's stack: what Child and the libc calls in it need, with room to spare (pages are
+// only committed when touched), and a guard page below it.
+constexpr size_t kChildStack = 256 * 1024;
+constexpr size_t kGuard = 4096;
+
+int CloneEntry(void* arg) { Child(*static_cast<const ChildArgs*>(arg)); }
+
+// clone(CLONE_VM | CLONE_VFORK): returns once the child has exec'd or exited; errno on -1.
+pid_t StartChild(const ChildArgs& args) {
+  void* stack = ::mmap(nullptr, kChildStack + kGuard, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK | MAP_NORESERVE, -1, 0);
+  if (stack == MAP_FAILED) return -1;
+  ::mprotect(stack, kGuard, PROT_NONE);
+  char* top = static_cast<char*>(stack) + kGuard + kChildStack;  // grows down; 16-byte aligned
+  pid_t pid = ::clone(CloneEntry, top, CLONE_VM | CLONE_VFORK | SIGCHLD, const_cast<ChildArgs*>(&args));
+  int err = errno;
+  ::munmap(stack, kChildStack + kGuard);  // the child no longer runs on it
+  errno = err;
+  return pid;
+}
+#else
+pid_t StartChild(const ChildArgs& args) {
+  pid_t pid = ::fork();
+  if (pid == 0) Child(args);
+  return pid;
+}
+#endif
+
 // spawn(file, args, env | null, cwd | null, fds, setsid, setpgid): pid.
 // fds[i] is the parent fd that becomes fd i in the child, or -1 for /dev/null. `file` must be a
-// path (no PATH search). The child's signal handlers and mask are reset to defaults.
+// path (no PATH search). The child's signal handlers and mask are reset to defaults; it stays in
+// this process's session and process group unless setsid/setpgid.
 Napi::Value Spawn(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 7 || !info[0].IsString())
@@ -133,38 +189,40 @@ Napi::Value Spawn(const Napi::CallbackInfo& info) {
     Napi::Array array = info[4].As<Napi::Array>();
     for (uint32_t i = 0; i < array.Length(); i++) fds.push_back(array.Get(i).As<Napi::Number>().Int32Value());
   }
-  if (fds.size() > 64) throw ArgError(env, "at most 64 fds can be passed");
+  if (fds.size() > kMaxFds) throw ArgError(env, "at most 64 fds can be passed");
   bool setsid = info[5].ToBoolean().Value();
   bool setpgid = info[6].ToBoolean().Value();
 
   std::vector<char*> argv = Pointers(args);
   std::vector<char*> envp = Pointers(envs);
-  char** child_env = inherit_env ? environ : envp.data();
+  if (inherit_env) {
+    // A snapshot of the array: the child reads it while other threads run.
+    envp.clear();
+    for (char** e = environ; e != nullptr && *e != nullptr; e++) envp.push_back(*e);
+    envp.push_back(nullptr);
+  }
 
   int report[2];
-#if defined(SHIM_HAVE_PIPE2)
-  if (::pipe2(report, O_CLOEXEC) != 0) throw ErrnoError(env, errno, "pipe2");
-#else
-  if (::pipe(report) != 0) throw ErrnoError(env, errno, "pipe");
-  SetFdFlags(report[0], false, true);
-  SetFdFlags(report[1], false, true);
-#endif
+  if (CloexecPipe(report) != 0) throw ErrnoError(env, errno, "pipe");
+  ChildArgs child{file.c_str(), argv.data(), envp.data(), cwd.empty() ? nullptr : cwd.c_str(),
+                  fds.data(),   static_cast<int>(fds.size()), setsid, setpgid, report[1]};
+  // Every signal blocked from before the child exists until its handlers are reset.
   sigset_t all, old;
   sigfillset(&all);
   ::pthread_sigmask(SIG_SETMASK, &all, &old);
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(report[0]);
-    Child(file.c_str(), argv.data(), child_env, cwd.empty() ? nullptr : cwd.c_str(), fds, setsid, setpgid,
-          report[1]);
-  }
-  int fork_err = errno;
+  pid_t pid = StartChild(child);
+  int spawn_err = errno;
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
   ::close(report[1]);
   if (pid < 0) {
     ::close(report[0]);
-    throw ErrnoError(env, fork_err, "fork");
+#if defined(SHIM_LINUX)
+    throw ErrnoError(env, spawn_err, "clone");
+#else
+    throw ErrnoError(env, spawn_err, "fork");
+#endif
   }
+  // Closed by the exec, or holding the failure: a vfork child has done either by now.
   ChildFailure failure{0, 0};
   ssize_t n;
   do {
