@@ -37,7 +37,7 @@ import {
   watchOomV2,
 } from '../lib/shim/linux';
 import { MS } from '../lib/shim/linux/mount-flags';
-import { requireCondition, requireEnvironment } from './helpers/env';
+import { requireCondition, requireLinux, requireEnvironment } from './helpers/env';
 
 const F = MS;
 const ROOT_HINT = 'run the suite as root on Linux with cgroup v1 controllers mounted';
@@ -66,12 +66,7 @@ function sleep(ms: number): Promise<void> {
 
 describe('linux helpers', function () {
   before(function () {
-    requireCondition(
-      this,
-      process.platform === 'linux',
-      `a Linux host (this is ${process.platform})`,
-      'run on Linux',
-    );
+    requireLinux(this, 'run on Linux');
   });
 
   it('the MS_* constants are the values the addon was compiled with', function () {

@@ -9,7 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { linux } from '../lib/native';
-import { requireCondition } from './helpers/env';
+import { requireLinux } from './helpers/env';
 import {
   alive,
   killStandbys,
@@ -26,12 +26,7 @@ describe('module watch (a standby noticing its modules changed)', function () {
   let dir: string;
 
   before(function () {
-    requireCondition(
-      this,
-      process.platform === 'linux',
-      `a Linux host (this is ${process.platform})`,
-      'run on Linux',
-    );
+    requireLinux(this, 'run on Linux');
   });
 
   beforeEach(() => {

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 
 import { ExitMonitor } from '../lib/shim/monitor';
 import type { ExitEvent } from '../lib/shim/monitor';
-import { requireCondition } from './helpers/env';
+import { requireLinux } from './helpers/env';
 import { underLoad } from './helpers/load';
 
 const FIXTURE = path.join(__dirname, 'fixtures', 'exit-storm.js');
@@ -267,12 +267,7 @@ describe('ExitMonitor', function () {
 
 describe('ExitMonitor.start() in a worker thread', function () {
   it("refuses with ERR_REAPER_WORKER (the reaper would take the main thread's children)", async function () {
-    requireCondition(
-      this,
-      process.platform === 'linux',
-      `a Linux host (this is ${process.platform})`,
-      'the reaper is Linux-only',
-    );
+    requireLinux(this, 'the reaper is Linux-only');
     const modulePath = path.join(__dirname, '..', 'lib', 'shim', 'monitor.js');
     const worker = new Worker(
       `const { parentPort } = require('node:worker_threads');
@@ -411,12 +406,7 @@ function checkBasics(r: FixtureResult): void {
 }
 
 function linuxOnly(ctx: Mocha.Context): void {
-  requireCondition(
-    ctx,
-    process.platform === 'linux',
-    `a Linux host (this is ${process.platform})`,
-    'the reaper is Linux-only',
-  );
+  requireLinux(ctx, 'the reaper is Linux-only');
 }
 
 describe('reaper (in a child Node process)', function () {

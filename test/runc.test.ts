@@ -13,7 +13,7 @@ import * as path from 'node:path';
 import { Runc, RuncError, isRuncError, parseLogLine, readPidFile } from '../lib/runc';
 import { nativeLaunch } from '../lib/runc/launch';
 import type { Container, RuncEvent } from '../lib/runc';
-import { findCommand, requireCondition, requireEnvironment } from './helpers/env';
+import { findCommand, requireLinux, requireEnvironment } from './helpers/env';
 import { BUSYBOX_APPLETS, BUSYBOX_BINARY } from './helpers/image';
 
 const SIGTERM = 15;
@@ -496,12 +496,7 @@ describe('runc client (lib/runc)', function () {
 // process that starts one (test/fixtures/native-spawn.ts), with /bin/sh standing in for runc.
 describe('runc commands through the addon spawn (in a child Node process with the reaper)', function () {
   before(function () {
-    requireCondition(
-      this,
-      process.platform === 'linux',
-      `a Linux host (this is ${process.platform})`,
-      'the reaper is Linux-only',
-    );
+    requireLinux(this, 'the reaper is Linux-only');
   });
 
   it('this process, without a reaper, uses child_process', function () {

@@ -71,3 +71,13 @@ export function requireCondition(
   process.stderr.write(`skipped: ${what} (${hint})\n`);
   ctx.skip();
 }
+
+/** requireCondition for Linux-only suites: `hint` says why (e.g. "the reaper is Linux-only"). */
+export function requireLinux(ctx: Mocha.Context, hint: string): void {
+  requireCondition(
+    ctx,
+    process.platform === 'linux',
+    `a Linux host (this is ${process.platform})`,
+    hint,
+  );
+}
