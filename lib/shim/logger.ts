@@ -59,6 +59,19 @@ function withLevel<T>(level: unknown, apply: (name: string) => T): T {
 
 const sinks = new WeakMap<object, LogSink>();
 
+/** A pino logger as the shim log makes it, handing each line as logrus text to `write`. */
+export function logfmtPino(
+  level: string,
+  base: Record<string, unknown>,
+  write: (line: string) => void,
+): PinoLogger {
+  const pino = loadPino();
+  return pino(
+    { level, base: { pid: process.pid, ...base }, timestamp: pino.stdTimeFunctions.epochTime },
+    { write: (line: string) => write(toLogfmt(line)) },
+  );
+}
+
 /**
  * A pino logger on the platform's shim log: the bundle's `log` FIFO opened write-only
  * (containerd holds the read side, so this does not block), or on Windows the log pipe; falls
@@ -68,16 +81,8 @@ const sinks = new WeakMap<object, LogSink>();
  */
 export function openShimLog(options: ShimLogOptions = {}): PinoLogger {
   const level = options.debug ? 'debug' : (options.level ?? 'info');
-  const pino = loadPino();
   const log = withLevel(level, (name) =>
-    pino(
-      {
-        level: name,
-        base: { pid: process.pid, ...options.base },
-        timestamp: pino.stdTimeFunctions.epochTime,
-      },
-      { write: (line: string) => sink.write(toLogfmt(line)) },
-    ),
+    logfmtPino(name, options.base ?? {}, (line) => sink.write(line)),
   );
   // Opened once the level is known good: a bad level leaves no fd behind.
   const sink = platform.openLog(options);

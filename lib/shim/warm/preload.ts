@@ -2,7 +2,7 @@
 // first use (a cold `start` or `delete` keeps them out to start fast; a standby has the time).
 import * as fs from 'node:fs';
 
-import { toLogfmt } from '../log-sink';
+import { logfmtPino } from '../logger';
 import { trace } from './trace';
 
 /**
@@ -70,12 +70,7 @@ function taskApis(): Array<'v2' | 'v3'> {
  * them for its first line anyway.
  */
 function firstLogLine(): void {
-  const pino = require('pino') as typeof import('pino');
-  const log = pino(
-    { level: 'info', base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.epochTime },
-    { write: (line: string) => void toLogfmt(line) },
-  );
-  log.info({ standby: true }, 'standby ready');
+  logfmtPino('info', {}, () => undefined).info({ standby: true }, 'standby ready');
 }
 
 export function preloadServing(): void {
