@@ -172,6 +172,40 @@ describe('RemotePublisher', () => {
       new RemotePublisher(path.join(dir, 'nothing-here.sock'));
     });
 
+    it('prepare() connects ahead, once, and the events use that connection', async () => {
+      const server = await startServer();
+      const p = publisher();
+      p.prepare();
+      p.prepare(); // while the first one connects: no second connection
+      await waitFor('the prepared connection', () => server.connectionCount === 1);
+      await p.publish(TOPICS.TASK_OOM, 'default', oom('a'));
+      await p.flush(5000);
+      p.prepare(); // connected: nothing more
+      await p.publish(TOPICS.TASK_OOM, 'default', oom('b'));
+      await p.flush(5000);
+      assert.deepEqual(receivedIds(), ['a', 'b']);
+      assert.equal(server.connectionCount, 1);
+      await p.close(1000);
+      await waitFor('the connection to close', () => server.connectionCount === 0);
+    });
+
+    it('prepare() against no containerd warns of nothing; a close while it connects leaves nothing open', async () => {
+      const logger = recordingLogger();
+      const p = publisher({ logger });
+      p.prepare();
+      await sleep(50);
+      assert.deepEqual(logger.warnings, []);
+      const server = await startServer();
+      p.prepare();
+      await p.close(1000); // right away: the attempt in flight must close what it opened
+      await sleep(100);
+      assert.equal(server.connectionCount, 0);
+      p.prepare(); // closed: does nothing
+      await sleep(50);
+      assert.equal(server.connectionCount, 0);
+      assert.deepEqual(logger.warnings, []);
+    });
+
     it('queues events while containerd is down and delivers them in order once it is up', async () => {
       const p = publisher();
       for (const id of ids(50)) await p.publish(TOPICS.TASK_OOM, 'default', oom(id));

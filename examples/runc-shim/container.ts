@@ -82,6 +82,8 @@ function sharesPidNamespace(spec: Spec): boolean {
 export class Container {
   readonly execs = new Map<string, Process>();
   private oom: OomWatcher | undefined;
+  /** The OOM watch, set up right after Create's answer went out (or by Start, whichever is first). */
+  private oomSetUp: NodeJS.Immediate | undefined;
 
   private constructor(
     readonly id: string,
@@ -163,12 +165,17 @@ export class Container {
     }
     const container = new Container(id, bundle, runc, init, rootfs, events, spec);
     container.watchExit(init, since);
-    container.watchOom();
+    // No part of Create's answer: containerd gets it first. The immediate runs before the event
+    // loop reads Start (which also sets the watch up first, in case).
+    container.oomSetUp = setImmediate(() => container.watchOom());
     return container;
   }
 
   // While runc's init waits to be started its cgroup is known, however fast the process exits later.
   private watchOom(): void {
+    if (this.oomSetUp === undefined) return; // done, or the container was deleted first
+    clearImmediate(this.oomSetUp);
+    this.oomSetUp = undefined;
     try {
       this.oom = watchOom(this.init.pid, () =>
         this.events.send(TOPICS.TASK_OOM, toAny(events.TaskOOM, { containerId: this.id })),
@@ -202,6 +209,7 @@ export class Container {
     }
     await p.starting(async () => {
       if (p.isInit) {
+        this.watchOom();
         await this.runc.start(this.id).catch((err: unknown) => {
           throw runtimeError(err, 'OCI runtime start failed');
         });
@@ -357,6 +365,8 @@ export class Container {
       // runc already forgot it (after a checkpoint, say): only our state is left to drop
       if (!(isRuncError(err) && err.notFound)) throw runtimeError(err, 'failed to delete task');
     });
+    clearImmediate(this.oomSetUp);
+    this.oomSetUp = undefined;
     this.oom?.close();
     p.io.close();
     if (this.rootfs) unmountRecursive(this.rootfs);

@@ -7,7 +7,6 @@ import { promisify } from 'node:util';
 export const readFile = promisify(fs.readFile);
 export const writeFile = promisify(fs.writeFile);
 export const rm = promisify(fs.rm);
-export const stat = promisify(fs.stat);
 
 const open = promisify(fs.open);
 const fstat = promisify(fs.fstat);

@@ -68,6 +68,7 @@ export class RemotePublisher {
   private settled = 0; // events that left the queue: delivered, rejected or lost at close
   private readonly flushWaiters = new Set<FlushWaiter>();
   private events: EventsClient | undefined;
+  private connecting: Promise<EventsClient> | undefined;
   private failures = 0; // consecutive transport failures: drives the backoff and the logging
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
@@ -115,6 +116,18 @@ export class RemotePublisher {
   }
 
   /**
+   * Connects to containerd now, in the background, unless connected: a shim calls it once it is
+   * serving (while runc works, say), so the first event does not wait for the connection. A
+   * failure is left to the first event, which retries as usual.
+   */
+  prepare(): void {
+    if (this.closed || this.stopping.signal.aborted) return;
+    this.connect().catch(() => {
+      // the first publish connects again and reports what fails
+    });
+  }
+
+  /**
    * Resolves when every event published so far has been delivered (or rejected by containerd);
    * rejects with ERR_PUBLISH_TIMEOUT after `timeoutMs` if given.
    */
@@ -156,6 +169,7 @@ export class RemotePublisher {
     this.wake?.();
     this.events?.client.close(); // fails an in-flight Forward so the loop stops now
     await this.loop;
+    await this.connecting?.catch(() => undefined); // a prepare() still connecting closes its client
     this.dropRemaining();
   }
 
@@ -187,6 +201,7 @@ export class RemotePublisher {
     try {
       events = await this.connect();
     } catch (err) {
+      if (this.stopping.signal.aborted) return false; // closed while connecting
       this.onTransportFailure(err); // ENOENT, ECONNREFUSED...: containerd is not (yet) there
       return false;
     }
@@ -212,11 +227,22 @@ export class RemotePublisher {
     return true;
   }
 
-  private async connect(): Promise<EventsClient> {
-    if (this.events !== undefined && !this.events.client.closed) return this.events;
+  private connect(): Promise<EventsClient> {
+    if (this.events !== undefined && !this.events.client.closed)
+      return Promise.resolve(this.events);
+    // One attempt at a time: prepare() and the sender share it.
+    this.connecting ??= this.dial().finally(() => (this.connecting = undefined));
+    return this.connecting;
+  }
+
+  private async dial(): Promise<EventsClient> {
     const client = await Client.connect(this.address, { connectTimeoutMs: this.callTimeoutMs });
     // Only queued events (through the call and backoff timers) should keep the process alive.
     client.unref();
+    if (this.stopping.signal.aborted) {
+      client.close(); // closed while connecting (a prepare() nobody used): nothing may stay open
+      throw new TtrpcError(Code.UNAVAILABLE, 'the publisher is closed');
+    }
     this.events = new EventsClient(client);
     return this.events;
   }

@@ -233,12 +233,19 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   const publisher = new RemotePublisher(ttrpcAddress, { logger });
   const task = await shim.createTaskService(publisher);
   const releaser = new MemoryReleaser();
+  let served = false;
   const server = new Server({
     handshaker: platform.handshaker(),
     logger,
     interceptors: [
       (_context, request, next) => {
         releaser.activity();
+        // The events connection is made once containerd talks to us, after the first request's
+        // synchronous work (Create has started runc by then): not on the first event's clock.
+        if (!served) {
+          served = true;
+          setImmediate(() => publisher.prepare());
+        }
         return next(request);
       },
     ],
