@@ -178,13 +178,18 @@ export class RemotePublisher {
     return a.kind === 'abstract' ? `@${a.name}` : 'path' in a ? a.path : '';
   }
 
-  // The only sender: one event in flight at a time is what keeps events in order.
+  // The only sender: one event in flight at a time is what keeps events in order. Woken by
+  // publish(), it first lets the caller's turn of the event loop finish: a shim that publishes
+  // while answering containerd (Create, Start, Delete) sends its answer before the event is
+  // encoded and sent, as Go's shims queue events for a sender of their own.
   private async run(): Promise<void> {
+    await nextTurn();
     while (!this.stopping.signal.aborted) {
       const item = this.queue[0];
       if (item === undefined) {
         await new Promise<void>((resolve) => (this.wake = resolve));
         this.wake = undefined;
+        await nextTurn();
       } else if (await this.deliver(item.envelope)) {
         this.settleHead();
       } else {
@@ -312,6 +317,11 @@ export class RemotePublisher {
     this.settled += lost.length;
     this.resolveFlushes();
   }
+}
+
+/** Resolves in the event loop's next check phase, after the current turn's I/O callbacks. */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 /**
