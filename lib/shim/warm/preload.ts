@@ -1,7 +1,5 @@
 // What a standby loads before it waits: the modules the SDK's serving path and `start` load on
 // first use (a cold `start` or `delete` keeps them out to start fast; a standby has the time).
-import * as fs from 'node:fs';
-
 import { logfmtPino } from '../logger';
 import { trace } from './trace';
 
@@ -97,9 +95,9 @@ export function preloadServing(): void {
   }
   require('../../generated/ttrpc');
   touch(require('../../generated/events') as unknown, [...LIFECYCLE_EVENTS, ...LIFECYCLE_COMMON]);
-  // libuv starts its thread pool on the first asynchronous file operation, which a serving
-  // daemon makes for its first container (~1-2 ms of thread creation): start it here.
-  fs.stat(__filename, () => undefined);
+  // libuv's thread pool is not started: a daemon's container lifecycle makes no asynchronous
+  // file operation (the runc client stats its log synchronously), so it starts on demand alike
+  // in an adopted and a cold daemon.
 }
 
 /**
