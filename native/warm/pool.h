@@ -44,10 +44,19 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 
 // Forks a helper that sweeps stale entries and boots the missing standbys up to the target
 // (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
-// /dev/null, SCHED_IDLE and nice 19 where it can leave them again once ready), then exits; the
-// booted standbys are orphans (reaped by init or a subreaper). Waits for the helper (a few
-// fork()s) when `wait` is set.
+// /dev/null, SCHED_IDLE and nice 19 and its session's autogroup at nice 19, where it can leave
+// them again once ready), then exits; the booted standbys are orphans (reaped by init or a
+// subreaper). Waits for the helper (a few fork()s) when `wait` is set.
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
            const BootSpec& spec, bool wait);
+
+// The nice value of this process's autogroup (/proc/self/autogroup: the scheduling group the
+// kernel makes of each session while the process is in the root cpu cgroup; a new session's
+// is 0). False and errno when there is none to read (ENOENT: no CONFIG_SCHED_AUTOGROUP).
+bool AutogroupNice(int* nice);
+// Sets it (for the whole session). Without CAP_SYS_ADMIN the kernel allows one change per
+// 100 ms machine-wide (EAGAIN): retried for up to `retry_ms`. True when it is `nice` now or
+// there is no autogroup.
+bool SetAutogroupNice(int nice, int retry_ms);
 
 }  // namespace warm
