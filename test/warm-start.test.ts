@@ -18,6 +18,7 @@ import { connectAsNobody } from './helpers/raw-peer';
 import { Testbed, waitGone } from './helpers/testbed';
 import {
   alive,
+  autogroupOf,
   pools,
   prewarm,
   readySockets,
@@ -250,6 +251,8 @@ function portrait(pid: number, id: string): Record<string, unknown> {
         }),
       ),
     ],
+    // Its session's scheduling group (a new session's is at 0; a boot's is lowered to 19).
+    autogroupNice: autogroupOf(pid),
     cgroup: read('cgroup'),
     oomScoreAdj: read('oom_score_adj'),
     limits: read('limits'),

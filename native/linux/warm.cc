@@ -223,7 +223,7 @@ void AdoptScheduling(Napi::Env env, pid_t pid) {
   SetNice(env, nice);
   // The scheduling group of our session (a standby booted it at nice 19): a cold daemon's
   // setsid() gives it a new one, at 0.
-  if (!warm::SetAutogroupNice(0, 200)) AdoptError(env, "set the autogroup's nice value");
+  if (!warm::SetAutogroupNice(0, 0, 200)) AdoptError(env, "set the autogroup's nice value");
 }
 
 void AdoptLimits(Napi::Env env, pid_t pid) {
@@ -282,7 +282,7 @@ Napi::Value WarmRenice(const Napi::CallbackInfo& info) {
   SetNice(info.Env(), info[0].As<Napi::Number>().Int32Value());
   // Off the critical path (before the standby publishes itself): waits out the kernel's rate
   // limit if it must.
-  if (!warm::SetAutogroupNice(0, 500)) AdoptError(info.Env(), "set the autogroup's nice value");
+  if (!warm::SetAutogroupNice(0, 0, 500)) AdoptError(info.Env(), "set the autogroup's nice value");
   return info.Env().Undefined();
 }
 
