@@ -139,8 +139,8 @@ pid_t MarkerPid(const std::string& path) {
 }
 
 // `background`: the pool covers its demand, so the boot is for later and its session's
-// autogroup goes to nice 19 too (below); otherwise claims missed (the pool grew for them) and
-// the boot is what spares the next ones a cold node: full weight, its autogroup stays at 0.
+// autogroup goes to nice 19 too (below); otherwise claims miss and the boot is what spares the
+// next ones a cold node: full weight, its autogroup stays at 0.
 [[noreturn]] void Boot(const BootSpec& spec, int marker, bool background) {
   ::setsid();
   if (marker != 3) {
@@ -232,17 +232,17 @@ pid_t MarkerPid(const std::string& path) {
   }
   ::closedir(dir);
 
-  size_t base = target;
   target = Grow(lock, target, Wanted(target, demand, misses, cap), cap, now);
   size_t have = ready + booting;
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
-  // Claims missed (a burst), now or within the idle timeout that holds the grown target: the
-  // boots are for demand that went cold, needed at once rather than later. Those under way in
-  // the background would starve in the burst and hold the boot slots (max_boots): back to full
-  // weight too.
-  bool background = misses == 0 && target <= base;
+  // Claims missed in the last 2 s (a burst), or fewer than half the target are ready (a pool
+  // emptied by a burst, for the next): the boots are needed at once, not later (otherwise the
+  // next claims boot cold nodes, at full weight on containerd's clock). Those under way in the
+  // background would starve and hold the boot slots (max_boots): back to full weight too.
+  // One container after another takes one standby of a pool that stays over half full.
+  bool background = misses == 0 && 2 * ready >= target;
   if (!background && CanLower()) {
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
@@ -291,7 +291,8 @@ bool AutogroupNice(pid_t pid, int* nice) {
 
 bool SetAutogroupNice(pid_t pid, int nice, int retry_ms) {
   int current;
-  if (!AutogroupNice(pid, &current)) return errno == ENOENT && pid == 0;
+  // Unreadable (no CONFIG_SCHED_AUTOGROUP): nothing a boot could have lowered either.
+  if (!AutogroupNice(pid, &current)) return pid == 0;
   if (current == nice) return true;
   char text[8];
   int len = std::snprintf(text, sizeof(text), "%d", nice);

@@ -46,8 +46,8 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // Forks a helper that sweeps stale entries and boots the missing standbys up to the target
 // (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
 // /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; its session's
-// autogroup at nice 19 too unless claims missed (a pool grown by demand), which also puts the
-// boots under way back at 0), then exits; the booted standbys are orphans (reaped by init or a subreaper).
+// autogroup at nice 19 too unless claims missed in the last 2 s or fewer than half the target
+// are ready, which also puts the boots under way back at 0), then exits; the booted standbys are orphans (reaped by init or a subreaper).
 // Waits for the helper (a few fork()s) when `wait` is set.
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
            const BootSpec& spec, bool wait);
@@ -59,7 +59,7 @@ void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
 bool AutogroupNice(pid_t pid, int* nice);
 // Sets it (for the whole session). Without CAP_SYS_ADMIN the kernel allows one change per
 // 100 ms machine-wide (EAGAIN): retried for up to `retry_ms`. True when it is `nice` now, or
-// this process (pid 0) has no autogroup.
+// this process (pid 0) has no autogroup it can read.
 bool SetAutogroupNice(pid_t pid, int nice, int retry_ms);
 
 }  // namespace warm
