@@ -2,11 +2,13 @@
 // pool directory for the next standby of the pool. Each container costs one standby boot in the
 // background (~90-130 ms of CPU), a third of it compiling modules and another third resolving
 // and reading them; with the cache the next boot takes
-//  - V8's code cache of every module the boot compiled, made once the boot is done so that the
-//    functions it compiled lazily are in it too (vm.Script.createCachedData);
+//  - V8's code cache of every module the boot compiled (the module function and what V8
+//    compiles with it; functions compiled lazily later are not in it: measured, caching them
+//    too saved no more CPU and kept more memory in the daemon), compiled the way node's loader
+//    does (vm.compileFunction, i.e. ScriptCompiler::CompileFunction);
 //  - each module resolution it made (parent directory + request -> file), and each module's
 //    format, so it neither walks node_modules, stats candidates, realpaths nor reads
-//    package.json files again.
+//    package.json files again; and node_modules lookup paths computed once per directory.
 // Nothing of it is trusted blindly. The file must be ours (owner our euid, not writable by group
 // or others, in a pool directory of ours with mode 0700: a cache someone else could write would
 // be code execution), carry our node, arch, V8 version and flags (v8.cachedDataVersionTag()) and
@@ -99,10 +101,16 @@ function ours(st: fs.Stats, mask: number): boolean {
 }
 
 /** The cache file's contents when it is ours and intact; else why not. */
-function readCache(pool: string): { header: Header; body: Buffer } | string {
+/** Why `pool` is not a directory for a cache ('' when it is: ours, mode 0700). */
+function poolProblem(pool: string): string {
   const dir = fs.lstatSync(pool, { throwIfNoEntry: false });
-  if (!dir?.isDirectory() || !ours(dir, 0o077))
-    return 'the pool directory is not ours with mode 0700';
+  if (dir?.isDirectory() && ours(dir, 0o077)) return '';
+  return 'the pool directory is not ours with mode 0700';
+}
+
+function readCache(pool: string): { header: Header; body: Buffer } | string {
+  const problem = poolProblem(pool);
+  if (problem !== '') return problem;
   let fd: number;
   try {
     fd = fs.openSync(
@@ -184,7 +192,12 @@ type ModuleInternals = typeof ModuleClass & {
 const M = Module as ModuleInternals;
 const proto = Module.prototype as unknown as { _compile: Compile };
 
-const WRAPPER = '(function (exports, require, module, __filename, __dirname) { ';
+const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
+type CompiledWrapper = ((...args: unknown[]) => unknown) & {
+  cachedData?: Buffer;
+  cachedDataProduced?: boolean;
+  cachedDataRejected?: boolean;
+};
 
 /** The `require` node gives a module (internal/modules/helpers makeRequireFunction). */
 function makeRequire(mod: Module): NodeJS.Require {
@@ -217,7 +230,7 @@ class BootCache {
   /** This boot: each compiled module's identity, format and script; each resolution. */
   private readonly compiled = new Map<
     string,
-    { id: string; format: string | null; script: vm.Script }
+    { id: string; format: string | null; data: Buffer | undefined }
   >();
   private readonly resolutions = new Map<string, string>();
   /** Identity taken before a module was read, for the compile that follows. */
@@ -311,24 +324,30 @@ class BootCache {
     const steady = identity(filename) === before;
     const known = this.files.get(filename);
     const cachedData = steady && known?.id === before ? known.data : undefined;
-    let source = content;
-    if (source.startsWith('#!')) source = `//${source.slice(2)}`; // a hashbang is not valid inside the wrapper
-    let script: vm.Script;
+    // (same length: a hashbang is valid only at the start of a script)
+    const source = content.startsWith('#!') ? `//${content.slice(2)}` : content;
+    let fn: CompiledWrapper;
     try {
-      script = new vm.Script(`${WRAPPER}${source}\n});`, {
+      // What node's loader does (ScriptCompiler::CompileFunction), with a code cache.
+      fn = vm.compileFunction(source, PARAMS, {
         filename,
-        columnOffset: -WRAPPER.length,
         cachedData,
+        produceCachedData: steady && cachedData === undefined,
         importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
-      });
+      }) as CompiledWrapper;
     } catch {
       // A syntax error: node's own compile reports it as usual.
       return this.originals.compile.call(mod, content, filename, format);
     }
-    if (cachedData !== undefined && !script.cachedDataRejected) this.stats.hits++;
+    const hit = cachedData !== undefined && fn.cachedDataRejected !== true;
+    if (hit) this.stats.hits++;
     else this.stats.misses++;
-    if (steady) this.compiled.set(filename, { id: before, format: format ?? null, script });
-    const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => unknown;
+    // A rejected cache is written as none: the next boot compiles it and makes a new one.
+    const data = hit ? cachedData : fn.cachedData;
+    delete fn.cachedData;
+    delete fn.cachedDataProduced;
+    delete fn.cachedDataRejected;
+    if (steady) this.compiled.set(filename, { id: before, format: format ?? null, data });
     return Reflect.apply(fn, mod.exports, [
       mod.exports,
       makeRequire(mod),
@@ -367,10 +386,9 @@ class BootCache {
     const header: Header = { tag: tag(), files: [], dirs: [], map: [] };
     const blobs: Buffer[] = [];
     const listed = new Set<string>();
-    for (const [file, { id, format, script }] of this.compiled) {
-      const data = script.createCachedData();
-      header.files.push([file, id, format, data.length]);
-      blobs.push(data);
+    for (const [file, { id, format, data }] of this.compiled) {
+      header.files.push([file, id, format, data?.length ?? 0]);
+      if (data !== undefined) blobs.push(data);
       listed.add(file);
     }
     for (const [key, file] of this.resolutions) {
@@ -399,40 +417,78 @@ class BootCache {
   }
 
   /**
-   * Every directory where resolving this boot's requests looked, and those above: a file
-   * added, removed or renamed in any of them (a module that would now win, a symlink
-   * replaced) changes its mtime; its package.json is recorded with it.
+   * Every directory whose change could change what this boot's requests resolve to, or a
+   * module's format: a file added, removed or renamed in one (a module that would now win, a
+   * symlink replaced, a package.json appearing) changes its mtime; the package.json in each is
+   * recorded with it. Per resolution of `request` from directory P to file T (real paths):
+   *  - P and T's directories up to their package scope (the nearest package.json: node reads
+   *    it for a package's own name and for the module's format);
+   *  - a relative request: the directories from where P and the request's path part down to
+   *    the request's directory (and the request itself when it is a directory);
+   *  - a package: every node_modules directory node looked in, closest first, up to the one
+   *    it was found in, the directories above P up to that one, and the package's directories
+   *    along the request.
+   * Directories farther up are not recorded: nothing there can change these resolutions (an
+   * unrelated /tmp churns all the time).
    */
   private coveringDirs(): Set<string> {
     const dirs = new Set<string>();
-    const addUp = (start: string): void => {
-      for (let d = start; !dirs.has(d); d = path.dirname(d)) {
-        dirs.add(d);
-        if (d === path.dirname(d)) break;
-      }
-    };
     const isDir = (d: string): boolean =>
       fs.statSync(d, { throwIfNoEntry: false })?.isDirectory() ?? false;
+    /** `from` and the directories above it up to (with) the one holding a package.json. */
+    const scope = (from: string): void => {
+      for (let d = from; ; d = path.dirname(d)) {
+        dirs.add(d);
+        if (fs.existsSync(path.join(d, 'package.json')) || d === path.dirname(d)) return;
+      }
+    };
+    /** `to` and the directories above it up to (with) `top`. */
+    const upTo = (to: string, top: string): void => {
+      for (let d = to; ; d = path.dirname(d)) {
+        dirs.add(d);
+        if (d === top || d === path.dirname(d)) return;
+      }
+    };
+    const real = (p: string): string => {
+      try {
+        return fs.realpathSync(p);
+      } catch {
+        return p;
+      }
+    };
     for (const [key, file] of this.resolutions) {
       const [dir, request] = key.split('\0') as [string, string];
-      addUp(path.dirname(file));
-      addUp(dir);
+      scope(path.dirname(file));
+      scope(dir);
       if (request.startsWith('.') || path.isAbsolute(request)) {
-        // (a file, or nothing: its directory records what appears there)
         const target = path.resolve(dir, request);
-        addUp(isDir(target) ? target : path.dirname(target));
+        let common = dir;
+        while (!target.startsWith(`${common}/`) && common !== path.dirname(common)) {
+          common = path.dirname(common);
+        }
+        upTo(isDir(target) ? target : path.dirname(target), common);
         continue;
       }
+      const parts = request.split('/');
+      const name = parts.slice(0, request.startsWith('@') ? 2 : 1).join('/');
+      let found = false;
       for (const lookup of this.originals.paths(dir)) {
-        if (!isDir(lookup)) continue; // its parent, above `dir`, is covered
-        addUp(lookup);
+        if (!isDir(lookup)) continue; // its parent, above P, is recorded
+        upTo(dir, path.dirname(lookup)); // P up to the directory holding this node_modules
+        dirs.add(lookup);
         let d = lookup;
-        for (const part of request.split('/')) {
+        for (const part of parts) {
           d = path.join(d, part);
           if (!isDir(d)) break;
           dirs.add(d);
         }
+        const pkg = path.join(lookup, name);
+        if (fs.existsSync(pkg) && file.startsWith(`${real(pkg)}/`)) {
+          found = true;
+          break;
+        }
       }
+      if (!found) upTo(dir, '/'); // found elsewhere (NODE_PATH, a global folder): all of them
     }
     return dirs;
   }
@@ -440,6 +496,8 @@ class BootCache {
 
 /** Writes `<pool>/boot-cache` through a temporary file (0600), synced, then renamed. */
 function writeAtomically(pool: string, data: Buffer): void {
+  const problem = poolProblem(pool);
+  if (problem !== '') throw new Error(problem);
   const target = path.join(pool, BOOT_CACHE_FILE);
   const temp = `${target}.${process.pid}`;
   for (const name of fs.readdirSync(pool)) {
