@@ -244,7 +244,9 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
     beforeEach(() => {
       root = path.join(dir, 'warm');
       fs.mkdirSync(root, { mode: 0o700 });
-      log = path.join(dir, 'warm.log');
+      // Files that come and go live apart: the shim's own directory is recorded by the cache.
+      fs.mkdirSync(path.join(dir, 'run'));
+      log = path.join(dir, 'run', 'warm.log');
       env = {
         CONTAINERD_SHIM_WARM_DIR: root,
         CONTAINERD_SHIM_WARM_LOG: log,
@@ -291,7 +293,7 @@ void run('io.containerd.cached.v1', Probe);
     }
 
     function runDelete(): string {
-      const out = path.join(dir, 'out');
+      const out = path.join(dir, 'run', 'out');
       fs.rmSync(out, { force: true });
       const r = spawnSync(binary, ['-namespace', 'bc', '-id', 'x', 'delete'], {
         cwd: dir,
@@ -323,15 +325,13 @@ void run('io.containerd.cached.v1', Probe);
       );
       const st = fs.statSync(path.join(p, 'boot-cache'));
       assert.equal(st.mode & 0o777, 0o600);
-      // The next standby of the pool boots from it.
-      await killStandbys(root);
-      prewarm(binary, env);
+      // The standby serves; the one booted to replace it boots from the cache.
+      assert.equal(runDelete(), 'A1');
       await lines(2);
       assert.match(
         cacheLines()[1] ?? '',
-        /^standby boot cache used: \d+ modules from it, 0 compiled/,
+        /^standby boot cache used: \d+ modules from it, 0 compiled, \d+ resolutions from it, 0 made/,
       );
-      assert.equal(runDelete(), 'A1');
 
       // An upgrade of a module the standbys loaded (same size): the standby waiting answers
       // stale (module watch), and no later boot serves the old module from the cache.
