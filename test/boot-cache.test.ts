@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import type { BootCacheStats } from '../lib/shim/warm/boot-cache';
 import { requireLinux } from './helpers/env';
-import { killStandbys, prewarm, readySockets, traceLines } from './helpers/warm';
+import { killStandbys, packageProbeShim, prewarm, readySockets, traceLines } from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
 const bootCache = path.join(top, 'dist', 'lib', 'shim', 'warm', 'boot-cache.js');
@@ -253,30 +253,11 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
         CONTAINERD_SHIM_WARM_POOL: '1',
         CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
       };
-      const entry = path.join(dir, 'entry.js');
-      binary = path.join(dir, 'containerd-shim-cached-v1');
       // The SDK first (it installs the cache), then the shim's own module.
-      fs.writeFileSync(
-        entry,
-        `'use strict';
-const fs = require('node:fs');
-const { run } = require(${JSON.stringify(path.join(top, 'dist', 'lib', 'index.js'))});
-const value = require('./app/a.js');
-class Probe {
-  startShim() { return 'unix:///nowhere'; }
-  async deleteShim() { fs.writeFileSync(process.env.PROBE_OUT, value); return {}; }
-  wait() { return new Promise(() => undefined); }
-  createTaskService() { throw new Error('not serving'); }
-}
-void run('io.containerd.cached.v1', Probe);
-`,
-      );
-      const r = spawnSync(
-        process.execPath,
-        [path.join(top, 'bin', 'containerd-shim'), 'package', entry, '-o', binary],
-        { encoding: 'utf8' },
-      );
-      assert.equal(r.status, 0, r.stderr);
+      binary = packageProbeShim(dir, 'cached', {
+        after: "const value = require('./app/a.js');",
+        written: 'value',
+      });
     });
 
     afterEach(async () => {

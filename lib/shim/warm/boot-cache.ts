@@ -37,6 +37,8 @@ const MAGIC = 'CSHIMBC1';
 const SUM_LENGTH = 16;
 /** Bytes before the header: magic, checksum (hex), header length (u32 LE). */
 const PREFIX_LENGTH = MAGIC.length + SUM_LENGTH + 4;
+/** The format of a file the cache only names (a .json or .node file, a module changed while read). */
+const UNKNOWN = '?';
 /** A larger cache is neither read nor written (the runc shim's is ~0.5 MB). */
 export const MAX_BOOT_CACHE = 64 << 20;
 
@@ -80,7 +82,7 @@ function tag(): string {
 
 interface Header {
   tag: string;
-  /** path, identity, format (CommonJS: null or 'commonjs'), code cache length (0: none). */
+  /** path, identity, format (CommonJS: null or 'commonjs'; UNKNOWN: not compiled here), code cache length (0: none). */
   files: Array<[string, string, string | null, number]>;
   /** directory, its identity, its package.json's identity. */
   dirs: Array<[string, string, string]>;
@@ -290,7 +292,12 @@ class BootCache {
       const id = identity(filename);
       this.before.set(filename, id);
       const known = this.files.get(filename);
-      if (known === undefined || known.id !== id || known.format === 'module') {
+      if (
+        known === undefined ||
+        known.id !== id ||
+        known.format === 'module' ||
+        known.format === UNKNOWN
+      ) {
         return o.js.call(M._extensions, module, filename);
       }
       // node's handler reads the package scope to learn the format: the cache knows it.
@@ -395,7 +402,7 @@ class BootCache {
       if (!listed.has(file)) {
         // .json and .node files, and modules that changed while read: their identity only.
         listed.add(file);
-        header.files.push([file, identity(file), null, 0]);
+        header.files.push([file, identity(file), UNKNOWN, 0]);
       }
       header.map.push([key, file]);
     }
