@@ -13,6 +13,7 @@ import { Client, TaskClient } from '../lib';
 import * as protos from '../lib/protos';
 import { packageShim } from '../lib/shim/package';
 import {
+  autogroupOf,
   killStandbys,
   pools,
   prewarm,
@@ -181,7 +182,7 @@ describe('shim launcher and containerd-shim package', function () {
     assert.match(out, /^io\.containerd\.empty\.v1:/);
   });
 
-  it("standbys boot at SCHED_IDLE and nice 19, and are back at the launcher's scheduling once ready", async () => {
+  it("standbys boot at SCHED_IDLE and nice 19 (their session's autogroup too while the pool is half full), and are back at the launcher's scheduling once ready", async () => {
     // A preload script (a pool of its own: NODE_OPTIONS is boot environment) notes how each
     // standby was scheduled when node started running it.
     const seen = path.join(dir, 'boot-sched');
@@ -196,16 +197,46 @@ describe('shim launcher and containerd-shim package', function () {
       function schedOf(p) {
         const s = require('fs').readFileSync('/proc/' + p + '/stat', 'utf8');
         const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-        return 'policy=' + f[38] + ' nice=' + f[16];
+        return 'policy=' + f[38] + ' nice=' + f[16] + ' ' + autogroup(p);
+      }
+      function autogroup(p) {
+        try {
+          return 'autogroup' + / nice (-?\\d+)/.exec(require('fs').readFileSync('/proc/' + p + '/autogroup', 'utf8'))[1];
+        } catch {
+          return 'no autogroup';
+        }
       }`,
     );
-    const pool = prewarm(binary, { ...warmEnv, NODE_OPTIONS: `--require ${probe}` });
-    await waitReady(pool, 1);
-    const pid = socketPid(readySockets(pool)[0]!);
+    const env = { ...warmEnv, CONTAINERD_SHIM_WARM_POOL: '2', NODE_OPTIONS: `--require ${probe}` };
+    const pool = prewarm(binary, env);
+    await waitReady(pool, 2);
+    const first = readySockets(pool).map(socketPid);
+    // The kernel makes each session a scheduling group of its own (CONFIG_SCHED_AUTOGROUP, in
+    // the root cpu cgroup) that competes with the others at its autogroup's nice value, whatever
+    // its tasks' policy: a boot's setsid() must lower it as well, or SCHED_IDLE means nothing
+    // against the daemons, containerd and runc in other sessions. A new session's is 0.
+    const hasAutogroup = autogroupOf(first[0]!) !== undefined;
     const ours = `policy=0 nice=${os.getPriority()}`;
-    // Unprivileged, a standby could not leave SCHED_IDLE again (RLIMIT_NICE): it boots as is.
-    const boot = process.getuid!() === 0 ? 'policy=5 nice=19' : ours;
-    assert.equal(fs.readFileSync(path.join(seen, String(pid)), 'utf8'), boot);
+    const bootOf = (background: boolean): string =>
+      // Unprivileged, a standby could not leave SCHED_IDLE again (RLIMIT_NICE): it boots as is.
+      process.getuid!() !== 0
+        ? `${ours} ${hasAutogroup ? 'autogroup0' : 'no autogroup'}`
+        : `policy=5 nice=19 ${hasAutogroup ? `autogroup${background ? 19 : 0}` : 'no autogroup'}`;
+    const seenOf = (pid: number): string => fs.readFileSync(path.join(seen, String(pid)), 'utf8');
+    // An empty pool is needed now (the next claims would boot cold nodes): full weight.
+    for (const pid of first) assert.equal(seenOf(pid), bootOf(false), `boot ${pid}, empty pool`);
+    // Half of it ready: the replacement of the one that went boots in the background.
+    process.kill(first[0]!, 'SIGKILL');
+    for (const until = Date.now() + 60_000; fs.existsSync(`/proc/${first[0]}`);) {
+      if (Date.now() > until) throw new Error(`standby ${first[0]} was not reaped`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    prewarm(binary, env);
+    await waitReady(pool, 2);
+    const pid = readySockets(pool)
+      .map(socketPid)
+      .find((p) => !first.includes(p))!;
+    assert.equal(seenOf(pid), bootOf(true), `boot ${pid}, pool half full`);
     const threads = fs.readdirSync(`/proc/${pid}/task`).map((tid) => {
       const s = fs.readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
@@ -213,6 +244,7 @@ describe('shim launcher and containerd-shim package', function () {
     });
     assert.ok(threads.length > 1);
     assert.deepEqual(new Set(threads), new Set([ours]), 'every thread of a ready standby');
+    assert.equal(autogroupOf(pid) ?? 0, 0, "a ready standby's autogroup");
   });
 
   it('boots that never get the CPU (stopped) cost nothing but the cold path: actions run, boots stay bounded', async () => {

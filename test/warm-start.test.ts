@@ -18,6 +18,7 @@ import { connectAsNobody } from './helpers/raw-peer';
 import { Testbed, waitGone } from './helpers/testbed';
 import {
   alive,
+  autogroupOf,
   pools,
   prewarm,
   readySockets,
@@ -256,6 +257,8 @@ function portrait(pid: number, id: string): Record<string, unknown> {
         }),
       ),
     ],
+    // Its session's scheduling group (a new session's is at 0; a boot's is lowered to 19).
+    autogroupNice: autogroupOf(pid),
     cgroup: read('cgroup'),
     oomScoreAdj: read('oom_score_adj'),
     limits: read('limits'),
@@ -584,6 +587,15 @@ describe('warm start under containerd', function () {
 
   it('a stale standby that answered and exited before it was checked is named stale, not foreign', async () => {
     const pool = await ready(tb);
+    // A boot still under way would refill the pool once ready, and its top-up sweeps sockets
+    // whose pid is gone, as the fake's below is: plant it once none is.
+    for (
+      const until = Date.now() + 120_000;
+      fs.readdirSync(pool).some((f) => f.startsWith('b-'));
+    ) {
+      if (Date.now() > until) throw new Error(`boots of ${pool} did not finish`); // liveness only
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     // What a busy machine makes of a stale standby: it answers "stale" the moment it accepts and
     // exits, before the claimer reads its /proc/<pid>/environ. Here the process that listened
     // (the pid SO_PEERCRED reports) is gone before the claim, and a child it forked answers.

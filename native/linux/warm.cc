@@ -221,6 +221,9 @@ void AdoptScheduling(Napi::Env env, pid_t pid) {
       AdoptError(env, "sched_setaffinity");
   }
   SetNice(env, nice);
+  // The scheduling group of our session (a standby booted it at nice 19): a cold daemon's
+  // setsid() gives it a new one, at 0.
+  if (!warm::SetAutogroupNice(0, 0, 200)) AdoptError(env, "set the autogroup's nice value");
 }
 
 void AdoptLimits(Napi::Env env, pid_t pid) {
@@ -266,8 +269,9 @@ Napi::Value WarmAdopt(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// warmRenice(nice): every thread back from a boot's SCHED_IDLE to SCHED_OTHER, at `nice` (a
-// standby that finished booting, pool.cc Boot): a claimed standby answers at normal speed.
+// warmRenice(nice): every thread back from a boot's SCHED_IDLE to SCHED_OTHER, at `nice`, and
+// its session's autogroup back to nice 0 (a standby that finished booting, pool.cc Boot): a
+// claimed standby answers at normal speed.
 Napi::Value WarmRenice(const Napi::CallbackInfo& info) {
   for (pid_t tid : Threads()) {
     if (::sched_getscheduler(tid) != SCHED_IDLE) continue;
@@ -276,6 +280,9 @@ Napi::Value WarmRenice(const Napi::CallbackInfo& info) {
       AdoptError(info.Env(), "sched_setscheduler SCHED_OTHER");
   }
   SetNice(info.Env(), info[0].As<Napi::Number>().Int32Value());
+  // Off the critical path (before the standby publishes itself): waits out the kernel's rate
+  // limit if it must.
+  if (!warm::SetAutogroupNice(0, 0, 500)) AdoptError(info.Env(), "set the autogroup's nice value");
   return info.Env().Undefined();
 }
 

@@ -121,7 +121,27 @@ bool CanLower() {
   return r.rlim_cur == RLIM_INFINITY || static_cast<rlim_t>(20 - nice) <= r.rlim_cur;
 }
 
-[[noreturn]] void Boot(const BootSpec& spec, int marker) {
+// The pid of the process booting under marker `path` (the helper that forked it wrote it
+// there), or 0: only while that process still holds the marker on its fd 3.
+pid_t MarkerPid(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return 0;
+  char buf[16] = {};
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  long pid = n > 0 ? std::strtol(buf, nullptr, 10) : 0;
+  if (pid <= 0) return 0;
+  char link[512];
+  std::string fd3 = "/proc/" + std::to_string(pid) + "/fd/3";
+  ssize_t len = ::readlink(fd3.c_str(), link, sizeof(link) - 1);
+  if (len <= 0 || path.compare(0, std::string::npos, link, static_cast<size_t>(len)) != 0) return 0;
+  return static_cast<pid_t>(pid);
+}
+
+// `background`: the pool covers its demand, so the boot is for later and its session's
+// autogroup goes to nice 19 too (below); otherwise claims miss and the boot is what spares the
+// next ones a cold node: full weight, its autogroup stays at 0.
+[[noreturn]] void Boot(const BootSpec& spec, int marker, bool background) {
   ::setsid();
   if (marker != 3) {
     if (::dup2(marker, 3) < 0) ::_exit(127);
@@ -136,7 +156,13 @@ bool CanLower() {
   // never compete with starting containers (a boot starved on a busy machine means the cold
   // path). The standby returns to normal scheduling once ready (warmRenice), before it can be
   // claimed; a handover then copies the requester's.
+  // SCHED_IDLE and nice only weigh a task against the others of its scheduling group, and in
+  // the root cpu cgroup the kernel makes each session a group of its own (autogroup) that
+  // competes with every other session at nice 0's weight, whatever its tasks' policy: after
+  // setsid() a lone boot would take half a CPU from the daemon, containerd and runc like any
+  // busy process. Its autogroup at nice 19 weighs 15 against 1024.
   if (CanLower()) {
+    if (background) SetAutogroupNice(0, 19, 0);
     ::setpriority(PRIO_PROCESS, 0, 19);
     sched_param idle{};
     ::sched_setscheduler(0, SCHED_IDLE, &idle);
@@ -168,6 +194,7 @@ bool CanLower() {
   if (lock < 0 || ::flock(lock, LOCK_EX) != 0) ::_exit(1);
 
   size_t ready = 0, booting = 0, demand = 0, misses = 0;
+  std::vector<std::string> boots;
   unsigned long long now = NowNs();
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) ::_exit(1);
@@ -195,8 +222,12 @@ bool CanLower() {
       long p = std::strtol(name + 2, nullptr, 10);
       if (p > 0 && !Alive(static_cast<pid_t>(p))) ::unlink(path.c_str());
     } else if (name[0] == 'b' && name[1] == '-') {
-      if (StaleMarker(path)) ::unlink(path.c_str());
-      else booting++;
+      if (StaleMarker(path)) {
+        ::unlink(path.c_str());
+      } else {
+        booting++;
+        boots.push_back(path);
+      }
     }
   }
   ::closedir(dir);
@@ -206,6 +237,18 @@ bool CanLower() {
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
+  // Claims missed in the last 2 s (a burst), or fewer than half the target are ready (a pool
+  // emptied by a burst, for the next): the boots are needed at once, not later (otherwise the
+  // next claims boot cold nodes, at full weight on containerd's clock). Those under way in the
+  // background would starve and hold the boot slots (max_boots): back to full weight too.
+  // One container after another takes one standby of a pool that stays over half full.
+  bool background = misses == 0 && 2 * ready >= target;
+  if (!background && CanLower()) {
+    for (const auto& path : boots) {
+      pid_t pid = MarkerPid(path);
+      if (pid > 0) SetAutogroupNice(pid, 0, 0);
+    }
+  }
   for (size_t i = 0; i < n; i++) {
     std::string marker_path = pool + "/b-" + std::to_string(::getpid()) + "-" + std::to_string(i);
     int marker = ::open(marker_path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
@@ -216,7 +259,8 @@ bool CanLower() {
       continue;
     }
     pid_t g = ::fork();
-    if (g == 0) Boot(spec, marker);
+    if (g == 0) Boot(spec, marker, background);
+    if (g > 0) ::dprintf(marker, "%d\n", static_cast<int>(g));
     ::close(marker);
     if (g < 0) ::unlink(marker_path.c_str());
   }
@@ -224,6 +268,49 @@ bool CanLower() {
 }
 
 }  // namespace
+
+std::string AutogroupPath(pid_t pid) {
+  return pid == 0 ? "/proc/self/autogroup" : "/proc/" + std::to_string(pid) + "/autogroup";
+}
+
+bool AutogroupNice(pid_t pid, int* nice) {
+  int fd = ::open(AutogroupPath(pid).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[64] = {};
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  int err = errno;
+  ::close(fd);
+  const char* at = n > 0 ? std::strstr(buf, " nice ") : nullptr;
+  if (at == nullptr) {
+    errno = n < 0 ? err : EINVAL;
+    return false;
+  }
+  *nice = static_cast<int>(std::strtol(at + 6, nullptr, 10));
+  return true;
+}
+
+bool SetAutogroupNice(pid_t pid, int nice, int retry_ms) {
+  int current;
+  // Unreadable (no CONFIG_SCHED_AUTOGROUP): nothing a boot could have lowered either.
+  if (!AutogroupNice(pid, &current)) return pid == 0;
+  if (current == nice) return true;
+  char text[8];
+  int len = std::snprintf(text, sizeof(text), "%d", nice);
+  for (int waited = 0;; waited += 10) {
+    int fd = ::open(AutogroupPath(pid).c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = ::write(fd, text, static_cast<size_t>(len)) == len;
+    int err = errno;
+    ::close(fd);
+    if (ok) return true;
+    if (err != EAGAIN || waited >= retry_ms) {
+      errno = err;
+      return false;
+    }
+    timespec pause{0, 10 * 1000 * 1000};
+    ::nanosleep(&pause, nullptr);
+  }
+}
 
 size_t MaxTarget() {
   const char* v = ::getenv("CONTAINERD_SHIM_WARM_MAX");

@@ -4,7 +4,8 @@
 //   lock              flock'ed while counting and booting, so two processes never over-boot;
 //                     holds the target grown by demand and until when it holds (pool.cc Grow)
 //   b-<pid>-<n>       a booting standby's marker, flock'ed by the booting process (its fd 3)
-//                     until it is ready or dead, so a boot that died is told apart
+//                     until it is ready or dead, so a boot that died is told apart; holds the
+//                     booting process's pid
 //   t-<pid>           a standby binding its socket before publishing it as s-...
 //   d-<16 hex: monotonic ns>-<pid>, m-<same>
 //                     a claim in the last kDemandWindowMs that got a standby (d) or missed (m):
@@ -44,10 +45,21 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 
 // Forks a helper that sweeps stale entries and boots the missing standbys up to the target
 // (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
-// /dev/null, SCHED_IDLE and nice 19 where it can leave them again once ready), then exits; the
-// booted standbys are orphans (reaped by init or a subreaper). Waits for the helper (a few
-// fork()s) when `wait` is set.
+// /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; its session's
+// autogroup at nice 19 too unless claims missed in the last 2 s or fewer than half the target
+// are ready, which also puts the boots under way back at 0), then exits; the booted standbys are orphans (reaped by init or a subreaper).
+// Waits for the helper (a few fork()s) when `wait` is set.
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
            const BootSpec& spec, bool wait);
+
+// The nice value of the autogroup of process `pid` (0: this one; /proc/<pid>/autogroup: the
+// scheduling group the kernel makes of each session while its processes are in the root cpu
+// cgroup; a new session's is 0). False and errno when there is none to read (ENOENT: no
+// CONFIG_SCHED_AUTOGROUP, or no such process).
+bool AutogroupNice(pid_t pid, int* nice);
+// Sets it (for the whole session). Without CAP_SYS_ADMIN the kernel allows one change per
+// 100 ms machine-wide (EAGAIN): retried for up to `retry_ms`. True when it is `nice` now, or
+// this process (pid 0) has no autogroup it can read.
+bool SetAutogroupNice(pid_t pid, int nice, int retry_ms);
 
 }  // namespace warm

@@ -79,6 +79,25 @@ export function socketPid(name: string): number {
 }
 
 /**
+ * The nice value of `pid`'s autogroup (the scheduling group the kernel makes of its session,
+ * /proc/<pid>/autogroup); undefined without CONFIG_SCHED_AUTOGROUP.
+ */
+export function autogroupOf(pid: number): number | undefined {
+  let text: string;
+  try {
+    text = fs.readFileSync(`/proc/${pid}/autogroup`, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT' && fs.existsSync(`/proc/${pid}`)) {
+      return undefined;
+    }
+    throw err;
+  }
+  const m = / nice (-?\d+)/.exec(text);
+  if (!m) throw new Error(`unexpected /proc/${pid}/autogroup: ${text}`);
+  return Number(m[1]);
+}
+
+/**
  * Boots `binary`'s pool (`--containerd-shim-prewarm`, with containerd's environment `env`) and
  * returns the pool directory it uses.
  */
