@@ -34,6 +34,7 @@
           "sources": [
             "native/linux/memory.cc",
             "native/linux/module_watch.cc",
+            "native/linux/boot_cache.cc",
             "native/linux/mount.cc",
             "native/linux/reaper.cc",
             "native/linux/subreaper.cc",

@@ -1,4 +1,6 @@
 // containerd-shim: write containerd runtime v2 shims in TypeScript.
+// First: a standby's boot cache must be in place before the modules below load.
+import './shim/warm/boot-hook';
 export * from './ttrpc';
 export { ERROR_CODES, hasErrorCode } from './error-codes';
 export { formatDuration, parseDuration } from './duration';

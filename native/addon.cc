@@ -35,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitMemory(env, exports);
   InitWarm(env, exports);
   InitModuleWatch(env, exports);
+  InitBootCache(env, exports);
 #endif
 #ifdef _WIN32
   InitPipe(env, exports);

@@ -13,13 +13,13 @@ import { requireLinux } from './helpers/env';
 import {
   alive,
   killStandbys,
+  packageProbeShim,
   prewarm,
   readySockets,
   standbyPids,
   traceLines,
 } from './helpers/warm';
 
-const top = path.resolve(__dirname, '..', '..');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('module watch (a standby noticing its modules changed)', function () {
@@ -155,29 +155,10 @@ describe('module watch (a standby noticing its modules changed)', function () {
         CONTAINERD_SHIM_WARM_POOL: '1',
         CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
       };
-      const entry = path.join(dir, 'entry.js');
-      binary = path.join(dir, 'containerd-shim-watched-v1');
-      fs.writeFileSync(
-        entry,
-        `'use strict';
-const fs = require('node:fs');
-require('./lib/dep.js');
-const { run } = require(${JSON.stringify(path.join(top, 'dist', 'lib', 'index.js'))});
-class Probe {
-  startShim() { return 'unix:///nowhere'; }
-  async deleteShim() { fs.writeFileSync(process.env.PROBE_OUT, String(process.pid)); return {}; }
-  wait() { return new Promise(() => undefined); }
-  createTaskService() { throw new Error('not serving'); }
-}
-void run('io.containerd.watched.v1', Probe);
-`,
-      );
-      const r = spawnSync(
-        process.execPath,
-        [path.join(top, 'bin', 'containerd-shim'), 'package', entry, '-o', binary],
-        { encoding: 'utf8' },
-      );
-      assert.equal(r.status, 0, r.stderr);
+      binary = packageProbeShim(dir, 'watched', {
+        before: "require('./lib/dep.js');",
+        written: 'String(process.pid)',
+      });
     });
 
     afterEach(async () => {

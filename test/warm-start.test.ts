@@ -171,14 +171,20 @@ async function settle(tb: Testbed): Promise<void> {
 
 /**
  * Nothing of a handover may stay in a pool: only ready sockets (fresh standbys' and action
- * servers'), booting markers, the lock and the recent demand (d-/m- markers, bounded by
- * CONTAINERD_SHIM_WARM_MAX).
+ * servers'), booting markers, the lock, the recent demand (d-/m- markers, bounded by
+ * CONTAINERD_SHIM_WARM_MAX) and the boot cache (its temporary file only while its writer lives).
  */
 function assertPoolClean(root: string): void {
   for (const pool of pools(root)) {
+    const writing = (n: string): boolean => {
+      const m = /^boot-cache\.(\d+)$/.exec(n);
+      return m !== null && alive(Number(m[1]));
+    };
     const junk = fs
       .readdirSync(pool)
-      .filter((n) => !/^(s-|a-|b-|[dm]-[0-9a-f]{16}-\d+$|lock$)/.test(n));
+      .filter(
+        (n) => !/^(s-|a-|b-|[dm]-[0-9a-f]{16}-\d+$|lock$|boot-cache$)/.test(n) && !writing(n),
+      );
     assert.deepEqual(junk, [], `stray entries in ${pool}`);
     const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
     assert.ok(demand.length <= 17, `demand markers beyond the cap (16 + 1): ${demand.length}`);

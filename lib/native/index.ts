@@ -60,6 +60,7 @@ const LINUX = keys<LinuxBinding>()(
   'moduleWatchAdd',
   'moduleWatchChanged',
   'moduleWatchClose',
+  'bootCacheChecksum',
 );
 const WIN = keys<WinBinding>()(
   'PipeChannel',

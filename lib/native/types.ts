@@ -200,6 +200,8 @@ export interface LinuxBinding {
   moduleWatchChanged(): boolean;
   /** Forgets the recorded files and closes the inotify instance. */
   moduleWatchClose(): void;
+  /** A 64-bit checksum (16 hex digits) of a standby's boot cache (not cryptographic). */
+  bootCacheChecksum(data: Uint8Array): string;
 }
 
 /** Windows builds: named pipes over an I/O completion port. */

@@ -1,5 +1,5 @@
 // Entry points of the Linux layer: the subreaper, the exit reaper, mounts, eventfd, malloc
-// trimming and warm start (native/warm; module_watch.cc: a standby's staleness check). Not part of a generic-POSIX build (native/posix/features.h).
+// trimming and warm start (native/warm; module_watch.cc: a standby's staleness check; boot_cache.cc: its boot cache's checksum). Not part of a generic-POSIX build (native/posix/features.h).
 #pragma once
 #include <napi.h>
 
@@ -11,5 +11,6 @@ Napi::Object InitMount(Napi::Env env, Napi::Object exports);
 Napi::Object InitMemory(Napi::Env env, Napi::Object exports);
 Napi::Object InitWarm(Napi::Env env, Napi::Object exports);
 Napi::Object InitModuleWatch(Napi::Env env, Napi::Object exports);
+Napi::Object InitBootCache(Napi::Env env, Napi::Object exports);
 
 }  // namespace shim

@@ -160,3 +160,41 @@ export function traceLines(file: string): string[] {
     return [];
   }
 }
+
+/**
+ * Writes `<dir>/entry.js`, a shim whose `delete` writes `written` (a JavaScript expression) to
+ * $PROBE_OUT and which serves nothing, with `before` and `after` (statements) around its
+ * `require` of the SDK, and packages it as `<dir>/containerd-shim-<name>-v1`. Returns the binary.
+ */
+export function packageProbeShim(
+  dir: string,
+  name: string,
+  code: { before?: string; after?: string; written: string },
+): string {
+  const top = path.resolve(__dirname, '..', '..', '..');
+  const entry = path.join(dir, 'entry.js');
+  const binary = path.join(dir, `containerd-shim-${name}-v1`);
+  fs.writeFileSync(
+    entry,
+    `'use strict';
+const fs = require('node:fs');
+${code.before ?? ''}
+const { run } = require(${JSON.stringify(path.join(top, 'dist', 'lib', 'index.js'))});
+${code.after ?? ''}
+class Probe {
+  startShim() { return 'unix:///nowhere'; }
+  async deleteShim() { fs.writeFileSync(process.env.PROBE_OUT, ${code.written}); return {}; }
+  wait() { return new Promise(() => undefined); }
+  createTaskService() { throw new Error('not serving'); }
+}
+void run('io.containerd.${name}.v1', Probe);
+`,
+  );
+  const r = spawnSync(
+    process.execPath,
+    [path.join(top, 'bin', 'containerd-shim'), 'package', entry, '-o', binary],
+    { encoding: 'utf8' },
+  );
+  if (r.status !== 0) throw new Error(`containerd-shim package: ${r.status} ${r.stderr}`);
+  return binary;
+}

@@ -1,0 +1,563 @@
+// A standby's boot cache: what booting a standby computes the same way every time, kept in its
+// pool directory for the next standby of the pool. Each container costs one standby boot in the
+// background (~90-130 ms of CPU), a third of it compiling modules and another third resolving
+// and reading them; with the cache the next boot takes
+//  - V8's code cache of every module the boot compiled (the module function and what V8
+//    compiles with it; functions compiled lazily later are not in it: measured, caching them
+//    too saved no more CPU and kept more memory in the daemon), compiled the way node's loader
+//    does (vm.compileFunction, i.e. ScriptCompiler::CompileFunction);
+//  - each module resolution it made (parent directory + request -> file), and each module's
+//    format, so it neither walks node_modules, stats candidates, realpaths nor reads
+//    package.json files again; and node_modules lookup paths computed once per directory.
+// Nothing of it is trusted blindly. The file must be ours (owner our euid, not writable by group
+// or others, in a pool directory of ours with mode 0700: a cache someone else could write would
+// be code execution), carry our node, arch, V8 version and flags (v8.cachedDataVersionTag()) and
+// execArgv, and match its checksum (V8 does not check a code cache's payload in release builds).
+// Every module file it names must have the identity it had (device, inode, size, mtime, ctime),
+// and so must every directory resolution looked in (any file added, removed or renamed in one
+// changes its mtime) and the package.json in each: one difference and the whole cache is
+// unused. Each module's identity is taken again before and after it is read: a module changed
+// on disk during the boot is compiled from its source, never from the cache. V8 rejecting a
+// code cache (cachedDataRejected) only means that module compiles from its source. A boot that
+// could not use the cache, or loaded something it did not cover, writes a new one (atomically,
+// 0600) for the next. The hooks exist only while a standby boots (openBootCache, imported first
+// by the SDK's main module, to closeBootCache, before the standby publishes itself): action
+// servers and daemons load modules the usual way.
+import * as fs from 'node:fs';
+import type { Module as ModuleClass } from 'node:module';
+import * as path from 'node:path';
+import * as v8 from 'node:v8';
+import * as vm from 'node:vm';
+
+import { linux } from '../../native';
+
+/** The cache's name in the pool directory. */
+export const BOOT_CACHE_FILE = 'boot-cache';
+const MAGIC = 'CSHIMBC1';
+const SUM_LENGTH = 16;
+/** Bytes before the header: magic, checksum (hex), header length (u32 LE). */
+const PREFIX_LENGTH = MAGIC.length + SUM_LENGTH + 4;
+/** The format of a file the cache only names (a .json or .node file, a module changed while read). */
+const UNKNOWN = '?';
+/** A larger cache is neither read nor written (the runc shim's is ~0.5 MB). */
+export const MAX_BOOT_CACHE = 64 << 20;
+
+/** What openBootCache/closeBootCache did (tests, the trace). */
+export interface BootCacheStats {
+  /** Why the cache on disk was not used ('' when it was). */
+  unused: string;
+  /** Modules compiled from the cache / from their source. */
+  hits: number;
+  misses: number;
+  /** Resolutions answered by the cache / made by node. */
+  resolved: number;
+  looked: number;
+  /** A new cache was written (its size), or why not. */
+  written: number;
+  notWritten: string;
+}
+
+/** device, inode, size, mtime and ctime (ns); '-' when there is nothing at `file`. */
+function identity(file: string): string {
+  let st: fs.BigIntStats | undefined;
+  try {
+    st = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
+  } catch (err) {
+    return `!${(err as NodeJS.ErrnoException).code}`; // ENOTDIR, EACCES...: recorded as such
+  }
+  if (st === undefined) return '-';
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+/** What must be equal for V8 and for us to accept a cache made by another process. */
+function tag(): string {
+  return [
+    process.version,
+    process.arch,
+    v8.cachedDataVersionTag(),
+    process.execPath,
+    ...process.execArgv,
+  ].join('\n');
+}
+
+interface Header {
+  tag: string;
+  /** path, identity, format (CommonJS: null or 'commonjs'; UNKNOWN: not compiled here), code cache length (0: none). */
+  files: Array<[string, string, string | null, number]>;
+  /** directory, its identity, its package.json's identity. */
+  dirs: Array<[string, string, string]>;
+  /** `${parent directory}\0${request}`, resolved file. */
+  map: Array<[string, string]>;
+}
+
+interface Loaded {
+  /** Its format and code cache, when the cache had it for this identity. */
+  format: string | null;
+  data: Buffer | undefined;
+  id: string;
+}
+
+/** A directory of our uid that nobody else can write (or read). */
+function ours(st: fs.Stats, mask: number): boolean {
+  return st.uid === process.geteuid!() && (st.mode & mask) === 0;
+}
+
+/** The cache file's contents when it is ours and intact; else why not. */
+/** Why `pool` is not a directory for a cache ('' when it is: ours, mode 0700). */
+function poolProblem(pool: string): string {
+  const dir = fs.lstatSync(pool, { throwIfNoEntry: false });
+  if (dir?.isDirectory() && ours(dir, 0o077)) return '';
+  return 'the pool directory is not ours with mode 0700';
+}
+
+function readCache(pool: string): { header: Header; body: Buffer } | string {
+  const problem = poolProblem(pool);
+  if (problem !== '') return problem;
+  let fd: number;
+  try {
+    fd = fs.openSync(
+      path.join(pool, BOOT_CACHE_FILE),
+      fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW,
+    );
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'none yet' : 'cannot open it';
+  }
+  try {
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || !ours(st, 0o022)) return 'not a file of ours that only we can write';
+    if (st.size < PREFIX_LENGTH || st.size > MAX_BOOT_CACHE) return 'bad size';
+    const file = Buffer.allocUnsafe(st.size);
+    let n = 0;
+    while (n < file.length) {
+      const r = fs.readSync(fd, file, n, file.length - n, n);
+      if (r === 0) return 'truncated';
+      n += r;
+    }
+    if (file.toString('latin1', 0, MAGIC.length) !== MAGIC) return 'not a boot cache';
+    const rest = file.subarray(MAGIC.length + SUM_LENGTH);
+    if (
+      linux.bootCacheChecksum(rest) !==
+      file.toString('latin1', MAGIC.length, MAGIC.length + SUM_LENGTH)
+    ) {
+      return 'checksum mismatch';
+    }
+    const length = rest.readUInt32LE(0);
+    if (4 + length > rest.length) return 'truncated';
+    const header = JSON.parse(rest.toString('utf8', 4, 4 + length)) as Header;
+    return { header, body: rest.subarray(4 + length) };
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** The cache's entries when every identity still matches; else why not. */
+function validate(header: Header, body: Buffer): Map<string, Loaded> | string {
+  if (header.tag !== tag()) return 'another node, V8 version, flags or entry';
+  for (const [dir, id, pkg] of header.dirs) {
+    if (identity(dir) !== id || identity(path.join(dir, 'package.json')) !== pkg) {
+      return `${dir} changed`;
+    }
+  }
+  const files = new Map<string, Loaded>();
+  let offset = 0;
+  for (const [file, id, format, length] of header.files) {
+    if (offset + length > body.length) return 'truncated';
+    if (identity(file) !== id) return `${file} changed`;
+    files.set(file, {
+      format,
+      id,
+      data: length > 0 ? body.subarray(offset, offset + length) : undefined,
+    });
+    offset += length;
+  }
+  return files;
+}
+
+type Resolve = (
+  request: string,
+  parent: Module | undefined,
+  isMain: boolean,
+  options?: unknown,
+) => string;
+type Extension = (module: Module, filename: string) => void;
+type Compile = (content: string, filename: string, format?: string) => unknown;
+// The CommonJS Module class, without `require('node:module')` (that loads the ESM loader too).
+const Module = module.constructor as typeof ModuleClass;
+type Module = ModuleClass;
+type ModuleInternals = typeof ModuleClass & {
+  _resolveFilename: Resolve;
+  _nodeModulePaths: (from: string) => string[];
+  _resolveLookupPaths: (request: string, parent: Module) => string[] | null;
+  _extensions: Record<string, Extension>;
+  _cache: Record<string, Module>;
+};
+const M = Module as ModuleInternals;
+const proto = Module.prototype as unknown as { _compile: Compile };
+
+const PARAMS = ['exports', 'require', 'module', '__filename', '__dirname'];
+type CompiledWrapper = ((...args: unknown[]) => unknown) & {
+  cachedData?: Buffer;
+  cachedDataProduced?: boolean;
+  cachedDataRejected?: boolean;
+};
+
+/** The `require` node gives a module (internal/modules/helpers makeRequireFunction). */
+function makeRequire(mod: Module): NodeJS.Require {
+  const require = function require(id: string): unknown {
+    return mod.require(id);
+  } as NodeJS.Require;
+  const resolve = function resolve(request: string, options?: { paths?: string[] }): string {
+    return M._resolveFilename(request, mod, false, options);
+  } as NodeJS.RequireResolve;
+  resolve.paths = (request: string) => M._resolveLookupPaths(request, mod);
+  require.resolve = resolve;
+  require.main = process.mainModule;
+  require.extensions = M._extensions as unknown as NodeJS.RequireExtensions;
+  require.cache = M._cache as unknown as NodeJS.Dict<NodeJS.Module>;
+  return require;
+}
+
+class BootCache {
+  readonly stats: BootCacheStats = {
+    unused: '',
+    hits: 0,
+    misses: 0,
+    resolved: 0,
+    looked: 0,
+    written: 0,
+    notWritten: '',
+  };
+  private readonly files: Map<string, Loaded>;
+  private readonly map: Map<string, string>;
+  /** This boot: each compiled module's identity, format and script; each resolution. */
+  private readonly compiled = new Map<
+    string,
+    { id: string; format: string | null; data: Buffer | undefined }
+  >();
+  private readonly resolutions = new Map<string, string>();
+  /** Identity taken before a module was read, for the compile that follows. */
+  private readonly before = new Map<string, string>();
+  private readonly lookupPaths = new Map<string, string[]>();
+  private readonly originals = {
+    resolve: M._resolveFilename,
+    paths: M._nodeModulePaths,
+    js: M._extensions['.js']!,
+    compile: proto._compile,
+  };
+
+  constructor(private readonly pool: string) {
+    let files = new Map<string, Loaded>();
+    let map = new Map<string, string>();
+    try {
+      const read = readCache(pool);
+      const valid = typeof read === 'string' ? read : validate(read.header, read.body);
+      if (typeof valid === 'string') this.stats.unused = valid;
+      else if (typeof read !== 'string') {
+        files = valid;
+        map = new Map(read.header.map);
+      }
+    } catch (err) {
+      this.stats.unused = `unreadable: ${(err as Error).message}`;
+    }
+    this.files = files;
+    this.map = map;
+    this.install();
+  }
+
+  private install(): void {
+    const o = this.originals;
+    const resolve: Resolve = (request, parent, isMain, options) => {
+      const dir = parent?.filename ? path.dirname(parent.filename) : undefined;
+      if (isMain || options !== undefined || dir === undefined || Module.isBuiltin(request)) {
+        return o.resolve.call(M, request, parent, isMain, options);
+      }
+      const key = `${dir}\0${request}`;
+      let file = this.map.get(key);
+      if (file !== undefined && this.files.has(file)) this.stats.resolved++;
+      else {
+        file = o.resolve.call(M, request, parent, isMain, options);
+        this.stats.looked++;
+      }
+      this.resolutions.set(key, file);
+      return file;
+    };
+    M._resolveFilename = resolve;
+    // A pure function of its argument, made for every module: once per directory.
+    M._nodeModulePaths = (from) => {
+      let paths = this.lookupPaths.get(from);
+      if (paths === undefined) this.lookupPaths.set(from, (paths = o.paths.call(M, from)));
+      return [...paths];
+    };
+    M._extensions['.js'] = (module, filename) => {
+      const id = identity(filename);
+      this.before.set(filename, id);
+      const known = this.files.get(filename);
+      if (
+        known === undefined ||
+        known.id !== id ||
+        known.format === 'module' ||
+        known.format === UNKNOWN
+      ) {
+        return o.js.call(M._extensions, module, filename);
+      }
+      // node's handler reads the package scope to learn the format: the cache knows it.
+      (module as unknown as { _compile: Compile })._compile(
+        fs.readFileSync(filename, 'utf8'),
+        filename,
+        known.format ?? undefined,
+      );
+    };
+    const compile = (mod: Module, content: string, filename: string, format?: string): unknown => {
+      const id = this.before.get(filename);
+      this.before.delete(filename);
+      if (format === 'module' || id === undefined || !/^\d/.test(id)) {
+        return o.compile.call(mod, content, filename, format);
+      }
+      return this.compile(mod, content, filename, format, id);
+    };
+    proto._compile = function (this: Module, content, filename, format) {
+      return compile(this, content, filename, format);
+    };
+  }
+
+  private compile(
+    mod: Module,
+    content: string,
+    filename: string,
+    format: string | undefined,
+    before: string,
+  ): unknown {
+    // Unchanged while it was read, or neither cached nor used from the cache.
+    const steady = identity(filename) === before;
+    const known = this.files.get(filename);
+    const cachedData = steady && known?.id === before ? known.data : undefined;
+    // (same length: a hashbang is valid only at the start of a script)
+    const source = content.startsWith('#!') ? `//${content.slice(2)}` : content;
+    let fn: CompiledWrapper;
+    try {
+      // What node's loader does (ScriptCompiler::CompileFunction), with a code cache.
+      fn = vm.compileFunction(source, PARAMS, {
+        filename,
+        cachedData,
+        produceCachedData: steady && cachedData === undefined,
+        importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+      }) as CompiledWrapper;
+    } catch {
+      // A syntax error: node's own compile reports it as usual.
+      return this.originals.compile.call(mod, content, filename, format);
+    }
+    const hit = cachedData !== undefined && fn.cachedDataRejected !== true;
+    if (hit) this.stats.hits++;
+    else this.stats.misses++;
+    // A rejected cache is written as none: the next boot compiles it and makes a new one.
+    const data = hit ? cachedData : fn.cachedData;
+    delete fn.cachedData;
+    delete fn.cachedDataProduced;
+    delete fn.cachedDataRejected;
+    if (steady) this.compiled.set(filename, { id: before, format: format ?? null, data });
+    return Reflect.apply(fn, mod.exports, [
+      mod.exports,
+      makeRequire(mod),
+      mod,
+      filename,
+      path.dirname(filename),
+    ]);
+  }
+
+  /** Puts node's own functions back; writes a new cache when this boot needed one. */
+  close(): BootCacheStats {
+    const o = this.originals;
+    M._resolveFilename = o.resolve;
+    M._nodeModulePaths = o.paths;
+    M._extensions['.js'] = o.js;
+    proto._compile = o.compile;
+    const s = this.stats;
+    if (s.unused === '' && s.misses === 0 && s.looked === 0)
+      s.notWritten = 'the cache covered this boot';
+    else {
+      try {
+        s.written = this.write();
+      } catch (err) {
+        s.notWritten = (err as Error).message;
+      }
+    }
+    this.compiled.clear();
+    this.files.clear();
+    this.map.clear();
+    this.resolutions.clear();
+    this.lookupPaths.clear();
+    return s;
+  }
+
+  private write(): number {
+    const header: Header = { tag: tag(), files: [], dirs: [], map: [] };
+    const blobs: Buffer[] = [];
+    const listed = new Set<string>();
+    for (const [file, { id, format, data }] of this.compiled) {
+      header.files.push([file, id, format, data?.length ?? 0]);
+      if (data !== undefined) blobs.push(data);
+      listed.add(file);
+    }
+    for (const [key, file] of this.resolutions) {
+      if (!listed.has(file)) {
+        // .json and .node files, and modules that changed while read: their identity only.
+        listed.add(file);
+        header.files.push([file, identity(file), UNKNOWN, 0]);
+      }
+      header.map.push([key, file]);
+    }
+    for (const dir of this.coveringDirs()) {
+      header.dirs.push([dir, identity(dir), identity(path.join(dir, 'package.json'))]);
+    }
+    const json = Buffer.from(JSON.stringify(header));
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(json.length);
+    const rest = Buffer.concat([length, json, ...blobs]);
+    if (PREFIX_LENGTH - 4 + rest.length > MAX_BOOT_CACHE) throw new Error('too large');
+    const file = Buffer.concat([
+      Buffer.from(MAGIC, 'latin1'),
+      Buffer.from(linux.bootCacheChecksum(rest), 'latin1'),
+      rest,
+    ]);
+    writeAtomically(this.pool, file);
+    return file.length;
+  }
+
+  /**
+   * Every directory whose change could change what this boot's requests resolve to, or a
+   * module's format: a file added, removed or renamed in one (a module that would now win, a
+   * symlink replaced, a package.json appearing) changes its mtime; the package.json in each is
+   * recorded with it. Per resolution of `request` from directory P to file T (real paths):
+   *  - P and T's directories up to their package scope (the nearest package.json: node reads
+   *    it for a package's own name and for the module's format);
+   *  - a relative request: the directories from where P and the request's path part down to
+   *    the request's directory (and the request itself when it is a directory);
+   *  - a package: every node_modules directory node looked in, closest first, up to the one
+   *    it was found in, the directories above P up to that one, and the package's directories
+   *    along the request.
+   * Directories farther up are not recorded: nothing there can change these resolutions (an
+   * unrelated /tmp churns all the time).
+   */
+  private coveringDirs(): Set<string> {
+    const dirs = new Set<string>();
+    const isDir = (d: string): boolean =>
+      fs.statSync(d, { throwIfNoEntry: false })?.isDirectory() ?? false;
+    /** `from` and the directories above it up to (with) the one holding a package.json. */
+    const scope = (from: string): void => {
+      for (let d = from; ; d = path.dirname(d)) {
+        dirs.add(d);
+        if (fs.existsSync(path.join(d, 'package.json')) || d === path.dirname(d)) return;
+      }
+    };
+    /** `to` and the directories above it up to (with) `top`. */
+    const upTo = (to: string, top: string): void => {
+      for (let d = to; ; d = path.dirname(d)) {
+        dirs.add(d);
+        if (d === top || d === path.dirname(d)) return;
+      }
+    };
+    const real = (p: string): string => {
+      try {
+        return fs.realpathSync(p);
+      } catch {
+        return p;
+      }
+    };
+    for (const [key, file] of this.resolutions) {
+      const [dir, request] = key.split('\0') as [string, string];
+      scope(path.dirname(file));
+      scope(dir);
+      if (request.startsWith('.') || path.isAbsolute(request)) {
+        const target = path.resolve(dir, request);
+        let common = dir;
+        while (!target.startsWith(`${common}/`) && common !== path.dirname(common)) {
+          common = path.dirname(common);
+        }
+        upTo(isDir(target) ? target : path.dirname(target), common);
+        continue;
+      }
+      const parts = request.split('/');
+      const name = parts.slice(0, request.startsWith('@') ? 2 : 1).join('/');
+      let found = false;
+      for (const lookup of this.originals.paths(dir)) {
+        if (!isDir(lookup)) continue; // its parent, above P, is recorded
+        upTo(dir, path.dirname(lookup)); // P up to the directory holding this node_modules
+        dirs.add(lookup);
+        let d = lookup;
+        for (const part of parts) {
+          d = path.join(d, part);
+          if (!isDir(d)) break;
+          dirs.add(d);
+        }
+        const pkg = path.join(lookup, name);
+        if (fs.existsSync(pkg) && file.startsWith(`${real(pkg)}/`)) {
+          found = true;
+          break;
+        }
+      }
+      if (!found) upTo(dir, '/'); // found elsewhere (NODE_PATH, a global folder): all of them
+    }
+    return dirs;
+  }
+}
+
+/** Writes `<pool>/boot-cache` through a temporary file (0600), synced, then renamed. */
+function writeAtomically(pool: string, data: Buffer): void {
+  const problem = poolProblem(pool);
+  if (problem !== '') throw new Error(problem);
+  const target = path.join(pool, BOOT_CACHE_FILE);
+  const temp = `${target}.${process.pid}`;
+  for (const name of fs.readdirSync(pool)) {
+    // A writer that died between create and rename left its temporary file.
+    const pid = name.startsWith(`${BOOT_CACHE_FILE}.`)
+      ? Number(name.slice(BOOT_CACHE_FILE.length + 1))
+      : NaN;
+    if (Number.isInteger(pid) && pid > 0 && !alive(pid))
+      fs.rmSync(path.join(pool, name), { force: true });
+  }
+  const { O_CREAT, O_EXCL, O_WRONLY, O_NOFOLLOW } = fs.constants;
+  fs.rmSync(temp, { force: true });
+  const fd = fs.openSync(temp, O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW, 0o600);
+  try {
+    let n = 0;
+    while (n < data.length) n += fs.writeSync(fd, data, n, data.length - n);
+    fs.fsyncSync(fd);
+  } catch (err) {
+    fs.closeSync(fd);
+    fs.rmSync(temp, { force: true });
+    throw err;
+  }
+  fs.closeSync(fd);
+  fs.renameSync(temp, target);
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+let current: BootCache | undefined;
+
+/**
+ * Installs the boot cache of `pool` in this process (a standby about to load the shim). Never
+ * throws: without a usable cache the modules load as usual and a new cache is made at close.
+ */
+export function openBootCache(pool: string): void {
+  if (current !== undefined || process.env.CONTAINERD_SHIM_WARM_BOOT_CACHE === '0') return;
+  try {
+    current = new BootCache(pool);
+  } catch {
+    current = undefined;
+  }
+}
+
+/** Ends the boot: node's module loading as before, a new cache written if needed. */
+export function closeBootCache(): BootCacheStats | undefined {
+  const cache = current;
+  current = undefined;
+  return cache?.close();
+}

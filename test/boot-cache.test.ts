@@ -1,0 +1,331 @@
+// A standby's boot cache (lib/shim/warm/boot-cache.ts): V8 code caches and module resolutions
+// kept in the pool directory. Each case boots a fresh node on a small module tree through the
+// cache, as a standby would, and checks what it loaded: a cache never serves a module that
+// changed on disk or a resolution that would now differ, and a cache that is not ours, not
+// intact or not for this node is ignored (and replaced). Then end to end: standbys of a
+// packaged shim write it, use it, and boot the changed module after an upgrade.
+import { strict as assert } from 'node:assert';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import type { BootCacheStats } from '../lib/shim/warm/boot-cache';
+import { requireLinux } from './helpers/env';
+import { killStandbys, packageProbeShim, prewarm, readySockets, traceLines } from './helpers/warm';
+
+const top = path.resolve(__dirname, '..', '..');
+const bootCache = path.join(top, 'dist', 'lib', 'shim', 'warm', 'boot-cache.js');
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Boot {
+  stats: BootCacheStats;
+  value: string;
+  stack: string;
+  restored: boolean;
+}
+
+describe('boot cache (a standby booting from the previous boot)', function () {
+  this.timeout(120_000);
+  let dir: string;
+  let pool: string;
+  let app: string;
+  let driver: string;
+
+  before(function () {
+    requireLinux(this, 'run on Linux');
+  });
+
+  beforeEach(() => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'boot-cache-'));
+    // A package scope: above it nothing is recorded (an unrelated /tmp changes all the time).
+    fs.writeFileSync(path.join(dir, 'package.json'), '{ "name": "boot-cache-test" }\n');
+    pool = path.join(dir, 'pool');
+    fs.mkdirSync(pool, { mode: 0o700 });
+    app = path.join(dir, 'app');
+    const files: Record<string, string> = {
+      'package.json': '{ "name": "app" }\n',
+      'main.js': `'use strict';
+module.exports = [require('./a'), require('./sub'), require('dep'), require('dep/extra')].join(' ');
+`,
+      'a.js': "module.exports = 'A1';\n",
+      'sub/index.js': "module.exports = 'S' + require('dep2');\n",
+      'node_modules/dep2/index.js': "module.exports = '2';\n",
+      'thrower.js': "exports.make = () => new Error('here');\n",
+      'node_modules/dep/package.json': '{ "name": "dep", "main": "lib.js" }\n',
+      'node_modules/dep/lib.js': "module.exports = 'D1';\n",
+      'node_modules/dep/other.js': "module.exports = 'D2';\n",
+      'node_modules/dep/extra.js': "module.exports = 'E';\n",
+    };
+    for (const [name, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(app, name)), { recursive: true });
+      fs.writeFileSync(path.join(app, name), text);
+    }
+    driver = path.join(dir, 'driver.js');
+    fs.writeFileSync(
+      driver,
+      `'use strict';
+const Module = module.constructor;
+const before = [Module._resolveFilename, Module._nodeModulePaths, Module._extensions['.js'], Module.prototype._compile];
+const cache = require(${JSON.stringify(bootCache)});
+cache.openBootCache(process.argv[2]);
+const value = require(${JSON.stringify(path.join(app, 'main.js'))});
+const stack = require(${JSON.stringify(path.join(app, 'thrower.js'))}).make().stack.split('\\n')[1];
+const stats = cache.closeBootCache();
+const after = [Module._resolveFilename, Module._nodeModulePaths, Module._extensions['.js'], Module.prototype._compile];
+const restored = before.every((f, i) => f === after[i]);
+process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
+`,
+    );
+  });
+
+  afterEach(() => {
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  function boot(args: string[] = []): Boot {
+    const r = spawnSync(process.execPath, [...args, driver, pool], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout) as Boot;
+  }
+
+  const cacheFile = (): string => path.join(pool, 'boot-cache');
+
+  /** A first boot writes the cache; the second takes every module and resolution from it. */
+  function primed(): Boot {
+    const first = boot();
+    assert.equal(first.stats.unused, 'none yet');
+    assert.ok(first.stats.written > 0, first.stats.notWritten);
+    const second = boot();
+    assert.equal(second.stats.unused, '');
+    assert.equal(second.stats.misses, 0);
+    assert.equal(second.stats.looked, 0);
+    assert.ok(second.stats.hits >= 7 && second.stats.resolved >= 5, JSON.stringify(second.stats));
+    assert.equal(second.stats.notWritten, 'the cache covered this boot');
+    assert.equal(second.value, first.value);
+    return second;
+  }
+
+  it('is written by a first boot (0600, in the pool) and used whole by the next', () => {
+    const b = primed();
+    assert.equal(b.value, 'A1 S2 D1 E');
+    assert.ok(b.restored, "node's module functions are back after the boot");
+    const st = fs.statSync(cacheFile());
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.deepEqual(
+      fs.readdirSync(pool).filter((n) => n !== 'boot-cache'),
+      [],
+      'no temporary file left',
+    );
+  });
+
+  it('keeps stack positions: line and column as without it', () => {
+    const plain = spawnSync(
+      process.execPath,
+      [
+        '-e',
+        `console.log(require(${JSON.stringify(path.join(app, 'thrower.js'))}).make().stack.split('\\n')[1])`,
+      ],
+      { encoding: 'utf8' },
+    ).stdout.trim();
+    assert.match(plain, /thrower\.js:1:\d+/);
+    assert.equal(primed().stack.trim(), plain);
+  });
+
+  it('a module changed on disk (same size) compiles from its new source', () => {
+    primed();
+    fs.writeFileSync(path.join(app, 'a.js'), "module.exports = 'A2';\n");
+    const b = boot();
+    assert.equal(b.value, 'A2 S2 D1 E');
+    assert.match(b.stats.unused, /a\.js changed/);
+    assert.ok(b.stats.written > 0);
+    const next = boot();
+    assert.equal(next.stats.unused, '');
+    assert.equal(next.value, 'A2 S2 D1 E');
+  });
+
+  it('a package closer to the requiring module, a file that now wins, a package.json that now points elsewhere', () => {
+    primed();
+    const changed = (value: string): void => {
+      const b = boot();
+      assert.equal(b.value, value);
+      assert.match(b.stats.unused, /changed/);
+      assert.equal(boot().stats.unused, '', 'the new cache is used');
+    };
+    fs.mkdirSync(path.join(app, 'sub', 'node_modules', 'dep2'), { recursive: true });
+    fs.writeFileSync(
+      path.join(app, 'sub', 'node_modules', 'dep2', 'index.js'),
+      "module.exports = '3';\n",
+    );
+    changed('A1 S3 D1 E');
+    // ./sub resolved to sub/index.js; a sub.js next to it wins now.
+    fs.writeFileSync(path.join(app, 'sub.js'), "module.exports = 'T';\n");
+    changed('A1 T D1 E');
+    // dep's main, rewritten in place (its directory's mtime does not change).
+    fs.writeFileSync(
+      path.join(app, 'node_modules', 'dep', 'package.json'),
+      '{ "name": "dep", "main": "other.js" }\n',
+    );
+    changed('A1 T D2 E');
+  });
+
+  it('a corrupt or truncated cache is ignored and replaced', () => {
+    primed();
+    const data = fs.readFileSync(cacheFile());
+    const corrupt = Buffer.from(data);
+    corrupt[corrupt.length - 100]! ^= 0x55; // inside a code cache
+    fs.writeFileSync(cacheFile(), corrupt, { mode: 0o600 });
+    let b = boot();
+    assert.equal(b.stats.unused, 'checksum mismatch');
+    assert.equal(b.value, 'A1 S2 D1 E');
+    assert.ok(b.stats.written > 0);
+    assert.equal(boot().stats.unused, '');
+    fs.writeFileSync(cacheFile(), data.subarray(0, data.length >> 1), { mode: 0o600 });
+    b = boot();
+    assert.equal(b.stats.unused, 'checksum mismatch');
+    assert.equal(b.value, 'A1 S2 D1 E');
+    fs.writeFileSync(cacheFile(), 'short', { mode: 0o600 });
+    assert.equal(boot().stats.unused, 'bad size');
+  });
+
+  it('a cache that is not ours, or that others can write, or a symlink, is ignored', () => {
+    primed();
+    fs.chownSync(cacheFile(), 65534, 65534);
+    const b = boot();
+    assert.equal(b.stats.unused, 'not a file of ours that only we can write');
+    assert.equal(b.value, 'A1 S2 D1 E');
+    assert.equal(fs.statSync(cacheFile()).uid, process.geteuid!(), 'replaced by ours');
+    fs.chmodSync(cacheFile(), 0o620);
+    assert.equal(boot().stats.unused, 'not a file of ours that only we can write');
+    const elsewhere = path.join(dir, 'elsewhere');
+    fs.renameSync(cacheFile(), elsewhere);
+    fs.symlinkSync(elsewhere, cacheFile());
+    assert.equal(boot().stats.unused, 'cannot open it');
+  });
+
+  it('a pool directory others can enter is neither read nor written', () => {
+    primed();
+    fs.chmodSync(pool, 0o755);
+    const before = fs.readFileSync(cacheFile());
+    fs.appendFileSync(path.join(app, 'a.js'), '\n');
+    const b = boot();
+    assert.match(b.stats.unused, /pool directory/);
+    assert.match(b.stats.notWritten, /pool directory/);
+    assert.equal(b.value, 'A1 S2 D1 E');
+    assert.deepEqual(fs.readFileSync(cacheFile()), before);
+  });
+
+  it('another node, node flags or V8 flags: not used', () => {
+    primed();
+    const b = boot(['--no-warnings']);
+    assert.match(b.stats.unused, /another node/);
+    assert.equal(b.value, 'A1 S2 D1 E');
+  });
+
+  it('CONTAINERD_SHIM_WARM_BOOT_CACHE=0 turns it off', () => {
+    const r = spawnSync(process.execPath, [driver, pool], {
+      encoding: 'utf8',
+      env: { ...process.env, CONTAINERD_SHIM_WARM_BOOT_CACHE: '0' },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const b = JSON.parse(r.stdout) as { stats?: unknown; value: string };
+    assert.equal(b.stats, undefined);
+    assert.equal(b.value, 'A1 S2 D1 E');
+    assert.equal(fs.existsSync(cacheFile()), false);
+  });
+
+  describe('standbys of a packaged shim', function () {
+    this.timeout(240_000);
+    let root: string;
+    let log: string;
+    let binary: string;
+    let env: Record<string, string>;
+
+    beforeEach(() => {
+      root = path.join(dir, 'warm');
+      fs.mkdirSync(root, { mode: 0o700 });
+      // Files that come and go live apart: the shim's own directory is recorded by the cache.
+      fs.mkdirSync(path.join(dir, 'run'));
+      log = path.join(dir, 'run', 'warm.log');
+      env = {
+        CONTAINERD_SHIM_WARM_DIR: root,
+        CONTAINERD_SHIM_WARM_LOG: log,
+        CONTAINERD_SHIM_WARM_POOL: '1',
+        CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
+      };
+      // The SDK first (it installs the cache), then the shim's own module.
+      binary = packageProbeShim(dir, 'cached', {
+        after: "const value = require('./app/a.js');",
+        written: 'value',
+      });
+    });
+
+    afterEach(async () => {
+      await killStandbys(root);
+    });
+
+    /** A ready standby, none booting (liveness only: boots run at SCHED_IDLE). */
+    async function ready(p: string): Promise<void> {
+      const until = Date.now() + 180_000;
+      while (readySockets(p).length < 1 || fs.readdirSync(p).some((n) => n.startsWith('b-'))) {
+        if (Date.now() > until) assert.fail(`no ready standby: ${fs.readdirSync(p)}`);
+        await sleep(50);
+      }
+    }
+
+    function runDelete(): string {
+      const out = path.join(dir, 'run', 'out');
+      fs.rmSync(out, { force: true });
+      const r = spawnSync(binary, ['-namespace', 'bc', '-id', 'x', 'delete'], {
+        cwd: dir,
+        env: { ...process.env, ...env, PROBE_OUT: out },
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      return fs.readFileSync(out, 'utf8');
+    }
+
+    async function lines(n: number): Promise<void> {
+      const until = Date.now() + 180_000;
+      while (cacheLines().length < n) {
+        if (Date.now() > until)
+          assert.fail(`fewer than ${n} boots:\n${traceLines(log).join('\n')}`);
+        await sleep(50);
+      }
+    }
+
+    const cacheLines = (): string[] =>
+      traceLines(log).filter((l) => l.startsWith('standby boot cache'));
+
+    it('the first standby writes it, the next boots from it, an upgraded module is never served from it', async () => {
+      const p = prewarm(binary, env);
+      await ready(p);
+      assert.match(
+        cacheLines()[0] ?? '',
+        /^standby boot cache not used \(none yet\).*wrote \d+ bytes/,
+      );
+      const st = fs.statSync(path.join(p, 'boot-cache'));
+      assert.equal(st.mode & 0o777, 0o600);
+      // The standby serves; the one booted to replace it boots from the cache.
+      assert.equal(runDelete(), 'A1');
+      await lines(2);
+      assert.match(
+        cacheLines()[1] ?? '',
+        /^standby boot cache used: \d+ modules from it, 0 compiled, \d+ resolutions from it, 0 made/,
+      );
+
+      // An upgrade of a module the standbys loaded (same size): the standby waiting answers
+      // stale (module watch), and no later boot serves the old module from the cache.
+      fs.writeFileSync(path.join(app, 'a.js'), "module.exports = 'A9';\n");
+      assert.equal(runDelete(), 'A9');
+      const until = Date.now() + 180_000;
+      while (!cacheLines().some((l) => /not used \(.*a\.js changed\)/.test(l))) {
+        if (Date.now() > until)
+          assert.fail(`no boot after the change:\n${cacheLines().join('\n')}`);
+        await sleep(50);
+      }
+      await ready(p);
+      for (let i = 0; i < 3; i++) assert.equal(runDelete(), 'A9');
+    });
+  });
+});
