@@ -281,6 +281,60 @@ describe('shim launcher and containerd-shim package', function () {
     }
   });
 
+  it('a standby that died unreaped (a zombie under a subreaper that never reaps) is not counted: its replacement boots', async () => {
+    const root = path.join(dir, 'warm-zombie');
+    const env = { ...warmEnv, CONTAINERD_SHIM_WARM_DIR: root, CONTAINERD_SHIM_WARM_POOL: '1' };
+    // A subreaper (as a container's pid 1 that is no init) that reaps only what it spawned: the
+    // pool's boots are orphaned to it, and one killed stays a zombie until this holder exits.
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require(${JSON.stringify(path.join(top, 'dist', 'lib', 'native'))}).linux.setSubreaper(true);
+         const r = require('node:child_process').spawnSync(process.argv[1], ['--containerd-shim-prewarm'], { encoding: 'utf8' });
+         process.stdout.write(r.status === 0 ? r.stdout : 'failed ' + r.stderr);
+         process.stdin.resume();`,
+        binary,
+      ],
+      { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'inherit'] },
+    );
+    const exited = new Promise((resolve) => holder.on('exit', resolve));
+    try {
+      let out = '';
+      holder.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      for (const until = Date.now() + 60_000; !out.includes('\n');) {
+        if (Date.now() > until) throw new Error(`no prewarm output: ${out}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      assert.match(out, /^\//, out);
+      const pool = out.trim();
+      await waitReady(pool, 1);
+      const [first] = readySockets(pool).map(socketPid);
+      assert.equal(fs.readFileSync(`/proc/${first}/stat`, 'utf8').split(') ')[1]![0] !== 'Z', true);
+      assert.equal(
+        Number(fs.readFileSync(`/proc/${first}/status`, 'utf8').match(/PPid:\s+(\d+)/)![1]),
+        holder.pid,
+        "the standby is the holder's orphan",
+      );
+      process.kill(first!, 'SIGKILL');
+      for (const until = Date.now() + 60_000; ;) {
+        const state = fs.readFileSync(`/proc/${first}/stat`, 'utf8').split(') ')[1]![0];
+        if (state === 'Z') break; // dead, its socket still in the pool, nobody reaping it
+        if (Date.now() > until) throw new Error(`standby ${first} did not die: ${state}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      prewarm(binary, env);
+      await waitReady(pool, 1); // its socket is swept: only a new standby makes this true
+      const [next] = readySockets(pool).map(socketPid);
+      assert.notEqual(next, first);
+    } finally {
+      holder.stdin.end(); // the holder exits; init reaps the zombie
+      await exited;
+      await killStandbys(root);
+      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+    }
+  });
+
   it('claims that miss grow the pool to the burst (capped); it idles back to nothing', async function () {
     this.timeout(400_000);
     const root = path.join(dir, 'warm-burst');

@@ -217,7 +217,23 @@ bool ParseClaimedName(const char* name, pid_t* pid, pid_t* claimer) {
   return true;
 }
 
-bool ProcessExists(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+bool ProcessExists(pid_t pid) {
+  if (::kill(pid, 0) != 0 && errno != EPERM) return false;
+  // A zombie still answers kill(0) until its parent reaps it, and under a subreaper that never
+  // does (a container's pid 1 that is no init) it would count as a ready standby forever.
+  char path[32];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", static_cast<int>(pid));
+  int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno != ENOENT;  // no /proc (or not ours to read): kill(0) decides
+  char buf[512];
+  ssize_t n = ::read(fd, buf, sizeof(buf) - 1);
+  ::close(fd);
+  if (n <= 0) return true;
+  buf[n] = '\0';
+  const char* paren = std::strrchr(buf, ')');  // the name may hold spaces and parentheses
+  if (paren == nullptr || paren[1] != ' ') return true;
+  return paren[2] != 'Z' && paren[2] != 'X';
+}
 
 bool IdOf(const char* path, FileId* id) {
   struct statx st;

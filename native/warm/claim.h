@@ -54,7 +54,7 @@ bool ParseReadyName(const char* name, unsigned long long* ready_ns, pid_t* pid);
 bool ParseServerName(const char* name, unsigned long long* ready_ns, pid_t* pid);  // a-...
 bool ParseClaimedName(const char* name, pid_t* pid, pid_t* claimer);
 
-// Whether a process exists (kill 0; EPERM counts as existing).
+// Whether a process exists (kill 0; EPERM counts as existing) and is not a zombie.
 bool ProcessExists(pid_t pid);
 
 }  // namespace warm
