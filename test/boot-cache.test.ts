@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import type { BootCacheStats } from '../lib/shim/warm/boot-cache';
 import { requireLinux } from './helpers/env';
-import { killStandbys, packageProbeShim, prewarm, readySockets, traceLines } from './helpers/warm';
+import { killStandbys, packageProbeShim, prewarm, traceLines, waitSettled } from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
 const bootCache = path.join(top, 'dist', 'lib', 'shim', 'warm', 'boot-cache.js');
@@ -264,15 +264,6 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
       await killStandbys(root);
     });
 
-    /** A ready standby, none booting (liveness only: boots run at SCHED_IDLE). */
-    async function ready(p: string): Promise<void> {
-      const until = Date.now() + 180_000;
-      while (readySockets(p).length < 1 || fs.readdirSync(p).some((n) => n.startsWith('b-'))) {
-        if (Date.now() > until) assert.fail(`no ready standby: ${fs.readdirSync(p)}`);
-        await sleep(50);
-      }
-    }
-
     function runDelete(): string {
       const out = path.join(dir, 'run', 'out');
       fs.rmSync(out, { force: true });
@@ -299,7 +290,7 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
 
     it('the first standby writes it, the next boots from it, an upgraded module is never served from it', async () => {
       const p = prewarm(binary, env);
-      await ready(p);
+      await waitSettled(p);
       assert.match(
         cacheLines()[0] ?? '',
         /^standby boot cache not used \(none yet\).*wrote \d+ bytes/,
@@ -324,7 +315,7 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
           assert.fail(`no boot after the change:\n${cacheLines().join('\n')}`);
         await sleep(50);
       }
-      await ready(p);
+      await waitSettled(p);
       for (let i = 0; i < 3; i++) assert.equal(runDelete(), 'A9');
     });
   });

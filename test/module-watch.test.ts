@@ -15,9 +15,9 @@ import {
   killStandbys,
   packageProbeShim,
   prewarm,
-  readySockets,
   standbyPids,
   traceLines,
+  waitSettled,
 } from './helpers/warm';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -165,16 +165,9 @@ describe('module watch (a standby noticing its modules changed)', function () {
       await killStandbys(root);
     });
 
-    /** The pool with a ready standby and no boot in flight (liveness only). */
+    /** The pool with a ready standby and no boot in flight: its standbys. */
     async function settled(pool: string): Promise<number[]> {
-      const until = Date.now() + 120_000;
-      while (
-        readySockets(pool).length < 1 ||
-        fs.readdirSync(pool).some((n) => n.startsWith('b-'))
-      ) {
-        if (Date.now() > until) assert.fail(`no settled pool: ${fs.readdirSync(pool)}`);
-        await sleep(50);
-      }
+      await waitSettled(pool, 120_000);
       return standbyPids(root);
     }
 

@@ -121,6 +121,19 @@ export async function waitReady(pool: string, n: number, timeoutMs = 120_000): P
   }
 }
 
+/**
+ * Waits until `pool` has a ready standby and no boot in flight (a boot that gets ready sweeps and
+ * tops up the pool: tests that plant or change files wait for this first). Liveness only: boots
+ * run at SCHED_IDLE.
+ */
+export async function waitSettled(pool: string, timeoutMs = 180_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (readySockets(pool).length < 1 || fs.readdirSync(pool).some((n) => n.startsWith('b-'))) {
+    if (Date.now() > until) throw new Error(`no settled pool: ${fs.readdirSync(pool).join(' ')}`);
+    await sleep(50);
+  }
+}
+
 /** Waits until no standby of `root` is alive; returns those still alive after `timeoutMs`. */
 export async function waitNoStandbys(root: string, timeoutMs: number): Promise<number[]> {
   const until = Date.now() + timeoutMs;

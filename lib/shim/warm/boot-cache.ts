@@ -102,7 +102,6 @@ function ours(st: fs.Stats, mask: number): boolean {
   return st.uid === process.geteuid!() && (st.mode & mask) === 0;
 }
 
-/** The cache file's contents when it is ours and intact; else why not. */
 /** Why `pool` is not a directory for a cache ('' when it is: ours, mode 0700). */
 function poolProblem(pool: string): string {
   const dir = fs.lstatSync(pool, { throwIfNoEntry: false });
@@ -110,6 +109,7 @@ function poolProblem(pool: string): string {
   return 'the pool directory is not ours with mode 0700';
 }
 
+/** The cache file's contents when it is ours and intact; else why not. */
 function readCache(pool: string): { header: Header; body: Buffer } | string {
   const problem = poolProblem(pool);
   if (problem !== '') return problem;
