@@ -339,12 +339,10 @@ for (const generation of containerdGenerations()) {
       const QUICK = 8;
       const results = await both(async (_handler, pod) => {
         const views: unknown[] = [];
-        let inOrder = 0;
         for (let i = 0; i < QUICK; i++) {
           const id = await tb.container(pod, `quick${i}`, ['true']);
           const s = await waitExited(id);
           views.push(exitView(s));
-          if (BigInt(s.finished_at as string) >= BigInt(s.started_at as string)) inOrder++;
           await tb.cri.runtime('RemoveContainer', { container_id: id });
         }
         const failed = await tb.container(pod, 'fails', ['sh', '-c', 'exit 7']);
@@ -352,7 +350,7 @@ for (const generation of containerdGenerations()) {
         await tb.cri.runtime('RemoveContainer', { container_id: failed });
         const missing = await outcome(tb.container(pod, 'missing', ['/nope']));
         const missingLog = criLog(path.join(pod.config.log_directory as string, 'missing.log'));
-        return { views, missing, missingLog, inOrder };
+        return { views, missing, missingLog };
       });
       assert.deepEqual(results.runc.views[0], {
         state: 'CONTAINER_EXITED',
@@ -381,15 +379,11 @@ for (const generation of containerdGenerations()) {
           ),
         ],
       ]);
-      // containerd stamps started_at after Start returns, the shim stamps the exit: a race in
-      // both shims (Go's loses it too, more often under load). Ours stamps once the Start answer
-      // is on the wire, so finished_at precedes started_at only when containerd takes longer to
-      // record the start than the shim to handle an exit that already happened; stamping at reap
-      // time (the old way) did so most of the time.
-      assert.ok(
-        results.runcts.inOrder * 2 >= QUICK,
-        `finished_at >= started_at in ${results.runcts.inOrder} of ${QUICK} (runc: ${results.runc.inOrder})`,
-      );
+      // finished_at >= started_at is a race with containerd in both shims (containerd stamps
+      // started_at after Start returns, the shim stamps the exit), lost more often under load by
+      // either: no count of it is asserted here. What ours controls, stamping an exit reaped
+      // during Start only once the Start answer is on the wire, is tested deterministically in
+      // runc-shim-process.test.ts.
     });
 
     it('OOM: the container is OOMKilled with exit code 137', async () => {

@@ -281,6 +281,52 @@ describe('shim launcher and containerd-shim package', function () {
     }
   });
 
+  it("the pool's top-up helper, which outlives the launcher, does not show the shim's command line", async () => {
+    const root = path.join(dir, 'warm-title');
+    const env = { ...warmEnv, CONTAINERD_SHIM_WARM_DIR: root, CONTAINERD_SHIM_WARM_POOL: '1' };
+    const pool = prewarm(binary, env);
+    await waitReady(pool, 1);
+    // The pool lock held: the helper forked by the next launcher waits on it, after the
+    // launcher exited (flock(1) holds it for us, by pid; -o: its sleep does not hold it too).
+    const holder = spawn('flock', ['-x', '-o', path.join(pool, 'lock'), 'sleep', '120'], {
+      stdio: 'ignore',
+    });
+    const held = new Promise((resolve) => holder.on('exit', resolve));
+    try {
+      for (const until = Date.now() + 30_000; ;) {
+        const locks = fs.readFileSync('/proc/locks', 'utf8');
+        const ino = fs.statSync(path.join(pool, 'lock')).ino;
+        if (locks.includes(`:${ino} `)) break;
+        if (Date.now() > until) throw new Error('flock did not take the pool lock');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const before = new Set(fs.readdirSync('/proc').filter((n) => /^\d+$/.test(n)));
+      const r = run(['-namespace', 'title', '-address', '/run/title.sock', '-v'], env);
+      assert.equal(r.status, 0, r.stderr);
+      // The launcher's exe, not node: the helper (the launcher itself has exited).
+      const helpers = fs
+        .readdirSync('/proc')
+        .filter((n) => /^\d+$/.test(n) && !before.has(n))
+        .filter((n) => {
+          try {
+            return fs.readlinkSync(`/proc/${n}/exe`) === binary;
+          } catch {
+            return false;
+          }
+        });
+      assert.equal(helpers.length, 1, `the waiting helper: ${helpers.join(' ')}`);
+      const argv = fs.readFileSync(`/proc/${helpers[0]}/cmdline`, 'utf8').split('\0');
+      assert.equal(argv[0], 'containerd-shim-node-pool-top-up');
+      assert.ok(!argv.includes('-address') && !argv.includes('/run/title.sock'), argv.join(' '));
+    } finally {
+      holder.kill('SIGKILL');
+      await held;
+      await waitReady(pool, 1);
+      await killStandbys(root);
+      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+    }
+  });
+
   it('a standby that died unreaped (a zombie under a subreaper that never reaps) is not counted: its replacement boots', async () => {
     const root = path.join(dir, 'warm-zombie');
     const env = { ...warmEnv, CONTAINERD_SHIM_WARM_DIR: root, CONTAINERD_SHIM_WARM_POOL: '1' };

@@ -245,6 +245,7 @@ int ExecCold(const Config& config, const std::vector<std::string>& argv,
 }
 
 int Main(int argc, char** argv) {
+  warm::SetCommandLineArea(argc, argv);
   program = argc > 0 && argv[0] != nullptr ? argv[0] : "containerd-shim";
   size_t slash = program.rfind('/');
   if (slash != std::string::npos) program = program.substr(slash + 1);

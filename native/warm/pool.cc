@@ -366,11 +366,33 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
   return have < std::max(Wanted(target, demand, misses, cap), held);
 }
 
+namespace {
+char* cmdline_area = nullptr;
+size_t cmdline_length = 0;
+}  // namespace
+
+void SetCommandLineArea(int argc, char** argv) {
+  if (argc <= 0 || argv[0] == nullptr) return;
+  char* end = argv[0] + std::strlen(argv[0]) + 1;
+  for (int i = 1; i < argc && argv[i] == end; i++) end = argv[i] + std::strlen(argv[i]) + 1;
+  cmdline_area = argv[0];
+  cmdline_length = static_cast<size_t>(end - argv[0]);
+}
+
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
            const BootSpec& spec, bool wait) {
   if (target == 0) return;
+  // The helper's title is written before the fork, not by the child: on a busy machine the
+  // child may not run for a while, showing the launcher's command line after it exited.
+  std::string saved;
+  if (cmdline_area != nullptr) {
+    saved.assign(cmdline_area, cmdline_length);
+    std::memset(cmdline_area, 0, cmdline_length);
+    std::memcpy(cmdline_area, kTopUpTitle, std::min(cmdline_length - 1, sizeof(kTopUpTitle) - 1));
+  }
   pid_t c = ::fork();
   if (c == 0) TopUpChild(pool, target, cap, max_boots, spec);
+  if (cmdline_area != nullptr) std::memcpy(cmdline_area, saved.data(), cmdline_length);
   if (c > 0 && wait) {
     int status;
     while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {

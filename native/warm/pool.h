@@ -48,9 +48,17 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; its session's
 // autogroup at nice 19 too unless claims missed in the last 2 s or fewer than half the target
 // are ready, which also puts the boots under way back at 0), then exits; the booted standbys are orphans (reaped by init or a subreaper).
-// Waits for the helper (a few fork()s) when `wait` is set.
+// Waits for the helper (a few fork()s) when `wait` is set. The helper shows a command line of
+// its own (SetCommandLineArea), not the launcher's.
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
            const BootSpec& spec, bool wait);
+
+// The launcher's argv strings, the memory /proc/<pid>/cmdline shows (set once by main). The
+// top-up helper outlives the launcher: with its command line it would look like the shim's
+// `start` or `delete` still running to whoever looks for shims by it (ps, tests).
+void SetCommandLineArea(int argc, char** argv);
+// What the helper shows instead.
+constexpr char kTopUpTitle[] = "containerd-shim-node-pool-top-up";
 
 // The nice value of the autogroup of process `pid` (0: this one; /proc/<pid>/autogroup: the
 // scheduling group the kernel makes of each session while its processes are in the root cpu
