@@ -266,6 +266,10 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     for (const signal of platform.stopSignals) process.once(signal, () => resolve(signal));
   });
   const why = await Promise.race([shim.wait().then(() => 'exit signal'), signalled]);
+  // The Shutdown call that fired wait() is still settling its answer (microtasks): let it go out
+  // before the teardown's own work (logging, closing the listener), since containerd runs
+  // `<shim> delete` only once that answer arrived and the connection closed.
+  await new Promise<void>((resolve) => setImmediate(resolve));
   logger.info({ reason: why }, 'Shutting down shim instance');
   releaser.stop();
   await server.shutdown({ timeoutMs: 5000 });
