@@ -172,12 +172,15 @@ async function settle(tb: Testbed): Promise<void> {
 /**
  * Nothing of a handover may stay in a pool: only ready sockets (fresh standbys' and action
  * servers'), booting markers, the lock, the recent demand (d-/m- markers, bounded by
- * CONTAINERD_SHIM_WARM_MAX) and the boot cache (its temporary file only while its writer lives).
+ * CONTAINERD_SHIM_WARM_MAX) and the boot cache (its temporary file only while its writer lives);
+ * a socket being published (t-<pid>) only while its standby lives.
  */
 function assertPoolClean(root: string): void {
   for (const pool of pools(root)) {
+    // A file a live process is writing: the boot cache's temporary file, or the socket a standby
+    // binds before it publishes it (t-<pid>, renamed to s-/a- once it listens).
     const writing = (n: string): boolean => {
-      const m = /^boot-cache\.(\d+)$/.exec(n);
+      const m = /^(?:boot-cache\.|t-)(\d+)$/.exec(n);
       return m !== null && alive(Number(m[1]));
     };
     const junk = fs
