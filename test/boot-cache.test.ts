@@ -243,16 +243,10 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
 
     beforeEach(() => {
       root = path.join(dir, 'warm');
-      fs.mkdirSync(root, { mode: 0o700 });
       // Files that come and go live apart: the shim's own directory is recorded by the cache.
       fs.mkdirSync(path.join(dir, 'run'));
       log = path.join(dir, 'run', 'warm.log');
-      env = {
-        CONTAINERD_SHIM_WARM_DIR: root,
-        CONTAINERD_SHIM_WARM_LOG: log,
-        CONTAINERD_SHIM_WARM_POOL: '1',
-        CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
-      };
+      env = onePoolEnv(root, log);
       // The SDK first (it installs the cache), then the shim's own module.
       binary = packageProbeShim(dir, 'cached', {
         after: "const value = require('./app/a.js');",

@@ -17,6 +17,7 @@ import {
   prewarm,
   standbyPids,
   traceLines,
+  onePoolEnv,
   waitSettled,
 } from './helpers/warm';
 
@@ -147,14 +148,8 @@ describe('module watch (a standby noticing its modules changed)', function () {
 
     beforeEach(() => {
       root = path.join(dir, 'warm');
-      fs.mkdirSync(root, { mode: 0o700 });
       log = path.join(dir, 'warm.log');
-      env = {
-        CONTAINERD_SHIM_WARM_DIR: root,
-        CONTAINERD_SHIM_WARM_LOG: log,
-        CONTAINERD_SHIM_WARM_POOL: '1',
-        CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
-      };
+      env = onePoolEnv(root, log);
       binary = packageProbeShim(dir, 'watched', {
         before: "require('./lib/dep.js');",
         written: 'String(process.pid)',

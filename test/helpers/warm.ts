@@ -122,6 +122,20 @@ export async function waitReady(pool: string, n: number, timeoutMs = 120_000): P
 }
 
 /**
+ * The environment of a private pool at `root` (created 0700) for one-standby tests: pool size 1,
+ * an idle minute, the launcher's trace in `log`.
+ */
+export function onePoolEnv(root: string, log: string): Record<string, string> {
+  fs.mkdirSync(root, { mode: 0o700 });
+  return {
+    CONTAINERD_SHIM_WARM_DIR: root,
+    CONTAINERD_SHIM_WARM_LOG: log,
+    CONTAINERD_SHIM_WARM_POOL: '1',
+    CONTAINERD_SHIM_WARM_IDLE_MS: '60000',
+  };
+}
+
+/**
  * Waits until `pool` has a ready standby and no boot in flight (a boot that gets ready sweeps and
  * tops up the pool: tests that plant or change files wait for this first). Liveness only: boots
  * run at SCHED_IDLE.
