@@ -12,7 +12,14 @@ import * as path from 'node:path';
 
 import type { BootCacheStats } from '../lib/shim/warm/boot-cache';
 import { requireLinux } from './helpers/env';
-import { killStandbys, packageProbeShim, prewarm, traceLines, waitSettled } from './helpers/warm';
+import {
+  killStandbys,
+  onePoolEnv,
+  packageProbeShim,
+  prewarm,
+  traceLines,
+  waitSettled,
+} from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
 const bootCache = path.join(top, 'dist', 'lib', 'shim', 'warm', 'boot-cache.js');
