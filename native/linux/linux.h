@@ -7,6 +7,7 @@ namespace shim {
 
 Napi::Object InitSubreaper(Napi::Env env, Napi::Object exports);
 Napi::Object InitReaper(Napi::Env env, Napi::Object exports);
+Napi::Object InitPidfd(Napi::Env env, Napi::Object exports);
 Napi::Object InitMount(Napi::Env env, Napi::Object exports);
 Napi::Object InitMemory(Napi::Env env, Napi::Object exports);
 Napi::Object InitWarm(Napi::Env env, Napi::Object exports);
