@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Runc, RuncError, isRuncError, parseLogLine, readPidFile } from '../lib/runc';
-import { launchMode } from '../lib/runc/launch';
+import { launchChildProcess, launchMode } from '../lib/runc/launch';
 import type { Container, RuncEvent } from '../lib/runc';
 import { findCommand, requireCondition, requireLinux, requireEnvironment } from './helpers/env';
 import { BUSYBOX_APPLETS, BUSYBOX_BINARY } from './helpers/image';
@@ -537,6 +537,44 @@ describe('runc commands through the addon spawn (in child Node processes)', func
     const [major, minor] = os.release().split('.').map(Number);
     const pidfd = major > 5 || (major === 5 && minor >= 3);
     assert.equal(launchMode(), pidfd ? 'pidfd' : 'child_process');
+  });
+
+  it('the fallback without pidfd_open (child_process): exit status, signal, output, a missing binary', async function () {
+    const collect = (s: NodeJS.ReadableStream | null): Promise<string> =>
+      new Promise((resolve) => {
+        let text = '';
+        s?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        s?.on('close', () => resolve(text));
+      });
+    const ran = launchChildProcess(
+      ['/bin/sh', '-c', 'echo out; echo err >&2; exit 3'],
+      ['ignore', 'pipe', 'pipe'],
+      [],
+    );
+    const [out, err, exit] = await Promise.all([
+      collect(ran.stdout),
+      collect(ran.stderr),
+      ran.exit,
+    ]);
+    assert.deepEqual(
+      { out, err, exit },
+      {
+        out: 'out\n',
+        err: 'err\n',
+        exit: { exitStatus: 3, signal: null },
+      },
+    );
+    assert.equal(ran.running, false);
+    const killed = launchChildProcess(
+      ['/bin/sh', '-c', 'kill -TERM $$'],
+      ['ignore', 'ignore', 'ignore'],
+      [],
+    );
+    assert.deepEqual(await killed.exit, { exitStatus: null, signal: 'SIGTERM' });
+    const missing = launchChildProcess(['/nonexistent/runc'], ['ignore', 'pipe', 'pipe'], []);
+    const failed = await missing.exit;
+    assert.equal(failed.exitStatus, null);
+    assert.equal((failed.spawnError as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
   });
 
   it('with the reaper: capture, stdin input, an fd, a stream killed midway, a stray holding a pipe, a missing binary; no fd or child left', async function () {
