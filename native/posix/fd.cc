@@ -77,7 +77,7 @@ Napi::Value QueuedBytes(const Napi::CallbackInfo& info) {
 }
 
 // pollNow(fd, events): poll(2) without waiting; the revents (e.g. POLLERR on a pipe's write end
-// that has no reader).
+// that has no reader). A closed fd (POLLNVAL) fails as EBADF.
 Napi::Value PollNow(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   pollfd p{};
@@ -88,6 +88,7 @@ Napi::Value PollNow(const Napi::CallbackInfo& info) {
     r = ::poll(&p, 1, 0);
   } while (r < 0 && errno == EINTR);
   if (r < 0) throw ErrnoError(env, errno, "poll");
+  if (r > 0 && (p.revents & POLLNVAL) != 0) throw ErrnoError(env, EBADF, "poll");
   return Napi::Number::New(env, r == 0 ? 0 : p.revents);
 }
 
