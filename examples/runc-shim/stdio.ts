@@ -73,6 +73,16 @@ function openOutput(uri: string): Output {
   }
 }
 
+/** FIONREAD on a held FIFO; 0 if it cannot tell (an exit must be reported whatever happens). */
+function unreadBytes(fd: number): number {
+  try {
+    return queuedBytes(fd);
+  } catch (err) {
+    logger.warn({ err }, 'cannot tell what an output FIFO holds');
+    return 0;
+  }
+}
+
 function closeFd(fd: number): void {
   if (fd >= 0) fs.closeSync(fd);
 }
@@ -173,7 +183,7 @@ export class ProcessIo {
       let unread = false;
       for (const out of [this.stdout, this.stderr]) {
         if (out.hold < 0) continue;
-        if (queuedBytes(out.hold) > 0) unread = true;
+        if (unreadBytes(out.hold) > 0) unread = true;
         else {
           closeFd(out.hold);
           out.hold = -1;
