@@ -368,7 +368,9 @@ describe('runc client (lib/runc)', function () {
       user: { uid: 0, gid: 0 },
       terminal: false,
     };
-    const tmpFiles = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('runc-process-'));
+    // This process's spec files only: other processes share the temp dir.
+    const mine = `runc-process-${process.pid}-`;
+    const tmpFiles = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(mine));
     const before = tmpFiles();
     try {
       await runc.exec(id, spec, { pidFile, io: { stdout: out.fd, stderr: out.fd } });
