@@ -230,15 +230,13 @@ export class Container {
           throw runtimeError(err, 'OCI runtime start failed');
         });
         p.state = 'running';
-        this.events.send(
-          TOPICS.TASK_START,
+        this.events.later(TOPICS.TASK_START, () =>
           toAny(events.TaskStart, { containerId: this.id, pid: p.pid }),
         );
       } else {
         await this.startExec(p);
         p.state = 'running';
-        this.events.send(
-          TOPICS.TASK_EXEC_STARTED,
+        this.events.later(TOPICS.TASK_EXEC_STARTED, () =>
           toAny(events.TaskExecStarted, {
             containerId: this.id,
             execId: p.execId,
@@ -247,6 +245,8 @@ export class Container {
         );
       }
     });
+    // The start event goes out once Start's answer is written (an exit sent sooner flushes it).
+    setImmediate(this.events.flush);
     return p;
   }
 
