@@ -120,6 +120,8 @@ export function preloadServing(): void {
       TaskService: { methods: Methods };
     };
     touchMethods(service.TaskService.methods, LIFECYCLE_METHODS);
+    const { rehearseCreateDecode } = require('./warmup') as typeof import('./warmup');
+    if (rehearseCreateDecode() !== 1) throw new Error('preload: Create decoded without its rootfs');
   }
   if (apis.includes('v3')) {
     const task = require('../../generated/task-v3') as unknown;
