@@ -11,12 +11,13 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { Client, TaskClient, TaskV3Client, TtrpcError } from '../lib';
+import { TtrpcError } from '../lib';
 import { task as taskProtos } from '../lib/protos/task';
 import { SERVING_V8_FLAGS, daemonEnv, daemonNodeOptions } from '../lib/shim/daemon-runtime';
 import { requireEnvironment } from './helpers/env';
 import { underLoad } from './helpers/load';
 import { containerdGenerations, requireContainerd } from './helpers/peers';
+import { shimTask } from './helpers/shim-task';
 import type { ContainerdGeneration } from './helpers/peers';
 import { SHIM_SOCKET_DIR, Testbed } from './helpers/testbed';
 import { prewarm, traceLines, waitReady } from './helpers/warm';
@@ -105,31 +106,6 @@ class EventLog {
   close(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
-}
-
-/** A TTRPC client for the shim serving `id`, task API v2 or v3 as the shim told containerd. */
-async function shimTask(
-  tb: Testbed,
-  id: string,
-): Promise<{ task: TaskClient | TaskV3Client; close(): void }> {
-  const bundle = path.join(tb.bundleRoot, id);
-  let address: string;
-  let version = 2;
-  try {
-    const bootstrap = JSON.parse(fs.readFileSync(path.join(bundle, 'bootstrap.json'), 'utf8')) as {
-      address: string;
-      version?: number;
-    };
-    address = bootstrap.address;
-    version = bootstrap.version ?? 2;
-  } catch {
-    address = fs.readFileSync(path.join(bundle, 'address'), 'utf8').trim();
-  }
-  const client = await Client.connect(address);
-  return {
-    task: version >= 3 ? new TaskV3Client(client) : new TaskClient(client),
-    close: () => void client.close(),
-  };
 }
 
 /** A call's outcome as comparable data: ok, or the error's code name and message. */

@@ -37,6 +37,8 @@ const POSIX = keys<PosixBinding>()(
   'dup2',
   'pipe',
   'setWindowSize',
+  'queuedBytes',
+  'pollNow',
   'spawn',
 );
 const LINUX = keys<LinuxBinding>()(

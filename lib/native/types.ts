@@ -118,6 +118,10 @@ export interface PosixBinding {
   /** A pipe: [read end, write end], both close-on-exec. */
   pipe(): [number, number];
   setWindowSize(fd: number, columns: number, rows: number): void;
+  /** FIONREAD: bytes in a pipe, FIFO or socket not read yet. */
+  queuedBytes(fd: number): number;
+  /** poll(2) on one fd without waiting: its revents (0 when none of `events` nor an error). */
+  pollNow(fd: number, events: number): number;
   /**
    * Starts a program with an exact fd layout; `fds[i]` becomes fd i (-1: /dev/null). Linux:
    * clone(CLONE_VM | CLONE_VFORK), no copy of this process; elsewhere fork/exec.

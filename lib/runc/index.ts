@@ -9,3 +9,4 @@ export { ConsoleSocket, setWindowSize } from './console';
 export type { ConsoleSocketOptions, ReceiveOptions, WindowSize } from './console';
 export { FdPump, setNonBlocking } from './fd-pump';
 export type { FdPumpOptions } from './fd-pump';
+export { hasReader, queuedBytes } from './fifo';

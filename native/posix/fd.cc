@@ -1,7 +1,9 @@
 // File descriptor helpers Node lacks: O_NONBLOCK and FD_CLOEXEC toggles, close, dup2, pipes (for
-// children spawned without child_process), and a terminal's window size (TIOCSWINSZ, for
-// ResizePty on a pty master).
+// children spawned without child_process), a terminal's window size (TIOCSWINSZ, for ResizePty on
+// a pty master), and what a pipe holds and whether it has a reader (FIONREAD, poll), for draining
+// a container's output FIFOs.
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -65,6 +67,31 @@ Napi::Value SetWindowSize(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// queuedBytes(fd): FIONREAD, the bytes in a pipe, FIFO or socket not read yet (any fd on it).
+Napi::Value QueuedBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int n = 0;
+  if (::ioctl(fd, FIONREAD, &n) != 0) throw ErrnoError(env, errno, "ioctl");
+  return Napi::Number::New(env, n);
+}
+
+// pollNow(fd, events): poll(2) without waiting; the revents (e.g. POLLERR on a pipe's write end
+// that has no reader). A closed fd (POLLNVAL) fails as EBADF.
+Napi::Value PollNow(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pollfd p{};
+  p.fd = info[0].As<Napi::Number>().Int32Value();
+  p.events = static_cast<short>(info[1].As<Napi::Number>().Int32Value());
+  int r;
+  do {
+    r = ::poll(&p, 1, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) throw ErrnoError(env, errno, "poll");
+  if (r > 0 && (p.revents & POLLNVAL) != 0) throw ErrnoError(env, EBADF, "poll");
+  return Napi::Number::New(env, r == 0 ? 0 : p.revents);
+}
+
 // pipe(): [readFd, writeFd], both close-on-exec (a spawn's fd layout clears that in the child).
 Napi::Value Pipe(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -85,6 +112,8 @@ Napi::Object InitFd(Napi::Env env, Napi::Object exports) {
   exports.Set("dup2", Napi::Function::New(env, Dup2, "dup2"));
   exports.Set("pipe", Napi::Function::New(env, Pipe, "pipe"));
   exports.Set("setWindowSize", Napi::Function::New(env, SetWindowSize, "setWindowSize"));
+  exports.Set("queuedBytes", Napi::Function::New(env, QueuedBytes, "queuedBytes"));
+  exports.Set("pollNow", Napi::Function::New(env, PollNow, "pollNow"));
   return exports;
 }
 
