@@ -110,7 +110,9 @@ export class RuncTaskService implements Task {
     const response = { pid: p.pid, exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
     if (p.isInit) {
       this.containers.delete(request.id);
-      this.events.send(TOPICS.TASK_DELETE, taskDelete(request.id, response));
+      // Built once the answer is out (containerd waits on it, not on the event): the encoding
+      // is the first of its kind in this daemon. Go's shim queues it for a sender goroutine.
+      setImmediate(() => this.events.send(TOPICS.TASK_DELETE, taskDelete(request.id, response)));
     }
     return response;
   }
