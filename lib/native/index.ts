@@ -60,6 +60,7 @@ const LINUX = keys<LinuxBinding>()(
   'warmAdopt',
   'warmRenice',
   'warmSetImage',
+  'warmFdIds',
   'warmTopUp',
   'moduleWatchAdd',
   'moduleWatchChanged',

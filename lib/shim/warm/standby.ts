@@ -163,34 +163,41 @@ function envCount(name: string, fallback: number): number {
   return process.env[name] !== undefined && Number.isInteger(n) && n >= 0 ? n : fallback;
 }
 
-/** How many of each: active handles/requests/timers, process listeners, open fds. */
-type Census = Map<string, number>;
+/**
+ * What an action could leave behind: active handles/requests/timers and process listeners (how
+ * many of each), and open fds (linux.warmFdIds: number and file identity, /dev/null aside).
+ */
+interface Census {
+  counts: Map<string, number>;
+  fds: Set<string>;
+}
 
 function census(): Census {
-  const c: Census = new Map();
-  const add = (key: string, n = 1): void => void c.set(key, (c.get(key) ?? 0) + n);
+  const counts = new Map<string, number>();
+  const add = (key: string, n = 1): void => void counts.set(key, (counts.get(key) ?? 0) + n);
   for (const r of process.getActiveResourcesInfo()) add(`resource ${r}`);
   for (const name of process.eventNames()) {
     add(`process '${String(name)}' listener`, process.listenerCount(name));
   }
-  for (const fd of fs.readdirSync('/proc/self/fd')) {
-    let target: string;
-    try {
-      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
-    } catch {
-      continue; // the readdir's own fd, closed by now
-    }
-    // libuv opens /dev/null once, for the first child spawned with an ignored stdio, and keeps
-    // it: harmless (it holds nothing of containerd's), so it does not count.
-    if (target !== '/dev/null') add(`fd ${target.replace(/\[\d+\]$/, '')}`);
+  return { counts, fds: new Set(linux.warmFdIds()) };
+}
+
+/** What an fd id of warmFdIds names, for the trace (only when something was left). */
+function describeFd(id: string): string {
+  const fd = id.slice(0, id.indexOf(' '));
+  try {
+    return `fd ${fd} ${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
+  } catch {
+    return `fd ${fd}`;
   }
-  return c;
 }
 
 /** What `after` holds beyond `before` (undefined when nothing). */
 function leftOver(before: Census, after: Census): string | undefined {
   const extra: string[] = [];
-  for (const [key, n] of after) if (n > (before.get(key) ?? 0)) extra.push(key);
+  for (const [key, n] of after.counts) if (n > (before.counts.get(key) ?? 0)) extra.push(key);
+  // A new fd, or one whose number now names another file (closed, then reused).
+  for (const id of after.fds) if (!before.fds.has(id)) extra.push(describeFd(id));
   return extra.length > 0 ? `left ${extra.join(', ')}` : undefined;
 }
 
