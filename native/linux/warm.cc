@@ -175,19 +175,20 @@ void AdoptCgroups(Napi::Env env, pid_t pid) {
 }
 
 std::vector<pid_t> Threads() {
-  std::vector<pid_t> out{::getpid()};  // the main thread first: threads it creates inherit
+  pid_t self = ::getpid();
+  std::vector<pid_t> out{self};  // the main thread first: threads it creates inherit
   DIR* dir = ::opendir("/proc/self/task");
   if (dir == nullptr) return out;
   while (dirent* e = ::readdir(dir)) {
     long tid = std::strtol(e->d_name, nullptr, 10);
-    if (tid > 0 && tid != ::getpid()) out.push_back(static_cast<pid_t>(tid));
+    if (tid > 0 && tid != self) out.push_back(static_cast<pid_t>(tid));
   }
   ::closedir(dir);
   return out;
 }
 
-void SetNice(Napi::Env env, int nice) {
-  for (pid_t tid : Threads()) {
+void SetNice(Napi::Env env, int nice, const std::vector<pid_t>& threads) {
+  for (pid_t tid : threads) {
     errno = 0;
     int current = ::getpriority(PRIO_PROCESS, tid);
     if (errno == 0 && current == nice) continue;
@@ -209,7 +210,8 @@ void AdoptScheduling(Napi::Env env, pid_t pid) {
   CPU_ZERO(&theirs);
   CPU_ZERO(&ours);
   if (::sched_getaffinity(pid, sizeof(theirs), &theirs) != 0) AdoptError(env, "sched_getaffinity");
-  for (pid_t tid : Threads()) {
+  std::vector<pid_t> threads = Threads();  // one listing for all three settings
+  for (pid_t tid : threads) {
     int current = ::sched_getscheduler(tid);
     sched_param cp{};
     if (current < 0 || ::sched_getparam(tid, &cp) != 0) continue;  // the thread ended
@@ -220,7 +222,7 @@ void AdoptScheduling(Napi::Env env, pid_t pid) {
         ::sched_setaffinity(tid, sizeof(theirs), &theirs) != 0 && errno != ESRCH)
       AdoptError(env, "sched_setaffinity");
   }
-  SetNice(env, nice);
+  SetNice(env, nice, threads);
   // The scheduling group of our session (a standby booted it at nice 19): a cold daemon's
   // setsid() gives it a new one, at 0.
   if (!warm::SetAutogroupNice(0, 0, 200)) AdoptError(env, "set the autogroup's nice value");
@@ -273,13 +275,14 @@ Napi::Value WarmAdopt(const Napi::CallbackInfo& info) {
 // its session's autogroup back to nice 0 (a standby that finished booting, pool.cc Boot): a
 // claimed standby answers at normal speed.
 Napi::Value WarmRenice(const Napi::CallbackInfo& info) {
-  for (pid_t tid : Threads()) {
+  std::vector<pid_t> threads = Threads();
+  for (pid_t tid : threads) {
     if (::sched_getscheduler(tid) != SCHED_IDLE) continue;
     sched_param normal{};
     if (::sched_setscheduler(tid, SCHED_OTHER, &normal) != 0 && errno != ESRCH)
       AdoptError(info.Env(), "sched_setscheduler SCHED_OTHER");
   }
-  SetNice(info.Env(), info[0].As<Napi::Number>().Int32Value());
+  SetNice(info.Env(), info[0].As<Napi::Number>().Int32Value(), threads);
   // Off the critical path (before the standby publishes itself): waits out the kernel's rate
   // limit if it must.
   if (!warm::SetAutogroupNice(0, 0, 500)) AdoptError(info.Env(), "set the autogroup's nice value");
