@@ -12,9 +12,9 @@
 // drops its own handles, and returns to run(), which then dispatches exactly as in a cold
 // process.
 //
-// After an action (reuse()): fds 0-2 become /dev/null, the process goes back to its boot state
-// (environment, argv, cwd /, umask, /proc image) and publishes itself again, and only then
-// sends the status (the caller's next action finds it waiting). It exits instead (after the
+// After an action (reuse()): fds 0-2 become /dev/null, cwd, umask and the /proc image go back
+// to their boot state, the process publishes itself again, and only then sends the status (the
+// caller's next action finds it waiting); its environment and argv go back after that. It exits instead (after the
 // status) when the action left anything behind: a handle, request or timer, an fd, a process
 // listener (an 'exit' or signal handler), or called process.exit(); after MAX_USES actions; when
 // its RSS grew more than RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers
@@ -448,16 +448,17 @@ class StandbyProcess implements Standby {
     // next action at once, finds it (a new client waits in the backlog until we listen).
     let exit: string | undefined;
     try {
-      this.restore();
+      this.restoreImage();
       if (this.servers() >= MAX_SERVERS) exit = `${MAX_SERVERS} action servers wait already`;
     } catch (err) {
       exit = `cannot restore it: ${(err as Error).message}`;
     }
-    if (exit === undefined) {
-      snapshotModules(); // what the action loaded counts for staleness too
-      this.publish('a');
-    }
+    if (exit === undefined) this.publish('a');
     linux.warmReply(this.conn, status, true);
+    // Off containerd's clock from here: nothing runs in this process before we return to the
+    // event loop, and nothing outside sees its JS state.
+    this.restoreState();
+    if (exit === undefined) snapshotModules(); // what the action loaded counts for staleness too
     posix.closeFd(this.conn);
     this.conn = -1;
     if (exit !== undefined) {
@@ -479,17 +480,24 @@ class StandbyProcess implements Standby {
     return undefined;
   }
 
-  /** Back to the boot state (what a fresh standby of this pool looks like from outside). */
-  private restore(): void {
+  /**
+   * Back to the boot state as seen from outside (what a fresh standby of this pool looks like),
+   * before it is published again.
+   */
+  private restoreImage(): void {
+    process.umask(this.bootUmask); // before its socket is created
+    process.chdir('/'); // a bundle directory is not kept busy
+    // The claim checks /proc/<pid>/environ for the pool's marker.
+    linux.warmSetImage(this.bootCmdline, this.bootEnviron);
+  }
+
+  /** Back to the boot state inside (environment, argv, exit code): after the status is sent. */
+  private restoreState(): void {
     replaceEnv(this.bootEnv);
     warmEnv.pool = undefined;
     warmEnv.standby = this.pool;
     process.argv = [...this.bootArgv];
     process.exitCode = undefined;
-    process.umask(this.bootUmask);
-    process.chdir('/'); // a bundle directory is not kept busy
-    // The claim checks /proc/<pid>/environ for the pool's marker.
-    linux.warmSetImage(this.bootCmdline, this.bootEnviron);
   }
 
   /** Action servers of this pool waiting now. */
