@@ -100,7 +100,7 @@ const PROBE_ID = 'io.containerd.probe.v1';
 /**
  * A shim whose `delete` writes what it sees to $PROBE_OUT (its pid, a variable an earlier
  * action set, cwd, umask, exitCode, argv), then changes all of them and, as $PROBE_MODE says,
- * fails, leaves a timer or a signal handler, calls process.exit(0), or (`once`) hangs the first
+ * fails, leaves a timer, a signal handler or an open file, calls process.exit(0), or (`once`) hangs the first
  * time, after writing to stdout.
  */
 function probeShim(dir: string): string {
@@ -127,6 +127,7 @@ class Probe {
     if (mode === 'fail') throw new Error('probe failed');
     if (mode === 'timer') setTimeout(() => undefined, 3600000);
     if (mode === 'listener') process.on('SIGHUP', () => undefined);
+    if (mode === 'fd') fs.openSync(process.env.PROBE_OUT, 'r');
     if (mode === 'exit') process.exit(0);
     if (mode === 'once' && !fs.existsSync(process.env.PROBE_OUT + '.blocked')) {
       // The first attempt writes some output, then hangs (until killed); a rerun completes.
@@ -373,6 +374,14 @@ describe('warm start under containerd', function () {
       for (const pid of standbys) fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
     }
     for (const pid of standbys) fs.writeFileSync(`/proc/${pid}/oom_score_adj`, '321');
+    // And other soft limits (raising a hard one back would need CAP_SYS_RESOURCE): the daemon's
+    // must be the requester's all the same.
+    for (const pid of standbys) {
+      const r = spawnSync('prlimit', ['--pid', String(pid), '--nofile=512:', '--core=1024:'], {
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, r.stderr);
+    }
 
     const from = traceLines(tb.warmLog).length;
     const warm = name('warm');
@@ -831,6 +840,7 @@ print(pid, child, flush=True)
     for (const [mode, why] of [
       ['timer', /left resource Timeout/],
       ['listener', /left process 'SIGHUP' listener/],
+      ['fd', /left fd \d+ \/.*report\.json/],
       ['exit', undefined],
     ] as const) {
       it(`an action that ${mode === 'exit' ? 'calls process.exit()' : `leaves a ${mode}`} is not reused: its process exits`, async () => {
