@@ -172,19 +172,25 @@ interface Census {
   fds: Set<string>;
 }
 
-function census(): Census {
-  const counts = new Map<string, number>();
-  const add = (key: string, n = 1): void => void counts.set(key, (counts.get(key) ?? 0) + n);
+function counts(): Map<string, number> {
+  const c = new Map<string, number>();
+  const add = (key: string, n = 1): void => void c.set(key, (c.get(key) ?? 0) + n);
   for (const r of process.getActiveResourcesInfo()) add(`resource ${r}`);
   for (const name of process.eventNames()) {
     add(`process '${String(name)}' listener`, process.listenerCount(name));
   }
-  return { counts, fds: new Set(linux.warmFdIds()) };
+  return c;
+}
+
+/** linux.warmFdIds() but the fds numbered `skip`. */
+function fdIds(skip: readonly number[]): Set<string> {
+  const ids = linux.warmFdIds().filter((id) => !skip.includes(parseInt(id, 10)));
+  return new Set(ids);
 }
 
 /** What an fd id of warmFdIds names, for the trace (only when something was left). */
 function describeFd(id: string): string {
-  const fd = id.slice(0, id.indexOf(' '));
+  const fd = parseInt(id, 10);
   try {
     return `fd ${fd} ${fs.readlinkSync(`/proc/self/fd/${fd}`)}`;
   } catch {
@@ -264,7 +270,10 @@ class StandbyProcess implements Standby {
   private uses = 0;
   /** RSS once booted (modules loaded). */
   private readonly rss: number;
-  /** During an action: its connection, the undo of reportExit, the census before it. */
+  /**
+   * During an action: its connection, the undo of reportExit, the census before it (its fds
+   * taken while idle, off containerd's clock: the listener aside, which the action never sees).
+   */
   private conn = -1;
   private unhook: (() => void) | undefined;
   private before: Census | undefined;
@@ -310,6 +319,7 @@ class StandbyProcess implements Standby {
   work(): Promise<'action' | 'daemon'> {
     const { pool, f, listener } = this;
     const ready = this.ready;
+    const idleFds = fdIds([listener]);
     return new Promise((resolve) => {
       let timer = setTimeout(onIdle, this.idle);
       let watcherClosed = false;
@@ -376,7 +386,7 @@ class StandbyProcess implements Standby {
         } else {
           this.conn = conn;
           this.unhook = reportExit(conn, f);
-          this.before = census();
+          this.before = { counts: counts(), fds: idleFds };
         }
         resolve(request.kind);
       };
@@ -473,7 +483,10 @@ class StandbyProcess implements Standby {
   private dirty(allowed: boolean): string | undefined {
     if (!allowed) return 'the shim turned reuse off';
     if (this.uses >= MAX_USES) return `served ${MAX_USES} actions`;
-    const left = leftOver(this.before!, census());
+    // fds 0-2 (the action's stdio, /dev/null once it is done) and the connection are not the
+    // action's to close.
+    const after = { counts: counts(), fds: fdIds([0, 1, 2, this.conn]) };
+    const left = leftOver(this.before!, after);
     if (left !== undefined) return left;
     const rss = process.memoryUsage.rss();
     if (rss > this.rss + RSS_GROWTH) return `RSS grew to ${rss >> 20} MiB`;
