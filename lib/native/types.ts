@@ -190,7 +190,7 @@ export interface LinuxBinding {
   warmRenice(nice: number): void;
   /** What /proc/self/cmdline and environ show. */
   warmSetImage(argv: string[], env: string[]): void;
-  /** `"<fd> <dev>:<ino>"` (hex) of every open fd but those on /dev/null. */
+  /** `"<fd> <major>:<minor>:<ino>"` (hex) of every open fd but those on /dev/null. */
   warmFdIds(): string[];
   /** Boots standbys until `pool` has `target` (at most `maxBoots` booting at once). */
   warmTopUp(

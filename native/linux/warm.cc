@@ -480,14 +480,15 @@ Napi::Value WarmReply(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// warmFdIds(): "fd dev:ino" for every open fd but /dev/null's (libuv keeps one for ignored stdio:
-// harmless). One readdir and one fstat per fd: an action server compares the sets before and
-// after an action (an fd left behind, or a number now naming another file) on containerd's
-// clock, where a readlink per fd from JS cost ~10x more.
+// warmFdIds(): "fd major:minor:ino" for every open fd but /dev/null's (libuv keeps one for
+// ignored stdio: harmless). One readdir and one statx per fd: an action server compares the
+// sets before and after an action (an fd left behind, or a number now naming another file), on
+// containerd's clock, where a readlink per fd from JS cost several times more. statx, not
+// fstat: glibc exports fstat only from 2.33, above the prebuilds' floor (claim.h).
 Napi::Value WarmFdIds(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  struct stat nul{};
-  bool have_nul = ::stat("/dev/null", &nul) == 0;
+  struct statx nul{};
+  bool have_nul = ::statx(AT_FDCWD, "/dev/null", 0, STATX_INO, &nul) == 0;
   DIR* dir = ::opendir("/proc/self/fd");
   if (dir == nullptr) throw ErrnoError(env, errno, "opendir", "/proc/self/fd");
   int own = ::dirfd(dir);
@@ -495,12 +496,14 @@ Napi::Value WarmFdIds(const Napi::CallbackInfo& info) {
   while (dirent* e = ::readdir(dir)) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     int fd = static_cast<int>(std::strtol(e->d_name, nullptr, 10));
-    struct stat st{};
-    if (fd == own || ::fstat(fd, &st) != 0) continue;
-    if (have_nul && st.st_dev == nul.st_dev && st.st_ino == nul.st_ino) continue;
-    char id[64];
-    std::snprintf(id, sizeof(id), "%d %llx:%llx", fd, static_cast<unsigned long long>(st.st_dev),
-                  static_cast<unsigned long long>(st.st_ino));
+    struct statx st{};
+    if (fd == own || ::statx(fd, "", AT_EMPTY_PATH, STATX_INO, &st) != 0) continue;
+    if (have_nul && st.stx_dev_major == nul.stx_dev_major &&
+        st.stx_dev_minor == nul.stx_dev_minor && st.stx_ino == nul.stx_ino)
+      continue;
+    char id[80];
+    std::snprintf(id, sizeof(id), "%d %x:%x:%llx", fd, st.stx_dev_major, st.stx_dev_minor,
+                  static_cast<unsigned long long>(st.stx_ino));
     ids.emplace_back(id);
   }
   ::closedir(dir);
