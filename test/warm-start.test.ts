@@ -19,6 +19,7 @@ import { Testbed, waitGone } from './helpers/testbed';
 import {
   alive,
   autogroupOf,
+  killStandbys,
   pools,
   prewarm,
   readySockets,
@@ -427,6 +428,59 @@ describe('warm start under containerd', function () {
         await tb.ctr(['container', 'delete', id]);
       }
       delete tb.env.CONTAINERD_SHIM_WARM_WARMUP;
+      await tb.restart();
+    }
+  });
+
+  it('a daemon started cold boots from the boot cache (read-only) and shows nothing of it', async () => {
+    const pool = await ready(tb);
+    const cache = path.join(pool, 'boot-cache');
+    assert.ok(fs.existsSync(cache), 'the standbys wrote a boot cache');
+    const [cold, warm] = [name('cold-cached'), name('warm')];
+    try {
+      // No standby, none booted (pool size 0: the same pool, its size is no boot setting).
+      tb.env.CONTAINERD_SHIM_WARM_POOL = '0';
+      await tb.restart();
+      await killStandbys(tb.warmRoot);
+      const bytes = fs.readFileSync(cache);
+      const ino = fs.statSync(cache).ino;
+      let from = traceLines(tb.warmLog).length;
+      const raw = rawTrace(tb.warmLog).length;
+      const c = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, cold, 'sleep', '300']);
+      assert.equal(c.code, 0, c.stderr);
+      const lines = actions(tb, from).join('\n');
+      assert.match(lines, /^start cold: /m);
+      assert.match(lines, /^daemon cold: /m);
+      const daemon = shimOf(tb, cold);
+      await traceHas(
+        tb.warmLog,
+        raw,
+        new RegExp(
+          `pid=${daemon} cold boot cache used: [1-9]\\d* modules from it, .*not written \\(read-only\\)$`,
+        ),
+      );
+      const environ = fs.readFileSync(`/proc/${daemon}/environ`, 'utf8').split('\0');
+      assert.deepEqual(
+        environ.filter((e) => e.startsWith('__CONTAINERD_SHIM')),
+        [],
+        'no variable of the launcher in the daemon',
+      );
+      assert.equal(fs.statSync(cache).ino, ino);
+      assert.deepEqual(fs.readFileSync(cache), bytes, 'cold processes never write the cache');
+
+      // A daemon from a standby under the same containerd looks the same.
+      await waitReady(prewarm(OURS, { ...tb.env, CONTAINERD_SHIM_WARM_POOL: String(POOL) }), POOL);
+      from = traceLines(tb.warmLog).length;
+      const w = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, warm, 'sleep', '300']);
+      assert.equal(w.code, 0, w.stderr);
+      assert.match(actions(tb, from).join('\n'), /^daemon warm standby=\d+$/m);
+      assert.deepEqual(portrait(daemon, cold), portrait(shimOf(tb, warm), warm));
+    } finally {
+      for (const id of [cold, warm]) {
+        await tb.ctr(['tasks', 'rm', '-f', id]);
+        await tb.ctr(['container', 'delete', id]);
+      }
+      delete tb.env.CONTAINERD_SHIM_WARM_POOL;
       await tb.restart();
     }
   });
