@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { linux } from '../lib/native';
 import type { BootCacheStats } from '../lib/shim/warm/boot-cache';
 import { requireLinux } from './helpers/env';
 import {
@@ -228,6 +229,25 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
     const b = boot(['--no-warnings']);
     assert.match(b.stats.unused, /another node/);
     assert.equal(b.value, 'A1 S2 D1 E');
+  });
+
+  it("records identities as fs.statSync's (device, inode, size, mtime, ctime; absent; errors)", () => {
+    const files = [
+      path.join(app, 'a.js'),
+      app,
+      path.join(app, 'none'),
+      path.join(app, 'a.js', 'x'),
+    ];
+    const js = (f: string): string | number => {
+      try {
+        const st = fs.statSync(f, { bigint: true, throwIfNoEntry: false });
+        return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : '-';
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).errno! * -1;
+      }
+    };
+    assert.deepEqual(linux.bootCacheIdentities(files), files.map(js));
+    assert.throws(() => linux.bootCacheIdentities([1 as unknown as string]), TypeError);
   });
 
   it('read-only (a cold process): uses a valid cache whole, never writes one', () => {

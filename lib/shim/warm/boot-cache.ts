@@ -29,6 +29,7 @@
 import * as fs from 'node:fs';
 import type { Module as ModuleClass } from 'node:module';
 import * as path from 'node:path';
+import { getSystemErrorName } from 'node:util';
 import type * as V8 from 'node:v8';
 import type * as VM from 'node:vm';
 
@@ -60,16 +61,19 @@ export interface BootCacheStats {
   notWritten: string;
 }
 
-/** device, inode, size, mtime and ctime (ns); '-' when there is nothing at `file`. */
+/**
+ * device, inode, size, mtime and ctime (ns) of each file; '-' when there is nothing there, `!CODE`
+ * when stat failed otherwise (ENOTDIR, EACCES...: recorded as such). Native: one call, not a
+ * bigint fs.Stats per file (~4 ms of a cold boot for the ~250 paths a cache names).
+ */
+function identities(files: string[]): string[] {
+  return linux
+    .bootCacheIdentities(files)
+    .map((id) => (typeof id === 'string' ? id : `!${getSystemErrorName(-id)}`));
+}
+
 function identity(file: string): string {
-  let st: fs.BigIntStats | undefined;
-  try {
-    st = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
-  } catch (err) {
-    return `!${(err as NodeJS.ErrnoException).code}`; // ENOTDIR, EACCES...: recorded as such
-  }
-  if (st === undefined) return '-';
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  return identities([file])[0]!;
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports */
@@ -163,16 +167,19 @@ function readCache(pool: string): { header: Header; body: Buffer } | string {
 /** The cache's entries when every identity still matches; else why not. */
 function validate(header: Header, body: Buffer): Map<string, Loaded> | string {
   if (header.tag !== tag()) return 'another node, V8 version, flags or entry';
+  const now = identities([
+    ...header.dirs.flatMap(([dir]) => [dir, path.join(dir, 'package.json')]),
+    ...header.files.map(([file]) => file),
+  ]);
+  let i = 0;
   for (const [dir, id, pkg] of header.dirs) {
-    if (identity(dir) !== id || identity(path.join(dir, 'package.json')) !== pkg) {
-      return `${dir} changed`;
-    }
+    if (now[i++] !== id || now[i++] !== pkg) return `${dir} changed`;
   }
   const files = new Map<string, Loaded>();
   let offset = 0;
   for (const [file, id, format, length] of header.files) {
     if (offset + length > body.length) return 'truncated';
-    if (identity(file) !== id) return `${file} changed`;
+    if (now[i++] !== id) return `${file} changed`;
     files.set(file, {
       format,
       id,
