@@ -36,6 +36,7 @@
             "native/linux/module_watch.cc",
             "native/linux/boot_cache.cc",
             "native/linux/mount.cc",
+            "native/linux/pidfd.cc",
             "native/linux/reaper.cc",
             "native/linux/subreaper.cc",
             "native/linux/warm.cc",

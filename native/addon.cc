@@ -31,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 #ifdef SHIM_LINUX
   InitSubreaper(env, exports);
   InitReaper(env, exports);
+  InitPidfd(env, exports);
   InitMount(env, exports);
   InitMemory(env, exports);
   InitWarm(env, exports);

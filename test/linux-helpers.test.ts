@@ -271,6 +271,27 @@ describe('linux helpers', function () {
       unmountRecursive(path.join(base, 'does-not-exist'));
     });
 
+    it('unmounts through a symlink, with a trailing slash, and under a name mountinfo escapes', function () {
+      const spaced = dir('with space', 'rootfs');
+      mountRootfs({ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, spaced);
+      fs.mkdirSync(path.join(spaced, 'in\tner'));
+      mountRootfs(
+        { type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] },
+        path.join(spaced, 'in\tner'),
+      );
+      assert.equal(mountsUnder(spaced).length, 2);
+      // a neighbour whose name starts the same is not below it
+      const neighbour = dir('with space', 'rootfs-other');
+      mountRootfs({ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, neighbour);
+      const link = path.join(base, 'link-to-spaced');
+      fs.symlinkSync(path.join(base, 'with space'), link);
+      unmountRecursive(`${path.join(link, 'rootfs')}/`);
+      assert.deepEqual(mountsUnder(spaced), []);
+      assert.equal(isMountPoint(neighbour), true, 'the neighbour stays mounted');
+      unmountRecursive(`${neighbour}/`);
+      assert.equal(isMountPoint(neighbour), false);
+    });
+
     it('mounts an overlay whose lower layer shows through and whose upper takes writes', function () {
       const lower = dir('ovl', 'lower');
       const upper = dir('ovl', 'upper');

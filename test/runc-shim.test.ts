@@ -388,6 +388,39 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
       assert.deepEqual(ts, go);
     });
 
+    // Ours sends the create and start events after the answers they follow (while runc start
+    // runs; once Start's answer is out): a container that keeps running, whose exit cannot flush
+    // them, still has both published, in order.
+    it('detached: /tasks/create and /tasks/start published while the container runs', async () => {
+      const [go, ts] = await both(async (runtime, label) => {
+        const events = await EventLog.open(tb);
+        const id = name(label);
+        try {
+          const run = await tb.ctr([
+            'run',
+            '-d',
+            '--runtime',
+            runtime,
+            tb.image,
+            id,
+            'sleep',
+            '300',
+          ]);
+          assert.equal(run.code, 0, run.stderr);
+          await events.closeAfter(id, '/tasks/start');
+          return events.topics(id);
+        } finally {
+          events.close();
+          await tb.ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+          await waitStatus(tb, id, 'STOPPED').catch(() => undefined);
+          await tb.ctr(['task', 'delete', id]);
+          await tb.ctr(['container', 'delete', id]);
+        }
+      });
+      assert.deepEqual(ts, ['/tasks/create', '/tasks/start'], 'runcts');
+      assert.deepEqual(go, ts, 'runc-v2');
+    });
+
     it('exec: output and exit code, an exec that exits before Start returns, 20 in parallel', async () => {
       const [go, ts] = await both(async (runtime, label) => {
         const id = name(label);

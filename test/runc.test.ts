@@ -11,9 +11,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { Runc, RuncError, isRuncError, parseLogLine, readPidFile } from '../lib/runc';
-import { nativeLaunch } from '../lib/runc/launch';
+import { launchChildProcess, launchMode } from '../lib/runc/launch';
 import type { Container, RuncEvent } from '../lib/runc';
-import { findCommand, requireLinux, requireEnvironment } from './helpers/env';
+import { findCommand, requireCondition, requireLinux, requireEnvironment } from './helpers/env';
 import { BUSYBOX_APPLETS, BUSYBOX_BINARY } from './helpers/image';
 
 const SIGTERM = 15;
@@ -368,7 +368,9 @@ describe('runc client (lib/runc)', function () {
       user: { uid: 0, gid: 0 },
       terminal: false,
     };
-    const tmpFiles = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('runc-process-'));
+    // This process's spec files only: other processes share the temp dir.
+    const mine = `runc-process-${process.pid}-`;
+    const tmpFiles = () => fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith(mine));
     const before = tmpFiles();
     try {
       await runc.exec(id, spec, { pidFile, io: { stdout: out.fd, stderr: out.fd } });
@@ -490,45 +492,118 @@ describe('runc client (lib/runc)', function () {
   });
 });
 
+/** Runs test/fixtures/native-spawn.js `mode` in a child Node process; its JSON report. */
+async function nativeSpawnFixture(mode: string): Promise<Record<string, unknown>> {
+  const fixture = path.join(__dirname, 'fixtures', 'native-spawn.js');
+  const stdout = await new Promise<string>((resolve, reject) => {
+    execFile(process.execPath, [fixture, mode], { timeout: 50_000 }, (err, out, errOut) => {
+      if (err) reject(new Error(`${fixture} ${mode} failed: ${err.message}\n${errOut}`));
+      else resolve(out);
+    });
+  });
+  return JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
+}
+
+/** What both native modes must report for the shared RuncCommand checks. */
+function assertRuncCommandChecks(r: Record<string, unknown>): void {
+  assert.equal(r.native, true, 'runc commands use the addon spawn');
+  assert.deepEqual(r.captured, { exitStatus: 3, signal: null, stdout: 'out\n', stderr: 'err\n' });
+  assert.equal(r.inputBytes, '1048576', '1 MiB of stdin input arrives whole');
+  assert.equal(r.unreadInput, 4, 'input runc never reads: the exit status, no error');
+  assert.deepEqual(r.toFd, { exitStatus: 0, stdout: 'direct\n' });
+  assert.deepEqual(r.streamed, {
+    lines: ['one', 'two'],
+    exitStatus: null,
+    signal: 'SIGKILL',
+    running: false,
+  });
+  assert.deepEqual(r.stray, { exitStatus: 0, pid: true });
+  assert.deepEqual(r.missing, { exitStatus: null, code: 'ENOENT' });
+  assert.match(String(r.missingMessage), /^runc state: cannot run \/nonexistent\/runc: ENOENT/);
+  if (findCommand('runc') !== undefined) assert.match(String(r.runcVersion), /^\d+\.\d+/);
+  assert.deepEqual(r.zombies, [], 'children left');
+  assert.deepEqual(r.fdsLeaked, [], 'pipes left open');
+}
+
 // Inside a shim daemon the exit monitor's reaper runs, and runc commands are started with the
-// addon's vfork-style spawn instead of child_process (lib/runc/launch.ts). The mocha process
-// runs no reaper (the suite above takes the child_process path), so this runs in a child Node
-// process that starts one (test/fixtures/native-spawn.ts), with /bin/sh standing in for runc.
-describe('runc commands through the addon spawn (in a child Node process with the reaper)', function () {
+// addon's vfork-style spawn and their exits taken from the reaper (lib/runc/launch.ts). Where no
+// reaper runs (the warm `delete` action, this mocha process) they are started the same way and
+// each is waited for through a pidfd; child_process only on kernels without pidfd_open. These run
+// in child Node processes (test/fixtures/native-spawn.ts), with /bin/sh standing in for runc.
+describe('runc commands through the addon spawn (in child Node processes)', function () {
   before(function () {
-    requireLinux(this, 'the reaper is Linux-only');
+    requireLinux(this, 'the addon spawn with the reaper or a pidfd is Linux-only');
   });
 
-  it('this process, without a reaper, uses child_process', function () {
-    assert.equal(nativeLaunch(), false);
+  it('this process, without a reaper, waits through pidfds (child_process without pidfd_open)', function () {
+    const [major, minor] = os.release().split('.').map(Number);
+    const pidfd = major > 5 || (major === 5 && minor >= 3);
+    assert.equal(launchMode(), pidfd ? 'pidfd' : 'child_process');
   });
 
-  it('capture, stdin input, an fd, a stream killed midway, a stray holding a pipe, a missing binary; no fd or child left', async function () {
-    this.timeout(60_000);
-    const fixture = path.join(__dirname, 'fixtures', 'native-spawn.js');
-    const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, [fixture, 'runc'], { timeout: 50_000 }, (err, out, errOut) => {
-        if (err) reject(new Error(`${fixture} failed: ${err.message}\n${errOut}`));
-        else resolve(out);
+  it('the fallback without pidfd_open (child_process): exit status, signal, output, a missing binary', async function () {
+    const collect = (s: NodeJS.ReadableStream | null): Promise<string> =>
+      new Promise((resolve) => {
+        let text = '';
+        s?.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        s?.on('close', () => resolve(text));
       });
-    });
-    const r = JSON.parse(stdout.trim().split('\n').pop() ?? '') as Record<string, unknown>;
-    assert.equal(r.native, true, 'with the reaper running, runc commands use the addon spawn');
-    assert.deepEqual(r.captured, { exitStatus: 3, signal: null, stdout: 'out\n', stderr: 'err\n' });
-    assert.equal(r.inputBytes, '1048576', '1 MiB of stdin input arrives whole');
-    assert.equal(r.unreadInput, 4, 'input runc never reads: the exit status, no error');
-    assert.deepEqual(r.toFd, { exitStatus: 0, stdout: 'direct\n' });
-    assert.deepEqual(r.streamed, {
-      lines: ['one', 'two'],
-      exitStatus: null,
-      signal: 'SIGKILL',
-      running: false,
-    });
-    assert.deepEqual(r.stray, { exitStatus: 0, pid: true });
-    assert.deepEqual(r.missing, { exitStatus: null, code: 'ENOENT' });
-    assert.match(String(r.missingMessage), /^runc state: cannot run \/nonexistent\/runc: ENOENT/);
-    if (findCommand('runc') !== undefined) assert.match(String(r.runcVersion), /^\d+\.\d+/);
-    assert.deepEqual(r.zombies, [], 'children left');
-    assert.deepEqual(r.fdsLeaked, [], 'pipes left open');
+    const ran = launchChildProcess(
+      ['/bin/sh', '-c', 'echo out; echo err >&2; exit 3'],
+      ['ignore', 'pipe', 'pipe'],
+      [],
+    );
+    const [out, err, exit] = await Promise.all([
+      collect(ran.stdout),
+      collect(ran.stderr),
+      ran.exit,
+    ]);
+    assert.deepEqual(
+      { out, err, exit },
+      {
+        out: 'out\n',
+        err: 'err\n',
+        exit: { exitStatus: 3, signal: null },
+      },
+    );
+    assert.equal(ran.running, false);
+    const killed = launchChildProcess(
+      ['/bin/sh', '-c', 'kill -TERM $$'],
+      ['ignore', 'ignore', 'ignore'],
+      [],
+    );
+    assert.deepEqual(await killed.exit, { exitStatus: null, signal: 'SIGTERM' });
+    const missing = launchChildProcess(['/nonexistent/runc'], ['ignore', 'pipe', 'pipe'], []);
+    const failed = await missing.exit;
+    assert.equal(failed.exitStatus, null);
+    assert.equal((failed.spawnError as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
+  });
+
+  it('with the reaper: capture, stdin input, an fd, a stream killed midway, a stray holding a pipe, a missing binary; no fd or child left', async function () {
+    this.timeout(60_000);
+    const r = await nativeSpawnFixture('runc');
+    assertRuncCommandChecks(r);
+  });
+
+  it('without the reaper (pidfd): the same, real runc delete with its stderr, child_process exits not taken, no pidfd left', async function () {
+    this.timeout(60_000);
+    requireCondition(this, launchMode() === 'pidfd', 'pidfd_open', 'a Linux 5.3 or later kernel');
+    const r = await nativeSpawnFixture('runc-pidfd');
+    assert.equal(r.mode, 'pidfd');
+    assertRuncCommandChecks(r);
+    assert.equal(
+      r.mixedOk,
+      true,
+      'child_process and native exits interleaved: each its own status',
+    );
+    assert.equal(r.slowChildProcess, 6, "a child_process child's exit is not taken");
+    assert.deepEqual(r.killed, { exitStatus: null, signal: 'SIGTERM' });
+    assert.deepEqual(r.pidfdFdsLeaked, [], 'pidfds or pipes left open');
+    if (findCommand('runc') !== undefined) {
+      const del = r.runcDelete as { exitStatus: number; stderr: string };
+      assert.equal(del.exitStatus, 1, 'runc delete of an unknown container fails');
+      assert.match(del.stderr, /does not exist/);
+      assert.deepEqual(r.runcDeleteForce, { exitStatus: 0, stderr: '' }, '--force: nothing to do');
+    }
   });
 });

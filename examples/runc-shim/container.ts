@@ -34,6 +34,13 @@ import { ProcessIo } from './stdio';
 /** Where the container's events go (the service publishes them in order). */
 export interface EventSink {
   send(topic: string, event: protobuf.Any.$Properties): void;
+  /**
+   * Queues an event built later, off containerd's clock: at flush(), before the next send(), or
+   * shortly after (in order with the others either way).
+   */
+  later(topic: string, build: () => protobuf.Any.$Properties): void;
+  /** Publishes what later() queued: the daemon has a moment (runc start is running). */
+  flush(): void;
 }
 
 export type RuncOptions = runcTypes.Options.$Properties;
@@ -82,8 +89,6 @@ function sharesPidNamespace(spec: Spec): boolean {
 export class Container {
   readonly execs = new Map<string, Process>();
   private oom: OomWatcher | undefined;
-  /** The OOM watch, set up right after Create's answer went out (or by Start, whichever is first). */
-  private oomSetUp: NodeJS.Immediate | undefined;
 
   private constructor(
     readonly id: string,
@@ -105,9 +110,6 @@ export class Container {
     const options: RuncOptions = request.options?.value?.length
       ? fromAny(runcTypes.Options, request.options)
       : startOptions;
-    const spec = readSpec(bundle);
-    writeOptions(options, bundle);
-    writeRuntime(options.binaryName || 'runc', bundle);
     const runc = new Runc({
       command: options.binaryName || 'runc',
       root: options.root || `/run/containerd/runc/${namespace}`,
@@ -138,8 +140,10 @@ export class Container {
     const pidFile = path.join(bundle, 'init.pid');
     const since = new Date();
     const console = request.terminal ? ConsoleSocket.create() : undefined;
+    let spec: Spec | undefined;
     try {
       const fds = io.open();
+      // runc starts first (spawned synchronously); what it does not need is done while it runs.
       const created = runc.create(id, bundle, {
         pidFile,
         consoleSocket: console?.path,
@@ -147,12 +151,23 @@ export class Container {
         noNewKeyring: options.noNewKeyring ?? false,
         io: fds,
       });
-      if (console) {
-        const [master] = await Promise.all([console.receive(), created]);
+      const received = console?.receive();
+      // `start` reads nothing of this; `delete` (after a crash of this daemon) reads the files.
+      let failed: unknown;
+      try {
+        spec = readSpec(bundle);
+        writeOptions(options, bundle);
+        writeRuntime(options.binaryName || 'runc', bundle);
+      } catch (err) {
+        failed = err;
+      }
+      if (received) {
+        const [master] = await Promise.all([received, created]);
         io.attachConsole(master);
       } else {
         await created;
       }
+      if (failed !== undefined) throw failed;
       io.handedOver();
       init.pid = tryReadPidFile(pidFile);
     } catch (err) {
@@ -163,19 +178,18 @@ export class Container {
     } finally {
       console?.close();
     }
-    const container = new Container(id, bundle, runc, init, rootfs, events, spec);
+    const container = new Container(id, bundle, runc, init, rootfs, events, spec!);
     container.watchExit(init, since);
-    // No part of Create's answer: containerd gets it first. The immediate runs before the event
-    // loop reads Start (which also sets the watch up first, in case).
-    container.oomSetUp = setImmediate(() => container.watchOom());
     return container;
   }
 
-  // While runc's init waits to be started its cgroup is known, however fast the process exits later.
+  /**
+   * Called by Start right after it spawned `runc start`, so off containerd's clock (Go's shim
+   * sets its watch up after runc start returned): runc's init still waits for runc start to
+   * open its exec FIFO, so its cgroup is known and nothing of the container has run yet.
+   */
   private watchOom(): void {
-    if (this.oomSetUp === undefined) return; // done, or the container was deleted first
-    clearImmediate(this.oomSetUp);
-    this.oomSetUp = undefined;
+    if (this.oom !== undefined) return;
     try {
       this.oom = watchOom(this.init.pid, () =>
         this.events.send(TOPICS.TASK_OOM, toAny(events.TaskOOM, { containerId: this.id })),
@@ -209,20 +223,20 @@ export class Container {
     }
     await p.starting(async () => {
       if (p.isInit) {
+        const started = this.runc.start(this.id); // spawned synchronously: runs from here
         this.watchOom();
-        await this.runc.start(this.id).catch((err: unknown) => {
+        this.events.flush(); // the create event, built while runc start runs
+        await started.catch((err: unknown) => {
           throw runtimeError(err, 'OCI runtime start failed');
         });
         p.state = 'running';
-        this.events.send(
-          TOPICS.TASK_START,
+        this.events.later(TOPICS.TASK_START, () =>
           toAny(events.TaskStart, { containerId: this.id, pid: p.pid }),
         );
       } else {
         await this.startExec(p);
         p.state = 'running';
-        this.events.send(
-          TOPICS.TASK_EXEC_STARTED,
+        this.events.later(TOPICS.TASK_EXEC_STARTED, () =>
           toAny(events.TaskExecStarted, {
             containerId: this.id,
             execId: p.execId,
@@ -231,6 +245,8 @@ export class Container {
         );
       }
     });
+    // The start event goes out once Start's answer is written (an exit sent sooner flushes it).
+    setImmediate(this.events.flush);
     return p;
   }
 
@@ -365,8 +381,6 @@ export class Container {
       // runc already forgot it (after a checkpoint, say): only our state is left to drop
       if (!(isRuncError(err) && err.notFound)) throw runtimeError(err, 'failed to delete task');
     });
-    clearImmediate(this.oomSetUp);
-    this.oomSetUp = undefined;
     this.oom?.close();
     p.io.close();
     if (this.rootfs) unmountRecursive(this.rootfs);

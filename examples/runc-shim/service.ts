@@ -21,6 +21,12 @@ const STATUS: Record<string, number> = {
   pausing: 5,
 };
 
+/**
+ * How long an event queued with EventSink.later may wait for a moment of the daemon's own (Start
+ * flushes it as soon as runc start runs): containerd's next request usually comes first.
+ */
+const DEFER_MS = 20;
+
 function criuAvailable(): boolean {
   return (process.env.PATH ?? '')
     .split(':')
@@ -41,12 +47,29 @@ export class RuncTaskService implements Task {
     private readonly exit: ExitSignal,
     private readonly startOptions: RuncOptions,
   ) {
+    const publish = (topic: string, event: protobuf.Any.$Properties): void => {
+      publisher
+        .publish(topic, namespace, event)
+        .catch((err: unknown) => logger.warn({ err, topic }, 'failed to publish event'));
+    };
+    // Events built later (EventSink.later), in order with the others.
+    const deferred: [string, () => protobuf.Any.$Properties][] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const flush = (): void => {
+      clearTimeout(timer);
+      timer = undefined;
+      for (const [topic, build] of deferred.splice(0)) publish(topic, build());
+    };
     this.events = {
       send: (topic, event) => {
-        publisher
-          .publish(topic, namespace, event)
-          .catch((err: unknown) => logger.warn({ err, topic }, 'failed to publish event'));
+        flush();
+        publish(topic, event);
       },
+      later: (topic, build) => {
+        deferred.push([topic, build]);
+        timer ??= setTimeout(flush, DEFER_MS);
+      },
+      flush,
     };
   }
 
@@ -71,7 +94,8 @@ export class RuncTaskService implements Task {
     );
     this.containers.set(request.id, container);
     const pid = container.init.pid;
-    this.events.send(TOPICS.TASK_CREATE, taskCreate(request, pid));
+    // Built and sent after the answer, while runc start runs (or DEFER_MS later without a Start).
+    this.events.later(TOPICS.TASK_CREATE, () => taskCreate(request, pid));
     return { pid };
   }
 
@@ -86,7 +110,9 @@ export class RuncTaskService implements Task {
     const response = { pid: p.pid, exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
     if (p.isInit) {
       this.containers.delete(request.id);
-      this.events.send(TOPICS.TASK_DELETE, taskDelete(request.id, response));
+      // Built once the answer is out (containerd waits on it, not on the event): the encoding
+      // is the first of its kind in this daemon. Go's shim queues it for a sender goroutine.
+      setImmediate(() => this.events.send(TOPICS.TASK_DELETE, taskDelete(request.id, response)));
     }
     return response;
   }

@@ -46,6 +46,8 @@ const LINUX = keys<LinuxBinding>()(
   'isSubreaper',
   'startReaper',
   'reapNow',
+  'pidfdOpen',
+  'pidfdReap',
   'mount',
   'umount2',
   'eventfd',

@@ -155,6 +155,10 @@ export interface LinuxBinding {
   isSubreaper(): boolean;
   startReaper(callback: (batch: number[]) => void): void;
   reapNow(): void;
+  /** A pidfd of `pid` (close-on-exec; ENOSYS before Linux 5.3): readable once the process exits. */
+  pidfdOpen(pid: number): number;
+  /** Collects that one child's exit: [exitStatus, signal] (as the reaper reports), null while it runs. */
+  pidfdReap(pidfd: number, pid: number): [number, number] | null;
   mount(
     source: string | null,
     target: string,

@@ -1,20 +1,23 @@
-// Starting the runc binary: through the addon's spawn when this process runs the exit monitor's
-// reaper (a shim daemon does), else through child_process.
+// Starting the runc binary: through the addon's spawn where this process can collect the exit of
+// that one child without child_process, else through child_process.
 //
 // child_process.spawn forks the whole Node process (tens of MiB of page tables to copy) and
-// waits on the main thread until the child has exec'd: about 1 ms per command in a shim daemon,
-// three or more commands per container, all on containerd's clock. The addon's spawn is a
+// waits on the main thread until the child has exec'd: about 1 ms per command in a shim, three
+// or more commands per container, all on containerd's clock. The addon's spawn is a
 // clone(CLONE_VM | CLONE_VFORK) that copies nothing (native/posix/spawn.cc); its children are not
-// libuv's, so their exits must come from the reaper (lib/shim/monitor.ts), which is why it is
-// used only where the reaper already runs. Pipes are real pipes either way, read and written
+// libuv's, so their exits come from elsewhere: from the exit monitor's reaper where it runs (a
+// shim daemon), else from a pidfd of the child (Linux 5.3+: the `delete` action, a library user),
+// which libuv polls and which collects that child alone (a waitpid(-1) would take child_process's
+// exits too). Without either, child_process. Pipes are real pipes either way, read and written
 // asynchronously by libuv (net.Socket on the fd).
 import { spawn } from 'node:child_process';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 
-import { posix } from '../native';
-import { monitor, spawnProcess } from '../shim/monitor';
+import { addonPlatform, linux, posix } from '../native';
+import type { NativeFdWatcher } from '../native';
+import { monitor, resolveFile, spawnProcess } from '../shim/monitor';
 
 /** A stdio fd of the child: an fd of ours, /dev/null, or a pipe to us. */
 export type StdioSpec = number | 'ignore' | 'pipe';
@@ -42,16 +45,44 @@ export interface Launched {
   kill(signal: NodeJS.Signals): void;
 }
 
-/** Whether `launch` uses the addon: a Linux process whose reaper feeds the exit monitor. */
+/** How `launch` starts programs in this process, and who collects their exits. */
+export type LaunchMode = 'reaper' | 'pidfd' | 'child_process';
+
+let pidfds: boolean | undefined;
+
+/** Whether this kernel has pidfd_open (Linux 5.3+), probed once on ourselves. */
+function havePidfd(): boolean {
+  if (pidfds === undefined) {
+    pidfds = false;
+    if (addonPlatform === 'linux') {
+      try {
+        posix.closeFd(linux.pidfdOpen(process.pid));
+        pidfds = true;
+      } catch {
+        // ENOSYS (before 5.3), or seccomp: child_process it is
+      }
+    }
+  }
+  return pidfds;
+}
+
+/** The addon's spawn with the reaper's exits, with a pidfd per child, or child_process. */
+export function launchMode(): LaunchMode {
+  if (monitor.started) return 'reaper';
+  return havePidfd() ? 'pidfd' : 'child_process';
+}
+
+/** Whether `launch` uses the addon's spawn. */
 export function nativeLaunch(): boolean {
-  return monitor.started;
+  return launchMode() !== 'child_process';
 }
 
 /** Starts `argv` with `stdio` (fds 0-2) and `extraFiles` (fds 3, 4, ...). */
 export function launch(argv: string[], stdio: StdioSpec[], extraFiles: number[]): Launched {
-  return nativeLaunch()
-    ? launchNative(argv, stdio, extraFiles)
-    : launchChildProcess(argv, stdio, extraFiles);
+  const mode = launchMode();
+  return mode === 'child_process'
+    ? launchChildProcess(argv, stdio, extraFiles)
+    : launchNative(argv, stdio, extraFiles, mode);
 }
 
 export function launchChildProcess(
@@ -101,12 +132,65 @@ function closeFds(fds: number[]): void {
   }
 }
 
-export function launchNative(argv: string[], stdio: StdioSpec[], extraFiles: number[]): Launched {
+/** An exit as the reaper reports it: exit code, or 128 + signal and the signal. */
+interface RawExit {
+  status: number;
+  signal: number;
+}
+
+/**
+ * The exit of our child `pid` through a pidfd polled by libuv (the loop stays alive meanwhile).
+ * Should no pidfd be had (EMFILE), a 10 ms poll of waitid on the pid; should the reaper have
+ * started since and taken the exit (ECHILD), the monitor has it.
+ */
+function pidfdExit(pid: number): Promise<RawExit | null> {
+  let pidfd = -1;
+  try {
+    pidfd = linux.pidfdOpen(pid);
+  } catch {
+    // out of fds: poll below
+  }
+  return new Promise<RawExit | null>((resolve) => {
+    let watcher: NativeFdWatcher | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (exit: RawExit | Promise<RawExit> | null): void => {
+      watcher?.close();
+      clearInterval(timer);
+      if (pidfd >= 0) posix.closeFd(pidfd);
+      resolve(exit);
+    };
+    const check = (): void => {
+      let raw: [number, number] | null;
+      try {
+        raw = linux.pidfdReap(pidfd, pid);
+      } catch {
+        // ECHILD: the reaper, started meanwhile, collected it (nothing else here reaps by pid);
+        // without it the exit is lost to us and reported as unknown.
+        finish(monitor.started ? monitor.waitFor(pid) : null);
+        return;
+      }
+      if (raw !== null) finish({ status: raw[0], signal: raw[1] });
+    };
+    if (pidfd >= 0) {
+      watcher = new posix.FdWatcher(pidfd, check);
+      watcher.start(1);
+    } else {
+      timer = setInterval(check, 10);
+    }
+  });
+}
+
+export function launchNative(
+  argv: string[],
+  stdio: StdioSpec[],
+  extraFiles: number[],
+  mode: 'reaper' | 'pidfd' = 'reaper',
+): Launched {
   const ours: (number | undefined)[] = []; // our end of each stdio pipe
   const theirs: number[] = []; // the child's ends: closed here once it has them
   const layout: number[] = [];
   let pid: number;
-  let exited: Promise<{ status: number; signal: number }>;
+  let exited: Promise<RawExit | null>;
   try {
     for (let i = 0; i < stdio.length; i++) {
       const s = stdio[i];
@@ -121,7 +205,12 @@ export function launchNative(argv: string[], stdio: StdioSpec[], extraFiles: num
       }
     }
     layout.push(...extraFiles);
-    ({ pid, exited } = spawnProcess(argv[0], argv.slice(1), { stdio: layout }));
+    if (mode === 'reaper') {
+      ({ pid, exited } = spawnProcess(argv[0], argv.slice(1), { stdio: layout }));
+    } else {
+      pid = posix.spawn(resolveFile(argv[0], null), argv, null, null, layout, false, false);
+      exited = pidfdExit(pid);
+    }
   } catch (err) {
     closeFds(ours.filter((fd): fd is number => fd !== undefined));
     return {
@@ -145,10 +234,12 @@ export function launchNative(argv: string[], stdio: StdioSpec[], extraFiles: num
   const stdout = stream(1);
   const stderr = stream(2);
   let running = true;
-  const exit = exited.then(({ status, signal }): LaunchExit => {
+  const exit = exited.then((raw): LaunchExit => {
     running = false;
     // As child_process does: input runc never read is dropped with it.
     stdin?.destroy();
+    if (raw === null) return { exitStatus: null, signal: null };
+    const { status, signal } = raw;
     return signal === 0
       ? { exitStatus: status, signal: null }
       : { exitStatus: null, signal: signalNames.get(signal) ?? null };

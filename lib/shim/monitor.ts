@@ -401,7 +401,7 @@ function envStrings(env: NodeJS.ProcessEnv | string[] | undefined): string[] | n
 }
 
 /** Resolves a command name without a slash through PATH (the native spawn does no search). */
-function resolveFile(file: string, env: string[] | null): string {
+export function resolveFile(file: string, env: string[] | null): string {
   if (file.includes('/')) return file;
   const pathVar =
     env === null ? process.env.PATH : env.find((e) => e.startsWith('PATH='))?.slice('PATH='.length);

@@ -1,4 +1,4 @@
-// Entry points of the Linux layer: the subreaper, the exit reaper, mounts, eventfd, malloc
+// Entry points of the Linux layer: the subreaper, the exit reaper, pidfd waits (pidfd.cc), mounts, eventfd, malloc
 // trimming and warm start (native/warm; module_watch.cc: a standby's staleness check; boot_cache.cc: its boot cache's checksum). Not part of a generic-POSIX build (native/posix/features.h).
 #pragma once
 #include <napi.h>
@@ -7,6 +7,7 @@ namespace shim {
 
 Napi::Object InitSubreaper(Napi::Env env, Napi::Object exports);
 Napi::Object InitReaper(Napi::Env env, Napi::Object exports);
+Napi::Object InitPidfd(Napi::Env env, Napi::Object exports);
 Napi::Object InitMount(Napi::Env env, Napi::Object exports);
 Napi::Object InitMemory(Napi::Env env, Napi::Object exports);
 Napi::Object InitWarm(Napi::Env env, Napi::Object exports);

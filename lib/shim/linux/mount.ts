@@ -138,6 +138,18 @@ export function parseMountOptions(options: readonly string[]): ParsedMountOption
 
 let cachedPageSize: number | undefined;
 
+/** No Linux page is smaller. */
+const MIN_PAGE_SIZE = 4096;
+
+/**
+ * `bytes >= pageSize() - margin`, reading the page size only for sizes near a page: the usual
+ * rootfs mount does not read /proc/self/auxv on containerd's clock (0.5-2 ms in a daemon's first
+ * Create, traced).
+ */
+function pageBound(bytes: number, margin: number): boolean {
+  return bytes >= MIN_PAGE_SIZE - margin && bytes >= pageSize() - margin;
+}
+
 /** The system page size (AT_PAGESZ from /proc/self/auxv; 4096 if that can't be read). */
 export function pageSize(): number {
   if (cachedPageSize !== undefined) return cachedPageSize;
@@ -311,8 +323,7 @@ export function mountRootfs(mount: MountSpec, target: string): void {
   const type = mount.type ?? '';
   let options: readonly string[] = mount.options ?? [];
   let chdir: string | undefined;
-  const page = pageSize();
-  if (type === 'overlay' && bytes(options) >= page - 512) {
+  if (type === 'overlay' && pageBound(bytes(options), 512)) {
     ({ chdir, options } = compactLowerdirOption(options));
   }
   const unsupported = options.find(
@@ -332,11 +343,11 @@ export function mountRootfs(mount: MountSpec, target: string): void {
     );
   }
   const data = opts.data.join(',');
-  if (Buffer.byteLength(data) >= page) {
+  if (pageBound(Buffer.byteLength(data), 0)) {
     throw codedError(
       'ERR_MOUNT_OPTIONS_TOO_LONG',
       `mount options of ${type} at ${mountpoint} are too long: ${Buffer.byteLength(data)} ` +
-        `bytes of data, mount(2) takes at most ${page - 1}`,
+        `bytes of data, mount(2) takes at most ${pageSize() - 1}`,
     );
   }
   const oflags = opts.flags & ~PROPAGATION_TYPES;
@@ -479,6 +490,36 @@ function unmountAll(mountpoint: string): void {
 }
 
 /**
+ * The mountpoints in mountinfo `text` that are `dir` or below it (`dir` canonical, no trailing
+ * slash). Only the mountpoint field is read and unescaped: a shim's Delete runs this once per
+ * container, on containerd's clock, in a daemon that never ran it before.
+ */
+function mountpointsUnder(text: string, dir: string): string[] {
+  const prefix = dir === '/' ? '/' : `${dir}/`;
+  const out = new Set<string>();
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    // "id parent major:minor root mountpoint ...": the fifth field.
+    let field = start;
+    for (let i = 0; i < 4 && field !== -1; i++) {
+      field = text.indexOf(' ', field) + 1 || -1;
+      if (field > end) field = -1;
+    }
+    if (field !== -1) {
+      let fieldEnd = text.indexOf(' ', field);
+      if (fieldEnd === -1 || fieldEnd > end) fieldEnd = end;
+      const raw = text.slice(field, fieldEnd);
+      const mountpoint = raw.includes('\\') ? unescapeMountinfo(raw) : raw;
+      if (mountpoint === dir || mountpoint.startsWith(prefix)) out.add(mountpoint);
+    }
+    start = end + 1;
+  }
+  return [...out];
+}
+
+/**
  * Unmounts everything mounted at or below `target` (containerd's UnmountRecursive): the
  * mountpoints from /proc/self/mountinfo, deepest first, each until nothing is stacked there;
  * EBUSY falls back to MNT_DETACH, mounts already gone (EINVAL/ENOENT) are skipped. A missing
@@ -486,16 +527,17 @@ function unmountAll(mountpoint: string): void {
  */
 export function unmountRecursive(target: string): void {
   if (target === '') return;
-  const real = canonical(target);
-  if (real === undefined) return;
-  const prefix = real === '/' ? '/' : `${real}/`;
-  const mountpoints = [
-    ...new Set(
-      readMountInfo()
-        .map((m) => m.mountpoint)
-        .filter((m) => m === real || m.startsWith(prefix)),
-    ),
-  ].sort((a, b) => b.length - a.length);
+  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  // mountinfo names canonical paths: when `target` is found there as given it is canonical
+  // (a path through a symlink never is), and resolving it (a stat per component) is skipped.
+  const given = path.isAbsolute(target) ? path.normalize(target).replace(/(.)\/$/, '$1') : '';
+  let mountpoints = given === '' ? [] : mountpointsUnder(text, given);
+  if (mountpoints.length === 0) {
+    const real = canonical(target);
+    if (real === undefined) return;
+    mountpoints = mountpointsUnder(text, real);
+  }
+  mountpoints.sort((a, b) => b.length - a.length);
   let first: unknown;
   for (const mountpoint of mountpoints) {
     try {

@@ -43,6 +43,37 @@ const LIFECYCLE_EVENTS = [
   'containerd.services.events.ttrpc.v1.ForwardRequest',
 ];
 
+/** The Task API methods of a container's lifecycle (their names in the service descriptors). */
+const LIFECYCLE_METHODS = [
+  'connect',
+  'create',
+  'start',
+  'state',
+  'wait',
+  'kill',
+  'delete',
+  'shutdown',
+];
+
+type Methods = Record<string, { requestType: unknown; responseType: unknown }>;
+
+/**
+ * Resolves the message types of a service's methods through the service module itself: its
+ * first `require` of the generated messages resolves their path afresh (Node caches resolutions
+ * per requiring directory and request, ~0.5 ms of stats, a package.json read and the resolver's
+ * code), which an adopted daemon would otherwise do while containerd waits on Create, and the
+ * publisher on its first event.
+ */
+function touchMethods(methods: Methods, names: readonly string[]): void {
+  for (const name of names) {
+    const method = methods[name];
+    if (method === undefined) throw new Error(`preload: no method ${name}`);
+    if (method.requestType === undefined || method.responseType === undefined) {
+      throw new Error(`preload: method ${name} has no message types`);
+    }
+  }
+}
+
 function touch(root: unknown, names: readonly string[]): void {
   for (const name of names) {
     let node = root as Record<string, unknown> | undefined;
@@ -85,6 +116,12 @@ export function preloadServing(): void {
       LIFECYCLE_TASK.map((t) => `containerd.task.v2.${t}`),
     );
     touch(task, LIFECYCLE_COMMON);
+    const service = require('../../generated/task-service') as {
+      TaskService: { methods: Methods };
+    };
+    touchMethods(service.TaskService.methods, LIFECYCLE_METHODS);
+    const { rehearseCreateDecode } = require('./warmup') as typeof import('./warmup');
+    if (rehearseCreateDecode() !== 1) throw new Error('preload: Create decoded without its rootfs');
   }
   if (apis.includes('v3')) {
     const task = require('../../generated/task-v3') as unknown;
@@ -93,9 +130,17 @@ export function preloadServing(): void {
       LIFECYCLE_TASK.map((t) => `containerd.task.v3.${t}`),
     );
     touch(task, LIFECYCLE_COMMON);
+    const service = require('../../generated/task-v3-service') as {
+      TaskV3Service: { methods: Methods };
+    };
+    touchMethods(service.TaskV3Service.methods, LIFECYCLE_METHODS);
   }
   require('../../generated/ttrpc');
   touch(require('../../generated/events') as unknown, [...LIFECYCLE_EVENTS, ...LIFECYCLE_COMMON]);
+  const events = require('../../generated/events-service') as {
+    EventsService: { methods: Methods };
+  };
+  touchMethods(events.EventsService.methods, ['forward']);
   // libuv's thread pool is not started: a daemon's container lifecycle makes no asynchronous
   // file operation (the runc client stats its log synchronously), so it starts on demand alike
   // in an adopted and a cold daemon.
