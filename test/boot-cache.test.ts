@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { linux } from '../lib/native';
 import type { BootCacheStats } from '../lib/shim/warm/boot-cache';
 import { requireLinux } from './helpers/env';
 import {
@@ -17,6 +18,7 @@ import {
   onePoolEnv,
   packageProbeShim,
   prewarm,
+  standbyPids,
   traceLines,
   waitSettled,
 } from './helpers/warm';
@@ -75,7 +77,7 @@ module.exports = [require('./a'), require('./sub'), require('dep'), require('dep
 const Module = module.constructor;
 const before = [Module._resolveFilename, Module._nodeModulePaths, Module._extensions['.js'], Module.prototype._compile];
 const cache = require(${JSON.stringify(bootCache)});
-cache.openBootCache(process.argv[2]);
+cache.openBootCache(process.argv[2], process.argv[3] === 'read-only');
 const value = require(${JSON.stringify(path.join(app, 'main.js'))});
 const stack = require(${JSON.stringify(path.join(app, 'thrower.js'))}).make().stack.split('\\n')[1];
 const stats = cache.closeBootCache();
@@ -90,8 +92,8 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  function boot(args: string[] = []): Boot {
-    const r = spawnSync(process.execPath, [...args, driver, pool], { encoding: 'utf8' });
+  function boot(args: string[] = [], mode = ''): Boot {
+    const r = spawnSync(process.execPath, [...args, driver, pool, mode], { encoding: 'utf8' });
     assert.equal(r.status, 0, r.stderr);
     return JSON.parse(r.stdout) as Boot;
   }
@@ -229,6 +231,57 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
     assert.equal(b.value, 'A1 S2 D1 E');
   });
 
+  it("records identities as fs.statSync's (device, inode, size, mtime, ctime; absent; errors)", () => {
+    const files = [
+      path.join(app, 'a.js'),
+      app,
+      path.join(app, 'none'),
+      path.join(app, 'a.js', 'x'),
+    ];
+    const js = (f: string): string | number => {
+      try {
+        const st = fs.statSync(f, { bigint: true, throwIfNoEntry: false });
+        return st ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}` : '-';
+      } catch (err) {
+        return (err as NodeJS.ErrnoException).errno! * -1;
+      }
+    };
+    assert.deepEqual(linux.bootCacheIdentities(files), files.map(js));
+    assert.throws(() => linux.bootCacheIdentities([1 as unknown as string]), TypeError);
+  });
+
+  it('read-only (a cold process): uses a valid cache whole, never writes one', () => {
+    const none = boot([], 'read-only');
+    assert.equal(none.stats.unused, 'none yet');
+    assert.equal(none.stats.notWritten, 'read-only');
+    assert.equal(none.value, 'A1 S2 D1 E');
+    assert.ok(none.restored);
+    assert.equal(fs.existsSync(cacheFile()), false, 'no cache written');
+
+    primed();
+    const before = fs.readFileSync(cacheFile());
+    const ino = fs.statSync(cacheFile()).ino;
+    const b = boot([], 'read-only');
+    assert.equal(b.stats.unused, '');
+    assert.equal(b.stats.misses, 0);
+    assert.equal(b.stats.looked, 0);
+    assert.ok(b.stats.hits >= 7 && b.stats.resolved >= 5, JSON.stringify(b.stats));
+    assert.equal(b.stats.notWritten, 'read-only');
+    assert.equal(b.value, 'A1 S2 D1 E');
+    assert.ok(b.restored, "node's module functions are back after the boot");
+
+    // Stale: a module changed on disk (same size). Not used, not replaced.
+    fs.writeFileSync(path.join(app, 'a.js'), "module.exports = 'A9';\n");
+    const stale = boot([], 'read-only');
+    assert.match(stale.stats.unused, /a\.js changed/);
+    assert.equal(stale.stats.hits, 0);
+    assert.equal(stale.value, 'A9 S2 D1 E');
+    assert.equal(stale.stats.notWritten, 'read-only');
+    assert.ok(stale.restored);
+    assert.equal(fs.statSync(cacheFile()).ino, ino);
+    assert.deepEqual(fs.readFileSync(cacheFile()), before, 'the cache is never written');
+  });
+
   it('CONTAINERD_SHIM_WARM_BOOT_CACHE=0 turns it off', () => {
     const r = spawnSync(process.execPath, [driver, pool], {
       encoding: 'utf8',
@@ -288,6 +341,35 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
 
     const cacheLines = (): string[] =>
       traceLines(log).filter((l) => l.startsWith('standby boot cache'));
+
+    it('a cold `delete` (no standby) boots from it read-only; not from a stale one; never writes it', async () => {
+      const p = prewarm(binary, env);
+      await waitSettled(p);
+      await killStandbys(root);
+      const file = path.join(p, 'boot-cache');
+      const before = fs.readFileSync(file);
+      const ino = fs.statSync(file).ino;
+      // No standby and none booted (pool size 0; the same pool: the size is no boot setting).
+      env.CONTAINERD_SHIM_WARM_POOL = '0';
+      const coldLines = (): string[] =>
+        traceLines(log).filter((l) => l.startsWith('cold boot cache'));
+      assert.equal(runDelete(), 'A1');
+      assert.match(traceLines(log).join('\n'), /^delete cold: /m);
+      assert.match(
+        coldLines()[0] ?? '',
+        /^cold boot cache used: [1-9]\d* modules from it, \d+ compiled, [1-9]\d* resolutions from it, \d+ made; not written \(read-only\)$/,
+      );
+
+      fs.writeFileSync(path.join(app, 'a.js'), "module.exports = 'A9';\n");
+      assert.equal(runDelete(), 'A9');
+      assert.match(
+        coldLines()[1] ?? '',
+        /^cold boot cache not used \(.*a\.js changed\).*\(read-only\)$/,
+      );
+      assert.equal(fs.statSync(file).ino, ino);
+      assert.deepEqual(fs.readFileSync(file), before, 'a cold process never writes the cache');
+      assert.deepEqual(standbyPids(root), [], 'nothing booted');
+    });
 
     it('the first standby writes it, the next boots from it, an upgraded module is never served from it', async () => {
       const p = prewarm(binary, env);

@@ -440,6 +440,49 @@ describe('warm start under containerd', function () {
     }
   });
 
+  it('a daemon started cold boots from the boot cache (read-only) and shows nothing of it', async () => {
+    // Every daemon handover fails (the standby dies with the request): the daemon starts cold,
+    // from a `start` that knows the pool, whose standbys wrote the cache.
+    tb.env.CONTAINERD_SHIM_WARM_FAULT = 'request:daemon';
+    const id = name('cold-cached');
+    try {
+      await tb.restart();
+      const pool = await ready(tb);
+      assert.ok(fs.existsSync(path.join(pool, 'boot-cache')), 'the standbys wrote a boot cache');
+      const from = traceLines(tb.warmLog).length;
+      const raw = rawTrace(tb.warmLog).length;
+      const r = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, id, 'sleep', '300']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(actions(tb, from).join('\n'), /^daemon cold: standby \d+ died/m);
+      const daemon = shimOf(tb, id);
+      await traceHas(
+        tb.warmLog,
+        raw,
+        new RegExp(
+          `pid=${daemon} cold boot cache used: [1-9]\\d* modules from it, .*not written \\(read-only\\)$`,
+        ),
+      );
+      // What containerd passed and serveCommand() added, nothing of the launcher's: in
+      // process.env (the container's runc inherits it) and in /proc.
+      const environ = fs.readFileSync(`/proc/${daemon}/environ`, 'utf8').split('\0');
+      assert.deepEqual(
+        environ.filter((e) => e.startsWith('__CONTAINERD_SHIM')),
+        [],
+        'no variable of the launcher in the daemon',
+      );
+      assert.ok(environ.includes('CONTAINERD_SHIM_WARM_FAULT=request:daemon'), 'its environment');
+      const argv = fs.readFileSync(`/proc/${daemon}/cmdline`, 'utf8').split('\0');
+      assert.equal(argv[argv.indexOf('-id') + 1], id, 'its command line');
+      const running = await tb.ctr(['tasks', 'ls']);
+      assert.match(running.stdout, new RegExp(`${id}\\s+\\d+\\s+RUNNING`));
+    } finally {
+      await tb.ctr(['tasks', 'rm', '-f', id]);
+      await tb.ctr(['container', 'delete', id]);
+      delete tb.env.CONTAINERD_SHIM_WARM_FAULT;
+      await tb.restart();
+    }
+  });
+
   it('a standby SIGKILLed while it holds the request: the action runs cold, correctly', async () => {
     tb.env.CONTAINERD_SHIM_WARM_FAULT = 'request';
     try {

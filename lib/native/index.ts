@@ -66,6 +66,7 @@ const LINUX = keys<LinuxBinding>()(
   'moduleWatchChanged',
   'moduleWatchClose',
   'bootCacheChecksum',
+  'bootCacheIdentities',
 );
 const WIN = keys<WinBinding>()(
   'PipeChannel',

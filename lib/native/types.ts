@@ -212,6 +212,8 @@ export interface LinuxBinding {
   moduleWatchClose(): void;
   /** A 64-bit checksum (16 hex digits) of a standby's boot cache (not cryptographic). */
   bootCacheChecksum(data: Uint8Array): string;
+  /** Each path's device:inode:size:mtimeNs:ctimeNs, '-' when absent, else the stat's errno. */
+  bootCacheIdentities(paths: string[]): Array<string | number>;
 }
 
 /** Windows builds: named pipes over an I/O completion port. */

@@ -29,6 +29,7 @@ import { removeSocket } from './socket';
 import type { StartOpts } from './spawn';
 import type { Task } from './task';
 import type { Any } from './util';
+import { endColdBoot } from './warm/boot-hook';
 import { warmEnv } from './warm/env';
 import { prepareStandby } from './warm/preload';
 import { openStandby } from './warm/standby';
@@ -127,7 +128,9 @@ export async function run(
       if (!(await standby.reuse(status, settings.reuseStandby !== false))) process.exit(status);
     }
   }
-  process.exit(await perform(runtimeId, shim, settings));
+  const status = await perform(runtimeId, shim, settings);
+  endColdBoot();
+  process.exit(status);
 }
 
 /** Runs the action (or serves): 0, or 1 once `runtimeId: message` is on stderr. */
@@ -245,6 +248,9 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
         if (!served) {
           served = true;
           setImmediate(() => publisher.prepare());
+          // A cold daemon's boot ends with its first request: the messages it loads on first
+          // use (Create's, its answer's) still come from the boot cache, the rest as usual.
+          return next(request).finally(() => setImmediate(endColdBoot));
         }
         return next(request);
       },

@@ -22,12 +22,16 @@
 // could not use the cache, or loaded something it did not cover, writes a new one (atomically,
 // 0600) for the next. The hooks exist only while a standby boots (openBootCache, imported first
 // by the SDK's main module, to closeBootCache, before the standby publishes itself): action
-// servers and daemons load modules the usual way.
+// servers and adopted daemons load modules the usual way. A Node process the launcher runs
+// cold (a `start` or `delete` that found no standby, the daemon such a `start` spawns) opens
+// the cache read-only (boot-hook.ts): the same checks, nothing recorded, never written (it runs
+// on containerd's clock; standbys keep the cache current).
 import * as fs from 'node:fs';
 import type { Module as ModuleClass } from 'node:module';
 import * as path from 'node:path';
-import * as v8 from 'node:v8';
-import * as vm from 'node:vm';
+import { getSystemErrorName } from 'node:util';
+import type * as V8 from 'node:v8';
+import type * as VM from 'node:vm';
 
 import { linux } from '../../native';
 
@@ -57,24 +61,34 @@ export interface BootCacheStats {
   notWritten: string;
 }
 
-/** device, inode, size, mtime and ctime (ns); '-' when there is nothing at `file`. */
-function identity(file: string): string {
-  let st: fs.BigIntStats | undefined;
-  try {
-    st = fs.statSync(file, { bigint: true, throwIfNoEntry: false });
-  } catch (err) {
-    return `!${(err as NodeJS.ErrnoException).code}`; // ENOTDIR, EACCES...: recorded as such
-  }
-  if (st === undefined) return '-';
-  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+/**
+ * device, inode, size, mtime and ctime (ns) of each file; '-' when there is nothing there, `!CODE`
+ * when stat failed otherwise (ENOTDIR, EACCES...: recorded as such). Native: one call, not a
+ * bigint fs.Stats per file (~4 ms of a cold boot for the ~250 paths a cache names).
+ */
+function identities(files: string[]): string[] {
+  return linux
+    .bootCacheIdentities(files)
+    .map((id) => (typeof id === 'string' ? id : `!${getSystemErrorName(-id)}`));
 }
+
+function identity(file: string): string {
+  return identities([file])[0]!;
+}
+
+/* eslint-disable @typescript-eslint/no-require-imports */
+// Loaded when first needed: node:v8 costs a cold `start` ~1.7 ms, for nothing when it finds no
+// cache.
+const v8 = (): typeof V8 => require('node:v8') as typeof V8;
+const vm = (): typeof VM => require('node:vm') as typeof VM;
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** What must be equal for V8 and for us to accept a cache made by another process. */
 function tag(): string {
   return [
     process.version,
     process.arch,
-    v8.cachedDataVersionTag(),
+    v8().cachedDataVersionTag(),
     process.execPath,
     ...process.execArgv,
   ].join('\n');
@@ -153,16 +167,19 @@ function readCache(pool: string): { header: Header; body: Buffer } | string {
 /** The cache's entries when every identity still matches; else why not. */
 function validate(header: Header, body: Buffer): Map<string, Loaded> | string {
   if (header.tag !== tag()) return 'another node, V8 version, flags or entry';
+  const now = identities([
+    ...header.dirs.flatMap(([dir]) => [dir, path.join(dir, 'package.json')]),
+    ...header.files.map(([file]) => file),
+  ]);
+  let i = 0;
   for (const [dir, id, pkg] of header.dirs) {
-    if (identity(dir) !== id || identity(path.join(dir, 'package.json')) !== pkg) {
-      return `${dir} changed`;
-    }
+    if (now[i++] !== id || now[i++] !== pkg) return `${dir} changed`;
   }
   const files = new Map<string, Loaded>();
   let offset = 0;
   for (const [file, id, format, length] of header.files) {
     if (offset + length > body.length) return 'truncated';
-    if (identity(file) !== id) return `${file} changed`;
+    if (now[i++] !== id) return `${file} changed`;
     files.set(file, {
       format,
       id,
@@ -245,7 +262,11 @@ class BootCache {
     compile: proto._compile,
   };
 
-  constructor(private readonly pool: string) {
+  /** readOnly: use the cache, record nothing, never write (a cold process). */
+  constructor(
+    private readonly pool: string,
+    private readonly readOnly: boolean,
+  ) {
     let files = new Map<string, Loaded>();
     let map = new Map<string, string>();
     try {
@@ -261,7 +282,8 @@ class BootCache {
     }
     this.files = files;
     this.map = map;
-    this.install();
+    // Read-only without a usable cache there is nothing to gain: node loads as usual.
+    if (!readOnly || this.stats.unused === '') this.install();
   }
 
   private install(): void {
@@ -278,7 +300,7 @@ class BootCache {
         file = o.resolve.call(M, request, parent, isMain, options);
         this.stats.looked++;
       }
-      this.resolutions.set(key, file);
+      if (!this.readOnly) this.resolutions.set(key, file);
       return file;
     };
     M._resolveFilename = resolve;
@@ -334,13 +356,14 @@ class BootCache {
     // (same length: a hashbang is valid only at the start of a script)
     const source = content.startsWith('#!') ? `//${content.slice(2)}` : content;
     let fn: CompiledWrapper;
+    const { compileFunction, constants } = vm();
     try {
       // What node's loader does (ScriptCompiler::CompileFunction), with a code cache.
-      fn = vm.compileFunction(source, PARAMS, {
+      fn = compileFunction(source, PARAMS, {
         filename,
         cachedData,
-        produceCachedData: steady && cachedData === undefined,
-        importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+        produceCachedData: !this.readOnly && steady && cachedData === undefined,
+        importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
       }) as CompiledWrapper;
     } catch {
       // A syntax error: node's own compile reports it as usual.
@@ -354,7 +377,8 @@ class BootCache {
     delete fn.cachedData;
     delete fn.cachedDataProduced;
     delete fn.cachedDataRejected;
-    if (steady) this.compiled.set(filename, { id: before, format: format ?? null, data });
+    if (steady && !this.readOnly)
+      this.compiled.set(filename, { id: before, format: format ?? null, data });
     return Reflect.apply(fn, mod.exports, [
       mod.exports,
       makeRequire(mod),
@@ -372,7 +396,8 @@ class BootCache {
     M._extensions['.js'] = o.js;
     proto._compile = o.compile;
     const s = this.stats;
-    if (s.unused === '' && s.misses === 0 && s.looked === 0)
+    if (this.readOnly) s.notWritten = 'read-only';
+    else if (s.unused === '' && s.misses === 0 && s.looked === 0)
       s.notWritten = 'the cache covered this boot';
     else {
       try {
@@ -382,6 +407,7 @@ class BootCache {
       }
     }
     this.compiled.clear();
+    this.before.clear();
     this.files.clear();
     this.map.clear();
     this.resolutions.clear();
@@ -544,12 +570,13 @@ let current: BootCache | undefined;
 
 /**
  * Installs the boot cache of `pool` in this process (a standby about to load the shim). Never
- * throws: without a usable cache the modules load as usual and a new cache is made at close.
+ * throws: without a usable cache the modules load as usual and a new cache is made at close
+ * (not with `readOnly`: a cold process only uses a valid cache).
  */
-export function openBootCache(pool: string): void {
+export function openBootCache(pool: string, readOnly = false): void {
   if (current !== undefined || process.env.CONTAINERD_SHIM_WARM_BOOT_CACHE === '0') return;
   try {
-    current = new BootCache(pool);
+    current = new BootCache(pool, readOnly);
   } catch {
     current = undefined;
   }

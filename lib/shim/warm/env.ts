@@ -7,10 +7,14 @@
 //   __CONTAINERD_SHIM_STANDBY=<dir>       set by the launcher on a standby it boots
 //   __CONTAINERD_SHIM_STANDBY_NICE=<n>    that standby's nice value once booted
 //   __CONTAINERD_SHIM_STANDBY_DEMAND=<ms> when the invocation that caused its boot happened
+//   __CONTAINERD_SHIM_BOOT_CACHE=<dir>    set by a `start` on the daemon it spawns cold: the pool
+//                                         whose boot cache it may read (boot-hook.ts; the daemon
+//                                         also takes it out of /proc/<pid>/environ)
 const POOL = '__CONTAINERD_SHIM_POOL';
 const STANDBY = '__CONTAINERD_SHIM_STANDBY';
 const STANDBY_NICE = '__CONTAINERD_SHIM_STANDBY_NICE';
 const STANDBY_DEMAND = '__CONTAINERD_SHIM_STANDBY_DEMAND';
+export const BOOT_CACHE_ENV = '__CONTAINERD_SHIM_BOOT_CACHE';
 
 export interface WarmEnv {
   /** The pool this process may hand the serving role to. */
@@ -20,6 +24,8 @@ export interface WarmEnv {
   standbyNice?: number;
   /** Unix ms of the demand that booted this standby (chained refills stop a while after it). */
   standbyDemand?: number;
+  /** Set in a daemon spawned cold: the pool whose boot cache it may read. */
+  bootCache?: string;
 }
 
 export const warmEnv: WarmEnv = {};
@@ -37,7 +43,9 @@ export function takeWarmEnv(): void {
     const ms = Number(env[STANDBY_DEMAND]);
     warmEnv.standbyDemand = Number.isFinite(ms) ? ms : undefined;
   }
+  if (env[BOOT_CACHE_ENV] !== undefined) warmEnv.bootCache = env[BOOT_CACHE_ENV] || undefined;
   delete env[POOL];
+  delete env[BOOT_CACHE_ENV];
   delete env[STANDBY];
   delete env[STANDBY_NICE];
   delete env[STANDBY_DEMAND];

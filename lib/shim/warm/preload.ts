@@ -1,7 +1,7 @@
 // What a standby loads before it waits: the modules the SDK's serving path and `start` load on
 // first use (a cold `start` or `delete` keeps them out to start fast; a standby has the time).
 import { logfmtPino } from '../logger';
-import type { BootCacheStats } from './boot-cache';
+import { traceBootCache } from './boot-hook';
 import { trace } from './trace';
 
 /**
@@ -146,16 +146,6 @@ export function preloadServing(): void {
   // in an adopted and a cold daemon.
 }
 
-function traceBootCache(s: BootCacheStats | undefined): void {
-  if (s === undefined || !process.env.CONTAINERD_SHIM_WARM_LOG) return;
-  const used = s.unused === '' ? 'used' : `not used (${s.unused})`;
-  const wrote = s.written > 0 ? `wrote ${s.written} bytes` : `not written (${s.notWritten})`;
-  trace(
-    `standby boot cache ${used}: ${s.hits} modules from it, ${s.misses} compiled, ` +
-      `${s.resolved} resolutions from it, ${s.looked} made; ${wrote}`,
-  );
-}
-
 /**
  * What a standby does before it waits for work: load the serving path (the SDK's and the
  * shim's `preload`) and, with CONTAINERD_SHIM_WARM_WARMUP=1, rehearse it (warmup.ts, then the
@@ -176,7 +166,10 @@ export async function prepareStandby(shim: {
       await shim.warmup?.();
     }
     // Before the standby publishes itself: its modules are loaded (boot-cache.ts).
-    traceBootCache((require('./boot-cache') as typeof import('./boot-cache')).closeBootCache());
+    traceBootCache(
+      'standby',
+      (require('./boot-cache') as typeof import('./boot-cache')).closeBootCache(),
+    );
   } catch (err) {
     trace(`standby could not start: ${(err as Error).message}`);
     process.exit(1);
