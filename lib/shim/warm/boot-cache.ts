@@ -504,6 +504,9 @@ class BootCache {
       }
       const parts = request.split('/');
       const name = parts.slice(0, request.startsWith('@') ? 2 : 1).join('/');
+      // A package naming itself (its package.json has that name and exports): node resolves it
+      // before any node_modules lookup, from the scope recorded above.
+      if (selfScope(dir, name, file)) continue;
       let found = false;
       for (const lookup of this.originals.paths(dir)) {
         if (!isDir(lookup)) continue; // its parent, above P, is recorded
@@ -524,6 +527,29 @@ class BootCache {
       if (!found) upTo(dir, '/'); // found elsewhere (NODE_PATH, a global folder): all of them
     }
     return dirs;
+  }
+}
+
+/** Whether `request`'s package `name` from `dir` is the package of `dir`'s scope, holding `file`. */
+function selfScope(dir: string, name: string, file: string): boolean {
+  for (let d = dir; ; d = path.dirname(d)) {
+    let pkg: { name?: unknown; exports?: unknown } | undefined;
+    try {
+      pkg = JSON.parse(fs.readFileSync(path.join(d, 'package.json'), 'utf8')) as typeof pkg;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return false;
+    }
+    if (pkg !== undefined) {
+      if (pkg === null || pkg.name !== name || pkg.exports === undefined) return false;
+      let scope = d;
+      try {
+        scope = fs.realpathSync(d);
+      } catch {
+        // as given
+      }
+      return file.startsWith(`${scope}/`);
+    }
+    if (d === path.dirname(d)) return false;
   }
 }
 
