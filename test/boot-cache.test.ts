@@ -178,6 +178,30 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
     changed('A1 T D2 E');
   });
 
+  it('a package requiring itself by name: a change above its scope keeps the cache', () => {
+    fs.writeFileSync(
+      path.join(app, 'package.json'),
+      '{ "name": "app", "exports": { "./a": "./a.js", "./main.js": "./main.js" } }\n',
+    );
+    fs.writeFileSync(path.join(app, 'main.js'), "module.exports = require('app/a');\n");
+    assert.ok(boot().stats.written > 0);
+    assert.equal(boot().stats.unused, '');
+    // What a busy /tmp does to the directories above a package: node resolves `app/a` from
+    // app's package.json before any node_modules lookup, so nothing above app matters.
+    fs.rmSync(fs.mkdtempSync(path.join(path.dirname(dir), 'churn-')), { recursive: true });
+    const b = boot();
+    assert.equal(b.stats.unused, '');
+    assert.equal(b.value, 'A1');
+    // Its package.json is what it depends on.
+    fs.writeFileSync(
+      path.join(app, 'package.json'),
+      '{ "name": "app", "exports": { "./a": "./sub/index.js", "./main.js": "./main.js" } }\n',
+    );
+    const moved = boot();
+    assert.match(moved.stats.unused, /changed/);
+    assert.equal(moved.value, 'S2');
+  });
+
   it('a corrupt or truncated cache is ignored and replaced', () => {
     primed();
     const data = fs.readFileSync(cacheFile());
