@@ -159,11 +159,43 @@ export async function waitNoStandbys(root: string, timeoutMs: number): Promise<n
   return left;
 }
 
-/** SIGKILLs every standby of `root` (by pid) and waits until they are gone. */
-export async function killStandbys(root: string): Promise<void> {
-  for (let round = 0; round < 3; round++) {
+/**
+ * Pids (not ours) with a file of a pool of `root` open: a launcher claiming, a top-up helper
+ * waiting for or holding the pool lock, a boot holding its `b-` marker before it exec's node.
+ */
+function poolHolders(root: string): number[] {
+  const dirs = new Set(pools(root));
+  if (dirs.size === 0) return [];
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
+    let fds: string[];
+    try {
+      fds = fs.readdirSync(`/proc/${name}/fd`);
+    } catch {
+      continue; // gone, or not ours to read
+    }
+    const holds = fds.some((fd) => {
+      try {
+        return dirs.has(path.dirname(fs.readlinkSync(`/proc/${name}/fd/${fd}`)));
+      } catch {
+        return false;
+      }
+    });
+    if (holds && alive(Number(name))) pids.push(Number(name));
+  }
+  return pids;
+}
+
+/**
+ * SIGKILLs every standby of `root` (by pid) until none is left and no process has a pool file
+ * open: a top-up helper that outlives its launcher can boot replacements after a first round of
+ * kills (under load it waits a while for the pool lock). Bounded (liveness only); callers check.
+ */
+export async function killStandbys(root: string, timeoutMs = 30_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
     const pids = standbyPids(root);
-    if (pids.length === 0) return;
     for (const pid of pids) {
       try {
         process.kill(pid, 'SIGKILL');
@@ -171,6 +203,8 @@ export async function killStandbys(root: string): Promise<void> {
         // gone
       }
     }
+    if (pids.length === 0 && poolHolders(root).length === 0) return;
+    if (Date.now() > until) return;
     await sleep(100);
   }
 }
