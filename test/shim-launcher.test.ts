@@ -15,6 +15,7 @@ import { packageShim } from '../lib/shim/package';
 import {
   autogroupOf,
   killStandbys,
+  onePoolEnv,
   pools,
   prewarm,
   readySockets,
@@ -515,6 +516,37 @@ describe('shim launcher and containerd-shim package', function () {
     // The grown pool is not kept: its standbys idle out, and nothing boots them again.
     assert.deepEqual(await waitNoStandbys(root, 200_000), []);
     assert.deepEqual(readySockets(pool), []);
+  });
+
+  it('a claim past the demand cap still records its time: the oldest hit gives way to it', async () => {
+    const root = path.join(dir, 'warm-cap');
+    const log = path.join(dir, 'warm-cap.log');
+    const env = {
+      ...onePoolEnv(root, log),
+      CONTAINERD_SHIM_WARM_MAX: '2',
+    };
+    const pool = prewarm(binary, env);
+    await waitReady(pool, 1);
+    // Two recent hits (pool.h: d-<16 hex CLOCK_MONOTONIC ns>-<pid>): the cap is reached.
+    const now = process.hrtime.bigint();
+    const planted = [20n, 10n].map((ago) => {
+      const name = `d-${(now - ago * 1_000_000n).toString(16).padStart(16, '0')}-${process.pid}`;
+      fs.writeFileSync(path.join(pool, name), '');
+      return name;
+    });
+    const r = spawnSync(binary, ['-v'], { env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.match(traceLines(log).join('\n'), /^flags warm standby=/m);
+    const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
+    const time = (n: string): bigint => BigInt(`0x${n.slice(2, 18)}`);
+    // Still no more than the cap, and the claim is the newest (the planted ones may also have
+    // left the 2 s window on a slow machine: then it was recorded as any claim is).
+    assert.ok(demand.length <= 2, `demand markers beyond the cap: ${demand.join(' ')}`);
+    assert.ok(
+      demand.some((n) => n.startsWith('d-') && time(n) > now),
+      demand.join(' '),
+    );
+    assert.ok(!demand.includes(planted[0]!), `the oldest hit stays: ${demand.join(' ')}`);
   });
 
   it("a standby rehearses the serving path and the shim's warmup before it is ready, leaving nothing open", async () => {
