@@ -16,9 +16,8 @@
 // Every module file it names must have the identity it had (device, inode, size, mtime, ctime),
 // and so must every directory resolution looked in (any file added, removed or renamed in one
 // changes its mtime) and the package.json in each: one difference and the whole cache is
-// unused. Each module's identity is taken again after it is read and compared with the one
-// before (validation's; a module the cache lacks: one taken just before): a module changed on
-// disk during the boot (its ctime moves) is compiled from its source, never from the cache. V8 rejecting a
+// unused. Each module's identity is taken again before and after it is read: a module changed
+// on disk during the boot is compiled from its source, never from the cache. V8 rejecting a
 // code cache (cachedDataRejected) only means that module compiles from its source. A boot that
 // could not use the cache, or loaded something it did not cover, writes a new one (atomically,
 // 0600) for the next. The hooks exist only while a standby boots (openBootCache, imported first
@@ -362,15 +361,18 @@ class BootCache {
       return [...paths];
     };
     M._extensions['.js'] = (module, filename) => {
+      const id = identity(filename);
+      this.before.set(filename, id);
       const known = this.files.get(filename);
-      if (known === undefined || known.format === 'module' || known.format === UNKNOWN) {
-        this.before.set(filename, identity(filename));
+      if (
+        known === undefined ||
+        known.id !== id ||
+        known.format === 'module' ||
+        known.format === UNKNOWN
+      ) {
         return o.js.call(M._extensions, module, filename);
       }
-      // Its identity before this read is the one validate() took at open (one stat a module,
-      // not two: compile() takes the one after it; any change since bumps its ctime). node's
-      // handler reads the package scope to learn the format: the cache knows it.
-      this.before.set(filename, known.id);
+      // node's handler reads the package scope to learn the format: the cache knows it.
       (module as unknown as { _compile: Compile })._compile(
         fs.readFileSync(filename, 'utf8'),
         filename,
