@@ -22,7 +22,7 @@ import { encodeDeleteResponse } from './delete-response';
 import { MemoryReleaser, servingV8Flags } from './daemon-runtime';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
-import { closeShimLog, logger, openShimLog, setShimLogger } from './logger';
+import { closeShimLog, logger, openServingLog, setShimLogger } from './logger';
 import { platform } from './platform';
 import { RemotePublisher } from './publisher';
 import { removeSocket } from './socket';
@@ -215,7 +215,7 @@ async function start(shim: Shim, flags: Flags): Promise<void> {
 async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config): Promise<void> {
   if (!config.noSetupLogger) {
     setShimLogger(
-      openShimLog({
+      openServingLog({
         debug: flags.debug,
         level: config.defaultLogLevel,
         base: { runtime: runtimeId, namespace: flags.namespace, id: flags.id },
