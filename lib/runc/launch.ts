@@ -24,8 +24,9 @@ import type { NativeFdWatcher } from '../native';
 import { monitor, resolveFile, spawnProcess } from '../shim/monitor';
 
 /**
- * A stdio fd of the child: an fd of ours, /dev/null, a pipe to us (a stream in Launched), or a
- * pipe whose output is handed to `collect` chunk by chunk (no stream; see Launched.collected).
+ * A stdio fd of the child: an fd of ours, /dev/null, a pipe to us (a stream in Launched), or, for
+ * fds 1 and 2, a pipe whose output is handed to `collect` chunk by chunk (no stream; see
+ * Launched.collected).
  */
 export type StdioSpec = number | 'ignore' | 'pipe' | Collect;
 
@@ -138,8 +139,9 @@ export function launchChildProcess(
   });
   const running = (): boolean =>
     child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+  // (A Collect at fd 0 is a plain pipe, as in launchNative: only output is collected.)
   const own = (i: number, pipe: Readable | Writable | null): Readable | Writable | null =>
-    isCollect(stdio[i]) ? null : pipe;
+    i !== 0 && isCollect(stdio[i]) ? null : pipe;
   return {
     pid: child.pid,
     stdin: own(0, child.stdin) as Writable | null,
