@@ -88,6 +88,8 @@ interface Options {
   groupRuns: number;
   burst: number;
   burstRounds: number;
+  /** ctr run --rm of one runtime in a row before the next runtime's (1: alternate each run). */
+  serialBlock: number;
   settleMs: number;
   rpcCalls: number;
   rpcSeconds: number;
@@ -111,6 +113,8 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --group-runs N    ctr run --rm into the running group shim, per runtime (default 10; --quick 4)
   --burst N         containers started at once in the burst section (default 10)
   --burst-rounds N  bursts per runtime, alternating (default 3; --quick 1)
+  --serial-block N  timed ctr run --rm of one runtime in a row before the next one's (default 1:
+                    alternate each run; more shows what a runtime's leftovers cost itself)
   --settle S        seconds shims idle before the steady-state memory reading (default 15)
   --rpc N           serial State calls per runtime (default 1000; --quick 200)
   --rpc-seconds S   then S s of 10 calls/s and S s idle, for the shim's CPU time (default 30; --quick 10)
@@ -172,6 +176,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--burst-rounds':
         o.burstRounds = int(1);
+        break;
+      case '--serial-block':
+        o.serialBlock = int(1);
         break;
       case '--settle':
         o.settleMs = Number(value()) * 1000;
@@ -237,6 +244,7 @@ function parseOptions(argv: string[]): Options {
     groupRuns: o.groupRuns ?? (quick ? 4 : 10),
     burst: o.burst ?? 10,
     burstRounds: o.burstRounds ?? (quick ? 1 : 3),
+    serialBlock: o.serialBlock ?? 1,
     settleMs: o.settleMs ?? 15_000,
     rpcCalls: o.rpcCalls ?? (quick ? 200 : 1000),
     rpcSeconds: o.rpcSeconds ?? (quick ? 10 : 30),
@@ -554,21 +562,24 @@ async function measureLatency(runtimes: Runtime[], opts: Options): Promise<Laten
   const samples = runtimes.map(() => [] as number[]);
   const errors = runtimes.map(() => 0);
   const hits = runtimes.map(noHits);
-  for (let i = 0; i < opts.runs; i++) {
+  for (let i = 0; i < opts.runs; i += opts.serialBlock) {
+    const block = Math.min(opts.serialBlock, opts.runs - i);
     for (const [k, rt] of runtimes.entries()) {
-      if (rt.failed) continue;
-      const from = traceMark();
-      const r = await runRm(rt, `l-${rt.label}`);
-      countWarm(hits[k]!, from);
-      if (r.code === 0) samples[k]!.push(r.ms);
-      else {
-        errors[k]!++;
-        log(`  ${rt.label}: ctr run failed (${r.code}): ${r.stderr.split('\n').pop()}`);
-        if (errors[k]! > Math.max(3, opts.runs / 4)) fail(rt, `too many failed runs: ${r.stderr}`);
+      for (let j = 0; j < block && !rt.failed; j++) {
+        const from = traceMark();
+        const r = await runRm(rt, `l-${rt.label}`);
+        countWarm(hits[k]!, from);
+        if (r.code === 0) samples[k]!.push(r.ms);
+        else {
+          errors[k]!++;
+          log(`  ${rt.label}: ctr run failed (${r.code}): ${r.stderr.split('\n').pop()}`);
+          if (errors[k]! > Math.max(3, opts.runs / 4))
+            fail(rt, `too many failed runs: ${r.stderr}`);
+        }
       }
     }
     log(
-      `  round ${i + 1}/${opts.runs}: ` +
+      `  round ${i + block}/${opts.runs}: ` +
         runtimes.map((rt, k) => `${rt.label} ${samples[k]!.at(-1)?.toFixed(0)} ms`).join(', '),
     );
   }
@@ -1085,7 +1096,8 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     out.push('');
     out.push(
       `### Start latency: \`ctr run --rm busybox <id> /bin/true\` (${o.runs} runs each, ` +
-        `runtimes alternating, after ${o.warmup} warm-up runs each)`,
+        `runtimes alternating${o.serialBlock > 1 ? ` in blocks of ${o.serialBlock} runs` : ''}, ` +
+        `after ${o.warmup} warm-up runs each)`,
     );
     out.push('');
     out.push(
@@ -1490,6 +1502,7 @@ async function main(): Promise<void> {
       groupRuns: opts.groupRuns,
       burst: opts.burst,
       burstRounds: opts.burstRounds,
+      serialBlock: opts.serialBlock,
       settleMs: opts.settleMs,
       rpcCalls: opts.rpcCalls,
       rpcSeconds: opts.rpcSeconds,

@@ -11,6 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { linux } from '../lib/native';
+import { nodeModulePaths } from '../lib/shim/warm/boot-cache';
 import type { BootCacheStats } from '../lib/shim/warm/boot-cache';
 import { requireLinux } from './helpers/env';
 import {
@@ -272,6 +273,31 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
     };
     assert.deepEqual(linux.bootCacheIdentities(files), files.map(js));
     assert.throws(() => linux.bootCacheIdentities([1 as unknown as string]), TypeError);
+  });
+
+  it("computes node_modules lookup paths as node's Module._nodeModulePaths", () => {
+    // The CommonJS Module class (as boot-cache.ts reaches it).
+    const M = module.constructor as unknown as { _nodeModulePaths(from: string): string[] };
+    for (const from of [
+      '/',
+      '/a',
+      '/a/b',
+      '/node_modules',
+      '/node_modules/x',
+      '/a/node_modules',
+      '/a/node_modules/b/node_modules/c',
+      '/a/node_modules/@scope/pkg/lib',
+      '/a/node_modulesx/b',
+      '/a/xnode_modules',
+      '/a/.b/..c',
+      app,
+    ]) {
+      assert.deepEqual(nodeModulePaths(from), M._nodeModulePaths(from), from);
+    }
+    // Not normalized, or relative: left to node.
+    for (const from of ['/a//b', '/a/./b', '/a/../b', '/a/b/', '/a/.', '/a/..', 'a/b', '']) {
+      assert.equal(nodeModulePaths(from), undefined, from);
+    }
   });
 
   it('read-only (a cold process): uses a valid cache whole, never writes one', () => {

@@ -15,6 +15,7 @@ import { packageShim } from '../lib/shim/package';
 import {
   autogroupOf,
   killStandbys,
+  onePoolEnv,
   pools,
   prewarm,
   readySockets,
@@ -247,6 +248,101 @@ describe('shim launcher and containerd-shim package', function () {
     assert.equal(autogroupOf(pid) ?? 0, 0, "a ready standby's autogroup");
   });
 
+  it('while claims that found a standby keep coming, an emptied pool boots in the background; once they stop, at full weight', async () => {
+    // As above: a preload script notes each standby's scheduling as node starts it. A pool of
+    // one: each top-up boots one standby, and a ready one's refill boots none.
+    const seen = path.join(dir, 'burst-sched');
+    fs.mkdirSync(seen);
+    const probe = path.join(dir, 'burst-probe.js');
+    fs.writeFileSync(
+      probe,
+      `if (process.env.__CONTAINERD_SHIM_STANDBY) {
+        let a = 'no autogroup';
+        try {
+          a = 'autogroup' + / nice (-?\\d+)/.exec(require('fs').readFileSync('/proc/self/autogroup', 'utf8'))[1];
+        } catch {}
+        require('fs').writeFileSync(${JSON.stringify(seen)} + '/' + process.pid, a);
+      }`,
+    );
+    const env = {
+      ...warmEnv,
+      CONTAINERD_SHIM_WARM_POOL: '1',
+      NODE_OPTIONS: `--require ${probe}`,
+    };
+    const pool = prewarm(binary, env);
+    await waitReady(pool, 1);
+    const hasAutogroup = autogroupOf(socketPid(readySockets(pool)[0]!)) !== undefined;
+    // Unprivileged, boots stay at the launcher's scheduling (see above): nothing to tell apart.
+    const lowers = process.getuid!() === 0 && hasAutogroup;
+    const settled = async (): Promise<void> => {
+      for (
+        const until = Date.now() + 120_000;
+        fs.readdirSync(pool).some((n) => n.startsWith('b-'));
+      ) {
+        if (Date.now() > until) throw new Error(`${pool}: boots still under way`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
+    const emptyPool = async (): Promise<void> => {
+      await settled();
+      const pids = readySockets(pool).map(socketPid);
+      for (const pid of pids) process.kill(pid, 'SIGKILL');
+      for (const until = Date.now() + 60_000; pids.some((p) => fs.existsSync(`/proc/${p}`));) {
+        if (Date.now() > until) throw new Error(`standbys ${pids.join(' ')} were not reaped`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+    // A claim that got a standby `agoMs` before now (CLOCK_MONOTONIC, as pool.cc), as a
+    // launcher records it (pool.h: d-<16 hex ns>-<pid>).
+    const claimed = (agoMs: number): string => {
+      const ns = process.hrtime.bigint() - BigInt(agoMs) * 1_000_000n;
+      const file = path.join(pool, `d-${ns.toString(16).padStart(16, '0')}-${process.pid}`);
+      fs.writeFileSync(file, '');
+      return file;
+    };
+    // The one boot a top-up started: its note, once node runs it.
+    const nextBoot = async (before: Set<string>): Promise<string> => {
+      for (const until = Date.now() + 120_000; ;) {
+        const fresh = fs.readdirSync(seen).filter((n) => !before.has(n));
+        if (fresh.length > 0) {
+          assert.equal(fresh.length, 1, `one boot at a time: ${fresh.join(' ')}`);
+          return fs.readFileSync(path.join(seen, fresh[0]!), 'utf8');
+        }
+        if (Date.now() > until) throw new Error('no standby booted');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    // A burst under way: claims keep finding standbys, the pool runs empty. The top-up that
+    // follows a claim within pool.h's kQuietMs (300 ms) boots in the background: the standbys
+    // the pool had serve the burst. Only a top-up that ran that soon tells (the machine may be
+    // slow): tried a few times.
+    let told = 0;
+    for (let i = 0; i < 5 && told === 0; i++) {
+      await emptyPool();
+      const before = new Set(fs.readdirSync(seen));
+      const marker = claimed(0);
+      const t0 = process.hrtime.bigint();
+      prewarm(binary, env); // returns once its helper decided and forked the boot
+      const soon = process.hrtime.bigint() - t0 < 300_000_000n;
+      const note = await nextBoot(before);
+      fs.rmSync(marker, { force: true });
+      if (!soon) continue;
+      told++;
+      assert.equal(note, lowers ? 'autogroup19' : hasAutogroup ? 'autogroup0' : 'no autogroup');
+    }
+    // The claims stopped (the last one a second ago): an emptied pool is for the next burst,
+    // at full weight. Whenever the top-up runs: its claim is quiet, or older than the demand
+    // window and gone.
+    await emptyPool();
+    const before = new Set(fs.readdirSync(seen));
+    const marker = claimed(1000);
+    prewarm(binary, env);
+    assert.equal(await nextBoot(before), hasAutogroup ? 'autogroup0' : 'no autogroup');
+    fs.rmSync(marker, { force: true });
+    await settled();
+  });
+
   it('boots that never get the CPU (stopped) cost nothing but the cold path: actions run, boots stay bounded', async () => {
     // A preload script stops every standby as node starts it: a boot starved forever.
     const probe = path.join(dir, 'boot-stop.js');
@@ -420,6 +516,37 @@ describe('shim launcher and containerd-shim package', function () {
     // The grown pool is not kept: its standbys idle out, and nothing boots them again.
     assert.deepEqual(await waitNoStandbys(root, 200_000), []);
     assert.deepEqual(readySockets(pool), []);
+  });
+
+  it('a claim past the demand cap still records its time: the oldest hit gives way to it', async () => {
+    const root = path.join(dir, 'warm-cap');
+    const log = path.join(dir, 'warm-cap.log');
+    const env = {
+      ...onePoolEnv(root, log),
+      CONTAINERD_SHIM_WARM_MAX: '2',
+    };
+    const pool = prewarm(binary, env);
+    await waitReady(pool, 1);
+    // Two recent hits (pool.h: d-<16 hex CLOCK_MONOTONIC ns>-<pid>): the cap is reached.
+    const now = process.hrtime.bigint();
+    const planted = [20n, 10n].map((ago) => {
+      const name = `d-${(now - ago * 1_000_000n).toString(16).padStart(16, '0')}-${process.pid}`;
+      fs.writeFileSync(path.join(pool, name), '');
+      return name;
+    });
+    const r = spawnSync(binary, ['-v'], { env: { ...process.env, ...env } });
+    assert.equal(r.status, 0, String(r.stderr));
+    assert.match(traceLines(log).join('\n'), /^flags warm standby=/m);
+    const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
+    const time = (n: string): bigint => BigInt(`0x${n.slice(2, 18)}`);
+    // Still no more than the cap, and the claim is the newest (the planted ones may also have
+    // left the 2 s window on a slow machine: then it was recorded as any claim is).
+    assert.ok(demand.length <= 2, `demand markers beyond the cap: ${demand.join(' ')}`);
+    assert.ok(
+      demand.some((n) => n.startsWith('d-') && time(n) > now),
+      demand.join(' '),
+    );
+    assert.ok(!demand.includes(planted[0]!), `the oldest hit stays: ${demand.join(' ')}`);
   });
 
   it("a standby rehearses the serving path and the shim's warmup before it is ready, leaving nothing open", async () => {

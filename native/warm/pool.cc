@@ -138,6 +138,22 @@ pid_t MarkerPid(const std::string& path) {
   return static_cast<pid_t>(pid);
 }
 
+// Whether boots may wait for CPU nobody else wants. Not when claims missed in the last 2 s
+// (the pool lags its demand: the next claims would boot cold nodes, at full weight on
+// containerd's clock), nor when fewer than half the target are ready once the claims stopped
+// for kQuietMs (a pool emptied by a burst, for the next). While a burst's claims still come and
+// find standbys, its replacements wait: at full weight they would take the CPU its containers
+// start with (runc, containerd, the daemons), and the standbys already booted serve it.
+// Those under way in the background would starve and hold the boot slots (max_boots): a
+// foreground top-up puts them back at full weight too. One container after another takes one
+// standby of a pool that stays over half full.
+bool Background(size_t misses, size_t ready, size_t target, unsigned long long last_claim,
+                unsigned long long now) {
+  if (misses > 0) return false;
+  bool claiming = last_claim != 0 && now - last_claim < kQuietMs * 1000000ull;
+  return 2 * ready >= target || claiming;
+}
+
 // `background`: the pool covers its demand, so the boot is for later and its session's
 // autogroup goes to nice 19 too (below); otherwise claims miss and the boot is what spares the
 // next ones a cold node: full weight, its autogroup stays at 0.
@@ -195,7 +211,7 @@ pid_t MarkerPid(const std::string& path) {
 
   size_t ready = 0, booting = 0, demand = 0, misses = 0;
   std::vector<std::string> boots;
-  unsigned long long now = NowNs();
+  unsigned long long now = NowNs(), last_claim = 0;
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) ::_exit(1);
   while (dirent* e = ::readdir(dir)) {
@@ -210,6 +226,7 @@ pid_t MarkerPid(const std::string& path) {
       } else {
         demand++;
         misses += missed;
+        last_claim = std::max(last_claim, t);
       }
     } else if (ParseReadyName(name, &t, &pid)) {
       if (Alive(pid)) ready++;
@@ -237,12 +254,7 @@ pid_t MarkerPid(const std::string& path) {
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
-  // Claims missed in the last 2 s (a burst), or fewer than half the target are ready (a pool
-  // emptied by a burst, for the next): the boots are needed at once, not later (otherwise the
-  // next claims boot cold nodes, at full weight on containerd's clock). Those under way in the
-  // background would starve and hold the boot slots (max_boots): back to full weight too.
-  // One container after another takes one standby of a pool that stays over half full.
-  bool background = misses == 0 && 2 * ready >= target;
+  bool background = Background(misses, ready, target, last_claim, now);
   if (!background && CanLower()) {
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
@@ -324,8 +336,9 @@ size_t MaxTarget() {
 void RecordDemand(const std::string& pool, size_t cap, bool missed) {
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) return;
-  unsigned long long now = NowNs(), t;
+  unsigned long long now = NowNs(), t, oldest_t = ~0ull;
   size_t recent = 0, misses = 0;
+  std::string oldest;  // the oldest recent claim that got a standby
   bool m;
   while (dirent* e = ::readdir(dir)) {
     if (!ParseDemandName(e->d_name, &t, &m)) continue;
@@ -334,14 +347,22 @@ void RecordDemand(const std::string& pool, size_t cap, bool missed) {
     } else {
       recent++;
       misses += m;
+      if (!m && t < oldest_t) {
+        oldest_t = t;
+        oldest = e->d_name;
+      }
     }
   }
   ::closedir(dir);
-  // Past the cap the pool grows no further: no need to count more (one miss still counts).
-  if (recent >= cap && !(missed && misses == 0)) return;
   char name[48];
   std::snprintf(name, sizeof(name), "/%c-%016llx-%d", missed ? 'm' : 'd', now,
                 static_cast<int>(::getpid()));
+  // Past the cap the pool grows no further: no need to count more (one miss still counts). The
+  // latest claim's time still counts (pool.cc Background): the oldest hit becomes this one.
+  if (recent >= cap && !(missed && misses == 0)) {
+    if (!missed && !oldest.empty()) ::rename((pool + "/" + oldest).c_str(), (pool + name).c_str());
+    return;
+  }
   int fd = ::open((pool + name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
                   0600);
   if (fd >= 0) ::close(fd);

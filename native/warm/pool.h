@@ -31,6 +31,9 @@ struct BootSpec {
 
 // Claims counted as demand: those of the last 2 s (a burst of `ctr run`s spreads over that).
 constexpr long long kDemandWindowMs = 2000;
+// A pool whose claims stopped this long ago (none missed) is between bursts: a pool less
+// than half ready then boots its standbys at full weight (pool.cc Background).
+constexpr long long kQuietMs = 300;
 // The cap on the demand-grown target: CONTAINERD_SHIM_WARM_MAX (default 16, at most 64).
 size_t MaxTarget();
 
@@ -46,8 +49,9 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // Forks a helper that sweeps stale entries and boots the missing standbys up to the target
 // (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
 // /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; its session's
-// autogroup at nice 19 too unless claims missed in the last 2 s or fewer than half the target
-// are ready, which also puts the boots under way back at 0), then exits; the booted standbys are orphans (reaped by init or a subreaper).
+// autogroup at nice 19 too unless claims missed in the last 2 s, or fewer than half the target
+// are ready and no claim came in the last kQuietMs; which also puts the boots under way back
+// at 0), then exits; the booted standbys are orphans (reaped by init or a subreaper).
 // Waits for the helper (a few fork()s) when `wait` is set. The helper shows a command line of
 // its own (SetCommandLineArea), not the launcher's.
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
