@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   execFileSync('mkfifo', [path.join(bundle, 'log')]);
   const log = fs.openSync(path.join(bundle, 'log'), fs.constants.O_RDWR | fs.constants.O_NONBLOCK);
   try {
+    // As containerd at level debug runs it: the SDK's own lines are debug, the skeleton's info.
     const args = [
+      '-debug',
       '-namespace',
       'default',
       '-id',

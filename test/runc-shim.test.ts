@@ -556,7 +556,11 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
 
     it('the daemon runs with the daemon runtime settings (node options, environment)', async () => {
       const id = name('settings');
-      const run = await tb.ctr(['run', '-d', '--runtime', OURS, tb.image, id, 'sleep', '300']);
+      // The daemon logs its V8 flags at debug: a wrapper stands in for containerd at level debug,
+      // which passes -debug to `start` (and so to the daemon).
+      const debug = path.join(tb.dir, 'containerd-shim-runcts-debug');
+      fs.writeFileSync(debug, `#!/bin/sh\nexec ${OURS} -debug "$@"\n`, { mode: 0o755 });
+      const run = await tb.ctr(['run', '-d', '--runtime', debug, tb.image, id, 'sleep', '300']);
       assert.equal(run.code, 0, run.stderr);
       try {
         await waitStatus(tb, id, 'RUNNING');
@@ -576,12 +580,13 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
           assert.ok(environ.includes(`${key}=${expected}`), `${key}=${expected} in the environ`);
         }
         // The V8 flags it sets on itself once it serves (cold and adopted alike), as it logged
-        // them: `msg="server started" … id=<id> v8Flags="[…]"` in the log containerd copies.
+        // them: `level=debug msg="server started" … id=<id> v8Flags="[…]"` in the log containerd
+        // copies.
         const started = (): string | undefined =>
           fs
             .readFileSync(tb.logPath, 'utf8')
             .split('\n')
-            .find((l) => l.includes('msg="server started"') && l.includes(`id=${id} `));
+            .find((l) => l.includes('level=debug msg="server started"') && l.includes(`id=${id} `));
         const deadline = Date.now() + 20_000;
         while (started() === undefined && Date.now() < deadline) await sleep(50);
         const line = started();

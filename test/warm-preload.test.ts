@@ -44,6 +44,14 @@ describe('standby preload', () => {
     assert.equal(lookupsOnFirstUse(true), 0);
   });
 
+  it('loads nothing of pino: a daemon loads it with its first line at an enabled level', () => {
+    const script = `
+      require(${JSON.stringify(path.join(dist, 'shim/warm/preload.js'))}).preloadServing();
+      const pino = Object.keys(require.cache).filter((k) => /[\\\\/]pino[\\\\/]/.test(k));
+      process.stdout.write(JSON.stringify(pino));`;
+    assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }), '[]');
+  });
+
   it('decodes a Create request (rootfs, runc options) and leaves nothing open', () => {
     const before = process.getActiveResourcesInfo().sort();
     assert.equal(rehearseCreateDecode(), 1);

