@@ -358,7 +358,9 @@ describe('shim launcher and containerd-shim package', function () {
         const fresh = fs.readdirSync(seen).filter((n) => !before.has(n));
         if (fresh.length > 0) {
           assert.equal(fresh.length, 1, `one boot at a time: ${fresh.join(' ')}`);
-          return fs.readFileSync(path.join(seen, fresh[0]!), 'utf8');
+          // The probe's writeFileSync creates the file, then writes: empty until then.
+          const note = fs.readFileSync(path.join(seen, fresh[0]!), 'utf8');
+          if (note !== '') return note;
         }
         if (Date.now() > until) throw new Error('no standby booted');
         await new Promise((resolve) => setTimeout(resolve, 20));
