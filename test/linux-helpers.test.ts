@@ -780,6 +780,59 @@ describe('linux helpers', function () {
       assert.throws(() => watchOomV1(path.join(memory, 'gone'), () => {}), { code: 'ENOENT' });
     });
 
+    it('v1: poll() reports an OOM kill that happened before the watch, once', async function () {
+      requireEnvironment(
+        this,
+        { root: true, commands: ['perl'], files: ['/sys/fs/cgroup/memory/cgroup.event_control'] },
+        `${ROOT_HINT}; apt-get install perl-base`,
+      );
+      requireCondition(
+        this,
+        cgroupMode() === 'v1',
+        'a cgroup v1 host',
+        'these tests drive real v1 cgroups',
+      );
+      const name = `shim-oom-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
+      const { memory } = makeV1Cgroups(name, ['memory'], made);
+      fs.writeFileSync(path.join(memory, 'memory.limit_in_bytes'), String(8 << 20));
+      if (fs.existsSync(path.join(memory, 'memory.memsw.limit_in_bytes'))) {
+        fs.writeFileSync(path.join(memory, 'memory.memsw.limit_in_bytes'), String(8 << 20));
+      }
+      let calls = 0;
+      // No OOM yet: nothing to report.
+      const quiet = watchOomV1(memory, () => calls++);
+      quiet.poll();
+      quiet.close();
+      assert.equal(calls, 0);
+      const oomed = spawn(
+        '/bin/sh',
+        [
+          '-c',
+          'echo $$ > "$1/cgroup.procs" || exit 90; ' +
+            'exec perl -e \'my $x = "a" x (64 * 1024 * 1024); sleep 30\'',
+          'sh',
+          memory,
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      const [code, signal] = (await within(
+        30_000,
+        'the OOM-killed child to exit',
+        once(oomed, 'exit'),
+      )) as [number | null, string | null];
+      assert.equal(signal, 'SIGKILL', `the child was OOM-killed (exit ${code})`);
+      // The watch starts after the kill: the eventfd never hears of it, the counter does.
+      const watcher = watchOomV1(memory, () => calls++);
+      try {
+        watcher.poll();
+        assert.equal(calls, 1);
+        watcher.poll();
+        assert.equal(calls, 1, 'reported once');
+      } finally {
+        watcher.close();
+      }
+    });
+
     it('v2: onOom when oom_kill in memory.events grows; ends when cgroup.events says empty', async function () {
       const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'oomv2-'));
       const events = path.join(tmp, 'memory.events');
