@@ -685,14 +685,15 @@ describe('linux helpers', function () {
       await removeCgroups(made.splice(0));
     });
 
-    it('v1: an OOM kill in a memory cgroup calls onOom; removing the cgroup ends the watch', async function () {
+    /** A new v1 memory cgroup limited to 8 MiB (swap included), for perl to run out of. */
+    function limitedMemoryCgroup(test: Mocha.Context): string {
       requireEnvironment(
-        this,
+        test,
         { root: true, commands: ['perl'], files: ['/sys/fs/cgroup/memory/cgroup.event_control'] },
         `${ROOT_HINT}; apt-get install perl-base`,
       );
       requireCondition(
-        this,
+        test,
         cgroupMode() === 'v1',
         'a cgroup v1 host',
         'these tests drive real v1 cgroups',
@@ -703,6 +704,11 @@ describe('linux helpers', function () {
       if (fs.existsSync(path.join(memory, 'memory.memsw.limit_in_bytes'))) {
         fs.writeFileSync(path.join(memory, 'memory.memsw.limit_in_bytes'), String(8 << 20));
       }
+      return memory;
+    }
+
+    it('v1: an OOM kill in a memory cgroup calls onOom; removing the cgroup ends the watch', async function () {
+      const memory = limitedMemoryCgroup(this);
       // sh joins the cgroup, says ready, waits for a line, then perl builds a 64 MiB string.
       child = spawn(
         '/bin/sh',
@@ -781,23 +787,7 @@ describe('linux helpers', function () {
     });
 
     it('v1: poll() reports an OOM kill that happened before the watch, once', async function () {
-      requireEnvironment(
-        this,
-        { root: true, commands: ['perl'], files: ['/sys/fs/cgroup/memory/cgroup.event_control'] },
-        `${ROOT_HINT}; apt-get install perl-base`,
-      );
-      requireCondition(
-        this,
-        cgroupMode() === 'v1',
-        'a cgroup v1 host',
-        'these tests drive real v1 cgroups',
-      );
-      const name = `shim-oom-${process.pid}-${crypto.randomBytes(3).toString('hex')}`;
-      const { memory } = makeV1Cgroups(name, ['memory'], made);
-      fs.writeFileSync(path.join(memory, 'memory.limit_in_bytes'), String(8 << 20));
-      if (fs.existsSync(path.join(memory, 'memory.memsw.limit_in_bytes'))) {
-        fs.writeFileSync(path.join(memory, 'memory.memsw.limit_in_bytes'), String(8 << 20));
-      }
+      const memory = limitedMemoryCgroup(this);
       let calls = 0;
       // No OOM yet: nothing to report.
       const quiet = watchOomV1(memory, () => calls++);
