@@ -150,7 +150,9 @@ pid_t MarkerPid(const std::string& path) {
 bool Background(size_t misses, size_t ready, size_t target, unsigned long long last_claim,
                 unsigned long long now) {
   if (misses > 0) return false;
-  bool claiming = last_claim != 0 && now - last_claim < kQuietMs * 1000000ull;
+  // A claim recorded after `now` was read (another launcher, just now) counts as recent.
+  bool claiming =
+      last_claim != 0 && (last_claim >= now || now - last_claim < kQuietMs * 1000000ull);
   return 2 * ready >= target || claiming;
 }
 
