@@ -476,6 +476,8 @@ interface WarmHits {
   start: number;
   daemon: number;
   delete: number;
+  /** Of those, the fresh standbys taken (not an action server): each one's replacement boots. */
+  fresh: number;
 }
 
 interface LatencyStats {
@@ -501,10 +503,11 @@ function countWarm(hits: WarmHits, from: number, runs = 1): void {
   for (const line of traceLines(tb!.warmLog).slice(from)) {
     const m = /^(start|daemon|delete) warm /.exec(line);
     if (m) hits[m[1] as 'start' | 'daemon' | 'delete']++;
+    if (m && !line.includes(' (action server)')) hits.fresh++;
   }
 }
 
-const noHits = (): WarmHits => ({ runs: 0, start: 0, daemon: 0, delete: 0 });
+const noHits = (): WarmHits => ({ runs: 0, start: 0, daemon: 0, delete: 0, fresh: 0 });
 
 interface FloorStats {
   label: string;
@@ -1049,7 +1052,7 @@ interface Report {
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : '–');
 const hitsText = (h: WarmHits | undefined): string =>
-  h ? `${h.start} / ${h.daemon} / ${h.delete} of ${h.runs}` : '–';
+  h ? `${h.start} / ${h.daemon} / ${h.delete} of ${h.runs} (${h.fresh} fresh)` : '–';
 const mib = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '–');
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
 
@@ -1109,7 +1112,7 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           'min ms',
           'max ms',
           'vs runc-v2 (medians)',
-          'warm: start / daemon / delete',
+          'warm: start / daemon / delete (fresh standbys taken)',
         ],
         r.latency.map((s) => [
           s.label + (s.errors ? ` (${s.errors} failed)` : ''),
@@ -1145,7 +1148,7 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           'min ms',
           'max ms',
           'vs runc-v2 (medians)',
-          'warm: start / daemon / delete',
+          'warm: start / daemon / delete (fresh standbys taken)',
         ],
         r.burst.map((b) => [
           b.label + (b.errors ? ` (${b.errors} failed)` : ''),

@@ -685,14 +685,15 @@ describe('linux helpers', function () {
       await removeCgroups(made.splice(0));
     });
 
-    it('v1: an OOM kill in a memory cgroup calls onOom; removing the cgroup ends the watch', async function () {
+    /** A new v1 memory cgroup limited to 8 MiB (swap included), for perl to run out of. */
+    function limitedMemoryCgroup(test: Mocha.Context): string {
       requireEnvironment(
-        this,
+        test,
         { root: true, commands: ['perl'], files: ['/sys/fs/cgroup/memory/cgroup.event_control'] },
         `${ROOT_HINT}; apt-get install perl-base`,
       );
       requireCondition(
-        this,
+        test,
         cgroupMode() === 'v1',
         'a cgroup v1 host',
         'these tests drive real v1 cgroups',
@@ -703,6 +704,11 @@ describe('linux helpers', function () {
       if (fs.existsSync(path.join(memory, 'memory.memsw.limit_in_bytes'))) {
         fs.writeFileSync(path.join(memory, 'memory.memsw.limit_in_bytes'), String(8 << 20));
       }
+      return memory;
+    }
+
+    it('v1: an OOM kill in a memory cgroup calls onOom; removing the cgroup ends the watch', async function () {
+      const memory = limitedMemoryCgroup(this);
       // sh joins the cgroup, says ready, waits for a line, then perl builds a 64 MiB string.
       child = spawn(
         '/bin/sh',
@@ -778,6 +784,43 @@ describe('linux helpers', function () {
       await sleep(100);
       assert.equal(calls, 0);
       assert.throws(() => watchOomV1(path.join(memory, 'gone'), () => {}), { code: 'ENOENT' });
+    });
+
+    it('v1: poll() reports an OOM kill that happened before the watch, once', async function () {
+      const memory = limitedMemoryCgroup(this);
+      let calls = 0;
+      // No OOM yet: nothing to report.
+      const quiet = watchOomV1(memory, () => calls++);
+      quiet.poll();
+      quiet.close();
+      assert.equal(calls, 0);
+      const oomed = spawn(
+        '/bin/sh',
+        [
+          '-c',
+          'echo $$ > "$1/cgroup.procs" || exit 90; ' +
+            'exec perl -e \'my $x = "a" x (64 * 1024 * 1024); sleep 30\'',
+          'sh',
+          memory,
+        ],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+      const [code, signal] = (await within(
+        30_000,
+        'the OOM-killed child to exit',
+        once(oomed, 'exit'),
+      )) as [number | null, string | null];
+      assert.equal(signal, 'SIGKILL', `the child was OOM-killed (exit ${code})`);
+      // The watch starts after the kill: the eventfd never hears of it, the counter does.
+      const watcher = watchOomV1(memory, () => calls++);
+      try {
+        watcher.poll();
+        assert.equal(calls, 1);
+        watcher.poll();
+        assert.equal(calls, 1, 'reported once');
+      } finally {
+        watcher.close();
+      }
     });
 
     it('v2: onOom when oom_kill in memory.events grows; ends when cgroup.events says empty', async function () {

@@ -8,7 +8,7 @@ import type { Readable } from 'node:stream';
 import { RuncError, lastLoggedError, stderrError } from './errors';
 import { readTail } from './files';
 import { launch } from './launch';
-import type { LaunchExit, Launched, StdioSpec } from './launch';
+import type { Collect, LaunchExit, Launched, StdioSpec } from './launch';
 
 /**
  * Where a stdio stream of runc goes: an fd, /dev/null, a pipe collected into the result
@@ -87,9 +87,10 @@ class Tail {
   }
 }
 
-function stdioEntry(target: StdioTarget | undefined): StdioSpec {
+function stdioEntry(target: StdioTarget | undefined, collect: Collect): StdioSpec {
   if (target === undefined || target === 'ignore') return 'ignore';
-  return target === 'capture' || target === 'stream' ? 'pipe' : target;
+  if (target === 'capture') return collect; // read by the launcher, no stream
+  return target === 'stream' ? 'pipe' : target;
 }
 
 /** Resolves once `stream` has closed. */
@@ -120,6 +121,8 @@ export class RuncCommand {
   start(spec: CommandSpec, logOffset?: number): Spawned {
     const argv = [this.command, ...(spec.globals === false ? [] : this.globalArgs), ...spec.args];
     const stdin = spec.stdin;
+    const stdout: Buffer[] = [];
+    const stderr = new Tail(STDERR_LIMIT);
     const child = launch(
       argv,
       [
@@ -128,15 +131,11 @@ export class RuncCommand {
           : typeof stdin === 'number'
             ? stdin
             : 'pipe',
-        stdioEntry(spec.stdout),
-        stdioEntry(spec.stderr),
+        stdioEntry(spec.stdout, { collect: (chunk) => stdout.push(chunk) }),
+        stdioEntry(spec.stderr, { collect: (chunk) => stderr.push(chunk) }),
       ],
       spec.extraFiles ?? [],
     );
-    const stdout: Buffer[] = [];
-    const stderr = new Tail(STDERR_LIMIT);
-    if (spec.stdout === 'capture') child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    if (spec.stderr === 'capture') child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
     for (const s of [child.stdout, child.stderr]) {
       s?.on('error', () => {
         // a read error ends the stream ('close' follows); the exit status tells what happened
@@ -158,9 +157,9 @@ export class RuncCommand {
       ...(exit.spawnError === undefined ? {} : { spawnError: exit.spawnError }),
     });
     // Settles once runc exited and its output pipes closed; should a stray descendant (a
-    // daemonizing hook) hold the captured ones, they are destroyed 2 s after the exit.
+    // daemonizing hook) hold the captured ones, they are released 2 s after the exit.
     const pipes = [child.stdout, child.stderr].filter((s) => s !== null);
-    const allClosed = Promise.all(pipes.map((s) => closed(s)));
+    const allClosed = Promise.all([child.collected, ...pipes.map((s) => closed(s))]);
     const done = child.exit.then(async (exit) => {
       if (exit.spawnError !== undefined) return result(exit);
       let grace: NodeJS.Timeout | undefined;
@@ -168,8 +167,7 @@ export class RuncCommand {
         allClosed,
         new Promise<void>((resolve) => {
           grace = setTimeout(() => {
-            if (spec.stdout === 'capture') child.stdout?.destroy();
-            if (spec.stderr === 'capture') child.stderr?.destroy();
+            child.releaseCollected();
             resolve();
           }, CLOSE_GRACE_MS);
         }),

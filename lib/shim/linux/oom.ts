@@ -5,6 +5,8 @@
 // memory.oom_control; the kernel signals it each time the cgroup goes under OOM, and once more
 // when the cgroup is removed (rmdir). A readable eventfd whose cgroup directory still exists is
 // an OOM; one whose directory is gone ends the watch (as containerd checks cgroup.State()).
+// poll() also reads memory.oom_control's `oom_kill` counter when nothing was reported yet, so an
+// OOM before the registration is not lost.
 //
 // cgroup v2: inotify (fs.watch) on memory.events and cgroup.events; onOom runs when the
 // `oom_kill` counter has grown (counted from 0, like containerd, so an OOM between the cgroup's
@@ -87,6 +89,7 @@ export function watchOomV1(
   }
 
   let closed = false;
+  let reported = 0;
   const counter = Buffer.alloc(8);
   const finish = (error?: Error): void => {
     if (closed) return;
@@ -114,7 +117,26 @@ export function watchOomV1(
       finish();
       return;
     }
+    reported++;
     onOom();
+  }
+
+  // The eventfd only hears of OOMs after its registration. A container can be OOM-killed before
+  // that (a busy machine delays the shim between `runc start` and the watch): at the last look,
+  // with nothing reported, the cgroup's own `oom_kill` counter (kernel 4.13+, counted from the
+  // new cgroup's creation, as v2's) tells.
+  function pollCounter(): void {
+    if (closed || reported > 0) return;
+    let oomKill: bigint | undefined;
+    try {
+      oomKill = readCounters(path.join(memoryCgroup, 'memory.oom_control')).get('oom_kill');
+    } catch {
+      return; // gone: the eventfd's removal signal ends the watch
+    }
+    if (oomKill !== undefined && oomKill > 0n) {
+      reported++;
+      onOom();
+    }
   }
 
   return {
@@ -124,7 +146,10 @@ export function watchOomV1(
       (watcher as NativeFdWatcher).close();
       posix.closeFd(efd);
     },
-    poll: () => onReadable(),
+    poll: () => {
+      onReadable();
+      pollCounter();
+    },
     get closed() {
       return closed;
     },

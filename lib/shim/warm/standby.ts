@@ -17,8 +17,8 @@
 // caller's next action finds it waiting); its environment and argv go back after that. It exits instead (after the
 // status) when the action left anything behind: a handle, request or timer, an fd, a process
 // listener (an 'exit' or signal handler), or called process.exit(); after MAX_USES actions; when
-// its RSS grew more than RSS_GROWTH past its post-boot figure; when MAX_SERVERS action servers
-// are waiting already.
+// its RSS grew more than RSS_GROWTH past its post-boot figure; when as many action servers as
+// the pool's demand asks for are waiting already (serverLimit).
 //
 // Exits by itself: after CONTAINERD_SHIM_WARM_IDLE_MS (default 60 s) without work; when a
 // module it loaded changed on disk (an upgrade: it answers "stale" and exits); when the client
@@ -42,8 +42,13 @@ const CLAIM_WAIT_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Actions one process serves before it exits (a fresh one takes over). */
 export const MAX_USES = 200;
-/** Action servers waiting at once; one more exits after its action instead of waiting. */
-export const MAX_SERVERS = 2;
+/**
+ * Action servers kept waiting at once without demand; one more exits after its action instead
+ * of waiting. A burst keeps more (serverLimit).
+ */
+export const MIN_SERVERS = 2;
+/** Claims counted as demand: those of the last 2 s (native/warm/pool.h kDemandWindowMs). */
+const DEMAND_WINDOW_NS = 2_000_000_000n;
 /**
  * RSS an action server may gain over its post-boot figure (~54 MiB for the runc shim; its first
  * action adds ~1 MiB of code and heap, 16 more add ~2 MiB, mostly young generation).
@@ -163,6 +168,41 @@ function envCount(name: string, fallback: number): number {
   return process.env[name] !== undefined && Number.isInteger(n) && n >= 0 ? n : fallback;
 }
 
+/** CONTAINERD_SHIM_WARM_MAX as the pool reads it (native/warm/pool.cc MaxTarget). */
+function maxTarget(): number {
+  const v = process.env.CONTAINERD_SHIM_WARM_MAX;
+  if (v === undefined || v === '') return 16;
+  return /^\d+$/.test(v) ? Math.min(Number(v), 64) : 16;
+}
+
+/**
+ * How many action servers may wait in a pool whose directory holds `names`, its `lock` file
+ * reading `lock`, at CLOCK_MONOTONIC time `now` (ns): as many as the claims of the last 2 s
+ * (the d-/m- markers, native/warm/pool.h), or the target that demand grew (held for an idle
+ * timeout after a burst that missed), at least MIN_SERVERS, at most `max`
+ * (CONTAINERD_SHIM_WARM_MAX). A burst of N containers runs N `start`s and, later, N `delete`s
+ * at once: with N action servers kept, those take no fresh standby (each one taken boots a
+ * replacement, ~80 ms of CPU). The extra ones idle out like any standby.
+ */
+export function serverLimit(
+  names: readonly string[],
+  lock: string,
+  now: bigint,
+  max: number,
+): number {
+  let demand = 0;
+  for (const name of names) {
+    const m = /^[dm]-([0-9a-f]{16})-\d+$/.exec(name);
+    if (m === null) continue;
+    const t = BigInt(`0x${m[1]}`);
+    if (t <= now && now - t <= DEMAND_WINDOW_NS) demand++;
+  }
+  // "<target> <16 hex: monotonic ns until it holds>\n" (pool.cc HeldTarget).
+  const held = /^\s*(\d+) ([0-9a-f]{16})\n?$/.exec(lock);
+  const grown = held !== null && now <= BigInt(`0x${held[2]}`) ? Number(held[1]) : 0;
+  return Math.max(MIN_SERVERS, Math.min(Math.max(demand, grown), max));
+}
+
 /**
  * What an action could leave behind: active handles/requests/timers and process listeners (how
  * many of each), and open fds (linux.warmFdIds: number and file identity, /dev/null aside).
@@ -268,6 +308,8 @@ class StandbyProcess implements Standby {
   private ready = '';
   private listener = -1;
   private uses = 0;
+  /** CONTAINERD_SHIM_WARM_MAX of its boot environment (an action's may differ). */
+  private readonly maxServers = maxTarget();
   /** RSS once booted (modules loaded). */
   private readonly rss: number;
   /**
@@ -459,7 +501,8 @@ class StandbyProcess implements Standby {
     let exit: string | undefined;
     try {
       this.restoreImage();
-      if (this.servers() >= MAX_SERVERS) exit = `${MAX_SERVERS} action servers wait already`;
+      const [servers, limit] = this.servers();
+      if (servers >= limit) exit = `${servers} action servers wait already (${limit} kept)`;
     } catch (err) {
       exit = `cannot restore it: ${(err as Error).message}`;
     }
@@ -513,12 +556,20 @@ class StandbyProcess implements Standby {
     process.exitCode = undefined;
   }
 
-  /** Action servers of this pool waiting now. */
-  private servers(): number {
+  /** Action servers of this pool waiting now, and how many it keeps (serverLimit). */
+  private servers(): [number, number] {
     try {
-      return fs.readdirSync(this.pool).filter((n) => n.startsWith('a-')).length;
+      const names = fs.readdirSync(this.pool);
+      let lock = '';
+      try {
+        lock = fs.readFileSync(path.join(this.pool, 'lock'), 'latin1');
+      } catch {
+        // no grown target yet
+      }
+      const limit = serverLimit(names, lock, process.hrtime.bigint(), this.maxServers);
+      return [names.filter((n) => n.startsWith('a-')).length, limit];
     } catch {
-      return MAX_SERVERS;
+      return [MIN_SERVERS, MIN_SERVERS];
     }
   }
 }
