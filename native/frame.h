@@ -18,7 +18,9 @@ namespace shim {
 // slice of Node's own Buffer pool does), and one Float64Array reused for every batch's frame table.
 class BatchPool {
  public:
-  static constexpr size_t kPoolSize = 64u << 10;
+  // As large as the largest batch copied in: each process keeps one whole (a shim daemon reads a
+  // few kB in its life), and a busy connection replaces it every 16 KiB of small frames.
+  static constexpr size_t kPoolSize = 16u << 10;
   // Batches up to this size are copied into the pool; larger ones keep their own memory.
   static constexpr size_t kCopyMax = 16u << 10;
   BatchPool() = default;

@@ -90,7 +90,7 @@ export interface PosixBinding {
   ) => NativeChannel;
   /** Queued output past which a Channel's writers wait for a drain event. */
   writeHighWaterMark: number;
-  /** This thread's staging buffer for NativeChannel.sendStaged (64 KiB). */
+  /** This thread's staging buffer for NativeChannel.sendStaged (8 KiB). */
   staging(): Buffer;
   /** What adaptive busy polling did in this thread so far. */
   spinStats(): SpinStats;

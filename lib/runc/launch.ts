@@ -13,7 +13,7 @@
 // stderr, its JSON on stdout), the fd polled and read here (PipeReader), without a stream: a
 // socket's first use costs a daemon ~2 ms of CPU (stream code compiled and run for runc start on
 // containerd's clock), and ~0.3 ms each later command, against ~0.6 and ~0.1.
-import { spawn } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
@@ -110,6 +110,10 @@ export function launchChildProcess(
   stdio: StdioSpec[],
   extraFiles: number[],
 ): Launched {
+  // Loaded here: a daemon that spawns through the addon never needs it (child_process, dgram and
+  // their internals: ~0.1 MiB private).
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawn } = require('node:child_process') as typeof ChildProcess;
   const plain = stdio.map((s) => (isCollect(s) ? 'pipe' : s));
   const child = spawn(argv[0], argv.slice(1), { stdio: [...plain, ...extraFiles] });
   const pipes = [child.stdin, child.stdout, child.stderr];

@@ -22,7 +22,7 @@ namespace shim {
 namespace {
 
 constexpr size_t kFlushNow = 1 << 20;  // flush inline once this much output is queued
-constexpr size_t kStagingSize = 64u << 10;  // sendStaged's buffer
+constexpr size_t kStagingSize = 8u << 10;  // sendStaged's buffer: STAGED_MAX in lib/ttrpc/transport.ts
 constexpr size_t kDrainMark = 256 << 10;  // above this, JS waits for the drain event
 // A check (poll + yield) that kept us off the CPU this long means another thread wanted this CPU:
 // spinning only pays when the CPU would otherwise go idle (a busy CPU does not sleep, and a

@@ -10,7 +10,7 @@
 //                                `X-containerd.*` option: not handled here
 //   ERR_MOUNT_HELPER             the child process that mounts from another working directory
 //                                (long overlay options) failed to run
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -231,6 +231,9 @@ function mountIn(
   }
   const nativeModule = path.join(__dirname, '..', '..', 'native');
   const args = JSON.stringify({ source, target: path.resolve(target), fstype, flags, data });
+  // Loaded here: only long overlay options need it, and a daemon keeps what it loads.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { spawnSync } = require('node:child_process') as typeof ChildProcess;
   const result = spawnSync(process.execPath, ['-e', MOUNT_IN_CHILD, nativeModule, args], {
     cwd,
     encoding: 'utf8',
