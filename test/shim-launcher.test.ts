@@ -27,6 +27,7 @@ import {
   waitNoStandbys,
   waitReady,
 } from './helpers/warm';
+import { requireCondition } from './helpers/env';
 
 const top = path.resolve(__dirname, '..', '..');
 const CLI = path.join(top, 'bin', 'containerd-shim');
@@ -379,13 +380,22 @@ describe('shim launcher and containerd-shim package', function () {
     for (let i = 0; i < 5 && told === 0; i++) {
       await emptyPool();
       const before = new Set(fs.readdirSync(seen));
-      const marker = claimed(0);
+      const markers = [claimed(0)];
       const t0 = process.hrtime.bigint();
       prewarm(binary, env); // returns once its helper decided and forked the boot
       const soon = process.hrtime.bigint() - t0 < 300_000_000n;
-      const note = await nextBoot(before);
-      fs.rmSync(marker, { force: true });
-      if (!soon) continue;
+      // The burst goes on until the boot's note: its helper raises the boot once claims stop.
+      const burst = setInterval(() => markers.push(claimed(0)), 50);
+      let note: string;
+      try {
+        note = await nextBoot(before);
+      } finally {
+        clearInterval(burst);
+      }
+      // Past pool.h's kDemandWindowMs (2 s) of claims, the helper raises it anyway.
+      const within = process.hrtime.bigint() - t0 < 2_000_000_000n;
+      for (const m of markers) fs.rmSync(m, { force: true });
+      if (!soon || !within) continue;
       told++;
       assert.equal(note, lowers ? 'autogroup19' : hasAutogroup ? 'autogroup0' : 'no autogroup');
     }
@@ -399,6 +409,58 @@ describe('shim launcher and containerd-shim package', function () {
     assert.equal(await nextBoot(before), hasAutogroup ? 'autogroup0' : 'no autogroup');
     fs.rmSync(marker, { force: true });
     await settled();
+  });
+
+  it('a boot left in the background by a burst is raised once its claims stop, with no top-up after them', async function () {
+    // A boot that never gets the CPU (a preload script stops it): nothing becomes ready, so
+    // no refill, and no claim follows: only the helper that lowered it can raise it.
+    requireCondition(
+      this,
+      process.getuid!() === 0 && fs.existsSync('/proc/self/autogroup'),
+      'root and CONFIG_SCHED_AUTOGROUP',
+      'unprivileged or without autogroups, boots are never lowered (tested above)',
+    );
+    const probe = path.join(dir, 'burst-stop.js');
+    fs.writeFileSync(
+      probe,
+      `if (process.env.__CONTAINERD_SHIM_STANDBY) process.kill(process.pid, 'SIGSTOP');`,
+    );
+    const root = path.join(dir, 'warm-raise');
+    const env = {
+      ...warmEnv,
+      CONTAINERD_SHIM_WARM_DIR: root,
+      CONTAINERD_SHIM_WARM_POOL: '1',
+      NODE_OPTIONS: `--require ${probe}`,
+    };
+    const pool = prewarm(binary, env);
+    try {
+      // The boot once node ran the probe: stopped.
+      let boot: number | undefined;
+      for (const until = Date.now() + 60_000; boot === undefined;) {
+        boot = standbyPids(root).find((pid) =>
+          /^\d+ \(.*\) T /.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')),
+        );
+        if (boot === undefined && Date.now() > until) throw new Error('no stopped boot');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      // As a burst's top-up leaves it: in the background (SCHED_IDLE, autogroup nice 19).
+      fs.writeFileSync(`/proc/${boot}/autogroup`, '19');
+      // A claim just now, then a top-up: the pool is under half ready, claims still come, so
+      // it stays in the background; no other top-up comes after.
+      const ns = process.hrtime.bigint();
+      fs.writeFileSync(
+        path.join(pool, `d-${ns.toString(16).padStart(16, '0')}-${process.pid}`),
+        '',
+      );
+      prewarm(binary, env);
+      for (const until = Date.now() + 60_000; autogroupOf(boot) !== 0;) {
+        if (Date.now() > until) throw new Error(`boot ${boot} still at autogroup nice 19`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      for (const pid of standbyPids(root)) process.kill(pid, 'SIGKILL');
+      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+    }
   });
 
   it('boots that never get the CPU (stopped) cost nothing but the cold path: actions run, boots stay bounded', async () => {

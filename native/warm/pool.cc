@@ -197,6 +197,48 @@ bool Background(size_t misses, size_t ready, size_t target, unsigned long long l
   ::_exit(127);
 }
 
+// A pool under half ready whose boots stay in the background because a burst's claims still
+// come (Background) is raised by the first top-up after the claims stop. There may be none (no
+// later claim, and no standby ready to refill): its boots would then wait at SCHED_IDLE for as
+// long as the machine is busy. So the helper that lowered them waits until no claim came for
+// kQuietMs and puts the boots under way back at full weight, as a top-up then would; claims
+// that keep coming longer than kDemandWindowMs raise them too (a long burst).
+void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
+  const unsigned long long quiet = kQuietMs * 1000000ull;
+  const unsigned long long give_up = NowNs() + kDemandWindowMs * 1000000ull;
+  for (;;) {
+    unsigned long long now = NowNs();
+    if (last_claim + quiet > now && now < give_up) {
+      unsigned long long wait = std::min(last_claim + quiet - now, give_up - now);
+      timespec pause{static_cast<time_t>(wait / 1000000000ull),
+                     static_cast<long>(wait % 1000000000ull)};
+      ::nanosleep(&pause, nullptr);
+    }
+    DIR* dir = ::opendir(pool.c_str());
+    if (dir == nullptr) return;
+    unsigned long long newest = last_claim, t;
+    std::vector<std::string> boots;
+    bool missed;
+    while (dirent* e = ::readdir(dir)) {
+      if (ParseDemandName(e->d_name, &t, &missed)) {
+        newest = std::max(newest, t);
+      } else if (e->d_name[0] == 'b' && e->d_name[1] == '-') {
+        boots.push_back(pool + "/" + e->d_name);
+      }
+    }
+    ::closedir(dir);
+    if (newest > last_claim && NowNs() < give_up) {
+      last_claim = newest;  // still claiming
+      continue;
+    }
+    for (const auto& path : boots) {
+      pid_t pid = MarkerPid(path);
+      if (pid > 0) SetAutogroupNice(pid, 0, 0);
+    }
+    return;
+  }
+}
+
 // Runs in the forked helper: sweep, count, boot.
 [[noreturn]] void TopUpChild(const std::string& pool, size_t target, size_t cap,
                              size_t max_boots, const BootSpec& spec) {
@@ -277,6 +319,13 @@ bool Background(size_t misses, size_t ready, size_t target, unsigned long long l
     if (g > 0) ::dprintf(marker, "%d\n", static_cast<int>(g));
     ::close(marker);
     if (g < 0) ::unlink(marker_path.c_str());
+  }
+  // In the background only because claims still come: raise them once the claims stop.
+  // In a child of its own: a launcher may wait for this helper (TopUp's `wait`), never for that.
+  if (background && 2 * ready < target && CanLower() && ::fork() == 0) {
+    ::syscall(SYS_close_range, 3U, ~0U, 0U);  // the pool lock included: not held while waiting
+    RaiseWhenQuiet(pool, last_claim);
+    ::_exit(0);
   }
   ::_exit(0);
 }
