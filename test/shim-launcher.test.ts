@@ -15,6 +15,10 @@ import { packageShim } from '../lib/shim/package';
 import { MIN_SERVERS, serverLimit } from '../lib/shim/warm/standby';
 import {
   autogroupOf,
+  BOOT_GROUP,
+  cpuCgroupDir,
+  idleGroupsUsable,
+  inBootGroup,
   killStandbys,
   onePoolEnv,
   pools,
@@ -240,7 +244,7 @@ describe('shim launcher and containerd-shim package', function () {
     assert.match(out, /^io\.containerd\.empty\.v1:/);
   });
 
-  it("standbys boot at SCHED_IDLE and nice 19 (their session's autogroup too while the pool is half full), and are back at the launcher's scheduling once ready", async () => {
+  it("standbys boot at SCHED_IDLE and nice 19 (in an idle cpu cgroup while the pool is half full), and are back at the launcher's scheduling once ready", async () => {
     // A preload script (a pool of its own: NODE_OPTIONS is boot environment) notes how each
     // standby was scheduled when node started running it.
     const seen = path.join(dir, 'boot-sched');
@@ -255,7 +259,12 @@ describe('shim launcher and containerd-shim package', function () {
       function schedOf(p) {
         const s = require('fs').readFileSync('/proc/' + p + '/stat', 'utf8');
         const f = s.slice(s.lastIndexOf(')') + 2).split(' ');
-        return 'policy=' + f[38] + ' nice=' + f[16] + ' ' + autogroup(p);
+        return 'policy=' + f[38] + ' nice=' + f[16] + ' ' + autogroup(p) + ' ' + cpuGroup(p);
+      }
+      function cpuGroup(p) {
+        const idle = require('fs').readFileSync('/proc/' + p + '/cgroup', 'utf8').split('\\n')
+          .some((l) => /^\\d+:[^:]*:.*\\/${BOOT_GROUP}$/.test(l));
+        return idle ? 'idle group' : 'own group';
       }
       function autogroup(p) {
         try {
@@ -273,13 +282,24 @@ describe('shim launcher and containerd-shim package', function () {
     // the root cpu cgroup) that competes with the others at its autogroup's nice value, whatever
     // its tasks' policy: a boot's setsid() must lower it as well, or SCHED_IDLE means nothing
     // against the daemons, containerd and runc in other sessions. A new session's is 0.
+    // That group entity is no SCHED_IDLE task to the scheduler though: a woken runc may wait
+    // for it to finish its slice. So where the kernel has cpu.idle, a background boot waits in
+    // a child cpu cgroup marked idle instead (any other task preempts it at once); the
+    // autogroup lowered only where it has not.
     const hasAutogroup = autogroupOf(first[0]!) !== undefined;
+    const idleGroup = idleGroupsUsable();
     const ours = `policy=0 nice=${os.getPriority()}`;
+    const autogroup = (nice: number): string =>
+      hasAutogroup ? `autogroup${nice}` : 'no autogroup';
     const bootOf = (background: boolean): string =>
       // Unprivileged, a standby could not leave SCHED_IDLE again (RLIMIT_NICE): it boots as is.
       process.getuid!() !== 0
-        ? `${ours} ${hasAutogroup ? 'autogroup0' : 'no autogroup'}`
-        : `policy=5 nice=19 ${hasAutogroup ? `autogroup${background ? 19 : 0}` : 'no autogroup'}`;
+        ? `${ours} ${autogroup(0)} own group`
+        : !background
+          ? `policy=5 nice=19 ${autogroup(0)} own group`
+          : idleGroup
+            ? `policy=5 nice=19 ${autogroup(0)} idle group`
+            : `policy=5 nice=19 ${autogroup(19)} own group`;
     const seenOf = (pid: number): string => fs.readFileSync(path.join(seen, String(pid)), 'utf8');
     // An empty pool is needed now (the next claims would boot cold nodes): full weight.
     for (const pid of first) assert.equal(seenOf(pid), bootOf(false), `boot ${pid}, empty pool`);
@@ -303,6 +323,7 @@ describe('shim launcher and containerd-shim package', function () {
     assert.ok(threads.length > 1);
     assert.deepEqual(new Set(threads), new Set([ours]), 'every thread of a ready standby');
     assert.equal(autogroupOf(pid) ?? 0, 0, "a ready standby's autogroup");
+    assert.equal(inBootGroup(pid), false, "a ready standby's cpu cgroup");
   });
 
   it('while claims that found a standby keep coming, an emptied pool boots in the background; once they stop, at full weight', async () => {
@@ -318,6 +339,9 @@ describe('shim launcher and containerd-shim package', function () {
         try {
           a = 'autogroup' + / nice (-?\\d+)/.exec(require('fs').readFileSync('/proc/self/autogroup', 'utf8'))[1];
         } catch {}
+        const idle = require('fs').readFileSync('/proc/self/cgroup', 'utf8').split('\\n')
+          .some((l) => /^\\d+:[^:]*:.*\\/${BOOT_GROUP}$/.test(l));
+        if (idle) a += ' idle group';
         require('fs').writeFileSync(${JSON.stringify(seen)} + '/' + process.pid, a);
       }`,
     );
@@ -397,7 +421,8 @@ describe('shim launcher and containerd-shim package', function () {
       for (const m of markers) fs.rmSync(m, { force: true });
       if (!soon || !within) continue;
       told++;
-      assert.equal(note, lowers ? 'autogroup19' : hasAutogroup ? 'autogroup0' : 'no autogroup');
+      const background = idleGroupsUsable() ? 'autogroup0 idle group' : 'autogroup19';
+      assert.equal(note, lowers ? background : hasAutogroup ? 'autogroup0' : 'no autogroup');
     }
     // The claims stopped (the last one a second ago): an emptied pool is for the next burst,
     // at full weight. Whenever the top-up runs: its claim is quiet, or older than the demand
@@ -443,8 +468,17 @@ describe('shim launcher and containerd-shim package', function () {
         if (boot === undefined && Date.now() > until) throw new Error('no stopped boot');
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
-      // As a burst's top-up leaves it: in the background (SCHED_IDLE, autogroup nice 19).
-      fs.writeFileSync(`/proc/${boot}/autogroup`, '19');
+      // As a burst's top-up leaves it: in the background (SCHED_IDLE, in the idle cpu cgroup
+      // where the kernel has one, else at autogroup nice 19).
+      const idleGroup = idleGroupsUsable();
+      if (idleGroup) {
+        const group = path.join(cpuCgroupDir('self')!, BOOT_GROUP);
+        fs.mkdirSync(group, { recursive: true });
+        fs.writeFileSync(path.join(group, 'cgroup.procs'), String(boot));
+        assert.ok(inBootGroup(boot));
+      } else {
+        fs.writeFileSync(`/proc/${boot}/autogroup`, '19');
+      }
       // A claim just now, then a top-up: the pool is under half ready, claims still come, so
       // it stays in the background; no other top-up comes after.
       const ns = process.hrtime.bigint();
@@ -453,8 +487,8 @@ describe('shim launcher and containerd-shim package', function () {
         '',
       );
       prewarm(binary, env);
-      for (const until = Date.now() + 60_000; autogroupOf(boot) !== 0;) {
-        if (Date.now() > until) throw new Error(`boot ${boot} still at autogroup nice 19`);
+      for (const until = Date.now() + 60_000; autogroupOf(boot) !== 0 || inBootGroup(boot);) {
+        if (Date.now() > until) throw new Error(`boot ${boot} still in the background`);
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     } finally {

@@ -271,9 +271,9 @@ Napi::Value WarmAdopt(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// warmRenice(nice): every thread back from a boot's SCHED_IDLE to SCHED_OTHER, at `nice`, and
-// its session's autogroup back to nice 0 (a standby that finished booting, pool.cc Boot): a
-// claimed standby answers at normal speed.
+// warmRenice(nice): every thread back from a boot's SCHED_IDLE to SCHED_OTHER, at `nice`, the
+// process out of the boots' idle cpu cgroup and its session's autogroup back to nice 0 (a
+// standby that finished booting, pool.cc Boot): a claimed standby answers at normal speed.
 Napi::Value WarmRenice(const Napi::CallbackInfo& info) {
   std::vector<pid_t> threads = Threads();
   for (pid_t tid : threads) {
@@ -285,6 +285,7 @@ Napi::Value WarmRenice(const Napi::CallbackInfo& info) {
   SetNice(info.Env(), info[0].As<Napi::Number>().Int32Value(), threads);
   // Off the critical path (before the standby publishes itself): waits out the kernel's rate
   // limit if it must.
+  if (!warm::LeaveIdleGroup(0)) AdoptError(info.Env(), "leave the boots' idle cpu cgroup");
   if (!warm::SetAutogroupNice(0, 0, 500)) AdoptError(info.Env(), "set the autogroup's nice value");
   return info.Env().Undefined();
 }

@@ -48,10 +48,10 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 
 // Forks a helper that sweeps stale entries and boots the missing standbys up to the target
 // (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
-// /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; its session's
-// autogroup at nice 19 too unless claims missed in the last 2 s, or fewer than half the target
-// are ready and no claim came in the last kQuietMs; which also puts the boots under way back
-// at 0), then exits; the booted standbys are orphans (reaped by init or a subreaper).
+// /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; in an idle cpu
+// cgroup (kBootGroup; else its session's autogroup at nice 19) too unless claims missed in the
+// last 2 s, or fewer than half the target are ready and no claim came in the last kQuietMs;
+// which also puts the boots under way back at full weight), then exits; the booted standbys are orphans (reaped by init or a subreaper).
 // Waits for the helper (a few fork()s) when `wait` is set. The helper shows a command line of
 // its own (SetCommandLineArea), not the launcher's.
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
@@ -73,5 +73,18 @@ bool AutogroupNice(pid_t pid, int* nice);
 // 100 ms machine-wide (EAGAIN): retried for up to `retry_ms`. True when it is `nice` now, or
 // this process (pid 0) has no autogroup it can read.
 bool SetAutogroupNice(pid_t pid, int nice, int retry_ms);
+
+// Background boots wait in a child of the booting process's cpu cgroup with cpu.idle set: the
+// kernel lets any other task preempt them at once. SCHED_IDLE alone does not do that for a
+// boot in a session of its own: in the root cgroup its autogroup is an ordinary group entity
+// to the scheduler, one that may finish its slice before a woken runc runs.
+constexpr char kBootGroup[] = "containerd-shim-node-boots";
+// The directory of process `pid`'s cgroup (0: this one) in the cpu controller's hierarchy.
+std::string CpuCgroupDir(pid_t pid);
+// Moves this process there (created if missing). False when the kernel or cgroup setup does
+// not allow it (no cpu controller, no cpu.idle, no permission).
+bool EnterIdleGroup();
+// Moves process `pid` (0: this one) back to the parent of that group if it is in it.
+bool LeaveIdleGroup(pid_t pid);
 
 }  // namespace warm

@@ -97,6 +97,50 @@ export function autogroupOf(pid: number): number | undefined {
   return Number(m[1]);
 }
 
+/** The cpu cgroup background boots wait in (native/warm/pool.h kBootGroup). */
+export const BOOT_GROUP = 'containerd-shim-node-boots';
+
+/**
+ * The directory of `pid`'s cgroup in the cpu controller's hierarchy (a v1 hierarchy mounted
+ * with the cpu option, else the v2 one), as native/warm/pool.cc finds it; undefined if none.
+ */
+export function cpuCgroupDir(pid: number | 'self'): string | undefined {
+  let v1: string | undefined, v2: string | undefined;
+  for (const line of fs.readFileSync('/proc/mounts', 'utf8').split('\n')) {
+    const [, dir, type, opts] = line.split(' ');
+    if (type === 'cgroup2') v2 ??= dir;
+    if (type === 'cgroup' && opts!.split(',').includes('cpu')) v1 ??= dir;
+  }
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    const dir = v1 && m[1]!.split(',').includes('cpu') ? v1 : !v1 && m[1] === '' ? v2 : undefined;
+    if (dir !== undefined) return path.join(dir, m[2]!);
+  }
+  return undefined;
+}
+
+/** Whether `pid` is in the boots' idle cpu cgroup. */
+export function inBootGroup(pid: number): boolean {
+  return path.basename(cpuCgroupDir(pid) ?? '') === BOOT_GROUP;
+}
+
+/**
+ * Whether a boot of this (root) process could wait in an idle cpu cgroup below its own: the
+ * kernel has cpu.idle there (v1), or this v2 cgroup hands the cpu controller down.
+ */
+export function idleGroupsUsable(): boolean {
+  const dir = cpuCgroupDir('self');
+  if (dir === undefined || process.getuid!() !== 0) return false;
+  if (fs.existsSync(path.join(dir, 'cgroup.subtree_control'))) {
+    return fs
+      .readFileSync(path.join(dir, 'cgroup.subtree_control'), 'utf8')
+      .split(/\s/)
+      .includes('cpu');
+  }
+  return fs.existsSync(path.join(dir, 'cpu.idle'));
+}
+
 /**
  * Boots `binary`'s pool (`--containerd-shim-prewarm`, with containerd's environment `env`) and
  * returns the pool directory it uses.
