@@ -32,6 +32,7 @@ import type { Any } from './util';
 import { endColdBoot } from './warm/boot-hook';
 import { warmEnv } from './warm/env';
 import { prepareStandby } from './warm/preload';
+import { refillDue } from './warm/refill';
 import { openStandby } from './warm/standby';
 
 /** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
@@ -241,18 +242,22 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     handshaker: platform.handshaker(),
     logger,
     interceptors: [
-      (_context, request, next) => {
+      (context, request, next) => {
         releaser.activity();
         // The events connection is made once containerd talks to us, after the first request's
         // synchronous work (Create has started runc by then): not on the first event's clock.
+        let answer: Promise<unknown>;
         if (!served) {
           served = true;
           setImmediate(() => publisher.prepare());
           // A cold daemon's boot ends with its first request: the messages it loads on first
           // use (Create's, its answer's) still come from the boot cache, the rest as usual.
-          return next(request).finally(() => setImmediate(endColdBoot));
+          answer = next(request).finally(() => setImmediate(endColdBoot));
+        } else {
+          answer = next(request);
         }
-        return next(request);
+        // A refill deferred for this daemon boots once Start is answered (warm/refill.ts).
+        return context.method === 'Start' ? answer.finally(refillSoon) : answer;
       },
     ],
   });
@@ -277,6 +282,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   // `<shim> delete` only once that answer arrived and the connection closed.
   await new Promise<void>((resolve) => setImmediate(resolve));
   logger.debug({ reason: why }, 'Shutting down shim instance');
+  refillDue();
   releaser.stop();
   await server.shutdown({ timeoutMs: 5000 });
   logger.debug('ttrpc server stopped');
@@ -284,6 +290,11 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   cleanupSockets(ownSocket);
   logger.debug('shim exited');
   await closeShimLog(logger);
+}
+
+/** refillDue() once the answer in hand went out (after this turn's writes). */
+function refillSoon(): void {
+  setImmediate(refillDue);
 }
 
 /** The path of the socket inherited on `fd` (undefined for an abstract one or on failure). */
