@@ -323,7 +323,8 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
   ::closedir(dir);
 
   target = Grow(lock, target, Wanted(target, demand, misses, cap), cap, now);
-  size_t have = ready + booting + deferred;
+  // A deferred refill waits only while the pool covers its demand: once claims miss, it boots.
+  size_t have = ready + booting + (misses == 0 ? deferred : 0);
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
@@ -451,7 +452,7 @@ void RecordDemand(const std::string& pool, size_t cap, bool missed) {
 bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) return false;
-  size_t have = 0, demand = 0, misses = 0;
+  size_t have = 0, deferred = 0, demand = 0, misses = 0;
   unsigned long long now = NowNs(), t;
   bool missed;
   pid_t pid;
@@ -459,7 +460,7 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
     if ((e->d_name[0] == 's' || e->d_name[0] == 'b') && e->d_name[1] == '-') {
       have++;
     } else if (ParseDeferName(e->d_name, &pid)) {
-      have += DeferPending(pool + "/" + e->d_name, pid);
+      deferred += DeferPending(pool + "/" + e->d_name, pid);
     } else if (ParseDemandName(e->d_name, &t, &missed) && Recent(t, now)) {
       demand++;
       misses += missed;
@@ -467,6 +468,7 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
   }
   ::closedir(dir);
   size_t held = std::min(HeldTarget(pool, now), cap);
+  if (misses == 0) have += deferred;  // as TopUpChild counts them
   return have < std::max(Wanted(target, demand, misses, cap), held);
 }
 
