@@ -697,6 +697,21 @@ describe('shim launcher and containerd-shim package', function () {
       await stop(output, 'defer-never');
     });
 
+    it('a claim that missed boots at once, whatever refill is deferred', async () => {
+      const { env, pool } = await setUp('missed', 3, '600000');
+      const first = start(env, 'defer-missed-1');
+      const daemon = daemonOf(first.trace);
+      assert.ok(daemon > 0, first.trace);
+      // The fresh standbys left die: the next daemon claim misses and its daemon starts cold.
+      for (const pid of readySockets(pool).map(socketPid)) process.kill(pid, 'SIGKILL');
+      const second = start(env, 'defer-missed-2');
+      assert.match(second.trace, /^daemon cold: /m);
+      await waitReady(pool, 2); // within 600 s only that claim's top-up boots them
+      assert.ok(fs.existsSync(path.join(pool, `r-${daemon}`)), 'the first is still deferred');
+      await stop(first.output, 'defer-missed-1');
+      await stop(second.output, 'defer-missed-2');
+    });
+
     it('a claim that leaves no fresh standby ready boots its replacement at once', async () => {
       const { env, pool } = await setUp('low', 1, '600000');
       const { output, trace } = start(env, 'defer-low');

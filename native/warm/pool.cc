@@ -4,11 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
-#include <poll.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -605,7 +605,10 @@ void TopUpWhenDue(const std::string& pool, size_t target, size_t cap, size_t max
     for (int fd = 0; fd < 3; fd++) ::dup2(null, fd);
     ::close(null);
   }
-  ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+  // Closed, not only close-on-exec: this helper may wait a while, holding nothing meanwhile.
+  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
+    for (int fd = 3; fd < 1024; fd++) ::close(fd);
+  }
   WaitDue(pool, std::move(names));
   TopUpChild(pool, target, cap, max_boots, spec);
 }
