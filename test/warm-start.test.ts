@@ -184,7 +184,7 @@ function assertPoolClean(root: string): void {
       const m = /^(?:boot-cache\.|t-)(\d+)$/.exec(n);
       return m !== null && alive(Number(m[1]));
     };
-    // r-<pid>: a deferred refill (native/warm/pool.h), gone once its daemon answered Start; a
+    // r-<pid>: a deferred refill (native/warm/pool.h), gone once its daemon shut down; a
     // daemon killed before that leaves it to the next top-up's sweep.
     const junk = fs
       .readdirSync(pool)

@@ -242,22 +242,18 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     handshaker: platform.handshaker(),
     logger,
     interceptors: [
-      (context, request, next) => {
+      (_context, request, next) => {
         releaser.activity();
         // The events connection is made once containerd talks to us, after the first request's
         // synchronous work (Create has started runc by then): not on the first event's clock.
-        let answer: Promise<unknown>;
         if (!served) {
           served = true;
           setImmediate(() => publisher.prepare());
           // A cold daemon's boot ends with its first request: the messages it loads on first
           // use (Create's, its answer's) still come from the boot cache, the rest as usual.
-          answer = next(request).finally(() => setImmediate(endColdBoot));
-        } else {
-          answer = next(request);
+          return next(request).finally(() => setImmediate(endColdBoot));
         }
-        // A refill deferred for this daemon boots once Start is answered (warm/refill.ts).
-        return context.method === 'Start' ? answer.finally(refillSoon) : answer;
+        return next(request);
       },
     ],
   });
@@ -282,7 +278,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   // `<shim> delete` only once that answer arrived and the connection closed.
   await new Promise<void>((resolve) => setImmediate(resolve));
   logger.debug({ reason: why }, 'Shutting down shim instance');
-  refillDue();
+  refillDue(); // a refill deferred for this daemon boots now (warm/refill.ts)
   releaser.stop();
   await server.shutdown({ timeoutMs: 5000 });
   logger.debug('ttrpc server stopped');
@@ -290,11 +286,6 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   cleanupSockets(ownSocket);
   logger.debug('shim exited');
   await closeShimLog(logger);
-}
-
-/** refillDue() once the answer in hand went out (after this turn's writes). */
-function refillSoon(): void {
-  setImmediate(refillDue);
 }
 
 /** The path of the socket inherited on `fd` (undefined for an abstract one or on failure). */

@@ -330,7 +330,7 @@ int Main(int argc, char** argv) {
         if (warm::PoolLacks(pool, settings.target, cap)) {
           warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, false);
         } else if (action == "start" && warm::RefillDeferred(pool)) {
-          // The daemon's replacement boots once it answered Start (pool.h DeferRefill).
+          // The daemon's replacement boots once it shuts down, or later (pool.h DeferRefill).
           warm::TopUpWhenDue(pool, settings.target, cap, settings.max_boots, spec);
         }
         return status;

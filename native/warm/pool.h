@@ -13,10 +13,10 @@
 //                     idle timeout; older ones are swept by the next claim or top-up, and no
 //                     more than the cap (+1 miss) are kept, so the directory stays small.
 //   r-<pid>           a deferred refill (DeferRefill): the boot replacing the standby that
-//                     became daemon <pid> waits until that daemon answered Start (it removes the
-//                     marker), so it does not run beside the container's `runc create` and
-//                     `runc start`. Counted as a standby on its way while <pid> lives, for at
-//                     most DeferMs() after the marker's mtime.
+//                     became daemon <pid> waits until that daemon shuts down (it removes the
+//                     marker), so it does not run beside the container's `runc create`,
+//                     `runc start` and teardown. Counted as a standby on its way while <pid>
+//                     lives, for at most DeferMs() after the marker's mtime.
 #pragma once
 #include <sys/types.h>
 
@@ -39,7 +39,7 @@ constexpr long long kDemandWindowMs = 2000;
 // A pool whose claims stopped this long ago (none missed) is between bursts: a pool less
 // than half ready then boots its standbys at full weight (pool.cc Background).
 constexpr long long kQuietMs = 300;
-// How long a deferred refill (r-<pid>) waits at most for its daemon's Start:
+// How long a deferred refill (r-<pid>) waits at most for its daemon to shut down:
 // CONTAINERD_SHIM_WARM_DEFER_MS (default 1000, at most 600 000; 0: refills are never deferred).
 long long DeferMs();
 // The cap on the demand-grown target: CONTAINERD_SHIM_WARM_MAX (default 16, at most 64).
@@ -69,7 +69,7 @@ void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
 // (writes r-<daemon>) when the pool can wait, that is when no claim of the last 2 s missed and
 // more standbys are ready than refills are deferred already (each deferral is backed by a ready
 // standby for the next claim). True when deferred; the daemon removes the marker once it
-// answered Start (lib/shim/warm/refill.ts), and TopUpWhenDue boots then.
+// shuts down (lib/shim/warm/refill.ts), and TopUpWhenDue boots then.
 bool DeferRefill(const std::string& pool, pid_t daemon);
 
 // Cheap (no lock): whether a deferred refill is pending (r-<pid>: <pid> alive, marker younger
