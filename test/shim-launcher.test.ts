@@ -26,7 +26,6 @@ import {
   traceLines,
   waitNoStandbys,
   waitReady,
-  waitSettled,
 } from './helpers/warm';
 import { requireCondition } from './helpers/env';
 
@@ -598,141 +597,6 @@ describe('shim launcher and containerd-shim package', function () {
     }
   });
 
-  describe("a daemon's replacement boots once the daemon shut down (a deferred refill)", () => {
-    const grpc = (): string => path.join(dir, 'containerd.sock');
-
-    /**
-     * A pool of `size` fresh standbys and one action server (which runs `start`), nothing
-     * booting; `deferMs` for CONTAINERD_SHIM_WARM_DEFER_MS (undefined: the default).
-     */
-    async function setUp(
-      label: string,
-      size: number,
-      deferMs?: string,
-    ): Promise<{ env: Record<string, string>; pool: string }> {
-      const env: Record<string, string> = {
-        ...warmEnv,
-        CONTAINERD_SHIM_WARM_DIR: path.join(dir, `warm-defer-${label}`),
-        CONTAINERD_SHIM_WARM_POOL: String(size),
-      };
-      if (deferMs !== undefined) env.CONTAINERD_SHIM_WARM_DEFER_MS = deferMs;
-      const pool = prewarm(binary, env);
-      await waitReady(pool, size);
-      assert.equal(run(['-v'], env).status, 0); // a fresh standby becomes the action server
-      await waitReady(pool, size);
-      await waitSettled(pool);
-      assert.equal(serverSockets(pool).length, 1);
-      return { env, pool };
-    }
-
-    /** `start` of container `id` (containerd 2.3's bootstrap): its output and its daemon's pid. */
-    function start(env: Record<string, string>, id: string): { output: string; trace: string } {
-      const bundle = path.join(dir, `bundle-${id}`);
-      fs.mkdirSync(bundle, { recursive: true });
-      fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify({ ociVersion: '1.0.2' }));
-      const params = protos.bootstrap.BootstrapParams.encode({
-        instanceId: id,
-        namespace: 'default',
-        containerdGrpcAddress: grpc(),
-        containerdTtrpcAddress: `${grpc()}.ttrpc`,
-        socketDir: path.join(dir, 's'),
-      }).finish();
-      const from = traceLines(env.CONTAINERD_SHIM_WARM_LOG!).length;
-      const args = ['-namespace', 'default', '-id', id, '-address', grpc(), 'start'];
-      const r = run(args, env, { cwd: bundle, input: params });
-      assert.equal(r.status, 0, r.stderr);
-      const trace = traceLines(env.CONTAINERD_SHIM_WARM_LOG!).slice(from).join('\n');
-      assert.match(trace, /^start warm standby=\d+ status=0 \(action server\)$/m);
-      return { output: r.stdout, trace };
-    }
-
-    const daemonOf = (trace: string): number =>
-      Number(/^daemon warm standby=(\d+) \(refill deferred\)$/m.exec(trace)?.[1] ?? NaN);
-
-    it('nothing boots while the daemon serves (Start answered); once it shut down, the pool is full again', async () => {
-      const { env, pool } = await setUp('start', 3, '600000');
-      const { output, trace } = start(env, 'defer-start');
-      const daemon = daemonOf(trace);
-      assert.ok(daemon > 0, trace);
-      const address = protos.bootstrap.BootstrapResult.decode(
-        Buffer.from(output, 'latin1'),
-      ).address;
-      const client = await Client.connect(address);
-      try {
-        // The skeleton has no Start (UNIMPLEMENTED): answered all the same.
-        await new TaskClient(client).start({ id: 'defer-start' }).catch(() => undefined);
-      } finally {
-        client.close();
-      }
-      // Held for as long as the daemon serves (600 s here): the pool is one short, with
-      // nothing booting, and says why.
-      assert.ok(fs.existsSync(path.join(pool, `r-${daemon}`)), `${fs.readdirSync(pool)}`);
-      assert.equal(readySockets(pool).length, 2);
-      assert.deepEqual(
-        fs.readdirSync(pool).filter((n) => n.startsWith('b-')),
-        [],
-      );
-      await stop(output, 'defer-start');
-      await waitReady(pool, 3);
-      assert.ok(!fs.existsSync(path.join(pool, `r-${daemon}`)));
-    });
-
-    it('a daemon that dies does not leave the pool short', async () => {
-      const { env, pool } = await setUp('dies', 3, '600000');
-      const { trace } = start(env, 'defer-dies');
-      const daemon = daemonOf(trace);
-      assert.ok(daemon > 0, trace);
-      assert.equal(readySockets(pool).length, 2);
-      process.kill(daemon, 'SIGKILL');
-      await waitReady(pool, 3);
-      await waitSettled(pool);
-      assert.ok(!fs.existsSync(path.join(pool, `r-${daemon}`)), 'swept by the top-up');
-    });
-
-    it('a daemon that keeps serving: its replacement boots after CONTAINERD_SHIM_WARM_DEFER_MS', async () => {
-      const { env, pool } = await setUp('never', 3);
-      const { output, trace } = start(env, 'defer-never');
-      assert.ok(daemonOf(trace) > 0, trace);
-      await waitReady(pool, 3);
-      await stop(output, 'defer-never');
-    });
-
-    it('a claim that missed boots at once, whatever refill is deferred', async () => {
-      const { env, pool } = await setUp('missed', 3, '600000');
-      const first = start(env, 'defer-missed-1');
-      const daemon = daemonOf(first.trace);
-      assert.ok(daemon > 0, first.trace);
-      // The fresh standbys left die: the next daemon claim misses and its daemon starts cold.
-      for (const pid of readySockets(pool).map(socketPid)) process.kill(pid, 'SIGKILL');
-      const second = start(env, 'defer-missed-2');
-      assert.match(second.trace, /^daemon cold: /m);
-      await waitReady(pool, 2); // within 600 s only that claim's top-up boots them
-      assert.ok(fs.existsSync(path.join(pool, `r-${daemon}`)), 'the first is still deferred');
-      await stop(first.output, 'defer-missed-1');
-      await stop(second.output, 'defer-missed-2');
-    });
-
-    it('a claim that leaves no fresh standby ready boots its replacement at once', async () => {
-      const { env, pool } = await setUp('low', 1, '600000');
-      const { output, trace } = start(env, 'defer-low');
-      assert.match(trace, /^daemon warm standby=\d+$/m);
-      await waitReady(pool, 1); // not deferred: within 600 s only the top-up boots it
-      assert.deepEqual(
-        fs.readdirSync(pool).filter((n) => n.startsWith('r-')),
-        [],
-      );
-      await stop(output, 'defer-low');
-    });
-
-    it('CONTAINERD_SHIM_WARM_DEFER_MS=0 never defers', async () => {
-      const { env, pool } = await setUp('off', 3, '0');
-      const { output, trace } = start(env, 'defer-off');
-      assert.match(trace, /^daemon warm standby=\d+$/m);
-      await waitReady(pool, 3);
-      await stop(output, 'defer-off');
-    });
-  });
-
   it('claims that miss grow the pool to the burst (capped); it idles back to nothing', async function () {
     this.timeout(400_000);
     const root = path.join(dir, 'warm-burst');
@@ -897,12 +761,12 @@ describe('shim launcher and containerd-shim package', function () {
 });
 
 /** Connect + Shutdown on the address `start` printed (a BootstrapResult), until it is gone. */
-async function stop(output: string, id = 'launcher-test'): Promise<void> {
+async function stop(output: string): Promise<void> {
   const address = protos.bootstrap.BootstrapResult.decode(Buffer.from(output, 'latin1')).address;
   const client = await Client.connect(address);
   const task = new TaskClient(client);
-  await task.connect({ id });
-  await task.shutdown({ id }).catch(() => undefined);
+  await task.connect({ id: 'launcher-test' });
+  await task.shutdown({ id: 'launcher-test' }).catch(() => undefined);
   await client.closedPromise;
   const file = address.replace('unix://', '');
   const until = Date.now() + 20_000;

@@ -181,7 +181,7 @@ export interface LinuxBinding {
     env: string[],
     fds: number[],
     timeoutMs: number,
-  ): { pid: number; reason?: string; skipped?: string; deferred?: boolean };
+  ): { pid: number; reason?: string; skipped?: string };
   warmHello(fd: number, pool: string, stale: boolean): void;
   warmReceive(fd: number, timeoutMs: number): WarmRequest;
   warmReply(fd: number, status: number, final?: boolean): void;

@@ -32,7 +32,6 @@ import type { Any } from './util';
 import { endColdBoot } from './warm/boot-hook';
 import { warmEnv } from './warm/env';
 import { prepareStandby } from './warm/preload';
-import { refillDue } from './warm/refill';
 import { openStandby } from './warm/standby';
 
 /** Framework settings a shim may change in its constructor (like the Rust crate's `&mut Config`). */
@@ -278,7 +277,6 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   // `<shim> delete` only once that answer arrived and the connection closed.
   await new Promise<void>((resolve) => setImmediate(resolve));
   logger.debug({ reason: why }, 'Shutting down shim instance');
-  refillDue(); // a refill deferred for this daemon boots now (warm/refill.ts)
   releaser.stop();
   await server.shutdown({ timeoutMs: 5000 });
   logger.debug('ttrpc server stopped');

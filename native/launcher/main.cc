@@ -327,12 +327,8 @@ int Main(int argc, char** argv) {
       if (status >= 0) {
         Trace(settings, action + " warm standby=" + std::to_string(pid) +
                             " status=" + std::to_string(status) + kind + skipped);
-        if (warm::PoolLacks(pool, settings.target, cap)) {
+        if (warm::PoolLacks(pool, settings.target, cap))
           warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, false);
-        } else if (action == "start" && warm::RefillDeferred(pool)) {
-          // The daemon's replacement boots once it shuts down, or later (pool.h DeferRefill).
-          warm::TopUpWhenDue(pool, settings.target, cap, settings.max_boots, spec);
-        }
         return status;
       }
       Trace(settings, action + " cold after warm attempt: " + why);

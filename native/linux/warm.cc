@@ -428,8 +428,6 @@ Napi::Value WarmHandDaemon(const Napi::CallbackInfo& info) {
   if (r == 1 && status == 0) {
     warm::Release(&standby);
     result.Set("pid", Napi::Number::New(env, pid));
-    // Its replacement boots once the daemon shut down (or later), not beside runc (pool.h).
-    if (warm::DeferRefill(pool, pid)) result.Set("deferred", Napi::Boolean::New(env, true));
     if (!why.empty()) result.Set("skipped", Napi::String::New(env, why));
     return result;
   }

@@ -4,14 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -56,29 +53,6 @@ bool ParseDemandName(const char* name, unsigned long long* ns, bool* missed) {
   *ns = std::strtoull(name + 2, &end, 16);
   *missed = name[0] == 'm';
   return end == name + 18 && *end == '-';
-}
-
-// r-<pid>: a deferred refill (pool.h).
-bool ParseDeferName(const char* name, pid_t* pid) {
-  if (name[0] != 'r' || name[1] != '-') return false;
-  char* end = nullptr;
-  long p = std::strtol(name + 2, &end, 10);
-  if (end == name + 2 || *end != '\0' || p <= 0) return false;
-  *pid = static_cast<pid_t>(p);
-  return true;
-}
-
-// Whether deferred refill marker `path` of daemon `pid` still counts: the daemon lives and the
-// marker is younger than DeferMs() (file times are CLOCK_REALTIME; one in the future does not
-// count either, so a clock step never holds a boot back).
-bool DeferPending(const std::string& path, pid_t pid) {
-  struct stat st;
-  if (!Alive(pid) || ::lstat(path.c_str(), &st) != 0) return false;
-  timespec now;
-  ::clock_gettime(CLOCK_REALTIME, &now);
-  long long age_ms = (static_cast<long long>(now.tv_sec) - st.st_mtim.tv_sec) * 1000 +
-                     (now.tv_nsec - st.st_mtim.tv_nsec) / 1000000;
-  return age_ms >= 0 && age_ms < DeferMs();
 }
 
 bool Recent(unsigned long long ns, unsigned long long now) {
@@ -279,7 +253,7 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
   int lock = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (lock < 0 || ::flock(lock, LOCK_EX) != 0) ::_exit(1);
 
-  size_t ready = 0, booting = 0, demand = 0, misses = 0, deferred = 0;
+  size_t ready = 0, booting = 0, demand = 0, misses = 0;
   std::vector<std::string> boots;
   unsigned long long now = NowNs(), last_claim = 0;
   DIR* dir = ::opendir(pool.c_str());
@@ -305,9 +279,6 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
       if (!Alive(pid)) ::unlink(path.c_str());  // action servers are not counted: not fresh
     } else if (ParseClaimedName(name, &pid, &claimer)) {
       if (!Alive(claimer)) ::unlink(path.c_str());
-    } else if (ParseDeferName(name, &pid)) {
-      if (DeferPending(path, pid)) deferred++;
-      else ::unlink(path.c_str());
     } else if (name[0] == 't' && name[1] == '-') {
       long p = std::strtol(name + 2, nullptr, 10);
       if (p > 0 && !Alive(static_cast<pid_t>(p))) ::unlink(path.c_str());
@@ -323,8 +294,7 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
   ::closedir(dir);
 
   target = Grow(lock, target, Wanted(target, demand, misses, cap), cap, now);
-  // A deferred refill waits only while the pool covers its demand: once claims miss, it boots.
-  size_t have = ready + booting + (misses == 0 ? deferred : 0);
+  size_t have = ready + booting;
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
@@ -452,15 +422,12 @@ void RecordDemand(const std::string& pool, size_t cap, bool missed) {
 bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) return false;
-  size_t have = 0, deferred = 0, demand = 0, misses = 0;
+  size_t have = 0, demand = 0, misses = 0;
   unsigned long long now = NowNs(), t;
   bool missed;
-  pid_t pid;
   while (dirent* e = ::readdir(dir)) {
     if ((e->d_name[0] == 's' || e->d_name[0] == 'b') && e->d_name[1] == '-') {
       have++;
-    } else if (ParseDeferName(e->d_name, &pid)) {
-      deferred += DeferPending(pool + "/" + e->d_name, pid);
     } else if (ParseDemandName(e->d_name, &t, &missed) && Recent(t, now)) {
       demand++;
       misses += missed;
@@ -468,7 +435,6 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
   }
   ::closedir(dir);
   size_t held = std::min(HeldTarget(pool, now), cap);
-  if (misses == 0) have += deferred;  // as TopUpChild counts them
   return have < std::max(Wanted(target, demand, misses, cap), held);
 }
 
@@ -485,12 +451,11 @@ void SetCommandLineArea(int argc, char** argv) {
   cmdline_length = static_cast<size_t>(end - argv[0]);
 }
 
-namespace {
-
-// Forks the top-up helper. Its title is written before the fork, not by the child: on a busy
-// machine the child may not run for a while, showing the launcher's command line after it
-// exited.
-pid_t ForkHelper() {
+void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
+           const BootSpec& spec, bool wait) {
+  if (target == 0) return;
+  // The helper's title is written before the fork, not by the child: on a busy machine the
+  // child may not run for a while, showing the launcher's command line after it exited.
   std::string saved;
   if (cmdline_area != nullptr) {
     saved.assign(cmdline_area, cmdline_length);
@@ -498,126 +463,8 @@ pid_t ForkHelper() {
     std::memcpy(cmdline_area, kTopUpTitle, std::min(cmdline_length - 1, sizeof(kTopUpTitle) - 1));
   }
   pid_t c = ::fork();
-  if (c != 0 && cmdline_area != nullptr) std::memcpy(cmdline_area, saved.data(), cmdline_length);
-  return c;
-}
-
-// The deferred refills pending in `pool` (r-<pid> markers, DeferPending).
-std::vector<std::string> PendingDeferrals(const std::string& pool) {
-  std::vector<std::string> names;
-  DIR* dir = ::opendir(pool.c_str());
-  if (dir == nullptr) return names;
-  pid_t pid;
-  while (dirent* e = ::readdir(dir)) {
-    if (ParseDeferName(e->d_name, &pid) && DeferPending(pool + "/" + e->d_name, pid))
-      names.emplace_back(e->d_name);
-  }
-  ::closedir(dir);
-  return names;
-}
-
-// In the helper: returns once none of `names` is pending any more (removed by its daemon, its
-// daemon dead, or DeferMs() old), woken by the pool directory's removals (inotify); at most
-// DeferMs() from now, whatever happens.
-void WaitDue(const std::string& pool, std::vector<std::string> names) {
-  const unsigned long long give_up =
-      NowNs() + static_cast<unsigned long long>(DeferMs()) * 1000000ull;
-  int in = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-  if (in >= 0 && ::inotify_add_watch(in, pool.c_str(), IN_DELETE | IN_MOVED_FROM) < 0) {
-    ::close(in);
-    in = -1;
-  }
-  for (;;) {
-    pid_t pid;
-    names.erase(std::remove_if(names.begin(), names.end(),
-                               [&](const std::string& n) {
-                                 return !ParseDeferName(n.c_str(), &pid) ||
-                                        !DeferPending(pool + "/" + n, pid);
-                               }),
-                names.end());
-    unsigned long long now = NowNs();
-    if (names.empty() || now >= give_up) break;
-    // A daemon's death removes nothing: look again every 100 ms at most.
-    int ms = static_cast<int>(std::min<unsigned long long>((give_up - now) / 1000000ull + 1, 100));
-    if (in >= 0) {
-      pollfd p{in, POLLIN, 0};
-      if (::poll(&p, 1, ms) > 0) {
-        char buf[4096];
-        while (::read(in, buf, sizeof(buf)) > 0) {
-        }
-      }
-    } else {
-      timespec pause{0, static_cast<long>(ms) * 1000000L};
-      ::nanosleep(&pause, nullptr);
-    }
-  }
-  if (in >= 0) ::close(in);
-}
-
-}  // namespace
-
-long long DeferMs() {
-  const char* v = ::getenv("CONTAINERD_SHIM_WARM_DEFER_MS");
-  if (v == nullptr || *v == '\0') return 1000;
-  char* end = nullptr;
-  unsigned long long ms = std::strtoull(v, &end, 10);
-  if (*end != '\0') return 1000;
-  return static_cast<long long>(std::min<unsigned long long>(ms, 600000));
-}
-
-bool DeferRefill(const std::string& pool, pid_t daemon) {
-  if (DeferMs() == 0) return false;
-  DIR* dir = ::opendir(pool.c_str());
-  if (dir == nullptr) return false;
-  size_t ready = 0, deferred = 0, misses = 0;
-  unsigned long long now = NowNs(), t;
-  pid_t pid;
-  bool missed;
-  while (dirent* e = ::readdir(dir)) {
-    if (ParseReadyName(e->d_name, &t, &pid)) {
-      ready += Alive(pid);
-    } else if (ParseDeferName(e->d_name, &pid)) {
-      deferred += DeferPending(pool + "/" + e->d_name, pid);
-    } else if (ParseDemandName(e->d_name, &t, &missed) && Recent(t, now)) {
-      misses += missed;
-    }
-  }
-  ::closedir(dir);
-  if (misses > 0 || ready <= deferred) return false;
-  std::string path = pool + "/r-" + std::to_string(daemon);
-  ::unlink(path.c_str());  // one of a dead daemon whose pid came back: its time is not ours
-  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return false;
-  ::close(fd);
-  return true;
-}
-
-bool RefillDeferred(const std::string& pool) { return !PendingDeferrals(pool).empty(); }
-
-void TopUpWhenDue(const std::string& pool, size_t target, size_t cap, size_t max_boots,
-                  const BootSpec& spec) {
-  if (target == 0) return;
-  std::vector<std::string> names = PendingDeferrals(pool);
-  if (ForkHelper() != 0) return;
-  int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null >= 0) {
-    // Release containerd's pipes at once: `start`'s caller waits until they close.
-    for (int fd = 0; fd < 3; fd++) ::dup2(null, fd);
-    ::close(null);
-  }
-  // Closed, not only close-on-exec: this helper may wait a while, holding nothing meanwhile.
-  if (::syscall(SYS_close_range, 3U, ~0U, 0U) != 0) {
-    for (int fd = 3; fd < 1024; fd++) ::close(fd);
-  }
-  WaitDue(pool, std::move(names));
-  TopUpChild(pool, target, cap, max_boots, spec);
-}
-
-void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
-           const BootSpec& spec, bool wait) {
-  if (target == 0) return;
-  pid_t c = ForkHelper();
   if (c == 0) TopUpChild(pool, target, cap, max_boots, spec);
+  if (cmdline_area != nullptr) std::memcpy(cmdline_area, saved.data(), cmdline_length);
   if (c > 0 && wait) {
     int status;
     while (::waitpid(c, &status, 0) < 0 && errno == EINTR) {

@@ -12,11 +12,6 @@
 //                     demand. When some missed, the pool grows to their number (capped) for an
 //                     idle timeout; older ones are swept by the next claim or top-up, and no
 //                     more than the cap (+1 miss) are kept, so the directory stays small.
-//   r-<pid>           a deferred refill (DeferRefill): the boot replacing the standby that
-//                     became daemon <pid> waits until that daemon shuts down (it removes the
-//                     marker), so it does not run beside the container's `runc create`,
-//                     `runc start` and teardown. Counted as a standby on its way while <pid>
-//                     lives, for at most DeferMs() after the marker's mtime.
 #pragma once
 #include <sys/types.h>
 
@@ -39,9 +34,6 @@ constexpr long long kDemandWindowMs = 2000;
 // A pool whose claims stopped this long ago (none missed) is between bursts: a pool less
 // than half ready then boots its standbys at full weight (pool.cc Background).
 constexpr long long kQuietMs = 300;
-// How long a deferred refill (r-<pid>) waits at most for its daemon to shut down:
-// CONTAINERD_SHIM_WARM_DEFER_MS (default 1000, at most 600 000; 0: refills are never deferred).
-long long DeferMs();
 // The cap on the demand-grown target: CONTAINERD_SHIM_WARM_MAX (default 16, at most 64).
 size_t MaxTarget();
 
@@ -64,23 +56,6 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // its own (SetCommandLineArea), not the launcher's.
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
            const BootSpec& spec, bool wait);
-
-// After a claim handed the daemon role to standby `daemon`: defers the refill it calls for
-// (writes r-<daemon>) when the pool can wait, that is when no claim of the last 2 s missed and
-// more standbys are ready than refills are deferred already (each deferral is backed by a ready
-// standby for the next claim). True when deferred; the daemon removes the marker once it
-// shuts down (lib/shim/warm/refill.ts), and TopUpWhenDue boots then.
-bool DeferRefill(const std::string& pool, pid_t daemon);
-
-// Cheap (no lock): whether a deferred refill is pending (r-<pid>: <pid> alive, marker younger
-// than DeferMs()).
-bool RefillDeferred(const std::string& pool);
-
-// As TopUp (without waiting for the helper), but the helper first waits until the refills
-// deferred now are due: each marker removed by its daemon, its daemon dead, or DeferMs() past.
-// Bounded: it waits for no marker made after it started.
-void TopUpWhenDue(const std::string& pool, size_t target, size_t cap, size_t max_boots,
-                  const BootSpec& spec);
 
 // The launcher's argv strings, the memory /proc/<pid>/cmdline shows (set once by main). The
 // top-up helper outlives the launcher: with its command line it would look like the shim's

@@ -26,10 +26,9 @@ export function handDaemonToStandby(command: ServeCommand, cwd: string, listener
     HANDOVER_TIMEOUT_MS,
   );
   const skipped = result.skipped ? ` (skipped: ${result.skipped})` : '';
-  const deferred = result.deferred ? ' (refill deferred)' : '';
   trace(
     result.pid > 0
-      ? `daemon warm standby=${result.pid}${skipped}${deferred}`
+      ? `daemon warm standby=${result.pid}${skipped}`
       : `daemon cold: ${result.reason}`,
   );
   return result.pid > 0;

@@ -30,7 +30,6 @@ import * as path from 'node:path';
 import { linux, posix } from '../../native';
 import type { WarmRequest } from '../../native';
 import { takeWarmEnv, warmEnv } from './env';
-import { owesRefill } from './refill';
 import { trace } from './trace';
 
 /** RESULT status of a standby that did nothing (native/warm/protocol.h kDeclined). */
@@ -464,7 +463,6 @@ class StandbyProcess implements Standby {
     process.chdir(request.cwd);
     if (request.kind === 'daemon') {
       linux.moduleWatchClose(); // a cold daemon has no inotify instance
-      owesRefill(this.pool);
       posix.dup2(request.fds[0]!, 3);
       posix.closeFd(request.fds[0]!);
     } else {
