@@ -6,7 +6,7 @@
 // events, while N `ctr run --rm /bin/true` run one after another, then while `--rounds` bursts
 // of `--burst` containers start at once and are removed (as bench/shim.ts's burst). Samples count
 // only for processes descended from this bench (ctr), its containerd, and the standbys of its
-// pool; each is put in a role: ctr, containerd, runc, the container, the shim's start / daemon /
+// pool (in the bursts, also by phase: while the `ctr run`s go on, and while they are removed); each is put in a role: ctr, containerd, runc, the container, the shim's start / daemon /
 // delete processes (runc-v2: the k-th exec of its binary in a serial run; ours: the launcher,
 // the action server and the daemon named by the warm-start trace), standby boots. Figures are
 // CPU ms per container. Needs root and perf.
@@ -115,6 +115,9 @@ async function record(tmp: string, work: () => Promise<void>): Promise<string> {
       'record',
       '-q',
       '-a',
+      // process.hrtime's clock: samples are placed in the bursts' phases (burstPhases)
+      '-k',
+      'CLOCK_MONOTONIC',
       '-o',
       data,
       '-e',
@@ -149,6 +152,24 @@ async function record(tmp: string, work: () => Promise<void>): Promise<string> {
 
 const LINE = /^\s*(.*?)\s+(\d+)\/(\d+)\s+([\d.]+):\s+(\S+):\s*(.*)$/;
 
+/** One burst round on CLOCK_MONOTONIC (s): its `ctr run`s from `start`, its removal from `removal` to `end`. */
+interface Round {
+  start: number;
+  removal: number;
+  end: number;
+}
+/** The rounds of the burst being measured (filled by `burst`, read by `measure`). */
+let burstRounds: Round[] = [];
+const now = (): number => Number(process.hrtime.bigint()) / 1e9;
+
+function phaseOf(t: number, rounds: Round[]): 'starts' | 'removal' | 'between' {
+  for (const r of rounds) {
+    if (t >= r.start && t < r.removal) return 'starts';
+    if (t >= r.removal && t < r.end) return 'removal';
+  }
+  return 'between';
+}
+
 type Roles = Map<string, number>;
 
 /**
@@ -162,6 +183,8 @@ function account(
   containerd: number,
   go: boolean,
   serialGo: boolean,
+  rounds: Round[] = [],
+  byPhase?: Map<string, Roles>,
 ): Roles {
   const ours = new Set<number>(roots); // tids and pids
   const tgid = new Map<number, number>();
@@ -212,6 +235,12 @@ function account(
       else r = `other (${comm})`;
     }
     roles.set(r, (roles.get(r) ?? 0) + PERIOD_NS / 1e6);
+    if (byPhase) {
+      const ph = phaseOf(Number(m[4]), rounds);
+      if (!byPhase.has(ph)) byPhase.set(ph, new Map());
+      const pr = byPhase.get(ph)!;
+      pr.set(r, (pr.get(r) ?? 0) + PERIOD_NS / 1e6);
+    }
     if (!pids.has(r)) pids.set(r, new Set());
     pids.get(r)!.add(pid);
   }
@@ -254,11 +283,37 @@ async function measure(
   }
   for (const [k, n] of kinds) log(`  trace ${n}× ${k}`);
   for (const p of known.keys()) roots.add(p);
-  const roles = account(text, roots, known, tb.pid!, go, go && serial);
+  const rounds = burstRounds;
+  burstRounds = [];
+  const byPhase = new Map<string, Roles>();
+  const roles = account(text, roots, known, tb.pid!, go, go && serial, rounds, byPhase);
   for (const [k, v] of roles) roles.set(k, v / containers);
   log(`${label} (${rt}): ${[...roles].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ')}`);
+  if (rounds.length > 0) {
+    const wall = (f: (r: Round) => number): number => rounds.reduce((a, r) => a + f(r), 0) * 1000;
+    const walls: Record<string, number> = {
+      starts: wall((r) => r.removal - r.start),
+      removal: wall((r) => r.end - r.removal),
+    };
+    for (const ph of ['starts', 'removal']) {
+      const pr = byPhase.get(ph) ?? new Map<string, number>();
+      const cpu = [...pr.values()].reduce((a, b) => a + b, 0);
+      phaseLines.push(
+        `| ${label} | ${ph} | ${(walls[ph]! / rounds.length).toFixed(0)} | ` +
+          `${(cpu / walls[ph]!).toFixed(2)} | ${(cpu / containers).toFixed(1)} | ` +
+          `${[...pr]
+            .filter(([, v]) => v / containers >= 0.5)
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${(v / containers).toFixed(1)}`)
+            .join(', ')} |`,
+      );
+    }
+  }
   return roles;
 }
+
+/** Rows of the burst's CPU by phase (what runs while its `ctr run`s, then its removal, go on). */
+const phaseLines: string[] = [];
 
 function table(title: string, cols: [string, Roles][]): string {
   const keys = [...new Set(cols.flatMap(([, r]) => [...r.keys()]))].sort();
@@ -299,8 +354,11 @@ async function main(): Promise<void> {
     };
     const burst = (rt: string) => async (): Promise<void> => {
       for (let i = 0; i < o.rounds; i++) {
+        const start = now();
         await Promise.all(Array.from({ length: o.burst }, () => ctr(rt, ['-d'], ['sleep', '600'])));
+        const removal = now();
         await rmAll();
+        burstRounds.push({ start, removal, end: now() });
       }
     };
     const s1 = await measure('serial runc-v2', go, true, true, tmp, serial(go), o.runs);
@@ -317,7 +375,17 @@ async function main(): Promise<void> {
         table(`Burst: ${o.burst} at once × ${o.rounds} rounds, then removed`, [
           ['runc-v2', b1],
           ['runcts', b2],
-        ]),
+        ]) +
+        '\n' +
+        [
+          'Burst by phase: the `ctr run`s, then the removal (wall ms per round; CPUs busy on ' +
+            'average; CPU ms per container in the phase, and by role, largest first)',
+          '',
+          '| runtime | phase | wall ms | CPUs busy | CPU ms | by role |',
+          '| --- | --- | ---: | ---: | ---: | --- |',
+          ...phaseLines,
+          '',
+        ].join('\n'),
     );
   } finally {
     await rmAll().catch(() => undefined);

@@ -150,15 +150,17 @@ export function countProcessesOf(exe: string): number {
 /**
  * Warm start's standby processes (booted ahead of demand; the launcher marks each with
  * `__CONTAINERD_SHIM_STANDBY=<pool>` in its initial environment): their memory is the pool's own,
- * reported apart from the shims serving containers.
+ * reported apart from the shims serving containers. Only the pools under `warmRoot` (the bench's
+ * testbed): other pools on the machine are not the bench's.
  */
-export function findStandbys(): number[] {
+export function findStandbys(warmRoot: string): number[] {
+  const pools = warmRoot.endsWith('/') ? warmRoot : `${warmRoot}/`;
   const pids: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const environ = fs.readFileSync(`/proc/${name}/environ`, 'utf8');
-      if (environ.split('\0').some((e) => e.startsWith('__CONTAINERD_SHIM_STANDBY=')))
+      if (environ.split('\0').some((e) => e.startsWith(`__CONTAINERD_SHIM_STANDBY=${pools}`)))
         pids.push(Number(name));
     } catch {
       // gone, or not ours to read

@@ -918,7 +918,7 @@ async function measureMemory(
   const fresh = readShims(runtimes, okIds);
   await sleep(opts.settleMs);
   const steady = readShims(runtimes, okIds);
-  standbys = findStandbys().flatMap((pid) => {
+  standbys = findStandbys(tb!.warmRoot).flatMap((pid) => {
     try {
       return [readRollup(pid)];
     } catch {

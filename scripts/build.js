@@ -75,6 +75,9 @@ for (const name of fs.readdirSync(from, { recursive: true })) {
   fs.copyFileSync(path.join(from, name), path.join(to, name));
 }
 
+// What a shim loads, whitespace-minified (scripts/minify.js): V8 keeps each loaded module's source.
+require('./minify').minifyDirs([path.join(top, 'dist', 'lib'), path.join(top, 'dist', 'examples')]);
+
 // The binaries containerd executes for the examples: the launcher with the entry script recorded
 // relative to it (the checkout can move).
 if (process.platform === 'linux') {

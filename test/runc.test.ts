@@ -515,6 +515,12 @@ function assertRuncCommandChecks(r: Record<string, unknown>): void {
   assert.equal(r.native, true, 'runc commands use the addon spawn');
   assert.deepEqual(r.captured, { exitStatus: 3, signal: null, stdout: 'out\n', stderr: 'err\n' });
   assert.equal(r.capturedStreams, 0, 'captured output is read without a stream');
+  assert.deepEqual(
+    r.overLimit,
+    { exitStatus: 0, kept: 100_000, truncated: true, stderr: 'done\n' },
+    'captured stdout past the limit: its head kept, the rest read and dropped',
+  );
+  assert.equal(r.underLimit, 'whole', 'output of exactly the limit is whole');
   assert.equal(r.inputBytes, '1048576', '1 MiB of stdin input arrives whole');
   assert.equal(r.unreadInput, 4, 'input runc never reads: the exit status, no error');
   assert.deepEqual(r.toFd, { exitStatus: 0, stdout: 'direct\n' });
@@ -604,7 +610,7 @@ describe('runc commands through the addon spawn (in child Node processes)', func
     assert.equal((failed.spawnError as NodeJS.ErrnoException | undefined)?.code, 'ENOENT');
   });
 
-  it('with the reaper: capture, stdin input, an fd, a stream killed midway, a stray holding a pipe, a missing binary; no fd or child left', async function () {
+  it('with the reaper: capture (bounded), stdin input, an fd, a stream killed midway, a stray holding a pipe, a missing binary; no fd or child left', async function () {
     this.timeout(60_000);
     const r = await nativeSpawnFixture('runc');
     assertRuncCommandChecks(r);

@@ -35,8 +35,10 @@ export interface CommandResult {
   argv: string[];
   exitStatus: number | null;
   signal: NodeJS.Signals | null;
-  /** Captured stdout (empty unless stdout was 'capture'). */
+  /** Captured stdout (empty unless stdout was 'capture'); at most the command's output limit. */
   stdout: Buffer;
+  /** Set when captured stdout went past the limit: `stdout` holds its first bytes only. */
+  stdoutTruncated?: true;
   /** Tail of the captured stderr ('' unless stderr was 'capture'). */
   stderr: string;
   /** Size of the --log file before the command, when there is one. */
@@ -47,6 +49,11 @@ export interface CommandResult {
 
 /** Kept stderr tail; runc's own messages are short and come last. */
 const STDERR_LIMIT = 64 * 1024;
+/**
+ * Kept stdout: runc's JSON (`ps` of a container with a million processes is ~8 MB) fits with
+ * room; past it the rest is read and dropped, so a runaway runc cannot grow the shim.
+ */
+export const STDOUT_LIMIT = 64 * 1024 * 1024;
 /** How long after runc's exit its captured pipes may stay open. */
 const CLOSE_GRACE_MS = 2000;
 /** At most this much of the log file is read for one failure. */
@@ -87,6 +94,24 @@ class Tail {
   }
 }
 
+/** The first `limit` bytes of a stream; what comes after is counted, not kept. */
+class Head {
+  readonly chunks: Buffer[] = [];
+  private size = 0;
+  truncated = false;
+  constructor(private readonly limit: number) {}
+  push(chunk: Buffer): void {
+    const room = this.limit - this.size;
+    if (chunk.length > room) {
+      this.truncated = true;
+      if (room <= 0) return;
+      chunk = chunk.subarray(0, room);
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+  }
+}
+
 function stdioEntry(target: StdioTarget | undefined, collect: Collect): StdioSpec {
   if (target === undefined || target === 'ignore') return 'ignore';
   if (target === 'capture') return collect; // read by the launcher, no stream
@@ -115,13 +140,15 @@ export class RuncCommand {
     readonly command: string,
     readonly globalArgs: readonly string[],
     readonly log: string | undefined,
+    /** Most captured stdout kept per command (see CommandResult.stdoutTruncated). */
+    readonly outputLimit = STDOUT_LIMIT,
   ) {}
 
   /** Starts a command; `logOffset` is the log file's size before it. */
   start(spec: CommandSpec, logOffset?: number): Spawned {
     const argv = [this.command, ...(spec.globals === false ? [] : this.globalArgs), ...spec.args];
     const stdin = spec.stdin;
-    const stdout: Buffer[] = [];
+    const stdout = new Head(this.outputLimit);
     const stderr = new Tail(STDERR_LIMIT);
     const child = launch(
       argv,
@@ -151,7 +178,8 @@ export class RuncCommand {
       argv,
       exitStatus: exit.exitStatus,
       signal: exit.signal,
-      stdout: Buffer.concat(stdout),
+      stdout: Buffer.concat(stdout.chunks),
+      ...(stdout.truncated ? { stdoutTruncated: true as const } : {}),
       stderr: stderr.toString(),
       ...(logOffset === undefined ? {} : { logOffset }),
       ...(exit.spawnError === undefined ? {} : { spawnError: exit.spawnError }),

@@ -133,6 +133,14 @@ export class Runc {
   /** Runs `args`, rejects on failure, returns stdout. */
   private async output(name: string, args: string[]): Promise<Buffer> {
     const result = await this.cmd.check({ name, args, stdout: 'capture', stderr: 'capture' });
+    if (result.stdoutTruncated === true) {
+      throw new RuncError(`runc ${name}: output over ${this.cmd.outputLimit} bytes`, {
+        command: result.argv,
+        exitStatus: result.exitStatus,
+        signal: null,
+        stderr: result.stderr,
+      });
+    }
     return result.stdout;
   }
 
