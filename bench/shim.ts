@@ -90,6 +90,7 @@ interface Options {
   burstRounds: number;
   /** ctr run --rm of one runtime in a row before the next runtime's (1: alternate each run). */
   serialBlock: number;
+  gapMs: number;
   settleMs: number;
   rpcCalls: number;
   rpcSeconds: number;
@@ -115,6 +116,8 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --burst-rounds N  bursts per runtime, alternating (default 3; --quick 1)
   --serial-block N  timed ctr run --rm of one runtime in a row before the next one's (default 1:
                     alternate each run; more shows what a runtime's leftovers cost itself)
+  --gap MS          idle time before each timed ctr run --rm (default 0: back to back; more shows
+                    containers started one at a time on a machine with time between them)
   --settle S        seconds shims idle before the steady-state memory reading (default 15)
   --rpc N           serial State calls per runtime (default 1000; --quick 200)
   --rpc-seconds S   then S s of 10 calls/s and S s idle, for the shim's CPU time (default 30; --quick 10)
@@ -179,6 +182,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--serial-block':
         o.serialBlock = int(1);
+        break;
+      case '--gap':
+        o.gapMs = int(0);
         break;
       case '--settle':
         o.settleMs = Number(value()) * 1000;
@@ -245,6 +251,7 @@ function parseOptions(argv: string[]): Options {
     burst: o.burst ?? 10,
     burstRounds: o.burstRounds ?? (quick ? 1 : 3),
     serialBlock: o.serialBlock ?? 1,
+    gapMs: o.gapMs ?? 0,
     settleMs: o.settleMs ?? 15_000,
     rpcCalls: o.rpcCalls ?? (quick ? 200 : 1000),
     rpcSeconds: o.rpcSeconds ?? (quick ? 10 : 30),
@@ -492,6 +499,11 @@ interface LatencyStats {
   samples: number[];
   /** Ours: the actions standbys took over the timed runs. */
   warm?: WarmHits;
+  /**
+   * runc-v2's timed runs that came right after one of this runtime's: a runtime whose
+   * leftovers (a boot it started) spill into the next run makes these slower.
+   */
+  runcAfter?: number[];
 }
 
 /** Lines in the testbed's warm-start trace so far. */
@@ -565,13 +577,22 @@ async function measureLatency(runtimes: Runtime[], opts: Options): Promise<Laten
   const samples = runtimes.map(() => [] as number[]);
   const errors = runtimes.map(() => 0);
   const hits = runtimes.map(noHits);
+  const runcAfter = runtimes.map(() => [] as number[]);
+  let previous: number | undefined; // the runtime whose run came last
   for (let i = 0; i < opts.runs; i += opts.serialBlock) {
     const block = Math.min(opts.serialBlock, opts.runs - i);
-    for (const [k, rt] of runtimes.entries()) {
+    // The first runtime rotates: each one's leftovers fall on each of the others alike.
+    const round = i / opts.serialBlock;
+    for (let n = 0; n < runtimes.length; n++) {
+      const k = (n + round) % runtimes.length;
+      const rt = runtimes[k]!;
       for (let j = 0; j < block && !rt.failed; j++) {
+        if (opts.gapMs > 0) await sleep(opts.gapMs);
         const from = traceMark();
         const r = await runRm(rt, `l-${rt.label}`);
         countWarm(hits[k]!, from);
+        if (r.code === 0 && k === 0 && previous !== undefined) runcAfter[previous]!.push(r.ms);
+        previous = k;
         if (r.code === 0) samples[k]!.push(r.ms);
         else {
           errors[k]!++;
@@ -599,6 +620,7 @@ async function measureLatency(runtimes: Runtime[], opts: Options): Promise<Laten
     ratio: median(samples[k]!) / base,
     samples: samples[k]!,
     warm: rt.label === 'runc-v2' ? undefined : hits[k],
+    runcAfter: runcAfter[k]!,
   }));
 }
 
@@ -1100,7 +1122,9 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     out.push(
       `### Start latency: \`ctr run --rm busybox <id> /bin/true\` (${o.runs} runs each, ` +
         `runtimes alternating${o.serialBlock > 1 ? ` in blocks of ${o.serialBlock} runs` : ''}, ` +
-        `after ${o.warmup} warm-up runs each)`,
+        `${o.gapMs > 0 ? `${o.gapMs} ms idle before each, ` : ''}` +
+        `the first one rotating, after ${o.warmup} warm-up runs each; runc-v2 after: its runs ` +
+        `right after one of that runtime's, median and count)`,
     );
     out.push('');
     out.push(
@@ -1112,6 +1136,7 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           'min ms',
           'max ms',
           'vs runc-v2 (medians)',
+          'runc-v2 after ms',
           'warm: start / daemon / delete (fresh standbys taken)',
         ],
         r.latency.map((s) => [
@@ -1121,6 +1146,7 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           ms(s.minMs),
           ms(s.maxMs),
           x(s.ratio),
+          s.runcAfter?.length ? `${ms(median(s.runcAfter))} (${s.runcAfter.length})` : '–',
           hitsText(s.warm),
         ]),
       ),
@@ -1506,6 +1532,7 @@ async function main(): Promise<void> {
       burst: opts.burst,
       burstRounds: opts.burstRounds,
       serialBlock: opts.serialBlock,
+      gapMs: opts.gapMs,
       settleMs: opts.settleMs,
       rpcCalls: opts.rpcCalls,
       rpcSeconds: opts.rpcSeconds,
