@@ -324,6 +324,12 @@ describe('shim launcher and containerd-shim package', function () {
     assert.deepEqual(new Set(threads), new Set([ours]), 'every thread of a ready standby');
     assert.equal(autogroupOf(pid) ?? 0, 0, "a ready standby's autogroup");
     assert.equal(inBootGroup(pid), false, "a ready standby's cpu cgroup");
+    // The last boot out of the idle group removed it: nothing stays behind.
+    const group = path.join(cpuCgroupDir('self') ?? '/nonexistent', BOOT_GROUP);
+    for (const until = Date.now() + 60_000; fs.existsSync(group);) {
+      if (Date.now() > until) throw new Error(`${group} left behind`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   });
 
   it('while claims that found a standby keep coming, an emptied pool boots in the background; once they stop, at full weight', async () => {

@@ -430,7 +430,9 @@ bool WriteFile(const std::string& path, const char* text) {
   if (fd < 0) return false;
   size_t len = std::strlen(text);
   bool ok = ::write(fd, text, len) == static_cast<ssize_t>(len);
+  int saved = errno;
   ::close(fd);
+  errno = saved;
   return ok;
 }
 
@@ -447,9 +449,14 @@ bool EnterIdleGroup() {
   if (dir.empty()) return false;
   if (InIdleGroup(dir)) return true;
   std::string group = dir + "/" + kBootGroup;
-  if (::mkdir(group.c_str(), 0755) != 0 && errno != EEXIST) return false;
-  if (!WriteFile(group + "/cpu.idle", "1")) return false;
-  return WriteFile(group + "/cgroup.procs", "0");
+  for (int attempt = 0; attempt < 3; attempt++) {
+    if (::mkdir(group.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    if (WriteFile(group + "/cpu.idle", "1") && WriteFile(group + "/cgroup.procs", "0")) return true;
+    // The last process out removed it between our mkdir and our move (LeaveIdleGroup): again.
+    if (errno != ENOENT && errno != ENODEV) break;
+  }
+  ::rmdir(group.c_str());  // not usable here (no cpu.idle, the controller not handed down)
+  return false;
 }
 
 bool LeaveIdleGroup(pid_t pid) {
@@ -457,7 +464,12 @@ bool LeaveIdleGroup(pid_t pid) {
   if (!InIdleGroup(dir)) return true;
   std::string parent = dir.substr(0, dir.size() - std::strlen(kBootGroup) - 1);
   std::string text = std::to_string(pid == 0 ? ::getpid() : pid);
-  return WriteFile(parent + "/cgroup.procs", text.c_str());
+  if (!WriteFile(parent + "/cgroup.procs", text.c_str())) return false;
+  // The last one out removes the group (EBUSY while a boot still waits in it), so nothing stays
+  // behind on a machine that stopped starting containers; a boot entering it meanwhile finds it
+  // gone and waits behind its autogroup instead (EnterIdleGroup fails).
+  ::rmdir(dir.c_str());
+  return true;
 }
 
 size_t MaxTarget() {

@@ -84,7 +84,8 @@ std::string CpuCgroupDir(pid_t pid);
 // Moves this process there (created if missing). False when the kernel or cgroup setup does
 // not allow it (no cpu controller, no cpu.idle, no permission).
 bool EnterIdleGroup();
-// Moves process `pid` (0: this one) back to the parent of that group if it is in it.
+// Moves process `pid` (0: this one) back to the parent of that group if it is in it, and
+// removes the group once nothing is left in it.
 bool LeaveIdleGroup(pid_t pid);
 
 }  // namespace warm
