@@ -197,7 +197,7 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
       if (mode === 'warm') {
         // Every action of ours in the scenario finds a standby: deterministic, not timing-bound.
         this.timeout(180_000);
-        await waitReady(prewarm(OURS, tb.env), POOL);
+        await waitReady(prewarm(OURS, tb.env), POOL, 120_000, true);
       }
       traced = traceLines(tb.warmLog).length;
     });
