@@ -27,6 +27,7 @@ import {
   serverSockets,
   socketPid,
   standbyPids,
+  stoppingProbe,
   traceLines,
   waitNoStandbys,
   waitReady,
@@ -451,11 +452,7 @@ describe('shim launcher and containerd-shim package', function () {
       'root and CONFIG_SCHED_AUTOGROUP',
       'unprivileged or without autogroups, boots are never lowered (tested above)',
     );
-    const probe = path.join(dir, 'burst-stop.js');
-    fs.writeFileSync(
-      probe,
-      `if (process.env.__CONTAINERD_SHIM_STANDBY) process.kill(process.pid, 'SIGSTOP');`,
-    );
+    const probe = stoppingProbe(path.join(dir, 'burst-stop.js'));
     const root = path.join(dir, 'warm-raise');
     const env = {
       ...warmEnv,
@@ -505,11 +502,7 @@ describe('shim launcher and containerd-shim package', function () {
 
   it('boots that never get the CPU (stopped) cost nothing but the cold path: actions run, boots stay bounded', async () => {
     // A preload script stops every standby as node starts it: a boot starved forever.
-    const probe = path.join(dir, 'boot-stop.js');
-    fs.writeFileSync(
-      probe,
-      `if (process.env.__CONTAINERD_SHIM_STANDBY) process.kill(process.pid, 'SIGSTOP');`,
-    );
+    const probe = stoppingProbe(path.join(dir, 'boot-stop.js'));
     const root = path.join(dir, 'warm-starved');
     const env = {
       ...warmEnv,

@@ -142,6 +142,18 @@ export function idleGroupsUsable(): boolean {
 }
 
 /**
+ * A preload script (for NODE_OPTIONS=--require) that stops every standby as node starts it: a
+ * boot that never gets the CPU. Written to `file`, whose path it returns.
+ */
+export function stoppingProbe(file: string): string {
+  fs.writeFileSync(
+    file,
+    `if (process.env.__CONTAINERD_SHIM_STANDBY) process.kill(process.pid, 'SIGSTOP');`,
+  );
+  return file;
+}
+
+/**
  * Boots `binary`'s pool (`--containerd-shim-prewarm`, with containerd's environment `env`) and
  * returns the pool directory it uses.
  */
