@@ -112,6 +112,46 @@ describe('ttrpc adaptive busy polling', function () {
     }
   });
 
+  it("a process keeps no descriptor of the poller's once its connections closed", () => {
+    // In a fresh process: its first connection sets up the addon's per-process scheduler. An
+    // fd it kept after every connection closed would be an fd a warm standby did not have
+    // before an action (a grouped shim's `start` connects to its daemon), and the standby would
+    // exit instead of serving the next action.
+    const script = `
+      const fs = require('node:fs');
+      const { Client, Server } = require(${JSON.stringify(path.join(__dirname, '..', 'lib', 'ttrpc'))});
+      const { Echo } = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'interop'))});
+      const { serveInterop } = require(${JSON.stringify(path.join(__dirname, 'fixtures', 'interop-server'))});
+      const fds = () => fs.readdirSync('/proc/self/fd').map((fd) => {
+        try { return fd + ' ' + fs.readlinkSync('/proc/self/fd/' + fd); } catch { return ''; }
+      }).filter((l) => l !== '' && !l.includes('/proc/self/fd')).sort();
+      (async () => {
+        const before = fds();
+        const server = new Server();
+        serveInterop(server, { push: () => 0 });
+        await server.listen(process.argv[1]);
+        const client = await Client.connect(process.argv[1]);
+        for (let i = 0; i < 500; i++) await client.unary(Echo, { payload: Buffer.from('x') });
+        client.close();
+        await server.close();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        process.stdout.write(JSON.stringify({ before, after: fds() }));
+      })().catch((e) => { console.error(e); process.exit(1); });`;
+    const r = spawnSync(process.execPath, ['-e', script, path.join(dir, 'fds.sock')], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const { before, after } = JSON.parse(r.stdout) as { before: string[]; after: string[] };
+    // libuv keeps one /dev/null for good after a server's first accept (its reserve for EMFILE);
+    // a standby allows for it too.
+    const devNull = (l: string): boolean => l.endsWith(' /dev/null');
+    assert.deepEqual(
+      after.filter((l) => !devNull(l)),
+      before.filter((l) => !devNull(l)),
+    );
+  });
+
   it('a busy-poll bound of 0 never spins', async () => {
     const server = new Server({ busyPollMicros: 0 });
     serveInterop(server, { push: () => 0 } as unknown as []);

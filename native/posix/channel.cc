@@ -42,37 +42,38 @@ constexpr double kMaxPressure = 10.0;
 // kernel reports it, little CPU pressure lately (/proc/pressure/cpu "some avg10", %): on a
 // machine that is often busy a spin soon meets a thread that wants the CPU, and a yield hands the
 // CPU to it for a whole time slice. Without /proc the preemption check alone guards the spin.
+// Each reading opens its file and closes it again (a few µs, at most once a millisecond while
+// spinning): a descriptor kept open would outlive the first connection of the process, and a
+// warm standby that ran an action with a client (a grouped shim's `start`) would find an fd it
+// did not have before and exit instead of serving the next action.
 class CpuGauge {
  public:
   CpuGauge() {
-    loadavg_ = ::open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    pressure_ = ::open("/proc/pressure/cpu", O_RDONLY | O_CLOEXEC);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     cpus_ = n > 0 ? n : 1;
   }
-  ~CpuGauge() {
-    if (loadavg_ >= 0) ::close(loadavg_);
-    if (pressure_ >= 0) ::close(pressure_);
-  }
-  CpuGauge(const CpuGauge&) = delete;
-  CpuGauge& operator=(const CpuGauge&) = delete;
 
   bool Spare(uint64_t now) {
-    if (pressure_ >= 0 && (pressure_at_ == 0 || now - pressure_at_ >= kPressureCheckNs)) {
+    if (has_pressure_ && (pressure_at_ == 0 || now - pressure_at_ >= kPressureCheckNs)) {
       pressure_at_ = now;
       char buf[256];
       // "some avg10=0.52 avg60=0.58 avg300=0.59 total=12345\nfull ..."
-      if (Read(pressure_, buf, sizeof(buf))) {
+      if (Read("/proc/pressure/cpu", buf, sizeof(buf))) {
         const char* p = std::strstr(buf, "avg10=");
         calm_ = p == nullptr || std::strtod(p + 6, nullptr) <= kMaxPressure;
+      } else if (errno == ENOENT || errno == EOPNOTSUPP) {
+        has_pressure_ = false;  // no PSI in this kernel (or turned off): not asked again
       }
     }
     if (!calm_) return false;
-    if (loadavg_ < 0) return true;
+    if (!has_loadavg_) return true;
     if (checked_at_ != 0 && now - checked_at_ < kRunnableCheckNs) return spare_;
     checked_at_ = now;
     char buf[128];
-    if (!Read(loadavg_, buf, sizeof(buf))) return spare_ = true;
+    if (!Read("/proc/loadavg", buf, sizeof(buf))) {
+      if (errno == ENOENT) has_loadavg_ = false;  // no /proc
+      return spare_ = true;
+    }
     // "0.52 0.58 0.59 3/689 12345"
     const char* p = buf;
     for (int field = 0; field < 3 && p != nullptr; field++) {
@@ -84,15 +85,23 @@ class CpuGauge {
   }
 
  private:
-  static bool Read(int fd, char* buf, size_t size) {
-    ssize_t n = ::pread(fd, buf, size - 1, 0);
-    if (n <= 0) return false;
+  // errno tells why on false.
+  static bool Read(const char* path, char* buf, size_t size) {
+    int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t n = ::read(fd, buf, size - 1);
+    int err = errno;
+    ::close(fd);
+    if (n <= 0) {
+      errno = n == 0 ? EIO : err;
+      return false;
+    }
     buf[n] = 0;
     return true;
   }
 
-  int loadavg_ = -1;
-  int pressure_ = -1;
+  bool has_loadavg_ = true;
+  bool has_pressure_ = true;
   long cpus_ = 1;
   uint64_t checked_at_ = 0;
   uint64_t pressure_at_ = 0;
