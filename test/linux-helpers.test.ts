@@ -31,6 +31,7 @@ import {
   readMetricsV2,
   readMountInfo,
   rootPath,
+  detachRecursive,
   unmountRecursive,
   watchOom,
   watchOomV1,
@@ -313,6 +314,53 @@ describe('linux helpers', function () {
       assert.equal(fs.existsSync(path.join(lower, 'new')), false);
       unmountRecursive(merged);
       assert.equal(isMountPoint(merged), false);
+    });
+
+    it('detaches mounts before it returns and lets their filesystems go on a thread of their own (detachRecursive)', async function () {
+      const top = dir('detach');
+      mountRootfs({ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, top);
+      const lower = dir('detach-ovl', 'lower');
+      const upper = dir('detach-ovl', 'upper');
+      const work = dir('detach-ovl', 'work');
+      fs.writeFileSync(path.join(lower, 'from-lower'), 'lower');
+      const merged = path.join(top, 'merged');
+      fs.mkdirSync(merged);
+      const ovl = [`lowerdir=${lower}`, `upperdir=${upper}`, `workdir=${work}`, 'index=off'];
+      mountRootfs({ type: 'overlay', source: 'overlay', options: ovl }, merged);
+      fs.writeFileSync(path.join(merged, 'new'), 'upper');
+      // stacked on the top one, and a busy one (an open directory: plain umount fails with EBUSY)
+      mountRootfs({ type: 'tmpfs', source: 'tmpfs', options: ['size=1m'] }, top);
+      const busy = fs.openSync(top, 'r');
+      const fds = (): number => fs.readdirSync('/proc/self/fd').length;
+      const before = fds();
+      try {
+        assert.equal(mountsUnder(top).length, 3);
+        detachRecursive(`${top}/`);
+        // gone from the mount table (and from the path) when it returns, released or not
+        assert.deepEqual(mountsUnder(top), []);
+        assert.equal(isMountPoint(top), false);
+        assert.deepEqual(fs.readdirSync(top), [], 'the directory under the mounts shows');
+      } finally {
+        fs.closeSync(busy);
+      }
+      // the descriptors that held the mounts are closed by the thread
+      await within(
+        20_000,
+        'the detached mounts to be released',
+        (async () => {
+          while (fds() !== before - 1) await new Promise((resolve) => setTimeout(resolve, 5));
+        })(),
+      );
+      assert.equal(fs.readFileSync(path.join(upper, 'new'), 'utf8'), 'upper');
+      // the same layers mount again, and a second call is a no-op
+      const again = dir('detach-again');
+      mountRootfs({ type: 'overlay', source: 'overlay', options: ovl }, again);
+      assert.equal(fs.readFileSync(path.join(again, 'new'), 'utf8'), 'upper');
+      unmountRecursive(again);
+      assert.equal(isMountPoint(again), false);
+      detachRecursive(top);
+      detachRecursive(path.join(base, 'does-not-exist'));
+      assert.equal(fds(), before - 1);
     });
 
     it('mounts an overlay with options longer than a page by compacting the lowerdirs', function () {

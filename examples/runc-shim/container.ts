@@ -24,7 +24,13 @@ import { protobuf, task, taskTypes } from 'containerd-shim/protos/task';
 import { events } from 'containerd-shim/protos/events';
 import { runc as runcTypes } from 'containerd-shim/protos/runc';
 import { ConsoleSocket, Runc, isRuncError } from 'containerd-shim/runc';
-import { collectMetrics, mountAll, unmountRecursive, watchOom } from 'containerd-shim/linux';
+import {
+  collectMetrics,
+  detachRecursive,
+  mountAll,
+  unmountRecursive,
+  watchOom,
+} from 'containerd-shim/linux';
 import type { OomWatcher } from 'containerd-shim/linux';
 import { killError, processFinished, runtimeError } from './errors';
 import { Process } from './process';
@@ -383,7 +389,9 @@ export class Container {
     });
     this.oom?.close();
     p.io.close();
-    if (this.rootfs) unmountRecursive(this.rootfs);
+    // Unmounted (gone from the mount table) before the answer, as in Go's shim; the overlay's
+    // shutdown, which syncs the filesystem under the snapshots, goes on off the answer's path.
+    if (this.rootfs) detachRecursive(this.rootfs);
     return p;
   }
 

@@ -106,13 +106,23 @@ export class RuncTaskService implements Task {
 
   async delete(request: task.DeleteRequest): Promise<task.DeleteResponse.$Properties> {
     const container = this.container(request.id);
+    // An exited init's TaskDelete is final before runc delete runs: it is built while runc
+    // delete runs (the first encoding of its kind in this daemon), not after the answer, where
+    // containerd's Shutdown request would wait behind it.
+    const init = container.process(request.execId);
+    const final = init.isInit && init.stopped ? deleteResponse(init) : undefined;
+    let early: protobuf.Any.$Properties | undefined;
+    if (final) setImmediate(() => (early = taskDelete(request.id, final)));
     const p = await container.delete(request.execId);
-    const response = { pid: p.pid, exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
+    const response = deleteResponse(p);
     if (p.isInit) {
       this.containers.delete(request.id);
-      // Built once the answer is out (containerd waits on it, not on the event): the encoding
-      // is the first of its kind in this daemon. Go's shim queues it for a sender goroutine.
-      setImmediate(() => this.events.send(TOPICS.TASK_DELETE, taskDelete(request.id, response)));
+      const built = early !== undefined && sameResponse(final!, response) ? early : undefined;
+      // Sent once the answer is out (containerd waits on it, not on the event). Go's shim
+      // queues it for a sender goroutine.
+      setImmediate(() =>
+        this.events.send(TOPICS.TASK_DELETE, built ?? taskDelete(request.id, response)),
+      );
     }
     return response;
   }
@@ -217,6 +227,22 @@ function taskCreate(request: task.CreateTaskRequest, pid: number): protobuf.Any.
     checkpoint: request.checkpoint,
     pid,
   });
+}
+
+function deleteResponse(p: Process): task.DeleteResponse.$Properties {
+  return { pid: p.pid, exitStatus: p.exitStatus, exitedAt: toTimestamp(p.exitedAt) };
+}
+
+function sameResponse(
+  a: task.DeleteResponse.$Properties,
+  b: task.DeleteResponse.$Properties,
+): boolean {
+  return (
+    a.pid === b.pid &&
+    a.exitStatus === b.exitStatus &&
+    a.exitedAt?.seconds === b.exitedAt?.seconds &&
+    a.exitedAt?.nanos === b.exitedAt?.nanos
+  );
 }
 
 function taskDelete(id: string, r: task.DeleteResponse.$Properties): protobuf.Any.$Properties {

@@ -50,6 +50,7 @@ const LINUX = keys<LinuxBinding>()(
   'pidfdReap',
   'mount',
   'umount2',
+  'closeDetached',
   'eventfd',
   'mountFlags',
   'mallocTrim',

@@ -167,6 +167,11 @@ export interface LinuxBinding {
     data: string | null,
   ): void;
   umount2(target: string, flags?: number): void;
+  /**
+   * Closes `fds` on a new detached thread (on this one if none can be made): what the kernel
+   * does when their last references go (an unmounted filesystem's shutdown) runs there.
+   */
+  closeDetached(fds: number[]): void;
   eventfd(): number;
   /** MS_* from <sys/mount.h>, as compiled (lib/shim/linux/mount-flags.ts has the same values). */
   mountFlags: Record<string, number>;

@@ -1,10 +1,13 @@
 // Mount primitives for runtime shims (rootfs from the task's mounts, overlay included) and the
 // eventfd a runc shim needs for cgroup v1 OOM notifications. Linux only.
+#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <string>
+#include <vector>
 
 #include "../errors.h"
 #include "linux.h"
@@ -42,6 +45,43 @@ Napi::Value Umount2(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+void* CloseAll(void* arg) {
+  auto* fds = static_cast<std::vector<int>*>(arg);
+  for (int fd : *fds) ::close(fd);
+  delete fds;
+  return nullptr;
+}
+
+// closeDetached(fds): closes the fds on a new detached thread, so that what the kernel does when
+// it drops their last references (an unmounted overlay's shutdown syncs its upper filesystem)
+// runs there; on this thread if no thread can be made. No result: a close of these can only fail
+// as EINTR/EIO, with the descriptor gone all the same.
+Napi::Value CloseDetached(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsArray()) throw ArgError(env, "closeDetached(fds)");
+  Napi::Array list = info[0].As<Napi::Array>();
+  auto* fds = new std::vector<int>();
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value v = list.Get(i);
+    if (v.IsNumber()) fds->push_back(v.As<Napi::Number>().Int32Value());
+  }
+  if (fds->empty()) {
+    delete fds;
+    return env.Undefined();
+  }
+  pthread_attr_t attr;
+  pthread_t thread;
+  bool started = false;
+  if (pthread_attr_init(&attr) == 0) {
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64 * 1024);
+    started = pthread_create(&thread, &attr, CloseAll, fds) == 0;
+    pthread_attr_destroy(&attr);
+  }
+  if (!started) CloseAll(fds);
+  return env.Undefined();
+}
+
 // eventfd(): a non-blocking, close-on-exec eventfd; read 8 bytes from it with fs.readSync.
 Napi::Value EventFd(const Napi::CallbackInfo& info) {
   int fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -55,6 +95,7 @@ Napi::Object InitMount(Napi::Env env, Napi::Object exports) {
   exports.Set("mount", Napi::Function::New(env, Mount, "mount"));
   exports.Set("umount2", Napi::Function::New(env, Umount2, "umount2"));
   exports.Set("eventfd", Napi::Function::New(env, EventFd, "eventfd"));
+  exports.Set("closeDetached", Napi::Function::New(env, CloseDetached, "closeDetached"));
   Napi::Object flags = Napi::Object::New(env);
 #define FLAG(name) flags.Set(#name, Napi::Number::New(env, static_cast<double>(name)));
   FLAG(MS_RDONLY) FLAG(MS_NOSUID) FLAG(MS_NODEV) FLAG(MS_NOEXEC) FLAG(MS_SYNCHRONOUS) FLAG(MS_REMOUNT)

@@ -492,6 +492,32 @@ function unmountAll(mountpoint: string): void {
   }
 }
 
+// O_PATH (asm-generic and x86; Node's fs.constants lacks it): a descriptor that only names a
+// file, enough to hold its mount.
+const O_PATH = 0o10000000;
+
+// unmountAll, each mount held by an O_PATH descriptor (pushed to `held`) while it is detached.
+function detachAll(mountpoint: string, held: number[]): void {
+  for (let i = 0; i < 1000; i++) {
+    let fd: number;
+    try {
+      fd = fs.openSync(mountpoint, O_PATH);
+    } catch {
+      unmountAll(mountpoint);
+      return;
+    }
+    try {
+      linux.umount2(mountpoint, MNT_DETACH);
+    } catch (err) {
+      fs.closeSync(fd); // not a mount (any more): the descriptor held the directory only
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EINVAL' || code === 'ENOENT') return;
+      throw err;
+    }
+    held.push(fd);
+  }
+}
+
 /**
  * The mountpoints in mountinfo `text` that are `dir` or below it (`dir` canonical, no trailing
  * slash). Only the mountpoint field is read and unescaped: a shim's Delete runs this once per
@@ -529,6 +555,36 @@ function mountpointsUnder(text: string, dir: string): string[] {
  * `target` is not an error. Throws the first failure after trying every mountpoint.
  */
 export function unmountRecursive(target: string): void {
+  forEachMountpoint(target, unmountAll);
+}
+
+/**
+ * unmountRecursive, but what the kernel does once a filesystem's last mount is gone runs on a
+ * thread of its own. That work is not the unmount itself: the mount leaves the mount table within
+ * umount2(2), and the filesystem is shut down on the caller's way back from it, where an overlay
+ * syncs its upper filesystem (`sync_filesystem` of the whole filesystem the snapshots live on:
+ * its writeback and a cache flush, 1–20 ms on a machine writing elsewhere, more under heavy
+ * I/O). Here each mount is held by an `O_PATH` descriptor while it is detached (`MNT_DETACH`:
+ * gone from the mount table, and from every path, when this returns, as after a plain
+ * unmount), and the descriptors are closed on a detached native thread, where the last
+ * references, and the sync, are dropped. A mount that cannot be held (open fails) is unmounted
+ * as unmountRecursive does. Throws what unmountRecursive throws (what was detached before is
+ * released all the same).
+ */
+export function detachRecursive(target: string): void {
+  const held: number[] = [];
+  try {
+    forEachMountpoint(target, (mountpoint) => detachAll(mountpoint, held));
+  } finally {
+    if (held.length > 0) linux.closeDetached(held);
+  }
+}
+
+/**
+ * Calls `unmount` for each mountpoint at or below `target`, deepest first (see
+ * unmountRecursive); throws the first failure after trying every one.
+ */
+function forEachMountpoint(target: string, unmount: (mountpoint: string) => void): void {
   if (target === '') return;
   const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
   // mountinfo names canonical paths: when `target` is found there as given it is canonical
@@ -544,7 +600,7 @@ export function unmountRecursive(target: string): void {
   let first: unknown;
   for (const mountpoint of mountpoints) {
     try {
-      unmountAll(mountpoint);
+      unmount(mountpoint);
     } catch (err) {
       first ??= err;
     }
