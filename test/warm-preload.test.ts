@@ -5,6 +5,7 @@ import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
 
+import { warmPathFunctions } from '../lib/shim/warm/preload';
 import { rehearseCreateDecode } from '../lib/shim/warm/warmup';
 
 const dist = path.resolve(__dirname, '..', 'lib');
@@ -50,6 +51,15 @@ describe('standby preload', () => {
       const pino = Object.keys(require.cache).filter((k) => /[\\\\/]pino[\\\\/]/.test(k));
       process.stdout.write(JSON.stringify(pino));`;
     assert.equal(execFileSync(process.execPath, ['-e', script], { encoding: 'utf8' }), '[]');
+  });
+
+  it("runs node's path functions only (after a boot from the cache): nothing opened, same answer each time", () => {
+    const before = process.getActiveResourcesInfo().sort();
+    const dir = '/run/containerd/io.containerd.runtime.v2.task/default';
+    const one = `${dir}/c0/rootfs`.length + dir.length;
+    assert.equal(warmPathFunctions(8), 8 * one);
+    assert.equal(warmPathFunctions(), warmPathFunctions());
+    assert.deepEqual(process.getActiveResourcesInfo().sort(), before);
   });
 
   it('decodes a Create request (rootfs, runc options) and leaves nothing open', () => {
