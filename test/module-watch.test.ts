@@ -221,5 +221,34 @@ describe('module watch (a standby noticing its modules changed)', function () {
         }
       }
     });
+
+    it('a module upgraded after a boot read it, before the boot ended, makes that standby stale', async () => {
+      // The upgrade lands inside the boot, deterministically: the module rewrites itself on
+      // disk as it is first loaded. Recorded when the boot ends, the new file's identity would
+      // be taken for the one the standby loaded, and the standby would serve the old code.
+      const upgraded = path.join(dir, 'lib', 'upgraded.js');
+      fs.writeFileSync(
+        upgraded,
+        "module.exports = 'old';\n" +
+          "require('node:fs').writeFileSync(__filename, \"module.exports = 'new';\\n\");\n",
+      );
+      binary = packageProbeShim(dir, 'upgraded', {
+        after: "const version = require('./lib/upgraded.js');",
+        written: 'version',
+      });
+      const pool = prewarm(binary, env);
+      await waitSettled(pool, 120_000);
+      const out = path.join(dir, 'version');
+      for (let i = 0; i < 3; i++) {
+        const r = spawnSync(binary, ['-namespace', 'mw', '-id', 'x', 'delete'], {
+          cwd: dir,
+          env: { ...process.env, ...env, PROBE_OUT: out },
+          encoding: 'utf8',
+        });
+        assert.equal(r.status, 0, r.stderr);
+        assert.equal(fs.readFileSync(out, 'utf8'), 'new', `delete ${i + 1}`);
+      }
+      assert.match(traceLines(log).join('\n'), /stale \(its modules changed on disk\)/);
+    });
   });
 });

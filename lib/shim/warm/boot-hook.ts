@@ -52,9 +52,43 @@ export function traceBootCache(who: string, s: BootCacheStats | undefined): void
   );
 }
 
+type Loader = { prototype: { load(this: unknown, filename: string): void } };
+let unwatchLoads: (() => void) | undefined;
+
+/**
+ * A standby records each module file for its staleness check (moduleWatchAdd: an inotify watch,
+ * then its identity) right before node reads it, not once the boot is over: a module upgraded
+ * between its read and a later record would be recorded as it is on disk now, and the old code
+ * the standby holds would pass every check. Module.prototype.load is where every file module
+ * is read (JavaScript, JSON, addon), cache or not. Modules read before this (the shim's own,
+ * loaded before `containerd-shim`) are recorded when the boot ends (standby.ts), as before.
+ */
+function watchModuleLoads(): void {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { linux } = require('../../native') as typeof import('../../native');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const proto = (require('node:module') as Loader).prototype;
+  const load = proto.load;
+  proto.load = function (this: unknown, filename: string) {
+    linux.moduleWatchAdd([filename]);
+    return load.call(this, filename);
+  };
+  unwatchLoads = () => {
+    proto.load = load;
+    unwatchLoads = undefined;
+  };
+}
+
+/** A standby taking the daemon role: module loads go back to node's own (standby.ts). */
+export function stopWatchingModuleLoads(): void {
+  unwatchLoads?.();
+}
+
 if (process.platform === 'linux') {
-  if (warmEnv.standby !== undefined) bootCache().openBootCache(warmEnv.standby);
-  else {
+  if (warmEnv.standby !== undefined) {
+    bootCache().openBootCache(warmEnv.standby);
+    watchModuleLoads();
+  } else {
     if (warmEnv.bootCache !== undefined) hideFromImage();
     const pool = warmEnv.bootCache ?? warmEnv.pool;
     if (

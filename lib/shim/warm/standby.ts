@@ -29,6 +29,7 @@ import * as path from 'node:path';
 
 import { linux, posix } from '../../native';
 import type { WarmRequest } from '../../native';
+import { stopWatchingModuleLoads } from './boot-hook';
 import { takeWarmEnv, warmEnv } from './env';
 import { trace } from './trace';
 
@@ -462,6 +463,7 @@ class StandbyProcess implements Standby {
     }
     process.chdir(request.cwd);
     if (request.kind === 'daemon') {
+      stopWatchingModuleLoads();
       linux.moduleWatchClose(); // a cold daemon has no inotify instance
       posix.dup2(request.fds[0]!, 3);
       posix.closeFd(request.fds[0]!);
