@@ -174,8 +174,7 @@ export async function prepareStandby(shim: {
     }
     // Before the standby publishes itself: its modules are loaded (boot-cache.ts).
     const cache = (require('./boot-cache') as typeof import('./boot-cache')).closeBootCache();
-    // Before the trace line: the module watch's snapshot follows it at once (tests change a
-    // module as soon as they see it; one changed in between would go unnoticed).
+    // Before the trace line, which tells tests the boot is over.
     if (cache !== undefined && cache.resolved > 0) warmPathFunctions();
     traceBootCache('standby', cache);
   } catch (err) {
