@@ -1,10 +1,11 @@
 // Mount primitives for runtime shims (rootfs from the task's mounts, overlay included) and the
 // eventfd a runc shim needs for cgroup v1 OOM notifications. Linux only.
-#include <pthread.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <unistd.h>
+#include <uv.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
 #include <vector>
@@ -45,40 +46,66 @@ Napi::Value Umount2(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-void* CloseAll(void* arg) {
-  auto* fds = static_cast<std::vector<int>*>(arg);
-  for (int fd : *fds) ::close(fd);
-  delete fds;
-  return nullptr;
+// A thread that closes detached mounts' descriptors. libuv's threads, not pthread_create: the
+// addon's symbols come from node (uv_*), while glibc 2.34 gave pthread_create a new symbol
+// version, above the prebuilds' glibc floor. libuv has no detached threads, so each closer is
+// joined by a later closeDetached once it has finished (a finished thread's join is immediate).
+struct Closer {
+  uv_thread_t thread;
+  std::vector<int> fds;
+  std::atomic<bool> done{false};
+};
+
+uv_mutex_t g_closers_lock;
+std::vector<Closer*> g_closers;  // started, not joined yet
+uv_once_t g_closers_once = UV_ONCE_INIT;
+
+void InitClosers() { uv_mutex_init(&g_closers_lock); }
+
+void CloseAll(void* arg) {
+  auto* c = static_cast<Closer*>(arg);
+  for (int fd : c->fds) ::close(fd);
+  c->done.store(true, std::memory_order_release);
 }
 
-// closeDetached(fds): closes the fds on a new detached thread, so that what the kernel does when
-// it drops their last references (an unmounted overlay's shutdown syncs its upper filesystem)
-// runs there; on this thread if no thread can be made. No result: a close of these can only fail
-// as EINTR/EIO, with the descriptor gone all the same.
+// closeDetached(fds): closes the fds on a thread of its own, so that what the kernel does when it
+// drops their last references (an unmounted overlay's shutdown syncs its upper filesystem) runs
+// there; on this thread if no thread can be made. No result: a close of these can only fail as
+// EINTR/EIO, with the descriptor gone all the same.
 Napi::Value CloseDetached(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsArray()) throw ArgError(env, "closeDetached(fds)");
   Napi::Array list = info[0].As<Napi::Array>();
-  auto* fds = new std::vector<int>();
+  auto* c = new Closer();
   for (uint32_t i = 0; i < list.Length(); i++) {
     Napi::Value v = list.Get(i);
-    if (v.IsNumber()) fds->push_back(v.As<Napi::Number>().Int32Value());
+    if (v.IsNumber()) c->fds.push_back(v.As<Napi::Number>().Int32Value());
   }
-  if (fds->empty()) {
-    delete fds;
-    return env.Undefined();
+  uv_once(&g_closers_once, InitClosers);
+  uv_mutex_lock(&g_closers_lock);
+  size_t kept = 0;
+  for (Closer* old : g_closers) {
+    if (old->done.load(std::memory_order_acquire)) {
+      uv_thread_join(&old->thread);
+      delete old;
+    } else {
+      g_closers[kept++] = old;
+    }
   }
-  pthread_attr_t attr;
-  pthread_t thread;
+  g_closers.resize(kept);
   bool started = false;
-  if (pthread_attr_init(&attr) == 0) {
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    pthread_attr_setstacksize(&attr, 64 * 1024);
-    started = pthread_create(&thread, &attr, CloseAll, fds) == 0;
-    pthread_attr_destroy(&attr);
+  if (!c->fds.empty()) {
+    uv_thread_options_t options;
+    options.flags = UV_THREAD_HAS_STACK_SIZE;
+    options.stack_size = 64 * 1024;
+    started = uv_thread_create_ex(&c->thread, &options, CloseAll, c) == 0;
+    if (started) g_closers.push_back(c);
   }
-  if (!started) CloseAll(fds);
+  uv_mutex_unlock(&g_closers_lock);
+  if (!started) {
+    CloseAll(c);
+    delete c;
+  }
   return env.Undefined();
 }
 
