@@ -471,21 +471,25 @@ export function isMountPoint(p: string): boolean {
   return readMountInfo().some((m) => m.mountpoint === real);
 }
 
-// Unmounts everything stacked on `mountpoint` (containerd's UnmountAll): EINVAL (not a mount
-// point any more) and ENOENT end it; EBUSY falls back to a lazy unmount.
+/** umount2's answer when nothing is mounted there any more: EINVAL (not a mount point), ENOENT. */
+function notMounted(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException).code;
+  return code === 'EINVAL' || code === 'ENOENT';
+}
+
+// Unmounts everything stacked on `mountpoint` (containerd's UnmountAll): nothing mounted there
+// any more ends it; EBUSY falls back to a lazy unmount.
 function unmountAll(mountpoint: string): void {
   for (let i = 0; i < 1000; i++) {
     try {
       linux.umount2(mountpoint, 0);
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EINVAL' || code === 'ENOENT') return;
-      if (code !== 'EBUSY') throw err;
+      if (notMounted(err)) return;
+      if ((err as NodeJS.ErrnoException).code !== 'EBUSY') throw err;
       try {
         linux.umount2(mountpoint, MNT_DETACH);
       } catch (err2) {
-        const code2 = (err2 as NodeJS.ErrnoException).code;
-        if (code2 === 'EINVAL' || code2 === 'ENOENT') return;
+        if (notMounted(err2)) return;
         throw err2;
       }
     }
@@ -510,8 +514,7 @@ function detachAll(mountpoint: string, held: number[]): void {
       linux.umount2(mountpoint, MNT_DETACH);
     } catch (err) {
       fs.closeSync(fd); // not a mount (any more): the descriptor held the directory only
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EINVAL' || code === 'ENOENT') return;
+      if (notMounted(err)) return;
       throw err;
     }
     held.push(fd);
