@@ -630,6 +630,319 @@ describe('shim launcher and containerd-shim package', function () {
     }
   });
 
+  describe('stale pools of other builds and the idle cpu cgroup are removed', () => {
+    const hour = 3600;
+    const old = (): Date => new Date((Math.floor(Date.now() / 1000) - hour) * 1000);
+    /** A pid nobody has: a process that ran and was reaped. */
+    const deadPid = (): number => spawnSync('true').pid!;
+    const hex = (ns: bigint): string => ns.toString(16).padStart(16, '0');
+    /** A socket at `file` whose server is gone (a standby killed while waiting). */
+    const deadSocket = (file: string): void => {
+      const r = spawnSync(process.execPath, [
+        '-e',
+        `require('node:net').createServer().listen(process.argv[1], () => process.exit(0))`,
+        file,
+      ]);
+      assert.equal(r.status, 0, String(r.stderr));
+    };
+    /** Sets the mtime (and atime) of `dir` and everything in it an hour back. */
+    const age = (dir: string): void => {
+      for (const n of fs.readdirSync(dir)) fs.utimesSync(path.join(dir, n), old(), old());
+      fs.utimesSync(dir, old(), old());
+    };
+    /**
+     * A pool directory a build left behind: its lock, a boot cache, and the markers and
+     * sockets of processes all dead (a boot, a claim, a standby, an action server, a claimed
+     * one, one binding), none of them changed for an hour. `extra` runs before the aging.
+     */
+    const stalePool = (root: string, name: string, extra?: (pool: string) => void): string => {
+      const pool = path.join(root, name);
+      fs.mkdirSync(pool, { mode: 0o700 });
+      const dead = deadPid();
+      const t = hex(process.hrtime.bigint() - 10n ** 12n);
+      fs.writeFileSync(path.join(pool, 'lock'), `   4 ${t}\n`, { mode: 0o600 });
+      fs.writeFileSync(path.join(pool, 'boot-cache'), Buffer.alloc(350_000, 7), { mode: 0o600 });
+      fs.writeFileSync(path.join(pool, `boot-cache.${dead}`), 'partial', { mode: 0o600 });
+      fs.writeFileSync(path.join(pool, `b-${dead}-0`), `${dead}\n`, { mode: 0o600 });
+      fs.writeFileSync(path.join(pool, `d-${t}-${dead}`), '', { mode: 0o600 });
+      fs.writeFileSync(path.join(pool, `m-${t}-${dead}`), '', { mode: 0o600 });
+      for (const s of [`s-${t}-${dead}`, `a-${t}-${dead}`, `c-${dead}-${dead}`, `t-${dead}`])
+        deadSocket(path.join(pool, s));
+      extra?.(pool);
+      age(pool);
+      return pool;
+    };
+    /** Waits until the sweep a top-up started (if any) is over: it holds the root's `swept`. */
+    const swept = (root: string): void => {
+      const r = spawnSync('flock', [path.join(root, 'swept'), 'true']);
+      assert.equal(r.status, 0, String(r.stderr));
+    };
+    /** What is left of a directory ([] when it is gone). */
+    const left = (p: string): string[] => (fs.existsSync(p) ? ['.', ...fs.readdirSync(p)] : []);
+    const poolName = (i: number): string => `${i}`.repeat(32).slice(0, 32);
+    /** flock(1) holding `file` locked, by pid, once /proc/locks shows it. */
+    const lockHolder = async (file: string): Promise<ReturnType<typeof spawn>> => {
+      const holder = spawn('flock', ['-x', '-o', file, 'sleep', '600'], { stdio: 'ignore' });
+      const ino = fs.statSync(file).ino;
+      for (const until = Date.now() + 30_000; ;) {
+        if (fs.readFileSync('/proc/locks', 'utf8').includes(`:${ino} `)) return holder;
+        if (Date.now() > until) throw new Error(`flock did not take ${file}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    };
+
+    it('the next top-up removes a dead, idle pool of another build; live, recent, foreign, other-mode and symlinked ones stay; the swept build boots its pool again', async () => {
+      const root = path.join(dir, 'warm-sweep');
+      fs.mkdirSync(root, { mode: 0o700 });
+      // CONTAINERD_SHIM_WARM_IDLE_MS is 10 min (warmEnv): an hour without change is stale.
+      const env = { ...warmEnv, CONTAINERD_SHIM_WARM_DIR: root, CONTAINERD_SHIM_WARM_POOL: '1' };
+      // Another build of the shim (TZ is part of the build identity): its standby gone, its
+      // pool left behind as it was.
+      const otherEnv = { ...env, TZ: 'UTC' };
+      const sleeper = spawn('sleep', ['600'], { stdio: 'ignore' });
+      const sleeperExit = new Promise((resolve) => sleeper.on('exit', resolve));
+      const holders: ReturnType<typeof spawn>[] = [];
+      try {
+        const other = prewarm(binary, otherEnv);
+        await waitReady(other, 1);
+        const otherPids = standbyPids(other);
+        for (const p of otherPids) process.kill(p, 'SIGKILL');
+        assert.deepEqual(await waitNoStandbys(other, 30_000), []);
+        age(other);
+        const otherEntries = fs.readdirSync(other);
+        assert.ok(otherEntries.includes('lock'), otherEntries.join(' '));
+
+        const kept: string[] = [];
+        const dead = stalePool(root, poolName(1));
+        // A live standby (its pid runs) in an otherwise stale pool.
+        kept.push(
+          stalePool(root, poolName(2), (p) =>
+            deadSocket(path.join(p, `s-${hex(process.hrtime.bigint())}-${sleeper.pid}`)),
+          ),
+        );
+        // A boot under way: its marker locked (here by flock(1), as the booting process would).
+        const booting = stalePool(root, poolName(10));
+        const [marker] = fs.readdirSync(booting).filter((n) => n.startsWith('b-'));
+        holders.push(await lockHolder(path.join(booting, marker!)));
+        age(booting);
+        kept.push(booting);
+        // A recent change: one entry written just now.
+        const recent = stalePool(root, poolName(3));
+        fs.utimesSync(path.join(recent, 'boot-cache'), new Date(), new Date());
+        kept.push(recent);
+        // Something unexpected inside: a foreign file, a subdirectory.
+        kept.push(stalePool(root, poolName(4), (p) => fs.writeFileSync(path.join(p, 'notes'), '')));
+        kept.push(stalePool(root, poolName(5), (p) => fs.mkdirSync(path.join(p, 'sub'))));
+        // Another mode.
+        const open = stalePool(root, poolName(6));
+        fs.chmodSync(open, 0o750);
+        age(open);
+        kept.push(open);
+        // Not a pool name.
+        kept.push(stalePool(root, 'f'.repeat(31)));
+        // A symlink to a stale pool elsewhere.
+        const target = stalePool(dir, 'sweep-target');
+        fs.symlinkSync(target, path.join(root, poolName(7)));
+        // A pool whose lock is held (in use): flock(1) holds it, by pid.
+        const busy = stalePool(root, poolName(8));
+        holders.push(await lockHolder(path.join(busy, 'lock')));
+        age(busy);
+        kept.push(busy);
+        const contents = new Map(kept.map((p) => [p, fs.readdirSync(p).sort()]));
+
+        // This build's launcher tops up its own pool; its helper sweeps the others (the other
+        // build's top-up above swept the root last: its stamp aged, a sweep is due).
+        swept(root);
+        fs.utimesSync(path.join(root, 'swept'), old(), old());
+        const own = prewarm(binary, env);
+        swept(root);
+        assert.deepEqual(left(other), [], `${other} left`);
+        assert.deepEqual(left(dead), [], `${dead} left`);
+        for (const p of kept) assert.deepEqual(fs.readdirSync(p).sort(), contents.get(p), p);
+        assert.ok(fs.lstatSync(path.join(root, poolName(7))).isSymbolicLink());
+        assert.ok(fs.existsSync(path.join(target, 'boot-cache')));
+        assert.ok(fs.existsSync(path.join(own, 'lock')));
+
+        // At most one sweep per idle timeout (the root's `swept` stamp): a pool gone stale
+        // now waits for the next one.
+        const later = stalePool(root, poolName(9));
+        prewarm(binary, env);
+        swept(root);
+        assert.ok(fs.existsSync(later));
+        fs.utimesSync(path.join(root, 'swept'), old(), old());
+        prewarm(binary, env);
+        swept(root);
+        assert.deepEqual(left(later), [], `${later} left`);
+
+        // The swept build's launcher makes its pool again (0700) and boots it.
+        assert.equal(prewarm(binary, otherEnv), other);
+        assert.equal(fs.statSync(other).mode & 0o7777, 0o700);
+        await waitReady(other, 1);
+      } finally {
+        for (const h of holders) h.kill('SIGKILL');
+        sleeper.kill('SIGKILL');
+        await sleeperExit;
+        await killStandbys(root);
+        assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+      }
+    });
+
+    it('a top-up whose pool was removed while it waited for the lock makes the pool again', async () => {
+      const root = path.join(dir, 'warm-sweep-race');
+      fs.mkdirSync(root, { mode: 0o700 });
+      const env = { ...warmEnv, CONTAINERD_SHIM_WARM_DIR: root, CONTAINERD_SHIM_WARM_POOL: '1' };
+      const pool = prewarm(binary, env);
+      await waitReady(pool, 1);
+      for (const p of standbyPids(root)) process.kill(p, 'SIGKILL');
+      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+      const lock = path.join(pool, 'lock');
+      const ino = fs.statSync(lock).ino;
+      const holder = await lockHolder(lock);
+      const held = new Promise((resolve) => holder.on('exit', resolve));
+      try {
+        // A launcher's top-up helper waits for the lock (a blocked flock: "->" in /proc/locks).
+        const launcher = spawn(binary, ['--containerd-shim-prewarm'], {
+          env: { ...process.env, ...env },
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        launcher.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+        const done = new Promise((resolve) => launcher.on('exit', resolve));
+        for (const until = Date.now() + 30_000; ;) {
+          const waiting = fs
+            .readFileSync('/proc/locks', 'utf8')
+            .split('\n')
+            .some((l) => l.includes('->') && l.includes(`:${ino} `));
+          if (waiting) break;
+          if (Date.now() > until) throw new Error('no top-up waits for the pool lock');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+        // Meanwhile a sweep removes the pool as it does: entries, the lock file last, the
+        // directory; then the lock is released.
+        for (const n of fs.readdirSync(pool)) if (n !== 'lock') fs.rmSync(path.join(pool, n));
+        fs.rmSync(lock);
+        fs.rmdirSync(pool);
+        holder.kill('SIGKILL');
+        await held;
+        assert.equal(await done, 0);
+        assert.equal(out.trim(), pool);
+        assert.equal(fs.statSync(pool).mode & 0o7777, 0o700);
+        await waitReady(pool, 1);
+        assert.ok(fs.statSync(path.join(pool, 'lock')).nlink === 1);
+      } finally {
+        holder.kill('SIGKILL');
+        await killStandbys(root);
+        assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+      }
+    });
+
+    it('a boot killed inside the idle cpu cgroup leaves no group behind after the next top-up', async function () {
+      requireCondition(
+        this,
+        idleGroupsUsable(),
+        'a cpu cgroup where boots can wait in a cpu.idle child (root; cgroup v1 cpu, or v2 handing the cpu controller down)',
+        'boots wait behind their autogroup instead: no idle group to leave behind',
+      );
+      // The launcher in a cpu cgroup of its own (v1), so that no other boot on the machine
+      // shares the idle group; on v2 a cgroup with processes hands no controller down: there
+      // the test's own.
+      const self = cpuCgroupDir('self')!;
+      const v2 = fs.existsSync(path.join(self, 'cgroup.subtree_control'));
+      const cgroup = v2 ? self : path.join(self, `csn-sweep-${process.pid}`);
+      if (!v2) fs.mkdirSync(cgroup);
+      const group = path.join(cgroup, BOOT_GROUP);
+      const gate = path.join(dir, 'sweep-gate');
+      const probe = path.join(dir, 'sweep-stop.js');
+      // Stops a standby as node starts it, while the gate exists: a boot that never gets ready.
+      fs.writeFileSync(
+        probe,
+        `if (process.env.__CONTAINERD_SHIM_STANDBY && require('fs').existsSync(${JSON.stringify(gate)}))
+          process.kill(process.pid, 'SIGSTOP');`,
+      );
+      const root = path.join(dir, 'warm-sweep-cgroup');
+      const env = {
+        ...warmEnv,
+        CONTAINERD_SHIM_WARM_DIR: root,
+        NODE_OPTIONS: `--require ${probe}`,
+      };
+      const topUp = (size: number): string => {
+        const r = spawnSync(
+          '/bin/sh',
+          [
+            '-c',
+            'echo $$ > "$1/cgroup.procs" && exec "$2" --containerd-shim-prewarm',
+            'sh',
+            cgroup,
+            binary,
+          ],
+          {
+            env: { ...process.env, ...env, CONTAINERD_SHIM_WARM_POOL: String(size) },
+            encoding: 'utf8',
+          },
+        );
+        assert.equal(r.status, 0, r.stderr);
+        return r.stdout.trim();
+      };
+      const stoppedBoot = async (pool: string): Promise<number> => {
+        for (const until = Date.now() + 60_000; ;) {
+          for (const n of fs.readdirSync(pool).filter((m) => m.startsWith('b-'))) {
+            const p = Number(fs.readFileSync(path.join(pool, n), 'utf8'));
+            try {
+              if (p > 0 && /^\d+ \(.*\) T /.test(fs.readFileSync(`/proc/${p}/stat`, 'utf8')))
+                return p;
+            } catch {
+              // not yet
+            }
+          }
+          if (Date.now() > until) throw new Error('no stopped boot');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      const kill = async (p: number): Promise<void> => {
+        process.kill(p, 'SIGKILL');
+        for (const until = Date.now() + 60_000; fs.existsSync(`/proc/${p}`);) {
+          if (Date.now() > until) throw new Error(`boot ${p} was not reaped`);
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      };
+      try {
+        // One ready standby (booted at full weight: nothing ready yet).
+        const pool = topUp(1);
+        await waitReady(pool, 1);
+        fs.writeFileSync(gate, '');
+        for (let round = 0; round < 2; round++) {
+          // A pool of 2 with 1 ready: the next boot waits in the background, in the idle group
+          // (made again in the second round, after the sweep removed it), and is killed there.
+          topUp(2);
+          const boot = await stoppedBoot(pool);
+          assert.equal(cpuCgroupDir(boot), group);
+          await kill(boot);
+          assert.ok(fs.existsSync(group), 'the killed boot never left the group');
+          // The next top-up (a pool of 1: nothing to boot) sweeps the dead boot's marker and
+          // removes the empty group with it.
+          assert.equal(topUp(1), pool);
+          assert.ok(!fs.readdirSync(pool).some((n) => n.startsWith('b-')));
+          assert.ok(!fs.existsSync(group), `${group} left behind`);
+        }
+      } finally {
+        fs.rmSync(gate, { force: true });
+        await killStandbys(root);
+        assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+        if (!v2) {
+          for (const until = Date.now() + 30_000; fs.existsSync(cgroup);) {
+            try {
+              if (fs.existsSync(group)) fs.rmdirSync(group);
+              fs.rmdirSync(cgroup);
+            } catch (err) {
+              if (Date.now() > until) throw err;
+              await new Promise((resolve) => setTimeout(resolve, 50));
+            }
+          }
+        }
+      }
+    });
+  });
+
   it('claims that miss grow the pool to the burst (capped); it idles back to nothing', async function () {
     this.timeout(400_000);
     const root = path.join(dir, 'warm-burst');

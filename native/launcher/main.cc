@@ -305,7 +305,7 @@ int Main(int argc, char** argv) {
 
   if (prewarm) {
     // For operators and tests: boot the pool (e.g. at machine start) and say where it is.
-    warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, true);
+    warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, true, true);
     std::string line = pool + "\n";
     warm::WriteAll(1, line.data(), line.size());
     return 0;
@@ -328,7 +328,7 @@ int Main(int argc, char** argv) {
         Trace(settings, action + " warm standby=" + std::to_string(pid) +
                             " status=" + std::to_string(status) + kind + skipped);
         if (warm::PoolLacks(pool, settings.target, cap))
-          warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, false);
+          warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, false, true);
         return status;
       }
       Trace(settings, action + " cold after warm attempt: " + why);
@@ -339,7 +339,7 @@ int Main(int argc, char** argv) {
     Trace(settings, action + " cold: serving is started by the shim's start");
   }
   if (warm::PoolLacks(pool, settings.target, cap))
-    warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, true);
+    warm::TopUp(pool, settings.target, cap, settings.max_boots, spec, true, true);
   return ExecCold(config, node_argv, env, stdin_fd);
 }
 

@@ -248,9 +248,281 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
   }
 }
 
+// Sweeping the pools of other builds (an upgraded or repackaged shim leaves its old pool
+// behind: lock, markers, dead sockets and its boot cache, until reboot). Once per idle timeout
+// a launcher's top-up helper looks at its siblings under the pool root (SweepPools).
+
+// The root's `swept` file: its mtime is when the last sweep began.
+constexpr char kSweptFile[] = "swept";
+// Bounds on one sweep: pools examined (entries read) and removed, entries in one pool.
+constexpr size_t kSweepExamine = 16;
+constexpr size_t kSweepRemove = 4;
+constexpr size_t kSweepEntries = 512;
+
+unsigned long long RealNs(long long sec, unsigned long long nsec) {
+  return sec < 0 ? 0 : static_cast<unsigned long long>(sec) * 1000000000ull + nsec;
+}
+
+unsigned long long RealNowNs() {
+  timespec t;
+  ::clock_gettime(CLOCK_REALTIME, &t);
+  return RealNs(t.tv_sec, static_cast<unsigned long long>(t.tv_nsec));
+}
+
+// What the sweeps need of a file (statx: glibc's fstat() and fstatat() are GLIBC_2.33 symbols,
+// and the addon's floor is 2.28). `name` empty: `dir` itself.
+struct Meta {
+  unsigned mode = 0;
+  uid_t uid = 0;
+  unsigned long long nlink = 0;
+  unsigned long long mtime_ns = 0;
+};
+
+bool MetaAt(int dir, const char* name, Meta* m) {
+  struct statx st;
+  int flags = AT_SYMLINK_NOFOLLOW | (name[0] == '\0' ? AT_EMPTY_PATH : 0);
+  if (::statx(dir, name, flags, STATX_TYPE | STATX_MODE | STATX_UID | STATX_NLINK | STATX_MTIME,
+              &st) != 0)
+    return false;
+  m->mode = st.stx_mode;
+  m->uid = st.stx_uid;
+  m->nlink = st.stx_nlink;
+  m->mtime_ns = RealNs(st.stx_mtime.tv_sec, st.stx_mtime.tv_nsec);
+  return true;
+}
+
+// Whether a time (CLOCK_REALTIME ns) is more than an idle timeout ago. One in the future (the
+// clock was set back) counts as long ago: it cannot tell recent activity either way.
+bool IdleSince(unsigned long long t, unsigned long long now) {
+  return t > now || now - t > HoldNs();
+}
+
+// Whether a sweep is due: the root's `swept` file was stamped more than an idle timeout ago
+// (or is new) and nobody sweeps right now. Then it is stamped and `*fd` holds it flock'ed for
+// the sweep (its end is when the lock goes: tests wait for that with flock(1)).
+bool SweepDue(const std::string& root, int* fd) {
+  std::string path = root + "/" + kSweptFile;
+  bool created = false;
+  int f = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (f < 0 && errno == ENOENT) {
+    f = ::open(path.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+    created = f >= 0;
+  }
+  if (f < 0) return false;
+  Meta st;
+  if (::flock(f, LOCK_EX | LOCK_NB) != 0 || !MetaAt(f, "", &st) || !S_ISREG(st.mode) ||
+      st.uid != ::geteuid() || (!created && !IdleSince(st.mtime_ns, RealNowNs())) ||
+      ::futimens(f, nullptr) != 0) {
+    ::close(f);
+    return false;
+  }
+  *fd = f;
+  return true;
+}
+
+// A pool's name: the build identity, 32 lowercase hex digits (launcher/settings.cc).
+bool PoolName(const char* name) {
+  size_t n = 0;
+  for (; name[n] != '\0'; n++) {
+    if (!((name[n] >= '0' && name[n] <= '9') || (name[n] >= 'a' && name[n] <= 'f'))) return false;
+  }
+  return n == 32;
+}
+
+// A positive decimal pid from `s` to `*end` (no sign, no leading zero, no overflow).
+bool ParsePid(const char* s, const char** end, pid_t* pid) {
+  if (*s < '1' || *s > '9') return false;
+  long long v = 0;
+  const char* p = s;
+  for (; *p >= '0' && *p <= '9' && p - s < 10; p++) v = v * 10 + (*p - '0');
+  if (v > 0x7fffffff || (*p >= '0' && *p <= '9')) return false;
+  *end = p;
+  *pid = static_cast<pid_t>(v);
+  return true;
+}
+
+// A whole name `prefix<pid>`, or `prefix<pid>-<n>` when `suffix` (b- markers).
+bool PidName(const char* name, const char* prefix, bool suffix, pid_t* pid) {
+  size_t n = std::strlen(prefix);
+  const char* end;
+  if (std::strncmp(name, prefix, n) != 0 || !ParsePid(name + n, &end, pid)) return false;
+  if (!suffix) return *end == '\0';
+  if (*end != '-' || end[1] < '0' || end[1] > '9') return false;
+  for (end++; *end >= '0' && *end <= '9'; end++) {
+  }
+  return *end == '\0';
+}
+
+// Whether entry `name` of a pool (`st`: its own, not a symlink's target) is ours and dead:
+// nothing alive uses it. The same liveness checks as the top-up's sweep of its own pool: the
+// pids the names announce, and a boot's marker lock. Anything unexpected (a name of no known
+// form, another type or owner) counts as alive: the pool is left alone.
+bool DeadEntry(int dir, const char* name, const Meta& st) {
+  if (st.uid != ::geteuid()) return false;
+  bool reg = S_ISREG(st.mode), sock = S_ISSOCK(st.mode);
+  unsigned long long t;
+  pid_t pid, claimer;
+  bool missed;
+  const char* end;
+  if (std::strcmp(name, "lock") == 0 || std::strcmp(name, "boot-cache") == 0) return reg;
+  if (std::strncmp(name, "boot-cache.", 11) == 0) {  // a boot cache being written (boot-cache.ts)
+    return reg && ParsePid(name + 11, &end, &pid) && *end == '\0' && !Alive(pid);
+  }
+  if (ParseReadyName(name, &t, &pid) || ParseServerName(name, &t, &pid)) {
+    return sock && !Alive(pid);
+  }
+  if (ParseClaimedName(name, &pid, &claimer)) return sock && !Alive(pid) && !Alive(claimer);
+  if (PidName(name, "t-", false, &pid)) return sock && !Alive(pid);
+  if (ParseDemandName(name, &t, &missed)) {
+    return reg && ParsePid(name + 19, &end, &pid) && *end == '\0' && !Alive(pid);
+  }
+  if (PidName(name, "b-", true, &pid)) {
+    if (!reg) return false;
+    // A booting process holds its marker locked (its fd 3) until it is ready or dead.
+    int fd = ::openat(dir, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return false;
+    bool dead = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    ::close(fd);
+    return dead;
+  }
+  return false;
+}
+
+// Removes pool `name` under `root` (an open directory) if it is ours (uid, 0700, a directory),
+// nothing in it lives and nothing in it changed for an idle timeout: only while holding its
+// lock (taken without waiting: a busy lock means it is in use), entries first, the lock file
+// last, then the directory. A launcher of that build arriving meanwhile makes it again
+// (PrivateDir; its helper's LockPool).
+bool SweepPool(int root, const char* name) {
+  int dir = ::openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (dir < 0) return false;
+  Meta st;
+  if (!MetaAt(dir, "", &st) || !S_ISDIR(st.mode) || st.uid != ::geteuid() ||
+      (st.mode & 07777) != 0700) {
+    ::close(dir);
+    return false;
+  }
+  unsigned long long newest = st.mtime_ns, now = RealNowNs();
+  bool created = false;
+  int lock = ::openat(dir, "lock", O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+  if (lock < 0 && errno == ENOENT) {  // a pool that never got a top-up: lock it all the same
+    lock = ::openat(dir, "lock", O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+    created = lock >= 0;
+  }
+  if (lock < 0 || ::flock(lock, LOCK_EX | LOCK_NB) != 0) {
+    if (lock >= 0) ::close(lock);
+    ::close(dir);
+    return false;
+  }
+  std::vector<std::string> names;
+  bool dead = true;
+  int scan = ::dup(dir);
+  DIR* d = scan >= 0 ? ::fdopendir(scan) : nullptr;
+  if (d == nullptr) {
+    if (scan >= 0) ::close(scan);
+    dead = false;
+  }
+  while (dead) {
+    errno = 0;
+    dirent* e = ::readdir(d);
+    if (e == nullptr) {
+      dead = errno == 0;
+      break;
+    }
+    if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
+    Meta es;
+    if (names.size() >= kSweepEntries || !MetaAt(dir, e->d_name, &es) ||
+        !DeadEntry(dir, e->d_name, es)) {
+      dead = false;
+      break;
+    }
+    bool is_lock = std::strcmp(e->d_name, "lock") == 0;
+    if (!(is_lock && created)) newest = std::max(newest, es.mtime_ns);
+    if (!is_lock) names.push_back(e->d_name);
+  }
+  if (d != nullptr) ::closedir(d);
+  bool removed = false;
+  if (dead && IdleSince(newest, now)) {
+    bool all = true;
+    for (const auto& n : names) {
+      if (::unlinkat(dir, n.c_str(), 0) != 0 && errno != ENOENT) all = false;
+    }
+    if (all && ::unlinkat(dir, "lock", 0) == 0) {
+      // ENOTEMPTY: a launcher of that build came meanwhile and keeps using it.
+      removed = ::unlinkat(root, name, AT_REMOVEDIR) == 0;
+    }
+  }
+  ::close(lock);
+  ::close(dir);
+  return removed;
+}
+
+// Removes up to kSweepRemove stale pools of other builds under `root` (SweepPool), examining
+// up to kSweepExamine whose directory did not change for an idle timeout; never `own`.
+void SweepPools(const std::string& root, const std::string& own) {
+  int fd = ::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) return;
+  int scan = ::dup(fd);
+  DIR* d = scan >= 0 ? ::fdopendir(scan) : nullptr;
+  if (d == nullptr) {
+    if (scan >= 0) ::close(scan);
+    ::close(fd);
+    return;
+  }
+  std::vector<std::string> candidates;
+  unsigned long long now = RealNowNs();
+  while (dirent* e = ::readdir(d)) {
+    if (!PoolName(e->d_name) || own == e->d_name) continue;
+    Meta st;
+    if (!MetaAt(fd, e->d_name, &st) || !S_ISDIR(st.mode) || st.uid != ::geteuid() ||
+        (st.mode & 07777) != 0700 || !IdleSince(st.mtime_ns, now))
+      continue;
+    candidates.push_back(e->d_name);
+    if (candidates.size() >= kSweepExamine) break;
+  }
+  ::closedir(d);
+  size_t removed = 0;
+  for (const auto& name : candidates) {
+    if (SweepPool(fd, name.c_str()) && ++removed >= kSweepRemove) break;
+  }
+  ::close(fd);
+}
+
+// The pool's lock, flock'ed. A sweep of another build's launcher (SweepPools) may have removed
+// the pool since the launcher prepared it, or while this helper waited for the lock (it
+// removes the lock file last): the pool directory is made again (0700, as the launcher's
+// PrivateDir makes it) and a lock file that is no longer linked is opened again, so two helpers
+// never hold locks of different files. -1 when neither works.
+int LockPool(const std::string& pool) {
+  std::string lock_path = pool + "/lock";
+  for (int attempt = 0; attempt < 3; attempt++) {
+    int lock = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (lock < 0 && errno == ENOENT && ::mkdir(pool.c_str(), 0700) == 0) continue;
+    if (lock < 0) return -1;
+    Meta st;
+    if (::flock(lock, LOCK_EX) != 0 || !MetaAt(lock, "", &st)) {
+      ::close(lock);
+      return -1;
+    }
+    if (st.nlink > 0) return lock;
+    ::close(lock);
+  }
+  return -1;
+}
+
+// The idle cpu cgroup a boot forked here enters (EnterIdleGroup), for removing it.
+std::string IdleGroupDir() {
+  std::string dir = CpuCgroupDir(0);
+  if (dir.empty()) return "";
+  size_t n = std::strlen(kBootGroup);
+  bool inside = dir.size() > n && dir.compare(dir.size() - n, n, kBootGroup) == 0 &&
+                dir[dir.size() - n - 1] == '/';
+  return inside ? dir : dir + "/" + kBootGroup;
+}
+
 // Runs in the forked helper: sweep, count, boot.
 [[noreturn]] void TopUpChild(const std::string& pool, size_t target, size_t cap,
-                             size_t max_boots, const BootSpec& spec) {
+                             size_t max_boots, const BootSpec& spec, bool sweep) {
   int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     // Release containerd's pipes at once: `start`'s caller waits until they close.
@@ -258,11 +530,11 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
     ::close(null);
   }
   ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-  std::string lock_path = pool + "/lock";
-  int lock = ::open(lock_path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (lock < 0 || ::flock(lock, LOCK_EX) != 0) ::_exit(1);
+  int lock = LockPool(pool);
+  if (lock < 0) ::_exit(1);
 
   size_t ready = 0, booting = 0, demand = 0, misses = 0;
+  bool dead_boot = false;
   std::vector<std::string> boots;
   unsigned long long now = NowNs(), last_claim = 0;
   DIR* dir = ::opendir(pool.c_str());
@@ -294,6 +566,7 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
     } else if (name[0] == 'b' && name[1] == '-') {
       if (StaleMarker(path)) {
         ::unlink(path.c_str());
+        dead_boot = true;
       } else {
         booting++;
         boots.push_back(path);
@@ -301,6 +574,13 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
     }
   }
   ::closedir(dir);
+  // A boot killed while it waited in the idle cpu cgroup (SIGKILL, the OOM killer) never left
+  // it, so the last one out did not remove it: try now. EBUSY while boots wait in it; a boot
+  // entering it meanwhile finds it gone and makes it again (EnterIdleGroup).
+  if (dead_boot) {
+    std::string group = IdleGroupDir();
+    if (!group.empty()) ::rmdir(group.c_str());
+  }
 
   target = Grow(lock, target, Wanted(target, demand, misses, cap), cap, now);
   size_t have = ready + booting;
@@ -338,6 +618,20 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
     ::syscall(SYS_close_range, 3U, ~0U, 0U);  // the pool lock included: not held while waiting
     RaiseWhenQuiet(pool, last_claim);
     ::_exit(0);
+  }
+  // The other builds' pools, at most once per idle timeout (SweepDue), in a child of its own
+  // too: the launcher may wait for this helper (TopUp's `wait`, the cold path), never for that.
+  int swept = -1;
+  size_t slash = pool.rfind('/');
+  if (sweep && slash != std::string::npos && slash > 0 &&
+      SweepDue(pool.substr(0, slash), &swept)) {
+    if (::fork() == 0) {
+      // Keeps the `swept` lock (fd 3) while it works; the pool lock and the rest are closed.
+      if (swept != 3 && ::dup2(swept, 3) < 0) ::_exit(1);
+      ::syscall(SYS_close_range, 4U, ~0U, 0U);
+      SweepPools(pool.substr(0, slash), pool.substr(slash + 1));
+      ::_exit(0);
+    }
   }
   ::_exit(0);
 }
@@ -549,7 +843,7 @@ void SetCommandLineArea(int argc, char** argv) {
 }
 
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
-           const BootSpec& spec, bool wait) {
+           const BootSpec& spec, bool wait, bool sweep) {
   if (target == 0) return;
   // The helper's title is written before the fork, not by the child: on a busy machine the
   // child may not run for a while, showing the launcher's command line after it exited.
@@ -560,7 +854,7 @@ void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
     std::memcpy(cmdline_area, kTopUpTitle, std::min(cmdline_length - 1, sizeof(kTopUpTitle) - 1));
   }
   pid_t c = ::fork();
-  if (c == 0) TopUpChild(pool, target, cap, max_boots, spec);
+  if (c == 0) TopUpChild(pool, target, cap, max_boots, spec, sweep);
   if (cmdline_area != nullptr) std::memcpy(cmdline_area, saved.data(), cmdline_length);
   if (c > 0 && wait) {
     int status;

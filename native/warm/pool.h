@@ -5,7 +5,8 @@
 //                     holds the target grown by demand and until when it holds (pool.cc Grow)
 //   b-<pid>-<n>       a booting standby's marker, flock'ed by the booting process (its fd 3)
 //                     until it is ready or dead, so a boot that died is told apart; holds the
-//                     booting process's pid
+//                     booting process's pid. Sweeping a dead one's also tries to remove the
+//                     idle cpu cgroup (kBootGroup), which a boot killed in it never left
 //   t-<pid>           a standby binding its socket before publishing it as s-...
 //   d-<16 hex: monotonic ns>-<pid>, m-<same>
 //                     a claim in the last kDemandWindowMs that got a standby (d) or missed (m):
@@ -54,8 +55,16 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // which also puts the boots under way back at full weight), then exits; the booted standbys are orphans (reaped by init or a subreaper).
 // Waits for the helper (a few fork()s) when `wait` is set. The helper shows a command line of
 // its own (SetCommandLineArea), not the launcher's.
+// `sweep` (the launcher's top-ups): at most once per idle timeout (the root's `swept` file),
+// the helper also forks a child that removes stale pools of other builds under the pool root
+// (an upgraded or repackaged binary leaves its old one behind): a directory of ours (uid, mode
+// 0700, no symlink, a 32-hex name), not `pool`, holding only entries of the known forms, none
+// of them alive (the pids their names announce, a boot's marker lock), nothing in it changed
+// for an idle timeout; taken under its lock (without waiting), the lock file removed last. At
+// most 4 pools removed (16 examined) per sweep. A launcher of that build arriving meanwhile
+// makes its pool again (its helper too, when the pool went while it waited for the lock).
 void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
-           const BootSpec& spec, bool wait);
+           const BootSpec& spec, bool wait, bool sweep = false);
 
 // The launcher's argv strings, the memory /proc/<pid>/cmdline shows (set once by main). The
 // top-up helper outlives the launcher: with its command line it would look like the shim's
@@ -85,7 +94,9 @@ std::string CpuCgroupDir(pid_t pid);
 // not allow it (no cpu controller, no cpu.idle, no permission).
 bool EnterIdleGroup();
 // Moves process `pid` (0: this one) back to the parent of that group if it is in it, and
-// removes the group once nothing is left in it.
+// removes the group once nothing is left in it. A boot killed inside never leaves: the top-up
+// that sweeps its marker removes the group then (EBUSY while others wait in it). A boot that
+// enters it as it is removed makes it again (EnterIdleGroup retries).
 bool LeaveIdleGroup(pid_t pid);
 
 }  // namespace warm
