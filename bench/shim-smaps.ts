@@ -133,6 +133,28 @@ export function readBreakdown(pid: number): Breakdown {
   return out;
 }
 
+/** A process's CPU time, threads and age from /proc/<pid>/stat. */
+export interface ProcStat {
+  /** utime + stime, ms. */
+  cpuMs: number;
+  threads: number;
+  /** Seconds since the process started. */
+  ageS: number;
+}
+
+export function readStat(pid: number): ProcStat {
+  const text = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command (which may hold spaces), from field 3 (state) on.
+  const f = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  const ticks = 100; // USER_HZ on Linux
+  const uptime = Number(fs.readFileSync('/proc/uptime', 'utf8').split(' ')[0]);
+  return {
+    cpuMs: ((Number(f[11]) + Number(f[12])) * 1000) / ticks,
+    threads: Number(f[17]),
+    ageS: uptime - Number(f[19]) / ticks,
+  };
+}
+
 /** Processes whose executable is `exe` (to say how widely its pages are shared). */
 export function countProcessesOf(exe: string): number {
   let n = 0;

@@ -11,9 +11,12 @@
 //      daemon boot, runc commands, shim delete, ...).
 //   1c. burst: N containers started at once (`ctr run -d`), then all removed; wall time. Ours
 //      also with RUNCTS_SHIM_GROUP=namespace (runcts-ns: one daemon serves the whole burst).
-//   2. memory: 5 shims per runtime, one `sleep` container each; per shim process private
-//      (Private_Clean + Private_Dirty), PSS and RSS from /proc/<pid>/smaps_rollup, and where the
-//      private memory sits (bench/shim-smaps.ts). Medians and ratios.
+//   2. memory: 5 shims per runtime, one `sleep` container each, started 12 s apart after the
+//      standby pools settled (every adopted daemon from a standby idle past V8's memory reducer,
+//      whatever ran before); per shim process private (Private_Clean + Private_Dirty), PSS and
+//      RSS from /proc/<pid>/smaps_rollup, and where the private memory sits
+//      (bench/shim-smaps.ts). Medians and ratios, and each of our daemons: adopted or cold, its
+//      standby's age, its boot cache (from the launcher's trace).
 //   3. grouping: one shim per runtime serving 10 containers (annotation
 //      io.containerd.runc.v2.group; for ours also RUNCTS_SHIM_GROUP=namespace, the per-runtime
 //      option); the shim's PSS / 10 per container.
@@ -44,8 +47,9 @@ import {
   findStandbys,
   readBreakdown,
   readRollup,
+  readStat,
 } from './shim-smaps';
-import type { Breakdown, Category, Rollup } from './shim-smaps';
+import type { Breakdown, Category, ProcStat, Rollup } from './shim-smaps';
 import { measureRpc } from './shim-rpc';
 import type { RpcStats } from './shim-rpc';
 import { TRACE_PHASES, traceAvailable, traceCtrRun } from './shim-trace';
@@ -95,6 +99,11 @@ interface Options {
   serialBlock: number;
   gapMs: number;
   settleMs: number;
+  /** Memory: seconds between the rounds of starts (0: back to back), and idle before "steady". */
+  memGapMs: number;
+  memSettleMs: number;
+  /** Memory: log every daemon's private memory every 250 ms (when V8's collections came). */
+  memTimeline: boolean;
   rpcCalls: number;
   rpcSeconds: number;
   sections: Set<Section>;
@@ -121,7 +130,13 @@ const USAGE = `usage: node dist/bench/shim.js [options]
                     alternate each run; more shows what a runtime's leftovers cost itself)
   --gap MS          idle time before each timed ctr run --rm (default 0: back to back; more shows
                     containers started one at a time on a machine with time between them)
-  --settle S        seconds shims idle before the steady-state memory reading (default 15)
+  --settle S        seconds shims idle before the grouped shims' reading and the RPC idle figures
+                    (default 15)
+  --mem-gap S       memory: seconds between the rounds of starts, after the pools settled as long
+                    (default 12: every daemon from a standby idle past V8's memory reducer, as when
+                    containers start now and then; 0: back to back, from standbys just booted)
+  --mem-settle S    memory: seconds the shims idle before the steady reading (default 30)
+  --mem-timeline    memory: log each daemon's private memory every 250 ms until the steady reading
   --rpc N           serial State calls per runtime (default 1000; --quick 200)
   --rpc-seconds S   then S s of 10 calls/s and S s idle, for the shim's CPU time (default 30; --quick 10)
   --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
@@ -193,6 +208,17 @@ function parseOptions(argv: string[]): Options {
         o.settleMs = Number(value()) * 1000;
         if (!(o.settleMs >= 0)) throw new Error('--settle must be >= 0');
         break;
+      case '--mem-gap':
+        o.memGapMs = Number(value()) * 1000;
+        if (!(o.memGapMs >= 0)) throw new Error('--mem-gap must be >= 0');
+        break;
+      case '--mem-settle':
+        o.memSettleMs = Number(value()) * 1000;
+        if (!(o.memSettleMs >= 0)) throw new Error('--mem-settle must be >= 0');
+        break;
+      case '--mem-timeline':
+        o.memTimeline = true;
+        break;
       case '--rpc':
         o.rpcCalls = int(1);
         break;
@@ -256,6 +282,9 @@ function parseOptions(argv: string[]): Options {
     serialBlock: o.serialBlock ?? 1,
     gapMs: o.gapMs ?? 0,
     settleMs: o.settleMs ?? 15_000,
+    memGapMs: o.memGapMs ?? 12_000,
+    memSettleMs: o.memSettleMs ?? 30_000,
+    memTimeline: o.memTimeline ?? false,
     rpcCalls: o.rpcCalls ?? (quick ? 200 : 1000),
     rpcSeconds: o.rpcSeconds ?? (quick ? 10 : 30),
     sections,
@@ -507,6 +536,20 @@ interface LatencyStats {
    * leftovers (a boot it started) spill into the next run makes these slower.
    */
   runcAfter?: number[];
+}
+
+/** The testbed's warm-start trace with each line's time (ms) and writer. */
+function rawTrace(): { ms: number; pid: number; line: string }[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(tb!.warmLog, 'utf8');
+  } catch {
+    return [];
+  }
+  return text.split('\n').flatMap((l) => {
+    const m = /^(\d+)\.(\d+) pid=(\d+) (.*)$/.exec(l);
+    return m ? [{ ms: Number(m[1]) * 1000 + Number(m[2]), pid: Number(m[3]), line: m[4]! }] : [];
+  });
 }
 
 /** Lines in the testbed's warm-start trace so far. */
@@ -791,6 +834,23 @@ interface ShimSample {
   id: string;
   rollup: Rollup;
   breakdown: Breakdown;
+  stat: ProcStat;
+  /** Wall-clock ms when the process started (from its age). */
+  startedMs: number;
+  /** Ours: how the daemon came to be (from the launcher's trace and /proc). */
+  facts?: DaemonFacts;
+}
+
+/** What is known of one of our daemons, to tell apart daemons of different origin. */
+interface DaemonFacts {
+  /** Adopted (a standby took the daemon role) or cold (spawned by `start`). */
+  how: 'adopted' | 'cold';
+  /** Seconds the process ran before its `ctr run -d` began (a standby's wait; < 0: after). */
+  bootedBeforeS: number;
+  /** Its boot and the boot cache: `used`, `wrote it`, `not used`; '–': no trace line. */
+  bootCache: string;
+  /** kB private 1 s after the last start. */
+  freshPrivate: number;
 }
 
 interface MemoryStats {
@@ -864,7 +924,16 @@ function readShims(runtimes: Runtime[], ids: string[][]): MemoryStats[] {
         continue;
       }
       try {
-        samples.push({ pid, id, rollup: readRollup(pid), breakdown: readBreakdown(pid) });
+        samples.push({
+          pid,
+          id,
+          rollup: readRollup(pid),
+          breakdown: readBreakdown(pid),
+          stat: readStat(pid),
+          startedMs: 0,
+        });
+        const last = samples[samples.length - 1]!;
+        last.startedMs = Date.now() - last.stat.ageS * 1000;
       } catch (err) {
         log(`  ${rt.label}: cannot read /proc/${pid}: ${(err as Error).message}`);
       }
@@ -892,9 +961,13 @@ function readShims(runtimes: Runtime[], ids: string[][]): MemoryStats[] {
 }
 
 /**
- * One container per shim. Read twice: right after the last start ("fresh") and after
- * `settleMs` of idling ("steady": V8's memory reducer runs a GC ~8 s after start-up, when the
- * allocation rate drops, and node shims shrink by several MiB).
+ * One container per shim. Read twice: 1 s after the last start ("fresh") and after
+ * `memSettleMs` of idling ("steady": V8's memory reducer runs its collections ~8 s after it was
+ * started, or 8 s later again each time the allocation rate is not low yet, and node shims shrink
+ * by several MiB). With `memGapMs`, the pools of our runtimes are booted first and the rounds of
+ * starts are that far apart, so that every adopted daemon comes from a standby idle long enough
+ * for its own memory reducer to have run (as when containers start now and then), whatever ran
+ * before this section; with 0, back to back, from standbys booted during the section.
  */
 async function measureMemory(
   runtimes: Runtime[],
@@ -902,11 +975,35 @@ async function measureMemory(
   sharers: Record<string, number>,
 ): Promise<{ fresh: MemoryStats[]; steady: MemoryStats[] }> {
   const ids = runtimes.map(() => [] as string[]);
+  if (opts.memGapMs > 0) {
+    for (const rt of runtimes) if (rt.label !== 'runc-v2' && !rt.failed) await runRm(rt, 'mp');
+    await sleep(opts.memGapMs);
+  }
+  const traceFrom = rawTrace().length;
+  const startedAt = new Map<string, number>();
+  const timeline = new Map<number, { t: number; kb: number }[]>();
+  const t0 = Date.now();
+  const sampler = opts.memTimeline
+    ? setInterval(() => {
+        for (const [id, pid] of shimsById()) {
+          if (!id.startsWith('bs-m-') || id.startsWith('bs-m-runc-v2-')) continue;
+          try {
+            const list = timeline.get(pid) ?? [];
+            list.push({ t: Date.now() - t0, kb: readRollup(pid).private });
+            timeline.set(pid, list);
+          } catch {
+            // gone
+          }
+        }
+      }, 250)
+    : undefined;
   for (let i = 0; i < opts.memShims; i++) {
+    if (i > 0 && opts.memGapMs > 0) await sleep(opts.memGapMs);
     for (const [k, rt] of runtimes.entries()) {
       if (rt.failed) continue;
       const id = newId(`m-${rt.label}`);
       try {
+        startedAt.set(id, Date.now());
         await startDetached(rt, id);
         ids[k]!.push(id);
       } catch (err) {
@@ -919,8 +1016,53 @@ async function measureMemory(
   const okIds = ids.filter((_, k) => keep[k]);
   await sleep(1000);
   const fresh = readShims(runtimes, okIds);
-  await sleep(opts.settleMs);
+  await sleep(opts.memSettleMs);
   const steady = readShims(runtimes, okIds);
+  if (sampler) clearInterval(sampler);
+  for (const [pid, list] of timeline) {
+    // Where it changed by 0.2 MiB or more: V8's collections, malloc_trim.
+    const steps: string[] = [];
+    let last = NaN;
+    for (const p of list) {
+      if (!(Math.abs(p.kb - last) < 200)) steps.push(`${(p.t / 1000).toFixed(1)} s ${mib(p.kb)}`);
+      if (!(Math.abs(p.kb - last) < 200)) last = p.kb;
+    }
+    log(`  private MiB of ${pid} (s from the first start): ${steps.join(', ')}`);
+  }
+  const all = rawTrace();
+  const trace = all.slice(traceFrom);
+  const adopted = new Set(
+    trace.flatMap((t) => {
+      const m = /^daemon warm standby=(\d+)/.exec(t.line);
+      return m ? [Number(m[1])] : [];
+    }),
+  );
+  const freshByPid = new Map(fresh.flatMap((s) => s.samples.map((f) => [f.pid, f.rollup.private])));
+  for (const s of steady) {
+    if (s.label === 'runc-v2') continue;
+    for (const d of s.samples) {
+      const boot = all.filter((t) => t.pid === d.pid && / boot cache /.test(t.line)).pop();
+      d.facts = {
+        how: adopted.has(d.pid) ? 'adopted' : 'cold',
+        bootedBeforeS: (startedAt.get(d.id)! - d.startedMs) / 1000,
+        bootCache: !boot
+          ? '–'
+          : / boot cache used/.test(boot.line)
+            ? 'used'
+            : / wrote /.test(boot.line)
+              ? 'wrote it'
+              : 'not used',
+        freshPrivate: freshByPid.get(d.pid) ?? NaN,
+      };
+      log(
+        `  ${s.label} pid ${d.pid}: ${d.facts.how}, process started ` +
+          `${d.facts.bootedBeforeS.toFixed(1)} s before its ctr run, boot cache ${d.facts.bootCache}, ` +
+          `CPU ${d.stat.cpuMs} ms, private ${mib(d.facts.freshPrivate)} fresh, ` +
+          `${mib(d.rollup.private)} steady (malloc ${mib(d.breakdown.private['malloc: [heap] + arenas'])}, ` +
+          `other anonymous ${mib(d.breakdown.private['other anonymous'])})`,
+      );
+    }
+  }
   standbys = findStandbys(tb!.warmRoot).flatMap((pid) => {
     try {
       return [readRollup(pid)];
@@ -1286,8 +1428,13 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     const fresh = new Map((r.memoryFresh ?? []).map((f) => [f.label, f]));
     out.push('');
     out.push(
-      `### Memory: one container (\`sleep 600\`) per shim, ${r.options.memShims} shims per runtime ` +
-        `(medians, MiB; steady = after ${r.options.settleMs / 1000} s idle, fresh = 1 s after start)`,
+      `### Memory: one container (\`sleep 600\`) per shim, ${r.options.memShims} shims per runtime, ` +
+        (r.options.memGapMs > 0
+          ? `started ${r.options.memGapMs / 1000} s apart after the standby pools settled as long ` +
+            "(every adopted daemon from a standby idle past V8's memory reducer, as when containers " +
+            'start now and then, whatever ran before) '
+          : 'started back to back (daemons from standbys booted meanwhile) ') +
+        `(medians, MiB; steady = after ${r.options.memSettleMs / 1000} s idle, fresh = 1 s after the last start)`,
     );
     out.push('');
     out.push(
@@ -1341,6 +1488,46 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     );
     out.push('');
     out.push(CATEGORIES.map((c) => `${c}: ${CATEGORY_NOTES[c]}.`).join(' '));
+    const daemons = mem.flatMap((m) => m.samples.flatMap((d) => (d.facts ? [{ m, d }] : [])));
+    if (daemons.length > 0) {
+      out.push('');
+      out.push('Each of our daemons (steady, MiB):');
+      out.push('');
+      out.push(
+        table(
+          [
+            'runtime',
+            'daemon',
+            'process started before its ctr run, s',
+            'boot cache',
+            'CPU ms',
+            'fresh private',
+            'private',
+            'malloc',
+            'other anonymous',
+          ],
+          daemons.map(({ m, d }) => [
+            m.label,
+            d.facts!.how,
+            d.facts!.bootedBeforeS.toFixed(1),
+            d.facts!.bootCache,
+            String(Math.round(d.stat.cpuMs)),
+            mib(d.facts!.freshPrivate),
+            mib(d.rollup.private),
+            mib(d.breakdown.private['malloc: [heap] + arenas']),
+            mib(d.breakdown.private['other anonymous']),
+          ]),
+          [1, 3],
+        ),
+      );
+      out.push('');
+      out.push(
+        'daemon: adopted (a standby took the role) or cold, from the launcher trace; process ' +
+          "started: a standby's age when the container's `ctr run` began (< 0: a cold daemon); boot " +
+          'cache: what its boot did with it (CONTAINERD_SHIM_WARM_LOG); CPU: its whole life, boot ' +
+          'included.',
+      );
+    }
     const sb = r.standbys;
     if (sb) {
       out.push('');
@@ -1544,7 +1731,10 @@ async function main(): Promise<void> {
     delete process.env.NODE_EXTRA_CA_CERTS;
     envRemoved.push('NODE_EXTRA_CA_CERTS');
   }
-  tb = await Testbed.start({ namespace: 'bench-shim' });
+  tb = await Testbed.start({
+    namespace: 'bench-shim',
+    ...(process.env.I14_GC_LOG ? { env: { I14_GC_LOG: process.env.I14_GC_LOG } } : {}),
+  });
   socketBase = { address: tb.address, namespace: tb.namespace };
   const nsGrouped = nsGroupedRuntime(tmp, opts.ours, tb.namespace);
   const report: Report = {
@@ -1562,6 +1752,9 @@ async function main(): Promise<void> {
       serialBlock: opts.serialBlock,
       gapMs: opts.gapMs,
       settleMs: opts.settleMs,
+      memGapMs: opts.memGapMs,
+      memSettleMs: opts.memSettleMs,
+      memTimeline: opts.memTimeline,
       rpcCalls: opts.rpcCalls,
       rpcSeconds: opts.rpcSeconds,
       json: opts.json,

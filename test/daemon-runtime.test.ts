@@ -115,6 +115,32 @@ churn();`;
     assert.ok(kept.after - flushed.after > 400_000, `none: ${JSON.stringify(kept)}`);
   });
 
+  it('reduceHeap(): collections that age code, so that what ran only at start-up is dropped', async function () {
+    if (process.platform !== 'linux') this.skip();
+    // As in a daemon adopted from a standby whose memory reducer has run its course: no
+    // collection of V8's own comes any more, the releaser's start-up release does them.
+    const script = `const v8 = require('node:v8');
+const rt = require(${JSON.stringify(path.join(top, 'dist', 'lib', 'shim', 'daemon-runtime.js'))});
+let src = '';
+for (let i = 0; i < 3000; i++) src += 'exports.f' + i + ' = (a) => a * ' + i + ';\\n';
+const m = { exports: {} };
+new Function('exports', src)(m.exports);
+for (const f of Object.values(m.exports)) f(3);
+const bytecode = () => v8.getHeapCodeStatistics().bytecode_and_metadata_size;
+const before = bytecode();
+rt.servingV8Flags();
+const reduced = rt.reduceHeap();
+process.stdout.write(JSON.stringify({ before, after: bytecode(), reduced }));`;
+    const out = await new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['-e', script], { timeout: 50_000 }, (err, stdout, stderr) =>
+        err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout),
+      );
+    });
+    const r = JSON.parse(out) as { before: number; after: number; reduced: boolean };
+    assert.equal(r.reduced, true, out);
+    assert.ok(r.before - r.after > 300_000, out);
+  });
+
   it('the compiled library is plain Latin-1 JavaScript without comments (V8 keeps its source)', () => {
     const files = (dir: string): string[] =>
       fs
@@ -157,15 +183,21 @@ describe('MemoryReleaser', () => {
 
   it('releases once after start-up, then once after each burst of activity', async () => {
     let calls = 0;
-    const r = make({ afterStartMs: 10, afterActivityMs: 10 }, () => calls++);
+    const startUp: boolean[] = [];
+    const r = make({ afterStartMs: 10, afterActivityMs: 10 }, (first) => {
+      startUp.push(first);
+      calls++;
+    });
     await until('the start-up release', () => calls === 1);
     assert.equal(r.releases, 1);
+    assert.deepEqual(startUp, [true]); // V8's heap too (reduceHeap()), only this once
     r.activity();
     r.activity();
     r.activity();
     await until('the release after the burst', () => calls === 2);
     r.activity();
     await until('the release after the next burst', () => calls === 3);
+    assert.deepEqual(startUp, [true, false, false]);
   });
 
   it('a busy daemon still releases at least every maxIntervalMs', async () => {

@@ -54,6 +54,7 @@ const LINUX = keys<LinuxBinding>()(
   'eventfd',
   'mountFlags',
   'mallocTrim',
+  'v8ReduceMemory',
   'warmHandDaemon',
   'warmHello',
   'warmReceive',

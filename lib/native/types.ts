@@ -177,6 +177,12 @@ export interface LinuxBinding {
   mountFlags: Record<string, number>;
   /** malloc_trim(0): free malloc pages back to the kernel; false if none (or not glibc). */
   mallocTrim(): boolean;
+  /**
+   * One memory-reducing full collection of this isolate, now (critical memory pressure:
+   * `v8::Isolate::MemoryPressureNotification`, looked up in the node executable at run time).
+   * False where node does not export it.
+   */
+  v8ReduceMemory(): boolean;
   /** Hands the serving daemon to a ready standby of `pool`; pid 0 (and why) when none took it. */
   warmHandDaemon(
     pool: string,

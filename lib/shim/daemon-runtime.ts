@@ -7,7 +7,8 @@
 //    launcher boots, which take the daemon role);
 //  - what it does while serving: give freed malloc memory back to the kernel once start-up is
 //    over and after bursts of work (Go shims call debug.FreeOSMemory every 30 s for the same
-//    reason; V8's own heap is shrunk by its memory reducer when the daemon goes idle).
+//    reason; V8's own heap is shrunk by its memory reducer when the daemon goes idle, and by the
+//    releaser once start-up is over: reduceHeap()).
 //
 // Every choice here was measured with `npm run bench:shim` (README, "Memory"); the ones that did
 // not pay off are listed there too.
@@ -74,6 +75,32 @@ export function releaseMemory(): boolean {
   return linux.mallocTrim();
 }
 
+/**
+ * Shrinks V8's heap now, as its memory reducer does once a process goes idle: two full
+ * collections in V8's memory-reducing mode (critical memory pressure, native/linux/memory.cc;
+ * two, as the reducer runs at least two, so that code that ran in neither is dropped,
+ * SERVING_V8_FLAGS). True if they ran; false off Linux or where node does not export the call.
+ *
+ * Why a daemon needs it: V8's memory reducer runs its collections once per heap, ~8 s after the
+ * heap grew and once allocation has gone low, and then rests until the heap grows by 10 MB more,
+ * which a daemon's never does. A standby that waited more than ~9 s for the daemon role has had
+ * them already, and nothing then collected the garbage of the daemon's first container nor
+ * dropped its start-up code: such a daemon kept 7.9-8.4 MiB private for good where one adopted
+ * from a standby just booted (its reducer still to come) or a cold daemon kept 7.3-7.5 (README,
+ * "Memory per container"); with this, 7.7-7.8. And where the reducer does come, its timing is
+ * V8's guess: 8 s more each time the allocation rate does not look low yet (seen: 28 s).
+ */
+export function reduceHeap(): boolean {
+  if (addonPlatform !== 'linux') return false;
+  return linux.v8ReduceMemory() && linux.v8ReduceMemory();
+}
+
+/** What the releaser runs: the first time reduceHeap() then malloc_trim, then malloc_trim alone. */
+function releaseAfter(startUp: boolean): boolean {
+  if (startUp) reduceHeap();
+  return releaseMemory();
+}
+
 export interface MemoryReleaseOptions {
   /** First release this long after start (after V8's memory reducer has run); default 10 s. */
   afterStartMs?: number;
@@ -84,9 +111,9 @@ export interface MemoryReleaseOptions {
 }
 
 /**
- * Schedules releaseMemory() for a serving daemon: once start-up has settled, then after each
- * burst of work (call activity() on every request) — never while nothing happens, so an idle
- * daemon is never woken for it. The timer never keeps the process alive; stop() cancels it.
+ * Schedules releaseMemory() for a serving daemon: once start-up has settled (with reduceHeap()
+ * first), then after each burst of work (call activity() on every request) — never while
+ * nothing happens, so an idle daemon is never woken for it. The timer never keeps the process alive; stop() cancels it.
  */
 export class MemoryReleaser {
   private readonly afterActivityMs: number;
@@ -99,7 +126,7 @@ export class MemoryReleaser {
 
   constructor(
     options: MemoryReleaseOptions = {},
-    private readonly release: () => unknown = releaseMemory,
+    private readonly release: (startUp: boolean) => unknown = releaseAfter,
   ) {
     this.afterActivityMs = options.afterActivityMs ?? 5000;
     this.maxIntervalMs = options.maxIntervalMs ?? 30_000;
@@ -134,7 +161,6 @@ export class MemoryReleaser {
     this.timer = undefined;
     this.pendingSince = 0;
     if (this.stopped) return;
-    this.releases++;
-    this.release();
+    this.release(this.releases++ === 0);
   }
 }

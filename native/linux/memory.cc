@@ -1,6 +1,9 @@
 // Giving memory back: malloc_trim(3) returns the free pages of every glibc malloc arena (not only
 // the top of the main heap) to the kernel. A shim daemon calls it once it is idle after start-up
-// and after bursts of work, the way Go shims call debug.FreeOSMemory; see lib/shim/daemon-runtime.ts.
+// and after bursts of work, the way Go shims call debug.FreeOSMemory; the first time, V8's heap is
+// shrunk first (v8ReduceMemory). See lib/shim/daemon-runtime.ts.
+#include <uv.h>
+
 #include <cstdlib>  // defines __GLIBC__ on glibc
 
 #include "linux.h"
@@ -22,10 +25,57 @@ Napi::Value MallocTrim(const Napi::CallbackInfo& info) {
 #endif
 }
 
+// v8::Isolate's GetCurrent() and MemoryPressureNotification(), as the node executable exports
+// them (Itanium C++ ABI names; a member function takes `this` first; MemoryPressureLevel is an
+// int enum: kNone, kModerate, kCritical). Looked up once, at run time: the addon stays an N-API
+// addon that loads on any node (no V8 symbol to resolve when it is loaded), and where node does
+// not export them (another embedder, another ABI) v8ReduceMemory() only says false.
+using GetCurrentFn = void* (*)();
+using MemoryPressureFn = void (*)(void*, int);
+constexpr int kCriticalMemoryPressure = 2;
+
+bool LookUpV8(GetCurrentFn* get_current, MemoryPressureFn* pressure) {
+  uv_lib_t self;
+  if (uv_dlopen(nullptr, &self) != 0) {  // the process itself: node and what it loaded
+    uv_dlclose(&self);
+    return false;
+  }
+  void* current = nullptr;
+  void* notify = nullptr;
+  bool found =
+      uv_dlsym(&self, "_ZN2v87Isolate10GetCurrentEv", &current) == 0 &&
+      uv_dlsym(&self, "_ZN2v87Isolate26MemoryPressureNotificationENS_19MemoryPressureLevelE",
+               &notify) == 0 &&
+      current != nullptr && notify != nullptr;
+  // The main program's handle: closing it unloads nothing, and the addresses stay valid.
+  uv_dlclose(&self);
+  if (!found) return false;
+  *get_current = reinterpret_cast<GetCurrentFn>(current);
+  *pressure = reinterpret_cast<MemoryPressureFn>(notify);
+  return true;
+}
+
+// v8ReduceMemory(): critical memory pressure on this thread's isolate, which V8 answers at once
+// (called on the isolate's thread) with a full collection in its memory-reducing mode, as its
+// memory reducer's: the young generation back to its minimum, free pages released, code ages
+// advanced and old code dropped (the "forced" collections of a low-memory notification or of
+// gc() leave code ages alone). V8 puts the pressure level back to none itself. True if it ran;
+// false where node does not export the call.
+Napi::Value V8ReduceMemory(const Napi::CallbackInfo& info) {
+  static GetCurrentFn get_current = nullptr;
+  static MemoryPressureFn pressure = nullptr;
+  static const bool found = LookUpV8(&get_current, &pressure);
+  void* isolate = found ? get_current() : nullptr;
+  if (isolate == nullptr) return Napi::Boolean::New(info.Env(), false);
+  pressure(isolate, kCriticalMemoryPressure);
+  return Napi::Boolean::New(info.Env(), true);
+}
+
 }  // namespace
 
 Napi::Object InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim, "mallocTrim"));
+  exports.Set("v8ReduceMemory", Napi::Function::New(env, V8ReduceMemory, "v8ReduceMemory"));
   return exports;
 }
 
