@@ -162,22 +162,23 @@ pid_t MarkerPid(const std::string& path) {
 
 // Whether boots may wait for CPU nobody else wants. Not when claims missed in the last 2 s
 // (the pool lags its demand: the next claims would boot cold nodes, at full weight on
-// containerd's clock), unless the last miss is older than kQuietMs and action servers were
-// claimed since, the latest within kQuietMs: containerd is still at work (a burst's removal runs
-// its deletes on action servers, which boot nothing cold), and boots at full weight would take
-// the CPU that work runs on; the next claim that misses counts again. Nor when fewer than half
-// the target are ready once the claims and action servers' claims stopped for kQuietMs (a pool
-// emptied by a burst, for the next). While a burst's claims still come and find standbys, its
+// containerd's clock), unless no claim of a fresh standby (hit or miss) came for kQuietMs while
+// action servers were claimed since, the latest within kQuietMs: containerd is still at work
+// but takes no fresh standby (a burst's removal runs its deletes on action servers, which boot
+// nothing cold), and boots at full weight would take the CPU that work runs on; while a burst's
+// starts go on, their daemons take fresh standbys every few ms and the misses count (boots kept
+// in the background then made more daemons cold), as does the next claim that misses. Nor when
+// fewer than half the target are ready once the claims and action servers' claims stopped for
+// kQuietMs (a pool emptied by a burst, for the next). While a burst's claims still come and find standbys, its
 // replacements wait: at full weight they would take the CPU its containers start with (runc,
 // containerd, the daemons), and the standbys already booted serve it.
 // Those under way in the background would starve and hold the boot slots (max_boots): a
 // foreground top-up puts them back at full weight too. One container after another takes one
 // standby of a pool that stays over half full.
-bool Background(size_t misses, unsigned long long last_miss, size_t ready, size_t target,
-                unsigned long long last_claim, unsigned long long last_use,
-                unsigned long long now) {
+bool Background(size_t misses, size_t ready, size_t target, unsigned long long last_claim,
+                unsigned long long last_use, unsigned long long now) {
   if (misses > 0) {
-    bool served_since = !Within(last_miss, now, kQuietMs) && last_use > last_miss &&
+    bool served_since = !Within(last_claim, now, kQuietMs) && last_use > last_claim &&
                         Within(last_use, now, kQuietMs);
     if (!served_since) return false;
   }
@@ -292,7 +293,7 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
 
   size_t ready = 0, booting = 0, demand = 0, misses = 0;
   std::vector<std::string> boots;
-  unsigned long long now = NowNs(), last_claim = 0, last_miss = 0, last_use = 0;
+  unsigned long long now = NowNs(), last_claim = 0, last_use = 0;
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) ::_exit(1);
   while (dirent* e = ::readdir(dir)) {
@@ -308,7 +309,6 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
         demand++;
         misses += missed;
         last_claim = std::max(last_claim, t);
-        if (missed) last_miss = std::max(last_miss, t);
       }
     } else if (ParseUseName(name, &t)) {
       if (StaleUse(t, now)) ::unlink(path.c_str());
@@ -339,7 +339,7 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
-  bool background = Background(misses, last_miss, ready, target, last_claim, last_use, now);
+  bool background = Background(misses, ready, target, last_claim, last_use, now);
   if (!background && CanLower()) {
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
