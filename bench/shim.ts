@@ -11,6 +11,8 @@
 //      daemon boot, runc commands, shim delete, ...).
 //   1c. burst: N containers started at once (`ctr run -d`), then all removed; wall time. Ours
 //      also with RUNCTS_SHIM_GROUP=namespace (runcts-ns: one daemon serves the whole burst).
+//      Each round starts from a settled machine (no boot of our pools under way, no shim left,
+//      then idle time); --burst-back-to-back runs them one right after another.
 //   2. memory: 5 shims per runtime, one `sleep` container each; per shim process private
 //      (Private_Clean + Private_Dirty), PSS and RSS from /proc/<pid>/smaps_rollup, and where the
 //      private memory sits (bench/shim-smaps.ts). Medians and ratios.
