@@ -11,6 +11,8 @@
 //      daemon boot, runc commands, shim delete, ...).
 //   1c. burst: N containers started at once (`ctr run -d`), then all removed; wall time. Ours
 //      also with RUNCTS_SHIM_GROUP=namespace (runcts-ns: one daemon serves the whole burst).
+//      Each round starts from a settled machine (no boot of our pools under way, no shim left,
+//      then idle time); --burst-back-to-back runs them one right after another.
 //   2. memory: 5 shims per runtime, one `sleep` container each, started 12 s apart after the
 //      standby pools settled (every adopted daemon from a standby idle past V8's memory reducer,
 //      whatever ran before); per shim process private (Private_Clean + Private_Dirty), PSS and
@@ -39,7 +41,7 @@ import * as path from 'node:path';
 import { packageShim } from '../lib/shim/package';
 import { findCommand } from '../test/helpers/env';
 import { SHIM_SOCKET_DIR, Testbed } from '../test/helpers/testbed';
-import { traceLines } from '../test/helpers/warm';
+import { pools, traceLines } from '../test/helpers/warm';
 import {
   CATEGORIES,
   CATEGORY_NOTES,
@@ -95,6 +97,13 @@ interface Options {
   groupRuns: number;
   burst: number;
   burstRounds: number;
+  /**
+   * Bursts one right after another (the previous round's boots and teardown still running),
+   * instead of each from a settled machine (no boot of a pool under way, then burstIdleMs).
+   */
+  burstBackToBack: boolean;
+  /** The idle time after the settle, before each burst (the kernel's teardown). */
+  burstIdleMs: number;
   /** ctr run --rm of one runtime in a row before the next runtime's (1: alternate each run). */
   serialBlock: number;
   gapMs: number;
@@ -116,6 +125,10 @@ interface Options {
   json: boolean;
 }
 
+/** The longest wait for a settled machine before a burst; the idle time after it. */
+const SETTLE_CAP_MS = 10_000;
+const DEFAULT_BURST_IDLE_MS = 300;
+
 const USAGE = `usage: node dist/bench/shim.js [options]
   --runs N          timed ctr run --rm per runtime (default 20; --quick 6)
   --warmup N        untimed runs per runtime first (default 2; --quick 1)
@@ -126,6 +139,11 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --group-runs N    ctr run --rm into the running group shim, per runtime (default 10; --quick 4)
   --burst N         containers started at once in the burst section (default 10)
   --burst-rounds N  bursts per runtime, alternating (default 3; --quick 1)
+  --burst-back-to-back
+                    each burst right after the previous one (its boots and teardown still
+                    running); by default each starts from a settled machine: no boot of any of
+                    our pools under way, no shim or bundle left (at most ${SETTLE_CAP_MS / 1000} s), then idle time
+  --burst-idle MS   that idle time before each settled burst (default ${DEFAULT_BURST_IDLE_MS})
   --serial-block N  timed ctr run --rm of one runtime in a row before the next one's (default 1:
                     alternate each run; more shows what a runtime's leftovers cost itself)
   --gap MS          idle time before each timed ctr run --rm (default 0: back to back; more shows
@@ -140,7 +158,8 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --rpc N           serial State calls per runtime (default 1000; --quick 200)
   --rpc-seconds S   then S s of 10 calls/s and S s idle, for the shim's CPU time (default 30; --quick 10)
   --only LIST       sections to run, comma-separated: ${SECTIONS.join(',')} (default all)
-  --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L
+  --variant L=PATH  also measure another shim binary (e.g. a modified copy) under label L (a
+                    built checkout's directory: its examples/runc-shim binary)
   --ours PATH       the binary measured as runcts (default examples/runc-shim/containerd-shim-runcts-v2)
   --no-cold         leave out runcts-cold (our shim packaged with --no-warm)
   --keep-env        keep NODE_EXTRA_CA_CERTS in the environment containerd and the shims inherit
@@ -154,6 +173,7 @@ function parseOptions(argv: string[]): Options {
   let json = false;
   let keepEnv = false;
   let noCold = false;
+  let burstBackToBack = false;
   let ours = OURS;
   let sections = new Set<Section>(SECTIONS);
   const variants: Runtime[] = [];
@@ -198,6 +218,12 @@ function parseOptions(argv: string[]): Options {
       case '--burst-rounds':
         o.burstRounds = int(1);
         break;
+      case '--burst-back-to-back':
+        burstBackToBack = true;
+        break;
+      case '--burst-idle':
+        o.burstIdleMs = int(0);
+        break;
       case '--serial-block':
         o.serialBlock = int(1);
         break;
@@ -238,7 +264,11 @@ function parseOptions(argv: string[]): Options {
         const eq = v.indexOf('=');
         if (eq <= 0) throw new Error('--variant wants LABEL=/absolute/path');
         const label = v.slice(0, eq);
-        const file = path.resolve(v.slice(eq + 1));
+        let file = path.resolve(v.slice(eq + 1));
+        // A built checkout stands for its runc shim.
+        if (fs.statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+          file = path.join(file, 'examples', 'runc-shim', 'containerd-shim-runcts-v2');
+        }
         if (!/^[A-Za-z0-9._-]+$/.test(label)) throw new Error(`bad variant label ${label}`);
         if (findCommand(file) === undefined) throw new Error(`${file} is not executable`);
         variants.push({ label, runtime: file, binary: file });
@@ -279,6 +309,8 @@ function parseOptions(argv: string[]): Options {
     groupRuns: o.groupRuns ?? (quick ? 4 : 10),
     burst: o.burst ?? 10,
     burstRounds: o.burstRounds ?? (quick ? 1 : 3),
+    burstBackToBack,
+    burstIdleMs: o.burstIdleMs ?? DEFAULT_BURST_IDLE_MS,
     serialBlock: o.serialBlock ?? 1,
     gapMs: o.gapMs ?? 0,
     settleMs: o.settleMs ?? 15_000,
@@ -758,6 +790,87 @@ interface BurstStats {
   ratio: number;
   samples: number[];
   warm?: WarmHits;
+  /** Settled mode: the waits for a settled machine after this runtime's rounds (ms, idle time not included). */
+  settleMs?: number[];
+  /** Of those, the waits that reached SETTLE_CAP_MS. */
+  settleCapped?: number;
+}
+
+/** `maj:min:inode` (decimal) of every flock held or waited for on the machine (/proc/locks). */
+function flockKeys(): Set<string> {
+  const keys = new Set<string>();
+  let text: string;
+  try {
+    text = fs.readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return keys;
+  }
+  for (const line of text.split('\n')) {
+    if (!/\bFLOCK\b/.test(line)) continue;
+    const id = /\b([0-9a-f]+):([0-9a-f]+):(\d+)\b/.exec(line);
+    if (id) keys.add(`${parseInt(id[1]!, 16)}:${parseInt(id[2]!, 16)}:${id[3]}`);
+  }
+  return keys;
+}
+
+/** The same key for a file (glibc's dev_t encoding, as node reports it). */
+function fileKey(file: string): string | undefined {
+  const st = fs.lstatSync(file, { bigint: true, throwIfNoEntry: false });
+  if (!st) return undefined;
+  const dev = st.dev;
+  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
+  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
+  return `${major}:${minor}:${st.ino}`;
+}
+
+/**
+ * What of our pools (every pool under the testbed's warm root: ours, the variants, runcts-ns)
+ * is still at work: booting standbys (a `b-` marker stays flock'ed by its boot until the
+ * standby is ready) and top-ups (the pool's `lock`, held while one counts and forks its boots).
+ * A marker whose boot died holds no lock and does not count. Nothing is found by name.
+ */
+function poolsAtWork(): number {
+  const held = flockKeys();
+  let n = 0;
+  for (const pool of pools(tb!.warmRoot)) {
+    let names: string[];
+    try {
+      names = fs.readdirSync(pool);
+    } catch {
+      continue;
+    }
+    for (const name of names) {
+      if (name !== 'lock' && !name.startsWith('b-')) continue;
+      const key = fileKey(path.join(pool, name));
+      if (key !== undefined && held.has(key)) n++;
+    }
+  }
+  return n;
+}
+
+/**
+ * Waits (at most SETTLE_CAP_MS) until the machine settled after a burst: no shim of the
+ * testbed and no bundle left, no boot or top-up of any of our pools under way, and that still
+ * so after `idleMs` of idle time (the kernel's teardown; a standby that just became ready
+ * tops its pool up). Returns the wait without the final idle time, and whether it hit the cap.
+ */
+async function settle(idleMs: number): Promise<{ ms: number; capped: boolean }> {
+  const begin = Date.now();
+  const deadline = begin + SETTLE_CAP_MS;
+  for (;;) {
+    const busy = async (): Promise<boolean> => {
+      if (poolsAtWork() > 0) return true;
+      const left = await tb!.leftovers();
+      return left.shims.length + left.bundles.length > 0;
+    };
+    if (!(await busy())) {
+      const quiet = Date.now() - begin;
+      await sleep(idleMs);
+      if (!(await busy())) return { ms: quiet, capped: false };
+    }
+    if (Date.now() >= deadline) return { ms: Date.now() - begin, capped: true };
+    await sleep(20);
+  }
 }
 
 /** Until no shim of ours runs and every bundle is gone (the last `shim delete` has run). */
@@ -796,6 +909,12 @@ async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstSt
   const samples = runtimes.map(() => [] as number[]);
   const errors = runtimes.map(() => 0);
   const hits = runtimes.map(noHits);
+  const waits = runtimes.map(() => [] as number[]);
+  const capped = runtimes.map(() => 0);
+  if (!opts.burstBackToBack) {
+    const first = await settle(opts.burstIdleMs);
+    log(`  settled before the first burst in ${first.ms} ms${first.capped ? ' (cap)' : ''}`);
+  }
   for (let i = 0; i < opts.burstRounds; i++) {
     // The order rotates each round: a burst runs faster or slower after another runtime's (its
     // standbys' boots and teardown still running), so no runtime always goes first.
@@ -808,7 +927,16 @@ async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstSt
       countWarm(hits[k]!, from, opts.burst);
       errors[k]! += r.errors;
       if (r.errors === 0) samples[k]!.push(r.ms);
-      log(`  burst ${i + 1}/${opts.burstRounds}: ${rt.label} ${r.ms.toFixed(0)} ms`);
+      let after = '';
+      if (!opts.burstBackToBack) {
+        // The next burst (any runtime's) starts from a settled machine: this one's boots and
+        // teardown do not fall on it.
+        const s = await settle(opts.burstIdleMs);
+        waits[k]!.push(s.ms);
+        if (s.capped) capped[k]!++;
+        after = `, settled in ${s.ms} ms${s.capped ? ' (cap reached)' : ''}`;
+      }
+      log(`  burst ${i + 1}/${opts.burstRounds}: ${rt.label} ${r.ms.toFixed(0)} ms${after}`);
     }
   }
   await removeContainers();
@@ -824,6 +952,7 @@ async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstSt
     ratio: median(samples[k]!) / base,
     samples: samples[k]!,
     warm: rt.label === 'runc-v2' ? undefined : hits[k],
+    ...(opts.burstBackToBack ? {} : { settleMs: waits[k]!, settleCapped: capped[k]! }),
   }));
 }
 
@@ -1308,7 +1437,12 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     out.push(
       `### Burst: ${o.burst} containers started at once (\`ctr run -d … sleep 600\`), then all ` +
         `removed (\`ctr tasks rm -f\`, \`ctr containers rm\`) until no shim or bundle is left ` +
-        `(${o.burstRounds} round(s) each, runtimes alternating, the first one rotating)`,
+        `(${o.burstRounds} round(s) each, runtimes alternating, the first one rotating; ` +
+        (o.burstBackToBack
+          ? 'back to back: each right after the previous one, its boots and teardown still ' +
+            'running, `--burst-back-to-back`)'
+          : `settled: each from a machine with no boot of our pools under way and no shim left, ` +
+            `then ${o.burstIdleMs} ms idle)`),
     );
     out.push('');
     out.push(
@@ -1335,6 +1469,22 @@ function markdown(r: Report, runtimes: Runtime[]): string {
     if (ratio !== undefined) {
       out.push('');
       out.push(`Target ≤ 1.0× runc-v2: ${ratio <= 1 ? 'met' : 'not met'} (${x(ratio)}).`);
+    }
+    const settled = r.burst.filter((b) => b.settleMs !== undefined && b.settleMs.length > 0);
+    if (settled.length > 0) {
+      out.push('');
+      out.push(
+        "Waits for a settled machine after each runtime's bursts (median / max ms, the idle " +
+          'time not included): ' +
+          settled
+            .map(
+              (b) =>
+                `${b.label} ${ms(median(b.settleMs!))} / ${ms(Math.max(...b.settleMs!))}` +
+                (b.settleCapped ? ` (${b.settleCapped} at the ${SETTLE_CAP_MS / 1000} s cap)` : ''),
+            )
+            .join(', ') +
+          '.',
+      );
     }
     const ns = r.burst.find((b) => b.label === NS_GROUPED);
     if (ns !== undefined && Number.isFinite(ns.ratio)) {
@@ -1749,6 +1899,8 @@ async function main(): Promise<void> {
       groupRuns: opts.groupRuns,
       burst: opts.burst,
       burstRounds: opts.burstRounds,
+      burstBackToBack: opts.burstBackToBack,
+      burstIdleMs: opts.burstIdleMs,
       serialBlock: opts.serialBlock,
       gapMs: opts.gapMs,
       settleMs: opts.settleMs,

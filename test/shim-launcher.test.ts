@@ -381,10 +381,11 @@ describe('shim launcher and containerd-shim package', function () {
       }
     };
     // A claim that got a standby `agoMs` before now (CLOCK_MONOTONIC, as pool.cc), as a
-    // launcher records it (pool.h: d-<16 hex ns>-<pid>).
-    const claimed = (agoMs: number): string => {
+    // launcher records it (pool.h: d-<16 hex ns>-<pid>); `m` one that missed, `u` an action
+    // server's claim (no demand).
+    const claimed = (agoMs: number, kind = 'd'): string => {
       const ns = process.hrtime.bigint() - BigInt(agoMs) * 1_000_000n;
-      const file = path.join(pool, `d-${ns.toString(16).padStart(16, '0')}-${process.pid}`);
+      const file = path.join(pool, `${kind}-${ns.toString(16).padStart(16, '0')}-${process.pid}`);
       fs.writeFileSync(file, '');
       return file;
     };
@@ -406,30 +407,43 @@ describe('shim launcher and containerd-shim package', function () {
     // A burst under way: claims keep finding standbys, the pool runs empty. The top-up that
     // follows a claim within pool.h's kQuietMs (300 ms) boots in the background: the standbys
     // the pool had serve the burst. Only a top-up that ran that soon tells (the machine may be
-    // slow): tried a few times.
-    let told = 0;
-    for (let i = 0; i < 5 && told === 0; i++) {
+    // slow): tried a few times. Then a burst's removal: its last miss a second ago (older than
+    // kQuietMs, within the 2 s window), action servers claimed since and still (its deletes):
+    // in the background too.
+    for (const kind of ['d', 'u']) {
+      let told = 0;
+      for (let i = 0; i < 5 && told === 0; i++) {
+        await emptyPool();
+        const before = new Set(fs.readdirSync(seen));
+        const markers = kind === 'u' ? [claimed(1000, 'm'), claimed(0, 'u')] : [claimed(0)];
+        const t0 = process.hrtime.bigint();
+        prewarm(binary, env); // returns once its helper decided and forked the boot
+        const soon = process.hrtime.bigint() - t0 < 300_000_000n;
+        // The burst goes on until the boot's note: its helper raises the boot once claims stop.
+        const burst = setInterval(() => markers.push(claimed(0, kind)), 50);
+        let note: string;
+        try {
+          note = await nextBoot(before);
+        } finally {
+          clearInterval(burst);
+        }
+        // Past pool.h's kDemandWindowMs (2 s) of claims, the helper raises it anyway.
+        const within = process.hrtime.bigint() - t0 < 2_000_000_000n;
+        for (const m of markers) fs.rmSync(m, { force: true });
+        if (!soon || !within) continue;
+        told++;
+        const background = idleGroupsUsable() ? 'autogroup0 idle group' : 'autogroup19';
+        assert.equal(note, lowers ? background : hasAutogroup ? 'autogroup0' : 'no autogroup');
+      }
+    }
+    // A miss just now counts whatever action servers do: the pool lags its demand.
+    {
       await emptyPool();
       const before = new Set(fs.readdirSync(seen));
-      const markers = [claimed(0)];
-      const t0 = process.hrtime.bigint();
-      prewarm(binary, env); // returns once its helper decided and forked the boot
-      const soon = process.hrtime.bigint() - t0 < 300_000_000n;
-      // The burst goes on until the boot's note: its helper raises the boot once claims stop.
-      const burst = setInterval(() => markers.push(claimed(0)), 50);
-      let note: string;
-      try {
-        note = await nextBoot(before);
-      } finally {
-        clearInterval(burst);
-      }
-      // Past pool.h's kDemandWindowMs (2 s) of claims, the helper raises it anyway.
-      const within = process.hrtime.bigint() - t0 < 2_000_000_000n;
+      const markers = [claimed(0, 'm'), claimed(0, 'u')];
+      prewarm(binary, env);
+      assert.equal(await nextBoot(before), hasAutogroup ? 'autogroup0' : 'no autogroup');
       for (const m of markers) fs.rmSync(m, { force: true });
-      if (!soon || !within) continue;
-      told++;
-      const background = idleGroupsUsable() ? 'autogroup0 idle group' : 'autogroup19';
-      assert.equal(note, lowers ? background : hasAutogroup ? 'autogroup0' : 'no autogroup');
     }
     // The claims stopped (the last one a second ago): an emptied pool is for the next burst,
     // at full weight. Whenever the top-up runs: its claim is quiet, or older than the demand
@@ -440,6 +454,27 @@ describe('shim launcher and containerd-shim package', function () {
     prewarm(binary, env);
     assert.equal(await nextBoot(before), hasAutogroup ? 'autogroup0' : 'no autogroup');
     fs.rmSync(marker, { force: true });
+    // So does an older miss while fresh standbys are still claimed after the action servers (a
+    // burst's starts: their daemons take fresh standbys). Last: the miss and the hit grow this
+    // pool's target to 2 for an idle timeout, so the top-up boots two.
+    await emptyPool();
+    const later = new Set(fs.readdirSync(seen));
+    const markers = [claimed(1000, 'm'), claimed(0, 'u'), claimed(0, 'd')];
+    prewarm(binary, env);
+    for (const until = Date.now() + 120_000; ;) {
+      const notes = fs
+        .readdirSync(seen)
+        .filter((n) => !later.has(n))
+        .map((n) => fs.readFileSync(path.join(seen, n), 'utf8'));
+      if (notes.length > 0 && notes.every((n) => n !== '')) {
+        assert.ok(notes.length <= 2, notes.join(' '));
+        for (const n of notes) assert.equal(n, hasAutogroup ? 'autogroup0' : 'no autogroup');
+        break;
+      }
+      if (Date.now() > until) throw new Error('no standby booted');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    for (const m of markers) fs.rmSync(m, { force: true });
     await settled();
   });
 
@@ -1013,6 +1048,47 @@ describe('shim launcher and containerd-shim package', function () {
       demand.join(' '),
     );
     assert.ok(!demand.includes(planted[0]!), `the oldest hit stays: ${demand.join(' ')}`);
+  });
+
+  it("an action server's claim leaves one use marker (u-...), no demand; stale ones are swept", async () => {
+    const root = path.join(dir, 'warm-use');
+    const log = path.join(dir, 'warm-use.log');
+    const env = onePoolEnv(root, log);
+    const pool = prewarm(binary, env);
+    await waitReady(pool, 1);
+    const hex = (ns: bigint): string => ns.toString(16).padStart(16, '0');
+    const time = (n: string): bigint => BigInt(`0x${n.slice(2, 18)}`);
+    // Older than pool.h's kDemandWindowMs (2 s) by CLOCK_MONOTONIC, as pool.cc reads it: two,
+    // as racing launchers may leave.
+    const planted = [3_000n, 5_000n].map((ago) => {
+      const name = `u-${hex(process.hrtime.bigint() - ago * 1_000_000n)}-${process.pid}`;
+      fs.writeFileSync(path.join(pool, name), '');
+      return name;
+    });
+    const from = traceLines(log).length;
+    const t0 = process.hrtime.bigint();
+    // The first `-v` takes the fresh standby, which goes back to waiting as an action server
+    // before it answers; the next ones claim that action server.
+    for (let i = 0; i < 3; i++) {
+      const r = spawnSync(binary, ['-v'], { env: { ...process.env, ...env } });
+      assert.equal(r.status, 0, String(r.stderr));
+    }
+    const lines = traceLines(log).slice(from);
+    const served = lines.filter((l) =>
+      /^flags warm standby=\d+ status=0 \(action server\)/.test(l),
+    );
+    assert.ok(served.length >= 2, lines.join('\n'));
+    const names = fs.readdirSync(pool);
+    const uses = names.filter((n) => n.startsWith('u-'));
+    assert.equal(uses.length, 1, `one use marker, renamed by each claim: ${names.join(' ')}`);
+    assert.ok(time(uses[0]!) > t0, uses[0]);
+    for (const p of planted) assert.ok(!names.includes(p), `stale ${p} swept: ${names.join(' ')}`);
+    // Not demand: only the claims of fresh standbys (or misses) left d-/m- markers.
+    const demand = names.filter((n) => /^[dm]-/.test(n) && time(n) > t0);
+    const others = lines.filter(
+      (l) => /^flags (warm|cold)/.test(l) && !l.includes('(action server)'),
+    );
+    assert.equal(demand.length, others.length, `${names.join(' ')}\n${lines.join('\n')}`);
   });
 
   it("a standby rehearses the serving path and the shim's warmup before it is ready, leaving nothing open", async () => {

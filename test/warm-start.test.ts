@@ -173,8 +173,9 @@ async function settle(tb: Testbed): Promise<void> {
 /**
  * Nothing of a handover may stay in a pool: only ready sockets (fresh standbys' and action
  * servers'), booting markers, the lock, the recent demand (d-/m- markers, bounded by
- * CONTAINERD_SHIM_WARM_MAX) and the boot cache (its temporary file only while its writer lives);
- * a socket being published (t-<pid>) only while its standby lives.
+ * CONTAINERD_SHIM_WARM_MAX), the latest action server's claim (one u- marker; two racing
+ * launchers may each leave one for a moment) and the boot cache (its temporary file only while
+ * its writer lives); a socket being published (t-<pid>) only while its standby lives.
  */
 function assertPoolClean(root: string): void {
   for (const pool of pools(root)) {
@@ -187,9 +188,11 @@ function assertPoolClean(root: string): void {
     const junk = fs
       .readdirSync(pool)
       .filter(
-        (n) => !/^(s-|a-|b-|[dm]-[0-9a-f]{16}-\d+$|lock$|boot-cache$)/.test(n) && !writing(n),
+        (n) => !/^(s-|a-|b-|[dmu]-[0-9a-f]{16}-\d+$|lock$|boot-cache$)/.test(n) && !writing(n),
       );
     assert.deepEqual(junk, [], `stray entries in ${pool}`);
+    const uses = fs.readdirSync(pool).filter((n) => n.startsWith('u-'));
+    assert.ok(uses.length <= 2, `use markers: ${uses.join(' ')}`);
     const demand = fs.readdirSync(pool).filter((n) => /^[dm]-/.test(n));
     assert.ok(demand.length <= 17, `demand markers beyond the cap (16 + 1): ${demand.length}`);
     for (const s of [...readySockets(pool), ...serverSockets(pool)]) {

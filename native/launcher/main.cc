@@ -316,8 +316,10 @@ int Main(int argc, char** argv) {
     warm::FileId node_id;
     bool claimed = warm::IdOf(config.node.c_str(), &node_id) &&
                    warm::Claim(pool, node_id, kHelloTimeoutMs, warm::kActionFirst, &standby, &why);
-    // The pool grows with missed demand (pool.h); an action server's work uses no fresh standby.
+    // The pool grows with missed demand (pool.h); an action server's work uses no fresh standby,
+    // but tells that containerd is still at work (boots stay in the background meanwhile).
     if (!claimed || !standby.server) warm::RecordDemand(pool, cap, !claimed);
+    else warm::RecordUse(pool);
     if (claimed) {
       pid_t pid = standby.pid;
       const char* kind = standby.server ? " (action server)" : "";

@@ -61,6 +61,26 @@ bool Recent(unsigned long long ns, unsigned long long now) {
   return ns <= now && now - ns <= static_cast<unsigned long long>(kDemandWindowMs) * 1000000ull;
 }
 
+// u-<16 hex ns>-<pid>: an action server's latest claim (pool.h): its time.
+bool ParseUseName(const char* name, unsigned long long* ns) {
+  if (name[0] != 'u' || name[1] != '-') return false;
+  char* end = nullptr;
+  *ns = std::strtoull(name + 2, &end, 16);
+  return end == name + 18 && *end == '-';
+}
+
+// A use marker to sweep: older than the demand window (one written after `now` was read is
+// kept: it is the newest).
+bool StaleUse(unsigned long long ns, unsigned long long now) {
+  return ns < now && now - ns > static_cast<unsigned long long>(kDemandWindowMs) * 1000000ull;
+}
+
+// Whether time `t` (0: never) is less than `ms` before `now`; a time recorded after `now` was
+// read (another launcher, just now) counts.
+bool Within(unsigned long long t, unsigned long long now, long long ms) {
+  return t != 0 && (t >= now || now - t < static_cast<unsigned long long>(ms) * 1000000ull);
+}
+
 // The target the recent demand asks for: `base`, or up to `cap` recent claims when some of
 // them missed (a pool that covers its demand does not grow).
 size_t Wanted(size_t base, size_t demand, size_t misses, size_t cap) {
@@ -142,20 +162,28 @@ pid_t MarkerPid(const std::string& path) {
 
 // Whether boots may wait for CPU nobody else wants. Not when claims missed in the last 2 s
 // (the pool lags its demand: the next claims would boot cold nodes, at full weight on
-// containerd's clock), nor when fewer than half the target are ready once the claims stopped
-// for kQuietMs (a pool emptied by a burst, for the next). While a burst's claims still come and
-// find standbys, its replacements wait: at full weight they would take the CPU its containers
-// start with (runc, containerd, the daemons), and the standbys already booted serve it.
+// containerd's clock), unless no claim of a fresh standby (hit or miss) came for kQuietMs while
+// action servers were claimed since, the latest within kQuietMs: containerd is still at work
+// but takes no fresh standby (a burst's removal runs its deletes on action servers, which boot
+// nothing cold), and boots at full weight would take the CPU that work runs on; while a burst's
+// starts go on, their daemons take fresh standbys every few ms and the misses count (boots kept
+// in the background then made more daemons cold), as does the next claim that misses. Nor when
+// fewer than half the target are ready once the claims and action servers' claims stopped for
+// kQuietMs (a pool emptied by a burst, for the next). While a burst's claims still come and find standbys, its
+// replacements wait: at full weight they would take the CPU its containers start with (runc,
+// containerd, the daemons), and the standbys already booted serve it.
 // Those under way in the background would starve and hold the boot slots (max_boots): a
 // foreground top-up puts them back at full weight too. One container after another takes one
 // standby of a pool that stays over half full.
 bool Background(size_t misses, size_t ready, size_t target, unsigned long long last_claim,
-                unsigned long long now) {
-  if (misses > 0) return false;
-  // A claim recorded after `now` was read (another launcher, just now) counts as recent.
-  bool claiming =
-      last_claim != 0 && (last_claim >= now || now - last_claim < kQuietMs * 1000000ull);
-  return 2 * ready >= target || claiming;
+                unsigned long long last_use, unsigned long long now) {
+  if (misses > 0) {
+    bool served_since = !Within(last_claim, now, kQuietMs) && last_use > last_claim &&
+                        Within(last_use, now, kQuietMs);
+    if (!served_since) return false;
+  }
+  bool active = Within(std::max(last_claim, last_use), now, kQuietMs);
+  return 2 * ready >= target || active;
 }
 
 // `background`: the pool covers its demand, so the boot is for later and its session's
@@ -203,12 +231,13 @@ bool Background(size_t misses, size_t ready, size_t target, unsigned long long l
   ::_exit(127);
 }
 
-// A pool under half ready whose boots stay in the background because a burst's claims still
-// come (Background) is raised by the first top-up after the claims stop. There may be none (no
-// later claim, and no standby ready to refill): its boots would then wait at SCHED_IDLE for as
-// long as the machine is busy. So the helper that lowered them waits until no claim came for
-// kQuietMs and puts the boots under way back at full weight, as a top-up then would; claims
-// that keep coming longer than kDemandWindowMs raise them too (a long burst).
+// A pool under half ready whose boots stay in the background because a burst's claims (or its
+// removal's action servers' claims) still come (Background) is raised by the first top-up after
+// they stop. There may be none (no later claim, and no standby ready to refill): its boots would
+// then wait at SCHED_IDLE for as long as the machine is busy. So the helper that lowered them
+// waits until no claim of either kind came for kQuietMs and puts the boots under way back at
+// full weight, as a top-up then would; claims that keep coming longer than kDemandWindowMs
+// raise them too (a long burst).
 void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
   const unsigned long long quiet = kQuietMs * 1000000ull;
   const unsigned long long give_up = NowNs() + kDemandWindowMs * 1000000ull;
@@ -226,7 +255,7 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
     std::vector<std::string> boots;
     bool missed;
     while (dirent* e = ::readdir(dir)) {
-      if (ParseDemandName(e->d_name, &t, &missed)) {
+      if (ParseDemandName(e->d_name, &t, &missed) || ParseUseName(e->d_name, &t)) {
         newest = std::max(newest, t);
       } else if (e->d_name[0] == 'b' && e->d_name[1] == '-') {
         boots.push_back(pool + "/" + e->d_name);
@@ -536,7 +565,7 @@ std::string IdleGroupDir() {
   size_t ready = 0, booting = 0, demand = 0, misses = 0;
   bool dead_boot = false;
   std::vector<std::string> boots;
-  unsigned long long now = NowNs(), last_claim = 0;
+  unsigned long long now = NowNs(), last_claim = 0, last_use = 0;
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) ::_exit(1);
   while (dirent* e = ::readdir(dir)) {
@@ -553,6 +582,9 @@ std::string IdleGroupDir() {
         misses += missed;
         last_claim = std::max(last_claim, t);
       }
+    } else if (ParseUseName(name, &t)) {
+      if (StaleUse(t, now)) ::unlink(path.c_str());
+      else last_use = std::max(last_use, t);
     } else if (ParseReadyName(name, &t, &pid)) {
       if (Alive(pid)) ready++;
       else ::unlink(path.c_str());
@@ -587,7 +619,7 @@ std::string IdleGroupDir() {
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
-  bool background = Background(misses, ready, target, last_claim, now);
+  bool background = Background(misses, ready, target, last_claim, last_use, now);
   if (!background && CanLower()) {
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
@@ -616,7 +648,7 @@ std::string IdleGroupDir() {
   // In a child of its own: a launcher may wait for this helper (TopUp's `wait`), never for that.
   if (background && 2 * ready < target && CanLower() && ::fork() == 0) {
     ::syscall(SYS_close_range, 3U, ~0U, 0U);  // the pool lock included: not held while waiting
-    RaiseWhenQuiet(pool, last_claim);
+    RaiseWhenQuiet(pool, std::max(last_claim, last_use));
     ::_exit(0);
   }
   // The other builds' pools, at most once per idle timeout (SweepDue), in a child of its own
@@ -805,6 +837,25 @@ void RecordDemand(const std::string& pool, size_t cap, bool missed) {
     if (!missed && !oldest.empty()) ::rename((pool + "/" + oldest).c_str(), (pool + name).c_str());
     return;
   }
+  int fd = ::open((pool + name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
+                  0600);
+  if (fd >= 0) ::close(fd);
+}
+
+void RecordUse(const std::string& pool) {
+  DIR* dir = ::opendir(pool.c_str());
+  if (dir == nullptr) return;
+  unsigned long long now = NowNs(), t;
+  std::string keep;  // one marker to rename (racing launchers may have left more)
+  while (dirent* e = ::readdir(dir)) {
+    if (!ParseUseName(e->d_name, &t)) continue;
+    if (keep.empty() && !StaleUse(t, now)) keep = e->d_name;
+    else ::unlink((pool + "/" + e->d_name).c_str());
+  }
+  ::closedir(dir);
+  char name[48];
+  std::snprintf(name, sizeof(name), "/u-%016llx-%d", now, static_cast<int>(::getpid()));
+  if (!keep.empty() && ::rename((pool + "/" + keep).c_str(), (pool + name).c_str()) == 0) return;
   int fd = ::open((pool + name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
                   0600);
   if (fd >= 0) ::close(fd);

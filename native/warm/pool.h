@@ -13,6 +13,12 @@
 //                     demand. When some missed, the pool grows to their number (capped) for an
 //                     idle timeout; older ones are swept by the next claim or top-up, and no
 //                     more than the cap (+1 miss) are kept, so the directory stays small.
+//   u-<16 hex: monotonic ns>-<pid>
+//                     the latest claim of an action server (RecordUse): no demand (it used no
+//                     fresh standby), but activity: containerd is still at work (a burst's
+//                     removal runs its deletes on action servers), so background boots stay
+//                     there (Background, RaiseWhenQuiet). One kept, renamed by each such claim;
+//                     swept like the demand markers once older than kDemandWindowMs.
 #pragma once
 #include <sys/types.h>
 
@@ -42,6 +48,10 @@ size_t MaxTarget();
 // readdir, at most one create. Stops counting at `cap`.
 void RecordDemand(const std::string& pool, size_t cap, bool missed);
 
+// Records an action server's claim in `pool` (u-..., above): the one marker renamed to now, or
+// created; older ones swept. One readdir, one rename or create.
+void RecordUse(const std::string& pool);
+
 // Cheap (no lock): whether ready plus booting standbys are fewer than the target: `target`;
 // or, when recent claims missed, their number up to `cap`; or a target that demand grew
 // within the last idle timeout (CONTAINERD_SHIM_WARM_IDLE_MS).
@@ -51,7 +61,9 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
 // /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; in an idle cpu
 // cgroup (kBootGroup; else its session's autogroup at nice 19) too unless claims missed in the
-// last 2 s, or fewer than half the target are ready and no claim came in the last kQuietMs;
+// last 2 s (a miss older than kQuietMs with an action server's claim since does not count), or
+// fewer than half the target are ready and no claim or action server's claim came in the last
+// kQuietMs;
 // which also puts the boots under way back at full weight), then exits; the booted standbys are orphans (reaped by init or a subreaper).
 // Waits for the helper (a few fork()s) when `wait` is set. The helper shows a command line of
 // its own (SetCommandLineArea), not the launcher's.
