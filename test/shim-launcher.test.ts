@@ -701,6 +701,7 @@ describe('shim launcher and containerd-shim package', function () {
       fs.writeFileSync(path.join(pool, `b-${dead}-0`), `${dead}\n`, { mode: 0o600 });
       fs.writeFileSync(path.join(pool, `d-${t}-${dead}`), '', { mode: 0o600 });
       fs.writeFileSync(path.join(pool, `m-${t}-${dead}`), '', { mode: 0o600 });
+      fs.writeFileSync(path.join(pool, `u-${t}-${dead}`), '', { mode: 0o600 });
       for (const s of [`s-${t}-${dead}`, `a-${t}-${dead}`, `c-${dead}-${dead}`, `t-${dead}`])
         deadSocket(path.join(pool, s));
       extra?.(pool);

@@ -402,7 +402,7 @@ bool DeadEntry(int dir, const char* name, const Meta& st) {
   }
   if (ParseClaimedName(name, &pid, &claimer)) return sock && !Alive(pid) && !Alive(claimer);
   if (PidName(name, "t-", false, &pid)) return sock && !Alive(pid);
-  if (ParseDemandName(name, &t, &missed)) {
+  if (ParseDemandName(name, &t, &missed) || ParseUseName(name, &t)) {
     return reg && ParsePid(name + 19, &end, &pid) && *end == '\0' && !Alive(pid);
   }
   if (PidName(name, "b-", true, &pid)) {
