@@ -727,6 +727,19 @@ describe('shim launcher and containerd-shim package', function () {
       }
     };
 
+    /** Removes the test's private cpu cgroup (and the idle group in it), once emptied. */
+    const removeCgroup = async (cgroup: string, group: string): Promise<void> => {
+      for (const until = Date.now() + 30_000; fs.existsSync(cgroup);) {
+        try {
+          if (fs.existsSync(group)) fs.rmdirSync(group);
+          fs.rmdirSync(cgroup);
+        } catch (err) {
+          if (Date.now() > until) throw err;
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+      }
+    };
+
     it('the next top-up removes a dead, idle pool of another build; live, recent, foreign, other-mode and symlinked ones stay; the swept build boots its pool again', async () => {
       const root = path.join(dir, 'warm-sweep');
       fs.mkdirSync(root, { mode: 0o700 });
@@ -964,17 +977,7 @@ describe('shim launcher and containerd-shim package', function () {
         fs.rmSync(gate, { force: true });
         await killStandbys(root);
         assert.deepEqual(await waitNoStandbys(root, 30_000), []);
-        if (!v2) {
-          for (const until = Date.now() + 30_000; fs.existsSync(cgroup);) {
-            try {
-              if (fs.existsSync(group)) fs.rmdirSync(group);
-              fs.rmdirSync(cgroup);
-            } catch (err) {
-              if (Date.now() > until) throw err;
-              await new Promise((resolve) => setTimeout(resolve, 50));
-            }
-          }
-        }
+        if (!v2) await removeCgroup(cgroup, group);
       }
     });
   });
