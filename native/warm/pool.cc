@@ -48,13 +48,32 @@ unsigned long long NowNs() {
          static_cast<unsigned long long>(t.tv_nsec);
 }
 
-// d-<16 hex ns>-<pid> (a claim that got a standby) or m-... (one that missed): its time.
-bool ParseDemandName(const char* name, unsigned long long* ns, bool* missed) {
-  if ((name[0] != 'd' && name[0] != 'm') || name[1] != '-') return false;
+// <kind>-<16 hex ns>-<pid>, a claim's marker (pool.h): its time. The kind is checked by the
+// callers.
+bool ParseMarkerTime(const char* name, unsigned long long* ns) {
+  if (name[1] != '-') return false;
   char* end = nullptr;
   *ns = std::strtoull(name + 2, &end, 16);
-  *missed = name[0] == 'm';
   return end == name + 18 && *end == '-';
+}
+
+// The marker of a claim made now by this process, as a path component: /<kind>-<ns>-<pid>.
+std::string MarkerName(char kind, unsigned long long now) {
+  char name[48];
+  std::snprintf(name, sizeof(name), "/%c-%016llx-%d", kind, now, static_cast<int>(::getpid()));
+  return name;
+}
+
+void CreateMarker(const std::string& path) {
+  int fd = ::open(path.c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd >= 0) ::close(fd);
+}
+
+// d-<16 hex ns>-<pid> (a claim that got a standby) or m-... (one that missed): its time.
+bool ParseDemandName(const char* name, unsigned long long* ns, bool* missed) {
+  if (name[0] != 'd' && name[0] != 'm') return false;
+  *missed = name[0] == 'm';
+  return ParseMarkerTime(name, ns);
 }
 
 bool Recent(unsigned long long ns, unsigned long long now) {
@@ -63,10 +82,7 @@ bool Recent(unsigned long long ns, unsigned long long now) {
 
 // u-<16 hex ns>-<pid>: an action server's latest claim (pool.h): its time.
 bool ParseUseName(const char* name, unsigned long long* ns) {
-  if (name[0] != 'u' || name[1] != '-') return false;
-  char* end = nullptr;
-  *ns = std::strtoull(name + 2, &end, 16);
-  return end == name + 18 && *end == '-';
+  return name[0] == 'u' && ParseMarkerTime(name, ns);
 }
 
 // A use marker to sweep: older than the demand window (one written after `now` was read is
@@ -828,18 +844,14 @@ void RecordDemand(const std::string& pool, size_t cap, bool missed) {
     }
   }
   ::closedir(dir);
-  char name[48];
-  std::snprintf(name, sizeof(name), "/%c-%016llx-%d", missed ? 'm' : 'd', now,
-                static_cast<int>(::getpid()));
+  std::string name = MarkerName(missed ? 'm' : 'd', now);
   // Past the cap the pool grows no further: no need to count more (one miss still counts). The
   // latest claim's time still counts (pool.cc Background): the oldest hit becomes this one.
   if (recent >= cap && !(missed && misses == 0)) {
     if (!missed && !oldest.empty()) ::rename((pool + "/" + oldest).c_str(), (pool + name).c_str());
     return;
   }
-  int fd = ::open((pool + name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
-  if (fd >= 0) ::close(fd);
+  CreateMarker(pool + name);
 }
 
 void RecordUse(const std::string& pool) {
@@ -853,12 +865,9 @@ void RecordUse(const std::string& pool) {
     else ::unlink((pool + "/" + e->d_name).c_str());
   }
   ::closedir(dir);
-  char name[48];
-  std::snprintf(name, sizeof(name), "/u-%016llx-%d", now, static_cast<int>(::getpid()));
+  std::string name = MarkerName('u', now);
   if (!keep.empty() && ::rename((pool + "/" + keep).c_str(), (pool + name).c_str()) == 0) return;
-  int fd = ::open((pool + name).c_str(), O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW,
-                  0600);
-  if (fd >= 0) ::close(fd);
+  CreateMarker(pool + name);
 }
 
 bool PoolLacks(const std::string& pool, size_t target, size_t cap) {
