@@ -398,6 +398,11 @@ bool PidName(const char* name, const char* prefix, bool suffix, pid_t* pid) {
   return *end == '\0';
 }
 
+// A directory as the launcher makes a pool (settings.cc PrivateDir): ours, mode 0700.
+bool OursPrivate(const Meta& st) {
+  return S_ISDIR(st.mode) && st.uid == ::geteuid() && (st.mode & 07777) == 0700;
+}
+
 // Whether entry `name` of a pool (`st`: its own, not a symlink's target) is ours and dead:
 // nothing alive uses it. The same liveness checks as the top-up's sweep of its own pool: the
 // pids the names announce, and a boot's marker lock. Anything unexpected (a name of no known
@@ -442,8 +447,7 @@ bool SweepPool(int root, const char* name) {
   int dir = ::openat(root, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (dir < 0) return false;
   Meta st;
-  if (!MetaAt(dir, "", &st) || !S_ISDIR(st.mode) || st.uid != ::geteuid() ||
-      (st.mode & 07777) != 0700) {
+  if (!MetaAt(dir, "", &st) || !OursPrivate(st)) {
     ::close(dir);
     return false;
   }
@@ -519,8 +523,7 @@ void SweepPools(const std::string& root, const std::string& own) {
   while (dirent* e = ::readdir(d)) {
     if (!PoolName(e->d_name) || own == e->d_name) continue;
     Meta st;
-    if (!MetaAt(fd, e->d_name, &st) || !S_ISDIR(st.mode) || st.uid != ::geteuid() ||
-        (st.mode & 07777) != 0700 || !IdleSince(st.mtime_ns, now))
+    if (!MetaAt(fd, e->d_name, &st) || !OursPrivate(st) || !IdleSince(st.mtime_ns, now))
       continue;
     candidates.push_back(e->d_name);
     if (candidates.size() >= kSweepExamine) break;
