@@ -1,10 +1,14 @@
-// node dist/bench/shim-cpu.js [--runs N] [--burst N] [--rounds N] [--ours PATH]: where the CPU of
+// node dist/bench/shim-cpu.js [--runs N] [--burst N] [--rounds N] [--burst-warmup N]
+// [--back-to-back] [--ours PATH]: where the CPU of
 // a container goes, per process role, ours (warm start) against containerd-shim-runc-v2, under
 // one private containerd (test/helpers/testbed). A benchmark, not a test.
 //
 // System-wide `perf record` of cpu-clock samples (one per 100 µs of CPU) plus process fork/exec
 // events, while N `ctr run --rm /bin/true` run one after another, then while `--rounds` bursts
-// of `--burst` containers start at once and are removed (as bench/shim.ts's burst). Samples count
+// of `--burst` containers start at once and are removed (as bench/shim.ts's burst: each round from
+// a settled machine, no boot of the pool under way and no shim left, then 300 ms idle, unless
+// `--back-to-back`; after `--burst-warmup` untimed rounds, default 1, so that the pool has grown
+// to the burst as it has for any burst but a machine's first). Samples count
 // only for processes descended from this bench (ctr), its containerd, and the standbys of its
 // pool (in the bursts, also by phase: while the `ctr run`s go on, and while they are removed); each is put in a role: ctr, containerd, runc, the container, the shim's start / daemon /
 // delete processes (runc-v2: the k-th exec of its binary in a serial run; ours: the launcher,
@@ -17,15 +21,21 @@ import * as path from 'node:path';
 
 import { findCommand } from '../test/helpers/env';
 import { Testbed } from '../test/helpers/testbed';
+import { settle } from './settle';
 import { standbyPids, traceLines } from '../test/helpers/warm';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 const PERIOD_NS = 250_000;
+/** Settled bursts (bench/settle.ts): the longest wait, then the idle time before a round. */
+const SETTLE_CAP_MS = 10_000;
+const SETTLE_IDLE_MS = 300;
 
 interface Opts {
   runs: number;
   burst: number;
   rounds: number;
+  warmupRounds: number;
+  backToBack: boolean;
   ours: string;
 }
 
@@ -34,13 +44,20 @@ function parse(argv: string[]): Opts {
     runs: 10,
     burst: 10,
     rounds: 2,
+    warmupRounds: 1,
+    backToBack: false,
     ours: path.join(repoRoot, 'examples', 'runc-shim', 'containerd-shim-runcts-v2'),
   };
   for (let i = 0; i < argv.length; i++) {
     const v = argv[i + 1];
+    if (argv[i] === '--back-to-back') {
+      o.backToBack = true;
+      continue;
+    }
     if (argv[i] === '--runs') o.runs = Number(v);
     else if (argv[i] === '--burst') o.burst = Number(v);
     else if (argv[i] === '--rounds') o.rounds = Number(v);
+    else if (argv[i] === '--burst-warmup') o.warmupRounds = Number(v);
     else if (argv[i] === '--ours') o.ours = path.resolve(v!);
     else throw new Error(`unknown option ${argv[i]}`);
     i++;
@@ -352,19 +369,29 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 100)); // the pool's refill is not counted twice
       }
     };
-    const burst = (rt: string) => async (): Promise<void> => {
-      for (let i = 0; i < o.rounds; i++) {
-        const start = now();
-        await Promise.all(Array.from({ length: o.burst }, () => ctr(rt, ['-d'], ['sleep', '600'])));
-        const removal = now();
-        await rmAll();
-        burstRounds.push({ start, removal, end: now() });
+    const round = async (rt: string): Promise<Round> => {
+      if (!o.backToBack) {
+        const s = await settle(tb, SETTLE_IDLE_MS, SETTLE_CAP_MS);
+        if (s.capped) log(`  not settled after ${s.ms} ms: measuring anyway`);
       }
+      const start = now();
+      await Promise.all(Array.from({ length: o.burst }, () => ctr(rt, ['-d'], ['sleep', '600'])));
+      const removal = now();
+      await rmAll();
+      return { start, removal, end: now() };
+    };
+    const burst = (rt: string) => async (): Promise<void> => {
+      for (let i = 0; i < o.rounds; i++) burstRounds.push(await round(rt));
+    };
+    const warmBursts = async (rt: string): Promise<void> => {
+      for (let i = 0; i < o.warmupRounds; i++) await round(rt);
     };
     const s1 = await measure('serial runc-v2', go, true, true, tmp, serial(go), o.runs);
     const s2 = await measure('serial runcts', o.ours, false, true, tmp, serial(o.ours), o.runs);
     const n = o.burst * o.rounds;
+    await warmBursts(go);
     const b1 = await measure('burst runc-v2', go, true, false, tmp, burst(go), n);
+    await warmBursts(o.ours);
     const b2 = await measure('burst runcts', o.ours, false, false, tmp, burst(o.ours), n);
     process.stdout.write(
       table(`Serial \`ctr run --rm /bin/true\` × ${o.runs}`, [
@@ -372,10 +399,16 @@ async function main(): Promise<void> {
         ['runcts', s2],
       ]) +
         '\n' +
-        table(`Burst: ${o.burst} at once × ${o.rounds} rounds, then removed`, [
-          ['runc-v2', b1],
-          ['runcts', b2],
-        ]) +
+        table(
+          `Burst: ${o.burst} at once × ${o.rounds} rounds, then removed ` +
+            (o.backToBack
+              ? '(back to back)'
+              : `(each from a settled machine, after ${o.warmupRounds} untimed round(s))`),
+          [
+            ['runc-v2', b1],
+            ['runcts', b2],
+          ],
+        ) +
         '\n' +
         [
           'Burst by phase: the `ctr run`s, then the removal (wall ms per round; CPUs busy on ' +

@@ -41,7 +41,7 @@ import * as path from 'node:path';
 import { packageShim } from '../lib/shim/package';
 import { findCommand } from '../test/helpers/env';
 import { SHIM_SOCKET_DIR, Testbed } from '../test/helpers/testbed';
-import { pools, traceLines } from '../test/helpers/warm';
+import { traceLines } from '../test/helpers/warm';
 import {
   CATEGORIES,
   CATEGORY_NOTES,
@@ -53,6 +53,7 @@ import {
 } from './shim-smaps';
 import type { Breakdown, Category, ProcStat, Rollup } from './shim-smaps';
 import { measureRpc } from './shim-rpc';
+import { settle } from './settle';
 import type { RpcStats } from './shim-rpc';
 import { TRACE_PHASES, traceAvailable, traceCtrRun } from './shim-trace';
 import type { TracePhase, TraceResult } from './shim-trace';
@@ -796,83 +797,6 @@ interface BurstStats {
   settleCapped?: number;
 }
 
-/** `maj:min:inode` (decimal) of every flock held or waited for on the machine (/proc/locks). */
-function flockKeys(): Set<string> {
-  const keys = new Set<string>();
-  let text: string;
-  try {
-    text = fs.readFileSync('/proc/locks', 'utf8');
-  } catch {
-    return keys;
-  }
-  for (const line of text.split('\n')) {
-    if (!/\bFLOCK\b/.test(line)) continue;
-    const id = /\b([0-9a-f]+):([0-9a-f]+):(\d+)\b/.exec(line);
-    if (id) keys.add(`${parseInt(id[1]!, 16)}:${parseInt(id[2]!, 16)}:${id[3]}`);
-  }
-  return keys;
-}
-
-/** The same key for a file (glibc's dev_t encoding, as node reports it). */
-function fileKey(file: string): string | undefined {
-  const st = fs.lstatSync(file, { bigint: true, throwIfNoEntry: false });
-  if (!st) return undefined;
-  const dev = st.dev;
-  const major = ((dev >> 8n) & 0xfffn) | ((dev >> 32n) & ~0xfffn);
-  const minor = (dev & 0xffn) | ((dev >> 12n) & ~0xffn);
-  return `${major}:${minor}:${st.ino}`;
-}
-
-/**
- * What of our pools (every pool under the testbed's warm root: ours, the variants, runcts-ns)
- * is still at work: booting standbys (a `b-` marker stays flock'ed by its boot until the
- * standby is ready) and top-ups (the pool's `lock`, held while one counts and forks its boots).
- * A marker whose boot died holds no lock and does not count. Nothing is found by name.
- */
-function poolsAtWork(): number {
-  const held = flockKeys();
-  let n = 0;
-  for (const pool of pools(tb!.warmRoot)) {
-    let names: string[];
-    try {
-      names = fs.readdirSync(pool);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      if (name !== 'lock' && !name.startsWith('b-')) continue;
-      const key = fileKey(path.join(pool, name));
-      if (key !== undefined && held.has(key)) n++;
-    }
-  }
-  return n;
-}
-
-/**
- * Waits (at most SETTLE_CAP_MS) until the machine settled after a burst: no shim of the
- * testbed and no bundle left, no boot or top-up of any of our pools under way, and that still
- * so after `idleMs` of idle time (the kernel's teardown; a standby that just became ready
- * tops its pool up). Returns the wait without the final idle time, and whether it hit the cap.
- */
-async function settle(idleMs: number): Promise<{ ms: number; capped: boolean }> {
-  const begin = Date.now();
-  const deadline = begin + SETTLE_CAP_MS;
-  for (;;) {
-    const busy = async (): Promise<boolean> => {
-      if (poolsAtWork() > 0) return true;
-      const left = await tb!.leftovers();
-      return left.shims.length + left.bundles.length > 0;
-    };
-    if (!(await busy())) {
-      const quiet = Date.now() - begin;
-      await sleep(idleMs);
-      if (!(await busy())) return { ms: quiet, capped: false };
-    }
-    if (Date.now() >= deadline) return { ms: Date.now() - begin, capped: true };
-    await sleep(20);
-  }
-}
-
 /** Until no shim of ours runs and every bundle is gone (the last `shim delete` has run). */
 async function waitRemoved(timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -912,7 +836,7 @@ async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstSt
   const waits = runtimes.map(() => [] as number[]);
   const capped = runtimes.map(() => 0);
   if (!opts.burstBackToBack) {
-    const first = await settle(opts.burstIdleMs);
+    const first = await settle(tb!, opts.burstIdleMs, SETTLE_CAP_MS);
     log(`  settled before the first burst in ${first.ms} ms${first.capped ? ' (cap)' : ''}`);
   }
   for (let i = 0; i < opts.burstRounds; i++) {
@@ -931,7 +855,7 @@ async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstSt
       if (!opts.burstBackToBack) {
         // The next burst (any runtime's) starts from a settled machine: this one's boots and
         // teardown do not fall on it.
-        const s = await settle(opts.burstIdleMs);
+        const s = await settle(tb!, opts.burstIdleMs, SETTLE_CAP_MS);
         waits[k]!.push(s.ms);
         if (s.capped) capped[k]!++;
         after = `, settled in ${s.ms} ms${s.capped ? ' (cap reached)' : ''}`;
