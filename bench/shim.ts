@@ -900,7 +900,7 @@ interface DaemonFacts {
   how: 'adopted' | 'cold';
   /** Seconds the process ran before its `ctr run -d` began (a standby's wait; < 0: after). */
   bootedBeforeS: number;
-  /** Its boot and the boot cache: `used`, `wrote it`, `not used`; '–': no trace line. */
+  /** Its boot and the boot cache: `used` (`used (serving code)`), `wrote it`, `not used`; '–': no trace line. */
   bootCache: string;
   /** kB private 1 s after the last start. */
   freshPrivate: number;
@@ -1101,7 +1101,9 @@ async function measureMemory(
         bootCache: !boot
           ? '–'
           : / boot cache used/.test(boot.line)
-            ? 'used'
+            ? / serving code$/.test(boot.line)
+              ? 'used (serving code)'
+              : 'used'
             : / wrote /.test(boot.line)
               ? 'wrote it'
               : 'not used',

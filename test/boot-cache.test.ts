@@ -26,6 +26,7 @@ import {
 
 const top = path.resolve(__dirname, '..', '..');
 const bootCache = path.join(top, 'dist', 'lib', 'shim', 'warm', 'boot-cache.js');
+const daemonRuntime = path.join(top, 'dist', 'lib', 'shim', 'daemon-runtime.js');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface Boot {
@@ -33,6 +34,21 @@ interface Boot {
   value: string;
   stack: string;
   restored: boolean;
+  /** mode 'serve': what writeServingCache answered after the module's functions ran. */
+  served?: number | string;
+}
+
+/** A cache file's header (boot-cache.ts's layout: magic, checksum, length, JSON, code caches). */
+interface CacheHeader {
+  files: Array<[string, string, string | null, number]>;
+  dirs: unknown[];
+  map: unknown[];
+  serving?: boolean;
+}
+function cacheHeader(file: string): CacheHeader {
+  const data = fs.readFileSync(file);
+  const length = data.readUInt32LE(24);
+  return JSON.parse(data.toString('utf8', 28, 28 + length)) as CacheHeader;
 }
 
 describe('boot cache (a standby booting from the previous boot)', function () {
@@ -61,7 +77,14 @@ module.exports = [require('./a'), require('./sub'), require('dep'), require('dep
       'a.js': "module.exports = 'A1';\n",
       'sub/index.js': "module.exports = 'S' + require('dep2');\n",
       'node_modules/dep2/index.js': "module.exports = '2';\n",
-      'thrower.js': "exports.make = () => new Error('here');\n",
+      'thrower.js':
+        "exports.make = () => new Error('here');\n" +
+        'exports.serve = function serve() {\n' +
+        '  const parts = [];\n' +
+        '  function add(n) { for (let i = 0; i < n; i++) parts.push({ i, s: String(i).padStart(4) }); }\n' +
+        '  add(10);\n' +
+        '  return parts.map((p) => p.s).join(",");\n' +
+        '};\n',
       'node_modules/dep/package.json': '{ "name": "dep", "main": "lib.js" }\n',
       'node_modules/dep/lib.js': "module.exports = 'D1';\n",
       'node_modules/dep/other.js': "module.exports = 'D2';\n",
@@ -84,7 +107,19 @@ const stack = require(${JSON.stringify(path.join(app, 'thrower.js'))}).make().st
 const stats = cache.closeBootCache();
 const after = [Module._resolveFilename, Module._nodeModulePaths, Module._extensions['.js'], Module.prototype._compile];
 const restored = before.every((f, i) => f === after[i]);
-process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
+let served;
+if (process.argv[3] === 'serve') {
+  // A daemon: the serving path runs (functions V8 compiles on their first call), with the
+  // daemon's V8 flags, then the cache is re-made from the modules' wrappers.
+  const runtime = require(${JSON.stringify(daemonRuntime)});
+  runtime.servingV8Flags();
+  require(${JSON.stringify(path.join(app, 'thrower.js'))}).serve();
+  const swap = process.env.SWAP_CACHE;
+  if (swap === 'rm') require('fs').rmSync(require('path').join(process.argv[2], 'boot-cache'));
+  else if (swap) require('fs').copyFileSync(swap, require('path').join(process.argv[2], 'boot-cache'));
+  served = cache.writeServingCache(process.env.NO_SET_FLAGS ? undefined : runtime.setV8Flags);
+}
+process.stdout.write(JSON.stringify({ stats, value, stack, restored, served }));
 `,
     );
   });
@@ -254,6 +289,128 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored }));
     const b = boot(['--no-warnings']);
     assert.match(b.stats.unused, /another node/);
     assert.equal(b.value, 'A1 S2 D1 E');
+  });
+
+  describe('serving code (writeServingCache: a daemon re-makes the cache once it served)', () => {
+    const thrower = (): string => path.join(app, 'thrower.js');
+    // Files kept out of `dir`, which the cache records.
+    let aside: string;
+    beforeEach(() => {
+      aside = fs.mkdtempSync(path.join(os.tmpdir(), 'boot-cache-aside-'));
+    });
+    afterEach(() => {
+      fs.rmSync(aside, { recursive: true, force: true });
+    });
+    const codeLength = (h: CacheHeader, file: string): number =>
+      h.files.find(([f]) => f === file)?.[3] ?? -1;
+
+    it('holds the code of what ran, once per cache; the next boots use it whole', () => {
+      primed();
+      const before = cacheHeader(cacheFile());
+      assert.equal(before.serving, undefined);
+      const daemon = boot([], 'serve');
+      assert.equal(daemon.stats.unused, '');
+      assert.equal(daemon.stats.serving, false);
+      assert.equal(typeof daemon.served, 'number', String(daemon.served));
+      assert.equal(fs.statSync(cacheFile()).size, daemon.served);
+      assert.equal(fs.statSync(cacheFile()).mode & 0o777, 0o600);
+      const after = cacheHeader(cacheFile());
+      assert.equal(after.serving, true);
+      // serve() and its inner function were compiled on their first call: now in the cache.
+      assert.ok(
+        codeLength(after, thrower()) > codeLength(before, thrower()),
+        `${codeLength(after, thrower())} > ${codeLength(before, thrower())}`,
+      );
+      // Identities, resolutions and directories as validated at the boot.
+      assert.deepEqual(
+        after.files.map(([f, id, format]) => [f, id, format]),
+        before.files.map(([f, id, format]) => [f, id, format]),
+      );
+      assert.deepEqual(after.dirs, before.dirs);
+      assert.deepEqual(after.map, before.map);
+      assert.deepEqual(fs.readdirSync(pool), ['boot-cache'], 'no temporary file left');
+
+      // V8 takes every code cache (made with the boot's flags): nothing compiled.
+      const next = boot();
+      assert.equal(next.stats.unused, '');
+      assert.equal(next.stats.serving, true);
+      assert.equal(next.stats.misses, 0);
+      assert.equal(next.value, 'A1 S2 D1 E');
+      assert.equal(next.stack, daemon.stack, 'same stack positions');
+      // Once: a daemon from a cache with serving code writes nothing.
+      const data = fs.readFileSync(cacheFile());
+      const again = boot([], 'serve');
+      assert.equal(again.served, 'nothing to write');
+      assert.deepEqual(fs.readFileSync(cacheFile()), data);
+    });
+
+    it("with V8 flags other than the boot's, nothing is written", () => {
+      primed();
+      const data = fs.readFileSync(cacheFile());
+      process.env.NO_SET_FLAGS = '1';
+      try {
+        assert.equal(boot([], 'serve').served, 'another node, V8 version, flags or entry');
+      } finally {
+        delete process.env.NO_SET_FLAGS;
+      }
+      assert.deepEqual(fs.readFileSync(cacheFile()), data);
+    });
+
+    it('a cache replaced, removed or tampered with since the boot is left alone', () => {
+      primed();
+      const data = fs.readFileSync(cacheFile());
+      // Another valid cache (another boot's: other node flags).
+      assert.match(boot(['--no-warnings']).stats.unused, /another node/);
+      const other = path.join(aside, 'other');
+      fs.copyFileSync(cacheFile(), other);
+      fs.writeFileSync(cacheFile(), data, { mode: 0o600 });
+      const swap = (to: string): Boot => {
+        process.env.SWAP_CACHE = to;
+        try {
+          return boot([], 'serve');
+        } finally {
+          delete process.env.SWAP_CACHE;
+        }
+      };
+      const swapped = swap(other);
+      assert.equal(
+        swapped.served,
+        'the cache changed since the boot',
+        JSON.stringify(swapped.stats),
+      );
+      assert.deepEqual(fs.readFileSync(cacheFile()), fs.readFileSync(other));
+      fs.writeFileSync(cacheFile(), data, { mode: 0o600 });
+      assert.equal(swap('rm').served, 'none yet');
+      assert.equal(fs.existsSync(cacheFile()), false);
+      const corrupt = Buffer.from(data);
+      corrupt[corrupt.length - 100]! ^= 0x55;
+      const bad = path.join(aside, 'bad');
+      fs.writeFileSync(bad, corrupt, { mode: 0o600 });
+      fs.writeFileSync(cacheFile(), data, { mode: 0o600 });
+      assert.equal(swap(bad).served, 'checksum mismatch');
+      assert.deepEqual(fs.readFileSync(cacheFile()), corrupt);
+
+      // A serving cache tampered with is refused whole, and replaced by a boot's.
+      fs.writeFileSync(cacheFile(), data, { mode: 0o600 });
+      assert.equal(typeof boot([], 'serve').served, 'number');
+      const serving = fs.readFileSync(cacheFile());
+      serving[serving.length - 100]! ^= 0x55;
+      fs.writeFileSync(cacheFile(), serving, { mode: 0o600 });
+      const b = boot();
+      assert.equal(b.stats.unused, 'checksum mismatch');
+      assert.equal(b.value, 'A1 S2 D1 E');
+      assert.ok(b.stats.written > 0);
+      assert.equal(cacheHeader(cacheFile()).serving, undefined);
+    });
+
+    it('a module changed after the boot: the next boot refuses the serving cache', () => {
+      primed();
+      assert.equal(typeof boot([], 'serve').served, 'number');
+      fs.writeFileSync(path.join(app, 'a.js'), "module.exports = 'A2';\n");
+      const b = boot();
+      assert.match(b.stats.unused, /a\.js changed/);
+      assert.equal(b.value, 'A2 S2 D1 E');
+    });
   });
 
   it("records identities as fs.statSync's (device, inode, size, mtime, ctime; absent; errors)", () => {

@@ -486,6 +486,49 @@ describe('warm start under containerd', function () {
     }
   });
 
+  it("a daemon re-makes the boot cache with the serving path's code; later standbys boot from it", async () => {
+    // A fresh cache without serving code: the standby booted next writes it, those after use it.
+    const pool = await ready(tb);
+    fs.rmSync(path.join(pool, 'boot-cache'), { force: true });
+    const raw = rawTrace(tb.warmLog).length;
+    const wrote = /serving code cache: wrote \d+ bytes$/;
+    const servingBoot = /pid=(\d+) standby boot cache used: .*; serving code$/;
+    // Each container's daemon is a standby; its replacement boots from the cache. The first
+    // daemon from a standby that booted from it (not one that wrote it) re-makes it once it served.
+    for (
+      let i = 0;
+      i < 2 * POOL + 2 &&
+      !rawTrace(tb.warmLog)
+        .slice(raw)
+        .some((l) => wrote.test(l));
+      i++
+    )
+      await runRm(tb, name('serving'));
+    await traceHas(tb.warmLog, raw, wrote);
+    const data = fs.readFileSync(path.join(pool, 'boot-cache'));
+    const header = JSON.parse(data.toString('utf8', 28, 28 + data.readUInt32LE(24))) as {
+      serving?: boolean;
+    };
+    assert.equal(header.serving, true);
+    assert.equal(fs.statSync(path.join(pool, 'boot-cache')).mode & 0o777, 0o600);
+    // A standby boots from it whole (V8 took every code cache: nothing compiled) and serves.
+    await traceHas(tb.warmLog, raw, servingBoot);
+    for (let i = 0; i < 3 * POOL + 3; i++) {
+      const from = traceLines(tb.warmLog).length;
+      await runRm(tb, name('from-serving'));
+      const daemon = /^daemon warm standby=(\d+)$/m.exec(actions(tb, from).join('\n'))?.[1];
+      const boots = rawTrace(tb.warmLog).filter((l) => l.includes(`pid=${daemon} standby boot`));
+      if (boots.some((l) => servingBoot.test(l))) {
+        assert.match(boots.join('\n'), / 0 compiled, .* 0 made; /);
+        break;
+      }
+      assert.ok(
+        i < 3 * POOL + 2,
+        `no daemon from a standby booted from the serving cache:\n${rawTrace(tb.warmLog).slice(raw).join('\n')}`,
+      );
+    }
+  });
+
   it('a standby SIGKILLed while it holds the request: the action runs cold, correctly', async () => {
     tb.env.CONTAINERD_SHIM_WARM_FAULT = 'request';
     try {

@@ -69,6 +69,7 @@ const LINUX = keys<LinuxBinding>()(
   'moduleWatchClose',
   'bootCacheChecksum',
   'bootCacheIdentities',
+  'bootCacheFunctionCode',
 );
 const WIN = keys<WinBinding>()(
   'PipeChannel',

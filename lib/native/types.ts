@@ -225,6 +225,12 @@ export interface LinuxBinding {
   bootCacheChecksum(data: Uint8Array): string;
   /** Each path's device:inode:size:mtimeNs:ctimeNs, '-' when absent, else the stat's errno. */
   bootCacheIdentities(paths: string[]): Array<string | number>;
+  /**
+   * V8's code cache of `fn` as it is now, with the bytecode of the inner functions that ran
+   * (`v8::ScriptCompiler::CreateCodeCacheForFunction`, looked up in node at run time; undefined
+   * where node does not export it). `fn` must be a function `vm.compileFunction` returned.
+   */
+  bootCacheFunctionCode(fn: (...args: never[]) => unknown): Buffer | undefined;
 }
 
 /** Windows builds: named pipes over an I/O completion port. */

@@ -40,6 +40,21 @@ export function daemonNodeOptions(): string[] {
  */
 export const SERVING_V8_FLAGS: readonly string[] = ['--bytecode-old-age=1'];
 
+/**
+ * V8's defaults of SERVING_V8_FLAGS: what a process boots with, hence the flag hash a code
+ * cache made at boot carries (boot-cache.ts checks V8's tag before writing one with them).
+ */
+const BOOT_V8_FLAGS: readonly string[] = ['--bytecode-old-age=5'];
+
+/** V8's flags of the boot (true) or SERVING_V8_FLAGS (false), for a code cache made while serving. */
+export function setV8Flags(boot: boolean): void {
+  if (!boot) servingV8Flags();
+  else {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require('node:v8') as typeof import('node:v8')).setFlagsFromString(BOOT_V8_FLAGS.join(' '));
+  }
+}
+
 /** Sets SERVING_V8_FLAGS in this process (the serving daemon, once it serves); returns them. */
 export function servingV8Flags(): readonly string[] {
   // Loaded here: node:v8 costs a `start` or `delete` (which load this file too) 1-8 ms.
@@ -96,7 +111,7 @@ export function reduceHeap(): boolean {
 }
 
 /** What the releaser runs: the first time reduceHeap() then malloc_trim, then malloc_trim alone. */
-function releaseAfter(startUp: boolean): boolean {
+export function releaseAfter(startUp: boolean): boolean {
   if (startUp) reduceHeap();
   return releaseMemory();
 }

@@ -19,7 +19,7 @@ import {
 } from './bootstrap';
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
 import { encodeDeleteResponse } from './delete-response';
-import { MemoryReleaser, servingV8Flags } from './daemon-runtime';
+import { MemoryReleaser, releaseAfter, servingV8Flags, setV8Flags } from './daemon-runtime';
 import { parseFlags } from './flags';
 import type { Flags } from './flags';
 import { closeShimLog, logger, openServingLog, setShimLogger } from './logger';
@@ -29,7 +29,7 @@ import { removeSocket } from './socket';
 import type { StartOpts } from './spawn';
 import type { Task } from './task';
 import type { Any } from './util';
-import { endColdBoot } from './warm/boot-hook';
+import { endColdBoot, writeServingCode } from './warm/boot-hook';
 import { warmEnv } from './warm/env';
 import { prepareStandby } from './warm/preload';
 import { openStandby } from './warm/standby';
@@ -235,7 +235,12 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
     );
   const publisher = new RemotePublisher(ttrpcAddress, { logger });
   const task = await shim.createTaskService(publisher);
-  const releaser = new MemoryReleaser();
+  // The pool's cache re-made with the serving path's code (once per pool build), before the
+  // start-up release drops the code that ran only once, or at the teardown if sooner.
+  const releaser = new MemoryReleaser({}, (startUp) => {
+    if (startUp) writeServingCode(setV8Flags);
+    return releaseAfter(startUp);
+  });
   let served = false;
   const server = new Server({
     handshaker: platform.handshaker(),
@@ -282,6 +287,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   logger.debug('ttrpc server stopped');
   await publisher.close(5000);
   cleanupSockets(ownSocket);
+  writeServingCode(setV8Flags);
   logger.debug('shim exited');
   await closeShimLog(logger);
 }

@@ -11,7 +11,10 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include <uv.h>
+
 #include <cstdio>
+#include <new>
 #include <string>
 
 #include "linux.h"
@@ -108,12 +111,75 @@ Napi::Value BootCacheIdentities(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// V8's ScriptCompiler::CreateCodeCacheForFunction(Local<Function>) and CachedData's destructor,
+// as the node executable exports them (Itanium C++ ABI names), looked up once at run time as
+// memory.cc does: the addon stays an N-API addon that loads on any node, and where node does
+// not export them bootCacheFunctionCode() answers undefined. A code cache made from a function
+// after it ran holds the bytecode of every inner function compiled by then (what a boot's code
+// cache, made at compile time, lacks: the functions V8 compiles lazily on their first call).
+struct CachedDataLayout {  // v8::ScriptCompiler::CachedData's public members, in order
+  const uint8_t* data;
+  int length;
+  bool rejected;
+  int buffer_policy;
+};
+using CreateCodeCacheFn = CachedDataLayout* (*)(void* function);
+using DestroyCachedDataFn = void (*)(CachedDataLayout*);
+
+bool LookUpCodeCache(CreateCodeCacheFn* create, DestroyCachedDataFn* destroy) {
+  uv_lib_t self;
+  if (uv_dlopen(nullptr, &self) != 0) {
+    uv_dlclose(&self);
+    return false;
+  }
+  void* c = nullptr;
+  void* d = nullptr;
+  bool found =
+      uv_dlsym(&self,
+               "_ZN2v814ScriptCompiler26CreateCodeCacheForFunctionENS_5LocalINS_8FunctionEEE",
+               &c) == 0 &&
+      uv_dlsym(&self, "_ZN2v814ScriptCompiler10CachedDataD1Ev", &d) == 0 && c != nullptr &&
+      d != nullptr;
+  uv_dlclose(&self);
+  if (!found) return false;
+  *create = reinterpret_cast<CreateCodeCacheFn>(c);
+  *destroy = reinterpret_cast<DestroyCachedDataFn>(d);
+  return true;
+}
+
+// bootCacheFunctionCode(fn): Buffer | undefined. `fn` MUST be a function vm.compileFunction
+// returned (V8 checks, fatally, that it is a wrapped function). In node's N-API a napi_value is
+// a v8::Local<v8::Value>'s handle (one pointer), which is what Local<Function> passes.
+Napi::Value BootCacheFunctionCode(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  static CreateCodeCacheFn create = nullptr;
+  static DestroyCachedDataFn destroy = nullptr;
+  static const bool found = LookUpCodeCache(&create, &destroy);
+  if (info.Length() < 1 || !info[0].IsFunction()) {
+    Napi::TypeError::New(env, "bootCacheFunctionCode(fn): fn must be a function")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!found) return env.Undefined();
+  napi_value fn = info[0];
+  CachedDataLayout* cached = create(reinterpret_cast<void*>(fn));
+  if (cached == nullptr) return env.Undefined();
+  Napi::Value out = env.Undefined();
+  if (cached->data != nullptr && cached->length > 0)
+    out = Napi::Buffer<uint8_t>::Copy(env, cached->data, static_cast<size_t>(cached->length));
+  destroy(cached);  // frees the data it owns
+  ::operator delete(static_cast<void*>(cached));
+  return out;
+}
+
 }  // namespace
 
 Napi::Object InitBootCache(Napi::Env env, Napi::Object exports) {
   exports.Set("bootCacheChecksum", Napi::Function::New(env, BootCacheChecksum, "bootCacheChecksum"));
   exports.Set("bootCacheIdentities",
               Napi::Function::New(env, BootCacheIdentities, "bootCacheIdentities"));
+  exports.Set("bootCacheFunctionCode",
+              Napi::Function::New(env, BootCacheFunctionCode, "bootCacheFunctionCode"));
   return exports;
 }
 

@@ -3,9 +3,10 @@
 // background (~90-130 ms of CPU), a third of it compiling modules and another third resolving
 // and reading them; with the cache the next boot takes
 //  - V8's code cache of every module the boot compiled (the module function and what V8
-//    compiles with it; functions compiled lazily later are not in it: measured, caching them
-//    too saved no more CPU and kept more memory in the daemon), compiled the way node's loader
-//    does (vm.compileFunction, i.e. ScriptCompiler::CompileFunction);
+//    compiles with it), compiled the way node's loader does (vm.compileFunction, i.e.
+//    ScriptCompiler::CompileFunction); once a daemon served, re-made from the modules' wrappers
+//    with the bytecode of the serving path that ran (writeServingCache), which a boot compiles
+//    only lazily: the next standbys' daemons do not compile it on containerd's clock;
 //  - each module resolution it made (parent directory + request -> file), and each module's
 //    format, so it neither walks node_modules, stats candidates, realpaths nor reads
 //    package.json files again; and node_modules lookup paths computed once per directory.
@@ -59,6 +60,8 @@ export interface BootCacheStats {
   /** A new cache was written (its size), or why not. */
   written: number;
   notWritten: string;
+  /** The cache used holds the serving path's code (writeServingCache). */
+  serving: boolean;
 }
 
 /**
@@ -102,6 +105,8 @@ interface Header {
   dirs: Array<[string, string, string]>;
   /** `${parent directory}\0${request}`, resolved file. */
   map: Array<[string, string]>;
+  /** The code caches were re-made after a daemon served (writeServingCache). */
+  serving?: boolean;
 }
 
 interface Loaded {
@@ -124,7 +129,7 @@ function poolProblem(pool: string): string {
 }
 
 /** The cache file's contents when it is ours and intact; else why not. */
-function readCache(pool: string): { header: Header; body: Buffer } | string {
+function readCache(pool: string): { header: Header; body: Buffer; sum: string } | string {
   const problem = poolProblem(pool);
   if (problem !== '') return problem;
   let fd: number;
@@ -158,7 +163,11 @@ function readCache(pool: string): { header: Header; body: Buffer } | string {
     const length = rest.readUInt32LE(0);
     if (4 + length > rest.length) return 'truncated';
     const header = JSON.parse(rest.toString('utf8', 4, 4 + length)) as Header;
-    return { header, body: rest.subarray(4 + length) };
+    return {
+      header,
+      body: rest.subarray(4 + length),
+      sum: file.toString('latin1', MAGIC.length, MAGIC.length + SUM_LENGTH),
+    };
   } finally {
     fs.closeSync(fd);
   }
@@ -290,6 +299,7 @@ class BootCache {
     looked: 0,
     written: 0,
     notWritten: '',
+    serving: false,
   };
   private readonly files: Map<string, Loaded>;
   private readonly map: Map<string, string>;
@@ -302,6 +312,9 @@ class BootCache {
   /** Identity taken before a module was read, for the compile that follows. */
   private readonly before = new Map<string, string>();
   private readonly lookupPaths = new Map<string, string[]>();
+  /** The cache used (its checksum), unless it holds serving code already, and its wrappers. */
+  private sum: string | undefined;
+  private readonly wrappers = new Map<string, CompiledWrapper>();
   private readonly originals = {
     resolve: M._resolveFilename,
     paths: M._nodeModulePaths,
@@ -323,6 +336,8 @@ class BootCache {
       else if (typeof read !== 'string') {
         files = valid;
         map = new Map(read.header.map);
+        if (read.header.serving === true) this.stats.serving = true;
+        else this.sum = read.sum;
       }
     } catch (err) {
       this.stats.unused = `unreadable: ${(err as Error).message}`;
@@ -427,8 +442,10 @@ class BootCache {
     delete fn.cachedData;
     delete fn.cachedDataProduced;
     delete fn.cachedDataRejected;
-    if (steady && !this.readOnly)
+    if (steady && !this.readOnly) {
       this.compiled.set(filename, { id: before, format: format ?? null, data });
+      if (hit && this.sum !== undefined) this.wrappers.set(filename, fn);
+    }
     return Reflect.apply(fn, mod.exports, [
       mod.exports,
       makeRequire(mod),
@@ -446,9 +463,14 @@ class BootCache {
     M._extensions['.js'] = o.js;
     proto._compile = o.compile;
     const s = this.stats;
+    const covered = s.unused === '' && s.misses === 0 && s.looked === 0;
+    // The modules' wrappers, for writeServingCache once this process served as a daemon: only
+    // when this boot compiled every module from a cache without serving code.
+    if (!this.readOnly && covered && this.sum !== undefined && this.wrappers.size > 0)
+      serving = { pool: this.pool, sum: this.sum, wrappers: new Map(this.wrappers) };
+    this.wrappers.clear();
     if (this.readOnly) s.notWritten = 'read-only';
-    else if (s.unused === '' && s.misses === 0 && s.looked === 0)
-      s.notWritten = 'the cache covered this boot';
+    else if (covered) s.notWritten = 'the cache covered this boot';
     else {
       try {
         s.written = this.write();
@@ -485,16 +507,7 @@ class BootCache {
     for (const dir of this.coveringDirs()) {
       header.dirs.push([dir, identity(dir), identity(packageJson(dir))]);
     }
-    const json = Buffer.from(JSON.stringify(header));
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(json.length);
-    const rest = Buffer.concat([length, json, ...blobs]);
-    if (PREFIX_LENGTH - 4 + rest.length > MAX_BOOT_CACHE) throw new Error('too large');
-    const file = Buffer.concat([
-      Buffer.from(MAGIC, 'latin1'),
-      Buffer.from(linux.bootCacheChecksum(rest), 'latin1'),
-      rest,
-    ]);
+    const file = encode(header, blobs);
     writeAtomically(this.pool, file);
     return file.length;
   }
@@ -603,6 +616,20 @@ function selfScope(dir: string, name: string, file: string): boolean {
   }
 }
 
+/** The cache file of `header` and the code caches it lists, in order. */
+function encode(header: Header, blobs: Buffer[]): Buffer {
+  const json = Buffer.from(JSON.stringify(header));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(json.length);
+  const rest = Buffer.concat([length, json, ...blobs]);
+  if (PREFIX_LENGTH - 4 + rest.length > MAX_BOOT_CACHE) throw new Error('too large');
+  return Buffer.concat([
+    Buffer.from(MAGIC, 'latin1'),
+    Buffer.from(linux.bootCacheChecksum(rest), 'latin1'),
+    rest,
+  ]);
+}
+
 /** Writes `<pool>/boot-cache` through a temporary file (0600), synced, then renamed. */
 function writeAtomically(pool: string, data: Buffer): void {
   const problem = poolProblem(pool);
@@ -643,6 +670,73 @@ function alive(pid: number): boolean {
 }
 
 let current: BootCache | undefined;
+
+/** A standby's module wrappers, kept from its boot for writeServingCache. */
+let serving: { pool: string; sum: string; wrappers: Map<string, CompiledWrapper> } | undefined;
+
+/**
+ * Whether this process keeps its modules' wrappers for writeServingCache (a standby that booted
+ * from its pool's cache, which has no serving code yet).
+ */
+export function servingCacheDue(): boolean {
+  return serving !== undefined;
+}
+
+/**
+ * Re-makes the code cache of the pool's boot cache from the modules' wrappers after this process
+ * served as a daemon (V8's code cache of a function made after it ran holds the bytecode of the
+ * inner functions compiled by then: the serving path, which a boot compiles lazily), so that the
+ * next standbys' daemons do not compile it on their first call. Once per pool build: only when
+ * this process booted from the cache (every module from it) and the cache on disk is still that
+ * one (same checksum: ours, intact) and has no serving code yet; the header (identities,
+ * resolutions, directories) is kept as validated at the boot, so a file changed since makes the
+ * next boot refuse the whole cache as before. `setFlags` puts V8's flags back to what they were
+ * at the boot for the call and restores them (the cache carries V8's flag hash): nothing is
+ * written unless V8's version tag is then the boot's. Never throws; the size written, or why not.
+ */
+export function writeServingCache(setFlags?: (boot: boolean) => void): number | string {
+  const s = serving;
+  serving = undefined;
+  if (s === undefined) return 'nothing to write';
+  let flagsSet = false;
+  try {
+    const read = readCache(s.pool);
+    if (typeof read === 'string') return read;
+    if (read.sum !== s.sum) return 'the cache changed since the boot';
+    if (setFlags !== undefined) {
+      setFlags(true);
+      flagsSet = true;
+    }
+    if (read.header.tag !== tag()) return 'another node, V8 version, flags or entry';
+    const files: Header['files'] = [];
+    const blobs: Buffer[] = [];
+    let offset = 0;
+    let remade = 0;
+    for (const [file, id, format, length] of read.header.files) {
+      let data = length > 0 ? read.body.subarray(offset, offset + length) : undefined;
+      offset += length;
+      const fn = s.wrappers.get(file);
+      if (data !== undefined && fn !== undefined) {
+        const made = linux.bootCacheFunctionCode(fn);
+        if (made !== undefined) {
+          data = made;
+          remade++;
+        }
+      }
+      files.push([file, id, format, data?.length ?? 0]);
+      if (data !== undefined) blobs.push(data);
+    }
+    if (remade === 0) return 'node makes no code cache of a function';
+    const file = encode({ ...read.header, files, serving: true }, blobs);
+    writeAtomically(s.pool, file);
+    return file.length;
+  } catch (err) {
+    return (err as Error).message;
+  } finally {
+    if (flagsSet) setFlags?.(false);
+    s.wrappers.clear();
+  }
+}
 
 /**
  * Installs the boot cache of `pool` in this process (a standby about to load the shim). Never

@@ -16,6 +16,8 @@ type BootCacheStats = import('./boot-cache').BootCacheStats;
 /** boot-cache.ts's BOOT_CACHE_FILE (not loaded to know it: a pool without one costs nothing). */
 const FILE = 'boot-cache';
 let cold = false;
+/** This process booted as a standby (through the cache, read-write). */
+let standbyBoot = false;
 
 function bootCache(): BootCacheModule {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -48,7 +50,8 @@ export function traceBootCache(who: string, s: BootCacheStats | undefined): void
   const wrote = s.written > 0 ? `wrote ${s.written} bytes` : `not written (${s.notWritten})`;
   trace(
     `${who} boot cache ${used}: ${s.hits} modules from it, ${s.misses} compiled, ` +
-      `${s.resolved} resolutions from it, ${s.looked} made; ${wrote}`,
+      `${s.resolved} resolutions from it, ${s.looked} made; ${wrote}` +
+      (s.serving ? '; serving code' : ''),
   );
 }
 
@@ -87,6 +90,7 @@ export function stopWatchingModuleLoads(): void {
 if (process.platform === 'linux') {
   if (warmEnv.standby !== undefined) {
     bootCache().openBootCache(warmEnv.standby);
+    standbyBoot = true;
     watchModuleLoads();
   } else {
     if (warmEnv.bootCache !== undefined) hideFromImage();
@@ -110,6 +114,23 @@ export function endColdBoot(): void {
   if (!cold) return;
   cold = false;
   traceBootCache('cold', bootCache().closeBootCache());
+}
+
+/**
+ * A daemon adopted from a standby that booted from its pool's cache, which had no serving code
+ * yet: the cache re-made with the code of the serving path that ran (boot-cache.ts,
+ * writeServingCache; `setFlags` as there), once. No-op elsewhere.
+ */
+export function writeServingCode(setFlags: (boot: boolean) => void): void {
+  if (!standbyBoot) return;
+  const cache = bootCache(); // loaded: this process booted as a standby
+  if (!cache.servingCacheDue()) return;
+  const result = cache.writeServingCache(setFlags);
+  trace(
+    typeof result === 'number'
+      ? `serving code cache: wrote ${result} bytes`
+      : `serving code cache not written (${result})`,
+  );
 }
 
 /** The pool a cold daemon spawned by this process may read the boot cache of (spawn-unix.ts). */
