@@ -36,11 +36,17 @@ interface Boot {
   restored: boolean;
   /** mode 'serve': what writeServingCache answered after the module's functions ran. */
   served?: number | string;
+  /** Modules with a Latin-1 and a non-Latin-1 source. */
+  extra: string;
+  /** A function of thrower.js first called at the very end (compiled then, from its source). */
+  late: string;
+  /** The lines of /proc/self/maps naming the pool at the end. */
+  maps: string[];
 }
 
-/** A cache file's header (boot-cache.ts's layout: magic, checksum, length, JSON, code caches). */
+/** A cache file's header (boot-cache.ts's layout: magic, checksum, length, JSON, code caches, sources). */
 interface CacheHeader {
-  files: Array<[string, string, string | null, number]>;
+  files: Array<[string, string, string | null, number, number?]>;
   dirs: unknown[];
   map: unknown[];
   serving?: boolean;
@@ -84,7 +90,10 @@ module.exports = [require('./a'), require('./sub'), require('dep'), require('dep
         '  function add(n) { for (let i = 0; i < n; i++) parts.push({ i, s: String(i).padStart(4) }); }\n' +
         '  add(10);\n' +
         '  return parts.map((p) => p.s).join(",");\n' +
-        '};\n',
+        '};\n' +
+        "exports.late = function late() { function inner(n) { return 'L' + n; } return inner(7); };\n",
+      'l1.js': "module.exports = '\u00e9A';\n",
+      'u.js': "module.exports = '\u2603';\n",
       'node_modules/dep/package.json': '{ "name": "dep", "main": "lib.js" }\n',
       'node_modules/dep/lib.js': "module.exports = 'D1';\n",
       'node_modules/dep/other.js': "module.exports = 'D2';\n",
@@ -104,6 +113,7 @@ const cache = require(${JSON.stringify(bootCache)});
 cache.openBootCache(process.argv[2], process.argv[3] === 'read-only');
 const value = require(${JSON.stringify(path.join(app, 'main.js'))});
 const stack = require(${JSON.stringify(path.join(app, 'thrower.js'))}).make().stack.split('\\n')[1];
+const extra = require(${JSON.stringify(path.join(app, 'l1.js'))}) + require(${JSON.stringify(path.join(app, 'u.js'))});
 const stats = cache.closeBootCache();
 const after = [Module._resolveFilename, Module._nodeModulePaths, Module._extensions['.js'], Module.prototype._compile];
 const restored = before.every((f, i) => f === after[i]);
@@ -116,10 +126,17 @@ if (process.argv[3] === 'serve') {
   require(${JSON.stringify(path.join(app, 'thrower.js'))}).serve();
   const swap = process.env.SWAP_CACHE;
   if (swap === 'rm') require('fs').rmSync(require('path').join(process.argv[2], 'boot-cache'));
-  else if (swap) require('fs').copyFileSync(swap, require('path').join(process.argv[2], 'boot-cache'));
+  else if (swap) {
+    // As a writer replaces it (never in place: a process maps the sources of the file it read).
+    const target = require('path').join(process.argv[2], 'boot-cache');
+    require('fs').copyFileSync(swap, target + '.swap');
+    require('fs').renameSync(target + '.swap', target);
+  }
   served = cache.writeServingCache(process.env.NO_SET_FLAGS ? undefined : runtime.setV8Flags);
 }
-process.stdout.write(JSON.stringify({ stats, value, stack, restored, served }));
+const late = require(${JSON.stringify(path.join(app, 'thrower.js'))}).late();
+const maps = require('fs').readFileSync('/proc/self/maps', 'utf8').split('\\n').filter((l) => l.includes(process.argv[2]));
+process.stdout.write(JSON.stringify({ stats, value, stack, restored, served, extra, late, maps }));
 `,
     );
   });
@@ -161,6 +178,37 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored, served }));
       fs.readdirSync(pool).filter((n) => n !== 'boot-cache'),
       [],
       'no temporary file left',
+    );
+  });
+
+  it("holds the modules' Latin-1 sources, which a boot maps from the cache file, still there once the file is gone", () => {
+    const first = boot();
+    assert.equal(first.extra, '\u00e9A\u2603');
+    assert.equal(first.stats.mapped, 0);
+    assert.deepEqual(first.maps, []);
+    const source = (f: string): number | undefined =>
+      cacheHeader(cacheFile()).files.find(([file]) => file === path.join(app, f))?.[4];
+    assert.equal(source('a.js'), fs.statSync(path.join(app, 'a.js')).size);
+    assert.equal(source('l1.js'), fs.statSync(path.join(app, 'l1.js')).size - 1, 'é: one byte');
+    assert.equal(source('u.js'), 0, 'not Latin-1: read from its file');
+    // A daemon whose cache file is removed after its boot: a function first called then
+    // compiles from the mapped source, of the file as it was.
+    process.env.SWAP_CACHE = 'rm';
+    let b: Boot;
+    try {
+      b = boot([], 'serve');
+    } finally {
+      delete process.env.SWAP_CACHE;
+    }
+    assert.equal(b.stats.unused, '');
+    assert.equal(b.stats.mapped, b.stats.hits - 1, JSON.stringify(b.stats)); // all but u.js
+    assert.equal(b.value, 'A1 S2 D1 E');
+    assert.equal(b.extra, '\u00e9A\u2603');
+    assert.equal(b.late, 'L7');
+    assert.equal(b.served, 'none yet');
+    assert.ok(
+      b.maps.some((l) => / r--p .*\/boot-cache \(deleted\)$/.test(l)),
+      `the cache file mapped read-only:\n${b.maps.join('\n')}`,
     );
   });
 
@@ -335,6 +383,7 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored, served }));
       assert.equal(next.stats.unused, '');
       assert.equal(next.stats.serving, true);
       assert.equal(next.stats.misses, 0);
+      assert.equal(next.stats.mapped, next.stats.hits - 1, 'the sources kept'); // all but u.js
       assert.equal(next.value, 'A1 S2 D1 E');
       assert.equal(next.stack, daemon.stack, 'same stack positions');
       // Once: a daemon from a cache with serving code writes nothing.
@@ -473,6 +522,7 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored, served }));
     assert.equal(b.stats.misses, 0);
     assert.equal(b.stats.looked, 0);
     assert.ok(b.stats.hits >= 7 && b.stats.resolved >= 5, JSON.stringify(b.stats));
+    assert.ok(b.stats.mapped >= 7, 'sources mapped from the cache');
     assert.equal(b.stats.notWritten, 'read-only');
     assert.equal(b.value, 'A1 S2 D1 E');
     assert.ok(b.restored, "node's module functions are back after the boot");

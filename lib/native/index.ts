@@ -70,6 +70,7 @@ const LINUX = keys<LinuxBinding>()(
   'bootCacheChecksum',
   'bootCacheIdentities',
   'bootCacheFunctionCode',
+  'bootCacheSources',
 );
 const WIN = keys<WinBinding>()(
   'PipeChannel',

@@ -231,6 +231,16 @@ export interface LinuxBinding {
    * where node does not export it). `fn` must be a function `vm.compileFunction` returned.
    */
   bootCacheFunctionCode(fn: (...args: never[]) => unknown): Buffer | undefined;
+  /**
+   * The Latin-1 sources the file `fd` holds from `offset`, `lengths` bytes each (0: none, left
+   * undefined), as strings whose characters stay in the file, mapped (V8 external strings),
+   * not in V8's heap; undefined where node cannot make such strings.
+   */
+  bootCacheSources(
+    fd: number,
+    offset: number,
+    lengths: number[],
+  ): Array<string | undefined> | undefined;
 }
 
 /** Windows builds: named pipes over an I/O completion port. */

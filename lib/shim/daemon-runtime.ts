@@ -48,20 +48,19 @@ const BOOT_V8_FLAGS: readonly string[] = ['--bytecode-old-age=5'];
 
 /** V8's flags of the boot (true) or SERVING_V8_FLAGS (false), for a code cache made while serving. */
 export function setV8Flags(boot: boolean): void {
-  if (!boot) servingV8Flags();
-  else {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    (require('node:v8') as typeof import('node:v8')).setFlagsFromString(BOOT_V8_FLAGS.join(' '));
-  }
+  setFlags(boot ? BOOT_V8_FLAGS : SERVING_V8_FLAGS);
 }
 
 /** Sets SERVING_V8_FLAGS in this process (the serving daemon, once it serves); returns them. */
 export function servingV8Flags(): readonly string[] {
+  return setFlags(SERVING_V8_FLAGS);
+}
+
+function setFlags(flags: readonly string[]): readonly string[] {
   // Loaded here: node:v8 costs a `start` or `delete` (which load this file too) 1-8 ms.
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const v8 = require('node:v8') as typeof import('node:v8');
-  v8.setFlagsFromString(SERVING_V8_FLAGS.join(' '));
-  return SERVING_V8_FLAGS;
+  (require('node:v8') as typeof import('node:v8')).setFlagsFromString(flags.join(' '));
+  return flags;
 }
 
 /**

@@ -8,14 +8,18 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/sysmacros.h>
 
 #include <uv.h>
 
+#include <atomic>
 #include <cstdio>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "linux.h"
 
@@ -172,6 +176,100 @@ Napi::Value BootCacheFunctionCode(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// The modules' sources a boot cache holds (Latin-1, one after another), mapped from the cache
+// file and handed to V8 as external strings: V8 keeps a module's source for as long as any of
+// its functions lives (to compile them lazily, or again once their bytecode was flushed), and
+// as a heap string that is ~0.4 MB of each process's own memory; mapped, it is the page cache's,
+// one copy for every standby and daemon of the pool, and only the pages V8 reads are touched.
+// The cache file is never written in place (a new one is renamed over it), so what a process
+// mapped stays as it was for its life. node_api_create_external_string_latin1 is looked up at
+// run time (node >= 20.4; the addon stays at its N-API version): without it, or where node
+// copies (a V8 sandbox), the sources are read as before.
+using ExternalLatin1Fn = napi_status (*)(napi_env env, char* str, size_t length,
+                                         void (*finalize)(napi_env env, void* data, void* hint),
+                                         void* hint, napi_value* result, bool* copied);
+
+struct SourceMapping {  // one mapping, shared by its strings; unmapped when the last one goes
+  void* base;
+  size_t size;
+  std::atomic<size_t> refs{1};
+};
+
+void Release(SourceMapping* m) {
+  if (m->refs.fetch_sub(1) == 1) {
+    ::munmap(m->base, m->size);
+    delete m;
+  }
+}
+
+void ReleaseSource(napi_env, void*, void* hint) { Release(static_cast<SourceMapping*>(hint)); }
+
+ExternalLatin1Fn LookUpExternalLatin1() {
+  uv_lib_t self;
+  void* f = nullptr;
+  if (uv_dlopen(nullptr, &self) == 0 &&
+      uv_dlsym(&self, "node_api_create_external_string_latin1", &f) != 0)
+    f = nullptr;
+  uv_dlclose(&self);
+  return reinterpret_cast<ExternalLatin1Fn>(f);
+}
+
+// bootCacheSources(fd, offset, lengths): Array<string | undefined> | undefined. The file `fd`
+// holds, from `offset`, sources of `lengths` bytes each (0: none), read as Latin-1. Undefined
+// when they cannot be mapped as external strings (the caller reads the modules' files).
+Napi::Value BootCacheSources(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  static const ExternalLatin1Fn make = LookUpExternalLatin1();
+  if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsArray()) {
+    Napi::TypeError::New(env, "bootCacheSources(fd, offset, lengths): bad arguments")
+        .ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  double first = info[1].As<Napi::Number>().DoubleValue();
+  Napi::Array list = info[2].As<Napi::Array>();
+  std::vector<size_t> lengths(list.Length());
+  double total = 0;
+  for (uint32_t i = 0; i < list.Length(); i++) {
+    Napi::Value v = list.Get(i);
+    double n = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
+    if (!(n >= 0 && n <= 0x3fffffff)) {
+      Napi::TypeError::New(env, "bootCacheSources(fd, offset, lengths): bad length")
+          .ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    lengths[i] = static_cast<size_t>(n);
+    total += n;
+  }
+  struct stat st;
+  if (make == nullptr || !(first >= 0) || total == 0 || ::fstat(fd, &st) != 0 ||
+      first + total > static_cast<double>(st.st_size))
+    return env.Undefined();
+  size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  size_t offset = static_cast<size_t>(first);
+  size_t start = offset / page * page;
+  size_t size = offset - start + static_cast<size_t>(total);
+  void* base = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(start));
+  if (base == MAP_FAILED) return env.Undefined();
+  auto* mapping = new SourceMapping{base, size};
+  char* at = static_cast<char*>(base) + (offset - start);
+  Napi::Array out = Napi::Array::New(env, lengths.size());
+  for (uint32_t i = 0; i < lengths.size(); at += lengths[i], i++) {
+    if (lengths[i] == 0) continue;
+    napi_value s;
+    bool copied = false;
+    mapping->refs.fetch_add(1);
+    if (make(env, at, lengths[i], ReleaseSource, mapping, &s, &copied) != napi_ok) {
+      Release(mapping);
+      break;
+    }
+    if (copied) Release(mapping);
+    out.Set(i, Napi::Value(env, s));
+  }
+  Release(mapping);  // the strings hold it now
+  return out;
+}
+
 }  // namespace
 
 Napi::Object InitBootCache(Napi::Env env, Napi::Object exports) {
@@ -180,6 +278,7 @@ Napi::Object InitBootCache(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, BootCacheIdentities, "bootCacheIdentities"));
   exports.Set("bootCacheFunctionCode",
               Napi::Function::New(env, BootCacheFunctionCode, "bootCacheFunctionCode"));
+  exports.Set("bootCacheSources", Napi::Function::New(env, BootCacheSources, "bootCacheSources"));
   return exports;
 }
 

@@ -7,6 +7,12 @@
 //    ScriptCompiler::CompileFunction); once a daemon served, re-made from the modules' wrappers
 //    with the bytecode of the serving path that ran (writeServingCache), which a boot compiles
 //    only lazily: the next standbys' daemons do not compile it on containerd's clock;
+//  - each module's source, when Latin-1 (ours are ASCII): a boot from the cache maps them from
+//    the cache file into V8 as external strings instead of reading the module files, so the
+//    ~0.4 MB that V8 keeps of them (a function compiles from its source lazily, and again after
+//    its bytecode was flushed) is the page cache's, shared by the pool's standbys and daemons,
+//    not each process's own heap (native/linux/boot_cache.cc); the file is never written in
+//    place, so what a process mapped never changes under it;
 //  - each module resolution it made (parent directory + request -> file), and each module's
 //    format, so it neither walks node_modules, stats candidates, realpaths nor reads
 //    package.json files again; and node_modules lookup paths computed once per directory.
@@ -44,7 +50,9 @@ const SUM_LENGTH = 16;
 const PREFIX_LENGTH = MAGIC.length + SUM_LENGTH + 4;
 /** The format of a file the cache only names (a .json or .node file, a module changed while read). */
 const UNKNOWN = '?';
-/** A larger cache is neither read nor written (the runc shim's is ~0.5 MB). */
+/** A source V8 keeps one byte a character, which the cache can hold as Latin-1. */
+const LATIN1 = /^[^\u0100-\uffff]*$/;
+/** A larger cache is neither read nor written (the runc shim's is ~0.9 MB, sources included). */
 export const MAX_BOOT_CACHE = 64 << 20;
 
 /** What openBootCache/closeBootCache did (tests, the trace). */
@@ -62,6 +70,8 @@ export interface BootCacheStats {
   notWritten: string;
   /** The cache used holds the serving path's code (writeServingCache). */
   serving: boolean;
+  /** Modules whose source came from the cache (mapped), not from their file. */
+  mapped: number;
 }
 
 /**
@@ -99,8 +109,12 @@ function tag(): string {
 
 interface Header {
   tag: string;
-  /** path, identity, format (CommonJS: null or 'commonjs'; UNKNOWN: not compiled here), code cache length (0: none). */
-  files: Array<[string, string, string | null, number]>;
+  /**
+   * path, identity, format (CommonJS: null or 'commonjs'; UNKNOWN: not compiled here), code
+   * cache length (0: none), source length (Latin-1; 0 or absent: not held, read from the file).
+   * The body holds the code caches in this order, then the sources in this order.
+   */
+  files: Array<[string, string, string | null, number, number?]>;
   /** directory, its identity, its package.json's identity. */
   dirs: Array<[string, string, string]>;
   /** `${parent directory}\0${request}`, resolved file. */
@@ -114,6 +128,27 @@ interface Loaded {
   format: string | null;
   data: Buffer | undefined;
   id: string;
+  /** Its source, mapped from the cache file (bootCacheSources), when the cache holds it. */
+  source: string | undefined;
+}
+
+interface ReadCache {
+  header: Header;
+  body: Buffer;
+  sum: string;
+  /** The sources, mapped (readCache with `sources`), by the index of their file in the header. */
+  sources?: Array<string | undefined>;
+}
+
+/** Total code cache and source bytes the header lists. */
+function bodyLengths(header: Header): { code: number; source: number } {
+  let code = 0;
+  let source = 0;
+  for (const [, , , c, t] of header.files) {
+    code += c;
+    source += t ?? 0;
+  }
+  return { code, source };
 }
 
 /** A directory of our uid that nobody else can write (or read). */
@@ -128,8 +163,11 @@ function poolProblem(pool: string): string {
   return 'the pool directory is not ours with mode 0700';
 }
 
-/** The cache file's contents when it is ours and intact; else why not. */
-function readCache(pool: string): { header: Header; body: Buffer; sum: string } | string {
+/**
+ * The cache file's contents when it is ours and intact; else why not. `sources`: with the
+ * modules' sources it holds mapped from this very file (the fd checked), not copied.
+ */
+function readCache(pool: string, sources = false): ReadCache | string {
   const problem = poolProblem(pool);
   if (problem !== '') return problem;
   let fd: number;
@@ -163,11 +201,21 @@ function readCache(pool: string): { header: Header; body: Buffer; sum: string } 
     const length = rest.readUInt32LE(0);
     if (4 + length > rest.length) return 'truncated';
     const header = JSON.parse(rest.toString('utf8', 4, 4 + length)) as Header;
-    return {
+    const body = rest.subarray(4 + length);
+    const read: ReadCache = {
       header,
-      body: rest.subarray(4 + length),
+      body,
       sum: file.toString('latin1', MAGIC.length, MAGIC.length + SUM_LENGTH),
     };
+    const total = bodyLengths(header);
+    if (sources && total.source > 0 && total.code + total.source <= body.length) {
+      read.sources = linux.bootCacheSources(
+        fd,
+        PREFIX_LENGTH + length + total.code,
+        header.files.map(([, , , , t]) => t ?? 0),
+      );
+    }
+    return read;
   } finally {
     fs.closeSync(fd);
   }
@@ -221,7 +269,7 @@ export function nodeModulePaths(from: string): string[] | undefined {
 }
 
 /** The cache's entries when every identity still matches; else why not. */
-function validate(header: Header, body: Buffer): Map<string, Loaded> | string {
+function validate({ header, body, sources }: ReadCache): Map<string, Loaded> | string {
   if (header.tag !== tag()) return 'another node, V8 version, flags or entry';
   const now = identities([
     ...header.dirs.flatMap(([dir]) => [dir, packageJson(dir)]),
@@ -231,15 +279,17 @@ function validate(header: Header, body: Buffer): Map<string, Loaded> | string {
   for (const [dir, id, pkg] of header.dirs) {
     if (now[i++] !== id || now[i++] !== pkg) return `${dir} changed`;
   }
+  const total = bodyLengths(header);
+  if (total.code + total.source > body.length) return 'truncated';
   const files = new Map<string, Loaded>();
   let offset = 0;
-  for (const [file, id, format, length] of header.files) {
-    if (offset + length > body.length) return 'truncated';
+  for (const [n, [file, id, format, length]] of header.files.entries()) {
     if (now[i++] !== id) return `${file} changed`;
     files.set(file, {
       format,
       id,
       data: length > 0 ? body.subarray(offset, offset + length) : undefined,
+      source: sources?.[n],
     });
     offset += length;
   }
@@ -300,13 +350,14 @@ class BootCache {
     written: 0,
     notWritten: '',
     serving: false,
+    mapped: 0,
   };
   private readonly files: Map<string, Loaded>;
   private readonly map: Map<string, string>;
   /** This boot: each compiled module's identity, format and script; each resolution. */
   private readonly compiled = new Map<
     string,
-    { id: string; format: string | null; data: Buffer | undefined }
+    { id: string; format: string | null; data: Buffer | undefined; source: string | undefined }
   >();
   private readonly resolutions = new Map<string, string>();
   /** Identity taken before a module was read, for the compile that follows. */
@@ -330,8 +381,8 @@ class BootCache {
     let files = new Map<string, Loaded>();
     let map = new Map<string, string>();
     try {
-      const read = readCache(pool);
-      const valid = typeof read === 'string' ? read : validate(read.header, read.body);
+      const read = readCache(pool, true);
+      const valid = typeof read === 'string' ? read : validate(read);
       if (typeof valid === 'string') this.stats.unused = valid;
       else if (typeof read !== 'string') {
         files = valid;
@@ -388,8 +439,11 @@ class BootCache {
         return o.js.call(M._extensions, module, filename);
       }
       // node's handler reads the package scope to learn the format: the cache knows it.
+      // The source as it was read when the cache was made (the identity says the file is the
+      // same), mapped from the cache; else from the file.
+      if (known.source !== undefined) this.stats.mapped++;
       (module as unknown as { _compile: Compile })._compile(
-        fs.readFileSync(filename, 'utf8'),
+        known.source ?? fs.readFileSync(filename, 'utf8'),
         filename,
         known.format ?? undefined,
       );
@@ -443,7 +497,9 @@ class BootCache {
     delete fn.cachedDataProduced;
     delete fn.cachedDataRejected;
     if (steady && !this.readOnly) {
-      this.compiled.set(filename, { id: before, format: format ?? null, data });
+      // Its source is held in the cache when Latin-1 (one byte a character, as V8 keeps it).
+      const held = LATIN1.test(source) ? source : undefined;
+      this.compiled.set(filename, { id: before, format: format ?? null, data, source: held });
       if (hit && this.sum !== undefined) this.wrappers.set(filename, fn);
     }
     return Reflect.apply(fn, mod.exports, [
@@ -490,17 +546,21 @@ class BootCache {
   private write(): number {
     const header: Header = { tag: tag(), files: [], dirs: [], map: [] };
     const blobs: Buffer[] = [];
+    const texts: Buffer[] = [];
     const listed = new Set<string>();
-    for (const [file, { id, format, data }] of this.compiled) {
-      header.files.push([file, id, format, data?.length ?? 0]);
+    for (const [file, { id, format, data, source }] of this.compiled) {
+      const text = source !== undefined ? Buffer.from(source, 'latin1') : undefined;
+      header.files.push([file, id, format, data?.length ?? 0, text?.length ?? 0]);
       if (data !== undefined) blobs.push(data);
+      if (text !== undefined) texts.push(text);
       listed.add(file);
     }
+    blobs.push(...texts);
     for (const [key, file] of this.resolutions) {
       if (!listed.has(file)) {
         // .json and .node files, and modules that changed while read: their identity only.
         listed.add(file);
-        header.files.push([file, identity(file), UNKNOWN, 0]);
+        header.files.push([file, identity(file), UNKNOWN, 0, 0]);
       }
       header.map.push([key, file]);
     }
@@ -712,7 +772,7 @@ export function writeServingCache(setFlags?: (boot: boolean) => void): number | 
     const blobs: Buffer[] = [];
     let offset = 0;
     let remade = 0;
-    for (const [file, id, format, length] of read.header.files) {
+    for (const [file, id, format, length, text] of read.header.files) {
       let data = length > 0 ? read.body.subarray(offset, offset + length) : undefined;
       offset += length;
       const fn = s.wrappers.get(file);
@@ -723,10 +783,11 @@ export function writeServingCache(setFlags?: (boot: boolean) => void): number | 
           remade++;
         }
       }
-      files.push([file, id, format, data?.length ?? 0]);
+      files.push([file, id, format, data?.length ?? 0, text ?? 0]);
       if (data !== undefined) blobs.push(data);
     }
     if (remade === 0) return 'node makes no code cache of a function';
+    blobs.push(read.body.subarray(offset, offset + bodyLengths(read.header).source)); // the sources
     const file = encode({ ...read.header, files, serving: true }, blobs);
     writeAtomically(s.pool, file);
     return file.length;
