@@ -614,7 +614,7 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored, served, ext
       assert.match(traceLines(log).join('\n'), /^delete cold: /m);
       assert.match(
         coldLines()[0] ?? '',
-        /^cold boot cache used: [1-9]\d* modules from it, \d+ compiled, [1-9]\d* resolutions from it, \d+ made; not written \(read-only\)$/,
+        /^cold boot cache used: [1-9]\d* modules from it \([1-9]\d* sources mapped\), \d+ compiled, [1-9]\d* resolutions from it, \d+ made; not written \(read-only\)$/,
       );
 
       fs.writeFileSync(path.join(app, 'a.js'), "module.exports = 'A9';\n");
@@ -642,7 +642,7 @@ process.stdout.write(JSON.stringify({ stats, value, stack, restored, served, ext
       await lines(2);
       assert.match(
         cacheLines()[1] ?? '',
-        /^standby boot cache used: \d+ modules from it, 0 compiled, \d+ resolutions from it, 0 made/,
+        /^standby boot cache used: \d+ modules from it \([1-9]\d* sources mapped\), 0 compiled, \d+ resolutions from it, 0 made/,
       );
 
       // An upgrade of a module the standbys loaded (same size): the standby waiting answers

@@ -462,7 +462,7 @@ describe('warm start under containerd', function () {
         tb.warmLog,
         raw,
         new RegExp(
-          `pid=${daemon} cold boot cache used: [1-9]\\d* modules from it, .*not written \\(read-only\\)$`,
+          `pid=${daemon} cold boot cache used: [1-9]\\d* modules from it \\([1-9]\\d* sources mapped\\), .*not written \\(read-only\\)$`,
         ),
       );
       // What containerd passed and serveCommand() added, nothing of the launcher's: in

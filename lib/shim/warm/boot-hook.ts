@@ -49,7 +49,8 @@ export function traceBootCache(who: string, s: BootCacheStats | undefined): void
   const used = s.unused === '' ? 'used' : `not used (${s.unused})`;
   const wrote = s.written > 0 ? `wrote ${s.written} bytes` : `not written (${s.notWritten})`;
   trace(
-    `${who} boot cache ${used}: ${s.hits} modules from it, ${s.misses} compiled, ` +
+    `${who} boot cache ${used}: ${s.hits} modules from it (${s.mapped} sources mapped), ` +
+      `${s.misses} compiled, ` +
       `${s.resolved} resolutions from it, ${s.looked} made; ${wrote}` +
       (s.serving ? '; serving code' : ''),
   );
