@@ -241,9 +241,10 @@ Napi::Value BootCacheSources(const Napi::CallbackInfo& info) {
     lengths[i] = static_cast<size_t>(n);
     total += n;
   }
-  struct stat st;
-  if (make == nullptr || !(first >= 0) || total == 0 || ::fstat(fd, &st) != 0 ||
-      first + total > static_cast<double>(st.st_size))
+  struct statx st;  // statx, not fstat: see Identity
+  if (make == nullptr || !(first >= 0) || total == 0 ||
+      ::statx(fd, "", AT_EMPTY_PATH, STATX_SIZE, &st) != 0 ||
+      first + total > static_cast<double>(st.stx_size))
     return env.Undefined();
   size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   size_t offset = static_cast<size_t>(first);
