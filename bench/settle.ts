@@ -39,8 +39,7 @@ function fileKey(file: string): string | undefined {
 /**
  * What of our pools (every pool under the testbed's warm root: ours, the variants, runcts-ns)
  * is still at work: booting standbys (a `b-` marker stays flock'ed by its boot until the
- * standby is ready), top-ups (the pool's `lock`, held while one counts and forks its boots) and
- * a refill waiting for a burst's claims to stop (the pool directory, native/warm/pool.h).
+ * standby is ready) and top-ups (the pool's `lock`, held while one counts and forks its boots).
  * A marker whose boot died holds no lock and does not count. Nothing is found by name.
  */
 export function poolsAtWork(warmRoot: string): number {
@@ -53,8 +52,6 @@ export function poolsAtWork(warmRoot: string): number {
     } catch {
       continue;
     }
-    const dirKey = fileKey(pool);
-    if (dirKey !== undefined && held.has(dirKey)) n++;
     for (const name of names) {
       if (name !== 'lock' && !name.startsWith('b-')) continue;
       const key = fileKey(path.join(pool, name));

@@ -31,7 +31,6 @@ import {
   traceLines,
   waitNoStandbys,
   waitReady,
-  waitSettled,
 } from './helpers/warm';
 import { requireCondition } from './helpers/env';
 
@@ -532,125 +531,6 @@ describe('shim launcher and containerd-shim package', function () {
       }
     } finally {
       for (const pid of standbyPids(root)) process.kill(pid, 'SIGKILL');
-      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
-    }
-  });
-
-  it("a pool that grew for a burst (claims from several processes) boots nothing while the burst's claims come and find standbys; one waiter refills it once they stop; claims from one process refill at once", async () => {
-    const root = path.join(dir, 'warm-defer');
-    const env = { ...warmEnv, CONTAINERD_SHIM_WARM_DIR: root, CONTAINERD_SHIM_WARM_POOL: '1' };
-    const pool = prewarm(binary, env);
-    const hex = (ns: bigint): string => ns.toString(16).padStart(16, '0');
-    // A claim just now (pool.h: d-<16 hex monotonic ns>-<claimer pid>, a fresh standby's;
-    // u-<same>, an action server's).
-    // Claimers beyond pid_max's default (2^22): no process of the machine.
-    const claimer = (i: number): number => 4_194_304 + 1 + (i % 3);
-    const claimed = (pid: number, kind = 'd'): string => {
-      const file = path.join(pool, `${kind}-${hex(process.hrtime.bigint())}-${pid}`);
-      fs.writeFileSync(file, '');
-      return file;
-    };
-    // The waiter holds the pool directory flock'ed (pool.h) while it waits.
-    const waiting = (): boolean => {
-      const ino = fs.statSync(pool).ino;
-      return fs
-        .readFileSync('/proc/locks', 'utf8')
-        .split('\n')
-        .some((l) => /\bFLOCK\b/.test(l) && l.includes(`:${ino} `));
-    };
-    const boots = (): string[] => fs.readdirSync(pool).filter((n) => n.startsWith('b-'));
-    const holdTarget = (target: number): void => {
-      // The lock file's held target, as a burst's misses leave it (pool.cc Grow).
-      const held = process.hrtime.bigint() + 60_000_000_000n;
-      fs.writeFileSync(path.join(pool, 'lock'), `${String(target).padStart(4)} ${hex(held)}\n`);
-    };
-    const waiterGone = async (): Promise<void> => {
-      for (const until = Date.now() + 60_000; waiting();) {
-        if (Date.now() > until) throw new Error('the waiter still holds the pool directory');
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-    };
-    try {
-      await waitReady(pool, 1);
-      await waitSettled(pool);
-      // Containers one after another: their claims come from one process (the action server
-      // running every `start`), however close together. The top-up boots at once, whatever the
-      // time its helper ran (deterministic: prewarm returns once the helper forked its boots).
-      {
-        holdTarget(3);
-        const ready = readySockets(pool).length;
-        const markers = [0, 1, 2, 3].map(() => claimed(claimer(0)));
-        prewarm(binary, env);
-        assert.ok(!waiting(), 'no waiter for claims from one process');
-        assert.ok(boots().length > 0 || readySockets(pool).length > ready, 'booted at once');
-        await waitReady(pool, 3);
-        for (const m of markers) fs.rmSync(m, { force: true });
-        await waitSettled(pool);
-      }
-      let told = 0;
-      // Each try grows the target by two above the standbys ready, then a burst's claims come
-      // from three processes, then its removal's (action servers' claims, u- markers), and a
-      // standby that became ready tops the pool up meanwhile (prewarm again, with no fresh
-      // standby claimed for longer than kQuietMs: no burst of its own): it must join the
-      // waiter. Only a try whose first top-up ran within pool.h's kQuietMs (300 ms) of its first
-      // claims, whose claims then came less than kBurstQuietMs (1 s) apart, for less than
-      // kBurstWaitMs (3 s), and whose waiter still held after the second top-up, tells (the
-      // machine may be slow); the refill once they stop is checked in every try.
-      for (let target = 5; target <= 11 && told === 0; target += 2) {
-        holdTarget(target);
-        const ready = readySockets(pool).length;
-        let n = 0;
-        const t0 = process.hrtime.bigint();
-        const markers = [0, 1, 2].map(() => claimed(claimer(n++)));
-        prewarm(binary, env); // returns once its helper decided (and left the boots to a waiter)
-        const soon = process.hrtime.bigint() - t0 < 250_000_000n;
-        let last = process.hrtime.bigint();
-        let maxGap = 0n;
-        let removal = false;
-        const burst = setInterval(() => {
-          markers.push(removal ? claimed(claimer(0), 'u') : claimed(claimer(n++)));
-          const now = process.hrtime.bigint();
-          if (now - last > maxGap) maxGap = now - last;
-          last = now;
-        }, 50);
-        let early: string[] = [];
-        let waited = false;
-        let joined = false;
-        const watch = async (ms: number): Promise<void> => {
-          for (const until = Date.now() + ms; Date.now() < until;) {
-            waited ||= waiting();
-            if (early.length === 0) early = boots();
-            await new Promise((resolve) => setTimeout(resolve, 20));
-          }
-        };
-        try {
-          await watch(600);
-          removal = true;
-          await watch(350); // the last fresh standby's claim is older than kQuietMs now
-          prewarm(binary, env);
-          joined = waiting();
-          await watch(300);
-        } finally {
-          clearInterval(burst);
-        }
-        const span = process.hrtime.bigint() - t0;
-        if (process.hrtime.bigint() - last > maxGap) maxGap = process.hrtime.bigint() - last;
-        if (soon && joined && maxGap < 900_000_000n && span < 2_800_000_000n) {
-          told++;
-          assert.deepEqual(early, [], 'no boot while the claims came');
-          assert.ok(waited, 'a waiter held the pool directory');
-          assert.equal(readySockets(pool).length, ready);
-        }
-        // Once the claims stopped, the waiter (and the standbys it boots, which refill in turn)
-        // brings the pool to its target; then it is gone.
-        await waitReady(pool, target);
-        await waiterGone();
-        for (const m of markers) fs.rmSync(m, { force: true });
-        await waitSettled(pool);
-      }
-      if (told === 0) console.log('    (no try could tell: the machine was too slow)');
-    } finally {
-      await killStandbys(root);
       assert.deepEqual(await waitNoStandbys(root, 30_000), []);
     }
   });

@@ -247,49 +247,6 @@ bool Background(size_t misses, size_t ready, size_t target, unsigned long long l
   ::_exit(127);
 }
 
-// Waits until no claim of either kind (d-/m-/u- markers) came for `quiet_ms` since
-// `last_claim` (the newest known), or until `bound_ms` passed: claims that keep coming longer
-// than that are a long burst, which must not starve the pool. With `miss_ends`, a claim that
-// found no standby (an m- marker newer than `last_claim`) ends the wait at once: the pool ran
-// out. False when the pool directory is gone.
-bool WaitQuiet(const std::string& pool, unsigned long long last_claim, long long quiet_ms,
-               long long bound_ms, bool miss_ends) {
-  const unsigned long long quiet = static_cast<unsigned long long>(quiet_ms) * 1000000ull;
-  const unsigned long long give_up =
-      NowNs() + static_cast<unsigned long long>(bound_ms) * 1000000ull;
-  const unsigned long long since = last_claim;
-  for (;;) {
-    unsigned long long now = NowNs();
-    if (last_claim + quiet > now && now < give_up) {
-      unsigned long long wait = std::min(last_claim + quiet - now, give_up - now);
-      if (miss_ends) wait = std::min(wait, kMissPollMs * 1000000ull);
-      timespec pause{static_cast<time_t>(wait / 1000000000ull),
-                     static_cast<long>(wait % 1000000000ull)};
-      ::nanosleep(&pause, nullptr);
-    }
-    DIR* dir = ::opendir(pool.c_str());
-    if (dir == nullptr) return false;
-    unsigned long long newest = last_claim, t;
-    bool missed, ran_out = false;
-    while (dirent* e = ::readdir(dir)) {
-      if (ParseDemandName(e->d_name, &t, &missed)) {
-        newest = std::max(newest, t);
-        ran_out |= missed && t > since;
-      } else if (ParseUseName(e->d_name, &t)) {
-        newest = std::max(newest, t);
-      }
-    }
-    ::closedir(dir);
-    now = NowNs();
-    if ((miss_ends && ran_out) || now >= give_up) return true;
-    if (newest > last_claim) {
-      last_claim = newest;  // still claiming
-      continue;
-    }
-    if (last_claim + quiet <= now) return true;
-  }
-}
-
 // A pool under half ready whose boots stay in the background because a burst's claims (or its
 // removal's action servers' claims) still come (Background) is raised by the first top-up after
 // they stop. There may be none (no later claim, and no standby ready to refill): its boots would
@@ -298,40 +255,42 @@ bool WaitQuiet(const std::string& pool, unsigned long long last_claim, long long
 // full weight, as a top-up then would; claims that keep coming longer than kDemandWindowMs
 // raise them too (a long burst).
 void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
-  if (!WaitQuiet(pool, last_claim, kQuietMs, kDemandWindowMs, false)) return;
-  DIR* dir = ::opendir(pool.c_str());
-  if (dir == nullptr) return;
-  std::vector<std::string> boots;
-  while (dirent* e = ::readdir(dir)) {
-    if (e->d_name[0] == 'b' && e->d_name[1] == '-') boots.push_back(pool + "/" + e->d_name);
-  }
-  ::closedir(dir);
-  for (const auto& path : boots) {
-    pid_t pid = MarkerPid(path);
-    if (pid > 0) {
-      LeaveIdleGroup(pid);
-      SetAutogroupNice(pid, 0, 0);
+  const unsigned long long quiet = kQuietMs * 1000000ull;
+  const unsigned long long give_up = NowNs() + kDemandWindowMs * 1000000ull;
+  for (;;) {
+    unsigned long long now = NowNs();
+    if (last_claim + quiet > now && now < give_up) {
+      unsigned long long wait = std::min(last_claim + quiet - now, give_up - now);
+      timespec pause{static_cast<time_t>(wait / 1000000000ull),
+                     static_cast<long>(wait % 1000000000ull)};
+      ::nanosleep(&pause, nullptr);
     }
+    DIR* dir = ::opendir(pool.c_str());
+    if (dir == nullptr) return;
+    unsigned long long newest = last_claim, t;
+    std::vector<std::string> boots;
+    bool missed;
+    while (dirent* e = ::readdir(dir)) {
+      if (ParseDemandName(e->d_name, &t, &missed) || ParseUseName(e->d_name, &t)) {
+        newest = std::max(newest, t);
+      } else if (e->d_name[0] == 'b' && e->d_name[1] == '-') {
+        boots.push_back(pool + "/" + e->d_name);
+      }
+    }
+    ::closedir(dir);
+    if (newest > last_claim && NowNs() < give_up) {
+      last_claim = newest;  // still claiming
+      continue;
+    }
+    for (const auto& path : boots) {
+      pid_t pid = MarkerPid(path);
+      if (pid > 0) {
+        LeaveIdleGroup(pid);
+        SetAutogroupNice(pid, 0, 0);
+      }
+    }
+    return;
   }
-}
-
-// Whether a top-up may leave its boots to a waiter (DeferRefill) instead of starting them now:
-// a pool whose target demand grew (held in its lock) while the claims still find standbys (no
-// miss in the demand window) and some are still ready. `burst`: whether it may start a waiter,
-// in a burst (fresh standbys claimed by at least kBurstClaimers processes within the last
-// kQuietMs: `claimers`); otherwise it only joins one that waits already (during the burst's
-// removal, which claims action servers only, a standby that becomes ready tops the pool up).
-// A burst's boots would run beside its containers even in the idle cpu cgroup (the CPU a
-// burst leaves idle is not free: a boot there still slows the runc, containerd and daemons it
-// shares the CPUs with), and the standbys booted ahead serve the burst. Containers started one
-// after another claim their daemons' standbys from one process (the action server that runs
-// every `start`), however fast they come and whatever the target: no waiter, their refills boot
-// at once, as before. So does a pool that never grew, and one that runs out (a claim that finds
-// none ready).
-bool DeferBoots(size_t base, size_t target, size_t ready, size_t misses, size_t claimers,
-                unsigned long long last_claim, unsigned long long now, bool* burst) {
-  *burst = claimers >= kBurstClaimers && Within(last_claim, now, kQuietMs);
-  return target > base && misses == 0 && ready > 0;
 }
 
 // Sweeping the pools of other builds (an upgraded or repackaged shim leaves its old pool
@@ -609,44 +568,9 @@ std::string IdleGroupDir() {
   return inside ? dir : dir + "/" + kBootGroup;
 }
 
+// Runs in the forked helper: sweep, count, boot.
 [[noreturn]] void TopUpChild(const std::string& pool, size_t target, size_t cap,
-                             size_t max_boots, const BootSpec& spec, bool sweep, bool deferred);
-
-// The refill of a top-up that DeferBoots: one waiter per pool (the pool directory flock'ed, so
-// top-ups that follow leave theirs to it, and whoever waits for a settled pool sees it) waits
-// until the claims stop (WaitQuiet: kBurstQuietMs without a claim of either kind, which outlasts
-// the pause between a burst's starts and its removal, whose deletes claim action servers; at
-// most kBurstWaitMs: a long burst still refills), or until a claim finds no standby (the pool
-// ran out: at once), then tops the pool up as any top-up would. Called with the pool lock held
-// (fd `lock`): the waiter does not keep it. Without `start`, only a waiter already there is
-// joined. False when there is no waiter (the top-up boots now).
-bool DeferRefill(const std::string& pool, int lock, size_t target, size_t cap, size_t max_boots,
-                 const BootSpec& spec, unsigned long long last_claim, bool start) {
-  int dir = ::open(pool.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (dir < 0) return false;
-  if (::flock(dir, LOCK_EX | LOCK_NB) != 0) {  // a waiter already: it refills for this one too
-    bool held = errno == EWOULDBLOCK;
-    ::close(dir);
-    return held;
-  }
-  if (!start) {
-    ::close(dir);
-    return false;
-  }
-  pid_t waiter = ::fork();
-  if (waiter == 0) {
-    ::close(lock);  // the directory's flock (fd `dir`) stays held until this waiter exits
-    if (!WaitQuiet(pool, last_claim, kBurstQuietMs, kBurstWaitMs, true)) ::_exit(0);
-    TopUpChild(pool, target, cap, max_boots, spec, false, true);
-  }
-  ::close(dir);
-  return waiter > 0;
-}
-
-// Runs in the forked helper: sweep, count, boot. `deferred`: the waiter of DeferRefill, which
-// boots what the pool lacks then (no deferring again).
-[[noreturn]] void TopUpChild(const std::string& pool, size_t target, size_t cap,
-                             size_t max_boots, const BootSpec& spec, bool sweep, bool deferred) {
+                             size_t max_boots, const BootSpec& spec, bool sweep) {
   int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null >= 0) {
     // Release containerd's pipes at once: `start`'s caller waits until they close.
@@ -660,7 +584,6 @@ bool DeferRefill(const std::string& pool, int lock, size_t target, size_t cap, s
   size_t ready = 0, booting = 0, demand = 0, misses = 0;
   bool dead_boot = false;
   std::vector<std::string> boots;
-  std::vector<pid_t> claimers;  // of the fresh standbys claimed within kQuietMs (DeferBoots)
   unsigned long long now = NowNs(), last_claim = 0, last_use = 0;
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) ::_exit(1);
@@ -677,10 +600,6 @@ bool DeferRefill(const std::string& pool, int lock, size_t target, size_t cap, s
         demand++;
         misses += missed;
         last_claim = std::max(last_claim, t);
-        const char* end;
-        if (Within(t, now, kQuietMs) && ParsePid(name + 19, &end, &claimer) && *end == '\0' &&
-            std::find(claimers.begin(), claimers.end(), claimer) == claimers.end())
-          claimers.push_back(claimer);
       }
     } else if (ParseUseName(name, &t)) {
       if (StaleUse(t, now)) ::unlink(path.c_str());
@@ -714,22 +633,12 @@ bool DeferRefill(const std::string& pool, int lock, size_t target, size_t cap, s
     if (!group.empty()) ::rmdir(group.c_str());
   }
 
-  size_t base = target;
   target = Grow(lock, target, Wanted(target, demand, misses, cap), cap, now);
   size_t have = ready + booting;
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
   bool background = Background(misses, ready, target, last_claim, last_use, now);
-  // In a burst: the waiter boots them (and raises those under way, as this helper would once
-  // the claims stop); the sweep below still runs.
-  bool burst = false;
-  bool waiter = !deferred && missing > 0 &&
-                DeferBoots(base, target, ready, misses, claimers.size(),
-                           std::max(last_claim, last_use), now, &burst) &&
-                DeferRefill(pool, lock, base, cap, max_boots, spec,
-                            std::max(last_claim, last_use), burst);
-  if (waiter) n = 0;
   if (!background && CanLower()) {
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
@@ -756,7 +665,7 @@ bool DeferRefill(const std::string& pool, int lock, size_t target, size_t cap, s
   }
   // In the background only because claims still come: raise them once the claims stop.
   // In a child of its own: a launcher may wait for this helper (TopUp's `wait`), never for that.
-  if (background && !waiter && 2 * ready < target && CanLower() && ::fork() == 0) {
+  if (background && 2 * ready < target && CanLower() && ::fork() == 0) {
     ::syscall(SYS_close_range, 3U, ~0U, 0U);  // the pool lock included: not held while waiting
     RaiseWhenQuiet(pool, std::max(last_claim, last_use));
     ::_exit(0);
@@ -1008,7 +917,7 @@ void TopUp(const std::string& pool, size_t target, size_t cap, size_t max_boots,
     std::memcpy(cmdline_area, kTopUpTitle, std::min(cmdline_length - 1, sizeof(kTopUpTitle) - 1));
   }
   pid_t c = ::fork();
-  if (c == 0) TopUpChild(pool, target, cap, max_boots, spec, sweep, false);
+  if (c == 0) TopUpChild(pool, target, cap, max_boots, spec, sweep);
   if (cmdline_area != nullptr) std::memcpy(cmdline_area, saved.data(), cmdline_length);
   if (c > 0 && wait) {
     int status;

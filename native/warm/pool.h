@@ -9,9 +9,7 @@
 //                     idle cpu cgroup (kBootGroup), which a boot killed in it never left
 //   t-<pid>           a standby binding its socket before publishing it as s-...
 //   d-<16 hex: monotonic ns>-<pid>, m-<same>
-//                     a claim in the last kDemandWindowMs (pid: the claiming process: a launcher,
-//                     or the action server whose `start` hands a daemon over) that got a
-//                     standby (d) or missed (m):
+//                     a claim in the last kDemandWindowMs that got a standby (d) or missed (m):
 //                     demand. When some missed, the pool grows to their number (capped) for an
 //                     idle timeout; older ones are swept by the next claim or top-up, and no
 //                     more than the cap (+1 miss) are kept, so the directory stays small.
@@ -21,8 +19,6 @@
 //                     removal runs its deletes on action servers), so background boots stay
 //                     there (Background, RaiseWhenQuiet). One kept, renamed by each such claim;
 //                     swept like the demand markers once older than kDemandWindowMs.
-// The pool directory itself is flock'ed by the one helper that waits to refill a grown pool
-// until a burst's claims stop (pool.cc DeferRefill), so later top-ups leave it theirs.
 #pragma once
 #include <sys/types.h>
 
@@ -45,16 +41,6 @@ constexpr long long kDemandWindowMs = 2000;
 // A pool whose claims stopped this long ago (none missed) is between bursts: a pool less
 // than half ready then boots its standbys at full weight (pool.cc Background).
 constexpr long long kQuietMs = 300;
-// A burst (pool.cc DeferBoots): fresh standbys claimed by at least this many processes within
-// kQuietMs. Containers started one after another claim their daemons' standbys from one
-// process (the action server that runs their `start`s), a burst's from several at once.
-constexpr size_t kBurstClaimers = 3;
-// A burst's deferred refill waits until no claim of either kind came for this long (longer than
-// the pause between a burst's starts and its removal), at most kBurstWaitMs; a miss ends it.
-constexpr long long kBurstQuietMs = 1000;
-constexpr long long kBurstWaitMs = 3000;
-// How often that waiter looks for a miss meanwhile.
-constexpr unsigned long long kMissPollMs = 50;
 // The cap on the demand-grown target: CONTAINERD_SHIM_WARM_MAX (default 16, at most 64).
 size_t MaxTarget();
 
@@ -79,12 +65,6 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // fewer than half the target are ready and no claim or action server's claim came in the last
 // kQuietMs;
 // which also puts the boots under way back at full weight), then exits; the booted standbys are orphans (reaped by init or a subreaper).
-// In a burst (fresh standbys claimed by kBurstClaimers processes within kQuietMs), a pool whose
-// target demand grew defers its boots while the burst's claims still find standbys and some
-// are ready: one waiter (the pool directory flock'ed; the top-ups that come meanwhile, in the
-// burst's removal too, leave theirs to it) boots them once no claim of either kind came for
-// kBurstQuietMs (the burst's removal included), after kBurstWaitMs of claims, or at once when
-// a claim finds no standby.
 // Waits for the helper (a few fork()s) when `wait` is set. The helper shows a command line of
 // its own (SetCommandLineArea), not the launcher's.
 // `sweep` (the launcher's top-ups): at most once per idle timeout (the root's `swept` file),
