@@ -103,6 +103,11 @@ interface Options {
    * instead of each from a settled machine (no boot of a pool under way, then burstIdleMs).
    */
   burstBackToBack: boolean;
+  /**
+   * The burst section before the latency section (serial ctr run --rm right after the bursts,
+   * from pools a burst grew).
+   */
+  burstFirst: boolean;
   /** The idle time after the settle, before each burst (the kernel's teardown). */
   burstIdleMs: number;
   /** ctr run --rm of one runtime in a row before the next runtime's (1: alternate each run). */
@@ -144,6 +149,8 @@ const USAGE = `usage: node dist/bench/shim.js [options]
                     each burst right after the previous one (its boots and teardown still
                     running); by default each starts from a settled machine: no boot of any of
                     our pools under way, no shim or bundle left (at most ${SETTLE_CAP_MS / 1000} s), then idle time
+  --burst-first     the burst section before the latency section: containers started one after
+                    another right after the bursts, from pools the bursts grew
   --burst-idle MS   that idle time before each settled burst (default ${DEFAULT_BURST_IDLE_MS})
   --serial-block N  timed ctr run --rm of one runtime in a row before the next one's (default 1:
                     alternate each run; more shows what a runtime's leftovers cost itself)
@@ -175,6 +182,7 @@ function parseOptions(argv: string[]): Options {
   let keepEnv = false;
   let noCold = false;
   let burstBackToBack = false;
+  let burstFirst = false;
   let ours = OURS;
   let sections = new Set<Section>(SECTIONS);
   const variants: Runtime[] = [];
@@ -221,6 +229,9 @@ function parseOptions(argv: string[]): Options {
         break;
       case '--burst-back-to-back':
         burstBackToBack = true;
+        break;
+      case '--burst-first':
+        burstFirst = true;
         break;
       case '--burst-idle':
         o.burstIdleMs = int(0);
@@ -311,6 +322,7 @@ function parseOptions(argv: string[]): Options {
     burst: o.burst ?? 10,
     burstRounds: o.burstRounds ?? (quick ? 1 : 3),
     burstBackToBack,
+    burstFirst,
     burstIdleMs: o.burstIdleMs ?? DEFAULT_BURST_IDLE_MS,
     serialBlock: o.serialBlock ?? 1,
     gapMs: o.gapMs ?? 0,
@@ -1323,7 +1335,8 @@ function markdown(r: Report, runtimes: Runtime[]): string {
       `### Start latency: \`ctr run --rm busybox <id> /bin/true\` (${o.runs} runs each, ` +
         `runtimes alternating${o.serialBlock > 1 ? ` in blocks of ${o.serialBlock} runs` : ''}, ` +
         `${o.gapMs > 0 ? `${o.gapMs} ms idle before each, ` : ''}` +
-        `the first one rotating, after ${o.warmup} warm-up runs each; runc-v2 after: its runs ` +
+        `the first one rotating, after ${o.warmup} warm-up runs each` +
+        `${o.burstFirst && r.burst ? ', right after the bursts' : ''}; runc-v2 after: its runs ` +
         `right after one of that runtime's, median and count)`,
     );
     out.push('');
@@ -1826,6 +1839,7 @@ async function main(): Promise<void> {
       burst: opts.burst,
       burstRounds: opts.burstRounds,
       burstBackToBack: opts.burstBackToBack,
+      burstFirst: opts.burstFirst,
       burstIdleMs: opts.burstIdleMs,
       serialBlock: opts.serialBlock,
       gapMs: opts.gapMs,
@@ -1840,7 +1854,14 @@ async function main(): Promise<void> {
       runtimes,
     },
   };
+  const burst = async (): Promise<void> => {
+    if (opts.sections.has('burst') && opts.burst > 0) {
+      log(`burst (${opts.burst} containers at once, ${opts.burstRounds} round(s) per runtime)…`);
+      report.burst = await measureBurst([...active(runtimes), nsGrouped], opts);
+    }
+  };
   try {
+    if (opts.burstFirst) await burst();
     if (opts.sections.has('latency')) {
       if (opts.floorRuns > 0) {
         log(`binary start-up floors (${opts.floorRuns} × -v each)…`);
@@ -1849,10 +1870,7 @@ async function main(): Promise<void> {
       log(`start latency (${opts.warmup} warm-up + ${opts.runs} runs per runtime)…`);
       report.latency = await measureLatency(active(runtimes), opts);
     }
-    if (opts.sections.has('burst') && opts.burst > 0) {
-      log(`burst (${opts.burst} containers at once, ${opts.burstRounds} round(s) per runtime)…`);
-      report.burst = await measureBurst([...active(runtimes), nsGrouped], opts);
-    }
+    if (!opts.burstFirst) await burst();
     if (opts.sections.has('trace') && opts.traceRuns > 0) {
       const perf = findCommand('perf');
       const ok = await traceAvailable(perf);
