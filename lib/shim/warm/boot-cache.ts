@@ -354,10 +354,10 @@ class BootCache {
   };
   private readonly files: Map<string, Loaded>;
   private readonly map: Map<string, string>;
-  /** This boot: each compiled module's identity, format and script; each resolution. */
+  /** This boot: each compiled module's identity, format, code cache and source; each resolution. */
   private readonly compiled = new Map<
     string,
-    { id: string; format: string | null; data: Buffer | undefined; source: string | undefined }
+    { id: string; format: string | null; data: Buffer | undefined; source: string }
   >();
   private readonly resolutions = new Map<string, string>();
   /** Identity taken before a module was read, for the compile that follows. */
@@ -497,9 +497,7 @@ class BootCache {
     delete fn.cachedDataProduced;
     delete fn.cachedDataRejected;
     if (steady && !this.readOnly) {
-      // Its source is held in the cache when Latin-1 (one byte a character, as V8 keeps it).
-      const held = LATIN1.test(source) ? source : undefined;
-      this.compiled.set(filename, { id: before, format: format ?? null, data, source: held });
+      this.compiled.set(filename, { id: before, format: format ?? null, data, source });
       if (hit && this.sum !== undefined) this.wrappers.set(filename, fn);
     }
     return Reflect.apply(fn, mod.exports, [
@@ -549,7 +547,8 @@ class BootCache {
     const texts: Buffer[] = [];
     const listed = new Set<string>();
     for (const [file, { id, format, data, source }] of this.compiled) {
-      const text = source !== undefined ? Buffer.from(source, 'latin1') : undefined;
+      // Its source is held when Latin-1 (one byte a character, as V8 keeps it).
+      const text = LATIN1.test(source) ? Buffer.from(source, 'latin1') : undefined;
       header.files.push([file, id, format, data?.length ?? 0, text?.length ?? 0]);
       if (data !== undefined) blobs.push(data);
       if (text !== undefined) texts.push(text);
