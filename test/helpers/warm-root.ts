@@ -3,9 +3,10 @@
 // suite no standby may be left, neither there nor in any testbed's pool: idle standbys must
 // exit on their own, testbeds kill theirs when destroyed.
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { Testbed } from './testbed';
-import { killStandbys, waitNoStandbys } from './warm';
+import { BOOT_GROUP, cpuCgroupDir, killStandbys, waitNoStandbys } from './warm';
 
 let root: string | undefined;
 
@@ -27,6 +28,14 @@ export const mochaHooks = {
       await killStandbys(r);
     }
     if (root) fs.rmSync(root, { recursive: true, force: true });
+    // A boot killed while it waited in the idle cpu cgroup never left it (the next top-up would
+    // remove it, pool.cc): the suite's boots were started from this cgroup.
+    const dir = cpuCgroupDir('self');
+    try {
+      if (dir !== undefined) fs.rmdirSync(path.join(dir, BOOT_GROUP));
+    } catch {
+      // none (ENOENT), or in use by boots of shims outside the suite (EBUSY)
+    }
     if (left.length > 0) throw new Error(`standbys left after the suite: ${left.join('; ')}`);
   },
 };

@@ -179,10 +179,12 @@ function raiseBoots(pool: string): void {
     try {
       const pid = Number(fs.readFileSync(path.join(pool, name), 'utf8'));
       if (!(pid > 0) || !inBootGroup(pid)) continue;
-      const parent = path.dirname(cpuCgroupDir(pid)!);
-      fs.writeFileSync(path.join(parent, 'cgroup.procs'), String(pid));
+      const group = cpuCgroupDir(pid)!;
+      fs.writeFileSync(path.join(path.dirname(group), 'cgroup.procs'), String(pid));
+      // As the last boot out does (pool.cc LeaveIdleGroup): no empty group left behind.
+      fs.rmdirSync(group);
     } catch {
-      // gone, or ready meanwhile (it left the group itself)
+      // gone, or ready meanwhile (it left the group itself); the group still in use (EBUSY)
     }
   }
 }
