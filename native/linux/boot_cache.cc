@@ -10,10 +10,8 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <sys/sysmacros.h>
-
-#include <uv.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
@@ -131,21 +129,10 @@ using CreateCodeCacheFn = CachedDataLayout* (*)(void* function);
 using DestroyCachedDataFn = void (*)(CachedDataLayout*);
 
 bool LookUpCodeCache(CreateCodeCacheFn* create, DestroyCachedDataFn* destroy) {
-  uv_lib_t self;
-  if (uv_dlopen(nullptr, &self) != 0) {
-    uv_dlclose(&self);
-    return false;
-  }
-  void* c = nullptr;
-  void* d = nullptr;
-  bool found =
-      uv_dlsym(&self,
-               "_ZN2v814ScriptCompiler26CreateCodeCacheForFunctionENS_5LocalINS_8FunctionEEE",
-               &c) == 0 &&
-      uv_dlsym(&self, "_ZN2v814ScriptCompiler10CachedDataD1Ev", &d) == 0 && c != nullptr &&
-      d != nullptr;
-  uv_dlclose(&self);
-  if (!found) return false;
+  void* c =
+      NodeSymbol("_ZN2v814ScriptCompiler26CreateCodeCacheForFunctionENS_5LocalINS_8FunctionEEE");
+  void* d = NodeSymbol("_ZN2v814ScriptCompiler10CachedDataD1Ev");
+  if (c == nullptr || d == nullptr) return false;
   *create = reinterpret_cast<CreateCodeCacheFn>(c);
   *destroy = reinterpret_cast<DestroyCachedDataFn>(d);
   return true;
@@ -204,22 +191,13 @@ void Release(SourceMapping* m) {
 
 void ReleaseSource(napi_env, void*, void* hint) { Release(static_cast<SourceMapping*>(hint)); }
 
-ExternalLatin1Fn LookUpExternalLatin1() {
-  uv_lib_t self;
-  void* f = nullptr;
-  if (uv_dlopen(nullptr, &self) == 0 &&
-      uv_dlsym(&self, "node_api_create_external_string_latin1", &f) != 0)
-    f = nullptr;
-  uv_dlclose(&self);
-  return reinterpret_cast<ExternalLatin1Fn>(f);
-}
-
 // bootCacheSources(fd, offset, lengths): Array<string | undefined> | undefined. The file `fd`
 // holds, from `offset`, sources of `lengths` bytes each (0: none), read as Latin-1. Undefined
 // when they cannot be mapped as external strings (the caller reads the modules' files).
 Napi::Value BootCacheSources(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  static const ExternalLatin1Fn make = LookUpExternalLatin1();
+  static const auto make =
+      reinterpret_cast<ExternalLatin1Fn>(NodeSymbol("node_api_create_external_string_latin1"));
   if (info.Length() < 3 || !info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsArray()) {
     Napi::TypeError::New(env, "bootCacheSources(fd, offset, lengths): bad arguments")
         .ThrowAsJavaScriptException();
@@ -279,7 +257,8 @@ Napi::Object InitBootCache(Napi::Env env, Napi::Object exports) {
               Napi::Function::New(env, BootCacheIdentities, "bootCacheIdentities"));
   exports.Set("bootCacheFunctionCode",
               Napi::Function::New(env, BootCacheFunctionCode, "bootCacheFunctionCode"));
-  exports.Set("bootCacheSources", Napi::Function::New(env, BootCacheSources, "bootCacheSources"));
+  exports.Set("bootCacheSources",
+              Napi::Function::New(env, BootCacheSources, "bootCacheSources"));
   return exports;
 }
 

@@ -14,4 +14,8 @@ Napi::Object InitWarm(Napi::Env env, Napi::Object exports);
 Napi::Object InitModuleWatch(Napi::Env env, Napi::Object exports);
 Napi::Object InitBootCache(Napi::Env env, Napi::Object exports);
 
+// A symbol of the node executable (or what it loaded), looked up at run time, so the addon
+// stays an N-API addon that loads on any node; nullptr where it is not exported (memory.cc).
+void* NodeSymbol(const char* name);
+
 }  // namespace shim

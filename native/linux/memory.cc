@@ -35,21 +35,10 @@ using MemoryPressureFn = void (*)(void*, int);
 constexpr int kCriticalMemoryPressure = 2;
 
 bool LookUpV8(GetCurrentFn* get_current, MemoryPressureFn* pressure) {
-  uv_lib_t self;
-  if (uv_dlopen(nullptr, &self) != 0) {  // the process itself: node and what it loaded
-    uv_dlclose(&self);
-    return false;
-  }
-  void* current = nullptr;
-  void* notify = nullptr;
-  bool found =
-      uv_dlsym(&self, "_ZN2v87Isolate10GetCurrentEv", &current) == 0 &&
-      uv_dlsym(&self, "_ZN2v87Isolate26MemoryPressureNotificationENS_19MemoryPressureLevelE",
-               &notify) == 0 &&
-      current != nullptr && notify != nullptr;
-  // The main program's handle: closing it unloads nothing, and the addresses stay valid.
-  uv_dlclose(&self);
-  if (!found) return false;
+  void* current = NodeSymbol("_ZN2v87Isolate10GetCurrentEv");
+  void* notify =
+      NodeSymbol("_ZN2v87Isolate26MemoryPressureNotificationENS_19MemoryPressureLevelE");
+  if (current == nullptr || notify == nullptr) return false;
   *get_current = reinterpret_cast<GetCurrentFn>(current);
   *pressure = reinterpret_cast<MemoryPressureFn>(notify);
   return true;
@@ -72,6 +61,16 @@ Napi::Value V8ReduceMemory(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+void* NodeSymbol(const char* name) {
+  uv_lib_t self;
+  void* found = nullptr;
+  // The process itself: node and what it loaded. Closing the main program's handle unloads
+  // nothing, and the address stays valid.
+  if (uv_dlopen(nullptr, &self) != 0 || uv_dlsym(&self, name, &found) != 0) found = nullptr;
+  uv_dlclose(&self);
+  return found;
+}
 
 Napi::Object InitMemory(Napi::Env env, Napi::Object exports) {
   exports.Set("mallocTrim", Napi::Function::New(env, MallocTrim, "mallocTrim"));
