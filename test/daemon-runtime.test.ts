@@ -69,9 +69,17 @@ describe('daemon runtime settings', () => {
 });
 
 describe('what a serving daemon keeps', () => {
-  // A child node: 3000 functions run once, then the serving flags (or none), then old-generation
-  // garbage until V8 has run enough full GCs of its own (forced ones leave code ages alone).
-  const flushScript = (flags: boolean): string =>
+  // A child node: 3000 functions run once, then the serving flags (or none, or only the flag
+  // switch a code cache written before start-up is over makes), then old-generation garbage
+  // until V8 has run enough full GCs of its own (forced ones leave code ages alone).
+  type Setup = 'serving' | 'none' | 'cache written first';
+  const runtimeModule = JSON.stringify(path.join(top, 'dist', 'lib', 'shim', 'daemon-runtime.js'));
+  const setups: Record<Setup, string> = {
+    serving: `require(${runtimeModule}).servingV8Flags();`,
+    none: '',
+    'cache written first': `require(${runtimeModule}).setV8Flags(true); require(${runtimeModule}).setV8Flags(false);`,
+  };
+  const flushScript = (setup: Setup): string =>
     `const v8 = require('node:v8');
 let src = '';
 for (let i = 0; i < 3000; i++) src += 'exports.f' + i + ' = (a) => { let s = 0; for (let j = 0; j < a; j++) s += j * ' + i + '; return s; };\\n';
@@ -80,7 +88,7 @@ new Function('exports', src)(m.exports);
 for (const f of Object.values(m.exports)) f(3);
 const bytecode = () => v8.getHeapCodeStatistics().bytecode_and_metadata_size;
 const before = bytecode();
-${flags ? `require(${JSON.stringify(path.join(top, 'dist', 'lib', 'shim', 'daemon-runtime.js'))}).servingV8Flags();` : ''}
+${setups[setup]}
 let majors = 0;
 new (require('node:perf_hooks').PerformanceObserver)((list) => {
   for (const e of list.getEntries()) if (e.detail.kind === require('node:perf_hooks').constants.NODE_PERFORMANCE_GC_MAJOR) majors++;
@@ -95,11 +103,11 @@ const churn = () => {
   process.stdout.write(JSON.stringify({ before, after: bytecode() }));
 };
 churn();`;
-  const measure = (flags: boolean): Promise<{ before: number; after: number }> =>
+  const measure = (setup: Setup): Promise<{ before: number; after: number }> =>
     new Promise((resolve, reject) => {
       execFile(
         process.execPath,
-        ['-e', flushScript(flags)],
+        ['-e', flushScript(setup)],
         { timeout: 50_000 },
         (err, stdout, stderr) =>
           err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(JSON.parse(stdout)),
@@ -108,11 +116,18 @@ churn();`;
 
   it('servingV8Flags(): code that did not run between two full GCs is dropped', async () => {
     assert.deepEqual(SERVING_V8_FLAGS, ['--bytecode-old-age=1']);
-    const [flushed, kept] = await Promise.all([measure(true), measure(false)]);
+    const [flushed, kept] = await Promise.all([measure('serving'), measure('none')]);
     // 3000 functions' bytecode is well over 500 kB: with the flags it goes, without them it stays
     // (bar the one-off outer function's).
     assert.ok(flushed.before - flushed.after > 500_000, `flags: ${JSON.stringify(flushed)}`);
     assert.ok(kept.after - flushed.after > 400_000, `none: ${JSON.stringify(kept)}`);
+  });
+
+  it('setV8Flags(false) before servingV8Flags() puts the boot flags back: code is kept', async () => {
+    // A daemon torn down before its start-up release writes the serving code cache at the
+    // teardown: until then it keeps its code (its Kill/Delete/Shutdown, not run yet).
+    const [flushed, kept] = await Promise.all([measure('serving'), measure('cache written first')]);
+    assert.ok(kept.after - flushed.after > 400_000, `cache: ${JSON.stringify(kept)}`);
   });
 
   it('reduceHeap(): collections that age code, so that what ran only at start-up is dropped', async function () {

@@ -28,15 +28,19 @@ export function daemonNodeOptions(): string[] {
 }
 
 /**
- * V8 flags the daemon sets on itself once it serves (servingV8Flags()), after start-up: V8 may
- * then drop the bytecode (and feedback) of any function that did not run between two full GCs
- * instead of five. Start-up code (module bodies, the shim's set-up, a standby's preload) is
- * dropped by the GCs V8's memory reducer runs once the daemon goes idle: −0.2 to −0.3 MiB per
- * daemon, bytecode 0.40 → 0.10 MB (README, "Memory per container"). A function that runs again
- * is compiled again from its source (kept anyway), once; what serves requests runs between GCs
- * and keeps its code. Set at run time, not on the command line: any V8 flag on the command line
- * changes V8's flag hash before Node compiles its built-in modules, which then miss Node's
- * embedded code cache (+0.35 MiB); set now, only built-ins loaded later do.
+ * V8 flags the daemon sets on itself once start-up is over (servingV8Flags(), at the releaser's
+ * start-up release, right before reduceHeap()): V8 may then drop the bytecode (and feedback) of
+ * any function that did not run between two full GCs instead of five. Start-up code (module
+ * bodies, the shim's set-up, a standby's preload) goes in reduceHeap()'s collections: −0.2 to
+ * −0.3 MiB per daemon, bytecode 0.40 → 0.10 MB (README, "Memory per container"). A function
+ * that runs again is compiled again from its source (kept anyway), once; what serves requests
+ * runs between GCs and keeps its code. Not set as soon as the daemon serves: a container that
+ * lives seconds (`ctr run --rm`, a burst) would then see the first full GC drop its daemon's
+ * Kill/Delete/Shutdown code (from the boot cache, not run yet), compiled again at the teardown,
+ * on containerd's clock (~5 ms of CPU per container; README, "Burst"). Set at run time, not on
+ * the command line: any V8 flag on the command line changes V8's flag hash before Node compiles
+ * its built-in modules, which then miss Node's embedded code cache (+0.35 MiB); set now, only
+ * built-ins loaded later do.
  */
 export const SERVING_V8_FLAGS: readonly string[] = ['--bytecode-old-age=1'];
 
@@ -46,13 +50,20 @@ export const SERVING_V8_FLAGS: readonly string[] = ['--bytecode-old-age=1'];
  */
 const BOOT_V8_FLAGS: readonly string[] = ['--bytecode-old-age=5'];
 
-/** V8's flags of the boot (true) or SERVING_V8_FLAGS (false), for a code cache made while serving. */
+let servingFlagsSet = false;
+
+/**
+ * V8's flags of the boot (true), or back to the ones this process runs with (false:
+ * SERVING_V8_FLAGS once servingV8Flags() ran, else the boot's), around a code cache made while
+ * serving.
+ */
 export function setV8Flags(boot: boolean): void {
-  setFlags(boot ? BOOT_V8_FLAGS : SERVING_V8_FLAGS);
+  setFlags(boot || !servingFlagsSet ? BOOT_V8_FLAGS : SERVING_V8_FLAGS);
 }
 
-/** Sets SERVING_V8_FLAGS in this process (the serving daemon, once it serves); returns them. */
+/** Sets SERVING_V8_FLAGS in this process (the serving daemon, once start-up is over); returns them. */
 export function servingV8Flags(): readonly string[] {
+  servingFlagsSet = true;
   return setFlags(SERVING_V8_FLAGS);
 }
 

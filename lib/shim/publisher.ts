@@ -72,7 +72,10 @@ export class RemotePublisher {
   private failures = 0; // consecutive transport failures: drives the backoff and the logging
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  private readonly stopping = new AbortController();
+  // Set by close(): the sender stops. A plain flag, not an AbortController: closing runs on
+  // containerd's clock at the shim's teardown, where every function is compiled afresh.
+  private stopped = false;
+  private cancelBackoff: (() => void) | undefined;
   private closed: Promise<void> | undefined;
 
   /** `address` is TTRPC_ADDRESS: `unix:///path`, a path or `@abstract`. Nothing connects yet. */
@@ -121,7 +124,7 @@ export class RemotePublisher {
    * failure is left to the first event, which retries as usual.
    */
   prepare(): void {
-    if (this.closed || this.stopping.signal.aborted) return;
+    if (this.closed || this.stopped) return;
     this.connect().catch(() => {
       // the first publish connects again and reports what fails
     });
@@ -165,7 +168,8 @@ export class RemotePublisher {
     } catch {
       // what could not be delivered is reported by dropRemaining
     }
-    this.stopping.abort();
+    this.stopped = true;
+    this.cancelBackoff?.();
     this.wake?.();
     this.events?.client.close(); // fails an in-flight Forward so the loop stops now
     await this.loop;
@@ -184,7 +188,7 @@ export class RemotePublisher {
   // encoded and sent, as Go's shims queue events for a sender of their own.
   private async run(): Promise<void> {
     await nextTurn();
-    while (!this.stopping.signal.aborted) {
+    while (!this.stopped) {
       const item = this.queue[0];
       if (item === undefined) {
         await new Promise<void>((resolve) => (this.wake = resolve));
@@ -206,11 +210,11 @@ export class RemotePublisher {
     try {
       events = await this.connect();
     } catch (err) {
-      if (this.stopping.signal.aborted) return false; // closed while connecting
+      if (this.stopped) return false; // closed while connecting
       this.onTransportFailure(err); // ENOENT, ECONNREFUSED...: containerd is not (yet) there
       return false;
     }
-    if (this.stopping.signal.aborted) return false; // closed while connecting: send nothing more
+    if (this.stopped) return false; // closed while connecting: send nothing more
     try {
       await events.forward(
         { envelope },
@@ -244,7 +248,7 @@ export class RemotePublisher {
     const client = await Client.connect(this.address, { connectTimeoutMs: this.callTimeoutMs });
     // Only queued events (through the call and backoff timers) should keep the process alive.
     client.unref();
-    if (this.stopping.signal.aborted) {
+    if (this.stopped) {
       client.close(); // closed while connecting (a prepare() nobody used): nothing may stay open
       throw new TtrpcError(Code.UNAVAILABLE, 'the publisher is closed');
     }
@@ -273,15 +277,14 @@ export class RemotePublisher {
       MIN_BACKOFF_MS * 2 ** Math.min(this.failures - 1, 30),
       this.maxBackoffMs,
     );
-    const signal = this.stopping.signal;
     return new Promise((resolve) => {
       const done = (): void => {
         clearTimeout(timer);
-        signal.removeEventListener('abort', done);
+        this.cancelBackoff = undefined;
         resolve();
       };
       const timer = setTimeout(done, delay);
-      signal.addEventListener('abort', done, { once: true });
+      this.cancelBackoff = done;
     });
   }
 

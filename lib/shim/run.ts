@@ -238,7 +238,11 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   // The pool's cache re-made with the serving path's code (once per pool build), before the
   // start-up release drops the code that ran only once, or at the teardown if sooner.
   const releaser = new MemoryReleaser({}, (startUp) => {
-    if (startUp) writeServingCode(setV8Flags);
+    if (startUp) {
+      writeServingCode(setV8Flags);
+      // Start-up is over: what ran only until now may lose its code (in releaseAfter's GCs).
+      logger.debug({ v8Flags: servingV8Flags() }, 'start-up over');
+    }
     return releaseAfter(startUp);
   });
   let served = false;
@@ -266,8 +270,7 @@ async function serve(runtimeId: string, shim: Shim, flags: Flags, config: Config
   await server.listen(flags.socket !== '' ? flags.socket : 'fd://3');
   const ownSocket = flags.socket !== '' ? flags.socket : listenerPath(3);
   logger.debug('server listen started');
-  // Start-up is over (the serving path is loaded): what only ran until now may lose its code.
-  logger.debug({ v8Flags: servingV8Flags() }, 'server started');
+  logger.debug('server started');
   logger.debug('Shim successfully started, waiting for exit signal...');
 
   const signalled = new Promise<string>((resolve) => {

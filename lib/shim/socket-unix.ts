@@ -63,5 +63,11 @@ export function newSocket(address: string): number {
 export function removeUnixSocket(address: string): void {
   const file = socketPath(address);
   if (file.startsWith('@')) return;
-  fs.rmSync(file, { force: true });
+  // unlink, not fs.rmSync: the shim's teardown (containerd waits on it) would load and compile
+  // rmSync's rimraf module and its stat machinery for one file.
+  try {
+    fs.unlinkSync(file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
 }
