@@ -629,7 +629,8 @@ async function measureFloors(runtimes: Runtime[], n: number): Promise<FloorStats
   for (let i = -1; i < n; i++) {
     for (const [k, e] of entries.entries()) {
       if (e.rt?.failed) continue;
-      const r = await timed(e.file, e.args);
+      // A shim with containerd's environment (the testbed's pool root, not the machine's).
+      const r = await timed(e.file, e.args, e.rt ? tb!.containerdEnv : process.env);
       if (r.code !== 0) {
         if (!e.rt) throw new Error(`${e.file} ${e.args.join(' ')} exited ${r.code}`);
         fail(e.rt, `${e.file} -v exited ${r.code}: ${r.stderr}`);
