@@ -37,7 +37,7 @@ export function daemonNodeOptions(): string[] {
  * runs between GCs and keeps its code. Not set as soon as the daemon serves: a container that
  * lives seconds (`ctr run --rm`, a burst) would then see the first full GC drop its daemon's
  * Kill/Delete/Shutdown code (from the boot cache, not run yet), compiled again at the teardown,
- * on containerd's clock (~5 ms of CPU per container; README, "Burst"). Set at run time, not on
+ * on containerd's clock (~5 ms of CPU per container; README, "CPU per container"). Set at run time, not on
  * the command line: any V8 flag on the command line changes V8's flag hash before Node compiles
  * its built-in modules, which then miss Node's embedded code cache (+0.35 MiB); set now, only
  * built-ins loaded later do.
