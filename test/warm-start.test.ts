@@ -511,8 +511,10 @@ describe('warm start under containerd', function () {
     };
     assert.equal(header.serving, true);
     assert.equal(fs.statSync(path.join(pool, 'boot-cache')).mode & 0o777, 0o600);
-    // A standby boots from it whole (V8 took every code cache: nothing compiled) and serves.
-    await traceHas(tb.warmLog, raw, servingBoot);
+    // A standby booted after it boots from it whole (V8 took every code cache: nothing compiled)
+    // and serves. The standbys booting while it was written (the pool refills in the background
+    // as the run that wrote it ends) may have read the cache before: only runs that take
+    // standbys make the boots that must see it.
     for (let i = 0; i < 3 * POOL + 3; i++) {
       const from = traceLines(tb.warmLog).length;
       await runRm(tb, name('from-serving'));
