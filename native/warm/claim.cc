@@ -92,11 +92,16 @@ Marker EnvironMarker(pid_t pid, const std::string& entry) {
   return Marker::kAbsent;
 }
 
-bool SameExecutable(pid_t pid, const FileId& node) {
+enum class Exe { kSame, kOther, kGone };
+
+// What /proc/<pid>/exe is: `node`, another file, or nothing any more (kGone: the process is
+// exiting, its memory and with it the link already dropped, or reaped).
+Exe Executable(pid_t pid, const FileId& node) {
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/%d/exe", static_cast<int>(pid));
   FileId id;
-  return IdOf(path, &id) && id.dev == node.dev && id.ino == node.ino;
+  if (!IdOf(path, &id)) return errno == ENOENT || errno == ESRCH ? Exe::kGone : Exe::kOther;
+  return id.dev == node.dev && id.ino == node.ino ? Exe::kSame : Exe::kOther;
 }
 
 void Append(std::string* why, const std::string& text) {
@@ -132,27 +137,26 @@ bool Verify(const std::string& pool, const std::string& claimed, pid_t pid,
   // Pin the process before looking at it, so the checks and a later kill hit the same one.
   int pidfd = PidfdOpen(pid);
   Marker marker = EnvironMarker(pid, std::string(kStandbyEnv) + "=" + pool);
-  if (marker != Marker::kPresent) {
+  Exe exe = marker == Marker::kPresent ? Executable(pid, node) : Exe::kGone;
+  if (marker != Marker::kPresent || exe != Exe::kSame) {
     // A standby answers the moment it accepts: a stale one says so and exits, which on a busy
-    // machine can be done before we get here. Its answer is still in the socket; it is only
-    // ever a refusal, so it needs no trust, and it names the real reason.
+    // machine can be done before we look at it, or while we do (its environment read, then its
+    // executable gone). Its answer is still in the socket; it is only ever a refusal, so it
+    // needs no trust, and it names the real reason.
+    bool gone = marker == Marker::kGone || (marker == Marker::kPresent && exe == Exe::kGone);
     uint16_t status = 0;
     uint32_t hello_pid = 0;
     std::string hello_pool;
-    if (marker == Marker::kGone &&
-        RecvHello(fd, hello_timeout_ms, &status, &hello_pid, &hello_pool) &&
+    if (gone && RecvHello(fd, hello_timeout_ms, &status, &hello_pid, &hello_pool) &&
         status == kStale && hello_pid == static_cast<uint32_t>(pid) && hello_pool == pool) {
       Append(why, "pid " + std::to_string(pid) + ": stale (its modules changed on disk)");
+    } else if (gone) {
+      Append(why, "pid " + std::to_string(pid) + " is exiting");
     } else {
       Append(why, "pid " + std::to_string(pid) +
-                      (marker == Marker::kGone ? " is exiting" : " is not a standby of this pool"));
+                      (marker == Marker::kAbsent ? " is not a standby of this pool"
+                                                 : " does not run this node"));
     }
-    if (pidfd >= 0) ::close(pidfd);
-    ::close(fd);
-    return false;
-  }
-  if (!SameExecutable(pid, node)) {
-    Append(why, "pid " + std::to_string(pid) + " does not run this node");
     if (pidfd >= 0) ::close(pidfd);
     ::close(fd);
     return false;
