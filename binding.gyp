@@ -84,6 +84,7 @@
           "sources": [
             "native/launcher/main.cc",
             "native/launcher/config.cc",
+            "native/launcher/receipt.cc",
             "native/launcher/settings.cc",
             "native/warm/claim.cc",
             "native/warm/pool.cc",

@@ -4,7 +4,8 @@
 //
 //   1. start latency: `ctr run --rm <busybox> <id> /bin/true`, runtimes alternating after a
 //      warm-up; median/p90 per runtime and the ratio of medians. Ours runs twice: as built
-//      (warm start: standbys take start, the daemon role and delete; how many did is counted
+//      (warm start: standbys take start, the daemon role and delete, or the daemon's receipt
+//      answers the delete; how many did is counted
 //      from the launcher's trace) and as a copy packaged with --no-warm (runcts-cold, every
 //      action a fresh node). Plus each binary's `-v` time (its start-up floor) and, when perf is
 //      usable, a per-phase breakdown of a few traced runs (bench/shim-trace.ts: shim start,
@@ -562,6 +563,8 @@ interface WarmHits {
   delete: number;
   /** Of those, the fresh standbys taken (not an action server): each one's replacement boots. */
   fresh: number;
+  /** Deletes the launcher answered from the daemon's receipt (no standby, no node). */
+  receipt: number;
 }
 
 interface LatencyStats {
@@ -607,10 +610,11 @@ function countWarm(hits: WarmHits, from: number, runs = 1): void {
     const m = /^(start|daemon|delete) warm /.exec(line);
     if (m) hits[m[1] as 'start' | 'daemon' | 'delete']++;
     if (m && !line.includes(' (action server)')) hits.fresh++;
+    if (line.startsWith('delete receipt: ')) hits.receipt++;
   }
 }
 
-const noHits = (): WarmHits => ({ runs: 0, start: 0, daemon: 0, delete: 0, fresh: 0 });
+const noHits = (): WarmHits => ({ runs: 0, start: 0, daemon: 0, delete: 0, fresh: 0, receipt: 0 });
 
 interface FloorStats {
   label: string;
@@ -1287,7 +1291,9 @@ interface Report {
 
 const ms = (v: number): string => (Number.isFinite(v) ? v.toFixed(v < 10 ? 1 : 0) : '–');
 const hitsText = (h: WarmHits | undefined): string =>
-  h ? `${h.start} / ${h.daemon} / ${h.delete} of ${h.runs} (${h.fresh} fresh)` : '–';
+  h
+    ? `${h.start} / ${h.daemon} / ${h.delete} of ${h.runs} (${h.fresh} fresh, ${h.receipt} receipts)`
+    : '–';
 const mib = (kb: number): string => (Number.isFinite(kb) ? (kb / 1024).toFixed(1) : '–');
 const x = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)}×` : '–');
 
@@ -1351,7 +1357,7 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           'max ms',
           'vs runc-v2 (medians)',
           'runc-v2 after ms',
-          'warm: start / daemon / delete (fresh standbys taken)',
+          'warm: start / daemon / delete (fresh standbys taken, deletes from a receipt)',
         ],
         r.latency.map((s) => [
           s.label + (s.errors ? ` (${s.errors} failed)` : ''),
@@ -1393,7 +1399,7 @@ function markdown(r: Report, runtimes: Runtime[]): string {
           'min ms',
           'max ms',
           'vs runc-v2 (medians)',
-          'warm: start / daemon / delete (fresh standbys taken)',
+          'warm: start / daemon / delete (fresh standbys taken, deletes from a receipt)',
         ],
         r.burst.map((b) => [
           b.label + (b.errors ? ` (${b.errors} failed)` : ''),

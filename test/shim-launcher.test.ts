@@ -11,6 +11,7 @@ import * as path from 'node:path';
 
 import { Client, TaskClient } from '../lib';
 import * as protos from '../lib/protos';
+import { DELETE_RECEIPT_FILE, readDeleteReceipt, writeDeleteReceipt } from '../lib';
 import { packageShim } from '../lib/shim/package';
 import { MIN_SERVERS, serverLimit } from '../lib/shim/warm/standby';
 import {
@@ -229,6 +230,125 @@ describe('shim launcher and containerd-shim package', function () {
     assert.equal(big.cold.status, 1);
     assert.match(big.cold.stderr, /stdin larger than/);
     assert.deepEqual(big.warm, big.cold);
+  });
+
+  it("delete with the daemon's receipt in the bundle: the launcher answers it without node, as node does; a receipt that does not count is ignored", async () => {
+    const bundle = fs.mkdtempSync(path.join(dir, 'receipt-'));
+    const id = 'receipt-test';
+    const args = ['-namespace', 'default', '-id', id, '-bundle', bundle, 'delete'];
+    const answer = (r: Result): Record<string, unknown> => {
+      assert.equal(r.status, 0, r.stderr);
+      assert.equal(r.stderr, '');
+      return protos.task.DeleteResponse.decode(Buffer.from(r.stdout, 'latin1')).toJSON();
+    };
+    const log = warmEnv.CONTAINERD_SHIM_WARM_LOG!;
+    writeDeleteReceipt(bundle, id, { pid: 4242, exitStatus: 137 });
+    assert.equal(fs.statSync(path.join(bundle, DELETE_RECEIPT_FILE)).mode & 0o777, 0o600);
+    assert.deepEqual(readDeleteReceipt(bundle, id), { pid: 4242, exitStatus: 137 });
+
+    // It tells the pool containerd is at work, as an action server's claim does (u- marker).
+    const pool = prewarm(binary, warmEnv);
+    const uses = (): string[] => fs.readdirSync(pool).filter((f) => f.startsWith('u-'));
+    for (const f of uses()) fs.rmSync(path.join(pool, f));
+    const before = Date.now();
+    const from = traceLines(log).length;
+    const warm = answer(run(args, {}));
+    assert.equal(uses().length, 1);
+    const cold = answer(run(args, coldEnv));
+    const after = Date.now();
+    assert.deepEqual(traceLines(log).slice(from, from + 1), [
+      'delete receipt: answered without node',
+    ]);
+    for (const r of [warm, cold]) {
+      // exitedAt: when the action ran (what deleteShim answers too), in milliseconds
+      const at = r.exitedAt as { seconds: string; nanos?: number };
+      const ms = Number(at.seconds) * 1000 + (at.nanos ?? 0) / 1e6;
+      assert.ok(ms >= before && ms <= after && Number.isInteger(ms), JSON.stringify(at));
+      assert.deepEqual(
+        { ...r, exitedAt: undefined },
+        { pid: 4242, exitStatus: 137, exitedAt: undefined },
+      );
+    }
+    // The cwd is the bundle when containerd passes no -bundle (1.6 runs the action there too).
+    const inCwd = run(['-namespace', 'default', '-id', id, 'delete'], {}, { cwd: bundle });
+    assert.equal(answer(inCwd).pid, 4242);
+
+    // Not a receipt: the skeleton's own deleteShim answers (an empty DeleteResponse), warm.
+    const file = path.join(bundle, DELETE_RECEIPT_FILE);
+    const ignored: Array<[string, () => void]> = [
+      ['another id', () => writeDeleteReceipt(bundle, 'other', { pid: 1, exitStatus: 137 })],
+      ['group-writable', () => fs.chmodSync(file, 0o620)],
+      [
+        'a symlink',
+        () => {
+          const target = path.join(dir, 'receipt-target');
+          writeDeleteReceipt(dir, id, { pid: 1, exitStatus: 137 });
+          fs.renameSync(path.join(dir, DELETE_RECEIPT_FILE), target);
+          fs.rmSync(file, { force: true });
+          fs.symlinkSync(target, file);
+        },
+      ],
+      [
+        'a directory',
+        () => {
+          fs.rmSync(file, { force: true });
+          fs.mkdirSync(file);
+        },
+      ],
+      [
+        'bad text',
+        () =>
+          fs.writeFileSync(file, `containerd-shim-delete-receipt/1 ${id} 12x 137\n`, {
+            mode: 0o600,
+          }),
+      ],
+      ['no newline', () => fs.writeFileSync(file, `containerd-shim-delete-receipt/1 ${id} 12 137`)],
+      [
+        'a trailing line',
+        () => fs.writeFileSync(file, `containerd-shim-delete-receipt/1 ${id} 12 137\nx\n`),
+      ],
+      [
+        'too large a pid',
+        () => fs.writeFileSync(file, `containerd-shim-delete-receipt/1 ${id} 4294967296 137\n`),
+      ],
+      [
+        'another version',
+        () => fs.writeFileSync(file, `containerd-shim-delete-receipt/2 ${id} 12 137\n`),
+      ],
+    ];
+    for (const [what, make] of ignored) {
+      fs.rmSync(file, { recursive: true, force: true });
+      writeDeleteReceipt(bundle, id, { pid: 4242, exitStatus: 137 });
+      make();
+      assert.equal(readDeleteReceipt(bundle, id), undefined, what);
+      await waitReady(prewarm(binary, warmEnv), 1);
+      const at = traceLines(log).length;
+      assert.deepEqual(answer(run(args, {})), {}, what);
+      assert.match(
+        traceLines(log).slice(at).join('\n'),
+        /^delete warm standby=\d+ status=0/m,
+        what,
+      );
+      assert.deepEqual(answer(run(args, coldEnv)), {}, what);
+    }
+    // Nor for a command line run() would not answer so: an unknown flag, no namespace.
+    fs.rmSync(file, { recursive: true, force: true });
+    writeDeleteReceipt(bundle, id, { pid: 4242, exitStatus: 137 });
+    await waitReady(prewarm(binary, warmEnv), 1);
+    for (const bad of [
+      ['-nope', ...args],
+      ['-id', id, '-bundle', bundle, 'delete'],
+    ]) {
+      const warmBad = run(bad, {});
+      assert.equal(warmBad.status, 1);
+      assert.deepEqual(warmBad, run(bad, coldEnv));
+    }
+    assert.throws(() => writeDeleteReceipt(bundle, 'a b', { pid: 1, exitStatus: 0 }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
+    assert.throws(() => writeDeleteReceipt(bundle, id, { pid: -1, exitStatus: 0 }), {
+      code: 'ERR_INVALID_ARG_VALUE',
+    });
   });
 
   it('an action that does not read stdin runs even while stdin stays open', async () => {

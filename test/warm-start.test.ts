@@ -540,8 +540,23 @@ describe('warm start under containerd', function () {
       const lines = actions(tb, mark);
       assert.match(lines.join('\n'), /^start cold after warm attempt: standby \d+ died/m);
       assert.match(lines.join('\n'), /^daemon cold: standby \d+ died before answering$/m);
-      assert.match(lines.join('\n'), /^delete cold after warm attempt: standby \d+ died/m);
+      // (the daemon deleted the container: its receipt answers the delete, no standby needed)
+      assert.match(lines.join('\n'), /^delete receipt: answered without node$/m);
       assert.deepEqual(servedBy(lines), []);
+      // A delete with no receipt (its daemon died, say) goes to a standby, and cold after it.
+      await ready(tb);
+      const bundle = fs.mkdtempSync(path.join(tb.dir, 'no-receipt-'));
+      const from = traceLines(tb.warmLog).length;
+      const r = spawnSync(OURS, ['-namespace', 'default', '-id', 'gone', 'delete'], {
+        cwd: bundle,
+        env: { ...process.env, ...tb.env },
+        encoding: 'latin1',
+      });
+      assert.equal(r.status, 0, r.stderr);
+      assert.match(
+        actions(tb, from).join('\n'),
+        /^delete cold after warm attempt: standby \d+ died before answering$/m,
+      );
     } finally {
       delete tb.env.CONTAINERD_SHIM_WARM_FAULT;
       await tb.restart();
@@ -558,7 +573,7 @@ describe('warm start under containerd', function () {
       // start ran twice (the second finds the daemon the first handed over, and reuses it)
       assert.match(lines, /^start cold after warm attempt: standby \d+ died before answering$/m);
       assert.match(lines, /^daemon warm standby=\d+$/m);
-      assert.match(lines, /^delete cold after warm attempt: standby \d+ died before answering$/m);
+      assert.match(lines, /^delete receipt: answered without node$/m);
     } finally {
       delete tb.env.CONTAINERD_SHIM_WARM_FAULT;
       await tb.restart();
@@ -613,7 +628,7 @@ describe('warm start under containerd', function () {
     };
     packageShim();
     const oldPool = await ready(tb, POOL, binary);
-    // One run leaves an action server (the standby that ran its start and delete).
+    // One run leaves an action server (the standby that ran its start).
     await runRm(tb, name('before'), binary);
     const server = serverSockets(oldPool).map(socketPid);
     assert.equal(server.length, 1, `one action server: ${fs.readdirSync(oldPool)}`);
@@ -774,13 +789,18 @@ print(pid, child, flush=True)
     assert.match(actions(tb, from).join('\n'), /^start warm standby=/m);
   });
 
-  it('one action server serves every start and delete; the daemon role never goes to it', async () => {
+  it('one action server serves every start, the daemons leave receipts for every delete; the daemon role never goes to it', async () => {
     const pool = await ready(tb);
     const from = traceLines(tb.warmLog).length;
     for (let i = 0; i < 3; i++) await runRm(tb, name(`seq${i}`));
     const lines = actions(tb, from);
-    const acts = lines.filter((l) => /^(start|delete) /.test(l));
-    assert.equal(acts.length, 6, lines.join('\n'));
+    const acts = lines.filter((l) => /^start /.test(l));
+    assert.equal(acts.length, 3, lines.join('\n'));
+    assert.equal(
+      lines.filter((l) => l === 'delete receipt: answered without node').length,
+      3,
+      lines.join('\n'),
+    );
     const servers = new Set(servedBy(acts));
     assert.equal(servers.size, 1, `one process ran every action: ${lines.join('\n')}`);
     assert.ok(

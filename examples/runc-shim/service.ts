@@ -2,7 +2,16 @@
 // a whole pod). Events go through one ordered queue to the SDK's publisher.
 import * as fs from 'node:fs';
 
-import { Code, ExitSignal, TOPICS, TtrpcError, logger, timestamp, toAny } from 'containerd-shim';
+import {
+  Code,
+  ExitSignal,
+  TOPICS,
+  TtrpcError,
+  logger,
+  timestamp,
+  toAny,
+  writeDeleteReceipt,
+} from 'containerd-shim';
 import type { RemotePublisher, Task } from 'containerd-shim';
 import { protobuf, task } from 'containerd-shim/protos/task';
 import { events } from 'containerd-shim/protos/events';
@@ -26,6 +35,8 @@ const STATUS: Record<string, number> = {
  * flushes it as soon as runc start runs): containerd's next request usually comes first.
  */
 const DEFER_MS = 20;
+/** The exit status the `delete` action reports (manager.ts deleteShim, as Go's runc-v2). */
+const SIGKILL = 9;
 
 function criuAvailable(): boolean {
   return (process.env.PATH ?? '')
@@ -117,6 +128,16 @@ export class RuncTaskService implements Task {
     const response = deleteResponse(p);
     if (p.isInit) {
       this.containers.delete(request.id);
+      // runc's state and the rootfs mount are gone: the `delete` action containerd runs after
+      // our exit has nothing to clean, and answers as deleteShim would (manager.ts), at once.
+      try {
+        writeDeleteReceipt(container.bundle, request.id, {
+          pid: response.pid ?? 0,
+          exitStatus: 128 + SIGKILL,
+        });
+      } catch (err) {
+        logger.warn({ err }, 'no delete receipt: the delete action will clean up');
+      }
       const built = early !== undefined && sameResponse(final!, response) ? early : undefined;
       // Sent once the answer is out (containerd waits on it, not on the event). Go's shim
       // queues it for a sender goroutine.

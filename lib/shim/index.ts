@@ -2,6 +2,8 @@
 // the event publisher and helpers.
 export { run } from './run';
 export type { Config, DeleteResponse, Shim, ShimConstructor } from './run';
+export { DELETE_RECEIPT_FILE, readDeleteReceipt, writeDeleteReceipt } from './delete-receipt';
+export type { DeleteReceipt } from './delete-receipt';
 export { parseFlags } from './flags';
 export type { Flags } from './flags';
 export { spawn, specGroup, GROUP_LABELS } from './spawn';

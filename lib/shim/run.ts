@@ -18,6 +18,7 @@ import {
   readStdin,
 } from './bootstrap';
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
+import { readDeleteReceipt } from './delete-receipt';
 import { encodeDeleteResponse } from './delete-response';
 import { MemoryReleaser, releaseAfter, servingV8Flags, setV8Flags } from './daemon-runtime';
 import { parseFlags } from './flags';
@@ -28,7 +29,7 @@ import { RemotePublisher } from './publisher';
 import { removeSocket } from './socket';
 import type { StartOpts } from './spawn';
 import type { Task } from './task';
-import type { Any } from './util';
+import { timestamp, type Any } from './util';
 import { endColdBoot, writeServingCode } from './warm/boot-hook';
 import { warmEnv } from './warm/env';
 import { prepareStandby } from './warm/preload';
@@ -176,7 +177,9 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
     case 'delete': {
       // A missing bundle is no error (runc-v2 2.x answers too): containerd 2.x may remove it
       // while this process starts, and then expects the DeleteResponse all the same.
-      const response = await shim.deleteShim();
+      // A receipt (the daemon deleted the container completely) leaves nothing to clean.
+      const receipt = readDeleteReceipt(flags.bundle || process.cwd(), flags.id);
+      const response = receipt ? { ...receipt, exitedAt: timestamp() } : await shim.deleteShim();
       write(1, encodeDeleteResponse(response));
       return;
     }

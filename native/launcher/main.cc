@@ -34,6 +34,7 @@
 #include "../warm/pool.h"
 #include "../warm/protocol.h"
 #include "config.h"
+#include "receipt.h"
 #include "settings.h"
 
 extern char** environ;
@@ -70,6 +71,10 @@ struct Invocation {
   std::string action;         // start, delete, serve, or "flags" for -v/-info
   bool serve = false;         // no action and no -v/-info: the one that does not end by itself
   bool reads_stdin = false;   // start and -info read stdin (lib/shim/run.ts)
+  // A command line as containerd builds it for `delete`: known flags only, a namespace, the
+  // action last. Only such a delete may be answered from a receipt (run() would answer it so).
+  bool plain_delete = false;
+  std::string id, bundle;
 };
 
 Invocation Parse(int argc, char** argv) {
@@ -77,6 +82,9 @@ Invocation Parse(int argc, char** argv) {
                                            "bundle",    "socket", "debug-socket"};
   bool oneshot_flag = false;
   bool info = false;
+  bool known = true;
+  Invocation inv;
+  std::string ns;
   int i = 1;
   for (; i < argc; i++) {
     std::string arg = argv[i];
@@ -92,12 +100,25 @@ Invocation Parse(int argc, char** argv) {
     if (name == "info") info = true;
     bool takes_value = false;
     for (const char* f : with_value) takes_value = takes_value || name == f;
-    if (takes_value && eq == std::string::npos) i++;
+    if (!takes_value && (name != "debug" || eq != std::string::npos)) known = false;
+    std::string value;
+    if (takes_value && eq == std::string::npos) {
+      if (++i >= argc) {
+        known = false;
+        break;
+      }
+      value = argv[i];
+    } else if (takes_value) {
+      value = body.substr(eq + 1);
+    }
+    if (name == "id") inv.id = value;
+    if (name == "bundle") inv.bundle = value;
+    if (name == "namespace") ns = value;
   }
-  Invocation inv;
   inv.action = i < argc ? argv[i] : (oneshot_flag ? "flags" : "serve");
   inv.serve = i >= argc && !oneshot_flag;
   inv.reads_stdin = inv.action == "start" || (info && i >= argc);
+  inv.plain_delete = inv.action == "delete" && i == argc - 1 && known && !ns.empty();
   return inv;
 }
 
@@ -284,7 +305,16 @@ int Main(int argc, char** argv) {
                                           : " cold: packaged with --no-warm"));
     return prewarm ? 0 : ExecCold(config, node_argv, env, -1);
   }
+  bool written = false;
   std::string why;
+  if (inv.plain_delete && AnswerFromReceipt(inv.bundle, inv.id, &written)) {
+    Trace(settings, "delete receipt: answered without node");
+    // Still containerd at work, as an action server's delete was (a burst's removal): the
+    // pool's boots under way stay in the background meanwhile.
+    std::string pool = PreparePool(settings, config, node_st, entry_st, env, &why);
+    if (!pool.empty()) warm::RecordUse(pool);
+    return written ? 0 : 1;
+  }
   std::string pool = PreparePool(settings, config, node_st, entry_st, env, &why);
   if (pool.empty()) {
     Trace(settings, action + " cold: " + why);

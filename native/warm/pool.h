@@ -14,11 +14,12 @@
 //                     idle timeout; older ones are swept by the next claim or top-up, and no
 //                     more than the cap (+1 miss) are kept, so the directory stays small.
 //   u-<16 hex: monotonic ns>-<pid>
-//                     the latest claim of an action server (RecordUse): no demand (it used no
-//                     fresh standby), but activity: containerd is still at work (a burst's
-//                     removal runs its deletes on action servers), so background boots stay
-//                     there (Background, RaiseWhenQuiet). One kept, renamed by each such claim;
-//                     swept like the demand markers once older than kDemandWindowMs.
+//                     the latest claim of an action server, or delete answered from a receipt
+//                     (RecordUse): no demand (it used no fresh standby), but activity:
+//                     containerd is still at work (a burst's removal runs its deletes), so
+//                     background boots stay there (Background, RaiseWhenQuiet). One kept,
+//                     renamed by each; swept like the demand markers once older than
+//                     kDemandWindowMs.
 #pragma once
 #include <sys/types.h>
 
@@ -48,7 +49,8 @@ size_t MaxTarget();
 // readdir, at most one create. Stops counting at `cap`.
 void RecordDemand(const std::string& pool, size_t cap, bool missed);
 
-// Records an action server's claim in `pool` (u-..., above): the one marker renamed to now, or
+// Records an action server's claim, or a delete answered from a receipt, in `pool` (u-...,
+// above): the one marker renamed to now, or
 // created; older ones swept. One readdir, one rename or create.
 void RecordUse(const std::string& pool);
 
