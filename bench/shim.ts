@@ -825,13 +825,17 @@ async function waitRemoved(timeoutMs: number): Promise<void> {
 }
 
 /** `n` containers started at once (`ctr run -d`), then all removed: ms until nothing is left. */
-async function burstOnce(rt: Runtime, n: number): Promise<{ ms: number; errors: number }> {
+async function burstOnce(
+  rt: Runtime,
+  n: number,
+): Promise<{ ms: number; startsMs: number; errors: number }> {
   const ids = Array.from({ length: n }, () => newId(`b-${rt.label}`));
   for (const id of ids) live.add(id);
   const begin = process.hrtime.bigint();
   const runs = await Promise.all(
     ids.map((id) => timed('ctr', runArgs(rt, id, ['-d'], [], ['sleep', '600']), ctrEnv())),
   );
+  const startsMs = Number(process.hrtime.bigint() - begin) / 1e6;
   await Promise.all(
     ids.map(async (id) => {
       await tb!.ctr(['tasks', 'rm', '-f', id], { timeoutMs: 30_000 });
@@ -843,7 +847,7 @@ async function burstOnce(rt: Runtime, n: number): Promise<{ ms: number; errors: 
   const ms = Number(process.hrtime.bigint() - begin) / 1e6;
   const failed = runs.filter((r) => r.code !== 0);
   for (const r of failed) log(`  ${rt.label}: burst ctr run failed (${r.code}): ${r.stderr}`);
-  return { ms, errors: failed.length };
+  return { ms, startsMs, errors: failed.length };
 }
 
 async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstStats[]> {
@@ -877,7 +881,10 @@ async function measureBurst(runtimes: Runtime[], opts: Options): Promise<BurstSt
         if (s.capped) capped[k]!++;
         after = `, settled in ${s.ms} ms${s.capped ? ' (cap reached)' : ''}`;
       }
-      log(`  burst ${i + 1}/${opts.burstRounds}: ${rt.label} ${r.ms.toFixed(0)} ms${after}`);
+      const phases = `(starts ${r.startsMs.toFixed(0)}, removal ${(r.ms - r.startsMs).toFixed(0)})`;
+      log(
+        `  burst ${i + 1}/${opts.burstRounds}: ${rt.label} ${r.ms.toFixed(0)} ms ${phases}${after}`,
+      );
     }
   }
   await removeContainers();
