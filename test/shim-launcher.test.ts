@@ -254,7 +254,12 @@ describe('shim launcher and containerd-shim package', function () {
     const from = traceLines(log).length;
     const warm = answer(run(args, {}));
     assert.equal(uses().length, 1);
+    // A receipt answers one delete: the next one (a later task's, say) cleans up in full.
+    assert.ok(!fs.existsSync(path.join(bundle, DELETE_RECEIPT_FILE)));
+    assert.deepEqual(answer(run(args, {})), {});
+    writeDeleteReceipt(bundle, id, { pid: 4242, exitStatus: 137 });
     const cold = answer(run(args, coldEnv));
+    assert.ok(!fs.existsSync(path.join(bundle, DELETE_RECEIPT_FILE)));
     const after = Date.now();
     assert.deepEqual(traceLines(log).slice(from, from + 1), [
       'delete receipt: answered without node',
@@ -270,6 +275,7 @@ describe('shim launcher and containerd-shim package', function () {
       );
     }
     // The cwd is the bundle when containerd passes no -bundle (1.6 runs the action there too).
+    writeDeleteReceipt(bundle, id, { pid: 4242, exitStatus: 137 });
     const inCwd = run(['-namespace', 'default', '-id', id, 'delete'], {}, { cwd: bundle });
     assert.equal(answer(inCwd).pid, 4242);
 

@@ -7,7 +7,7 @@
 //   containerd-shim-delete-receipt/1 <id> <pid> <exit status>\n
 // in `<bundle>/delete-receipt`, a regular file (never through a symlink) of the reader's euid,
 // writable by nobody else, naming the id the action was given. Anything else is no receipt, and
-// the action cleans up as it would without one.
+// the action cleans up as it would without one. The action removes the receipt it answered from.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -83,4 +83,20 @@ export function readDeleteReceipt(bundle: string, id: string): DeleteReceipt | u
   } finally {
     fs.closeSync(fd);
   }
+}
+
+/**
+ * The receipt for `id` in `bundle`, removed (a receipt answers one `delete`: a bundle containerd
+ * could not remove must not answer for a later task's), or undefined when none counts.
+ */
+export function takeDeleteReceipt(bundle: string, id: string): DeleteReceipt | undefined {
+  const receipt = readDeleteReceipt(bundle, id);
+  if (receipt) {
+    try {
+      fs.unlinkSync(path.join(bundle, DELETE_RECEIPT_FILE));
+    } catch {
+      // answered all the same: containerd removes the bundle next
+    }
+  }
+  return receipt;
 }

@@ -2,7 +2,12 @@
 // the event publisher and helpers.
 export { run } from './run';
 export type { Config, DeleteResponse, Shim, ShimConstructor } from './run';
-export { DELETE_RECEIPT_FILE, readDeleteReceipt, writeDeleteReceipt } from './delete-receipt';
+export {
+  DELETE_RECEIPT_FILE,
+  readDeleteReceipt,
+  takeDeleteReceipt,
+  writeDeleteReceipt,
+} from './delete-receipt';
 export type { DeleteReceipt } from './delete-receipt';
 export { parseFlags } from './flags';
 export type { Flags } from './flags';

@@ -18,7 +18,7 @@ import {
   readStdin,
 } from './bootstrap';
 import type { RuntimeInfoProperties, StartResult } from './bootstrap';
-import { readDeleteReceipt } from './delete-receipt';
+import { takeDeleteReceipt } from './delete-receipt';
 import { encodeDeleteResponse } from './delete-response';
 import { MemoryReleaser, releaseAfter, servingV8Flags, setV8Flags } from './daemon-runtime';
 import { parseFlags } from './flags';
@@ -178,7 +178,7 @@ async function dispatch(runtimeId: string, Ctor: ShimConstructor, config: Config
       // A missing bundle is no error (runc-v2 2.x answers too): containerd 2.x may remove it
       // while this process starts, and then expects the DeleteResponse all the same.
       // A receipt (the daemon deleted the container completely) leaves nothing to clean.
-      const receipt = readDeleteReceipt(flags.bundle || process.cwd(), flags.id);
+      const receipt = takeDeleteReceipt(flags.bundle || process.cwd(), flags.id);
       const response = receipt ? { ...receipt, exitedAt: timestamp() } : await shim.deleteShim();
       write(1, encodeDeleteResponse(response));
       return;

@@ -54,8 +54,12 @@ void Field(std::string* out, int tag, uint64_t v) {
   Varint(out, v);
 }
 
+std::string PathIn(const std::string& bundle) {
+  return bundle.empty() ? kFile : bundle + "/" + kFile;
+}
+
 bool Read(const std::string& bundle, std::string* text) {
-  std::string path = bundle.empty() ? kFile : bundle + "/" + kFile;
+  std::string path = PathIn(bundle);
   int fd = ::open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return false;
   struct stat st;
@@ -91,6 +95,8 @@ bool AnswerFromReceipt(const std::string& bundle, const std::string& id, bool* w
   if (!ParseU32(&at, ' ', &pid) || !ParseU32(&at, '\n', &status)) return false;
   if (static_cast<size_t>(at - text.c_str()) != text.size()) return false;
 
+  // Used once: a bundle containerd could not remove must not answer for a later task's delete.
+  ::unlink(PathIn(bundle).c_str());
   timespec now;
   ::clock_gettime(CLOCK_REALTIME, &now);
   std::string ts, out;

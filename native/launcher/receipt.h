@@ -6,7 +6,8 @@
 namespace launcher {
 
 // Prints containerd's DeleteResponse for container `id` from `<bundle>/delete-receipt` (bundle
-// empty: the working directory), with exitedAt now, and returns true (`written`: all of it
+// empty: the working directory), with exitedAt now, removes that receipt (it answers one
+// delete), and returns true (`written`: all of it
 // reached stdout); false, having written nothing, when there is no receipt that counts (the
 // action then runs as it would without one).
 bool AnswerFromReceipt(const std::string& bundle, const std::string& id, bool* written);
