@@ -137,13 +137,13 @@ bool Verify(const std::string& pool, const std::string& claimed, pid_t pid,
   // Pin the process before looking at it, so the checks and a later kill hit the same one.
   int pidfd = PidfdOpen(pid);
   Marker marker = EnvironMarker(pid, std::string(kStandbyEnv) + "=" + pool);
-  Exe exe = marker == Marker::kPresent ? Executable(pid, node) : Exe::kGone;
+  Exe exe = marker == Marker::kPresent ? Executable(pid, node) : Exe::kOther;
   if (marker != Marker::kPresent || exe != Exe::kSame) {
     // A standby answers the moment it accepts: a stale one says so and exits, which on a busy
     // machine can be done before we look at it, or while we do (its environment read, then its
     // executable gone). Its answer is still in the socket; it is only ever a refusal, so it
     // needs no trust, and it names the real reason.
-    bool gone = marker == Marker::kGone || (marker == Marker::kPresent && exe == Exe::kGone);
+    bool gone = marker == Marker::kGone || exe == Exe::kGone;
     uint16_t status = 0;
     uint32_t hello_pid = 0;
     std::string hello_pool;
