@@ -306,16 +306,16 @@ int Main(int argc, char** argv) {
     return prewarm ? 0 : ExecCold(config, node_argv, env, -1);
   }
   bool written = false;
+  bool receipt = inv.plain_delete && AnswerFromReceipt(inv.bundle, inv.id, &written);
   std::string why;
-  if (inv.plain_delete && AnswerFromReceipt(inv.bundle, inv.id, &written)) {
+  std::string pool = PreparePool(settings, config, node_st, entry_st, env, &why);
+  if (receipt) {
     Trace(settings, "delete receipt: answered without node");
     // Still containerd at work, as an action server's delete was (a burst's removal): the
     // pool's boots under way stay in the background meanwhile.
-    std::string pool = PreparePool(settings, config, node_st, entry_st, env, &why);
     if (!pool.empty()) warm::RecordUse(pool);
     return written ? 0 : 1;
   }
-  std::string pool = PreparePool(settings, config, node_st, entry_st, env, &why);
   if (pool.empty()) {
     Trace(settings, action + " cold: " + why);
     return prewarm ? 1 : ExecCold(config, node_argv, env, -1);
