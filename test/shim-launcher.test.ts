@@ -661,6 +661,89 @@ describe('shim launcher and containerd-shim package', function () {
     }
   });
 
+  it("a burst's boots are held back (1% CPU quota on the idle cpu cgroup) while its claims come, and run once they stop", async function () {
+    requireCondition(
+      this,
+      idleGroupsUsable(),
+      'a cpu cgroup where boots can wait in a cpu.idle child (root; cgroup v1 cpu, or v2 handing the cpu controller down)',
+      'boots wait behind their autogroup instead, never held back',
+    );
+    const root = path.join(dir, 'warm-hold');
+    // While the gate exists, a standby stops itself as node starts it: a boot that stays in
+    // the group, so that what its quota becomes can be seen.
+    const gate = path.join(dir, 'hold-gate');
+    const probe = path.join(dir, 'hold-stop.js');
+    fs.writeFileSync(
+      probe,
+      `if (process.env.__CONTAINERD_SHIM_STANDBY && require('fs').existsSync(${JSON.stringify(gate)}))
+        process.kill(process.pid, 'SIGSTOP');`,
+    );
+    const env = {
+      ...warmEnv,
+      CONTAINERD_SHIM_WARM_DIR: root,
+      CONTAINERD_SHIM_WARM_POOL: '2',
+      NODE_OPTIONS: `--require ${probe}`,
+    };
+    const pool = prewarm(binary, env);
+    const group = path.join(cpuCgroupDir('self')!, BOOT_GROUP);
+    // The group's quota: cpu.max on v2 ("1000 100000" held, "max 100000" not), else v1's.
+    const held = (): boolean | undefined => {
+      try {
+        const v2 = path.join(group, 'cpu.max');
+        if (fs.existsSync(v2)) return !fs.readFileSync(v2, 'utf8').startsWith('max');
+        return fs.readFileSync(path.join(group, 'cpu.cfs_quota_us'), 'utf8').trim() !== '-1';
+      } catch {
+        return undefined; // no group: nothing held
+      }
+    };
+    const markers: string[] = [];
+    // A claim of a fresh standby just now (pool.h: d-<16 hex ns>-<pid>).
+    const claim = (): void => {
+      const ns = process.hrtime.bigint();
+      const file = path.join(pool, `d-${ns.toString(16).padStart(16, '0')}-${process.pid}`);
+      fs.writeFileSync(file, '');
+      markers.push(file);
+    };
+    try {
+      await waitReady(pool, 2);
+      // A burst took one of the two: 4 claims within 150 ms (pool.h kBurstClaims,
+      // kBurstWindowMs), and more every 50 ms for a second. Half the pool is still ready, so its
+      // replacement is for later (not raised to full weight when the claims stop).
+      const [kept, taken] = readySockets(pool).map(socketPid);
+      process.kill(taken!, 'SIGKILL');
+      for (const until = Date.now() + 30_000; fs.existsSync(`/proc/${taken}`);) {
+        if (Date.now() > until) throw new Error(`standby ${taken} was not reaped`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      fs.writeFileSync(gate, '');
+      for (let i = 0; i < 4; i++) claim();
+      const t0 = process.hrtime.bigint();
+      prewarm(binary, env); // returns once its helper decided and forked the boot
+      assert.equal(held(), true, 'the burst holds its boots back');
+      const burst = setInterval(claim, 50);
+      try {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      } finally {
+        clearInterval(burst);
+      }
+      // Still, while the claims came: unless this process was starved so long that the helper
+      // gave up waiting (kDemandWindowMs, 2 s: a long burst lets its boots go).
+      if (process.hrtime.bigint() - t0 < 1_700_000_000n) assert.equal(held(), true);
+      assert.deepEqual(readySockets(pool).map(socketPid), [kept]);
+      // The claims stopped: the helper that held the boots back lets them go (kQuietMs later).
+      // The boot then runs (to the probe, which stops it) and is still in the group.
+      for (const until = Date.now() + 60_000; held() !== false;) {
+        if (Date.now() > until) throw new Error(`boots still held back: ${held()}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      fs.rmSync(gate, { force: true });
+      for (const m of markers) fs.rmSync(m, { force: true });
+      for (const pid of standbyPids(root)) process.kill(pid, 'SIGKILL');
+      assert.deepEqual(await waitNoStandbys(root, 30_000), []);
+    }
+  });
+
   it('boots that never get the CPU (stopped) cost nothing but the cold path: actions run, boots stay bounded', async () => {
     // A preload script stops every standby as node starts it: a boot starved forever.
     const probe = stoppingProbe(path.join(dir, 'boot-stop.js'));

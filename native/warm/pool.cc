@@ -252,9 +252,12 @@ bool Background(size_t misses, size_t ready, size_t target, unsigned long long l
 // they stop. There may be none (no later claim, and no standby ready to refill): its boots would
 // then wait at SCHED_IDLE for as long as the machine is busy. So the helper that lowered them
 // waits until no claim of either kind came for kQuietMs and puts the boots under way back at
-// full weight, as a top-up then would; claims that keep coming longer than kDemandWindowMs
-// raise them too (a long burst).
-void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
+// full weight (`raise`), as a top-up then would; claims that keep coming longer than
+// kDemandWindowMs raise them too (a long burst). The helper that held a burst's boots back
+// (ThrottleIdleGroup) lets them run again (`lift`) at the same moment.
+std::string IdleGroupDir();
+
+void WhenQuiet(const std::string& pool, unsigned long long last_claim, bool raise, bool lift) {
   const unsigned long long quiet = kQuietMs * 1000000ull;
   const unsigned long long give_up = NowNs() + kDemandWindowMs * 1000000ull;
   for (;;) {
@@ -282,6 +285,12 @@ void RaiseWhenQuiet(const std::string& pool, unsigned long long last_claim) {
       last_claim = newest;  // still claiming
       continue;
     }
+    if (lift && ThrottleIdleGroup(false)) {
+      // Empty by now unless boots still wait in it (EBUSY): none made it for nothing.
+      std::string group = IdleGroupDir();
+      ::rmdir(group.c_str());
+    }
+    if (!raise) return;
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
       if (pid > 0) {
@@ -568,6 +577,16 @@ std::string IdleGroupDir() {
   return inside ? dir : dir + "/" + kBootGroup;
 }
 
+bool WriteFile(const std::string& path, const char* text);
+
+// Makes the idle cpu cgroup (EnterIdleGroup) before the boots that enter it: a helper holding a
+// burst's boots back (ThrottleIdleGroup) holds back those it is about to fork, too.
+void MakeIdleGroup() {
+  std::string group = IdleGroupDir();
+  if (group.empty() || (::mkdir(group.c_str(), 0755) != 0 && errno != EEXIST)) return;
+  if (!WriteFile(group + "/cpu.idle", "1")) ::rmdir(group.c_str());  // not usable here
+}
+
 // Runs in the forked helper: sweep, count, boot.
 [[noreturn]] void TopUpChild(const std::string& pool, size_t target, size_t cap,
                              size_t max_boots, const BootSpec& spec, bool sweep) {
@@ -581,7 +600,7 @@ std::string IdleGroupDir() {
   int lock = LockPool(pool);
   if (lock < 0) ::_exit(1);
 
-  size_t ready = 0, booting = 0, demand = 0, misses = 0;
+  size_t ready = 0, booting = 0, demand = 0, misses = 0, burst_claims = 0;
   bool dead_boot = false;
   std::vector<std::string> boots;
   unsigned long long now = NowNs(), last_claim = 0, last_use = 0;
@@ -599,6 +618,7 @@ std::string IdleGroupDir() {
       } else {
         demand++;
         misses += missed;
+        burst_claims += Within(t, now, kBurstWindowMs);
         last_claim = std::max(last_claim, t);
       }
     } else if (ParseUseName(name, &t)) {
@@ -639,7 +659,9 @@ std::string IdleGroupDir() {
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
   bool background = Background(misses, ready, target, last_claim, last_use, now);
-  if (!background && CanLower()) {
+  bool lowers = CanLower();
+  if (!background && lowers) {
+    ThrottleIdleGroup(false);  // the pool lags its demand: every boot under way is needed now
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
       if (pid > 0) {
@@ -647,6 +669,14 @@ std::string IdleGroupDir() {
         SetAutogroupNice(pid, 0, 0);
       }
     }
+  }
+  // A burst whose claims still find standbys: its boots (this helper's and those under way) are
+  // held back until the claims stop; the helper that held them back lets them go then.
+  bool lift = false;
+  if (background && lowers && burst_claims >= kBurstClaims) {
+    if (n > 0) MakeIdleGroup();  // this helper's boots enter it held back
+    bool was_on = false;
+    lift = ThrottleIdleGroup(true, &was_on) && !was_on;
   }
   for (size_t i = 0; i < n; i++) {
     std::string marker_path = pool + "/b-" + std::to_string(::getpid()) + "-" + std::to_string(i);
@@ -665,9 +695,10 @@ std::string IdleGroupDir() {
   }
   // In the background only because claims still come: raise them once the claims stop.
   // In a child of its own: a launcher may wait for this helper (TopUp's `wait`), never for that.
-  if (background && 2 * ready < target && CanLower() && ::fork() == 0) {
+  bool raise = background && 2 * ready < target && lowers;
+  if ((raise || lift) && ::fork() == 0) {
     ::syscall(SYS_close_range, 3U, ~0U, 0U);  // the pool lock included: not held while waiting
-    RaiseWhenQuiet(pool, std::max(last_claim, last_use));
+    WhenQuiet(pool, std::max(last_claim, last_use), raise, lift);
     ::_exit(0);
   }
   // The other builds' pools, at most once per idle timeout (SweepDue), in a child of its own
@@ -802,6 +833,27 @@ bool EnterIdleGroup() {
   }
   ::rmdir(group.c_str());  // not usable here (no cpu.idle, the controller not handed down)
   return false;
+}
+
+bool ThrottleIdleGroup(bool on, bool* was_on) {
+  std::string group = IdleGroupDir();
+  if (group.empty()) return false;
+  // cgroup v2: cpu.max ("$quota $period"); v1: cpu.cfs_quota_us (-1: none).
+  std::string v2 = group + "/cpu.max", v1 = group + "/cpu.cfs_quota_us";
+  bool unified = ::access(v2.c_str(), F_OK) == 0;
+  const std::string& file = unified ? v2 : v1;
+  if (was_on != nullptr) {
+    char buf[64] = {};
+    int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    ssize_t got = ::read(fd, buf, sizeof(buf) - 1);
+    ::close(fd);
+    *was_on = got > 0 && (unified ? std::strncmp(buf, "max", 3) != 0 : buf[0] != '-');
+  }
+  // 1 ms per 100 ms period (v1's default period): the least quota the kernel allows, so a boot held back by a
+  // helper that died still ends, slowly, and its standby's top-up lets the others go.
+  const char* text = unified ? (on ? "1000 100000" : "max 100000") : (on ? "1000" : "-1");
+  return WriteFile(file, text);
 }
 
 bool LeaveIdleGroup(pid_t pid) {

@@ -42,6 +42,11 @@ constexpr long long kDemandWindowMs = 2000;
 // A pool whose claims stopped this long ago (none missed) is between bursts: a pool less
 // than half ready then boots its standbys at full weight (pool.cc Background).
 constexpr long long kQuietMs = 300;
+// A burst: at least kBurstClaims claims of fresh standbys (hit or miss) within kBurstWindowMs
+// (containerd starting containers in parallel; one `ctr run` after another claims every 70 ms
+// or more). Its boots are held back (ThrottleIdleGroup) until the claims stop.
+constexpr size_t kBurstClaims = 4;
+constexpr long long kBurstWindowMs = 150;
 // The cap on the demand-grown target: CONTAINERD_SHIM_WARM_MAX (default 16, at most 64).
 size_t MaxTarget();
 
@@ -104,6 +109,12 @@ bool SetAutogroupNice(pid_t pid, int nice, int retry_ms);
 constexpr char kBootGroup[] = "containerd-shim-node-boots";
 // The directory of process `pid`'s cgroup (0: this one) in the cpu controller's hierarchy.
 std::string CpuCgroupDir(pid_t pid);
+// Holds the boots waiting in that group back (`on`: a CPU quota of 1%, cpu.max or
+// cpu.cfs_quota_us) or lets them run again. cpu.idle lets anything else preempt a boot, but
+// a boot that runs in the CPU a burst leaves idle still slows it (a burst took 7% less time
+// with them held: bench/), so a burst's boots wait until its claims stop. The group is left
+// as it is when it does not exist. True when `on` was already the group's state before.
+bool ThrottleIdleGroup(bool on, bool* was_on = nullptr);
 // Moves this process there (created if missing). False when the kernel or cgroup setup does
 // not allow it (no cpu controller, no cpu.idle, no permission).
 bool EnterIdleGroup();
