@@ -145,7 +145,7 @@ const USAGE = `usage: node dist/bench/shim.js [options]
   --group N         containers in the grouped shim (default 10; --quick 4)
   --group-runs N    ctr run --rm into the running group shim, per runtime (default 10; --quick 4)
   --burst N         containers started at once in the burst section (default 10)
-  --burst-rounds N  bursts per runtime, alternating (default 3; --quick 1)
+  --burst-rounds N  bursts per runtime, alternating (default 5; --quick 1)
   --burst-back-to-back
                     each burst right after the previous one (its boots and teardown still
                     running); by default each starts from a settled machine: no boot of any of
@@ -321,7 +321,7 @@ function parseOptions(argv: string[]): Options {
     groupSize: o.groupSize ?? (quick ? 4 : 10),
     groupRuns: o.groupRuns ?? (quick ? 4 : 10),
     burst: o.burst ?? 10,
-    burstRounds: o.burstRounds ?? (quick ? 1 : 3),
+    burstRounds: o.burstRounds ?? (quick ? 1 : 5),
     burstBackToBack,
     burstFirst,
     burstIdleMs: o.burstIdleMs ?? DEFAULT_BURST_IDLE_MS,

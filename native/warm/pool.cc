@@ -269,7 +269,7 @@ void WhenQuiet(const std::string& pool, unsigned long long last_claim, bool rais
       ::nanosleep(&pause, nullptr);
     }
     DIR* dir = ::opendir(pool.c_str());
-    if (dir == nullptr) return;
+    if (dir == nullptr) break;  // the pool is gone: nothing to raise, but the group is shared
     unsigned long long newest = last_claim, t;
     std::vector<std::string> boots;
     bool missed;
@@ -285,20 +285,21 @@ void WhenQuiet(const std::string& pool, unsigned long long last_claim, bool rais
       last_claim = newest;  // still claiming
       continue;
     }
-    if (lift && ThrottleIdleGroup(false)) {
-      // Empty by now unless boots still wait in it (EBUSY): none made it for nothing.
-      std::string group = IdleGroupDir();
-      ::rmdir(group.c_str());
-    }
-    if (!raise) return;
-    for (const auto& path : boots) {
-      pid_t pid = MarkerPid(path);
-      if (pid > 0) {
-        LeaveIdleGroup(pid);
-        SetAutogroupNice(pid, 0, 0);
+    if (raise) {
+      for (const auto& path : boots) {
+        pid_t pid = MarkerPid(path);
+        if (pid > 0) {
+          LeaveIdleGroup(pid);
+          SetAutogroupNice(pid, 0, 0);
+        }
       }
     }
-    return;
+    break;
+  }
+  if (lift && ThrottleIdleGroup(false)) {
+    // Empty by now unless boots still wait in it (EBUSY): none made it for nothing.
+    std::string group = IdleGroupDir();
+    ::rmdir(group.c_str());
   }
 }
 
@@ -671,12 +672,16 @@ void MakeIdleGroup() {
     }
   }
   // A burst whose claims still find standbys: its boots (this helper's and those under way) are
-  // held back until the claims stop; the helper that held them back lets them go then.
+  // held back until the claims stop; the helper that held them back lets them go then. A
+  // top-up after the claims stopped (a ready standby's) lets them go too, should that helper
+  // have died.
   bool lift = false;
   if (background && lowers && burst_claims >= kBurstClaims) {
     if (n > 0) MakeIdleGroup();  // this helper's boots enter it held back
     bool was_on = false;
     lift = ThrottleIdleGroup(true, &was_on) && !was_on;
+  } else if (lowers && !Within(std::max(last_claim, last_use), now, kQuietMs)) {
+    ThrottleIdleGroup(false);
   }
   for (size_t i = 0; i < n; i++) {
     std::string marker_path = pool + "/b-" + std::to_string(::getpid()) + "-" + std::to_string(i);
