@@ -672,12 +672,7 @@ describe('shim launcher and containerd-shim package', function () {
     // While the gate exists, a standby stops itself as node starts it: a boot that stays in
     // the group, so that what its quota becomes can be seen.
     const gate = path.join(dir, 'hold-gate');
-    const probe = path.join(dir, 'hold-stop.js');
-    fs.writeFileSync(
-      probe,
-      `if (process.env.__CONTAINERD_SHIM_STANDBY && require('fs').existsSync(${JSON.stringify(gate)}))
-        process.kill(process.pid, 'SIGSTOP');`,
-    );
+    const probe = stoppingProbe(path.join(dir, 'hold-stop.js'), gate);
     const env = {
       ...warmEnv,
       CONTAINERD_SHIM_WARM_DIR: root,
@@ -1120,13 +1115,8 @@ describe('shim launcher and containerd-shim package', function () {
       if (!v2) fs.mkdirSync(cgroup);
       const group = path.join(cgroup, BOOT_GROUP);
       const gate = path.join(dir, 'sweep-gate');
-      const probe = path.join(dir, 'sweep-stop.js');
       // Stops a standby as node starts it, while the gate exists: a boot that never gets ready.
-      fs.writeFileSync(
-        probe,
-        `if (process.env.__CONTAINERD_SHIM_STANDBY && require('fs').existsSync(${JSON.stringify(gate)}))
-          process.kill(process.pid, 'SIGSTOP');`,
-      );
+      const probe = stoppingProbe(path.join(dir, 'sweep-stop.js'), gate);
       const root = path.join(dir, 'warm-sweep-cgroup');
       const env = {
         ...warmEnv,

@@ -143,12 +143,14 @@ export function idleGroupsUsable(): boolean {
 
 /**
  * A preload script (for NODE_OPTIONS=--require) that stops every standby as node starts it: a
- * boot that never gets the CPU. Written to `file`, whose path it returns.
+ * boot that never gets the CPU; with `gate`, only while that file exists. Written to `file`,
+ * whose path it returns.
  */
-export function stoppingProbe(file: string): string {
+export function stoppingProbe(file: string, gate?: string): string {
+  const when = gate === undefined ? '' : ` && require('fs').existsSync(${JSON.stringify(gate)})`;
   fs.writeFileSync(
     file,
-    `if (process.env.__CONTAINERD_SHIM_STANDBY) process.kill(process.pid, 'SIGSTOP');`,
+    `if (process.env.__CONTAINERD_SHIM_STANDBY${when}) process.kill(process.pid, 'SIGSTOP');`,
   );
   return file;
 }
