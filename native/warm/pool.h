@@ -17,7 +17,7 @@
 //                     the latest claim of an action server, or delete answered from a receipt
 //                     (RecordUse): no demand (it used no fresh standby), but activity:
 //                     containerd is still at work (a burst's removal runs its deletes), so
-//                     background boots stay there (Background, RaiseWhenQuiet). One kept,
+//                     background boots stay there (Background, WhenQuiet). One kept,
 //                     renamed by each; swept like the demand markers once older than
 //                     kDemandWindowMs.
 #pragma once
@@ -72,6 +72,9 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // fewer than half the target are ready and no claim or action server's claim came in the last
 // kQuietMs;
 // which also puts the boots under way back at full weight), then exits; the booted standbys are orphans (reaped by init or a subreaper).
+// In a burst (kBurstClaims within kBurstWindowMs, all finding standbys) it holds the group's
+// boots back (ThrottleIdleGroup), and a child of its own lets them go once no claim came for
+// kQuietMs (or after kDemandWindowMs); so does any top-up after the claims stopped.
 // Waits for the helper (a few fork()s) when `wait` is set. The helper shows a command line of
 // its own (SetCommandLineArea), not the launcher's.
 // `sweep` (the launcher's top-ups): at most once per idle timeout (the root's `swept` file),
