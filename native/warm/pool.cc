@@ -855,8 +855,8 @@ bool ThrottleIdleGroup(bool on, bool* was_on) {
     ::close(fd);
     *was_on = got > 0 && (unified ? std::strncmp(buf, "max", 3) != 0 : buf[0] != '-');
   }
-  // 1 ms per 100 ms period (v1's default period): the least quota the kernel allows, so a boot held back by a
-  // helper that died still ends, slowly, and its standby's top-up lets the others go.
+  // 1 ms per 100 ms (v1's default period): the least quota the kernel allows, so a boot held
+  // back by a helper that died still ends, slowly, and its standby's top-up lets the others go.
   const char* text = unified ? (on ? "1000 100000" : "max 100000") : (on ? "1000" : "-1");
   return WriteFile(file, text);
 }

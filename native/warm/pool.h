@@ -115,8 +115,9 @@ std::string CpuCgroupDir(pid_t pid);
 // Holds the boots waiting in that group back (`on`: a CPU quota of 1%, cpu.max or
 // cpu.cfs_quota_us) or lets them run again. cpu.idle lets anything else preempt a boot, but
 // a boot that runs in the CPU a burst leaves idle still slows it (a burst took 7% less time
-// with them held: bench/), so a burst's boots wait until its claims stop. The group is left
-// as it is when it does not exist. True when `on` was already the group's state before.
+// with them held: bench/), so a burst's boots wait until its claims stop. True when written;
+// false when the group does not exist (nothing to hold) or the kernel refused. `was_on`: whether
+// the group was held back before.
 bool ThrottleIdleGroup(bool on, bool* was_on = nullptr);
 // Moves this process there (created if missing). False when the kernel or cgroup setup does
 // not allow it (no cpu controller, no cpu.idle, no permission).
