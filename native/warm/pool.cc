@@ -662,7 +662,6 @@ void MakeIdleGroup() {
   bool background = Background(misses, ready, target, last_claim, last_use, now);
   bool lowers = CanLower();
   if (!background && lowers) {
-    ThrottleIdleGroup(false);  // the pool lags its demand: every boot under way is needed now
     for (const auto& path : boots) {
       pid_t pid = MarkerPid(path);
       if (pid > 0) {
@@ -673,14 +672,14 @@ void MakeIdleGroup() {
   }
   // A burst whose claims still find standbys: its boots (this helper's and those under way) are
   // held back until the claims stop; the helper that held them back lets them go then. A
-  // top-up after the claims stopped (a ready standby's) lets them go too, should that helper
-  // have died.
+  // foreground top-up (every boot under way is needed now) lets them go at once, and so does a
+  // top-up after the claims stopped (a ready standby's), should that helper have died.
   bool lift = false;
   if (background && lowers && burst_claims >= kBurstClaims) {
     if (n > 0) MakeIdleGroup();  // this helper's boots enter it held back
     bool was_on = false;
     lift = ThrottleIdleGroup(true, &was_on) && !was_on;
-  } else if (lowers && !Within(std::max(last_claim, last_use), now, kQuietMs)) {
+  } else if (lowers && (!background || !Within(std::max(last_claim, last_use), now, kQuietMs))) {
     ThrottleIdleGroup(false);
   }
   for (size_t i = 0; i < n; i++) {
