@@ -732,16 +732,16 @@ describe('shim launcher and containerd-shim package', function () {
       }
     };
     const markers: string[] = [];
-    // A claim of a fresh standby just now (pool.h: d-<16 hex ns>-<pid>).
-    const claim = (): void => {
-      const ns = process.hrtime.bigint();
+    // A claim of a fresh standby `agoMs` before now (pool.h: d-<16 hex ns>-<pid>).
+    const claim = (agoMs = 0): void => {
+      const ns = process.hrtime.bigint() - BigInt(agoMs) * 1_000_000n;
       const file = path.join(pool, `d-${ns.toString(16).padStart(16, '0')}-${process.pid}`);
       fs.writeFileSync(file, '');
       markers.push(file);
     };
     try {
       await waitReady(pool, 2);
-      // A burst took one of the two: 4 claims within 150 ms (pool.h kBurstClaims,
+      // A burst took one of the two: 3 claims within 100 ms (pool.h kBurstClaims,
       // kBurstWindowMs), and more every 50 ms for a second. Half the pool is still ready, so its
       // replacement is for later (not raised to full weight when the claims stop).
       const [kept, taken] = readySockets(pool).map(socketPid);
@@ -751,7 +751,7 @@ describe('shim launcher and containerd-shim package', function () {
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
       fs.writeFileSync(gate, '');
-      for (let i = 0; i < 4; i++) claim();
+      for (let i = 0; i < 3; i++) claim();
       const t0 = process.hrtime.bigint();
       prewarm(binary, env); // returns once its helper decided and forked the boot
       assert.equal(held(), true, 'the burst holds its boots back');
@@ -781,6 +781,11 @@ describe('shim launcher and containerd-shim package', function () {
       assert.equal(held(), true);
       prewarm(binary, env);
       assert.equal(held(), false);
+      // One container after another: claims 60 ms apart are no burst, its boots are not held
+      // back (the group, with the boot still inside, would be).
+      for (const ago of [120, 60, 0]) claim(ago);
+      prewarm(binary, env);
+      assert.equal(held(), false, 'claims 60 ms apart hold nothing back');
     } finally {
       fs.rmSync(gate, { force: true });
       for (const m of markers) fs.rmSync(m, { force: true });

@@ -44,9 +44,10 @@ constexpr long long kDemandWindowMs = 2000;
 constexpr long long kQuietMs = 300;
 // A burst: at least kBurstClaims claims of fresh standbys (hit or miss) within kBurstWindowMs
 // (containerd starting containers in parallel; one `ctr run` after another claims every 70 ms
-// or more). Its boots are held back (ThrottleIdleGroup) until the claims stop.
-constexpr size_t kBurstClaims = 4;
-constexpr long long kBurstWindowMs = 150;
+// or more). Its boots are held back (ThrottleIdleGroup) until the claims stop. Three within
+// 100 ms: claims under 50 ms apart on average, as four within 150 ms, one claim sooner.
+constexpr size_t kBurstClaims = 3;
+constexpr long long kBurstWindowMs = 100;
 // The cap on the demand-grown target: CONTAINERD_SHIM_WARM_MAX (default 16, at most 64).
 size_t MaxTarget();
 
