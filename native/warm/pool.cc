@@ -19,7 +19,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
-#include <utility>
 
 #include "claim.h"
 
@@ -177,37 +176,21 @@ pid_t MarkerPid(const std::string& path) {
   return static_cast<pid_t>(pid);
 }
 
-// The misses that tell the pool lags this burst: those since the last pause of kQuietMs or more
-// between two claims of fresh standbys (`claims`: their times, and whether each missed). Before
-// such a pause they were an earlier burst's (back-to-back bursts: the next began within the
-// demand window): the pool has grown and refilled at full weight since, or is still under way,
-// and this burst's own misses, if any, will tell.
-size_t CurrentMisses(std::vector<std::pair<unsigned long long, bool>> claims) {
-  std::sort(claims.begin(), claims.end());
-  const unsigned long long pause = kQuietMs * 1000000ull;
-  size_t misses = 0;
-  for (size_t i = claims.size(); i-- > 0;) {
-    misses += claims[i].second;
-    if (i > 0 && claims[i].first - claims[i - 1].first >= pause) break;
-  }
-  return misses;
-}
-
-// Whether boots may wait for CPU nobody else wants. Not when this burst's claims missed
-// (`misses`: CurrentMisses, of the last 2 s): the pool lags its demand, the next claims would
-// boot cold nodes, at full weight on containerd's clock. Unless no claim of a fresh standby (hit
-// or miss) came for kQuietMs while action servers were claimed since, the latest within
-// kQuietMs: containerd is still at work but takes no fresh standby (a burst's removal runs its
-// deletes on action servers, which boot nothing cold), and boots at full weight would take the
-// CPU that work runs on; while a burst's starts go on, their daemons take fresh standbys every
-// few ms and the misses count (boots kept in the background then made more daemons cold), as
-// does the next claim that misses. Nor when fewer than half the target are ready once the claims
-// and action servers' claims stopped for kQuietMs (a pool emptied by a burst, for the next).
-// While a burst's claims still come and find standbys, its replacements wait: at full weight
-// they would take the CPU its containers start with (runc, containerd, the daemons), and the
-// standbys already booted serve it. Those under way in the background would starve and hold the
-// boot slots (max_boots): a foreground top-up puts them back at full weight too. One container
-// after another takes one standby of a pool that stays over half full.
+// Whether boots may wait for CPU nobody else wants. Not when claims missed in the last 2 s
+// (the pool lags its demand: the next claims would boot cold nodes, at full weight on
+// containerd's clock), unless no claim of a fresh standby (hit or miss) came for kQuietMs while
+// action servers were claimed since, the latest within kQuietMs: containerd is still at work
+// but takes no fresh standby (a burst's removal runs its deletes on action servers, which boot
+// nothing cold), and boots at full weight would take the CPU that work runs on; while a burst's
+// starts go on, their daemons take fresh standbys every few ms and the misses count (boots kept
+// in the background then made more daemons cold), as does the next claim that misses. Nor when
+// fewer than half the target are ready once the claims and action servers' claims stopped for
+// kQuietMs (a pool emptied by a burst, for the next). While a burst's claims still come and find standbys, its
+// replacements wait: at full weight they would take the CPU its containers start with (runc,
+// containerd, the daemons), and the standbys already booted serve it.
+// Those under way in the background would starve and hold the boot slots (max_boots): a
+// foreground top-up puts them back at full weight too. One container after another takes one
+// standby of a pool that stays over half full.
 bool Background(size_t misses, size_t ready, size_t target, unsigned long long last_claim,
                 unsigned long long last_use, unsigned long long now) {
   if (misses > 0) {
@@ -621,7 +604,6 @@ void MakeIdleGroup() {
   size_t ready = 0, booting = 0, demand = 0, misses = 0, burst_claims = 0;
   bool dead_boot = false;
   std::vector<std::string> boots;
-  std::vector<std::pair<unsigned long long, bool>> claims;
   unsigned long long now = NowNs(), last_claim = 0, last_use = 0;
   DIR* dir = ::opendir(pool.c_str());
   if (dir == nullptr) ::_exit(1);
@@ -637,7 +619,6 @@ void MakeIdleGroup() {
       } else {
         demand++;
         misses += missed;
-        claims.emplace_back(t, missed);
         burst_claims += Within(t, now, kBurstWindowMs);
         last_claim = std::max(last_claim, t);
       }
@@ -678,7 +659,7 @@ void MakeIdleGroup() {
   size_t missing = target > have ? target - have : 0;
   size_t slots = max_boots > booting ? max_boots - booting : 0;
   size_t n = std::min(missing, slots);
-  bool background = Background(CurrentMisses(claims), ready, target, last_claim, last_use, now);
+  bool background = Background(misses, ready, target, last_claim, last_use, now);
   bool lowers = CanLower();
   if (!background && lowers) {
     for (const auto& path : boots) {

@@ -69,11 +69,10 @@ bool PoolLacks(const std::string& pool, size_t target, size_t cap);
 // (as PoolLacks; at most `max_boots` booting at a time; each in its own session, stdio on
 // /dev/null, SCHED_IDLE and nice 19, where it can leave them again once ready; in an idle cpu
 // cgroup (kBootGroup; else its session's autogroup at nice 19) too unless claims missed in the
-// last 2 s (not counted: a miss older than kQuietMs with an action server's claim since, or one
-// before a pause of kQuietMs between claims: an earlier burst's), or fewer than half the target
-// are ready and no claim or action server's claim came in the last kQuietMs; which also puts
-// the boots under way back at full weight), then exits; the booted standbys are orphans (reaped
-// by init or a subreaper).
+// last 2 s (a miss older than kQuietMs with an action server's claim since does not count), or
+// fewer than half the target are ready and no claim or action server's claim came in the last
+// kQuietMs;
+// which also puts the boots under way back at full weight), then exits; the booted standbys are orphans (reaped by init or a subreaper).
 // In a burst (kBurstClaims within kBurstWindowMs, all finding standbys) it holds the group's
 // boots back (ThrottleIdleGroup), and a child of its own lets them go once no claim came for
 // kQuietMs (or after kDemandWindowMs); so does any top-up after the claims stopped.
