@@ -27,6 +27,7 @@ import {
   traceLines,
   waitNoStandbys,
   waitReady,
+  waitSettled,
 } from './helpers/warm';
 
 const top = path.resolve(__dirname, '..', '..');
@@ -706,14 +707,9 @@ describe('warm start under containerd', function () {
   it('a stale standby that answered and exited before it was checked is named stale, not foreign', async () => {
     const pool = await ready(tb);
     // A boot still under way would refill the pool once ready, and its top-up sweeps sockets
-    // whose pid is gone, as the fake's below is: plant it once none is.
-    for (
-      const until = Date.now() + 120_000;
-      fs.readdirSync(pool).some((f) => f.startsWith('b-'));
-    ) {
-      if (Date.now() > until) throw new Error(`boots of ${pool} did not finish`); // liveness only
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    // whose pid is gone, as the fake's below is: plant it once none is. Raised out of the idle
+    // cpu cgroup: beside busy loops a background boot gets next to no CPU (80 s seen).
+    await waitSettled(pool, 120_000, true);
     // What a busy machine makes of a stale standby: it answers "stale" the moment it accepts and
     // exits, before the claimer reads its /proc/<pid>/environ. Here the process that listened
     // (the pid SO_PEERCRED reports) is gone before the claim, and a child it forked answers.

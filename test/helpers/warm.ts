@@ -227,12 +227,14 @@ export function onePoolEnv(root: string, log: string): Record<string, string> {
 /**
  * Waits until `pool` has a ready standby and no boot in flight (a boot that gets ready sweeps and
  * tops up the pool: tests that plant or change files wait for this first). Liveness only: boots
- * run at SCHED_IDLE.
+ * run at SCHED_IDLE. `raise`: boots waiting in the idle cpu cgroup are moved out of it
+ * (raiseBoots).
  */
-export async function waitSettled(pool: string, timeoutMs = 180_000): Promise<void> {
+export async function waitSettled(pool: string, timeoutMs = 180_000, raise = false): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (readySockets(pool).length < 1 || fs.readdirSync(pool).some((n) => n.startsWith('b-'))) {
     if (Date.now() > until) throw new Error(`no settled pool: ${fs.readdirSync(pool).join(' ')}`);
+    if (raise) raiseBoots(pool);
     await sleep(50);
   }
 }
